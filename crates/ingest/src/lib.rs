@@ -1,0 +1,451 @@
+//! Ingestion: practice extracts in, checked rows into the warehouse.
+//!
+//! Every row is checked; a row that fails a named check is quarantined with
+//! its file, line and a reason a person can act on — never silently dropped.
+//! A source's files are loaded in one Delta commit, and a load ledger records
+//! each file's content hash so loading the same files again changes nothing.
+
+mod read;
+mod shape;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, StringArray, StringBuilder, Int64Builder};
+use arrow::compute::concat_batches;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use peerbench_warehouse::{Warehouse, WarehouseError};
+use sha2::{Digest, Sha256};
+
+pub use read::{decode, is_practice_code, read_file, schema_for};
+pub use shape::{BUILTIN_SHAPES, ColumnKind, ColumnSpec, DateFormat, Shape, builtin, header_key};
+
+pub const QUARANTINE_TABLE: &str = "quarantine";
+pub const LEDGER_TABLE: &str = "load_ledger";
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}: the file is empty")]
+    EmptyFile { file: String },
+    #[error("{file}: this is not a text file (it contains NUL bytes); expected a CSV extract")]
+    NotText { file: String },
+    #[error(
+        "{file}: no header line found for source {source_name:?} in the first 30 lines; \
+         closest line lacks {missing:?} (expected columns such as {expected:?})"
+    )]
+    NoHeader {
+        file: String,
+        source_name: String,
+        missing: Vec<String>,
+        expected: Vec<String>,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("source {source_name:?}: file pattern {pattern:?} is not valid: {reason}")]
+    BadPattern {
+        source_name: String,
+        pattern: String,
+        reason: String,
+    },
+    #[error("source {source_name:?}: no files match {pattern:?}")]
+    NoFiles { source_name: String, pattern: String },
+    #[error("source {source_name:?}: {rejected} of {read} rows failed their checks, above the limit of {limit_pct}% — the source was not loaded (see the quarantine for reasons)")]
+    TooManyRejected {
+        source_name: String,
+        rejected: usize,
+        read: usize,
+        limit_pct: f64,
+    },
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
+    #[error("query engine error: {0}")]
+    Engine(#[from] datafusion::error::DataFusionError),
+    #[error("internal error while building rows: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+/// The named row checks. Names are stable: reports and users filter on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Check {
+    Malformed,
+    FieldCount,
+    RequiredMissing,
+    PracticeCodeFormat,
+    UnknownPractice,
+    NotACount,
+    NegativeCount,
+    NotANumber,
+    BadDate,
+    NumeratorAboveDenominator,
+    /// The whole file could not be read (empty, binary, no header).
+    UnreadableFile,
+}
+
+impl Check {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Malformed => "malformed_csv",
+            Check::FieldCount => "field_count",
+            Check::RequiredMissing => "required_missing",
+            Check::PracticeCodeFormat => "practice_code_format",
+            Check::UnknownPractice => "unknown_practice",
+            Check::NotACount => "not_a_count",
+            Check::NegativeCount => "negative_count",
+            Check::NotANumber => "not_a_number",
+            Check::BadDate => "bad_date",
+            Check::NumeratorAboveDenominator => "numerator_above_denominator",
+            Check::UnreadableFile => "unreadable_file",
+        }
+    }
+}
+
+/// A row (or a whole file) that failed a check, kept with its evidence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuarantinedRow {
+    pub source: String,
+    pub file: String,
+    pub line: usize,
+    pub check: Check,
+    pub reason: String,
+    pub raw: String,
+}
+
+impl QuarantinedRow {
+    pub fn new(source: &str, file: &str, line: usize, check: Check, reason: String, raw: &str) -> Self {
+        QuarantinedRow {
+            source: source.to_string(),
+            file: file.to_string(),
+            line,
+            check,
+            reason,
+            raw: raw.chars().take(500).collect(),
+        }
+    }
+}
+
+/// A source as the pipeline declares it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The warehouse table this source loads into.
+    pub table: String,
+    pub shape: Shape,
+    /// File glob (absolute, or relative to `base_dir`).
+    pub files: String,
+    /// The share of rows that may fail before the whole source is refused.
+    pub max_rejected_pct: f64,
+    /// Whether rows must name a practice in the register.
+    pub check_register: bool,
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub file: String,
+    pub sha256: String,
+    pub encoding: &'static str,
+    pub rows_read: usize,
+    pub rows_loaded: usize,
+    pub rows_quarantined: usize,
+    pub error: Option<String>,
+}
+
+/// What happened to one source.
+#[derive(Debug, Clone)]
+pub struct SourceOutcome {
+    pub table: String,
+    pub files: Vec<FileOutcome>,
+    /// The version committed, or None if the files were unchanged since the last load.
+    pub committed_version: Option<u64>,
+    pub quarantine_by_check: BTreeMap<&'static str, usize>,
+}
+
+impl SourceOutcome {
+    pub fn rows_loaded(&self) -> usize {
+        self.files.iter().map(|f| f.rows_loaded).sum()
+    }
+    pub fn rows_quarantined(&self) -> usize {
+        self.files.iter().map(|f| f.rows_quarantined).sum()
+    }
+}
+
+/// Everything one ingest did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestSummary {
+    pub sources: Vec<SourceOutcome>,
+    pub quarantined: Vec<QuarantinedRow>,
+}
+
+fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
+    let pattern = if Path::new(&source.files).is_absolute() {
+        source.files.clone()
+    } else {
+        base_dir.join(&source.files).to_string_lossy().into_owned()
+    };
+    let paths = glob::glob(&pattern).map_err(|e| IngestError::BadPattern {
+        source_name: source.table.clone(),
+        pattern: pattern.clone(),
+        reason: e.to_string(),
+    })?;
+    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(IngestError::NoFiles {
+            source_name: source.table.clone(),
+            pattern,
+        });
+    }
+    Ok(files)
+}
+
+fn label(path: &Path, base_dir: &Path) -> String {
+    path.strip_prefix(base_dir).unwrap_or(path).to_string_lossy().into_owned()
+}
+
+fn ledger_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("sha256", DataType::Utf8, false),
+        Field::new("rows_loaded", DataType::Int64, false),
+        Field::new("rows_quarantined", DataType::Int64, false),
+        Field::new("table_version", DataType::Int64, false),
+    ]))
+}
+
+fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("check_name", DataType::Utf8, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("raw", DataType::Utf8, false),
+    ]))
+}
+
+pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
+    let mut cols: [StringBuilder; 5] = Default::default();
+    let mut line = Int64Builder::new();
+    for r in rows {
+        cols[0].append_value(&r.source);
+        cols[1].append_value(&r.file);
+        line.append_value(r.line as i64);
+        cols[2].append_value(r.check.as_str());
+        cols[3].append_value(&r.reason);
+        cols[4].append_value(&r.raw);
+    }
+    let [mut source, mut file, mut check, mut reason, mut raw] = cols;
+    RecordBatch::try_new(
+        quarantine_schema(),
+        vec![
+            Arc::new(source.finish()),
+            Arc::new(file.finish()),
+            Arc::new(line.finish()),
+            Arc::new(check.finish()),
+            Arc::new(reason.finish()),
+            Arc::new(raw.finish()),
+        ],
+    )
+    .map_err(|e| IngestError::Internal(e.to_string()))
+}
+
+/// The (file, sha256) pairs of the source's latest recorded load.
+async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(String, String)>> {
+    if warehouse.version(LEDGER_TABLE).await?.is_none() {
+        return Ok(HashSet::new());
+    }
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
+    let df = ctx
+        .sql(&format!(
+            "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' AND table_version = \
+             (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}')"
+        ))
+        .await?;
+    let mut out = HashSet::new();
+    for batch in df.collect().await? {
+        let files = batch.column(0).as_any().downcast_ref::<StringArray>();
+        let hashes = batch.column(1).as_any().downcast_ref::<StringArray>();
+        if let (Some(f), Some(h)) = (files, hashes) {
+            for i in 0..batch.num_rows() {
+                out.insert((f.value(i).to_string(), h.value(i).to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The practice codes in the register table, if it has been loaded.
+pub async fn register_codes(warehouse: &Warehouse, register_table: &str) -> Result<Option<HashSet<String>>> {
+    if warehouse.version(register_table).await?.is_none() {
+        return Ok(None);
+    }
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, register_table, None).await?;
+    let batches = ctx
+        .sql(&format!("SELECT DISTINCT practice_code FROM {register_table}"))
+        .await?
+        .collect()
+        .await?;
+    let mut codes = HashSet::new();
+    for b in batches {
+        if let Some(a) = b.column(0).as_any().downcast_ref::<StringArray>() {
+            for i in 0..a.len() {
+                if a.is_valid(i) {
+                    codes.insert(a.value(i).to_string());
+                }
+            }
+        }
+    }
+    Ok(Some(codes))
+}
+
+/// Loads one source: reads and checks every file, then — unless every file is
+/// unchanged since the last load — replaces the table in one commit.
+pub async fn load_source(
+    warehouse: &Warehouse,
+    source: &Source,
+    base_dir: &Path,
+    known_practices: Option<&HashSet<String>>,
+    quarantine: &mut Vec<QuarantinedRow>,
+) -> Result<SourceOutcome> {
+    let paths = expand(source, base_dir)?;
+    let schema = schema_for(&source.shape);
+    let mut batches = Vec::new();
+    let mut files = Vec::new();
+    let mut rejected = Vec::new();
+    for path in &paths {
+        let file = label(path, base_dir);
+        let bytes = std::fs::read(path).map_err(|e| IngestError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        let sha256 = format!("{:x}", Sha256::digest(&bytes));
+        let known = if source.check_register { known_practices } else { None };
+        match read_file(&source.table, &file, &bytes, &source.shape, known) {
+            Ok(read) => {
+                tracing::debug!(file, encoding = read.encoding, rows = read.rows_read, "read");
+                files.push(FileOutcome {
+                    file,
+                    sha256,
+                    encoding: read.encoding,
+                    rows_read: read.rows_read,
+                    rows_loaded: read.batch.num_rows(),
+                    rows_quarantined: read.quarantined.len(),
+                    error: None,
+                });
+                rejected.extend(read.quarantined);
+                batches.push(read.batch);
+            }
+            Err(e) => {
+                // A file that cannot be read at all is quarantined whole; the
+                // source's other files still load.
+                tracing::warn!("{e}");
+                rejected.push(QuarantinedRow::new(&source.table, &file, 0, Check::UnreadableFile, e.to_string(), ""));
+                files.push(FileOutcome {
+                    file,
+                    sha256,
+                    encoding: "unknown",
+                    rows_read: 0,
+                    rows_loaded: 0,
+                    rows_quarantined: 1,
+                    error: Some(e.to_string()),
+                });
+            }
+        }
+    }
+    let mut by_check = BTreeMap::new();
+    for r in &rejected {
+        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
+    }
+    let read: usize = files.iter().map(|f| f.rows_read).sum();
+    let rejected_rows = rejected.len();
+    quarantine.extend(rejected);
+    if read > 0 && rejected_rows as f64 / read as f64 * 100.0 > source.max_rejected_pct {
+        return Err(IngestError::TooManyRejected {
+            source_name: source.table.clone(),
+            rejected: rejected_rows,
+            read,
+            limit_pct: source.max_rejected_pct,
+        });
+    }
+
+    let current: HashSet<(String, String)> = files.iter().map(|f| (f.file.clone(), f.sha256.clone())).collect();
+    let table_exists = warehouse.version(&source.table).await?.is_some();
+    if table_exists && current == last_loaded(warehouse, &source.table).await? {
+        tracing::info!(table = source.table, "unchanged since the last load; nothing committed");
+        return Ok(SourceOutcome {
+            table: source.table.clone(),
+            files,
+            committed_version: None,
+            quarantine_by_check: by_check,
+        });
+    }
+    let batch = concat_batches(&schema, &batches).map_err(|e| IngestError::Internal(e.to_string()))?;
+    let metadata = HashMap::from([
+        ("peerbench.operation".to_string(), serde_json::json!("ingest")),
+        ("peerbench.files".to_string(), serde_json::json!(files.len())),
+    ]);
+    let commit = warehouse.overwrite(&source.table, schema, vec![batch], metadata).await?;
+
+    // The ledger is written after the table: a crash between the two leaves a
+    // ledger that disagrees with the files, so the next run reloads (converges).
+    let n = files.len();
+    let ledger = RecordBatch::try_new(
+        ledger_schema(),
+        vec![
+            Arc::new(StringArray::from(vec![source.table.clone(); n])),
+            Arc::new(StringArray::from(files.iter().map(|f| f.file.clone()).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(files.iter().map(|f| f.rows_loaded as i64).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(files.iter().map(|f| f.rows_quarantined as i64).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(vec![commit.version as i64; n])),
+        ],
+    )
+    .map_err(|e| IngestError::Internal(e.to_string()))?;
+    warehouse.append(LEDGER_TABLE, ledger_schema(), vec![ledger], HashMap::new()).await?;
+    tracing::info!(table = source.table, version = commit.version, rows = commit.rows, "loaded");
+    Ok(SourceOutcome {
+        table: source.table.clone(),
+        files,
+        committed_version: Some(commit.version),
+        quarantine_by_check: by_check,
+    })
+}
+
+/// Loads every source in order (the register first, if one is named), then
+/// replaces the quarantine table when anything changed.
+pub async fn ingest(
+    warehouse: &Warehouse,
+    sources: &[Source],
+    base_dir: &Path,
+    register_table: Option<&str>,
+) -> Result<IngestSummary> {
+    let mut summary = IngestSummary::default();
+    let mut ordered: Vec<&Source> = sources.iter().collect();
+    ordered.sort_by_key(|s| Some(s.table.as_str()) != register_table);
+    let mut known: Option<HashSet<String>> = None;
+    for source in ordered {
+        let outcome = load_source(warehouse, source, base_dir, known.as_ref(), &mut summary.quarantined).await?;
+        if Some(source.table.as_str()) == register_table {
+            known = register_codes(warehouse, &source.table).await?;
+        }
+        summary.sources.push(outcome);
+    }
+    let changed = summary.sources.iter().any(|s| s.committed_version.is_some());
+    if changed || warehouse.version(QUARANTINE_TABLE).await?.is_none() {
+        let batch = quarantine_batch(&summary.quarantined)?;
+        let metadata = HashMap::from([("peerbench.operation".to_string(), serde_json::json!("quarantine"))]);
+        warehouse.overwrite(QUARANTINE_TABLE, quarantine_schema(), vec![batch], metadata).await?;
+    }
+    Ok(summary)
+}

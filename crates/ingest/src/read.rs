@@ -1,0 +1,495 @@
+//! Reading one extract: decode, find the header after any title preamble,
+//! parse and check every row, and build Arrow columns of the rows that pass.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+
+use crate::shape::{ColumnKind, DateFormat, Shape, header_key};
+use crate::{Check, IngestError, QuarantinedRow, Result};
+
+/// How many lines may precede the header (clinical-system title blocks).
+const MAX_PREAMBLE_LINES: usize = 30;
+
+/// Markers clinical systems and publications use for suppressed small numbers.
+const SUPPRESSION_MARKERS: &[&str] = &["*", "<5", "c", "..", "<3", "<10"];
+
+/// The text of a file and the encoding it was found in.
+pub struct Decoded {
+    pub text: String,
+    pub encoding: &'static str,
+}
+
+/// UTF-8 (with or without BOM) or, failing that, Windows-1252 — what English
+/// NHS systems export. Windows-1252 decodes any byte sequence, so binary
+/// garbage is caught later by the header search, not here.
+pub fn decode(bytes: &[u8]) -> Decoded {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return Decoded {
+            text: String::from_utf8_lossy(rest).into_owned(),
+            encoding: "UTF-8 with BOM",
+        };
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Decoded {
+            text: s.to_string(),
+            encoding: "UTF-8",
+        },
+        Err(_) => Decoded {
+            text: encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+            encoding: "Windows-1252",
+        },
+    }
+}
+
+/// The schema a shape loads into: its columns, a `<name>_suppressed` flag for
+/// each suppressible column, and where each row came from.
+pub fn schema_for(shape: &Shape) -> SchemaRef {
+    let mut fields = Vec::new();
+    for c in &shape.columns {
+        let (dt, suppressible) = match &c.kind {
+            ColumnKind::PracticeCode | ColumnKind::Text => (DataType::Utf8, false),
+            ColumnKind::Count { suppressible } => (DataType::Int64, *suppressible),
+            ColumnKind::Decimal { suppressible } => (DataType::Float64, *suppressible),
+            ColumnKind::Date { .. } => (DataType::Date32, false),
+        };
+        fields.push(Field::new(&c.name, dt, true));
+        if suppressible {
+            fields.push(Field::new(format!("{}_suppressed", c.name), DataType::Boolean, false));
+        }
+    }
+    fields.push(Field::new("source_file", DataType::Utf8, false));
+    fields.push(Field::new("source_line", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+enum Builder {
+    Text(StringBuilder),
+    Int(Int64Builder, Option<BooleanBuilder>),
+    Float(Float64Builder, Option<BooleanBuilder>),
+    Date(Date32Builder),
+}
+
+enum Value {
+    Text(String),
+    Int(Option<i64>, bool),
+    Float(Option<f64>, bool),
+    Date(Option<i32>),
+}
+
+/// The outcome of reading one file.
+pub struct FileRead {
+    pub batch: RecordBatch,
+    pub quarantined: Vec<QuarantinedRow>,
+    pub rows_read: usize,
+    pub encoding: &'static str,
+    pub header_line: usize,
+}
+
+fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
+    let s = s.trim();
+    match format {
+        DateFormat::YearMonth => {
+            if s.len() != 6 || !s.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            NaiveDate::from_ymd_opt(s[..4].parse().ok()?, s[4..].parse().ok()?, 1)
+        }
+        DateFormat::DayMonYear => NaiveDate::parse_from_str(&s.to_ascii_uppercase(), "%d%b%Y").ok(),
+        DateFormat::DayMonthYearSlashed => NaiveDate::parse_from_str(s, "%d/%m/%Y").ok(),
+        DateFormat::Iso => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+    }
+}
+
+fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")).num_days() as i32
+}
+
+pub fn is_practice_code(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
+}
+
+/// Parses one file of a source. `known_practices` (if given) is the practice
+/// register: rows for practices not in it are quarantined.
+pub fn read_file(
+    source: &str,
+    file_label: &str,
+    bytes: &[u8],
+    shape: &Shape,
+    known_practices: Option<&HashSet<String>>,
+) -> Result<FileRead> {
+    if bytes.is_empty() {
+        return Err(IngestError::EmptyFile { file: file_label.to_string() });
+    }
+    if bytes.iter().take(8192).filter(|b| **b == 0).count() > 0 {
+        return Err(IngestError::NotText { file: file_label.to_string() });
+    }
+    let decoded = decode(bytes);
+    let text = decoded.text.as_str();
+
+    // Find the header: the first line whose fields name every required column.
+    let mut offset = 0usize;
+    let mut header: Option<(usize, usize, Vec<String>)> = None; // (line no, byte offset, fields)
+    let mut best_missing: Vec<String> = Vec::new();
+    for (i, line) in text.split_inclusive('\n').enumerate().take(MAX_PREAMBLE_LINES) {
+        let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+        let fields: Vec<String> = match rdr.records().next() {
+            Some(Ok(r)) => r.iter().map(|f| f.trim().to_string()).collect(),
+            _ => Vec::new(),
+        };
+        let keys: HashSet<String> = fields.iter().map(|f| header_key(f)).collect();
+        let missing: Vec<String> = shape
+            .columns
+            .iter()
+            .filter(|c| c.required)
+            .filter(|c| {
+                !std::iter::once(c.name.as_str())
+                    .chain(c.aliases.iter().map(String::as_str))
+                    .any(|a| keys.contains(&header_key(a)))
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        if missing.is_empty() {
+            header = Some((i + 1, offset, fields));
+            break;
+        }
+        if best_missing.is_empty() || missing.len() < best_missing.len() {
+            best_missing = missing;
+        }
+        offset += line.len();
+    }
+    let Some((header_line, header_offset, header_fields)) = header else {
+        return Err(IngestError::NoHeader {
+            file: file_label.to_string(),
+            source_name: source.to_string(),
+            missing: best_missing,
+            expected: shape
+                .columns
+                .iter()
+                .filter(|c| c.required)
+                .map(|c| c.aliases.first().cloned().unwrap_or_else(|| c.name.clone()))
+                .collect(),
+        });
+    };
+
+    // Map each shape column to its position in the file.
+    let positions: Vec<Option<usize>> = shape
+        .columns
+        .iter()
+        .map(|c| {
+            let names: Vec<String> = std::iter::once(c.name.as_str())
+                .chain(c.aliases.iter().map(String::as_str))
+                .map(header_key)
+                .collect();
+            header_fields.iter().position(|h| names.contains(&header_key(h)))
+        })
+        .collect();
+
+    let schema = schema_for(shape);
+    let mut builders: Vec<Builder> = shape
+        .columns
+        .iter()
+        .map(|c| match &c.kind {
+            ColumnKind::PracticeCode | ColumnKind::Text => Builder::Text(StringBuilder::new()),
+            ColumnKind::Count { suppressible } => {
+                Builder::Int(Int64Builder::new(), suppressible.then(BooleanBuilder::new))
+            }
+            ColumnKind::Decimal { suppressible } => {
+                Builder::Float(Float64Builder::new(), suppressible.then(BooleanBuilder::new))
+            }
+            ColumnKind::Date { .. } => Builder::Date(Date32Builder::new()),
+        })
+        .collect();
+    let mut file_col = StringBuilder::new();
+    let mut line_col = Int64Builder::new();
+    let mut quarantined = Vec::new();
+    let mut rows_read = 0usize;
+    let index_of: HashMap<&str, usize> = shape
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name.as_str(), i))
+        .collect();
+
+    let body = &text[header_offset..];
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line_no = header_line + rdr.position().line() as usize;
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                rows_read += 1;
+                quarantined.push(QuarantinedRow::new(source, file_label, line_no, Check::Malformed, e.to_string(), ""));
+                // The csv reader cannot resynchronise after some errors; stop
+                // rather than guess, and say so.
+                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }) {
+                    break;
+                }
+                continue;
+            }
+        }
+        // Line numbers are 1-based and include the preamble; the csv position
+        // is the start of the record relative to the header.
+        let line_no = record
+            .position()
+            .map_or(line_no, |p| header_line + p.line() as usize - 1);
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue; // blank lines (often trailing) are not rows
+        }
+        rows_read += 1;
+        let raw = record.iter().collect::<Vec<_>>().join(",");
+        let reject = |check: Check, reason: String| QuarantinedRow::new(source, file_label, line_no, check, reason, &raw);
+        if record.len() != header_fields.len() {
+            quarantined.push(reject(
+                Check::FieldCount,
+                format!("{} fields where the header has {}", record.len(), header_fields.len()),
+            ));
+            continue;
+        }
+        let mut values: Vec<Value> = Vec::with_capacity(shape.columns.len());
+        let mut failure: Option<QuarantinedRow> = None;
+        for (c, pos) in shape.columns.iter().zip(&positions) {
+            let field = pos.and_then(|p| record.get(p)).map(str::trim).unwrap_or("");
+            let value = match &c.kind {
+                ColumnKind::PracticeCode => {
+                    if !is_practice_code(field) {
+                        failure = Some(reject(
+                            Check::PracticeCodeFormat,
+                            format!("column {}: {field:?} is not a practice code (expected a letter and five digits, e.g. A81001)", c.name),
+                        ));
+                        break;
+                    }
+                    if let Some(known) = known_practices
+                        && !known.contains(field)
+                    {
+                        failure = Some(reject(
+                            Check::UnknownPractice,
+                            format!("column {}: practice {field} is not in the practice register", c.name),
+                        ));
+                        break;
+                    }
+                    Value::Text(field.to_string())
+                }
+                ColumnKind::Text => {
+                    if field.is_empty() && c.required {
+                        failure = Some(reject(Check::RequiredMissing, format!("column {} is empty", c.name)));
+                        break;
+                    }
+                    Value::Text(field.to_string())
+                }
+                ColumnKind::Count { suppressible } => {
+                    if *suppressible && SUPPRESSION_MARKERS.contains(&field) {
+                        Value::Int(None, true)
+                    } else if field.is_empty() && !c.required {
+                        Value::Int(None, false)
+                    } else {
+                        match field.parse::<i64>() {
+                            Ok(v) if v >= 0 => Value::Int(Some(v), false),
+                            Ok(v) => {
+                                failure = Some(reject(Check::NegativeCount, format!("column {}: count {v} is negative", c.name)));
+                                break;
+                            }
+                            Err(_) => {
+                                failure = Some(reject(
+                                    Check::NotACount,
+                                    format!("column {}: {field:?} is not a whole number{}", c.name, if *suppressible { " or a suppression marker (*, <5)" } else { "" }),
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                }
+                ColumnKind::Decimal { suppressible } => {
+                    if *suppressible && SUPPRESSION_MARKERS.contains(&field) {
+                        Value::Float(None, true)
+                    } else if field.is_empty() && !c.required {
+                        Value::Float(None, false)
+                    } else {
+                        match field.parse::<f64>() {
+                            Ok(v) if v.is_finite() => Value::Float(Some(v), false),
+                            _ => {
+                                failure = Some(reject(Check::NotANumber, format!("column {}: {field:?} is not a number", c.name)));
+                                break;
+                            }
+                        }
+                    }
+                }
+                ColumnKind::Date { format } => {
+                    if field.is_empty() && !c.required {
+                        Value::Date(None)
+                    } else {
+                        match parse_date(field, *format) {
+                            Some(d) => Value::Date(Some(days_since_epoch(d))),
+                            None => {
+                                failure = Some(reject(
+                                    Check::BadDate,
+                                    format!("column {}: {field:?} is not {}", c.name, format.describe()),
+                                ));
+                                break;
+                            }
+                        }
+                    }
+                }
+            };
+            values.push(value);
+        }
+        if let Some(f) = failure {
+            quarantined.push(f);
+            continue;
+        }
+        let number = |name: &str| -> Option<f64> {
+            match values.get(*index_of.get(name)?)? {
+                Value::Int(Some(v), _) => Some(*v as f64),
+                Value::Float(Some(v), _) => Some(*v),
+                _ => None,
+            }
+        };
+        if let Some((num, den)) = shape
+            .at_most
+            .iter()
+            .find(|(n, d)| matches!((number(n), number(d)), (Some(a), Some(b)) if a > b))
+        {
+            quarantined.push(reject(
+                Check::NumeratorAboveDenominator,
+                format!(
+                    "{num} {} is above {den} {}",
+                    number(num).unwrap_or_default(),
+                    number(den).unwrap_or_default()
+                ),
+            ));
+            continue;
+        }
+        for (b, v) in builders.iter_mut().zip(values) {
+            match (b, v) {
+                (Builder::Text(b), Value::Text(s)) => b.append_value(s),
+                (Builder::Int(b, flag), Value::Int(v, suppressed)) => {
+                    b.append_option(v);
+                    if let Some(f) = flag {
+                        f.append_value(suppressed);
+                    }
+                }
+                (Builder::Float(b, flag), Value::Float(v, suppressed)) => {
+                    b.append_option(v);
+                    if let Some(f) = flag {
+                        f.append_value(suppressed);
+                    }
+                }
+                (Builder::Date(b), Value::Date(v)) => b.append_option(v),
+                _ => unreachable!("values are built in the shape's column order"),
+            }
+        }
+        file_col.append_value(file_label);
+        line_col.append_value(line_no as i64);
+    }
+
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for b in builders {
+        match b {
+            Builder::Text(mut b) => arrays.push(Arc::new(b.finish())),
+            Builder::Int(mut b, flag) => {
+                arrays.push(Arc::new(b.finish()));
+                if let Some(mut f) = flag {
+                    arrays.push(Arc::new(f.finish()));
+                }
+            }
+            Builder::Float(mut b, flag) => {
+                arrays.push(Arc::new(b.finish()));
+                if let Some(mut f) = flag {
+                    arrays.push(Arc::new(f.finish()));
+                }
+            }
+            Builder::Date(mut b) => arrays.push(Arc::new(b.finish())),
+        }
+    }
+    arrays.push(Arc::new(file_col.finish()));
+    arrays.push(Arc::new(line_col.finish()));
+    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| IngestError::Internal(e.to_string()))?;
+    Ok(FileRead {
+        batch,
+        quarantined,
+        rows_read,
+        encoding: decoded.encoding,
+        header_line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::builtin;
+
+    fn search() -> Shape {
+        builtin("clinical_search").unwrap()
+    }
+
+    #[test]
+    fn header_after_preamble_in_windows_1252() {
+        let text = "SystmOne Clinical Reporting\nPractice: Zoë Lane Practice\n\nPractice Code,Month Ending,Indicator,Description,Count,Population\nA81001,30/09/2026,SMR,\"Reviews, structured\",*,120\nA81001,31/08/2026,SMR,x,40,118\n";
+        let bytes = encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
+        assert!(std::str::from_utf8(&bytes).is_err(), "test input must not be UTF-8");
+        let read = read_file("searches", "f.csv", &bytes, &search(), None).unwrap();
+        assert_eq!(read.encoding, "Windows-1252");
+        assert_eq!(read.header_line, 4);
+        assert_eq!(read.batch.num_rows(), 2);
+        assert!(read.quarantined.is_empty());
+        let suppressed = read.batch.column_by_name("numerator_suppressed").unwrap();
+        let suppressed = suppressed.as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap();
+        assert!(suppressed.value(0) && !suppressed.value(1));
+        // Censored, never zero.
+        assert!(read.batch.column_by_name("numerator").unwrap().is_null(0));
+        let lines = read.batch.column_by_name("source_line").unwrap();
+        let lines = lines.as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+        assert_eq!((lines.value(0), lines.value(1)), (5, 6));
+    }
+
+    #[test]
+    fn bad_rows_are_quarantined_with_line_and_reason() {
+        let text = "\u{FEFF}Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator\nA81001,30/09/2026,SMR,x,10,100\nA8100,30/09/2026,SMR,x,10,100\nA81001,31/09/2026,SMR,x,10,100\nA81001,30/09/2026,SMR,x,-3,100\nA81001,30/09/2026,SMR,x,101,100\nA81001,30/09/2026,SMR\nB81001,30/09/2026,SMR,x,1,2\n";
+        let known: HashSet<String> = ["A81001".to_string()].into();
+        let read = read_file("searches", "f.csv", text.as_bytes(), &search(), Some(&known)).unwrap();
+        assert_eq!(read.encoding, "UTF-8 with BOM");
+        assert_eq!(read.batch.num_rows(), 1);
+        let got: Vec<(usize, Check)> = read.quarantined.iter().map(|q| (q.line, q.check)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, Check::PracticeCodeFormat),
+                (4, Check::BadDate),
+                (5, Check::NegativeCount),
+                (6, Check::NumeratorAboveDenominator),
+                (7, Check::FieldCount),
+                (8, Check::UnknownPractice),
+            ]
+        );
+        assert_eq!(read.rows_read, 7);
+    }
+
+    #[test]
+    fn missing_header_names_what_is_missing() {
+        let err = read_file("searches", "f.csv", b"a,b,c\n1,2,3\n", &search(), None).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("f.csv") && msg.contains("numerator"), "{msg}");
+        assert!(matches!(read_file("s", "g.csv", b"", &search(), None), Err(IngestError::EmptyFile { .. })));
+        assert!(matches!(read_file("s", "g.csv", b"\x00\x01\x02PK", &search(), None), Err(IngestError::NotText { .. })));
+    }
+
+    #[test]
+    fn dates_in_each_format() {
+        assert_eq!(parse_date("202609", DateFormat::YearMonth), NaiveDate::from_ymd_opt(2026, 9, 1));
+        assert_eq!(parse_date("01SEP2026", DateFormat::DayMonYear), NaiveDate::from_ymd_opt(2026, 9, 1));
+        assert_eq!(parse_date("01Sep2026", DateFormat::DayMonYear), NaiveDate::from_ymd_opt(2026, 9, 1));
+        assert_eq!(parse_date("30/09/2026", DateFormat::DayMonthYearSlashed), NaiveDate::from_ymd_opt(2026, 9, 30));
+        assert_eq!(parse_date("2026-09-30", DateFormat::Iso), NaiveDate::from_ymd_opt(2026, 9, 30));
+        assert_eq!(parse_date("202613", DateFormat::YearMonth), None);
+    }
+}

@@ -1,0 +1,221 @@
+//! Source shapes: the columns an extract carries, under the names the real
+//! publications use (and the names they used in earlier releases).
+
+use serde::Deserialize;
+
+/// How a field is read, checked and stored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum ColumnKind {
+    /// An ODS practice code: one letter and five digits.
+    PracticeCode,
+    Text,
+    /// A non-negative whole number. When `suppressible`, markers such as `*`
+    /// and `<5` are kept as censored (null, with `<name>_suppressed` true).
+    Count {
+        #[serde(default)]
+        suppressible: bool,
+    },
+    /// A decimal number (costs, quantities, percentages).
+    Decimal {
+        #[serde(default)]
+        suppressible: bool,
+    },
+    /// A date, stored as a DATE; `format` is one of `YYYYMM` (first of the
+    /// month), `DDMONYYYY`, `dd/mm/yyyy`, `ISO`.
+    Date { format: DateFormat },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DateFormat {
+    #[serde(rename = "YYYYMM")]
+    YearMonth,
+    #[serde(rename = "DDMONYYYY")]
+    DayMonYear,
+    #[serde(rename = "dd/mm/yyyy")]
+    DayMonthYearSlashed,
+    #[serde(rename = "ISO")]
+    Iso,
+}
+
+impl DateFormat {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DateFormat::YearMonth => "a month as YYYYMM (e.g. 202609)",
+            DateFormat::DayMonYear => "a date as DDMONYYYY (e.g. 01SEP2026)",
+            DateFormat::DayMonthYearSlashed => "a date as dd/mm/yyyy (e.g. 30/09/2026)",
+            DateFormat::Iso => "an ISO date (e.g. 2026-09-30)",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ColumnSpec {
+    /// The column's name in the warehouse (snake_case).
+    pub name: String,
+    /// Header names that mean this column, matched ignoring case, spaces and
+    /// underscores. The warehouse name always matches too.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(flatten)]
+    pub kind: ColumnKind,
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The full definition of a source: its columns and which cross-field checks apply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shape {
+    pub columns: Vec<ColumnSpec>,
+    /// (numerator, denominator) pairs where numerator ≤ denominator must hold.
+    pub at_most: Vec<(String, String)>,
+}
+
+impl Shape {
+    pub fn practice_column(&self) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|c| c.kind == ColumnKind::PracticeCode)
+            .map(|c| c.name.as_str())
+    }
+}
+
+fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
+    ColumnSpec {
+        name: name.to_string(),
+        aliases: aliases.iter().map(|s| s.to_string()).collect(),
+        kind,
+        required: true,
+    }
+}
+
+fn optional(mut c: ColumnSpec) -> ColumnSpec {
+    c.required = false;
+    c
+}
+
+const COUNT: ColumnKind = ColumnKind::Count { suppressible: false };
+const CENSORED_COUNT: ColumnKind = ColumnKind::Count { suppressible: true };
+const DECIMAL: ColumnKind = ColumnKind::Decimal { suppressible: false };
+
+/// The built-in shapes for the common NHS sources, by name.
+pub fn builtin(name: &str) -> Option<Shape> {
+    use ColumnKind::{Date, PracticeCode, Text};
+    let practice = || col("practice_code", &["PRACTICE_CODE", "ORG_CODE", "GP_CODE", "CODE", "Organisation Code", "Practice Code"], PracticeCode);
+    let shape = match name {
+        "practice_register" => Shape {
+            columns: vec![
+                practice(),
+                col("practice_name", &["PRACTICE_NAME", "NAME"], Text),
+                col("pcn_code", &["PCN_CODE"], Text),
+                col("pcn_name", &["PCN_NAME"], Text),
+                col("federation", &["FEDERATION"], Text),
+                col("icb_code", &["ICB_CODE"], Text),
+                col("icb_name", &["ICB_NAME"], Text),
+                optional(col("supplier", &["SUPPLIER"], Text)),
+                optional(col("open_date", &["OPEN_DATE"], Date { format: DateFormat::Iso })),
+                optional(col("close_date", &["CLOSE_DATE"], Date { format: DateFormat::Iso })),
+                col("list_size", &["LIST_SIZE"], COUNT),
+                col("imd_score", &["IMD_SCORE"], DECIMAL),
+                col("imd_decile", &["IMD_DECILE"], COUNT),
+                col("rurality", &["RURALITY"], Text),
+            ],
+            at_most: vec![],
+        },
+        "registered_patients" => Shape {
+            columns: vec![
+                col("extract_date", &["EXTRACT_DATE"], Date { format: DateFormat::DayMonYear }),
+                practice(),
+                col("sex", &["SEX"], Text),
+                col("age_band", &["AGE_GROUP_5", "AGE_BAND", "AGE"], Text),
+                col("patients", &["NUMBER_OF_PATIENTS"], COUNT),
+            ],
+            at_most: vec![],
+        },
+        "appointments" => Shape {
+            columns: vec![
+                col("month", &["APPOINTMENT_MONTH_START_DATE", "APPOINTMENT_MONTH"], Date { format: DateFormat::DayMonYear }),
+                practice(),
+                optional(col("pcn_code", &["PCN_CODE"], Text)),
+                col("hcp_type", &["HCP_TYPE"], Text),
+                col("appt_mode", &["APPT_MODE"], Text),
+                col("appt_status", &["APPT_STATUS"], Text),
+                col("appointments", &["COUNT_OF_APPOINTMENTS"], COUNT),
+            ],
+            at_most: vec![],
+        },
+        "prescribing" => Shape {
+            columns: vec![
+                col("month", &["YEAR_MONTH"], Date { format: DateFormat::YearMonth }),
+                practice(),
+                col("bnf_code", &["BNF_CODE", "BNF_PRESENTATION_CODE"], Text),
+                col("bnf_description", &["BNF_DESCRIPTION", "BNF_PRESENTATION_NAME"], Text),
+                col("chemical_code", &["BNF_CHEMICAL_SUBSTANCE", "BNF_CHEMICAL_SUBSTANCE_CODE"], Text),
+                col("chemical", &["CHEMICAL_SUBSTANCE_BNF_DESCR", "BNF_CHEMICAL_SUBSTANCE_NAME"], Text),
+                col("items", &["ITEMS", "TOTAL_ITEMS"], COUNT),
+                optional(col("quantity", &["QUANTITY"], DECIMAL)),
+                optional(col("total_quantity", &["TOTAL_QUANTITY"], DECIMAL)),
+                col("nic", &["NIC", "NET_INGREDIENT_COST"], DECIMAL),
+                col("actual_cost", &["ACTUAL_COST"], DECIMAL),
+            ],
+            at_most: vec![],
+        },
+        "qof" => Shape {
+            columns: vec![
+                col("reporting_year", &["REPORTING_YEAR", "ACHIEVEMENT_YEAR"], Text),
+                practice(),
+                col("indicator_code", &["INDICATOR_CODE"], Text),
+                col("measure", &["MEASURE"], Text),
+                col("value", &["VALUE"], CENSORED_COUNT),
+            ],
+            at_most: vec![],
+        },
+        "patient_survey" => Shape {
+            columns: vec![
+                col("survey_year", &["SURVEY_YEAR"], COUNT),
+                practice(),
+                col("question_id", &["QUESTION_ID"], Text),
+                optional(col("question_text", &["QUESTION_TEXT"], Text)),
+                col("responses", &["RESPONSES", "BASE"], COUNT),
+                col("positive", &["POSITIVE"], CENSORED_COUNT),
+                optional(col("pct_positive", &["PCT_POSITIVE"], ColumnKind::Decimal { suppressible: true })),
+            ],
+            at_most: vec![("positive".into(), "responses".into())],
+        },
+        "clinical_search" => Shape {
+            columns: vec![
+                practice(),
+                col("period_end", &["Period End", "Month Ending", "PERIOD_END"], Date { format: DateFormat::DayMonthYearSlashed }),
+                col("search_code", &["Search Code", "Indicator", "SEARCH_CODE"], Text),
+                optional(col("search_name", &["Search Name", "Description"], Text)),
+                col("numerator", &["Numerator", "Count"], CENSORED_COUNT),
+                col("denominator", &["Denominator", "Population"], COUNT),
+            ],
+            at_most: vec![("numerator".into(), "denominator".into())],
+        },
+        _ => return None,
+    };
+    Some(shape)
+}
+
+pub const BUILTIN_SHAPES: &[&str] = &[
+    "practice_register",
+    "registered_patients",
+    "appointments",
+    "prescribing",
+    "qof",
+    "patient_survey",
+    "clinical_search",
+];
+
+/// Normalises a header or alias for matching: case, spaces and underscores ignored.
+pub fn header_key(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}

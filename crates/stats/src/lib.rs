@@ -1,0 +1,49 @@
+//! Benchmarking statistics for GP practice indicators, as the public-health
+//! community computes them (see the shared methods reference): confidence
+//! intervals (Wilson, Byar / exact Poisson), comparison of a practice with a
+//! peer benchmark, and type-7 quantiles and percent ranks.
+//!
+//! This crate is pure: functions of numbers, no I/O, no DataFusion, no async.
+//! Invalid input returns a [`StatsError`], never a NaN that could reach a
+//! report.
+
+mod comparison;
+mod distributions;
+mod intervals;
+mod quantiles;
+
+pub use comparison::{Comparison, Polarity, compare_with_benchmark};
+pub use distributions::{normal_quantile, poisson_cdf, z_for_level};
+pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
+pub use quantiles::{percent_rank, quantile_type7};
+
+/// What can be wrong with the numbers handed to a statistic.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StatsError {
+    #[error("negative count: {what} is {value}")]
+    NegativeCount { what: &'static str, value: f64 },
+    #[error("numerator {numerator} is above denominator {denominator}")]
+    NumeratorAboveDenominator { numerator: f64, denominator: f64 },
+    #[error("denominator is zero")]
+    ZeroDenominator,
+    #[error("confidence level {0} is outside (0.5, 0.99999)")]
+    BadConfidenceLevel(f64),
+    #[error("value is not a finite number: {what}")]
+    NotFinite { what: &'static str },
+    #[error("probability {0} is outside [0, 1]")]
+    BadProbability(f64),
+    #[error("no values to summarise")]
+    Empty,
+}
+
+pub type Result<T, E = StatsError> = std::result::Result<T, E>;
+
+pub(crate) fn check_count(what: &'static str, value: f64) -> Result<()> {
+    if !value.is_finite() {
+        return Err(StatsError::NotFinite { what });
+    }
+    if value < 0.0 {
+        return Err(StatsError::NegativeCount { what, value });
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Seeded generator of synthetic GP practices and their extracts.
+//!
+//! No real NHS extract may be committed, yet the demo, tests and benchmarks
+//! need data that behaves like the real thing — age mix and deprivation that
+//! drive the rates, practice-level overdispersion, seasonality, the messy file
+//! shapes clinical systems export — and tests need data whose right answer is
+//! known. This crate writes both: the extracts, and `ground_truth.csv` listing
+//! the special causes it planted.
+//!
+//! Deterministic: the same options give byte-identical files. Streaming: rows
+//! are written as they are drawn, so the national preset runs in bounded memory.
+
+mod catalogue;
+mod model;
+mod month;
+mod plant;
+mod write;
+
+pub use catalogue::{AGE_BANDS, CHEMICALS, CLINICAL_SEARCHES, QOF_INDICATORS, SURVEY_QUESTIONS};
+pub use month::Month;
+pub use plant::{PLANTABLE_INDICATORS, Plant, PlantKind};
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SynthError {
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+}
+
+pub type Result<T, E = SynthError> = std::result::Result<T, E>;
+
+/// Sizes that mean something to users: one federation, or all of England.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// About 34 practices, 24 months, one presentation per chemical: small
+    /// enough to commit and to read by eye.
+    Federation,
+    /// About 6,300 practices in 42 ICBs, prescribing at presentation level.
+    National,
+}
+
+impl Preset {
+    pub fn parse(s: &str) -> Option<Preset> {
+        match s {
+            "federation" => Some(Preset::Federation),
+            "national" => Some(Preset::National),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SynthOptions {
+    pub preset: Preset,
+    pub seed: u64,
+    pub practices: usize,
+    pub months: usize,
+    /// The latest month in the series.
+    pub last_month: Month,
+    pub outliers: usize,
+    pub shifts: usize,
+    pub trends: usize,
+    /// Strength / form variants per chemical (1 keeps files small).
+    pub presentations_per_chemical: usize,
+    pub icbs: usize,
+}
+
+impl SynthOptions {
+    pub fn preset(preset: Preset, seed: u64) -> SynthOptions {
+        let last_month = Month { year: 2026, month: 9 };
+        match preset {
+            Preset::Federation => SynthOptions {
+                preset,
+                seed,
+                practices: 34,
+                months: 24,
+                last_month,
+                outliers: 6,
+                shifts: 3,
+                trends: 2,
+                presentations_per_chemical: 1,
+                icbs: 1,
+            },
+            Preset::National => SynthOptions {
+                preset,
+                seed,
+                practices: 6_300,
+                months: 12,
+                last_month,
+                outliers: 300,
+                shifts: 120,
+                trends: 80,
+                presentations_per_chemical: 8,
+                icbs: 42,
+            },
+        }
+    }
+
+    pub fn first_month(&self) -> Month {
+        self.last_month.minus(self.months - 1)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.practices == 0 {
+            return Err(SynthError::InvalidOption("at least one practice is needed".into()));
+        }
+        if self.practices > 19_000 * 9 {
+            return Err(SynthError::InvalidOption("too many practices for ODS-style codes".into()));
+        }
+        if self.months == 0 || self.months > 240 {
+            return Err(SynthError::InvalidOption("months must be between 1 and 240".into()));
+        }
+        let pairs = self.practices * PLANTABLE_INDICATORS.len();
+        if self.outliers + self.shifts + self.trends > pairs / 2 {
+            return Err(SynthError::InvalidOption(format!(
+                "{} planted effects is too many for {} practices",
+                self.outliers + self.shifts + self.trends,
+                self.practices
+            )));
+        }
+        if self.presentations_per_chemical == 0 || self.presentations_per_chemical > 8 {
+            return Err(SynthError::InvalidOption(
+                "presentations per chemical must be between 1 and 8".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a generation wrote.
+#[derive(Debug, Clone, Default)]
+pub struct SynthSummary {
+    pub files: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub practices: usize,
+    pub plants: usize,
+}
+
+/// Generates the federation or nation into `out_dir` (created if missing).
+pub fn generate(options: &SynthOptions, out_dir: &Path) -> Result<SynthSummary> {
+    options.validate()?;
+    let first = options.first_month();
+    let practices = model::build_practices(
+        options.seed,
+        options.practices,
+        options.icbs,
+        first,
+        options.last_month,
+        QOF_INDICATORS.len(),
+        SURVEY_QUESTIONS.len(),
+    );
+    let plants = plant::choose_plants(options, &practices);
+    let mut writer = write::Writer::new(out_dir, options, &practices, &plants)?;
+    writer.write_all()?;
+    Ok(writer.summary)
+}
