@@ -1,1 +1,192 @@
-fn main() {}
+//! `peerbench`: benchmark general practices against their peers.
+//!
+//! A thin shell over the library crates: parse arguments, set up logging,
+//! call the pipeline, turn errors into one clear message and an exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use peerbench_pipeline::Pipeline;
+use peerbench_synth::{Month, Preset, SynthOptions};
+
+#[derive(Parser)]
+#[command(name = "peerbench", version, about = "Benchmark general practices against their peers: load extracts into a Delta Lake warehouse, compute SQL indicators with DataFusion, publish reports.")]
+struct Cli {
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole pipeline: ingest, indicators, comparison, reports.
+    Run {
+        /// The pipeline file, e.g. pipelines/demo.toml.
+        pipeline: PathBuf,
+        /// Where to publish the reports (default: the pipeline's `output`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Load the pipeline's extracts into its warehouse and print a summary.
+    Ingest {
+        pipeline: PathBuf,
+    },
+    /// Run read-only SQL against the pipeline's warehouse and print a table.
+    Query {
+        pipeline: PathBuf,
+        /// The SQL, e.g. "SELECT count(*) FROM appointments".
+        sql: String,
+    },
+    /// Generate a synthetic federation or nation with planted ground truth.
+    Synth {
+        /// federation (about 34 practices, 24 months) or national (about 6,300 practices).
+        #[arg(long, default_value = "federation")]
+        preset: String,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Override the preset's number of practices.
+        #[arg(long)]
+        practices: Option<usize>,
+        /// Override the preset's number of months.
+        #[arg(long)]
+        months: Option<usize>,
+        /// The latest month, as YYYY-MM.
+        #[arg(long)]
+        last_month: Option<String>,
+        /// Override the number of planted outliers, shifts and trends.
+        #[arg(long)]
+        outliers: Option<usize>,
+        #[arg(long)]
+        shifts: Option<usize>,
+        #[arg(long)]
+        trends: Option<usize>,
+    },
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<(), String> {
+    match command {
+        Command::Run { pipeline, out } => {
+            let started = Instant::now();
+            let p = Pipeline::load(&pipeline).map_err(|e| e.to_string())?;
+            let summary = p.run(out.as_deref()).await.map_err(|e| e.to_string())?;
+            print_ingest(&summary.ingest);
+            println!(
+                "Computed {} indicators: {} result rows, {} practice pages (run {}, {:.1}s).",
+                summary.indicators,
+                summary.published.result_rows,
+                summary.published.practice_pages,
+                summary.run_id,
+                started.elapsed().as_secs_f64()
+            );
+            println!("Board report: {}", summary.published.index.display());
+            println!("Quarantined rows: {}", summary.quarantine_csv.display());
+            Ok(())
+        }
+        Command::Ingest { pipeline } => {
+            let p = Pipeline::load(&pipeline).map_err(|e| e.to_string())?;
+            let summary = p.ingest().await.map_err(|e| e.to_string())?;
+            print_ingest(&summary);
+            for q in summary.quarantined.iter().take(20) {
+                println!("  {}:{}: [{}] {}", q.file, q.line, q.check.as_str(), q.reason);
+            }
+            if summary.quarantined.len() > 20 {
+                println!("  … and {} more (SELECT * FROM quarantine)", summary.quarantined.len() - 20);
+            }
+            Ok(())
+        }
+        Command::Query { pipeline, sql } => {
+            let p = Pipeline::load(&pipeline).map_err(|e| e.to_string())?;
+            let batches = p.query(&sql).await.map_err(|e| e.to_string())?;
+            let table = arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;
+            println!("{table}");
+            Ok(())
+        }
+        Command::Synth { preset, seed, out, practices, months, last_month, outliers, shifts, trends } => {
+            let preset = Preset::parse(&preset).ok_or_else(|| format!("unknown preset {preset:?}: use federation or national"))?;
+            let mut options = SynthOptions::preset(preset, seed);
+            if let Some(n) = practices {
+                options.practices = n;
+            }
+            if let Some(m) = months {
+                options.months = m;
+            }
+            if let Some(m) = last_month {
+                options.last_month = Month::parse(&m).ok_or_else(|| format!("--last-month {m:?} is not YYYY-MM"))?;
+            }
+            options.outliers = outliers.unwrap_or(options.outliers);
+            options.shifts = shifts.unwrap_or(options.shifts);
+            options.trends = trends.unwrap_or(options.trends);
+            let started = Instant::now();
+            let summary = peerbench_synth::generate(&options, &out).map_err(|e| e.to_string())?;
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "Wrote {} files, {} rows, {:.1} MB for {} practices with {} planted effects into {} in {:.1}s ({:.0} rows/s, {:.1} MB/s).",
+                summary.files,
+                summary.rows,
+                summary.bytes as f64 / 1e6,
+                summary.practices,
+                summary.plants,
+                out.display(),
+                secs,
+                summary.rows as f64 / secs.max(1e-9),
+                summary.bytes as f64 / 1e6 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn print_ingest(summary: &peerbench_pipeline::IngestReport) {
+    println!("{:<22} {:>6} {:>10} {:>12}  {}", "table", "files", "loaded", "quarantined", "commit");
+    for s in &summary.sources {
+        println!(
+            "{:<22} {:>6} {:>10} {:>12}  {}",
+            s.table,
+            s.files.len(),
+            s.rows_loaded(),
+            s.rows_quarantined(),
+            s.committed_version.map_or("unchanged".to_string(), |v| format!("version {v}"))
+        );
+    }
+}

@@ -1,1 +1,467 @@
-//! placeholder
+//! Indicators written in SQL by analysts.
+//!
+//! One `.sql` file per indicator, still runnable as plain SQL, with its
+//! metadata as TOML inside the leading `/* … */` comment. The engine runs
+//! each query read-only with DataFusion against the warehouse and checks the
+//! output contract: `practice_code`, `period`, `numerator`, `denominator`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{Array, Date32Array, Float64Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::SessionContext;
+use peerbench_stats::Polarity;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndicatorError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: the file must start with a /* … */ comment holding the indicator's metadata (TOML)")]
+    NoMetadata { path: PathBuf },
+    #[error("{path}:{line}: metadata: {message}")]
+    BadMetadata { path: PathBuf, line: usize, message: String },
+    #[error("{path}: the indicator id {id:?} must match the file name ({stem:?}.sql)")]
+    IdMismatch { path: PathBuf, id: String, stem: String },
+    #[error("{path}: {message}")]
+    Sql { path: PathBuf, message: String },
+    #[error("{path}: output contract: {message}")]
+    Contract { path: PathBuf, message: String },
+    #[error("cannot define view {name:?} from {path}: {message}")]
+    View { name: String, path: PathBuf, message: String },
+    #[error("two indicators share the id {id:?}: {first} and {second}")]
+    DuplicateId { id: String, first: PathBuf, second: PathBuf },
+}
+
+pub type Result<T, E = IndicatorError> = std::result::Result<T, E>;
+
+/// How an indicator's value is built from its numerator and denominator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueType {
+    /// O/n × 100, Wilson interval.
+    Proportion,
+    /// O/n × multiplier, Byar / exact Poisson interval.
+    Rate,
+    /// O/n where n is not a head count (items per STAR-PU, cost per patient).
+    Ratio,
+}
+
+impl ValueType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueType::Proportion => "proportion",
+            ValueType::Rate => "rate",
+            ValueType::Ratio => "ratio",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Domain {
+    Demand,
+    PatientExperience,
+    Demographics,
+    Prescribing,
+    Clinical,
+}
+
+impl Domain {
+    pub fn title(self) -> &'static str {
+        match self {
+            Domain::Demand => "Demand and access",
+            Domain::PatientExperience => "Patient experience",
+            Domain::Demographics => "Demographics (context)",
+            Domain::Prescribing => "Prescribing",
+            Domain::Clinical => "Clinical care",
+        }
+    }
+    pub const ALL: [Domain; 5] = [
+        Domain::Clinical,
+        Domain::Prescribing,
+        Domain::Demand,
+        Domain::PatientExperience,
+        Domain::Demographics,
+    ];
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PolarityName {
+    HighIsGood,
+    LowIsGood,
+    NoJudgement,
+}
+
+/// The metadata block at the top of an indicator file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMeta {
+    id: String,
+    title: String,
+    numerator: String,
+    denominator: String,
+    domain: Domain,
+    value_type: ValueType,
+    multiplier: Option<f64>,
+    polarity: PolarityName,
+    definition: String,
+    #[serde(default)]
+    why_it_matters: String,
+    source: String,
+    #[serde(default)]
+    caveats: String,
+    #[serde(default)]
+    owner: String,
+    #[serde(default)]
+    reviewed: Option<String>,
+    #[serde(default)]
+    next_review: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    draft: bool,
+    #[serde(default)]
+    min_denominator: Option<f64>,
+    /// Short unit label for reports, e.g. "%" or "per 1,000 patients".
+    #[serde(default)]
+    units: Option<String>,
+}
+
+/// An indicator: its metadata and its SQL.
+#[derive(Debug, Clone)]
+pub struct Indicator {
+    pub id: String,
+    pub title: String,
+    pub numerator: String,
+    pub denominator: String,
+    pub domain: Domain,
+    pub value_type: ValueType,
+    pub multiplier: f64,
+    pub polarity: Polarity,
+    pub definition: String,
+    pub why_it_matters: String,
+    pub source: String,
+    pub caveats: String,
+    pub owner: String,
+    pub reviewed: Option<String>,
+    pub next_review: Option<String>,
+    pub tags: Vec<String>,
+    pub draft: bool,
+    pub min_denominator: f64,
+    pub units: String,
+    pub path: PathBuf,
+    pub sql: String,
+}
+
+/// Splits the leading `/* … */` block from the SQL; returns (metadata, line of its first character).
+fn metadata_block(text: &str) -> Option<(&str, usize)> {
+    let start = text.find("/*")?;
+    if !text[..start].trim().is_empty() {
+        return None;
+    }
+    let end = text[start..].find("*/")? + start;
+    let body = &text[start + 2..end];
+    let line = text[..start + 2].matches('\n').count() + 1;
+    Some((body, line))
+}
+
+impl Indicator {
+    pub fn parse(path: &Path, text: &str) -> Result<Indicator> {
+        let (block, first_line) = metadata_block(text).ok_or_else(|| IndicatorError::NoMetadata { path: path.to_path_buf() })?;
+        let raw: RawMeta = toml::from_str(block).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| first_line + block[..s.start.min(block.len())].matches('\n').count())
+                .unwrap_or(first_line);
+            IndicatorError::BadMetadata {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().to_string(),
+            }
+        })?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if raw.id != stem {
+            return Err(IndicatorError::IdMismatch {
+                path: path.to_path_buf(),
+                id: raw.id,
+                stem,
+            });
+        }
+        let multiplier = raw.multiplier.unwrap_or(match raw.value_type {
+            ValueType::Proportion => 100.0,
+            ValueType::Rate => 1000.0,
+            ValueType::Ratio => 1.0,
+        });
+        if !(multiplier.is_finite() && multiplier > 0.0) {
+            return Err(IndicatorError::BadMetadata {
+                path: path.to_path_buf(),
+                line: first_line,
+                message: format!("multiplier must be a positive number, found {multiplier}"),
+            });
+        }
+        let units = raw.units.unwrap_or_else(|| match raw.value_type {
+            ValueType::Proportion => "%".to_string(),
+            _ => format!("per {}", format_thousands(multiplier)),
+        });
+        Ok(Indicator {
+            id: raw.id,
+            title: raw.title,
+            numerator: raw.numerator,
+            denominator: raw.denominator,
+            domain: raw.domain,
+            value_type: raw.value_type,
+            multiplier,
+            polarity: match raw.polarity {
+                PolarityName::HighIsGood => Polarity::HighIsGood,
+                PolarityName::LowIsGood => Polarity::LowIsGood,
+                PolarityName::NoJudgement => Polarity::NoJudgement,
+            },
+            definition: raw.definition,
+            why_it_matters: raw.why_it_matters,
+            source: raw.source,
+            caveats: raw.caveats,
+            owner: raw.owner,
+            reviewed: raw.reviewed,
+            next_review: raw.next_review,
+            tags: raw.tags,
+            draft: raw.draft,
+            min_denominator: raw.min_denominator.unwrap_or(1.0),
+            units,
+            path: path.to_path_buf(),
+            sql: text.to_string(),
+        })
+    }
+}
+
+fn format_thousands(x: f64) -> String {
+    let n = x.round() as i64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| IndicatorError::Read { path: d.clone(), source })?;
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "sql") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads every indicator under `dir` (recursively), sorted by id.
+pub fn load_catalogue(dir: &Path) -> Result<Vec<Indicator>> {
+    let mut indicators: Vec<Indicator> = Vec::new();
+    for path in sql_files(dir)? {
+        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read { path: path.clone(), source })?;
+        let ind = Indicator::parse(&path, &text)?;
+        if let Some(other) = indicators.iter().find(|i| i.id == ind.id) {
+            return Err(IndicatorError::DuplicateId {
+                id: ind.id,
+                first: other.path.clone(),
+                second: path,
+            });
+        }
+        indicators.push(ind);
+    }
+    indicators.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(indicators)
+}
+
+/// Registers the shared views under `dir`: each `<name>.sql` holds one SELECT
+/// that indicators can refer to as `<name>`. Views are project code, so they
+/// are defined with DDL the indicators themselves may not use.
+pub async fn register_views(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    if !dir.is_dir() {
+        return Ok(names);
+    }
+    for path in sql_files(dir)? {
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read { path: path.clone(), source })?;
+        let select = text.trim().trim_end_matches(';');
+        ctx.sql(&format!("CREATE VIEW {name} AS {select}"))
+            .await
+            .map_err(|e| IndicatorError::View {
+                name: name.clone(),
+                path: path.clone(),
+                message: first_line(&e.to_string()),
+            })?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// Indicator SQL may only read: no DDL, DML, SET or other statements.
+pub fn sandbox() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+/// One practice × period row of an indicator's output. A missing numerator
+/// or denominator (suppressed at source) stays missing: never zero.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorRow {
+    pub practice_code: String,
+    pub period: String,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+}
+
+/// Runs one indicator and checks its output contract.
+pub async fn run_indicator(ctx: &SessionContext, indicator: &Indicator) -> Result<Vec<IndicatorRow>> {
+    let sql_error = |e: datafusion::error::DataFusionError| IndicatorError::Sql {
+        path: indicator.path.clone(),
+        message: first_line(&e.to_string()),
+    };
+    let df = ctx.sql_with_options(&indicator.sql, sandbox()).await.map_err(sql_error)?;
+    let batches = df.collect().await.map_err(sql_error)?;
+    let contract = |message: String| IndicatorError::Contract {
+        path: indicator.path.clone(),
+        message,
+    };
+    let mut rows = Vec::new();
+    for batch in &batches {
+        let schema = batch.schema();
+        let column = |name: &str| {
+            schema.index_of(name).map(|i| batch.column(i).clone()).map_err(|_| {
+                let found: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+                contract(format!(
+                    "the query must return a column named {name:?}; it returns {}",
+                    found.join(", ")
+                ))
+            })
+        };
+        let codes = column("practice_code")?;
+        let codes = cast(&codes, &DataType::Utf8).map_err(|e| contract(format!("practice_code: {e}")))?;
+        let codes = codes.as_any().downcast_ref::<StringArray>().ok_or_else(|| contract("practice_code must be text".into()))?;
+        let period_col = column("period")?;
+        let periods: Vec<Option<String>> = match period_col.data_type() {
+            DataType::Date32 => {
+                let a = period_col.as_any().downcast_ref::<Date32Array>().ok_or_else(|| contract("period".into()))?;
+                (0..a.len())
+                    .map(|i| a.value_as_date(i).filter(|_| a.is_valid(i)).map(|d| d.format("%Y-%m").to_string()))
+                    .collect()
+            }
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Int32 | DataType::Int64 => {
+                let a = cast(&period_col, &DataType::Utf8).map_err(|e| contract(format!("period: {e}")))?;
+                let a = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| contract("period".into()))?;
+                (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()
+            }
+            other => {
+                return Err(contract(format!(
+                    "period must be a DATE (a month) or text (e.g. '2025-26'); found {other}"
+                )));
+            }
+        };
+        let number = |name: &str| -> Result<Float64Array> {
+            let c = column(name)?;
+            if !c.data_type().is_numeric() && c.data_type() != &DataType::Null {
+                return Err(contract(format!("{name} must be a number; found {}", c.data_type())));
+            }
+            let c = cast(&c, &DataType::Float64).map_err(|e| contract(format!("{name}: {e}")))?;
+            Ok(c.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| contract(name.to_string()))?)
+        };
+        let num = number("numerator")?;
+        let den = number("denominator")?;
+        for i in 0..batch.num_rows() {
+            if !codes.is_valid(i) {
+                return Err(contract(format!("row {} has no practice_code", rows.len() + 1)));
+            }
+            let Some(period) = periods[i].clone() else {
+                return Err(contract(format!("row {} ({}) has no period", rows.len() + 1, codes.value(i))));
+            };
+            rows.push(IndicatorRow {
+                practice_code: codes.value(i).to_string(),
+                period,
+                numerator: num.is_valid(i).then(|| num.value(i)),
+                denominator: den.is_valid(i).then(|| den.value(i)),
+            });
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for r in &rows {
+        if !seen.insert((&r.practice_code, &r.period)) {
+            return Err(contract(format!(
+                "more than one row for practice {} in period {}: group by practice_code and period",
+                r.practice_code, r.period
+            )));
+        }
+    }
+    rows.sort_by(|a, b| (&a.practice_code, &a.period).cmp(&(&b.practice_code, &b.period)));
+    Ok(rows)
+}
+
+/// Shared ownership for the stages that follow.
+pub type Catalogue = Arc<Vec<Indicator>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "/*\nid = \"dna_rate\"\ntitle = \"DNA\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"GPAD\"\n*/\nSELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator\n";
+
+    #[test]
+    fn parses_metadata_and_defaults() {
+        let ind = Indicator::parse(Path::new("sql/indicators/demand/dna_rate.sql"), GOOD).unwrap();
+        assert_eq!(ind.multiplier, 100.0);
+        assert_eq!(ind.units, "%");
+        assert_eq!(ind.polarity, Polarity::LowIsGood);
+    }
+
+    #[test]
+    fn metadata_errors_name_file_and_line() {
+        let bad = GOOD.replace("polarity = \"low_is_good\"", "polarity = \"low_is_bad\"");
+        let err = Indicator::parse(Path::new("dna_rate.sql"), &bad).unwrap_err().to_string();
+        assert!(err.starts_with("dna_rate.sql:9:"), "{err}");
+        let err = Indicator::parse(Path::new("other.sql"), GOOD).unwrap_err().to_string();
+        assert!(err.contains("must match the file name"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn runs_read_only_and_checks_the_contract() {
+        let ctx = SessionContext::new();
+        let ind = Indicator::parse(Path::new("dna_rate.sql"), GOOD).unwrap();
+        let rows = run_indicator(&ctx, &ind).await.unwrap();
+        assert_eq!(rows, vec![IndicatorRow { practice_code: "A81001".into(), period: "2026-09".into(), numerator: Some(5.0), denominator: Some(100.0) }]);
+
+        let mut ddl = ind.clone();
+        ddl.sql = "CREATE TABLE x AS SELECT 1".into();
+        assert!(matches!(run_indicator(&ctx, &ddl).await, Err(IndicatorError::Sql { .. })));
+
+        let mut missing = ind.clone();
+        missing.sql = "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS num, 100 AS denominator".into();
+        let err = run_indicator(&ctx, &missing).await.unwrap_err().to_string();
+        assert!(err.contains("\"numerator\"") && err.contains("num, denominator"), "{err}");
+    }
+}

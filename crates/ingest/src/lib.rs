@@ -56,12 +56,14 @@ pub enum IngestError {
     },
     #[error("source {source_name:?}: no files match {pattern:?}")]
     NoFiles { source_name: String, pattern: String },
-    #[error("source {source_name:?}: {rejected} of {read} rows failed their checks, above the limit of {limit_pct}% — the source was not loaded (see the quarantine for reasons)")]
+    #[error("source {source_name:?}: {rejected} of {read} rows failed their checks, above the limit of {limit_pct}% (max_rejected_pct) — the source was not loaded. {why}")]
     TooManyRejected {
         source_name: String,
         rejected: usize,
         read: usize,
         limit_pct: f64,
+        /// The commonest checks and a first example, so the message is actionable.
+        why: String,
     },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
@@ -206,8 +208,16 @@ fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn label(path: &Path, base_dir: &Path) -> String {
-    path.strip_prefix(base_dir).unwrap_or(path).to_string_lossy().into_owned()
+/// How a file is named in messages and the quarantine: relative to the
+/// working directory when it lies below it, so users can open it directly.
+fn label(path: &Path, _base_dir: &Path) -> String {
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
+    match (path.canonicalize(), cwd) {
+        (Ok(abs), Ok(cwd)) => abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs),
+        _ => path.to_path_buf(),
+    }
+    .to_string_lossy()
+    .into_owned()
 }
 
 fn ledger_schema() -> SchemaRef {
@@ -258,6 +268,17 @@ pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
     .map_err(|e| IngestError::Internal(e.to_string()))
 }
 
+/// Text values of any string column. DataFusion reads Parquet strings as
+/// `Utf8View`, so cast rather than assume `Utf8`.
+fn strings(array: &arrow::array::ArrayRef) -> Result<Vec<Option<String>>> {
+    let a = arrow::compute::cast(array, &DataType::Utf8).map_err(|e| IngestError::Internal(e.to_string()))?;
+    let a = a
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| IngestError::Internal("expected a text column".into()))?;
+    Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect())
+}
+
 /// The (file, sha256) pairs of the source's latest recorded load.
 async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(String, String)>> {
     if warehouse.version(LEDGER_TABLE).await?.is_none() {
@@ -273,13 +294,9 @@ async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(Stri
         .await?;
     let mut out = HashSet::new();
     for batch in df.collect().await? {
-        let files = batch.column(0).as_any().downcast_ref::<StringArray>();
-        let hashes = batch.column(1).as_any().downcast_ref::<StringArray>();
-        if let (Some(f), Some(h)) = (files, hashes) {
-            for i in 0..batch.num_rows() {
-                out.insert((f.value(i).to_string(), h.value(i).to_string()));
-            }
-        }
+        let files = strings(batch.column(0))?;
+        let hashes = strings(batch.column(1))?;
+        out.extend(files.into_iter().zip(hashes).filter_map(|(f, h)| Some((f?, h?))));
     }
     Ok(out)
 }
@@ -298,13 +315,7 @@ pub async fn register_codes(warehouse: &Warehouse, register_table: &str) -> Resu
         .await?;
     let mut codes = HashSet::new();
     for b in batches {
-        if let Some(a) = b.column(0).as_any().downcast_ref::<StringArray>() {
-            for i in 0..a.len() {
-                if a.is_valid(i) {
-                    codes.insert(a.value(i).to_string());
-                }
-            }
-        }
+        codes.extend(strings(b.column(0))?.into_iter().flatten());
     }
     Ok(Some(codes))
 }
@@ -369,15 +380,24 @@ pub async fn load_source(
     }
     let read: usize = files.iter().map(|f| f.rows_read).sum();
     let rejected_rows = rejected.len();
-    quarantine.extend(rejected);
     if read > 0 && rejected_rows as f64 / read as f64 * 100.0 > source.max_rejected_pct {
+        let mut counts: Vec<(&&str, &usize)> = by_check.iter().collect();
+        counts.sort_by(|a, b| b.1.cmp(a.1));
+        let commonest = counts.iter().take(3).map(|(c, n)| format!("{c} × {n}")).collect::<Vec<_>>().join(", ");
+        let example = rejected
+            .first()
+            .map(|r| format!(" First: {}:{}: {}", r.file, r.line, r.reason))
+            .unwrap_or_default();
+        quarantine.extend(rejected);
         return Err(IngestError::TooManyRejected {
             source_name: source.table.clone(),
             rejected: rejected_rows,
             read,
             limit_pct: source.max_rejected_pct,
+            why: format!("Commonest: {commonest}.{example}"),
         });
     }
+    quarantine.extend(rejected);
 
     let current: HashSet<(String, String)> = files.iter().map(|f| (f.file.clone(), f.sha256.clone())).collect();
     let table_exists = warehouse.version(&source.table).await?.is_some();

@@ -1,1 +1,256 @@
-//! placeholder
+//! Runs the stages in order from a pipeline file: ingest the extracts into
+//! the warehouse, compute the SQL indicators, compare practices with their
+//! peers, publish the reports. The CLI is a thin shell over this crate.
+
+mod config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use arrow::array::{Array, Float64Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use peerbench_compare::{PeerGroup, PracticeInfo, ResultRow, compare_indicator};
+use peerbench_indicators::{Indicator, load_catalogue, register_views, run_indicator, sandbox};
+use peerbench_ingest::{IngestSummary, Source};
+use peerbench_report::{Provenance, Published, ReportInput, SourceQuality};
+use peerbench_warehouse::Warehouse;
+use sha2::{Digest, Sha256};
+
+pub use config::ConfigError;
+pub use peerbench_ingest::IngestSummary as IngestReport;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Ingest(#[from] peerbench_ingest::IngestError),
+    #[error(transparent)]
+    Warehouse(#[from] peerbench_warehouse::WarehouseError),
+    #[error(transparent)]
+    Indicator(#[from] peerbench_indicators::IndicatorError),
+    #[error("{count} indicator(s) failed, so nothing was published (the previous report is untouched):\n{details}")]
+    IndicatorsFailed { count: usize, details: String },
+    #[error(transparent)]
+    Report(#[from] peerbench_report::ReportError),
+    #[error("{0}")]
+    Query(String),
+    #[error("the warehouse at {0} has no tables yet: run `peerbench ingest` or `peerbench run` with this pipeline first")]
+    EmptyWarehouse(String),
+    #[error("the practice register table {table:?}: {message}")]
+    Register { table: String, message: String },
+}
+
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+/// A loaded pipeline file, with every path resolved against its folder.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub name: String,
+    pub file: PathBuf,
+    pub base_dir: PathBuf,
+    pub warehouse: PathBuf,
+    pub output: PathBuf,
+    pub indicators_dir: PathBuf,
+    pub views_dir: Option<PathBuf>,
+    pub register: String,
+    pub primary_peer_group: String,
+    pub sources: Vec<Source>,
+    pub peer_groups: Vec<PeerGroup>,
+}
+
+/// What a whole run did.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub ingest: IngestSummary,
+    pub indicators: usize,
+    pub published: Published,
+    pub run_id: String,
+    pub quarantine_csv: PathBuf,
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Pipeline> {
+        Ok(config::load(path)?)
+    }
+
+    fn open_warehouse(&self) -> Result<Warehouse> {
+        Ok(Warehouse::local(&self.warehouse)?)
+    }
+
+    /// Loads the extracts into the warehouse.
+    pub async fn ingest(&self) -> Result<IngestSummary> {
+        let warehouse = self.open_warehouse()?;
+        Ok(peerbench_ingest::ingest(&warehouse, &self.sources, &self.base_dir, Some(&self.register)).await?)
+    }
+
+    /// A session with every warehouse table and shared view registered.
+    async fn session(&self, warehouse: &Warehouse) -> Result<(SessionContext, Vec<(String, u64)>)> {
+        let (ctx, versions) = warehouse.session().await?;
+        if versions.is_empty() {
+            return Err(PipelineError::EmptyWarehouse(warehouse.location()));
+        }
+        if let Some(views) = &self.views_dir {
+            register_views(&ctx, views).await?;
+        }
+        Ok((ctx, versions))
+    }
+
+    /// Runs read-only SQL against the warehouse (tables and shared views).
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        let warehouse = self.open_warehouse()?;
+        let (ctx, _) = self.session(&warehouse).await?;
+        let df = ctx
+            .sql_with_options(sql, sandbox())
+            .await
+            .map_err(|e| PipelineError::Query(e.to_string()))?;
+        df.collect().await.map_err(|e| PipelineError::Query(e.to_string()))
+    }
+
+    async fn practices(&self, ctx: &SessionContext) -> Result<BTreeMap<String, PracticeInfo>> {
+        let err = |message: String| PipelineError::Register { table: self.register.clone(), message };
+        let sql = format!(
+            "SELECT practice_code, practice_name, pcn_code, pcn_name, federation, icb_code, \
+             CAST(list_size AS DOUBLE) AS list_size FROM {} ORDER BY practice_code",
+            self.register
+        );
+        let batches = ctx
+            .sql(&sql)
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        let mut out = BTreeMap::new();
+        for b in batches {
+            let text: Vec<StringArray> = (0..6)
+                .map(|i| {
+                    cast(b.column(i), &DataType::Utf8)
+                        .ok()
+                        .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned())
+                        .ok_or_else(|| err(format!("column {i} is not text")))
+                })
+                .collect::<Result<_>>()?;
+            let list = b.column(6).as_any().downcast_ref::<Float64Array>().cloned();
+            for r in 0..b.num_rows() {
+                let t = |c: usize| if text[c].is_valid(r) { text[c].value(r).to_string() } else { String::new() };
+                out.insert(
+                    t(0),
+                    PracticeInfo {
+                        code: t(0),
+                        name: t(1),
+                        pcn_code: t(2),
+                        pcn_name: t(3),
+                        federation: t(4),
+                        icb_code: t(5),
+                        list_size: list.as_ref().filter(|a| a.is_valid(r)).map(|a| a.value(r)),
+                    },
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The whole journey: ingest, indicators, comparison, publication.
+    pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
+        let output = out_override.map(Path::to_path_buf).unwrap_or_else(|| self.output.clone());
+        let ingest = self.ingest().await?;
+        let warehouse = self.open_warehouse()?;
+        let (ctx, versions) = self.session(&warehouse).await?;
+        let practices = self.practices(&ctx).await?;
+        let practice_map: HashMap<String, PracticeInfo> = practices.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+
+        let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
+        let mut results: Vec<ResultRow> = Vec::new();
+        let mut failures = Vec::new();
+        let mut hasher = Sha256::new();
+        for (t, v) in &versions {
+            hasher.update(format!("{t}@{v};"));
+        }
+        for ind in &catalogue {
+            hasher.update(ind.sql.as_bytes());
+            match run_indicator(&ctx, ind).await {
+                Ok(rows) => {
+                    tracing::info!(indicator = ind.id, rows = rows.len(), "computed");
+                    results.extend(compare_indicator(ind, &rows, &practice_map, &self.peer_groups));
+                }
+                Err(e) => {
+                    tracing::error!("{e}");
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        if !failures.is_empty() {
+            return Err(PipelineError::IndicatorsFailed {
+                count: failures.len(),
+                details: failures.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"),
+            });
+        }
+        let run_id = format!("{:x}", hasher.finalize())[..12].to_string();
+
+        let mut quarantined_by_practice = BTreeMap::new();
+        for q in &ingest.quarantined {
+            if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
+                *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
+            }
+        }
+        let provenance = Provenance {
+            run_id: run_id.clone(),
+            peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            pipeline_name: self.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            table_versions: versions,
+            sources: ingest
+                .sources
+                .iter()
+                .map(|s| SourceQuality {
+                    table: s.table.clone(),
+                    files: s.files.len(),
+                    rows_loaded: s.rows_loaded(),
+                    rows_quarantined: s.rows_quarantined(),
+                    by_check: s.quarantine_by_check.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                })
+                .collect(),
+            quarantined_by_practice,
+        };
+        let input = ReportInput {
+            title: self.name.clone(),
+            indicators: &catalogue,
+            practices: &practices,
+            results: &results,
+            primary_peer_group: self.primary_peer_group.clone(),
+            provenance,
+        };
+        let published = peerbench_report::publish(&input, &output)?;
+        let quarantine_csv = output.join("data").join("quarantine.csv");
+        write_quarantine_csv(&quarantine_csv, &ingest)?;
+        Ok(RunSummary {
+            ingest,
+            indicators: catalogue.len(),
+            published,
+            run_id,
+            quarantine_csv,
+        })
+    }
+}
+
+fn write_quarantine_csv(path: &Path, ingest: &IngestSummary) -> Result<()> {
+    let mut text = String::from("source,file,line,check,reason,raw\n");
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    for r in &ingest.quarantined {
+        text.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            q(&r.source),
+            q(&r.file),
+            r.line,
+            r.check.as_str(),
+            q(&r.reason),
+            q(&r.raw)
+        ));
+    }
+    std::fs::write(path, text).map_err(|source| {
+        PipelineError::Report(peerbench_report::ReportError::Write { path: path.to_path_buf(), source })
+    })
+}

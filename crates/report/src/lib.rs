@@ -1,1 +1,128 @@
-//! placeholder
+//! Publishes a run: the federation board page (`index.html`), one page per
+//! practice (`practices/<CODE>.html`) and the results table
+//! (`data/indicator_results.csv` and `.parquet`).
+//!
+//! Pages are self-contained HTML (no scripts, fonts or images fetched), carry
+//! words as well as colours, and are deterministic: the same input gives the
+//! same bytes. Publication is atomic: the pages are built in a staging folder
+//! and swapped into place, so readers never see half a report.
+
+mod html;
+mod table;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use peerbench_compare::{PracticeInfo, ResultRow};
+use peerbench_indicators::Indicator;
+
+pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("practice code {0:?} cannot be used as a file name")]
+    UnsafePracticeCode(String),
+    #[error("internal error while writing the report: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = ReportError> = std::result::Result<T, E>;
+
+/// Rows loaded and quarantined for one source, for the data-quality section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceQuality {
+    pub table: String,
+    pub files: usize,
+    pub rows_loaded: usize,
+    pub rows_quarantined: usize,
+    pub by_check: Vec<(String, usize)>,
+}
+
+/// Everything a report needs to say how its numbers were made.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub run_id: String,
+    pub peerbench_version: String,
+    pub pipeline_name: String,
+    /// Warehouse tables read and their Delta versions.
+    pub table_versions: Vec<(String, u64)>,
+    pub sources: Vec<SourceQuality>,
+    /// Quarantined rows per practice (practice code → count), where the practice is known.
+    pub quarantined_by_practice: BTreeMap<String, usize>,
+}
+
+pub struct ReportInput<'a> {
+    pub title: String,
+    pub indicators: &'a [Indicator],
+    pub practices: &'a BTreeMap<String, PracticeInfo>,
+    pub results: &'a [ResultRow],
+    /// The peer group the pages compare against (others are in the table).
+    pub primary_peer_group: String,
+    pub provenance: Provenance,
+}
+
+/// What was published.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub index: PathBuf,
+    pub practice_pages: usize,
+    pub result_rows: usize,
+}
+
+fn safe_code(code: &str) -> bool {
+    !code.is_empty() && code.len() <= 16 && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn write(path: &Path, contents: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| ReportError::Write { path: parent.to_path_buf(), source })?;
+    }
+    std::fs::write(path, contents).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+}
+
+/// Builds every output in a staging folder beside `out`, then swaps it in.
+pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
+    for code in input.practices.keys() {
+        if !safe_code(code) {
+            return Err(ReportError::UnsafePracticeCode(code.clone()));
+        }
+    }
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| ReportError::Write { path: parent.to_path_buf(), source })?;
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
+    if staging.exists() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+
+    let site = html::Site::new(input);
+    write(&staging.join("index.html"), site.board_page().as_bytes())?;
+    for code in input.practices.keys() {
+        write(&staging.join("practices").join(format!("{code}.html")), site.practice_page(code).as_bytes())?;
+    }
+    let data = staging.join("data");
+    std::fs::create_dir_all(&data).map_err(|source| ReportError::Write { path: data.clone(), source })?;
+    write_csv(&data.join("indicator_results.csv"), input.results)?;
+    write_parquet(&data.join("indicator_results.parquet"), &results_batch(input.results)?)?;
+
+    // Swap: the old report stays whole until the new one is complete.
+    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if out.exists() {
+        std::fs::rename(out, &old).map_err(|source| ReportError::Write { path: out.to_path_buf(), source })?;
+    }
+    std::fs::rename(&staging, out).map_err(|source| ReportError::Write { path: out.to_path_buf(), source })?;
+    if old.exists() {
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(Published {
+        index: out.join("index.html"),
+        practice_pages: input.practices.len(),
+        result_rows: input.results.len(),
+    })
+}

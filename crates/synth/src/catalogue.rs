@@ -152,7 +152,7 @@ pub struct ClinicalSearch {
 }
 
 pub const CLINICAL_SEARCHES: &[ClinicalSearch] = &[
-    ClinicalSearch { code: "CONS75", name: "Consultations with patients aged 75 and over in the month / registered patients aged 75 and over" },
-    ClinicalSearch { code: "SMR", name: "Patients on 10 or more repeat medicines with a structured medication review in the last 12 months" },
+    ClinicalSearch { code: "CONS75", name: "Patients aged 75 and over with a consultation in the month / registered patients aged 75 and over" },
+    ClinicalSearch { code: "SMR", name: "Patients on 10 or more repeat medicines, with a structured medication review in the last 12 months" },
     ClinicalSearch { code: "DEM_NEW", name: "New dementia diagnoses in the month / registered patients aged 65 and over" },
 ];

@@ -522,11 +522,12 @@ impl<'a> Writer<'a> {
                 }
                 let pop = p.population(i);
                 let (o65, o75) = (over_65(&pop), over_75(&pop));
-                let cons = poisson(
-                    &mut rng,
-                    o75 as f64 * 0.95 * appointment_season(m) * p.effects.cons75.exp()
-                        * self.plant(p.index, "consultations_75_per_1000", m),
-                );
+                // Patients seen, so never more than the patients there are.
+                let seen_p = 0.45
+                    * appointment_season(m)
+                    * p.effects.cons75.exp()
+                    * self.plant(p.index, "consultations_75_per_1000", m);
+                let cons = binomial(&mut rng, o75, seen_p.min(0.97));
                 let smr_den = (o65 as f64 * 0.11).round() as u64;
                 let smr_p = scale_odds(
                     logistic(logit(0.42) + p.effects.smr),
@@ -578,9 +579,9 @@ impl<'a> Writer<'a> {
         for plant in self.plants {
             let p = &self.practices[plant.practice];
             let what = match plant.kind {
-                crate::PlantKind::Outlier => format!("{} × {} in every month", plant.scale.as_str(), plant.size),
-                crate::PlantKind::Shift => format!("step to {} × {} from {}", plant.scale.as_str(), plant.size, plant.start),
-                crate::PlantKind::Trend => format!("{} × {} per month, compounding, from {}", plant.scale.as_str(), plant.size, plant.start),
+                crate::PlantKind::Outlier => format!("{} × {:.3} in every month", plant.scale.as_str(), plant.size),
+                crate::PlantKind::Shift => format!("step to {} × {:.3} from {}", plant.scale.as_str(), plant.size, plant.start),
+                crate::PlantKind::Trend => format!("{} × {:.3} per month, compounding, from {}", plant.scale.as_str(), plant.size, plant.start),
             };
             f.row(&format!(
                 "{},{},{},{},{:.6},{},{}",

@@ -191,7 +191,13 @@ impl Warehouse {
             // An empty load still commits, so the table exists with its schema.
             batches.push(RecordBatch::new_empty(schema));
         }
-        let delta = DeltaTable::try_from_url(url).await.map_err(Self::delta_error(table))?;
+        // A new table is built without loading: there is no log to read yet.
+        let delta = if self.version(table).await?.is_some() {
+            DeltaTable::try_from_url(url).await
+        } else {
+            deltalake::DeltaTableBuilder::from_url(url).and_then(|b| b.build())
+        }
+        .map_err(Self::delta_error(table))?;
         let written = delta
             .write(batches)
             .with_save_mode(mode)

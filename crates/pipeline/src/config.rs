@@ -1,0 +1,186 @@
+//! The pipeline file (TOML). Paths in it are relative to the file's folder,
+//! so a pipeline runs the same from any working directory.
+
+use std::path::{Path, PathBuf};
+
+use peerbench_compare::{PeerGroup, PeerGroupKind};
+use peerbench_ingest::{BUILTIN_SHAPES, ColumnSpec, Shape, Source, builtin};
+use serde::Deserialize;
+
+use crate::Pipeline;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    pipeline: Section,
+    #[serde(default, rename = "source")]
+    sources: Vec<SourceEntry>,
+    #[serde(default, rename = "peer_group")]
+    peer_groups: Vec<PeerGroupEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    name: String,
+    warehouse: String,
+    output: String,
+    indicators: String,
+    views: Option<String>,
+    register: String,
+    primary_peer_group: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceEntry {
+    table: String,
+    files: String,
+    shape: Option<String>,
+    columns: Option<Vec<ColumnSpec>>,
+    #[serde(default)]
+    at_most: Vec<(String, String)>,
+    #[serde(default = "default_max_rejected")]
+    max_rejected_pct: f64,
+    #[serde(default = "yes")]
+    check_register: bool,
+}
+
+fn default_max_rejected() -> f64 {
+    5.0
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeerGroupEntry {
+    name: String,
+    kind: String,
+    #[serde(default = "default_min_practices")]
+    min_practices: usize,
+}
+
+fn default_min_practices() -> usize {
+    5
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, column)
+}
+
+pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let file: File = toml::from_str(&text).map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
+        ConfigError::Syntax {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: e.message().to_string(),
+        }
+    })?;
+    let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { base_dir.join(p) };
+
+    let mut sources = Vec::new();
+    for s in file.sources {
+        let shape = match (&s.shape, s.columns) {
+            (Some(name), None) => {
+                let mut shape = builtin(name).ok_or_else(|| {
+                    invalid(format!(
+                        "source {:?}: unknown shape {name:?} (built-in shapes: {})",
+                        s.table,
+                        BUILTIN_SHAPES.join(", ")
+                    ))
+                })?;
+                shape.at_most.extend(s.at_most);
+                shape
+            }
+            (None, Some(columns)) => Shape { columns, at_most: s.at_most },
+            _ => {
+                return Err(invalid(format!(
+                    "source {:?}: give either `shape` (one of {}) or `columns`, not both or neither",
+                    s.table,
+                    BUILTIN_SHAPES.join(", ")
+                )));
+            }
+        };
+        if sources.iter().any(|x: &Source| x.table == s.table) {
+            return Err(invalid(format!("two sources load the table {:?}", s.table)));
+        }
+        sources.push(Source {
+            table: s.table,
+            shape,
+            files: s.files,
+            max_rejected_pct: s.max_rejected_pct,
+            check_register: s.check_register,
+        });
+    }
+    if !sources.iter().any(|s| s.table == file.pipeline.register) {
+        return Err(invalid(format!(
+            "register = {:?} but no [[source]] loads that table",
+            file.pipeline.register
+        )));
+    }
+    let mut peer_groups = Vec::new();
+    for g in file.peer_groups {
+        let kind = PeerGroupKind::parse(&g.kind).ok_or_else(|| {
+            invalid(format!("peer group {:?}: unknown kind {:?} (use all, federation, pcn or icb)", g.name, g.kind))
+        })?;
+        peer_groups.push(PeerGroup { name: g.name, kind, min_practices: g.min_practices.max(2) });
+    }
+    if peer_groups.is_empty() {
+        peer_groups.push(PeerGroup { name: "all".into(), kind: PeerGroupKind::All, min_practices: 5 });
+    }
+    let primary = file.pipeline.primary_peer_group.unwrap_or_else(|| peer_groups[0].name.clone());
+    if !peer_groups.iter().any(|g| g.name == primary) {
+        return Err(invalid(format!("primary_peer_group {primary:?} is not one of the [[peer_group]] names")));
+    }
+    let indicators_dir = resolve(&file.pipeline.indicators);
+    if !indicators_dir.is_dir() {
+        return Err(invalid(format!("indicators folder {} does not exist", indicators_dir.display())));
+    }
+    Ok(Pipeline {
+        name: file.pipeline.name,
+        file: path.to_path_buf(),
+        warehouse: resolve(&file.pipeline.warehouse),
+        output: resolve(&file.pipeline.output),
+        indicators_dir,
+        views_dir: file.pipeline.views.as_deref().map(resolve),
+        register: file.pipeline.register,
+        primary_peer_group: primary,
+        sources,
+        peer_groups,
+        base_dir,
+    })
+}

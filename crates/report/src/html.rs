@@ -1,0 +1,423 @@
+//! HTML pages. Plain strings, escaped at every insertion of user-supplied text.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use peerbench_compare::ResultRow;
+use peerbench_indicators::{Domain, Indicator};
+use peerbench_stats::{Comparison, Polarity, quantile_type7};
+
+use crate::ReportInput;
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Rounds for display: 1 decimal place for percentages and rates.
+fn fmt(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+        None => "–".into(),
+    }
+}
+
+fn fmt_count(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "suppressed".into())
+}
+
+/// Word and CSS class for a comparison. The word is always printed.
+fn comparison_label(c: Comparison) -> (&'static str, &'static str) {
+    match c {
+        Comparison::Better => ("Better", "better"),
+        Comparison::Similar => ("Similar", "similar"),
+        Comparison::Worse => ("Worse", "worse"),
+        Comparison::Higher => ("Higher", "higher"),
+        Comparison::Lower => ("Lower", "lower"),
+        Comparison::NotCompared => ("Not compared", "none"),
+    }
+}
+
+// Colour-blind-safe pairs from the NHS identity palette (blue for better,
+// warm yellow for worse) with text labels, contrast ≥ 4.5:1 for the text.
+const CSS: &str = r#"
+:root{--blue:#005eb8;--dark:#212b32;--grey:#4c6272;--pale:#e8edee;--warm:#ffb81c;--purple:#330072;}
+*{box-sizing:border-box}
+body{font-family:Arial,Helvetica,sans-serif;color:var(--dark);margin:0;line-height:1.45;background:#fff}
+header.site{background:var(--blue);color:#fff;padding:12px 24px}
+header.site a{color:#fff}
+main{padding:16px 24px;max-width:1200px}
+h1{font-size:1.7rem;margin:.3em 0}
+h2{font-size:1.3rem;margin-top:1.6em;border-bottom:2px solid var(--pale);padding-bottom:4px}
+h3{font-size:1.1rem}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:.92rem}
+th,td{border:1px solid #d8dde0;padding:4px 8px;text-align:left;vertical-align:middle}
+th{background:var(--pale)}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.tag{display:inline-block;padding:1px 8px;border-radius:3px;font-weight:bold;white-space:nowrap}
+.better{background:var(--blue);color:#fff}
+.worse{background:var(--warm);color:var(--dark)}
+.similar{background:var(--pale);color:var(--dark)}
+.higher{background:var(--purple);color:#fff}
+.lower{background:#fff;color:var(--purple);border:2px solid var(--purple)}
+.none{background:#fff;color:var(--grey);border:1px dashed var(--grey)}
+.meta{color:var(--grey);font-size:.9rem}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px}
+dl.facts dt{font-weight:bold}
+dl.facts dd{margin:0}
+.heat td{text-align:center;font-size:.8rem;padding:2px 4px}
+.heat th.ind{writing-mode:vertical-rl;transform:rotate(180deg);font-size:.8rem;max-height:14em}
+svg.spine{vertical-align:middle}
+footer{border-top:2px solid var(--pale);margin-top:32px;padding:12px 24px;font-size:.85rem;color:var(--grey)}
+@media print{header.site{background:none;color:var(--dark);border-bottom:2px solid var(--dark)}
+ a{color:var(--dark);text-decoration:none}
+ table,svg{page-break-inside:avoid}
+ h2{page-break-after:avoid}
+ .tag{border:1px solid var(--dark)}
+ @page{size:A4;margin:14mm}}
+"#;
+
+pub struct Site<'a> {
+    input: &'a ReportInput<'a>,
+    /// (indicator, practice) → its result in the latest period, primary peer group.
+    latest: HashMap<(&'a str, &'a str), &'a ResultRow>,
+    latest_period: HashMap<&'a str, &'a str>,
+    /// Indicator → sorted peer values in the latest period (primary peer group, by key).
+    peer_values: HashMap<(&'a str, &'a str), Vec<f64>>,
+}
+
+impl<'a> Site<'a> {
+    pub fn new(input: &'a ReportInput<'a>) -> Site<'a> {
+        let primary = input.primary_peer_group.as_str();
+        let mut latest_period: HashMap<&str, &str> = HashMap::new();
+        for r in input.results.iter().filter(|r| r.peer_group == primary) {
+            let e = latest_period.entry(r.indicator_id.as_str()).or_insert(r.period.as_str());
+            if r.period.as_str() > *e {
+                *e = r.period.as_str();
+            }
+        }
+        let mut latest = HashMap::new();
+        let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+        for r in input.results.iter().filter(|r| r.peer_group == primary) {
+            if latest_period.get(r.indicator_id.as_str()) == Some(&r.period.as_str()) {
+                latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
+                if let Some(v) = r.value {
+                    peer_values.entry((r.indicator_id.as_str(), r.peer_group_key.as_str())).or_default().push(v);
+                }
+            }
+        }
+        Site { input, latest, latest_period, peer_values }
+    }
+
+    fn indicators(&self) -> impl Iterator<Item = &'a Indicator> + '_ {
+        self.input.indicators.iter().filter(|i| !i.draft)
+    }
+
+    fn page(&self, title: &str, root: &str, body: &str) -> String {
+        let mut s = String::with_capacity(body.len() + 4096);
+        let _ = write!(
+            s,
+            "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<header class=\"site\"><a href=\"{root}index.html\">{}</a> · peerbench</header>\n<main>\n{body}\n</main>\n{}\n</body>\n</html>\n",
+            esc(title),
+            esc(&self.input.title),
+            self.footer()
+        );
+        s
+    }
+
+    fn footer(&self) -> String {
+        let p = &self.input.provenance;
+        format!(
+            "<footer>Made by peerbench {} · run {} · pipeline {}. Synthetic or real, every number here traces back to the results table.</footer>",
+            esc(&p.peerbench_version),
+            esc(&p.run_id),
+            esc(&p.pipeline_name)
+        )
+    }
+
+    fn how_made(&self) -> String {
+        let p = &self.input.provenance;
+        let mut s = String::from("<h2 id=\"how\">How this was made</h2>\n");
+        s.push_str("<p>Each indicator is a SQL query over the federation's warehouse (Delta Lake tables). ");
+        let _ = write!(
+            s,
+            "Practices are compared with their peer group <strong>{}</strong>: the benchmark is the pooled peer value (total numerator over total denominator). ",
+            esc(&self.input.primary_peer_group)
+        );
+        s.push_str("Proportions use Wilson score intervals; rates use Byar's method (exact Poisson below 10 events). A practice is <em>better</em> or <em>worse</em> when the benchmark lies outside its 95% interval, otherwise <em>similar</em>; context indicators say <em>higher</em> or <em>lower</em>. Values below an indicator's minimum denominator, or from suppressed counts, are not compared.</p>\n");
+        s.push_str("<table><caption>Warehouse tables read</caption><thead><tr><th scope=\"col\">Table</th><th scope=\"col\">Delta version</th></tr></thead><tbody>\n");
+        for (t, v) in &p.table_versions {
+            let _ = writeln!(s, "<tr><td>{}</td><td class=\"num\">{v}</td></tr>", esc(t));
+        }
+        s.push_str("</tbody></table>\n");
+        let _ = writeln!(
+            s,
+            "<p class=\"meta\">peerbench {} · run id {} · disclosure control: none applied (internal federation report; exact counts shown).</p>",
+            esc(&p.peerbench_version),
+            esc(&p.run_id)
+        );
+        s
+    }
+
+    /// A spine chart: peer range (min–max), interquartile box, benchmark line
+    /// and the practice's value with its 95% interval. Oriented so that the
+    /// worse end is always on the left.
+    fn spine(&self, ind: &Indicator, r: &ResultRow) -> String {
+        let Some(values) = self.peer_values.get(&(ind.id.as_str(), r.peer_group_key.as_str())) else {
+            return String::new();
+        };
+        let (Some(v), Ok(min), Ok(q1), Ok(q3), Ok(max)) = (
+            r.value,
+            quantile_type7(values, 0.0),
+            quantile_type7(values, 0.25),
+            quantile_type7(values, 0.75),
+            quantile_type7(values, 1.0),
+        ) else {
+            return String::new();
+        };
+        let lo = min.min(r.lower_95.unwrap_or(v));
+        let hi = max.max(r.upper_95.unwrap_or(v));
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        let flip = ind.polarity == Polarity::LowIsGood;
+        let (w, pad) = (220.0, 6.0);
+        let x = |val: f64| {
+            let t = (val - lo) / span;
+            let t = if flip { 1.0 - t } else { t };
+            pad + t * (w - 2.0 * pad)
+        };
+        let (a, b) = (x(min).min(x(max)), x(min).max(x(max)));
+        let (c, d) = (x(q1).min(x(q3)), x(q1).max(x(q3)));
+        let (label, class) = comparison_label(r.comparison);
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "<svg class=\"spine\" role=\"img\" width=\"{w}\" height=\"22\" viewBox=\"0 0 {w} 22\" aria-labelledby=\"sp-{id}-t sp-{id}-d\"><title id=\"sp-{id}-t\">{title}: spine chart</title><desc id=\"sp-{id}-d\">Practice {v} against peer range {min} to {max}, middle half {q1} to {q3}, benchmark {bm}; {label}. {side}</desc>",
+            id = esc(&ind.id),
+            title = esc(&ind.title),
+            v = fmt(Some(v)),
+            min = fmt(Some(min)),
+            max = fmt(Some(max)),
+            q1 = fmt(Some(q1)),
+            q3 = fmt(Some(q3)),
+            bm = fmt(r.benchmark),
+            side = match ind.polarity {
+                Polarity::NoJudgement => "Lower values on the left.",
+                _ => "Worse values on the left.",
+            }
+        );
+        let _ = write!(s, "<rect x=\"{a:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#d8dde0\"/>", (b - a).max(1.0));
+        let _ = write!(s, "<rect x=\"{c:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#768692\"/>", (d - c).max(1.0));
+        if let Some(bm) = r.benchmark {
+            let _ = write!(s, "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"2\" y2=\"20\" stroke=\"#212b32\" stroke-width=\"2\"/>", x(bm));
+        }
+        if let (Some(l), Some(u)) = (r.lower_95, r.upper_95) {
+            let _ = write!(s, "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"11\" y2=\"11\" stroke=\"#212b32\" stroke-width=\"1.5\"/>", x(l), x(u));
+        }
+        let fill = match class {
+            "better" => "#005eb8",
+            "worse" => "#ffb81c",
+            "higher" | "lower" => "#330072",
+            _ => "#ffffff",
+        };
+        let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"11\" r=\"5\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"1.5\"/></svg>", x(v));
+        s
+    }
+
+    pub fn practice_page(&self, code: &str) -> String {
+        let p = &self.input.practices[code];
+        let mut b = String::new();
+        let _ = writeln!(b, "<h1>{} <span class=\"meta\">({})</span></h1>", esc(&p.name), esc(&p.code));
+        b.push_str("<dl class=\"facts\">\n");
+        let _ = writeln!(b, "<dt>PCN</dt><dd>{} ({})</dd>", esc(&p.pcn_name), esc(&p.pcn_code));
+        let _ = writeln!(b, "<dt>Federation</dt><dd>{}</dd>", esc(&p.federation));
+        if let Some(l) = p.list_size {
+            let _ = writeln!(b, "<dt>Registered patients</dt><dd>{l:.0}</dd>");
+        }
+        let _ = writeln!(b, "<dt>Compared with</dt><dd>peer group “{}”</dd>", esc(&self.input.primary_peer_group));
+        let q = self.input.provenance.quarantined_by_practice.get(code).copied().unwrap_or(0);
+        let _ = writeln!(
+            b,
+            "<dt>Data completeness</dt><dd>{}</dd>",
+            if q == 0 {
+                "all rows received for this practice passed their checks".to_string()
+            } else {
+                format!("{q} rows from this practice failed their checks and were set aside — see the board page's data quality section")
+            }
+        );
+        b.push_str("</dl>\n");
+
+        // Plain-language summary.
+        let mut better = Vec::new();
+        let mut worse = Vec::new();
+        for ind in self.indicators() {
+            if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
+                match r.comparison {
+                    Comparison::Better => better.push(ind.title.as_str()),
+                    Comparison::Worse => worse.push(ind.title.as_str()),
+                    _ => {}
+                }
+            }
+        }
+        b.push_str("<h2>In brief</h2>\n<ul>\n");
+        let list = |v: &[&str]| v.iter().map(|t| esc(t)).collect::<Vec<_>>().join("; ");
+        if better.is_empty() {
+            b.push_str("<li>No indicator is significantly better than peers in the latest period.</li>\n");
+        } else {
+            let _ = writeln!(b, "<li><strong>Stronger than peers:</strong> {}.</li>", list(&better));
+        }
+        if worse.is_empty() {
+            b.push_str("<li>No indicator is significantly worse than peers in the latest period.</li>\n");
+        } else {
+            let _ = writeln!(b, "<li><strong>Areas to look at:</strong> {}.</li>", list(&worse));
+        }
+        b.push_str("</ul>\n");
+
+        b.push_str("<h2>Where you stand</h2>\n<p class=\"meta\">Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, with its 95% interval). Worse is always to the left.</p>\n");
+        for domain in Domain::ALL {
+            let inds: Vec<&Indicator> = self.indicators().filter(|i| i.domain == domain).collect();
+            if inds.is_empty() {
+                continue;
+            }
+            let _ = writeln!(b, "<h3>{}</h3>", domain.title());
+            b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Practice value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Compared with peers</th><th scope=\"col\">Spine chart</th></tr></thead><tbody>\n");
+            for ind in inds {
+                let _ = write!(b, "<tr><th scope=\"row\"><a href=\"#{}\">{}</a><br><span class=\"meta\">{}</span></th>", esc(&ind.id), esc(&ind.title), esc(&ind.units));
+                match self.latest.get(&(ind.id.as_str(), code)) {
+                    Some(r) => {
+                        let (label, class) = comparison_label(r.comparison);
+                        let _ = writeln!(
+                            b,
+                            "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td><span class=\"tag {class}\">{label}</span></td><td>{}</td></tr>",
+                            esc(&r.period),
+                            fmt_count(r.numerator),
+                            fmt_count(r.denominator),
+                            fmt(r.value),
+                            fmt(r.lower_95),
+                            fmt(r.upper_95),
+                            fmt(r.benchmark),
+                            self.spine(ind, r)
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(b, "<td colspan=\"6\" class=\"meta\">No data for this practice in the latest period ({}).</td></tr>", esc(self.latest_period.get(ind.id.as_str()).copied().unwrap_or("–")));
+                    }
+                }
+            }
+            b.push_str("</tbody></table>\n");
+        }
+
+        b.push_str("<h2>Indicator definitions</h2>\n");
+        for ind in self.indicators() {
+            let _ = writeln!(
+                b,
+                "<section id=\"{}\"><h3>{}</h3><dl class=\"facts\"><dt>Numerator</dt><dd>{}</dd><dt>Denominator</dt><dd>{}</dd><dt>Definition</dt><dd>{}</dd><dt>Source</dt><dd>{}</dd><dt>Caveats</dt><dd>{}</dd><dt>Better is</dt><dd>{}</dd></dl></section>",
+                esc(&ind.id),
+                esc(&ind.title),
+                esc(&ind.numerator),
+                esc(&ind.denominator),
+                esc(&ind.definition),
+                esc(&ind.source),
+                esc(if ind.caveats.is_empty() { "None recorded." } else { &ind.caveats }),
+                match ind.polarity {
+                    Polarity::HighIsGood => "higher",
+                    Polarity::LowIsGood => "lower",
+                    Polarity::NoJudgement => "neither (context only)",
+                }
+            );
+        }
+        b.push_str(&self.how_made());
+        self.page(&format!("{} — practice report", p.name), "../", &b)
+    }
+
+    pub fn board_page(&self) -> String {
+        let mut b = String::new();
+        let _ = writeln!(b, "<h1>{}: where each practice stands</h1>", esc(&self.input.title));
+        let inds: Vec<&Indicator> = self.indicators().collect();
+        let _ = writeln!(
+            b,
+            "<p>{} practices, {} indicators, compared with peer group “{}”. Each cell gives the latest period's comparison in words; open a practice for its full report.</p>",
+            self.input.practices.len(),
+            inds.len(),
+            esc(&self.input.primary_peer_group)
+        );
+
+        b.push_str("<h2>Summary by indicator</h2>\n<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Latest period</th><th scope=\"col\">Federation value</th><th scope=\"col\">Better</th><th scope=\"col\">Similar</th><th scope=\"col\">Worse</th><th scope=\"col\">Higher / lower</th><th scope=\"col\">Not compared</th></tr></thead><tbody>\n");
+        for ind in &inds {
+            let mut counts: BTreeMap<Comparison, usize> = BTreeMap::new();
+            let mut bench = None;
+            for code in self.input.practices.keys() {
+                if let Some(r) = self.latest.get(&(ind.id.as_str(), code.as_str())) {
+                    *counts.entry(r.comparison).or_default() += 1;
+                    bench = bench.or(r.benchmark);
+                }
+            }
+            let c = |k| counts.get(&k).copied().unwrap_or(0);
+            let _ = writeln!(
+                b,
+                "<tr><th scope=\"row\">{} <span class=\"meta\">{}</span></th><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&ind.title),
+                esc(&ind.units),
+                esc(self.latest_period.get(ind.id.as_str()).copied().unwrap_or("–")),
+                fmt(bench),
+                c(Comparison::Better),
+                c(Comparison::Similar),
+                c(Comparison::Worse),
+                c(Comparison::Higher) + c(Comparison::Lower),
+                c(Comparison::NotCompared)
+            );
+        }
+        b.push_str("</tbody></table>\n");
+
+        b.push_str("<h2>Practices × indicators</h2>\n<table class=\"heat\"><caption>Comparison with peers in the latest period</caption><thead><tr><th scope=\"col\">Practice</th>");
+        for ind in &inds {
+            let _ = write!(b, "<th scope=\"col\" class=\"ind\" title=\"{0}\">{0}</th>", esc(&ind.title));
+        }
+        b.push_str("</tr></thead><tbody>\n");
+        for (code, p) in self.input.practices {
+            let _ = write!(b, "<tr><th scope=\"row\"><a href=\"practices/{}.html\">{}</a> <span class=\"meta\">{}</span></th>", esc(code), esc(&p.name), esc(code));
+            for ind in &inds {
+                match self.latest.get(&(ind.id.as_str(), code.as_str())) {
+                    Some(r) => {
+                        let (label, class) = comparison_label(r.comparison);
+                        let _ = write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
+                    }
+                    None => b.push_str("<td class=\"meta\">no data</td>"),
+                }
+            }
+            b.push_str("</tr>\n");
+        }
+        b.push_str("</tbody></table>\n");
+
+        b.push_str("<h2>Data quality</h2>\n<table><thead><tr><th scope=\"col\">Source table</th><th scope=\"col\">Files</th><th scope=\"col\">Rows loaded</th><th scope=\"col\">Rows set aside</th><th scope=\"col\">Why</th></tr></thead><tbody>\n");
+        for s in &self.input.provenance.sources {
+            let why = s.by_check.iter().map(|(c, n)| format!("{} × {n}", esc(c))).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(b, "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>", esc(&s.table), s.files, s.rows_loaded, s.rows_quarantined, if why.is_empty() { "–".into() } else { why });
+        }
+        b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
+        b.push_str("<p>Download every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
+        b.push_str(&self.how_made());
+        self.page(&format!("{} — board report", self.input.title), "", &b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(esc("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+    }
+}

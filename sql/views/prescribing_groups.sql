@@ -1,0 +1,15 @@
+-- Prescribing by the BNF groupings the prescribing indicators share, in the
+-- OpenPrescribing style: antibacterials are BNF section 5.1; "broad-spectrum"
+-- is co-amoxiclav, cephalosporins and quinolones; opioid analgesics are
+-- 4.7.2; hypnotics are 4.1.1.
+SELECT
+    practice_code,
+    month,
+    SUM(CASE WHEN bnf_code LIKE '0501%' THEN items ELSE 0 END) AS antibiotic_items,
+    SUM(CASE WHEN chemical_code = '0501013K0' OR bnf_code LIKE '050102%' OR bnf_code LIKE '050112%' THEN items ELSE 0 END) AS broad_spectrum_items,
+    SUM(CASE WHEN bnf_code LIKE '040702%' THEN items ELSE 0 END) AS opioid_items,
+    SUM(CASE WHEN bnf_code LIKE '040101%' THEN items ELSE 0 END) AS hypnotic_items,
+    SUM(items) AS all_items,
+    SUM(actual_cost) AS actual_cost
+FROM prescribing
+GROUP BY practice_code, month
