@@ -12,7 +12,11 @@ use peerbench_pipeline::Pipeline;
 use peerbench_synth::{Month, Preset, SynthOptions};
 
 #[derive(Parser)]
-#[command(name = "peerbench", version, about = "Benchmark general practices against their peers: load extracts into a Delta Lake warehouse, compute SQL indicators with DataFusion, publish reports.")]
+#[command(
+    name = "peerbench",
+    version,
+    about = "Benchmark general practices against their peers: load extracts into a Delta Lake warehouse, compute SQL indicators with DataFusion, publish reports."
+)]
 struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -30,14 +34,23 @@ enum Command {
         /// Where to publish the reports (default: the pipeline's `output`).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
     },
     /// Load the pipeline's extracts into its warehouse and print a summary.
     Ingest {
         pipeline: PathBuf,
+        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
     },
     /// Run read-only SQL against the pipeline's warehouse and print a table.
     Query {
         pipeline: PathBuf,
+        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
         /// The SQL, e.g. "SELECT count(*) FROM appointments".
         sql: String,
     },
@@ -88,7 +101,10 @@ fn init_logging(verbose: u8) {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("Error: cannot start the async runtime: {e}");
@@ -106,9 +122,13 @@ fn main() -> ExitCode {
 
 async fn execute(command: Command) -> Result<(), String> {
     match command {
-        Command::Run { pipeline, out } => {
+        Command::Run {
+            pipeline,
+            out,
+            warehouse,
+        } => {
             let started = Instant::now();
-            let p = Pipeline::load(&pipeline).map_err(|e| e.to_string())?;
+            let p = load(&pipeline, warehouse)?;
             let summary = p.run(out.as_deref()).await.map_err(|e| e.to_string())?;
             print_ingest(&summary.ingest);
             println!(
@@ -123,27 +143,55 @@ async fn execute(command: Command) -> Result<(), String> {
             println!("Quarantined rows: {}", summary.quarantine_csv.display());
             Ok(())
         }
-        Command::Ingest { pipeline } => {
-            let p = Pipeline::load(&pipeline).map_err(|e| e.to_string())?;
+        Command::Ingest {
+            pipeline,
+            warehouse,
+        } => {
+            let p = load(&pipeline, warehouse)?;
             let summary = p.ingest().await.map_err(|e| e.to_string())?;
             print_ingest(&summary);
             for q in summary.quarantined.iter().take(20) {
-                println!("  {}:{}: [{}] {}", q.file, q.line, q.check.as_str(), q.reason);
+                println!(
+                    "  {}:{}: [{}] {}",
+                    q.file,
+                    q.line,
+                    q.check.as_str(),
+                    q.reason
+                );
             }
             if summary.quarantined.len() > 20 {
-                println!("  … and {} more (SELECT * FROM quarantine)", summary.quarantined.len() - 20);
+                println!(
+                    "  … and {} more (SELECT * FROM quarantine)",
+                    summary.quarantined.len() - 20
+                );
             }
             Ok(())
         }
-        Command::Query { pipeline, sql } => {
-            let p = Pipeline::load(&pipeline).map_err(|e| e.to_string())?;
+        Command::Query {
+            pipeline,
+            sql,
+            warehouse,
+        } => {
+            let p = load(&pipeline, warehouse)?;
             let batches = p.query(&sql).await.map_err(|e| e.to_string())?;
-            let table = arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;
+            let table =
+                arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;
             println!("{table}");
             Ok(())
         }
-        Command::Synth { preset, seed, out, practices, months, last_month, outliers, shifts, trends } => {
-            let preset = Preset::parse(&preset).ok_or_else(|| format!("unknown preset {preset:?}: use federation or national"))?;
+        Command::Synth {
+            preset,
+            seed,
+            out,
+            practices,
+            months,
+            last_month,
+            outliers,
+            shifts,
+            trends,
+        } => {
+            let preset = Preset::parse(&preset)
+                .ok_or_else(|| format!("unknown preset {preset:?}: use federation or national"))?;
             let mut options = SynthOptions::preset(preset, seed);
             if let Some(n) = practices {
                 options.practices = n;
@@ -152,7 +200,8 @@ async fn execute(command: Command) -> Result<(), String> {
                 options.months = m;
             }
             if let Some(m) = last_month {
-                options.last_month = Month::parse(&m).ok_or_else(|| format!("--last-month {m:?} is not YYYY-MM"))?;
+                options.last_month =
+                    Month::parse(&m).ok_or_else(|| format!("--last-month {m:?} is not YYYY-MM"))?;
             }
             options.outliers = outliers.unwrap_or(options.outliers);
             options.shifts = shifts.unwrap_or(options.shifts);
@@ -177,8 +226,19 @@ async fn execute(command: Command) -> Result<(), String> {
     }
 }
 
+fn load(pipeline: &std::path::Path, warehouse: Option<PathBuf>) -> Result<Pipeline, String> {
+    let mut p = Pipeline::load(pipeline).map_err(|e| e.to_string())?;
+    if let Some(w) = warehouse {
+        p.warehouse = w;
+    }
+    Ok(p)
+}
+
 fn print_ingest(summary: &peerbench_pipeline::IngestReport) {
-    println!("{:<22} {:>6} {:>10} {:>12}  {}", "table", "files", "loaded", "quarantined", "commit");
+    println!(
+        "{:<22} {:>6} {:>10} {:>12}  commit",
+        "table", "files", "loaded", "quarantined"
+    );
     for s in &summary.sources {
         println!(
             "{:<22} {:>6} {:>10} {:>12}  {}",
@@ -186,7 +246,8 @@ fn print_ingest(summary: &peerbench_pipeline::IngestReport) {
             s.files.len(),
             s.rows_loaded(),
             s.rows_quarantined(),
-            s.committed_version.map_or("unchanged".to_string(), |v| format!("version {v}"))
+            s.committed_version
+                .map_or("unchanged".to_string(), |v| format!("version {v}"))
         );
     }
 }

@@ -96,7 +96,11 @@ struct Valued {
     ci998: Interval,
 }
 
-fn evaluate(ind: &Indicator, numerator: f64, denominator: f64) -> Result<Valued, peerbench_stats::StatsError> {
+fn evaluate(
+    ind: &Indicator,
+    numerator: f64,
+    denominator: f64,
+) -> Result<Valued, peerbench_stats::StatsError> {
     let m = ind.multiplier;
     match ind.value_type {
         ValueType::Proportion => Ok(Valued {
@@ -133,14 +137,21 @@ pub fn compare_indicator(
                 (None, _) | (_, None) => (None, Some("suppressed or missing input".to_string())),
                 (Some(_), Some(d)) if d < ind.min_denominator => (
                     None,
-                    Some(format!("denominator {d} below the minimum of {}", ind.min_denominator)),
+                    Some(format!(
+                        "denominator {d} below the minimum of {}",
+                        ind.min_denominator
+                    )),
                 ),
                 (Some(n), Some(d)) => match evaluate(ind, n, d) {
                     Ok(v) => (Some(v), None),
                     Err(e) => (None, Some(e.to_string())),
                 },
             };
-            Eval { row, valued, reason }
+            Eval {
+                row,
+                valued,
+                reason,
+            }
         })
         .collect();
 
@@ -150,13 +161,26 @@ pub fn compare_indicator(
         let mut members: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
         for (i, e) in evals.iter().enumerate() {
             let info = &practices[&e.row.practice_code];
-            members.entry((group.kind.key(info), e.row.period.as_str())).or_default().push(i);
+            members
+                .entry((group.kind.key(info), e.row.period.as_str()))
+                .or_default()
+                .push(i);
         }
         for ((key, _period), idx) in &members {
-            let valued: Vec<&Eval> = idx.iter().map(|i| &evals[*i]).filter(|e| e.valued.is_some()).collect();
-            let values: Vec<f64> = valued.iter().filter_map(|e| e.valued.as_ref().map(|v| v.value)).collect();
+            let valued: Vec<&Eval> = idx
+                .iter()
+                .map(|i| &evals[*i])
+                .filter(|e| e.valued.is_some())
+                .collect();
+            let values: Vec<f64> = valued
+                .iter()
+                .filter_map(|e| e.valued.as_ref().map(|v| v.value))
+                .collect();
             let (sum_o, sum_n) = valued.iter().fold((0.0, 0.0), |(o, n), e| {
-                (o + e.row.numerator.unwrap_or(0.0), n + e.row.denominator.unwrap_or(0.0))
+                (
+                    o + e.row.numerator.unwrap_or(0.0),
+                    n + e.row.denominator.unwrap_or(0.0),
+                )
             });
             let enough = valued.len() >= group.min_practices;
             let benchmark = (sum_n > 0.0).then(|| sum_o / sum_n * ind.multiplier);
@@ -211,7 +235,12 @@ pub fn compare_indicator(
         }
     }
     out.sort_by(|a, b| {
-        (&a.indicator_id, &a.practice_code, &a.period, &a.peer_group).cmp(&(&b.indicator_id, &b.practice_code, &b.period, &b.peer_group))
+        (&a.indicator_id, &a.practice_code, &a.period, &a.peer_group).cmp(&(
+            &b.indicator_id,
+            &b.practice_code,
+            &b.period,
+            &b.peer_group,
+        ))
     });
     out
 }
@@ -244,23 +273,46 @@ mod tests {
     }
 
     fn row(code: &str, n: Option<f64>, d: Option<f64>) -> IndicatorRow {
-        IndicatorRow { practice_code: code.into(), period: "2026-09".into(), numerator: n, denominator: d }
+        IndicatorRow {
+            practice_code: code.into(),
+            period: "2026-09".into(),
+            numerator: n,
+            denominator: d,
+        }
     }
 
     #[test]
     fn pooled_benchmark_and_comparisons() {
-        let practices: HashMap<_, _> = [practice("A00001", "U1"), practice("A00002", "U1"), practice("A00003", "U2"), practice("A00004", "U2")].into();
+        let practices: HashMap<_, _> = [
+            practice("A00001", "U1"),
+            practice("A00002", "U1"),
+            practice("A00003", "U2"),
+            practice("A00004", "U2"),
+        ]
+        .into();
         let rows = vec![
             row("A00001", Some(100.0), Some(1000.0)),
             row("A00002", Some(300.0), Some(1000.0)),
             row("A00003", Some(200.0), Some(1000.0)),
             row("A00004", None, Some(1000.0)),
         ];
-        let groups = vec![PeerGroup { name: "federation".into(), kind: PeerGroupKind::Federation, min_practices: 3 }];
-        let out = compare_indicator(&indicator("proportion", "high_is_good"), &rows, &practices, &groups);
+        let groups = vec![PeerGroup {
+            name: "federation".into(),
+            kind: PeerGroupKind::Federation,
+            min_practices: 3,
+        }];
+        let out = compare_indicator(
+            &indicator("proportion", "high_is_good"),
+            &rows,
+            &practices,
+            &groups,
+        );
         assert_eq!(out.len(), 4);
         // Pooled over practices with data: 600 / 3000 = 20%.
-        assert!(out.iter().all(|r| (r.benchmark.unwrap() - 20.0).abs() < 1e-12));
+        assert!(
+            out.iter()
+                .all(|r| (r.benchmark.unwrap() - 20.0).abs() < 1e-12)
+        );
         let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
         assert_eq!(by_code["A00001"].comparison, Comparison::Worse);
         assert_eq!(by_code["A00002"].comparison, Comparison::Better);
@@ -274,13 +326,43 @@ mod tests {
 
     #[test]
     fn small_groups_and_small_denominators_are_not_compared() {
-        let practices: HashMap<_, _> = [practice("A00001", "U1"), practice("A00002", "U1"), practice("A00003", "U2")].into();
-        let rows = vec![row("A00001", Some(10.0), Some(40.0)), row("A00002", Some(30.0), Some(100.0)), row("A00003", Some(30.0), Some(100.0))];
-        let groups = vec![PeerGroup { name: "pcn".into(), kind: PeerGroupKind::Pcn, min_practices: 2 }];
-        let out = compare_indicator(&indicator("rate", "no_judgement"), &rows, &practices, &groups);
+        let practices: HashMap<_, _> = [
+            practice("A00001", "U1"),
+            practice("A00002", "U1"),
+            practice("A00003", "U2"),
+        ]
+        .into();
+        let rows = vec![
+            row("A00001", Some(10.0), Some(40.0)),
+            row("A00002", Some(30.0), Some(100.0)),
+            row("A00003", Some(30.0), Some(100.0)),
+        ];
+        let groups = vec![PeerGroup {
+            name: "pcn".into(),
+            kind: PeerGroupKind::Pcn,
+            min_practices: 2,
+        }];
+        let out = compare_indicator(
+            &indicator("rate", "no_judgement"),
+            &rows,
+            &practices,
+            &groups,
+        );
         let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
-        assert!(by_code["A00001"].not_compared_reason.as_deref().unwrap().contains("below the minimum"));
-        assert!(by_code["A00002"].not_compared_reason.as_deref().unwrap().contains("only 1 practices"));
+        assert!(
+            by_code["A00001"]
+                .not_compared_reason
+                .as_deref()
+                .unwrap()
+                .contains("below the minimum")
+        );
+        assert!(
+            by_code["A00002"]
+                .not_compared_reason
+                .as_deref()
+                .unwrap()
+                .contains("only 1 practices")
+        );
         assert_eq!(by_code["A00003"].peer_group_key, "U2");
         assert_eq!(by_code["A00003"].comparison, Comparison::NotCompared);
     }

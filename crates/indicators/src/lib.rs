@@ -24,20 +24,38 @@ pub enum IndicatorError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: the file must start with a /* … */ comment holding the indicator's metadata (TOML)")]
+    #[error(
+        "{path}: the file must start with a /* … */ comment holding the indicator's metadata (TOML)"
+    )]
     NoMetadata { path: PathBuf },
     #[error("{path}:{line}: metadata: {message}")]
-    BadMetadata { path: PathBuf, line: usize, message: String },
+    BadMetadata {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: the indicator id {id:?} must match the file name ({stem:?}.sql)")]
-    IdMismatch { path: PathBuf, id: String, stem: String },
+    IdMismatch {
+        path: PathBuf,
+        id: String,
+        stem: String,
+    },
     #[error("{path}: {message}")]
     Sql { path: PathBuf, message: String },
     #[error("{path}: output contract: {message}")]
     Contract { path: PathBuf, message: String },
     #[error("cannot define view {name:?} from {path}: {message}")]
-    View { name: String, path: PathBuf, message: String },
+    View {
+        name: String,
+        path: PathBuf,
+        message: String,
+    },
     #[error("two indicators share the id {id:?}: {first} and {second}")]
-    DuplicateId { id: String, first: PathBuf, second: PathBuf },
+    DuplicateId {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
 }
 
 pub type Result<T, E = IndicatorError> = std::result::Result<T, E>;
@@ -176,7 +194,10 @@ fn metadata_block(text: &str) -> Option<(&str, usize)> {
 
 impl Indicator {
     pub fn parse(path: &Path, text: &str) -> Result<Indicator> {
-        let (block, first_line) = metadata_block(text).ok_or_else(|| IndicatorError::NoMetadata { path: path.to_path_buf() })?;
+        let (block, first_line) =
+            metadata_block(text).ok_or_else(|| IndicatorError::NoMetadata {
+                path: path.to_path_buf(),
+            })?;
         let raw: RawMeta = toml::from_str(block).map_err(|e| {
             let line = e
                 .span()
@@ -188,7 +209,10 @@ impl Indicator {
                 message: e.message().to_string(),
             }
         })?;
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if raw.id != stem {
             return Err(IndicatorError::IdMismatch {
                 path: path.to_path_buf(),
@@ -247,7 +271,7 @@ fn format_thousands(x: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -259,7 +283,10 @@ fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| IndicatorError::Read { path: d.clone(), source })?;
+        let entries = std::fs::read_dir(&d).map_err(|source| IndicatorError::Read {
+            path: d.clone(),
+            source,
+        })?;
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -277,7 +304,10 @@ fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn load_catalogue(dir: &Path) -> Result<Vec<Indicator>> {
     let mut indicators: Vec<Indicator> = Vec::new();
     for path in sql_files(dir)? {
-        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let ind = Indicator::parse(&path, &text)?;
         if let Some(other) = indicators.iter().find(|i| i.id == ind.id) {
             return Err(IndicatorError::DuplicateId {
@@ -301,8 +331,14 @@ pub async fn register_views(ctx: &SessionContext, dir: &Path) -> Result<Vec<Stri
         return Ok(names);
     }
     for path in sql_files(dir)? {
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read { path: path.clone(), source })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let select = text.trim().trim_end_matches(';');
         ctx.sql(&format!("CREATE VIEW {name} AS {select}"))
             .await
@@ -339,12 +375,18 @@ pub struct IndicatorRow {
 }
 
 /// Runs one indicator and checks its output contract.
-pub async fn run_indicator(ctx: &SessionContext, indicator: &Indicator) -> Result<Vec<IndicatorRow>> {
+pub async fn run_indicator(
+    ctx: &SessionContext,
+    indicator: &Indicator,
+) -> Result<Vec<IndicatorRow>> {
     let sql_error = |e: datafusion::error::DataFusionError| IndicatorError::Sql {
         path: indicator.path.clone(),
         message: first_line(&e.to_string()),
     };
-    let df = ctx.sql_with_options(&indicator.sql, sandbox()).await.map_err(sql_error)?;
+    let df = ctx
+        .sql_with_options(&indicator.sql, sandbox())
+        .await
+        .map_err(sql_error)?;
     let batches = df.collect().await.map_err(sql_error)?;
     let contract = |message: String| IndicatorError::Contract {
         path: indicator.path.clone(),
@@ -354,29 +396,54 @@ pub async fn run_indicator(ctx: &SessionContext, indicator: &Indicator) -> Resul
     for batch in &batches {
         let schema = batch.schema();
         let column = |name: &str| {
-            schema.index_of(name).map(|i| batch.column(i).clone()).map_err(|_| {
-                let found: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-                contract(format!(
-                    "the query must return a column named {name:?}; it returns {}",
-                    found.join(", ")
-                ))
-            })
+            schema
+                .index_of(name)
+                .map(|i| batch.column(i).clone())
+                .map_err(|_| {
+                    let found: Vec<String> =
+                        schema.fields().iter().map(|f| f.name().clone()).collect();
+                    contract(format!(
+                        "the query must return a column named {name:?}; it returns {}",
+                        found.join(", ")
+                    ))
+                })
         };
         let codes = column("practice_code")?;
-        let codes = cast(&codes, &DataType::Utf8).map_err(|e| contract(format!("practice_code: {e}")))?;
-        let codes = codes.as_any().downcast_ref::<StringArray>().ok_or_else(|| contract("practice_code must be text".into()))?;
+        let codes =
+            cast(&codes, &DataType::Utf8).map_err(|e| contract(format!("practice_code: {e}")))?;
+        let codes = codes
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| contract("practice_code must be text".into()))?;
         let period_col = column("period")?;
         let periods: Vec<Option<String>> = match period_col.data_type() {
             DataType::Date32 => {
-                let a = period_col.as_any().downcast_ref::<Date32Array>().ok_or_else(|| contract("period".into()))?;
+                let a = period_col
+                    .as_any()
+                    .downcast_ref::<Date32Array>()
+                    .ok_or_else(|| contract("period".into()))?;
                 (0..a.len())
-                    .map(|i| a.value_as_date(i).filter(|_| a.is_valid(i)).map(|d| d.format("%Y-%m").to_string()))
+                    .map(|i| {
+                        a.value_as_date(i)
+                            .filter(|_| a.is_valid(i))
+                            .map(|d| d.format("%Y-%m").to_string())
+                    })
                     .collect()
             }
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Int32 | DataType::Int64 => {
-                let a = cast(&period_col, &DataType::Utf8).map_err(|e| contract(format!("period: {e}")))?;
-                let a = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| contract("period".into()))?;
-                (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect()
+            DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Int32
+            | DataType::Int64 => {
+                let a = cast(&period_col, &DataType::Utf8)
+                    .map_err(|e| contract(format!("period: {e}")))?;
+                let a = a
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| contract("period".into()))?;
+                (0..a.len())
+                    .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+                    .collect()
             }
             other => {
                 return Err(contract(format!(
@@ -387,19 +454,32 @@ pub async fn run_indicator(ctx: &SessionContext, indicator: &Indicator) -> Resul
         let number = |name: &str| -> Result<Float64Array> {
             let c = column(name)?;
             if !c.data_type().is_numeric() && c.data_type() != &DataType::Null {
-                return Err(contract(format!("{name} must be a number; found {}", c.data_type())));
+                return Err(contract(format!(
+                    "{name} must be a number; found {}",
+                    c.data_type()
+                )));
             }
             let c = cast(&c, &DataType::Float64).map_err(|e| contract(format!("{name}: {e}")))?;
-            Ok(c.as_any().downcast_ref::<Float64Array>().cloned().ok_or_else(|| contract(name.to_string()))?)
+            c.as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .ok_or_else(|| contract(name.to_string()))
         };
         let num = number("numerator")?;
         let den = number("denominator")?;
-        for i in 0..batch.num_rows() {
+        for (i, period) in periods.into_iter().enumerate() {
             if !codes.is_valid(i) {
-                return Err(contract(format!("row {} has no practice_code", rows.len() + 1)));
+                return Err(contract(format!(
+                    "row {} has no practice_code",
+                    rows.len() + 1
+                )));
             }
-            let Some(period) = periods[i].clone() else {
-                return Err(contract(format!("row {} ({}) has no period", rows.len() + 1, codes.value(i))));
+            let Some(period) = period else {
+                return Err(contract(format!(
+                    "row {} ({}) has no period",
+                    rows.len() + 1,
+                    codes.value(i)
+                )));
             };
             rows.push(IndicatorRow {
                 practice_code: codes.value(i).to_string(),
@@ -442,9 +522,13 @@ mod tests {
     #[test]
     fn metadata_errors_name_file_and_line() {
         let bad = GOOD.replace("polarity = \"low_is_good\"", "polarity = \"low_is_bad\"");
-        let err = Indicator::parse(Path::new("dna_rate.sql"), &bad).unwrap_err().to_string();
-        assert!(err.starts_with("dna_rate.sql:9:"), "{err}");
-        let err = Indicator::parse(Path::new("other.sql"), GOOD).unwrap_err().to_string();
+        let err = Indicator::parse(Path::new("dna_rate.sql"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("dna_rate.sql:8:"), "{err}");
+        let err = Indicator::parse(Path::new("other.sql"), GOOD)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("must match the file name"), "{err}");
     }
 
@@ -453,15 +537,29 @@ mod tests {
         let ctx = SessionContext::new();
         let ind = Indicator::parse(Path::new("dna_rate.sql"), GOOD).unwrap();
         let rows = run_indicator(&ctx, &ind).await.unwrap();
-        assert_eq!(rows, vec![IndicatorRow { practice_code: "A81001".into(), period: "2026-09".into(), numerator: Some(5.0), denominator: Some(100.0) }]);
+        assert_eq!(
+            rows,
+            vec![IndicatorRow {
+                practice_code: "A81001".into(),
+                period: "2026-09".into(),
+                numerator: Some(5.0),
+                denominator: Some(100.0)
+            }]
+        );
 
         let mut ddl = ind.clone();
         ddl.sql = "CREATE TABLE x AS SELECT 1".into();
-        assert!(matches!(run_indicator(&ctx, &ddl).await, Err(IndicatorError::Sql { .. })));
+        assert!(matches!(
+            run_indicator(&ctx, &ddl).await,
+            Err(IndicatorError::Sql { .. })
+        ));
 
         let mut missing = ind.clone();
         missing.sql = "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS num, 100 AS denominator".into();
         let err = run_indicator(&ctx, &missing).await.unwrap_err().to_string();
-        assert!(err.contains("\"numerator\"") && err.contains("num, denominator"), "{err}");
+        assert!(
+            err.contains("\"numerator\"") && err.contains("num, denominator"),
+            "{err}"
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, Int64Array, StringArray, StringBuilder, Int64Builder};
+use arrow::array::{Array, Int64Array, Int64Builder, StringArray, StringBuilder};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -55,8 +55,13 @@ pub enum IngestError {
         reason: String,
     },
     #[error("source {source_name:?}: no files match {pattern:?}")]
-    NoFiles { source_name: String, pattern: String },
-    #[error("source {source_name:?}: {rejected} of {read} rows failed their checks, above the limit of {limit_pct}% (max_rejected_pct) — the source was not loaded. {why}")]
+    NoFiles {
+        source_name: String,
+        pattern: String,
+    },
+    #[error(
+        "source {source_name:?}: {rejected} of {read} rows failed their checks, above the limit of {limit_pct}% (max_rejected_pct) — the source was not loaded. {why}"
+    )]
     TooManyRejected {
         source_name: String,
         rejected: usize,
@@ -122,7 +127,14 @@ pub struct QuarantinedRow {
 }
 
 impl QuarantinedRow {
-    pub fn new(source: &str, file: &str, line: usize, check: Check, reason: String, raw: &str) -> Self {
+    pub fn new(
+        source: &str,
+        file: &str,
+        line: usize,
+        check: Check,
+        reason: String,
+        raw: &str,
+    ) -> Self {
         QuarantinedRow {
             source: source.to_string(),
             file: file.to_string(),
@@ -197,7 +209,10 @@ fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
         pattern: pattern.clone(),
         reason: e.to_string(),
     })?;
-    let mut files: Vec<PathBuf> = paths.filter_map(|p| p.ok()).filter(|p| p.is_file()).collect();
+    let mut files: Vec<PathBuf> = paths
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file())
+        .collect();
     files.sort();
     if files.is_empty() {
         return Err(IngestError::NoFiles {
@@ -271,12 +286,15 @@ pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
 /// Text values of any string column. DataFusion reads Parquet strings as
 /// `Utf8View`, so cast rather than assume `Utf8`.
 fn strings(array: &arrow::array::ArrayRef) -> Result<Vec<Option<String>>> {
-    let a = arrow::compute::cast(array, &DataType::Utf8).map_err(|e| IngestError::Internal(e.to_string()))?;
+    let a = arrow::compute::cast(array, &DataType::Utf8)
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
     let a = a
         .as_any()
         .downcast_ref::<StringArray>()
         .ok_or_else(|| IngestError::Internal("expected a text column".into()))?;
-    Ok((0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i).to_string())).collect())
+    Ok((0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+        .collect())
 }
 
 /// The (file, sha256) pairs of the source's latest recorded load.
@@ -296,20 +314,30 @@ async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(Stri
     for batch in df.collect().await? {
         let files = strings(batch.column(0))?;
         let hashes = strings(batch.column(1))?;
-        out.extend(files.into_iter().zip(hashes).filter_map(|(f, h)| Some((f?, h?))));
+        out.extend(
+            files
+                .into_iter()
+                .zip(hashes)
+                .filter_map(|(f, h)| Some((f?, h?))),
+        );
     }
     Ok(out)
 }
 
 /// The practice codes in the register table, if it has been loaded.
-pub async fn register_codes(warehouse: &Warehouse, register_table: &str) -> Result<Option<HashSet<String>>> {
+pub async fn register_codes(
+    warehouse: &Warehouse,
+    register_table: &str,
+) -> Result<Option<HashSet<String>>> {
     if warehouse.version(register_table).await?.is_none() {
         return Ok(None);
     }
     let ctx = SessionContext::new();
     warehouse.register(&ctx, register_table, None).await?;
     let batches = ctx
-        .sql(&format!("SELECT DISTINCT practice_code FROM {register_table}"))
+        .sql(&format!(
+            "SELECT DISTINCT practice_code FROM {register_table}"
+        ))
         .await?
         .collect()
         .await?;
@@ -341,10 +369,19 @@ pub async fn load_source(
             source: e,
         })?;
         let sha256 = format!("{:x}", Sha256::digest(&bytes));
-        let known = if source.check_register { known_practices } else { None };
+        let known = if source.check_register {
+            known_practices
+        } else {
+            None
+        };
         match read_file(&source.table, &file, &bytes, &source.shape, known) {
             Ok(read) => {
-                tracing::debug!(file, encoding = read.encoding, rows = read.rows_read, "read");
+                tracing::debug!(
+                    file,
+                    encoding = read.encoding,
+                    rows = read.rows_read,
+                    "read"
+                );
                 files.push(FileOutcome {
                     file,
                     sha256,
@@ -361,7 +398,14 @@ pub async fn load_source(
                 // A file that cannot be read at all is quarantined whole; the
                 // source's other files still load.
                 tracing::warn!("{e}");
-                rejected.push(QuarantinedRow::new(&source.table, &file, 0, Check::UnreadableFile, e.to_string(), ""));
+                rejected.push(QuarantinedRow::new(
+                    &source.table,
+                    &file,
+                    0,
+                    Check::UnreadableFile,
+                    e.to_string(),
+                    "",
+                ));
                 files.push(FileOutcome {
                     file,
                     sha256,
@@ -378,12 +422,21 @@ pub async fn load_source(
     for r in &rejected {
         *by_check.entry(r.check.as_str()).or_insert(0) += 1;
     }
-    let read: usize = files.iter().map(|f| f.rows_read).sum();
+    // A file that could not be read at all counts as one unit read and rejected.
+    let read: usize = files
+        .iter()
+        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
+        .sum();
     let rejected_rows = rejected.len();
     if read > 0 && rejected_rows as f64 / read as f64 * 100.0 > source.max_rejected_pct {
         let mut counts: Vec<(&&str, &usize)> = by_check.iter().collect();
         counts.sort_by(|a, b| b.1.cmp(a.1));
-        let commonest = counts.iter().take(3).map(|(c, n)| format!("{c} × {n}")).collect::<Vec<_>>().join(", ");
+        let commonest = counts
+            .iter()
+            .take(3)
+            .map(|(c, n)| format!("{c} × {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let example = rejected
             .first()
             .map(|r| format!(" First: {}:{}: {}", r.file, r.line, r.reason))
@@ -399,10 +452,16 @@ pub async fn load_source(
     }
     quarantine.extend(rejected);
 
-    let current: HashSet<(String, String)> = files.iter().map(|f| (f.file.clone(), f.sha256.clone())).collect();
+    let current: HashSet<(String, String)> = files
+        .iter()
+        .map(|f| (f.file.clone(), f.sha256.clone()))
+        .collect();
     let table_exists = warehouse.version(&source.table).await?.is_some();
     if table_exists && current == last_loaded(warehouse, &source.table).await? {
-        tracing::info!(table = source.table, "unchanged since the last load; nothing committed");
+        tracing::info!(
+            table = source.table,
+            "unchanged since the last load; nothing committed"
+        );
         return Ok(SourceOutcome {
             table: source.table.clone(),
             files,
@@ -410,12 +469,21 @@ pub async fn load_source(
             quarantine_by_check: by_check,
         });
     }
-    let batch = concat_batches(&schema, &batches).map_err(|e| IngestError::Internal(e.to_string()))?;
+    let batch =
+        concat_batches(&schema, &batches).map_err(|e| IngestError::Internal(e.to_string()))?;
     let metadata = HashMap::from([
-        ("peerbench.operation".to_string(), serde_json::json!("ingest")),
-        ("peerbench.files".to_string(), serde_json::json!(files.len())),
+        (
+            "peerbench.operation".to_string(),
+            serde_json::json!("ingest"),
+        ),
+        (
+            "peerbench.files".to_string(),
+            serde_json::json!(files.len()),
+        ),
     ]);
-    let commit = warehouse.overwrite(&source.table, schema, vec![batch], metadata).await?;
+    let commit = warehouse
+        .overwrite(&source.table, schema, vec![batch], metadata)
+        .await?;
 
     // The ledger is written after the table: a crash between the two leaves a
     // ledger that disagrees with the files, so the next run reloads (converges).
@@ -424,16 +492,37 @@ pub async fn load_source(
         ledger_schema(),
         vec![
             Arc::new(StringArray::from(vec![source.table.clone(); n])),
-            Arc::new(StringArray::from(files.iter().map(|f| f.file.clone()).collect::<Vec<_>>())),
-            Arc::new(StringArray::from(files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>())),
-            Arc::new(Int64Array::from(files.iter().map(|f| f.rows_loaded as i64).collect::<Vec<_>>())),
-            Arc::new(Int64Array::from(files.iter().map(|f| f.rows_quarantined as i64).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(
+                files.iter().map(|f| f.file.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(StringArray::from(
+                files.iter().map(|f| f.sha256.clone()).collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                files
+                    .iter()
+                    .map(|f| f.rows_loaded as i64)
+                    .collect::<Vec<_>>(),
+            )),
+            Arc::new(Int64Array::from(
+                files
+                    .iter()
+                    .map(|f| f.rows_quarantined as i64)
+                    .collect::<Vec<_>>(),
+            )),
             Arc::new(Int64Array::from(vec![commit.version as i64; n])),
         ],
     )
     .map_err(|e| IngestError::Internal(e.to_string()))?;
-    warehouse.append(LEDGER_TABLE, ledger_schema(), vec![ledger], HashMap::new()).await?;
-    tracing::info!(table = source.table, version = commit.version, rows = commit.rows, "loaded");
+    warehouse
+        .append(LEDGER_TABLE, ledger_schema(), vec![ledger], HashMap::new())
+        .await?;
+    tracing::info!(
+        table = source.table,
+        version = commit.version,
+        rows = commit.rows,
+        "loaded"
+    );
     Ok(SourceOutcome {
         table: source.table.clone(),
         files,
@@ -455,17 +544,32 @@ pub async fn ingest(
     ordered.sort_by_key(|s| Some(s.table.as_str()) != register_table);
     let mut known: Option<HashSet<String>> = None;
     for source in ordered {
-        let outcome = load_source(warehouse, source, base_dir, known.as_ref(), &mut summary.quarantined).await?;
+        let outcome = load_source(
+            warehouse,
+            source,
+            base_dir,
+            known.as_ref(),
+            &mut summary.quarantined,
+        )
+        .await?;
         if Some(source.table.as_str()) == register_table {
             known = register_codes(warehouse, &source.table).await?;
         }
         summary.sources.push(outcome);
     }
-    let changed = summary.sources.iter().any(|s| s.committed_version.is_some());
+    let changed = summary
+        .sources
+        .iter()
+        .any(|s| s.committed_version.is_some());
     if changed || warehouse.version(QUARANTINE_TABLE).await?.is_none() {
         let batch = quarantine_batch(&summary.quarantined)?;
-        let metadata = HashMap::from([("peerbench.operation".to_string(), serde_json::json!("quarantine"))]);
-        warehouse.overwrite(QUARANTINE_TABLE, quarantine_schema(), vec![batch], metadata).await?;
+        let metadata = HashMap::from([(
+            "peerbench.operation".to_string(),
+            serde_json::json!("quarantine"),
+        )]);
+        warehouse
+            .overwrite(QUARANTINE_TABLE, quarantine_schema(), vec![batch], metadata)
+            .await?;
     }
     Ok(summary)
 }

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
@@ -40,7 +42,10 @@ pub fn decode(bytes: &[u8]) -> Decoded {
             encoding: "UTF-8",
         },
         Err(_) => Decoded {
-            text: encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+            text: encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned(),
             encoding: "Windows-1252",
         },
     }
@@ -59,7 +64,11 @@ pub fn schema_for(shape: &Shape) -> SchemaRef {
         };
         fields.push(Field::new(&c.name, dt, true));
         if suppressible {
-            fields.push(Field::new(format!("{}_suppressed", c.name), DataType::Boolean, false));
+            fields.push(Field::new(
+                format!("{}_suppressed", c.name),
+                DataType::Boolean,
+                false,
+            ));
         }
     }
     fields.push(Field::new("source_file", DataType::Utf8, false));
@@ -82,6 +91,7 @@ enum Value {
 }
 
 /// The outcome of reading one file.
+#[derive(Debug)]
 pub struct FileRead {
     pub batch: RecordBatch,
     pub quarantined: Vec<QuarantinedRow>,
@@ -124,10 +134,14 @@ pub fn read_file(
     known_practices: Option<&HashSet<String>>,
 ) -> Result<FileRead> {
     if bytes.is_empty() {
-        return Err(IngestError::EmptyFile { file: file_label.to_string() });
+        return Err(IngestError::EmptyFile {
+            file: file_label.to_string(),
+        });
     }
     if bytes.iter().take(8192).filter(|b| **b == 0).count() > 0 {
-        return Err(IngestError::NotText { file: file_label.to_string() });
+        return Err(IngestError::NotText {
+            file: file_label.to_string(),
+        });
     }
     let decoded = decode(bytes);
     let text = decoded.text.as_str();
@@ -136,8 +150,14 @@ pub fn read_file(
     let mut offset = 0usize;
     let mut header: Option<(usize, usize, Vec<String>)> = None; // (line no, byte offset, fields)
     let mut best_missing: Vec<String> = Vec::new();
-    for (i, line) in text.split_inclusive('\n').enumerate().take(MAX_PREAMBLE_LINES) {
-        let mut rdr = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+    for (i, line) in text
+        .split_inclusive('\n')
+        .enumerate()
+        .take(MAX_PREAMBLE_LINES)
+    {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
         let fields: Vec<String> = match rdr.records().next() {
             Some(Ok(r)) => r.iter().map(|f| f.trim().to_string()).collect(),
             _ => Vec::new(),
@@ -186,7 +206,9 @@ pub fn read_file(
                 .chain(c.aliases.iter().map(String::as_str))
                 .map(header_key)
                 .collect();
-            header_fields.iter().position(|h| names.contains(&header_key(h)))
+            header_fields
+                .iter()
+                .position(|h| names.contains(&header_key(h)))
         })
         .collect();
 
@@ -199,9 +221,10 @@ pub fn read_file(
             ColumnKind::Count { suppressible } => {
                 Builder::Int(Int64Builder::new(), suppressible.then(BooleanBuilder::new))
             }
-            ColumnKind::Decimal { suppressible } => {
-                Builder::Float(Float64Builder::new(), suppressible.then(BooleanBuilder::new))
-            }
+            ColumnKind::Decimal { suppressible } => Builder::Float(
+                Float64Builder::new(),
+                suppressible.then(BooleanBuilder::new),
+            ),
             ColumnKind::Date { .. } => Builder::Date(Date32Builder::new()),
         })
         .collect();
@@ -229,10 +252,20 @@ pub fn read_file(
             Ok(true) => {}
             Err(e) => {
                 rows_read += 1;
-                quarantined.push(QuarantinedRow::new(source, file_label, line_no, Check::Malformed, e.to_string(), ""));
+                quarantined.push(QuarantinedRow::new(
+                    source,
+                    file_label,
+                    line_no,
+                    Check::Malformed,
+                    e.to_string(),
+                    "",
+                ));
                 // The csv reader cannot resynchronise after some errors; stop
                 // rather than guess, and say so.
-                if !matches!(e.kind(), csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }) {
+                if !matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                ) {
                     break;
                 }
                 continue;
@@ -248,11 +281,17 @@ pub fn read_file(
         }
         rows_read += 1;
         let raw = record.iter().collect::<Vec<_>>().join(",");
-        let reject = |check: Check, reason: String| QuarantinedRow::new(source, file_label, line_no, check, reason, &raw);
+        let reject = |check: Check, reason: String| {
+            QuarantinedRow::new(source, file_label, line_no, check, reason, &raw)
+        };
         if record.len() != header_fields.len() {
             quarantined.push(reject(
                 Check::FieldCount,
-                format!("{} fields where the header has {}", record.len(), header_fields.len()),
+                format!(
+                    "{} fields where the header has {}",
+                    record.len(),
+                    header_fields.len()
+                ),
             ));
             continue;
         }
@@ -265,7 +304,10 @@ pub fn read_file(
                     if !is_practice_code(field) {
                         failure = Some(reject(
                             Check::PracticeCodeFormat,
-                            format!("column {}: {field:?} is not a practice code (expected a letter and five digits, e.g. A81001)", c.name),
+                            format!(
+                                "column {}: {field:?} is not a practice code (expected a letter and five digits, e.g. A81001)",
+                                c.name
+                            ),
                         ));
                         break;
                     }
@@ -274,7 +316,10 @@ pub fn read_file(
                     {
                         failure = Some(reject(
                             Check::UnknownPractice,
-                            format!("column {}: practice {field} is not in the practice register", c.name),
+                            format!(
+                                "column {}: practice {field} is not in the practice register",
+                                c.name
+                            ),
                         ));
                         break;
                     }
@@ -282,7 +327,10 @@ pub fn read_file(
                 }
                 ColumnKind::Text => {
                     if field.is_empty() && c.required {
-                        failure = Some(reject(Check::RequiredMissing, format!("column {} is empty", c.name)));
+                        failure = Some(reject(
+                            Check::RequiredMissing,
+                            format!("column {} is empty", c.name),
+                        ));
                         break;
                     }
                     Value::Text(field.to_string())
@@ -296,13 +344,24 @@ pub fn read_file(
                         match field.parse::<i64>() {
                             Ok(v) if v >= 0 => Value::Int(Some(v), false),
                             Ok(v) => {
-                                failure = Some(reject(Check::NegativeCount, format!("column {}: count {v} is negative", c.name)));
+                                failure = Some(reject(
+                                    Check::NegativeCount,
+                                    format!("column {}: count {v} is negative", c.name),
+                                ));
                                 break;
                             }
                             Err(_) => {
                                 failure = Some(reject(
                                     Check::NotACount,
-                                    format!("column {}: {field:?} is not a whole number{}", c.name, if *suppressible { " or a suppression marker (*, <5)" } else { "" }),
+                                    format!(
+                                        "column {}: {field:?} is not a whole number{}",
+                                        c.name,
+                                        if *suppressible {
+                                            " or a suppression marker (*, <5)"
+                                        } else {
+                                            ""
+                                        }
+                                    ),
                                 ));
                                 break;
                             }
@@ -318,7 +377,10 @@ pub fn read_file(
                         match field.parse::<f64>() {
                             Ok(v) if v.is_finite() => Value::Float(Some(v), false),
                             _ => {
-                                failure = Some(reject(Check::NotANumber, format!("column {}: {field:?} is not a number", c.name)));
+                                failure = Some(reject(
+                                    Check::NotANumber,
+                                    format!("column {}: {field:?} is not a number", c.name),
+                                ));
                                 break;
                             }
                         }
@@ -333,7 +395,11 @@ pub fn read_file(
                             None => {
                                 failure = Some(reject(
                                     Check::BadDate,
-                                    format!("column {}: {field:?} is not {}", c.name, format.describe()),
+                                    format!(
+                                        "column {}: {field:?} is not {}",
+                                        c.name,
+                                        format.describe()
+                                    ),
                                 ));
                                 break;
                             }
@@ -413,7 +479,8 @@ pub fn read_file(
     }
     arrays.push(Arc::new(file_col.finish()));
     arrays.push(Arc::new(line_col.finish()));
-    let batch = RecordBatch::try_new(schema, arrays).map_err(|e| IngestError::Internal(e.to_string()))?;
+    let batch =
+        RecordBatch::try_new(schema, arrays).map_err(|e| IngestError::Internal(e.to_string()))?;
     Ok(FileRead {
         batch,
         quarantined,
@@ -436,19 +503,28 @@ mod tests {
     fn header_after_preamble_in_windows_1252() {
         let text = "SystmOne Clinical Reporting\nPractice: Zoë Lane Practice\n\nPractice Code,Month Ending,Indicator,Description,Count,Population\nA81001,30/09/2026,SMR,\"Reviews, structured\",*,120\nA81001,31/08/2026,SMR,x,40,118\n";
         let bytes = encoding_rs::WINDOWS_1252.encode(text).0.into_owned();
-        assert!(std::str::from_utf8(&bytes).is_err(), "test input must not be UTF-8");
+        assert!(
+            std::str::from_utf8(&bytes).is_err(),
+            "test input must not be UTF-8"
+        );
         let read = read_file("searches", "f.csv", &bytes, &search(), None).unwrap();
         assert_eq!(read.encoding, "Windows-1252");
         assert_eq!(read.header_line, 4);
         assert_eq!(read.batch.num_rows(), 2);
         assert!(read.quarantined.is_empty());
         let suppressed = read.batch.column_by_name("numerator_suppressed").unwrap();
-        let suppressed = suppressed.as_any().downcast_ref::<arrow::array::BooleanArray>().unwrap();
+        let suppressed = suppressed
+            .as_any()
+            .downcast_ref::<arrow::array::BooleanArray>()
+            .unwrap();
         assert!(suppressed.value(0) && !suppressed.value(1));
         // Censored, never zero.
         assert!(read.batch.column_by_name("numerator").unwrap().is_null(0));
         let lines = read.batch.column_by_name("source_line").unwrap();
-        let lines = lines.as_any().downcast_ref::<arrow::array::Int64Array>().unwrap();
+        let lines = lines
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
         assert_eq!((lines.value(0), lines.value(1)), (5, 6));
     }
 
@@ -456,7 +532,14 @@ mod tests {
     fn bad_rows_are_quarantined_with_line_and_reason() {
         let text = "\u{FEFF}Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator\nA81001,30/09/2026,SMR,x,10,100\nA8100,30/09/2026,SMR,x,10,100\nA81001,31/09/2026,SMR,x,10,100\nA81001,30/09/2026,SMR,x,-3,100\nA81001,30/09/2026,SMR,x,101,100\nA81001,30/09/2026,SMR\nB81001,30/09/2026,SMR,x,1,2\n";
         let known: HashSet<String> = ["A81001".to_string()].into();
-        let read = read_file("searches", "f.csv", text.as_bytes(), &search(), Some(&known)).unwrap();
+        let read = read_file(
+            "searches",
+            "f.csv",
+            text.as_bytes(),
+            &search(),
+            Some(&known),
+        )
+        .unwrap();
         assert_eq!(read.encoding, "UTF-8 with BOM");
         assert_eq!(read.batch.num_rows(), 1);
         let got: Vec<(usize, Check)> = read.quarantined.iter().map(|q| (q.line, q.check)).collect();
@@ -479,17 +562,38 @@ mod tests {
         let err = read_file("searches", "f.csv", b"a,b,c\n1,2,3\n", &search(), None).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("f.csv") && msg.contains("numerator"), "{msg}");
-        assert!(matches!(read_file("s", "g.csv", b"", &search(), None), Err(IngestError::EmptyFile { .. })));
-        assert!(matches!(read_file("s", "g.csv", b"\x00\x01\x02PK", &search(), None), Err(IngestError::NotText { .. })));
+        assert!(matches!(
+            read_file("s", "g.csv", b"", &search(), None),
+            Err(IngestError::EmptyFile { .. })
+        ));
+        assert!(matches!(
+            read_file("s", "g.csv", b"\x00\x01\x02PK", &search(), None),
+            Err(IngestError::NotText { .. })
+        ));
     }
 
     #[test]
     fn dates_in_each_format() {
-        assert_eq!(parse_date("202609", DateFormat::YearMonth), NaiveDate::from_ymd_opt(2026, 9, 1));
-        assert_eq!(parse_date("01SEP2026", DateFormat::DayMonYear), NaiveDate::from_ymd_opt(2026, 9, 1));
-        assert_eq!(parse_date("01Sep2026", DateFormat::DayMonYear), NaiveDate::from_ymd_opt(2026, 9, 1));
-        assert_eq!(parse_date("30/09/2026", DateFormat::DayMonthYearSlashed), NaiveDate::from_ymd_opt(2026, 9, 30));
-        assert_eq!(parse_date("2026-09-30", DateFormat::Iso), NaiveDate::from_ymd_opt(2026, 9, 30));
+        assert_eq!(
+            parse_date("202609", DateFormat::YearMonth),
+            NaiveDate::from_ymd_opt(2026, 9, 1)
+        );
+        assert_eq!(
+            parse_date("01SEP2026", DateFormat::DayMonYear),
+            NaiveDate::from_ymd_opt(2026, 9, 1)
+        );
+        assert_eq!(
+            parse_date("01Sep2026", DateFormat::DayMonYear),
+            NaiveDate::from_ymd_opt(2026, 9, 1)
+        );
+        assert_eq!(
+            parse_date("30/09/2026", DateFormat::DayMonthYearSlashed),
+            NaiveDate::from_ymd_opt(2026, 9, 30)
+        );
+        assert_eq!(
+            parse_date("2026-09-30", DateFormat::Iso),
+            NaiveDate::from_ymd_opt(2026, 9, 30)
+        );
         assert_eq!(parse_date("202613", DateFormat::YearMonth), None);
     }
 }

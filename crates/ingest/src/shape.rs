@@ -23,7 +23,9 @@ pub enum ColumnKind {
     },
     /// A date, stored as a DATE; `format` is one of `YYYYMM` (first of the
     /// month), `DDMONYYYY`, `dd/mm/yyyy`, `ISO`.
-    Date { format: DateFormat },
+    Date {
+        format: DateFormat,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -98,14 +100,31 @@ fn optional(mut c: ColumnSpec) -> ColumnSpec {
     c
 }
 
-const COUNT: ColumnKind = ColumnKind::Count { suppressible: false };
+const COUNT: ColumnKind = ColumnKind::Count {
+    suppressible: false,
+};
 const CENSORED_COUNT: ColumnKind = ColumnKind::Count { suppressible: true };
-const DECIMAL: ColumnKind = ColumnKind::Decimal { suppressible: false };
+const DECIMAL: ColumnKind = ColumnKind::Decimal {
+    suppressible: false,
+};
 
 /// The built-in shapes for the common NHS sources, by name.
 pub fn builtin(name: &str) -> Option<Shape> {
     use ColumnKind::{Date, PracticeCode, Text};
-    let practice = || col("practice_code", &["PRACTICE_CODE", "ORG_CODE", "GP_CODE", "CODE", "Organisation Code", "Practice Code"], PracticeCode);
+    let practice = || {
+        col(
+            "practice_code",
+            &[
+                "PRACTICE_CODE",
+                "ORG_CODE",
+                "GP_CODE",
+                "CODE",
+                "Organisation Code",
+                "Practice Code",
+            ],
+            PracticeCode,
+        )
+    };
     let shape = match name {
         "practice_register" => Shape {
             columns: vec![
@@ -117,8 +136,20 @@ pub fn builtin(name: &str) -> Option<Shape> {
                 col("icb_code", &["ICB_CODE"], Text),
                 col("icb_name", &["ICB_NAME"], Text),
                 optional(col("supplier", &["SUPPLIER"], Text)),
-                optional(col("open_date", &["OPEN_DATE"], Date { format: DateFormat::Iso })),
-                optional(col("close_date", &["CLOSE_DATE"], Date { format: DateFormat::Iso })),
+                optional(col(
+                    "open_date",
+                    &["OPEN_DATE"],
+                    Date {
+                        format: DateFormat::Iso,
+                    },
+                )),
+                optional(col(
+                    "close_date",
+                    &["CLOSE_DATE"],
+                    Date {
+                        format: DateFormat::Iso,
+                    },
+                )),
                 col("list_size", &["LIST_SIZE"], COUNT),
                 col("imd_score", &["IMD_SCORE"], DECIMAL),
                 col("imd_decile", &["IMD_DECILE"], COUNT),
@@ -128,7 +159,13 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "registered_patients" => Shape {
             columns: vec![
-                col("extract_date", &["EXTRACT_DATE"], Date { format: DateFormat::DayMonYear }),
+                col(
+                    "extract_date",
+                    &["EXTRACT_DATE"],
+                    Date {
+                        format: DateFormat::DayMonYear,
+                    },
+                ),
                 practice(),
                 col("sex", &["SEX"], Text),
                 col("age_band", &["AGE_GROUP_5", "AGE_BAND", "AGE"], Text),
@@ -138,7 +175,13 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "appointments" => Shape {
             columns: vec![
-                col("month", &["APPOINTMENT_MONTH_START_DATE", "APPOINTMENT_MONTH"], Date { format: DateFormat::DayMonYear }),
+                col(
+                    "month",
+                    &["APPOINTMENT_MONTH_START_DATE", "APPOINTMENT_MONTH"],
+                    Date {
+                        format: DateFormat::DayMonYear,
+                    },
+                ),
                 practice(),
                 optional(col("pcn_code", &["PCN_CODE"], Text)),
                 col("hcp_type", &["HCP_TYPE"], Text),
@@ -150,12 +193,33 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "prescribing" => Shape {
             columns: vec![
-                col("month", &["YEAR_MONTH"], Date { format: DateFormat::YearMonth }),
+                col(
+                    "month",
+                    &["YEAR_MONTH"],
+                    Date {
+                        format: DateFormat::YearMonth,
+                    },
+                ),
                 practice(),
                 col("bnf_code", &["BNF_CODE", "BNF_PRESENTATION_CODE"], Text),
-                col("bnf_description", &["BNF_DESCRIPTION", "BNF_PRESENTATION_NAME"], Text),
-                col("chemical_code", &["BNF_CHEMICAL_SUBSTANCE", "BNF_CHEMICAL_SUBSTANCE_CODE"], Text),
-                col("chemical", &["CHEMICAL_SUBSTANCE_BNF_DESCR", "BNF_CHEMICAL_SUBSTANCE_NAME"], Text),
+                col(
+                    "bnf_description",
+                    &["BNF_DESCRIPTION", "BNF_PRESENTATION_NAME"],
+                    Text,
+                ),
+                col(
+                    "chemical_code",
+                    &["BNF_CHEMICAL_SUBSTANCE", "BNF_CHEMICAL_SUBSTANCE_CODE"],
+                    Text,
+                ),
+                col(
+                    "chemical",
+                    &[
+                        "CHEMICAL_SUBSTANCE_BNF_DESCR",
+                        "BNF_CHEMICAL_SUBSTANCE_NAME",
+                    ],
+                    Text,
+                ),
                 col("items", &["ITEMS", "TOTAL_ITEMS"], COUNT),
                 optional(col("quantity", &["QUANTITY"], DECIMAL)),
                 optional(col("total_quantity", &["TOTAL_QUANTITY"], DECIMAL)),
@@ -166,7 +230,11 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "qof" => Shape {
             columns: vec![
-                col("reporting_year", &["REPORTING_YEAR", "ACHIEVEMENT_YEAR"], Text),
+                col(
+                    "reporting_year",
+                    &["REPORTING_YEAR", "ACHIEVEMENT_YEAR"],
+                    Text,
+                ),
                 practice(),
                 col("indicator_code", &["INDICATOR_CODE"], Text),
                 col("measure", &["MEASURE"], Text),
@@ -182,15 +250,29 @@ pub fn builtin(name: &str) -> Option<Shape> {
                 optional(col("question_text", &["QUESTION_TEXT"], Text)),
                 col("responses", &["RESPONSES", "BASE"], COUNT),
                 col("positive", &["POSITIVE"], CENSORED_COUNT),
-                optional(col("pct_positive", &["PCT_POSITIVE"], ColumnKind::Decimal { suppressible: true })),
+                optional(col(
+                    "pct_positive",
+                    &["PCT_POSITIVE"],
+                    ColumnKind::Decimal { suppressible: true },
+                )),
             ],
             at_most: vec![("positive".into(), "responses".into())],
         },
         "clinical_search" => Shape {
             columns: vec![
                 practice(),
-                col("period_end", &["Period End", "Month Ending", "PERIOD_END"], Date { format: DateFormat::DayMonthYearSlashed }),
-                col("search_code", &["Search Code", "Indicator", "SEARCH_CODE"], Text),
+                col(
+                    "period_end",
+                    &["Period End", "Month Ending", "PERIOD_END"],
+                    Date {
+                        format: DateFormat::DayMonthYearSlashed,
+                    },
+                ),
+                col(
+                    "search_code",
+                    &["Search Code", "Indicator", "SEARCH_CODE"],
+                    Text,
+                ),
                 optional(col("search_name", &["Search Name", "Description"], Text)),
                 col("numerator", &["Numerator", "Count"], CENSORED_COUNT),
                 col("denominator", &["Denominator", "Population"], COUNT),

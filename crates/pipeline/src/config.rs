@@ -86,6 +86,28 @@ fn default_min_practices() -> usize {
     5
 }
 
+/// Removes `.` and `..` lexically, so messages show `out/demo`, not `pipelines/../out/demo`.
+pub fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        out
+    }
+}
+
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -94,7 +116,10 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let file: File = toml::from_str(&text).map_err(|e| {
         let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
         ConfigError::Syntax {
@@ -104,13 +129,22 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             message: e.message().to_string(),
         }
     })?;
-    let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
     let base_dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { base_dir.join(p) };
+    let resolve = |p: &str| {
+        normalize(&if Path::new(p).is_absolute() {
+            PathBuf::from(p)
+        } else {
+            base_dir.join(p)
+        })
+    };
 
     let mut sources = Vec::new();
     for s in file.sources {
@@ -126,7 +160,10 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
                 shape.at_most.extend(s.at_most);
                 shape
             }
-            (None, Some(columns)) => Shape { columns, at_most: s.at_most },
+            (None, Some(columns)) => Shape {
+                columns,
+                at_most: s.at_most,
+            },
             _ => {
                 return Err(invalid(format!(
                     "source {:?}: give either `shape` (one of {}) or `columns`, not both or neither",
@@ -155,20 +192,39 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     let mut peer_groups = Vec::new();
     for g in file.peer_groups {
         let kind = PeerGroupKind::parse(&g.kind).ok_or_else(|| {
-            invalid(format!("peer group {:?}: unknown kind {:?} (use all, federation, pcn or icb)", g.name, g.kind))
+            invalid(format!(
+                "peer group {:?}: unknown kind {:?} (use all, federation, pcn or icb)",
+                g.name, g.kind
+            ))
         })?;
-        peer_groups.push(PeerGroup { name: g.name, kind, min_practices: g.min_practices.max(2) });
+        peer_groups.push(PeerGroup {
+            name: g.name,
+            kind,
+            min_practices: g.min_practices.max(2),
+        });
     }
     if peer_groups.is_empty() {
-        peer_groups.push(PeerGroup { name: "all".into(), kind: PeerGroupKind::All, min_practices: 5 });
+        peer_groups.push(PeerGroup {
+            name: "all".into(),
+            kind: PeerGroupKind::All,
+            min_practices: 5,
+        });
     }
-    let primary = file.pipeline.primary_peer_group.unwrap_or_else(|| peer_groups[0].name.clone());
+    let primary = file
+        .pipeline
+        .primary_peer_group
+        .unwrap_or_else(|| peer_groups[0].name.clone());
     if !peer_groups.iter().any(|g| g.name == primary) {
-        return Err(invalid(format!("primary_peer_group {primary:?} is not one of the [[peer_group]] names")));
+        return Err(invalid(format!(
+            "primary_peer_group {primary:?} is not one of the [[peer_group]] names"
+        )));
     }
     let indicators_dir = resolve(&file.pipeline.indicators);
     if !indicators_dir.is_dir() {
-        return Err(invalid(format!("indicators folder {} does not exist", indicators_dir.display())));
+        return Err(invalid(format!(
+            "indicators folder {} does not exist",
+            indicators_dir.display()
+        )));
     }
     Ok(Pipeline {
         name: file.pipeline.name,

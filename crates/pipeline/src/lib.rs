@@ -32,13 +32,17 @@ pub enum PipelineError {
     Warehouse(#[from] peerbench_warehouse::WarehouseError),
     #[error(transparent)]
     Indicator(#[from] peerbench_indicators::IndicatorError),
-    #[error("{count} indicator(s) failed, so nothing was published (the previous report is untouched):\n{details}")]
+    #[error(
+        "{count} indicator(s) failed, so nothing was published (the previous report is untouched):\n{details}"
+    )]
     IndicatorsFailed { count: usize, details: String },
     #[error(transparent)]
     Report(#[from] peerbench_report::ReportError),
     #[error("{0}")]
     Query(String),
-    #[error("the warehouse at {0} has no tables yet: run `peerbench ingest` or `peerbench run` with this pipeline first")]
+    #[error(
+        "the warehouse at {0} has no tables yet: run `peerbench ingest` or `peerbench run` with this pipeline first"
+    )]
     EmptyWarehouse(String),
     #[error("the practice register table {table:?}: {message}")]
     Register { table: String, message: String },
@@ -84,7 +88,13 @@ impl Pipeline {
     /// Loads the extracts into the warehouse.
     pub async fn ingest(&self) -> Result<IngestSummary> {
         let warehouse = self.open_warehouse()?;
-        Ok(peerbench_ingest::ingest(&warehouse, &self.sources, &self.base_dir, Some(&self.register)).await?)
+        Ok(peerbench_ingest::ingest(
+            &warehouse,
+            &self.sources,
+            &self.base_dir,
+            Some(&self.register),
+        )
+        .await?)
     }
 
     /// A session with every warehouse table and shared view registered.
@@ -103,15 +113,26 @@ impl Pipeline {
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let warehouse = self.open_warehouse()?;
         let (ctx, _) = self.session(&warehouse).await?;
-        let df = ctx
-            .sql_with_options(sql, sandbox())
+        let df = ctx.sql_with_options(sql, sandbox()).await.map_err(|e| {
+            let message = e.to_string();
+            if message.contains("not supported") {
+                PipelineError::Query(format!(
+                    "queries are read-only: only SELECT is allowed ({message})"
+                ))
+            } else {
+                PipelineError::Query(message)
+            }
+        })?;
+        df.collect()
             .await
-            .map_err(|e| PipelineError::Query(e.to_string()))?;
-        df.collect().await.map_err(|e| PipelineError::Query(e.to_string()))
+            .map_err(|e| PipelineError::Query(e.to_string()))
     }
 
     async fn practices(&self, ctx: &SessionContext) -> Result<BTreeMap<String, PracticeInfo>> {
-        let err = |message: String| PipelineError::Register { table: self.register.clone(), message };
+        let err = |message: String| PipelineError::Register {
+            table: self.register.clone(),
+            message,
+        };
         let sql = format!(
             "SELECT practice_code, practice_name, pcn_code, pcn_name, federation, icb_code, \
              CAST(list_size AS DOUBLE) AS list_size FROM {} ORDER BY practice_code",
@@ -136,7 +157,13 @@ impl Pipeline {
                 .collect::<Result<_>>()?;
             let list = b.column(6).as_any().downcast_ref::<Float64Array>().cloned();
             for r in 0..b.num_rows() {
-                let t = |c: usize| if text[c].is_valid(r) { text[c].value(r).to_string() } else { String::new() };
+                let t = |c: usize| {
+                    if text[c].is_valid(r) {
+                        text[c].value(r).to_string()
+                    } else {
+                        String::new()
+                    }
+                };
                 out.insert(
                     t(0),
                     PracticeInfo {
@@ -156,12 +183,17 @@ impl Pipeline {
 
     /// The whole journey: ingest, indicators, comparison, publication.
     pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
-        let output = out_override.map(Path::to_path_buf).unwrap_or_else(|| self.output.clone());
+        let output = out_override
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.output.clone());
         let ingest = self.ingest().await?;
         let warehouse = self.open_warehouse()?;
         let (ctx, versions) = self.session(&warehouse).await?;
         let practices = self.practices(&ctx).await?;
-        let practice_map: HashMap<String, PracticeInfo> = practices.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let practice_map: HashMap<String, PracticeInfo> = practices
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
 
         let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
         let mut results: Vec<ResultRow> = Vec::new();
@@ -175,7 +207,12 @@ impl Pipeline {
             match run_indicator(&ctx, ind).await {
                 Ok(rows) => {
                     tracing::info!(indicator = ind.id, rows = rows.len(), "computed");
-                    results.extend(compare_indicator(ind, &rows, &practice_map, &self.peer_groups));
+                    results.extend(compare_indicator(
+                        ind,
+                        &rows,
+                        &practice_map,
+                        &self.peer_groups,
+                    ));
                 }
                 Err(e) => {
                     tracing::error!("{e}");
@@ -186,7 +223,11 @@ impl Pipeline {
         if !failures.is_empty() {
             return Err(PipelineError::IndicatorsFailed {
                 count: failures.len(),
-                details: failures.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"),
+                details: failures
+                    .iter()
+                    .map(|f| format!("  - {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             });
         }
         let run_id = format!("{:x}", hasher.finalize())[..12].to_string();
@@ -200,7 +241,11 @@ impl Pipeline {
         let provenance = Provenance {
             run_id: run_id.clone(),
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
-            pipeline_name: self.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            pipeline_name: self
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             table_versions: versions,
             sources: ingest
                 .sources
@@ -210,7 +255,11 @@ impl Pipeline {
                     files: s.files.len(),
                     rows_loaded: s.rows_loaded(),
                     rows_quarantined: s.rows_quarantined(),
-                    by_check: s.quarantine_by_check.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                    by_check: s
+                        .quarantine_by_check
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), *v))
+                        .collect(),
                 })
                 .collect(),
             quarantined_by_practice,
@@ -251,6 +300,9 @@ fn write_quarantine_csv(path: &Path, ingest: &IngestSummary) -> Result<()> {
         ));
     }
     std::fs::write(path, text).map_err(|source| {
-        PipelineError::Report(peerbench_report::ReportError::Write { path: path.to_path_buf(), source })
+        PipelineError::Report(peerbench_report::ReportError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
     })
 }

@@ -35,7 +35,8 @@ fn fmt(x: Option<f64>) -> String {
 }
 
 fn fmt_count(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.0}")).unwrap_or_else(|| "suppressed".into())
+    x.map(|v| format!("{v:.0}"))
+        .unwrap_or_else(|| "suppressed".into())
 }
 
 /// Word and CSS class for a comparison. The word is always printed.
@@ -103,7 +104,9 @@ impl<'a> Site<'a> {
         let primary = input.primary_peer_group.as_str();
         let mut latest_period: HashMap<&str, &str> = HashMap::new();
         for r in input.results.iter().filter(|r| r.peer_group == primary) {
-            let e = latest_period.entry(r.indicator_id.as_str()).or_insert(r.period.as_str());
+            let e = latest_period
+                .entry(r.indicator_id.as_str())
+                .or_insert(r.period.as_str());
             if r.period.as_str() > *e {
                 *e = r.period.as_str();
             }
@@ -114,11 +117,19 @@ impl<'a> Site<'a> {
             if latest_period.get(r.indicator_id.as_str()) == Some(&r.period.as_str()) {
                 latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
                 if let Some(v) = r.value {
-                    peer_values.entry((r.indicator_id.as_str(), r.peer_group_key.as_str())).or_default().push(v);
+                    peer_values
+                        .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
+                        .or_default()
+                        .push(v);
                 }
             }
         }
-        Site { input, latest, latest_period, peer_values }
+        Site {
+            input,
+            latest,
+            latest_period,
+            peer_values,
+        }
     }
 
     fn indicators(&self) -> impl Iterator<Item = &'a Indicator> + '_ {
@@ -175,7 +186,10 @@ impl<'a> Site<'a> {
     /// and the practice's value with its 95% interval. Oriented so that the
     /// worse end is always on the left.
     fn spine(&self, ind: &Indicator, r: &ResultRow) -> String {
-        let Some(values) = self.peer_values.get(&(ind.id.as_str(), r.peer_group_key.as_str())) else {
+        let Some(values) = self
+            .peer_values
+            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
+        else {
             return String::new();
         };
         let (Some(v), Ok(min), Ok(q1), Ok(q3), Ok(max)) = (
@@ -217,13 +231,30 @@ impl<'a> Site<'a> {
                 _ => "Worse values on the left.",
             }
         );
-        let _ = write!(s, "<rect x=\"{a:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#d8dde0\"/>", (b - a).max(1.0));
-        let _ = write!(s, "<rect x=\"{c:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#768692\"/>", (d - c).max(1.0));
+        let _ = write!(
+            s,
+            "<rect x=\"{a:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#d8dde0\"/>",
+            (b - a).max(1.0)
+        );
+        let _ = write!(
+            s,
+            "<rect x=\"{c:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#768692\"/>",
+            (d - c).max(1.0)
+        );
         if let Some(bm) = r.benchmark {
-            let _ = write!(s, "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"2\" y2=\"20\" stroke=\"#212b32\" stroke-width=\"2\"/>", x(bm));
+            let _ = write!(
+                s,
+                "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"2\" y2=\"20\" stroke=\"#212b32\" stroke-width=\"2\"/>",
+                x(bm)
+            );
         }
         if let (Some(l), Some(u)) = (r.lower_95, r.upper_95) {
-            let _ = write!(s, "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"11\" y2=\"11\" stroke=\"#212b32\" stroke-width=\"1.5\"/>", x(l), x(u));
+            let _ = write!(
+                s,
+                "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"11\" y2=\"11\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
+                x(l),
+                x(u)
+            );
         }
         let fill = match class {
             "better" => "#005eb8",
@@ -231,29 +262,55 @@ impl<'a> Site<'a> {
             "higher" | "lower" => "#330072",
             _ => "#ffffff",
         };
-        let _ = write!(s, "<circle cx=\"{:.1}\" cy=\"11\" r=\"5\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"1.5\"/></svg>", x(v));
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"11\" r=\"5\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"1.5\"/></svg>",
+            x(v)
+        );
         s
     }
 
     pub fn practice_page(&self, code: &str) -> String {
         let p = &self.input.practices[code];
         let mut b = String::new();
-        let _ = writeln!(b, "<h1>{} <span class=\"meta\">({})</span></h1>", esc(&p.name), esc(&p.code));
+        let _ = writeln!(
+            b,
+            "<h1>{} <span class=\"meta\">({})</span></h1>",
+            esc(&p.name),
+            esc(&p.code)
+        );
         b.push_str("<dl class=\"facts\">\n");
-        let _ = writeln!(b, "<dt>PCN</dt><dd>{} ({})</dd>", esc(&p.pcn_name), esc(&p.pcn_code));
+        let _ = writeln!(
+            b,
+            "<dt>PCN</dt><dd>{} ({})</dd>",
+            esc(&p.pcn_name),
+            esc(&p.pcn_code)
+        );
         let _ = writeln!(b, "<dt>Federation</dt><dd>{}</dd>", esc(&p.federation));
         if let Some(l) = p.list_size {
             let _ = writeln!(b, "<dt>Registered patients</dt><dd>{l:.0}</dd>");
         }
-        let _ = writeln!(b, "<dt>Compared with</dt><dd>peer group “{}”</dd>", esc(&self.input.primary_peer_group));
-        let q = self.input.provenance.quarantined_by_practice.get(code).copied().unwrap_or(0);
+        let _ = writeln!(
+            b,
+            "<dt>Compared with</dt><dd>peer group “{}”</dd>",
+            esc(&self.input.primary_peer_group)
+        );
+        let q = self
+            .input
+            .provenance
+            .quarantined_by_practice
+            .get(code)
+            .copied()
+            .unwrap_or(0);
         let _ = writeln!(
             b,
             "<dt>Data completeness</dt><dd>{}</dd>",
             if q == 0 {
                 "all rows received for this practice passed their checks".to_string()
             } else {
-                format!("{q} rows from this practice failed their checks and were set aside — see the board page's data quality section")
+                format!(
+                    "{q} rows from this practice failed their checks and were set aside — see the board page's data quality section"
+                )
             }
         );
         b.push_str("</dl>\n");
@@ -273,14 +330,26 @@ impl<'a> Site<'a> {
         b.push_str("<h2>In brief</h2>\n<ul>\n");
         let list = |v: &[&str]| v.iter().map(|t| esc(t)).collect::<Vec<_>>().join("; ");
         if better.is_empty() {
-            b.push_str("<li>No indicator is significantly better than peers in the latest period.</li>\n");
+            b.push_str(
+                "<li>No indicator is significantly better than peers in the latest period.</li>\n",
+            );
         } else {
-            let _ = writeln!(b, "<li><strong>Stronger than peers:</strong> {}.</li>", list(&better));
+            let _ = writeln!(
+                b,
+                "<li><strong>Stronger than peers:</strong> {}.</li>",
+                list(&better)
+            );
         }
         if worse.is_empty() {
-            b.push_str("<li>No indicator is significantly worse than peers in the latest period.</li>\n");
+            b.push_str(
+                "<li>No indicator is significantly worse than peers in the latest period.</li>\n",
+            );
         } else {
-            let _ = writeln!(b, "<li><strong>Areas to look at:</strong> {}.</li>", list(&worse));
+            let _ = writeln!(
+                b,
+                "<li><strong>Areas to look at:</strong> {}.</li>",
+                list(&worse)
+            );
         }
         b.push_str("</ul>\n");
 
@@ -293,7 +362,13 @@ impl<'a> Site<'a> {
             let _ = writeln!(b, "<h3>{}</h3>", domain.title());
             b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Practice value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Compared with peers</th><th scope=\"col\">Spine chart</th></tr></thead><tbody>\n");
             for ind in inds {
-                let _ = write!(b, "<tr><th scope=\"row\"><a href=\"#{}\">{}</a><br><span class=\"meta\">{}</span></th>", esc(&ind.id), esc(&ind.title), esc(&ind.units));
+                let _ = write!(
+                    b,
+                    "<tr><th scope=\"row\"><a href=\"#{}\">{}</a><br><span class=\"meta\">{}</span></th>",
+                    esc(&ind.id),
+                    esc(&ind.title),
+                    esc(&ind.units)
+                );
                 match self.latest.get(&(ind.id.as_str(), code)) {
                     Some(r) => {
                         let (label, class) = comparison_label(r.comparison);
@@ -311,7 +386,15 @@ impl<'a> Site<'a> {
                         );
                     }
                     None => {
-                        let _ = writeln!(b, "<td colspan=\"6\" class=\"meta\">No data for this practice in the latest period ({}).</td></tr>", esc(self.latest_period.get(ind.id.as_str()).copied().unwrap_or("–")));
+                        let _ = writeln!(
+                            b,
+                            "<td colspan=\"6\" class=\"meta\">No data for this practice in the latest period ({}).</td></tr>",
+                            esc(self
+                                .latest_period
+                                .get(ind.id.as_str())
+                                .copied()
+                                .unwrap_or("–"))
+                        );
                     }
                 }
             }
@@ -329,7 +412,11 @@ impl<'a> Site<'a> {
                 esc(&ind.denominator),
                 esc(&ind.definition),
                 esc(&ind.source),
-                esc(if ind.caveats.is_empty() { "None recorded." } else { &ind.caveats }),
+                esc(if ind.caveats.is_empty() {
+                    "None recorded."
+                } else {
+                    &ind.caveats
+                }),
                 match ind.polarity {
                     Polarity::HighIsGood => "higher",
                     Polarity::LowIsGood => "lower",
@@ -343,7 +430,11 @@ impl<'a> Site<'a> {
 
     pub fn board_page(&self) -> String {
         let mut b = String::new();
-        let _ = writeln!(b, "<h1>{}: where each practice stands</h1>", esc(&self.input.title));
+        let _ = writeln!(
+            b,
+            "<h1>{}: where each practice stands</h1>",
+            esc(&self.input.title)
+        );
         let inds: Vec<&Indicator> = self.indicators().collect();
         let _ = writeln!(
             b,
@@ -369,7 +460,11 @@ impl<'a> Site<'a> {
                 "<tr><th scope=\"row\">{} <span class=\"meta\">{}</span></th><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 esc(&ind.title),
                 esc(&ind.units),
-                esc(self.latest_period.get(ind.id.as_str()).copied().unwrap_or("–")),
+                esc(self
+                    .latest_period
+                    .get(ind.id.as_str())
+                    .copied()
+                    .unwrap_or("–")),
                 fmt(bench),
                 c(Comparison::Better),
                 c(Comparison::Similar),
@@ -382,11 +477,21 @@ impl<'a> Site<'a> {
 
         b.push_str("<h2>Practices × indicators</h2>\n<table class=\"heat\"><caption>Comparison with peers in the latest period</caption><thead><tr><th scope=\"col\">Practice</th>");
         for ind in &inds {
-            let _ = write!(b, "<th scope=\"col\" class=\"ind\" title=\"{0}\">{0}</th>", esc(&ind.title));
+            let _ = write!(
+                b,
+                "<th scope=\"col\" class=\"ind\" title=\"{0}\">{0}</th>",
+                esc(&ind.title)
+            );
         }
         b.push_str("</tr></thead><tbody>\n");
         for (code, p) in self.input.practices {
-            let _ = write!(b, "<tr><th scope=\"row\"><a href=\"practices/{}.html\">{}</a> <span class=\"meta\">{}</span></th>", esc(code), esc(&p.name), esc(code));
+            let _ = write!(
+                b,
+                "<tr><th scope=\"row\"><a href=\"practices/{}.html\">{}</a> <span class=\"meta\">{}</span></th>",
+                esc(code),
+                esc(&p.name),
+                esc(code)
+            );
             for ind in &inds {
                 match self.latest.get(&(ind.id.as_str(), code.as_str())) {
                     Some(r) => {
@@ -402,8 +507,21 @@ impl<'a> Site<'a> {
 
         b.push_str("<h2>Data quality</h2>\n<table><thead><tr><th scope=\"col\">Source table</th><th scope=\"col\">Files</th><th scope=\"col\">Rows loaded</th><th scope=\"col\">Rows set aside</th><th scope=\"col\">Why</th></tr></thead><tbody>\n");
         for s in &self.input.provenance.sources {
-            let why = s.by_check.iter().map(|(c, n)| format!("{} × {n}", esc(c))).collect::<Vec<_>>().join(", ");
-            let _ = writeln!(b, "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>", esc(&s.table), s.files, s.rows_loaded, s.rows_quarantined, if why.is_empty() { "–".into() } else { why });
+            let why = s
+                .by_check
+                .iter()
+                .map(|(c, n)| format!("{} × {n}", esc(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = writeln!(
+                b,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&s.table),
+                s.files,
+                s.rows_loaded,
+                s.rows_quarantined,
+                if why.is_empty() { "–".into() } else { why }
+            );
         }
         b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
         b.push_str("<p>Download every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
@@ -418,6 +536,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<script>alert('x')</script> & \"q\""), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;");
+        assert_eq!(
+            esc("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
     }
 }

@@ -76,14 +76,24 @@ pub struct Published {
 }
 
 fn safe_code(code: &str) -> bool {
-    !code.is_empty() && code.len() <= 16 && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    !code.is_empty()
+        && code.len() <= 16
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 fn write(path: &Path, contents: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| ReportError::Write { path: parent.to_path_buf(), source })?;
+        std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
+            path: parent.to_path_buf(),
+            source,
+        })?;
     }
-    std::fs::write(path, contents).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
+    std::fs::write(path, contents).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Builds every output in a staging folder beside `out`, then swaps it in.
@@ -93,9 +103,18 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             return Err(ReportError::UnsafePracticeCode(code.clone()));
         }
     }
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|source| ReportError::Write { path: parent.to_path_buf(), source })?;
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
+        path: parent.to_path_buf(),
+        source,
+    })?;
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     if staging.exists() {
         let _ = std::fs::remove_dir_all(&staging);
@@ -104,19 +123,34 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     let site = html::Site::new(input);
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
     for code in input.practices.keys() {
-        write(&staging.join("practices").join(format!("{code}.html")), site.practice_page(code).as_bytes())?;
+        write(
+            &staging.join("practices").join(format!("{code}.html")),
+            site.practice_page(code).as_bytes(),
+        )?;
     }
     let data = staging.join("data");
-    std::fs::create_dir_all(&data).map_err(|source| ReportError::Write { path: data.clone(), source })?;
+    std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
+        path: data.clone(),
+        source,
+    })?;
     write_csv(&data.join("indicator_results.csv"), input.results)?;
-    write_parquet(&data.join("indicator_results.parquet"), &results_batch(input.results)?)?;
+    write_parquet(
+        &data.join("indicator_results.parquet"),
+        &results_batch(input.results)?,
+    )?;
 
     // Swap: the old report stays whole until the new one is complete.
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
     if out.exists() {
-        std::fs::rename(out, &old).map_err(|source| ReportError::Write { path: out.to_path_buf(), source })?;
+        std::fs::rename(out, &old).map_err(|source| ReportError::Write {
+            path: out.to_path_buf(),
+            source,
+        })?;
     }
-    std::fs::rename(&staging, out).map_err(|source| ReportError::Write { path: out.to_path_buf(), source })?;
+    std::fs::rename(&staging, out).map_err(|source| ReportError::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
     if old.exists() {
         let _ = std::fs::remove_dir_all(&old);
     }

@@ -37,16 +37,26 @@ pub const RESULT_COLUMNS: &[&str] = &[
 ];
 
 pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
-    let text = |f: &dyn Fn(&ResultRow) -> String| -> ArrayRef { Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) };
-    let opt_text = |f: &dyn Fn(&ResultRow) -> Option<String>| -> ArrayRef { Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>())) };
-    let num = |f: &dyn Fn(&ResultRow) -> Option<f64>| -> ArrayRef { Arc::new(Float64Array::from(rows.iter().map(f).collect::<Vec<_>>())) };
+    let text = |f: &dyn Fn(&ResultRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let opt_text = |f: &dyn Fn(&ResultRow) -> Option<String>| -> ArrayRef {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let num = |f: &dyn Fn(&ResultRow) -> Option<f64>| -> ArrayRef {
+        Arc::new(Float64Array::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
     let columns: Vec<ArrayRef> = vec![
         text(&|r| r.indicator_id.clone()),
         text(&|r| r.practice_code.clone()),
         text(&|r| r.period.clone()),
         text(&|r| r.peer_group.clone()),
         text(&|r| r.peer_group_key.clone()),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.peer_group_size as i64).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(
+            rows.iter()
+                .map(|r| r.peer_group_size as i64)
+                .collect::<Vec<_>>(),
+        )),
         num(&|r| r.numerator),
         num(&|r| r.denominator),
         num(&|r| r.value),
@@ -64,16 +74,31 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
     let fields: Vec<Field> = RESULT_COLUMNS
         .iter()
         .zip(&columns)
-        .map(|(name, col)| Field::new(*name, col.data_type().clone(), !matches!(col.data_type(), DataType::Int64)))
+        .map(|(name, col)| {
+            Field::new(
+                *name,
+                col.data_type().clone(),
+                !matches!(col.data_type(), DataType::Int64),
+            )
+        })
         .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| ReportError::Internal(e.to_string()))
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| ReportError::Internal(e.to_string()))
 }
 
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let file = File::create(path).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).map_err(|e| ReportError::Internal(e.to_string()))?;
-    writer.write(batch).map_err(|e| ReportError::Internal(e.to_string()))?;
-    writer.close().map_err(|e| ReportError::Internal(e.to_string()))?;
+    let file = File::create(path).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None)
+        .map_err(|e| ReportError::Internal(e.to_string()))?;
+    writer
+        .write(batch)
+        .map_err(|e| ReportError::Internal(e.to_string()))?;
+    writer
+        .close()
+        .map_err(|e| ReportError::Internal(e.to_string()))?;
     Ok(())
 }
 
@@ -83,7 +108,8 @@ fn cell(x: Option<f64>) -> String {
 }
 
 pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| ReportError::Internal(format!("{}: {e}", path.display())))?;
+    let mut w = csv::Writer::from_path(path)
+        .map_err(|e| ReportError::Internal(format!("{}: {e}", path.display())))?;
     let io = |e: csv::Error| ReportError::Internal(format!("{}: {e}", path.display()));
     w.write_record(RESULT_COLUMNS).map_err(io)?;
     for r in rows {
@@ -110,6 +136,9 @@ pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<()> {
         ])
         .map_err(io)?;
     }
-    w.flush().map_err(|source| ReportError::Write { path: path.to_path_buf(), source })?;
+    w.flush().map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(())
 }

@@ -56,7 +56,11 @@ impl Comparison {
 
 /// `similar` when the benchmark lies inside the practice's interval; otherwise
 /// higher/lower, turned into better/worse by the indicator's polarity.
-pub fn compare_with_benchmark(interval: Interval, benchmark: f64, polarity: Polarity) -> Comparison {
+pub fn compare_with_benchmark(
+    interval: Interval,
+    benchmark: f64,
+    polarity: Polarity,
+) -> Comparison {
     if !benchmark.is_finite() || !interval.lower.is_finite() || !interval.upper.is_finite() {
         return Comparison::NotCompared;
     }
@@ -84,7 +88,11 @@ mod tests {
 
     #[test]
     fn benchmark_inside_interval_is_similar() {
-        for p in [Polarity::HighIsGood, Polarity::LowIsGood, Polarity::NoJudgement] {
+        for p in [
+            Polarity::HighIsGood,
+            Polarity::LowIsGood,
+            Polarity::NoJudgement,
+        ] {
             assert_eq!(compare_with_benchmark(CI, 15.0, p), Comparison::Similar);
             // Limits are inclusive: a benchmark on the limit is not significant.
             assert_eq!(compare_with_benchmark(CI, 10.0, p), Comparison::Similar);
@@ -95,13 +103,31 @@ mod tests {
     #[test]
     fn polarity_turns_direction_into_judgement() {
         // Practice above the benchmark.
-        assert_eq!(compare_with_benchmark(CI, 5.0, Polarity::HighIsGood), Comparison::Better);
-        assert_eq!(compare_with_benchmark(CI, 5.0, Polarity::LowIsGood), Comparison::Worse);
-        assert_eq!(compare_with_benchmark(CI, 5.0, Polarity::NoJudgement), Comparison::Higher);
+        assert_eq!(
+            compare_with_benchmark(CI, 5.0, Polarity::HighIsGood),
+            Comparison::Better
+        );
+        assert_eq!(
+            compare_with_benchmark(CI, 5.0, Polarity::LowIsGood),
+            Comparison::Worse
+        );
+        assert_eq!(
+            compare_with_benchmark(CI, 5.0, Polarity::NoJudgement),
+            Comparison::Higher
+        );
         // Practice below the benchmark.
-        assert_eq!(compare_with_benchmark(CI, 25.0, Polarity::HighIsGood), Comparison::Worse);
-        assert_eq!(compare_with_benchmark(CI, 25.0, Polarity::LowIsGood), Comparison::Better);
-        assert_eq!(compare_with_benchmark(CI, 25.0, Polarity::NoJudgement), Comparison::Lower);
+        assert_eq!(
+            compare_with_benchmark(CI, 25.0, Polarity::HighIsGood),
+            Comparison::Worse
+        );
+        assert_eq!(
+            compare_with_benchmark(CI, 25.0, Polarity::LowIsGood),
+            Comparison::Better
+        );
+        assert_eq!(
+            compare_with_benchmark(CI, 25.0, Polarity::NoJudgement),
+            Comparison::Lower
+        );
     }
 
     #[test]

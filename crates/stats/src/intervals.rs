@@ -105,12 +105,26 @@ mod tests {
             (0.0, 50.0, 0.95, 0.0, 0.07134759913335874),
             (50.0, 50.0, 0.95, 0.9286524008666412, 1.0),
             (1.0, 1.0, 0.95, 0.2065493143772374, 1.0),
-            (4500.0, 9000.0, 0.998, 0.4837216795329507, 0.5162783204670494),
+            (
+                4500.0,
+                9000.0,
+                0.998,
+                0.4837216795329507,
+                0.5162783204670494,
+            ),
         ];
         for (o, n, level, lo, hi) in cases {
             let ci = wilson_proportion(o, n, level).unwrap();
-            assert!(close(ci.lower, lo, 1e-12), "{o}/{n}: lower {} vs {lo}", ci.lower);
-            assert!(close(ci.upper, hi, 1e-12), "{o}/{n}: upper {} vs {hi}", ci.upper);
+            assert!(
+                close(ci.lower, lo, 1e-12),
+                "{o}/{n}: lower {} vs {lo}",
+                ci.lower
+            );
+            assert!(
+                close(ci.upper, hi, 1e-12),
+                "{o}/{n}: upper {} vs {hi}",
+                ci.upper
+            );
         }
     }
 
@@ -143,8 +157,16 @@ mod tests {
         ];
         for (o, lo, hi) in cases {
             let ci = byar_count_limits(o, 0.95).unwrap();
-            assert!(close(ci.lower, lo, 1e-9), "O={o}: lower {} vs {lo}", ci.lower);
-            assert!(close(ci.upper, hi, 1e-9), "O={o}: upper {} vs {hi}", ci.upper);
+            assert!(
+                close(ci.lower, lo, 1e-9),
+                "O={o}: lower {} vs {lo}",
+                ci.lower
+            );
+            assert!(
+                close(ci.upper, hi, 1e-9),
+                "O={o}: upper {} vs {hi}",
+                ci.upper
+            );
         }
     }
 
@@ -158,8 +180,16 @@ mod tests {
         ];
         for (o, lo, hi) in cases {
             let ci = byar_count_limits(o, 0.95).unwrap();
-            assert!(close(ci.lower, lo, 1e-10), "O={o}: lower {} vs {lo}", ci.lower);
-            assert!(close(ci.upper, hi, 1e-10), "O={o}: upper {} vs {hi}", ci.upper);
+            assert!(
+                close(ci.lower, lo, 1e-10),
+                "O={o}: lower {} vs {lo}",
+                ci.lower
+            );
+            assert!(
+                close(ci.upper, hi, 1e-10),
+                "O={o}: upper {} vs {hi}",
+                ci.upper
+            );
         }
     }
 
@@ -169,6 +199,9 @@ mod tests {
         let rate = byar_rate(100.0, 2000.0, 1000.0, 0.95).unwrap();
         assert!(close(rate.lower, count.lower / 2.0, 1e-12));
         assert!(close(rate.upper, count.upper / 2.0, 1e-12));
-        assert_eq!(byar_rate(1.0, 0.0, 1000.0, 0.95), Err(StatsError::ZeroDenominator));
+        assert_eq!(
+            byar_rate(1.0, 0.0, 1000.0, 0.95),
+            Err(StatsError::ZeroDenominator)
+        );
     }
 }

@@ -13,7 +13,9 @@ pub fn quantile_type7(values: &[f64], p: f64) -> Result<f64> {
         return Err(StatsError::Empty);
     }
     if values.iter().any(|v| !v.is_finite()) {
-        return Err(StatsError::NotFinite { what: "quantile input" });
+        return Err(StatsError::NotFinite {
+            what: "quantile input",
+        });
     }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -31,7 +33,9 @@ pub fn percent_rank(values: &[f64], value: f64) -> Result<f64> {
         return Err(StatsError::Empty);
     }
     if !value.is_finite() || values.iter().any(|v| !v.is_finite()) {
-        return Err(StatsError::NotFinite { what: "percent rank input" });
+        return Err(StatsError::NotFinite {
+            what: "percent rank input",
+        });
     }
     if values.len() == 1 {
         return Ok(0.0);

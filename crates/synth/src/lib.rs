@@ -74,7 +74,10 @@ pub struct SynthOptions {
 
 impl SynthOptions {
     pub fn preset(preset: Preset, seed: u64) -> SynthOptions {
-        let last_month = Month { year: 2026, month: 9 };
+        let last_month = Month {
+            year: 2026,
+            month: 9,
+        };
         match preset {
             Preset::Federation => SynthOptions {
                 preset,
@@ -109,13 +112,19 @@ impl SynthOptions {
 
     fn validate(&self) -> Result<()> {
         if self.practices == 0 {
-            return Err(SynthError::InvalidOption("at least one practice is needed".into()));
+            return Err(SynthError::InvalidOption(
+                "at least one practice is needed".into(),
+            ));
         }
         if self.practices > 19_000 * 9 {
-            return Err(SynthError::InvalidOption("too many practices for ODS-style codes".into()));
+            return Err(SynthError::InvalidOption(
+                "too many practices for ODS-style codes".into(),
+            ));
         }
         if self.months == 0 || self.months > 240 {
-            return Err(SynthError::InvalidOption("months must be between 1 and 240".into()));
+            return Err(SynthError::InvalidOption(
+                "months must be between 1 and 240".into(),
+            ));
         }
         let pairs = self.practices * PLANTABLE_INDICATORS.len();
         if self.outliers + self.shifts + self.trends > pairs / 2 {

@@ -83,9 +83,9 @@ impl Practice {
     pub fn population(&self, months_since_start: usize) -> [[u64; 20]; 2] {
         let list = self.list_size(months_since_start);
         let mut out = [[0u64; 20]; 2];
-        for b in 0..20 {
-            let band = list * self.age_share[b];
-            let male = (band * self.male_share[b]).round();
+        for (b, (share, male_share)) in self.age_share.iter().zip(&self.male_share).enumerate() {
+            let band = list * share;
+            let male = (band * male_share).round();
             out[0][b] = male as u64;
             out[1][b] = (band.round() - male).max(0.0) as u64;
         }
@@ -118,24 +118,107 @@ pub fn over_75(pop: &[[u64; 20]; 2]) -> u64 {
 }
 
 const PLACES: &[&str] = &[
-    "Abbey", "Ashley Down", "Avonmouth", "Barton Hill", "Bedminster", "Bishopston", "Brislington",
-    "Café Quarter", "Clifton", "Cotham", "Downend", "Easton", "Filton", "Fishponds", "Frenchay",
-    "Hanham", "Hartcliffe", "Henleaze", "Horfield", "Kingswood", "Knowle", "Lawrence Hill",
-    "Lockleaze", "Montpelier", "Redland", "St Pauls", "Southmead", "Stapleton", "Stockwood",
-    "Totterdown", "Westbury", "Whitchurch", "Windmill Hill", "Zoë Lane", "Brontë Road",
-    "Sainte-Hélène", "Harbourside", "Portishead", "Yate", "Thornbury", "Keynsham", "Nailsea",
-    "Clevedon", "Chipping Sodbury", "Almondsbury", "Pill", "Winterbourne", "Frampton Cotterell",
+    "Abbey",
+    "Ashley Down",
+    "Avonmouth",
+    "Barton Hill",
+    "Bedminster",
+    "Bishopston",
+    "Brislington",
+    "Café Quarter",
+    "Clifton",
+    "Cotham",
+    "Downend",
+    "Easton",
+    "Filton",
+    "Fishponds",
+    "Frenchay",
+    "Hanham",
+    "Hartcliffe",
+    "Henleaze",
+    "Horfield",
+    "Kingswood",
+    "Knowle",
+    "Lawrence Hill",
+    "Lockleaze",
+    "Montpelier",
+    "Redland",
+    "St Pauls",
+    "Southmead",
+    "Stapleton",
+    "Stockwood",
+    "Totterdown",
+    "Westbury",
+    "Whitchurch",
+    "Windmill Hill",
+    "Zoë Lane",
+    "Brontë Road",
+    "Sainte-Hélène",
+    "Harbourside",
+    "Portishead",
+    "Yate",
+    "Thornbury",
+    "Keynsham",
+    "Nailsea",
+    "Clevedon",
+    "Chipping Sodbury",
+    "Almondsbury",
+    "Pill",
+    "Winterbourne",
+    "Frampton Cotterell",
 ];
 const SUFFIXES: &[&str] = &[
-    "Surgery", "Medical Centre", "Health Centre", "Medical Practice", "Family Practice",
-    "Group Practice", "Partnership",
+    "Surgery",
+    "Medical Centre",
+    "Health Centre",
+    "Medical Practice",
+    "Family Practice",
+    "Group Practice",
+    "Partnership",
 ];
 const REGIONS: &[&str] = &[
-    "Severn Vale", "Mendip", "Cotswold", "Wessex", "Tamar", "Exe Valley", "Chiltern", "Fenland",
-    "Peak", "Pennine", "Tyne", "Wear", "Humber", "Trent", "Medway", "Solent", "Weald", "Broads",
-    "Dales", "Moors", "Mersey", "Irwell", "Ribble", "Eden", "Lune", "Derwent", "Ouse", "Nene",
-    "Wye", "Usk", "Test", "Itchen", "Stour", "Arun", "Thames", "Lea", "Colne", "Cam", "Avon",
-    "Kennet", "Dart", "Fal",
+    "Severn Vale",
+    "Mendip",
+    "Cotswold",
+    "Wessex",
+    "Tamar",
+    "Exe Valley",
+    "Chiltern",
+    "Fenland",
+    "Peak",
+    "Pennine",
+    "Tyne",
+    "Wear",
+    "Humber",
+    "Trent",
+    "Medway",
+    "Solent",
+    "Weald",
+    "Broads",
+    "Dales",
+    "Moors",
+    "Mersey",
+    "Irwell",
+    "Ribble",
+    "Eden",
+    "Lune",
+    "Derwent",
+    "Ouse",
+    "Nene",
+    "Wye",
+    "Usk",
+    "Test",
+    "Itchen",
+    "Stour",
+    "Arun",
+    "Thames",
+    "Lea",
+    "Colne",
+    "Cam",
+    "Avon",
+    "Kennet",
+    "Dart",
+    "Fal",
 ];
 const ICB_LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTVWXYZ";
 
@@ -188,7 +271,10 @@ pub fn build_practices(
         } else {
             ICB_LETTERS[icb % ICB_LETTERS.len()] as char
         };
-        let code = format!("{letter}{:05}", 81_000 + index % 19_000 + (index / 19_000) * 7);
+        let code = format!(
+            "{letter}{:05}",
+            81_000 + index % 19_000 + (index / 19_000) * 7
+        );
         let place = PLACES[index % PLACES.len()];
         let suffix = SUFFIXES[(index / PLACES.len() + index) % SUFFIXES.len()];
         let name = if index < PLACES.len() {
@@ -251,7 +337,11 @@ pub fn build_practices(
         let mut male_share = [0f64; 20];
         for (b, m) in male_share.iter_mut().enumerate() {
             // Slightly more boys at birth, more women in old age.
-            *m = if b < 13 { 0.51 } else { 0.51 - (b as f64 - 12.0) * 0.025 };
+            *m = if b < 13 {
+                0.51
+            } else {
+                0.51 - (b as f64 - 12.0) * 0.025
+            };
         }
 
         let imd_score = imd_dist.sample(&mut rng).clamp(2.0, 80.0);
@@ -279,7 +369,11 @@ pub fn build_practices(
             pcn_code: pcn_code.clone(),
             pcn_name: pcn_name.clone(),
             federation,
-            icb_code: format!("Q{}{}", (b'A' + (icb / 26) as u8) as char, (b'A' + (icb % 26) as u8) as char),
+            icb_code: format!(
+                "Q{}{}",
+                (b'A' + (icb / 26) as u8) as char,
+                (b'A' + (icb % 26) as u8) as char
+            ),
             icb_name: format!("NHS {region} Integrated Care Board"),
             supplier: if rng.random_bool(0.6) { "EMIS" } else { "TPP" },
             list_size_start: list,
@@ -315,7 +409,9 @@ pub fn build_practices(
 /// IMD 2019 LSOA score cut points for deciles (1 = most deprived).
 fn imd_decile(score: f64) -> u8 {
     const CUTS: [f64; 9] = [34.2, 27.0, 22.0, 17.8, 14.5, 11.6, 9.2, 7.1, 5.1];
-    CUTS.iter().position(|c| score >= *c).map_or(10, |p| p as u8 + 1)
+    CUTS.iter()
+        .position(|c| score >= *c)
+        .map_or(10, |p| p as u8 + 1)
 }
 
 /// Number of age bands, for writers that iterate them.

@@ -72,7 +72,11 @@ impl Month {
 
     /// The financial year (April–March) the month falls in, as `2025-26`.
     pub fn financial_year(self) -> String {
-        let start = if self.month >= 4 { self.year } else { self.year - 1 };
+        let start = if self.month >= 4 {
+            self.year
+        } else {
+            self.year - 1
+        };
         format!("{}-{:02}", start, (start + 1) % 100)
     }
 }

@@ -3,9 +3,9 @@
 use rand::Rng;
 use rand::seq::SliceRandom;
 
+use crate::SynthOptions;
 use crate::model::{Practice, stream};
 use crate::month::Month;
-use crate::SynthOptions;
 
 /// Monthly indicators a cause can be planted in, with the scale the effect
 /// acts on (rate ratio for counts, odds ratio for proportions). The ids are
@@ -95,7 +95,9 @@ pub fn choose_plants(options: &SynthOptions, practices: &[Practice]) -> Vec<Plan
     let mut plants = Vec::new();
     let mut take = |kind: PlantKind, count: usize, rng: &mut rand_chacha::ChaCha8Rng| {
         for _ in 0..count {
-            let Some((practice, i)) = pairs.pop() else { return };
+            let Some((practice, i)) = pairs.pop() else {
+                return;
+            };
             let (indicator, scale) = PLANTABLE_INDICATORS[i];
             let up = rng.random_bool(0.5);
             let (size, start) = match kind {
@@ -113,14 +115,24 @@ pub fn choose_plants(options: &SynthOptions, practices: &[Practice]) -> Vec<Plan
                         Scale::RateRatio => 1.6,
                         Scale::OddsRatio => 2.2,
                     };
-                    (if up { s } else { 1.0 / s }, first.plus(offset.min(options.months - 1)))
+                    (
+                        if up { s } else { 1.0 / s },
+                        first.plus(offset.min(options.months - 1)),
+                    )
                 }
                 PlantKind::Trend => {
                     let offset = options.months / 2;
                     (if up { 1.06 } else { 1.0 / 1.06 }, first.plus(offset))
                 }
             };
-            plants.push(Plant { kind, practice, indicator, scale, size, start });
+            plants.push(Plant {
+                kind,
+                practice,
+                indicator,
+                scale,
+                size,
+                start,
+            });
         }
     };
     take(PlantKind::Outlier, options.outliers, &mut rng);

@@ -64,10 +64,12 @@ impl OutFile {
 
     fn raw(&mut self, bytes: &[u8]) -> Result<()> {
         self.bytes += bytes.len() as u64;
-        self.inner.write_all(bytes).map_err(|source| SynthError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.inner
+            .write_all(bytes)
+            .map_err(|source| SynthError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     fn finish(mut self, summary: &mut SynthSummary) -> Result<()> {
@@ -263,7 +265,11 @@ impl<'a> Writer<'a> {
                 for (s, sex) in ["MALE", "FEMALE"].iter().enumerate() {
                     for b in 0..BANDS {
                         line.clear();
-                        let _ = write!(line, "{date},GP,{},{sex},{},{}", p.code, AGE_BANDS[b], pop[s][b]);
+                        let _ = write!(
+                            line,
+                            "{date},GP,{},{sex},{},{}",
+                            p.code, AGE_BANDS[b], pop[s][b]
+                        );
                         f.row(&line)?;
                     }
                 }
@@ -307,7 +313,12 @@ impl<'a> Writer<'a> {
                 let total = poisson(rng, expected);
                 let young = p.age_factor(|b| if (3..7).contains(&b) { 1.0 } else { 0.0 });
                 let p_dna = scale_odds(
-                    logistic(logit(0.042) + 0.22 * p.deprivation_z() + 0.3 * (young - 1.0) + p.effects.dna),
+                    logistic(
+                        logit(0.042)
+                            + 0.22 * p.deprivation_z()
+                            + 0.3 * (young - 1.0)
+                            + p.effects.dna,
+                    ),
                     self.plant(p.index, "dna_rate", m),
                 );
                 let dna = binomial(rng, total, p_dna);
@@ -351,7 +362,10 @@ impl<'a> Writer<'a> {
         let variants = &PRESENTATION_VARIANTS[..self.options.presentations_per_chemical];
         let variant_total: f64 = variants.iter().map(|v| v.2).sum();
         for (i, m) in self.months() {
-            let path = self.out.join("prescribing").join(format!("epd-{}.csv", m.yyyymm()));
+            let path = self
+                .out
+                .join("prescribing")
+                .join(format!("epd-{}.csv", m.yyyymm()));
             let mut f = OutFile::create(path)?;
             f.header(
                 "YEAR_MONTH,PRACTICE_CODE,BNF_CODE,BNF_DESCRIPTION,BNF_CHEMICAL_SUBSTANCE,\
@@ -373,9 +387,8 @@ impl<'a> Writer<'a> {
                 for chem in CHEMICALS {
                     let g = group_index(chem.group);
                     let season = match chem.group {
-                        PrescribingGroup::Antibiotic | PrescribingGroup::BroadSpectrumAntibiotic => {
-                            antibiotic_season(m)
-                        }
+                        PrescribingGroup::Antibiotic
+                        | PrescribingGroup::BroadSpectrumAntibiotic => antibiotic_season(m),
                         _ => 1.0,
                     };
                     let rate = chem.base_rate
@@ -385,7 +398,8 @@ impl<'a> Writer<'a> {
                         * p.effects.prescribing[g].exp()
                         * group_plant[g];
                     for (suffix, label, share) in variants {
-                        let items = poisson(rng, list as f64 / 1000.0 * rate * share / variant_total);
+                        let items =
+                            poisson(rng, list as f64 / 1000.0 * rate * share / variant_total);
                         if items == 0 {
                             continue; // the EPD has no rows for nothing prescribed
                         }
@@ -426,18 +440,27 @@ impl<'a> Writer<'a> {
     fn write_qof(&mut self) -> Result<()> {
         for (i, march) in self.financial_year_ends() {
             let fy = march.financial_year();
-            let path = self.out.join("qof").join(format!("qof-achievement-{fy}.csv"));
+            let path = self
+                .out
+                .join("qof")
+                .join(format!("qof-achievement-{fy}.csv"));
             let mut f = OutFile::create(path)?;
             f.header("REPORTING_YEAR,PRACTICE_CODE,INDICATOR_CODE,MEASURE,VALUE")?;
             for p in self.practices.iter().filter(|p| p.is_open(march)) {
-                let mut rng = stream(self.options.seed, p.index as u64, TAG_QOF + 100 * march.year as u64);
+                let mut rng = stream(
+                    self.options.seed,
+                    p.index as u64,
+                    TAG_QOF + 100 * march.year as u64,
+                );
                 let list: u64 = p.population(i).iter().flatten().sum();
                 for (k, ind) in QOF_INDICATORS.iter().enumerate() {
                     let age = p.age_factor(|b| (b as f64 * 5.0 / 50.0 + 0.1).powf(ind.age_power));
                     let register = binomial(&mut rng, list, (ind.prevalence * age).min(0.9));
                     let pcas = binomial(&mut rng, register, ind.exception_rate);
                     let denominator = register - pcas;
-                    let achieve = logistic(logit(ind.achievement) - 0.1 * p.deprivation_z() + p.effects.qof[k]);
+                    let achieve = logistic(
+                        logit(ind.achievement) - 0.1 * p.deprivation_z() + p.effects.qof[k],
+                    );
                     let numerator = binomial(&mut rng, denominator, achieve);
                     for (measure, value) in [
                         ("REGISTER", register),
@@ -457,24 +480,40 @@ impl<'a> Writer<'a> {
     fn write_survey(&mut self) -> Result<()> {
         let julys: Vec<(usize, Month)> = self.months().filter(|(_, m)| m.month == 7).collect();
         for (i, july) in julys {
-            let path = self.out.join("survey").join(format!("gpps-practice-results-{}.csv", july.year));
+            let path = self
+                .out
+                .join("survey")
+                .join(format!("gpps-practice-results-{}.csv", july.year));
             let mut f = OutFile::create(path)?;
             f.header("SURVEY_YEAR,PRACTICE_CODE,PRACTICE_NAME,QUESTION_ID,QUESTION_TEXT,RESPONSES,POSITIVE,PCT_POSITIVE")?;
             for p in self.practices.iter().filter(|p| p.is_open(july)) {
-                let mut rng = stream(self.options.seed, p.index as u64, TAG_SURVEY + 100 * july.year as u64);
+                let mut rng = stream(
+                    self.options.seed,
+                    p.index as u64,
+                    TAG_SURVEY + 100 * july.year as u64,
+                );
                 let list: u64 = p.population(i).iter().flatten().sum();
                 // A practice open for under a year was barely sampled.
                 let new = p.opened.is_some_and(|o| o.months_until(july) < 12);
-                let sent = if new { 25 } else { ((list as f64 * 0.045) as u64).min(650) };
+                let sent = if new {
+                    25
+                } else {
+                    ((list as f64 * 0.045) as u64).min(650)
+                };
                 for (k, question) in SURVEY_QUESTIONS.iter().enumerate() {
                     let responses = binomial(&mut rng, sent, 0.31);
-                    let positive_p = logistic(logit(question.positive) - 0.12 * p.deprivation_z() + p.effects.survey[k]);
+                    let positive_p = logistic(
+                        logit(question.positive) - 0.12 * p.deprivation_z() + p.effects.survey[k],
+                    );
                     let positive = binomial(&mut rng, responses, positive_p);
                     // Results from fewer than 10 responses are suppressed at source.
                     let (pos, pct) = if responses < 10 {
                         ("*".to_string(), "*".to_string())
                     } else {
-                        (positive.to_string(), format!("{:.1}", positive as f64 / responses as f64 * 100.0))
+                        (
+                            positive.to_string(),
+                            format!("{:.1}", positive as f64 / responses as f64 * 100.0),
+                        )
                     };
                     f.row(&format!(
                         "{},{},{},{},{},{responses},{pos},{pct}",
@@ -504,16 +543,24 @@ impl<'a> Writer<'a> {
                 text.push_str("EMIS Web - Enterprise Search export\n");
                 text.push_str("Search folder: Federation indicators\\Monthly\n");
                 let _ = writeln!(text, "Organisation: {} ({})", p.name, p.code);
-                let _ = writeln!(text, "Exported on: 03/{:02}/{} 06:14", run_date.month, run_date.year);
+                let _ = writeln!(
+                    text,
+                    "Exported on: 03/{:02}/{} 06:14",
+                    run_date.month, run_date.year
+                );
                 text.push('\n');
-                text.push_str("Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator\n");
+                text.push_str(
+                    "Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator\n",
+                );
             } else {
                 text.push_str("SystmOne Clinical Reporting\n");
                 text.push_str("Report: Federation indicator searches\n");
                 let _ = writeln!(text, "Practice: {}", p.name);
                 let _ = writeln!(text, "Date run: 03/{:02}/{}", run_date.month, run_date.year);
                 text.push('\n');
-                text.push_str("Practice Code,Month Ending,Indicator,Description,Count,Population\n");
+                text.push_str(
+                    "Practice Code,Month Ending,Indicator,Description,Count,Population\n",
+                );
             }
             let mut rows = 0u64;
             for (i, m) in self.months() {
@@ -543,7 +590,11 @@ impl<'a> Writer<'a> {
                     // Small numbers are suppressed at source: EMIS writes
                     // `<5`, SystmOne `*`. They are censored, not zero.
                     let shown = if (1..5).contains(&numerator) {
-                        if emis { "<5".to_string() } else { "*".to_string() }
+                        if emis {
+                            "<5".to_string()
+                        } else {
+                            "*".to_string()
+                        }
                     } else {
                         numerator.to_string()
                     };
@@ -564,7 +615,10 @@ impl<'a> Writer<'a> {
                 // SystmOne exports in Windows-1252: accented names are single bytes.
                 encoding_rs::WINDOWS_1252.encode(&text).0.into_owned()
             };
-            let path = self.out.join("searches").join(format!("{}-searches.csv", p.code));
+            let path = self
+                .out
+                .join("searches")
+                .join(format!("{}-searches.csv", p.code));
             let mut f = OutFile::create(path)?;
             f.raw(&bytes)?;
             f.rows = rows;
@@ -579,9 +633,23 @@ impl<'a> Writer<'a> {
         for plant in self.plants {
             let p = &self.practices[plant.practice];
             let what = match plant.kind {
-                crate::PlantKind::Outlier => format!("{} × {:.3} in every month", plant.scale.as_str(), plant.size),
-                crate::PlantKind::Shift => format!("step to {} × {:.3} from {}", plant.scale.as_str(), plant.size, plant.start),
-                crate::PlantKind::Trend => format!("{} × {:.3} per month, compounding, from {}", plant.scale.as_str(), plant.size, plant.start),
+                crate::PlantKind::Outlier => format!(
+                    "{} × {:.3} in every month",
+                    plant.scale.as_str(),
+                    plant.size
+                ),
+                crate::PlantKind::Shift => format!(
+                    "step to {} × {:.3} from {}",
+                    plant.scale.as_str(),
+                    plant.size,
+                    plant.start
+                ),
+                crate::PlantKind::Trend => format!(
+                    "{} × {:.3} per month, compounding, from {}",
+                    plant.scale.as_str(),
+                    plant.size,
+                    plant.start
+                ),
             };
             f.row(&format!(
                 "{},{},{},{},{:.6},{},{}",

@@ -68,7 +68,9 @@ fn valid_table_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 impl Warehouse {
@@ -78,10 +80,12 @@ impl Warehouse {
             path: path.to_path_buf(),
             source,
         })?;
-        let abs = path.canonicalize().map_err(|source| WarehouseError::CreateFolder {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let abs = path
+            .canonicalize()
+            .map_err(|source| WarehouseError::CreateFolder {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let root = Url::from_directory_path(&abs).map_err(|()| WarehouseError::BadLocation {
             location: abs.display().to_string(),
             reason: "not an absolute path".into(),
@@ -146,7 +150,9 @@ impl Warehouse {
         {
             return Ok(None);
         }
-        let t = deltalake::open_table(url).await.map_err(Self::delta_error(table))?;
+        let t = deltalake::open_table(url)
+            .await
+            .map_err(Self::delta_error(table))?;
         Ok(t.version())
     }
 
@@ -159,7 +165,8 @@ impl Warehouse {
         batches: Vec<RecordBatch>,
         metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Commit> {
-        self.write(table, schema, batches, metadata, SaveMode::Overwrite).await
+        self.write(table, schema, batches, metadata, SaveMode::Overwrite)
+            .await
     }
 
     /// Adds `batches` to `table` in one commit.
@@ -170,7 +177,8 @@ impl Warehouse {
         batches: Vec<RecordBatch>,
         metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Commit> {
-        self.write(table, schema, batches, metadata, SaveMode::Append).await
+        self.write(table, schema, batches, metadata, SaveMode::Append)
+            .await
     }
 
     async fn write(
@@ -184,7 +192,8 @@ impl Warehouse {
         let url = self.table_url(table)?;
         if let Some(root) = &self.local_root {
             let dir = root.join(table);
-            std::fs::create_dir_all(&dir).map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
         }
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
         if batches.is_empty() {
@@ -213,7 +222,12 @@ impl Warehouse {
     }
 
     /// Registers `table` (at `version`, or the latest) in a DataFusion session.
-    pub async fn register(&self, ctx: &SessionContext, table: &str, version: Option<Version>) -> Result<Version> {
+    pub async fn register(
+        &self,
+        ctx: &SessionContext,
+        table: &str,
+        version: Option<Version>,
+    ) -> Result<Version> {
         let url = self.table_url(table)?;
         let exists = match &self.local_root {
             Some(root) => root.join(table).join("_delta_log").is_dir(),
@@ -285,8 +299,15 @@ mod tests {
     async fn count(w: &Warehouse, version: Option<Version>) -> i64 {
         let ctx = SessionContext::new();
         w.register(&ctx, "patients", version).await.unwrap();
-        let out = collect(&ctx, "SELECT sum(patients) AS s FROM patients").await.unwrap();
-        out[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+        let out = collect(&ctx, "SELECT sum(patients) AS s FROM patients")
+            .await
+            .unwrap();
+        out[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap()
+            .value(0)
     }
 
     #[tokio::test]
@@ -295,9 +316,15 @@ mod tests {
         let w = Warehouse::local(dir.path()).unwrap();
         assert_eq!(w.version("patients").await.unwrap(), None);
         let (schema, b) = batch(&["A81001", "A81002"], &[100, 200]);
-        let c0 = w.overwrite("patients", schema.clone(), vec![b], HashMap::new()).await.unwrap();
+        let c0 = w
+            .overwrite("patients", schema.clone(), vec![b], HashMap::new())
+            .await
+            .unwrap();
         let (_, b) = batch(&["A81001"], &[7]);
-        let c1 = w.overwrite("patients", schema, vec![b], HashMap::new()).await.unwrap();
+        let c1 = w
+            .overwrite("patients", schema, vec![b], HashMap::new())
+            .await
+            .unwrap();
         assert_eq!((c0.version, c1.version), (0, 1));
         assert_eq!(count(&w, None).await, 7);
         assert_eq!(count(&w, Some(0)).await, 300);
@@ -309,10 +336,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let w = Warehouse::local(dir.path()).unwrap();
         let (schema, b) = batch(&["A81001"], &[1]);
-        w.overwrite("patients", schema, vec![b], HashMap::new()).await.unwrap();
-        let err = w.register(&SessionContext::new(), "appointments", None).await.unwrap_err();
+        w.overwrite("patients", schema, vec![b], HashMap::new())
+            .await
+            .unwrap();
+        let err = w
+            .register(&SessionContext::new(), "appointments", None)
+            .await
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("appointments") && msg.contains("patients"), "{msg}");
-        assert!(matches!(w.register(&SessionContext::new(), "../x", None).await, Err(WarehouseError::BadTableName(_))));
+        assert!(
+            msg.contains("appointments") && msg.contains("patients"),
+            "{msg}"
+        );
+        assert!(matches!(
+            w.register(&SessionContext::new(), "../x", None).await,
+            Err(WarehouseError::BadTableName(_))
+        ));
     }
 }

@@ -1,0 +1,315 @@
+//! The demo pipeline, run once and inspected as a user would.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use crate::{peerbench, read_csv, repo, stderr, stdout};
+
+pub struct DemoRun {
+    _dir: tempfile::TempDir,
+    pub out: PathBuf,
+    pub warehouse: PathBuf,
+    pub first_stdout: String,
+}
+
+/// Runs `peerbench run pipelines/demo.toml` into a temporary folder, once.
+pub fn demo() -> &'static DemoRun {
+    static RUN: OnceLock<DemoRun> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let warehouse = dir.path().join("warehouse");
+        let o = peerbench(&[
+            "run",
+            "pipelines/demo.toml",
+            "--out",
+            out.to_str().unwrap(),
+            "--warehouse",
+            warehouse.to_str().unwrap(),
+        ]);
+        assert!(
+            o.status.success(),
+            "demo run failed:\n{}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        DemoRun {
+            _dir: dir,
+            out,
+            warehouse,
+            first_stdout: stdout(&o),
+        }
+    })
+}
+
+fn sample_practices() -> Vec<String> {
+    let (_, rows) = read_csv(&repo().join("data-samples/federation/practices.csv"));
+    rows.into_iter().map(|r| r[0].clone()).collect()
+}
+
+fn results() -> (HashMap<String, usize>, Vec<Vec<String>>) {
+    let (header, rows) = read_csv(&demo().out.join("data/indicator_results.csv"));
+    (
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), i))
+            .collect(),
+        rows,
+    )
+}
+
+#[test]
+fn board_page_and_a_page_per_practice() {
+    let run = demo();
+    let index = std::fs::read_to_string(run.out.join("index.html")).unwrap();
+    for code in sample_practices() {
+        let page = run.out.join("practices").join(format!("{code}.html"));
+        assert!(page.is_file(), "no page for {code}");
+        assert!(
+            index.contains(&format!("href=\"practices/{code}.html\"")),
+            "board page does not link {code}"
+        );
+    }
+    // Self-contained: nothing fetched from the network.
+    for page in [
+        index,
+        std::fs::read_to_string(run.out.join("practices/A81003.html")).unwrap(),
+    ] {
+        assert!(
+            !page.contains("http://") && !page.contains("https://") && !page.contains("<script"),
+            "page fetches or runs something"
+        );
+        assert!(page.contains("How this was made"));
+    }
+    assert!(run.first_stdout.contains("Board report:"));
+}
+
+#[test]
+fn results_have_a_row_per_practice_indicator_period_and_peer_group() {
+    let (col, rows) = results();
+    for name in [
+        "indicator_id",
+        "practice_code",
+        "period",
+        "peer_group",
+        "numerator",
+        "denominator",
+        "value",
+        "lower_95",
+        "upper_95",
+        "benchmark",
+        "comparison",
+    ] {
+        assert!(col.contains_key(name), "results lack column {name}");
+    }
+    let mut keys = HashSet::new();
+    let mut practices_by_indicator: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for r in &rows {
+        assert!(
+            keys.insert((
+                r[col["indicator_id"]].clone(),
+                r[col["practice_code"]].clone(),
+                r[col["period"]].clone(),
+                r[col["peer_group"]].clone()
+            )),
+            "duplicate result row {r:?}"
+        );
+        practices_by_indicator
+            .entry(r[col["indicator_id"]].clone())
+            .or_default()
+            .insert(r[col["practice_code"]].clone());
+        let c = r[col["comparison"]].as_str();
+        assert!(
+            [
+                "better",
+                "similar",
+                "worse",
+                "higher",
+                "lower",
+                "not_compared"
+            ]
+            .contains(&c),
+            "bad comparison {c}"
+        );
+    }
+    let indicators: Vec<_> = std::fs::read_dir(repo().join("sql/indicators"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .collect();
+    assert_eq!(
+        practices_by_indicator.len(),
+        indicators.len(),
+        "every indicator has results"
+    );
+    let all: HashSet<String> = sample_practices().into_iter().collect();
+    for (ind, practices) in &practices_by_indicator {
+        // Every practice appears (the opening and closing ones for the months they were open).
+        assert_eq!(practices, &all, "{ind}: practices missing from the results");
+    }
+}
+
+/// Numerators and denominators recomputed straight from the sample CSVs,
+/// without DataFusion: DNA rate for the latest month and QOF HYP008.
+#[test]
+fn numerators_and_denominators_agree_with_the_sample_files() {
+    let (col, rows) = results();
+    let find = |ind: &str, code: &str, period: &str| -> (f64, f64) {
+        let r = rows
+            .iter()
+            .find(|r| {
+                r[col["indicator_id"]] == ind
+                    && r[col["practice_code"]] == code
+                    && r[col["period"]] == period
+                    && r[col["peer_group"]] == "federation"
+            })
+            .unwrap_or_else(|| panic!("no result for {ind} {code} {period}"));
+        (
+            r[col["numerator"]].parse().unwrap(),
+            r[col["denominator"]].parse().unwrap(),
+        )
+    };
+
+    let (h, appts) = read_csv(
+        &repo().join("data-samples/federation/appointments/gpad-practice-level-2026-09.csv"),
+    );
+    let i = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let mut dna: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for r in &appts {
+        let count: f64 = r[i("COUNT_OF_APPOINTMENTS")].parse().unwrap();
+        let e = dna.entry(r[i("GP_CODE")].clone()).or_default();
+        match r[i("APPT_STATUS")].as_str() {
+            "DNA" => {
+                e.0 += count;
+                e.1 += count;
+            }
+            "Attended" => e.1 += count,
+            _ => {}
+        }
+    }
+    assert!(dna.len() >= 30);
+    for (code, expected) in &dna {
+        assert_eq!(
+            find("dna_rate", code, "2026-09"),
+            *expected,
+            "dna_rate {code}"
+        );
+    }
+
+    let (h, qof) =
+        read_csv(&repo().join("data-samples/federation/qof/qof-achievement-2025-26.csv"));
+    let i = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let mut hyp: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for r in qof.iter().filter(|r| r[i("INDICATOR_CODE")] == "HYP008") {
+        let v: f64 = r[i("VALUE")].parse().unwrap();
+        let e = hyp.entry(r[i("PRACTICE_CODE")].clone()).or_default();
+        match r[i("MEASURE")].as_str() {
+            "NUMERATOR" => e.0 = v,
+            "DENOMINATOR" => e.1 = v,
+            _ => {}
+        }
+    }
+    for (code, expected) in &hyp {
+        assert_eq!(
+            find("qof_hyp008_pct", code, "2025-26"),
+            *expected,
+            "qof_hyp008_pct {code}"
+        );
+    }
+}
+
+#[test]
+fn suppressed_inputs_are_not_compared_and_never_zero() {
+    let (col, rows) = results();
+    let suppressed: Vec<_> = rows
+        .iter()
+        .filter(|r| {
+            r[col["indicator_id"]] == "dementia_diagnoses_per_10000_65"
+                && r[col["numerator"]].is_empty()
+        })
+        .collect();
+    assert!(
+        !suppressed.is_empty(),
+        "the sample has suppressed dementia counts"
+    );
+    for r in suppressed {
+        assert_eq!(r[col["comparison"]], "not_compared");
+        assert!(
+            r[col["value"]].is_empty(),
+            "a suppressed count produced a value: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn query_answers_and_loading_twice_changes_nothing() {
+    let run = demo();
+    let w = run.warehouse.to_str().unwrap();
+    let o = peerbench(&[
+        "query",
+        "pipelines/demo.toml",
+        "--warehouse",
+        w,
+        "SELECT count(*) AS n FROM appointments",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let expected: usize = std::fs::read_dir(repo().join("data-samples/federation/appointments"))
+        .unwrap()
+        .flatten()
+        .map(|f| std::fs::read_to_string(f.path()).unwrap().lines().count() - 1)
+        .sum();
+    assert!(
+        stdout(&o).contains(&format!("| {expected} ")),
+        "count(*) should be {expected}:\n{}",
+        stdout(&o)
+    );
+
+    let o = peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", w]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        !text.contains("version "),
+        "a second load of the same files committed something:\n{text}"
+    );
+    assert_eq!(text.matches("unchanged").count(), 7, "{text}");
+}
+
+#[test]
+fn earlier_warehouse_versions_can_be_read_back() {
+    // Every table is a Delta table: its log holds the commit that loaded it.
+    let log = demo()
+        .warehouse
+        .join("appointments/_delta_log/00000000000000000000.json");
+    let commit = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(
+        commit.contains("\"add\""),
+        "the first commit adds Parquet files"
+    );
+}
+
+/// Independent oracles (DuckDB over the raw CSVs; statsmodels and scipy for
+/// the intervals) check the published table. See tests/oracle/check_results.py.
+#[test]
+fn results_match_independent_implementations() {
+    let run = demo();
+    let python = std::env::var("PEERBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let o = std::process::Command::new(&python)
+        .arg(repo().join("tests/oracle/check_results.py"))
+        .arg(run.out.join("data/indicator_results.csv"))
+        .arg(repo().join("data-samples/federation"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e} (scripts/test sets up the oracles)"));
+    assert!(
+        o.status.success(),
+        "oracle check failed:\n{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(
+        stdout(&o).contains("oracle checks passed"),
+        "{}",
+        stdout(&o)
+    );
+}

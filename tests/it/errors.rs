@@ -1,0 +1,126 @@
+//! Bad input gets a clear error naming the file and line, never a crash.
+
+use crate::{peerbench, stderr, stdout};
+
+#[test]
+fn broken_extracts_are_quarantined_with_file_line_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().to_str().unwrap();
+    let o = peerbench(&["ingest", "tests/pipelines/broken.toml", "--warehouse", w]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let f = "data-samples/broken/mixed-bad-rows-windows-1252.csv";
+    for (line, check) in [
+        (8, "negative_count"),
+        (9, "numerator_above_denominator"),
+        (10, "unknown_practice"),
+        (11, "bad_date"),
+        (12, "practice_code_format"),
+        (13, "not_a_count"),
+        (14, "field_count"),
+    ] {
+        assert!(
+            text.contains(&format!("{f}:{line}: [{check}]")),
+            "expected {f}:{line} [{check}] in:\n{text}"
+        );
+    }
+    assert!(text.contains("data-samples/broken/empty.csv:0: [unreadable_file] data-samples/broken/empty.csv: the file is empty"), "{text}");
+    assert!(
+        text.contains("binary-garbage.csv:0: [unreadable_file]")
+            && text.contains("not a text file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wrong-delimiter.csv:0: [unreadable_file]")
+            && text.contains("no header line found"),
+        "{text}"
+    );
+
+    // The good rows loaded (one of them suppressed, kept as censored, not zero).
+    let o = peerbench(&[
+        "query",
+        "tests/pipelines/broken.toml",
+        "--warehouse",
+        w,
+        "SELECT count(*) AS n, sum(CASE WHEN numerator_suppressed THEN 1 ELSE 0 END) AS censored, sum(numerator) AS total FROM clinical_searches",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    assert!(table.contains("| 2 | 1        | 40    |"), "{table}");
+
+    // And the quarantine is in the warehouse, queryable.
+    let o = peerbench(&[
+        "query",
+        "tests/pipelines/broken.toml",
+        "--warehouse",
+        w,
+        "SELECT count(*) AS n FROM quarantine",
+    ]);
+    assert!(stdout(&o).contains("| 10 |"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_bad_pipeline_file_says_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.toml");
+    std::fs::write(&p, "[pipeline]\nname = \"x\"\nwarehouse = 3\n").unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("Error: ") && err.contains("bad.toml:3:"),
+        "{err}"
+    );
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "one clear line, not a dump:\n{err}"
+    );
+
+    let o = peerbench(&["run", "pipelines/no-such-pipeline.toml"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("cannot read pipeline file pipelines/no-such-pipeline.toml"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_missing_input_fails_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.toml");
+    let repo = crate::repo();
+    std::fs::write(
+        &p,
+        format!(
+            "[pipeline]\nname = \"x\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"{0}/sql/indicators\"\nregister = \"practices\"\n\n[[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"{0}/data-samples/nowhere/*.csv\"\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("no files match") && err.contains("data-samples/nowhere"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("o/index.html").exists(),
+        "nothing may be published after a failed load"
+    );
+}
+
+#[test]
+fn query_is_read_only() {
+    let o = peerbench(&[
+        "query",
+        "pipelines/demo.toml",
+        "--warehouse",
+        crate::demo::demo().warehouse.to_str().unwrap(),
+        "DROP TABLE appointments",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+}
