@@ -313,3 +313,63 @@ fn results_match_independent_implementations() {
         stdout(&o)
     );
 }
+
+/// Every planted effect in the sample shows in the published results in the
+/// direction ground_truth.csv gives: outliers against their peers in every
+/// month, shifts and trends against the practice's own months before.
+#[test]
+fn planted_effects_show_in_the_results() {
+    let (col, rows) = results();
+    let (h, truth) = read_csv(&repo().join("data-samples/federation/ground_truth.csv"));
+    let t = |r: &Vec<String>, n: &str| r[h.iter().position(|x| x == n).unwrap()].clone();
+    assert!(
+        truth.len() >= 8,
+        "the sample plants outliers, shifts and trends"
+    );
+    for plant in &truth {
+        let (kind, code, ind) = (
+            t(plant, "kind"),
+            t(plant, "practice_code"),
+            t(plant, "indicator_id"),
+        );
+        let size: f64 = t(plant, "size").parse().unwrap();
+        let start = t(plant, "start_period");
+        // value / benchmark by period, for this practice and indicator.
+        let series: Vec<(String, f64)> = rows
+            .iter()
+            .filter(|r| {
+                r[col["indicator_id"]] == ind
+                    && r[col["practice_code"]] == code
+                    && r[col["peer_group"]] == "federation"
+            })
+            .filter_map(|r| {
+                Some((
+                    r[col["period"]].clone(),
+                    r[col["value"]].parse::<f64>().ok()?
+                        / r[col["benchmark"]].parse::<f64>().ok()?,
+                ))
+            })
+            .collect();
+        assert!(series.len() >= 20, "{code} {ind}: too few months");
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (before, after): (Vec<_>, Vec<_>) = series.iter().partition(|(p, _)| *p < start);
+        let before: Vec<f64> = before.iter().map(|(_, x)| *x).collect();
+        let after: Vec<f64> = after.iter().map(|(_, x)| *x).collect();
+        let observed = match kind.as_str() {
+            "outlier" => mean(&after),
+            _ => mean(&after[after.len().saturating_sub(4)..]) / mean(&before),
+        };
+        // Effects act on rates or odds; on the value scale they are somewhat
+        // smaller, so ask for at least a third of the planted log-effect.
+        let expected = if kind == "trend" {
+            size.powi(after.len() as i32 - 2)
+        } else {
+            size
+        };
+        let lower_bound = expected.ln().abs() / 3.0;
+        assert!(
+            observed.ln().signum() == expected.ln().signum() && observed.ln().abs() > lower_bound,
+            "{kind} {code} {ind}: planted ×{expected:.2}, observed ×{observed:.2}"
+        );
+    }
+}

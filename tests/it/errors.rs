@@ -65,7 +65,7 @@ fn a_bad_pipeline_file_says_where() {
     let p = dir.path().join("bad.toml");
     std::fs::write(&p, "[pipeline]\nname = \"x\"\nwarehouse = 3\n").unwrap();
     let o = peerbench(&["run", p.to_str().unwrap()]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "a wrong pipeline file exits 2");
     let err = stderr(&o);
     assert!(
         err.starts_with("Error: ") && err.contains("bad.toml:3:"),
@@ -78,7 +78,7 @@ fn a_bad_pipeline_file_says_where() {
     );
 
     let o = peerbench(&["run", "pipelines/no-such-pipeline.toml"]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "a missing pipeline file exits 2");
     assert!(
         stderr(&o).contains("cannot read pipeline file pipelines/no-such-pipeline.toml"),
         "{}",
@@ -100,7 +100,7 @@ fn a_missing_input_fails_loudly() {
     )
     .unwrap();
     let o = peerbench(&["run", p.to_str().unwrap()]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(1), "a failed run exits 1");
     let err = stderr(&o);
     assert!(
         err.contains("no files match") && err.contains("data-samples/nowhere"),

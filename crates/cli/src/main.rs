@@ -113,14 +113,55 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("Error: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("Error: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
 
-async fn execute(command: Command) -> Result<(), String> {
+/// Exit codes, documented in docs/operations.md: 0 success; 1 the run failed
+/// (bad or missing input, an indicator error, a write error) and nothing new
+/// was published; 2 the command line or the pipeline file is wrong.
+const EXIT_RUN_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+fn usage(message: String) -> Failure {
+    Failure {
+        code: EXIT_USAGE,
+        message,
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            code: EXIT_RUN_FAILED,
+            message,
+        }
+    }
+}
+
+impl From<peerbench_pipeline::PipelineError> for Failure {
+    fn from(e: peerbench_pipeline::PipelineError) -> Failure {
+        let code = if e.is_configuration() {
+            EXIT_USAGE
+        } else {
+            EXIT_RUN_FAILED
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+async fn execute(command: Command) -> Result<(), Failure> {
     match command {
         Command::Run {
             pipeline,
@@ -129,7 +170,7 @@ async fn execute(command: Command) -> Result<(), String> {
         } => {
             let started = Instant::now();
             let p = load(&pipeline, warehouse)?;
-            let summary = p.run(out.as_deref()).await.map_err(|e| e.to_string())?;
+            let summary = p.run(out.as_deref()).await?;
             print_ingest(&summary.ingest);
             println!(
                 "Computed {} indicators: {} result rows, {} practice pages (run {}, {:.1}s).",
@@ -148,7 +189,7 @@ async fn execute(command: Command) -> Result<(), String> {
             warehouse,
         } => {
             let p = load(&pipeline, warehouse)?;
-            let summary = p.ingest().await.map_err(|e| e.to_string())?;
+            let summary = p.ingest().await?;
             print_ingest(&summary);
             for q in summary.quarantined.iter().take(20) {
                 println!(
@@ -173,7 +214,7 @@ async fn execute(command: Command) -> Result<(), String> {
             warehouse,
         } => {
             let p = load(&pipeline, warehouse)?;
-            let batches = p.query(&sql).await.map_err(|e| e.to_string())?;
+            let batches = p.query(&sql).await?;
             let table =
                 arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;
             println!("{table}");
@@ -190,8 +231,11 @@ async fn execute(command: Command) -> Result<(), String> {
             shifts,
             trends,
         } => {
-            let preset = Preset::parse(&preset)
-                .ok_or_else(|| format!("unknown preset {preset:?}: use federation or national"))?;
+            let preset = Preset::parse(&preset).ok_or_else(|| {
+                usage(format!(
+                    "unknown preset {preset:?}: use federation or national"
+                ))
+            })?;
             let mut options = SynthOptions::preset(preset, seed);
             if let Some(n) = practices {
                 options.practices = n;
@@ -200,8 +244,8 @@ async fn execute(command: Command) -> Result<(), String> {
                 options.months = m;
             }
             if let Some(m) = last_month {
-                options.last_month =
-                    Month::parse(&m).ok_or_else(|| format!("--last-month {m:?} is not YYYY-MM"))?;
+                options.last_month = Month::parse(&m)
+                    .ok_or_else(|| usage(format!("--last-month {m:?} is not YYYY-MM")))?;
             }
             options.outliers = outliers.unwrap_or(options.outliers);
             options.shifts = shifts.unwrap_or(options.shifts);
@@ -226,8 +270,8 @@ async fn execute(command: Command) -> Result<(), String> {
     }
 }
 
-fn load(pipeline: &std::path::Path, warehouse: Option<PathBuf>) -> Result<Pipeline, String> {
-    let mut p = Pipeline::load(pipeline).map_err(|e| e.to_string())?;
+fn load(pipeline: &std::path::Path, warehouse: Option<PathBuf>) -> Result<Pipeline, Failure> {
+    let mut p = Pipeline::load(pipeline)?;
     if let Some(w) = warehouse {
         p.warehouse = w;
     }

@@ -48,6 +48,13 @@ pub enum PipelineError {
     Register { table: String, message: String },
 }
 
+impl PipelineError {
+    /// The pipeline file itself is wrong (as opposed to the data or the run).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, PipelineError::Config(_))
+    }
+}
+
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
 
 /// A loaded pipeline file, with every path resolved against its folder.
@@ -271,10 +278,13 @@ impl Pipeline {
             results: &results,
             primary_peer_group: self.primary_peer_group.clone(),
             provenance,
+            extra_files: vec![(
+                PathBuf::from("data/quarantine.csv"),
+                quarantine_csv(&ingest).into_bytes(),
+            )],
         };
         let published = peerbench_report::publish(&input, &output)?;
         let quarantine_csv = output.join("data").join("quarantine.csv");
-        write_quarantine_csv(&quarantine_csv, &ingest)?;
         Ok(RunSummary {
             ingest,
             indicators: catalogue.len(),
@@ -285,9 +295,10 @@ impl Pipeline {
     }
 }
 
-fn write_quarantine_csv(path: &Path, ingest: &IngestSummary) -> Result<()> {
-    let mut text = String::from("source,file,line,check,reason,raw\n");
+/// The run's quarantined rows as CSV, for the people who can fix them.
+fn quarantine_csv(ingest: &IngestSummary) -> String {
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut text = String::from("source,file,line,check,reason,raw\n");
     for r in &ingest.quarantined {
         text.push_str(&format!(
             "{},{},{},{},{},{}\n",
@@ -299,10 +310,5 @@ fn write_quarantine_csv(path: &Path, ingest: &IngestSummary) -> Result<()> {
             q(&r.raw)
         ));
     }
-    std::fs::write(path, text).map_err(|source| {
-        PipelineError::Report(peerbench_report::ReportError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
-    })
+    text
 }

@@ -65,6 +65,9 @@ pub struct ReportInput<'a> {
     /// The peer group the pages compare against (others are in the table).
     pub primary_peer_group: String,
     pub provenance: Provenance,
+    /// Further files to publish with the report (path relative to the output
+    /// folder, contents), inside the same atomic swap.
+    pub extra_files: Vec<(PathBuf, Vec<u8>)>,
 }
 
 /// What was published.
