@@ -302,6 +302,8 @@ pub const PRESENTATION_VARIANTS: &[(&str, &str, f64)] = &[
     ("AAADAD", " (dispersible)", 0.12),
     ("BBAAAA", " (branded)", 0.08),
     ("AAAEAE", " (sugar-free)", 0.05),
+    ("AAAFAF", " (modified-release)", 0.04),
+    ("AAAGAG", " (unit dose)", 0.02),
 ];
 
 /// A QOF-style indicator: a register (prevalence by age) and an achievement.

@@ -95,7 +95,7 @@ impl SynthOptions {
                 preset,
                 seed,
                 practices: 6_300,
-                months: 12,
+                months: 24,
                 last_month,
                 outliers: 300,
                 shifts: 120,
@@ -134,10 +134,11 @@ impl SynthOptions {
                 self.practices
             )));
         }
-        if self.presentations_per_chemical == 0 || self.presentations_per_chemical > 8 {
-            return Err(SynthError::InvalidOption(
-                "presentations per chemical must be between 1 and 8".into(),
-            ));
+        let variants = catalogue::PRESENTATION_VARIANTS.len();
+        if self.presentations_per_chemical == 0 || self.presentations_per_chemical > variants {
+            return Err(SynthError::InvalidOption(format!(
+                "presentations per chemical must be between 1 and {variants}"
+            )));
         }
         Ok(())
     }
@@ -170,4 +171,50 @@ pub fn generate(options: &SynthOptions, out_dir: &Path) -> Result<SynthSummary> 
     let mut writer = write::Writer::new(out_dir, options, &practices, &plants)?;
     writer.write_all()?;
     Ok(writer.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn national_small() -> SynthOptions {
+        let mut o = SynthOptions::preset(Preset::National, 3);
+        o.practices = 60;
+        o.months = 3;
+        o.outliers = 4;
+        o.shifts = 2;
+        o.trends = 2;
+        o
+    }
+
+    #[test]
+    fn every_preset_generates() {
+        for preset in [Preset::Federation, Preset::National] {
+            let o = SynthOptions::preset(preset, 1);
+            assert!(o.validate().is_ok(), "{preset:?} defaults are valid");
+        }
+        let dir = std::env::temp_dir().join(format!("peerbench-synth-{}", std::process::id()));
+        let summary = generate(&national_small(), &dir).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(summary.practices, 60);
+        assert_eq!(summary.plants, 8);
+        assert!(
+            summary.rows > 60 * 3 * 40,
+            "presentation-level prescribing: {} rows",
+            summary.rows
+        );
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let mut o = national_small();
+        o.presentations_per_chemical = 99;
+        assert!(matches!(o.validate(), Err(SynthError::InvalidOption(_))));
+        let mut o = national_small();
+        o.months = 0;
+        assert!(o.validate().is_err());
+        let mut o = national_small();
+        o.outliers = 10_000;
+        assert!(o.validate().is_err());
+    }
 }
