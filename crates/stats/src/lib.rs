@@ -1,7 +1,9 @@
 //! Benchmarking statistics for GP practice indicators, as the public-health
 //! community computes them (see the shared methods reference): confidence
 //! intervals (Wilson, Byar / exact Poisson), comparison of a practice with a
-//! peer benchmark, and type-7 quantiles and percent ranks.
+//! peer benchmark, type-7 quantiles and percent ranks, funnel limits with
+//! Spiegelhalter's overdispersion adjustment, XmR SPC with the Making Data
+//! Count rules, and the Fingertips recent-trend test.
 //!
 //! This crate is pure: functions of numbers, no I/O, no DataFusion, no async.
 //! Invalid input returns a [`StatsError`], never a NaN that could reach a
@@ -9,13 +11,24 @@
 
 mod comparison;
 mod distributions;
+mod funnel;
+mod gamma;
 mod intervals;
 mod quantiles;
+mod spc;
+mod trend;
 
 pub use comparison::{Comparison, Polarity, compare_with_benchmark};
 pub use distributions::{normal_quantile, poisson_cdf, z_for_level};
+pub use funnel::{
+    FunnelFlag, FunnelKind, FunnelUnit, Overdispersion, adjusted_limits, exact_limits, flag,
+    overdispersion, pooled_target,
+};
+pub use gamma::{chi_square_quantile, gamma_p, ln_gamma};
 pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
 pub use quantiles::{percent_rank, quantile_type7};
+pub use spc::{SpcChart, SpcOptions, SpcPoint, SpcRule, Variation, xmr};
+pub use trend::{RecentTrend, recent_trend, trend_label};
 
 /// What can be wrong with the numbers handed to a statistic.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,0 +1,350 @@
+//! Statistical process control: XmR charts with the NHS "Making Data Count"
+//! special-cause rules (methods reference §6).
+
+use crate::{Polarity, Result, StatsError};
+
+/// The special-cause rules, in priority order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SpcRule {
+    /// A point outside the process limits.
+    OutsideLimits,
+    /// A run of points all increasing or all decreasing.
+    Trend,
+    /// Two out of three consecutive points beyond 2σ on the same side.
+    TwoOfThree,
+    /// A run of points on one side of the mean.
+    Shift,
+}
+
+impl SpcRule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpcRule::OutsideLimits => "outside_limits",
+            SpcRule::Trend => "trend",
+            SpcRule::TwoOfThree => "two_of_three",
+            SpcRule::Shift => "shift",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variation {
+    Improvement,
+    Concern,
+    /// Special cause on an indicator with no better direction.
+    Neutral,
+    CommonCause,
+}
+
+impl Variation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variation::Improvement => "improvement",
+            Variation::Concern => "concern",
+            Variation::Neutral => "neutral",
+            Variation::CommonCause => "common_cause",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpcOptions {
+    /// Points used for the centre line and limits (None: all points).
+    pub baseline: Option<usize>,
+    /// Whether points beyond the process limits count towards two-of-three
+    /// (the November 2023 guidance: yes; older tools: no).
+    pub two_of_three_includes_beyond_limits: bool,
+    /// Screen moving ranges above 3.267·MR̄ before recomputing MR̄.
+    pub screen_moving_ranges: bool,
+    /// Points in a trend or shift run.
+    pub run_length: usize,
+}
+
+impl Default for SpcOptions {
+    fn default() -> Self {
+        SpcOptions {
+            baseline: None,
+            two_of_three_includes_beyond_limits: true,
+            screen_moving_ranges: false,
+            run_length: 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpcPoint {
+    pub signal: Option<SpcRule>,
+    /// Direction of the special cause: true when upwards.
+    pub upwards: Option<bool>,
+    pub variation: Variation,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpcChart {
+    pub centre: f64,
+    pub lower: f64,
+    pub upper: f64,
+    pub lower_2sigma: f64,
+    pub upper_2sigma: f64,
+    /// Fewer than 12 points: the limits are trial limits and must say so.
+    pub trial: bool,
+    pub points: Vec<SpcPoint>,
+}
+
+/// An XmR chart over a practice's own series, in time order.
+pub fn xmr(values: &[f64], polarity: Polarity, options: &SpcOptions) -> Result<SpcChart> {
+    if values.len() < 2 {
+        return Err(StatsError::Empty);
+    }
+    if values.iter().any(|v| !v.is_finite()) {
+        return Err(StatsError::NotFinite { what: "SPC value" });
+    }
+    let base = &values[..options
+        .baseline
+        .unwrap_or(values.len())
+        .clamp(2, values.len())];
+    let centre = base.iter().sum::<f64>() / base.len() as f64;
+    let ranges: Vec<f64> = base.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    let mut mr = ranges.iter().sum::<f64>() / ranges.len() as f64;
+    if options.screen_moving_ranges {
+        let kept: Vec<f64> = ranges
+            .iter()
+            .copied()
+            .filter(|r| *r <= 3.267 * mr)
+            .collect();
+        if !kept.is_empty() {
+            mr = kept.iter().sum::<f64>() / kept.len() as f64;
+        }
+    }
+    let (upper, lower) = (centre + 2.66 * mr, centre - 2.66 * mr);
+    let (upper_2sigma, lower_2sigma) = (
+        centre + 2.0 / 3.0 * 2.66 * mr,
+        centre - 2.0 / 3.0 * 2.66 * mr,
+    );
+
+    let n = values.len();
+    let mut marks: Vec<Option<(SpcRule, bool)>> = vec![None; n];
+    let mut mark = |i: usize, rule: SpcRule, up: bool| {
+        if marks[i].is_none_or(|(r, _)| rule < r) {
+            marks[i] = Some((rule, up));
+        }
+    };
+    // Rule 1: outside the process limits.
+    for (i, v) in values.iter().enumerate() {
+        if *v > upper {
+            mark(i, SpcRule::OutsideLimits, true);
+        } else if *v < lower {
+            mark(i, SpcRule::OutsideLimits, false);
+        }
+    }
+    // Rule 2: a run of `run_length` points all increasing or all decreasing.
+    let run = options.run_length.max(2);
+    for up in [true, false] {
+        let mut start = 0;
+        for i in 1..=n {
+            let continues = i < n
+                && if up {
+                    values[i] > values[i - 1]
+                } else {
+                    values[i] < values[i - 1]
+                };
+            if !continues {
+                if i - start >= run {
+                    (start..i).for_each(|j| mark(j, SpcRule::Trend, up));
+                }
+                start = i;
+            }
+        }
+    }
+    // Rule 3: two of three consecutive points beyond 2σ on the same side.
+    let beyond = |v: f64, up: bool| {
+        let past_2s = if up {
+            v > upper_2sigma
+        } else {
+            v < lower_2sigma
+        };
+        let past_3s = if up { v > upper } else { v < lower };
+        past_2s && (options.two_of_three_includes_beyond_limits || !past_3s)
+    };
+    for w in 0..n.saturating_sub(2) {
+        for up in [true, false] {
+            let hits: Vec<usize> = (w..w + 3).filter(|&i| beyond(values[i], up)).collect();
+            if hits.len() >= 2 {
+                hits.into_iter()
+                    .for_each(|i| mark(i, SpcRule::TwoOfThree, up));
+            }
+        }
+    }
+    // Rule 4: a run of `run_length` points on one side of the mean; a point on
+    // the mean breaks the run.
+    for up in [true, false] {
+        let mut start = 0;
+        for i in 0..=n {
+            let on_side = i < n
+                && if up {
+                    values[i] > centre
+                } else {
+                    values[i] < centre
+                };
+            if !on_side {
+                if i - start >= run {
+                    (start..i).for_each(|j| mark(j, SpcRule::Shift, up));
+                }
+                start = i + 1;
+            }
+        }
+    }
+    let points = marks
+        .into_iter()
+        .map(|m| match m {
+            None => SpcPoint {
+                signal: None,
+                upwards: None,
+                variation: Variation::CommonCause,
+            },
+            Some((rule, up)) => SpcPoint {
+                signal: Some(rule),
+                upwards: Some(up),
+                variation: match (polarity, up) {
+                    (Polarity::NoJudgement, _) => Variation::Neutral,
+                    (Polarity::HighIsGood, true) | (Polarity::LowIsGood, false) => {
+                        Variation::Improvement
+                    }
+                    _ => Variation::Concern,
+                },
+            },
+        })
+        .collect();
+    Ok(SpcChart {
+        centre,
+        lower,
+        upper,
+        lower_2sigma,
+        upper_2sigma,
+        trial: n < 12,
+        points,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signals(values: &[f64], opts: &SpcOptions) -> Vec<Option<&'static str>> {
+        xmr(values, Polarity::HighIsGood, opts)
+            .unwrap()
+            .points
+            .iter()
+            .map(|p| p.signal.map(SpcRule::as_str))
+            .collect()
+    }
+
+    #[test]
+    fn limits_follow_the_xmr_constants() {
+        let v = [10.0, 12.0, 11.0, 13.0, 12.0, 11.0];
+        let c = xmr(&v, Polarity::HighIsGood, &SpcOptions::default()).unwrap();
+        let mr = (2.0 + 1.0 + 2.0 + 1.0 + 1.0) / 5.0;
+        assert!((c.centre - 69.0 / 6.0).abs() < 1e-12);
+        assert!((c.upper - (69.0 / 6.0 + 2.66 * mr)).abs() < 1e-12);
+        assert!((c.lower_2sigma - (69.0 / 6.0 - 2.0 / 3.0 * 2.66 * mr)).abs() < 1e-12);
+        assert!(c.trial, "fewer than 12 points are trial limits");
+        assert!(
+            c.points
+                .iter()
+                .all(|p| p.variation == Variation::CommonCause)
+        );
+    }
+
+    #[test]
+    fn each_rule_fires_and_priority_holds() {
+        // Limits from the first 12 (quiet) points, as when a baseline is fixed;
+        // with all points the spike itself would drag the mean up and make
+        // the quiet points a run below it.
+        let opts = SpcOptions {
+            baseline: Some(12),
+            ..SpcOptions::default()
+        };
+        // A single spike beyond the limits.
+        let mut v = vec![
+            10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 30.0, 10.0,
+        ];
+        let s = signals(&v, &opts);
+        assert_eq!(s[12], Some("outside_limits"));
+        assert_eq!(s.iter().filter(|x| x.is_some()).count(), 1);
+        // Seven rising points: a trend (and not a shift, which ranks lower).
+        v = vec![
+            10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.2, 10.3, 10.4, 10.5, 10.6, 10.7, 10.8, 10.1,
+        ];
+        let s = signals(&v, &opts);
+        assert!(s[6..13].iter().all(|x| *x == Some("trend")), "{s:?}");
+        // Seven points above the mean: a shift.
+        v = vec![
+            9.0, 8.5, 9.2, 8.8, 9.1, 8.9, 9.0, 10.1, 10.3, 10.0, 10.2, 10.1, 10.4, 10.2, 9.0, 8.8,
+        ];
+        let s = signals(&v, &opts);
+        assert!(s[7..14].iter().all(|x| x.is_some()), "{s:?}");
+        assert!(s[7..14].contains(&Some("shift")), "{s:?}");
+    }
+
+    #[test]
+    fn two_of_three_variant_is_selectable() {
+        // Centre 10, MR̄ 1 over a long quiet series, then 2 points: one beyond
+        // 2σ (≈11.77) and one beyond 3σ (12.66).
+        let mut v: Vec<f64> = (0..20)
+            .map(|i| if i % 2 == 0 { 9.5 } else { 10.5 })
+            .collect();
+        v.extend([12.0, 13.5, 10.0]);
+        let baseline = SpcOptions {
+            baseline: Some(20),
+            ..SpcOptions::default()
+        };
+        let new = signals(&v, &baseline);
+        assert_eq!(
+            new[20],
+            Some("two_of_three"),
+            "2023 guidance counts the point beyond 3σ too"
+        );
+        let old = signals(
+            &v,
+            &SpcOptions {
+                two_of_three_includes_beyond_limits: false,
+                ..baseline
+            },
+        );
+        assert_eq!(
+            old[20], None,
+            "older rule counts only the band between 2σ and 3σ"
+        );
+        assert_eq!(old[21], Some("outside_limits"));
+    }
+
+    #[test]
+    fn variation_follows_polarity() {
+        let mut v = vec![
+            10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0,
+        ];
+        v.push(30.0);
+        let opts = SpcOptions {
+            baseline: Some(12),
+            ..SpcOptions::default()
+        };
+        for (polarity, expected) in [
+            (Polarity::HighIsGood, Variation::Improvement),
+            (Polarity::LowIsGood, Variation::Concern),
+            (Polarity::NoJudgement, Variation::Neutral),
+        ] {
+            let c = xmr(&v, polarity, &opts).unwrap();
+            assert_eq!(c.points[12].variation, expected);
+            assert!(!c.trial);
+        }
+        assert!(xmr(&[1.0], Polarity::HighIsGood, &SpcOptions::default()).is_err());
+        assert!(
+            xmr(
+                &[1.0, f64::NAN],
+                Polarity::HighIsGood,
+                &SpcOptions::default()
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,164 @@
+//! The Fingertips recent-trend test (methods reference §7): over the last
+//! five points, a chi-square test for linear trend with 1 degree of freedom,
+//! significant at p < 0.002, and only when the slope keeps its sign after
+//! dropping each point in turn.
+
+use crate::Polarity;
+use crate::funnel::FunnelKind;
+use crate::gamma::chi_square_quantile;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecentTrend {
+    Increasing,
+    Decreasing,
+    NoSignificantChange,
+    CannotBeCalculated,
+}
+
+const POINTS: usize = 5;
+
+/// Score statistic and its variance for a linear trend over time scores 1..k:
+/// Cochran–Armitage for proportions, the Poisson score test for rates.
+fn score(points: &[(f64, f64)], kind: FunnelKind) -> Option<(f64, f64)> {
+    let total_o: f64 = points.iter().map(|p| p.0).sum();
+    let total_n: f64 = points.iter().map(|p| p.1).sum();
+    if total_n <= 0.0 {
+        return None;
+    }
+    let pooled = total_o / total_n;
+    let t = |i: usize| i as f64 + 1.0;
+    let stat: f64 = points
+        .iter()
+        .enumerate()
+        .map(|(i, (o, n))| t(i) * (o - n * pooled))
+        .sum();
+    let snt: f64 = points.iter().enumerate().map(|(i, (_, n))| n * t(i)).sum();
+    let snt2: f64 = points
+        .iter()
+        .enumerate()
+        .map(|(i, (_, n))| n * t(i) * t(i))
+        .sum();
+    let spread = snt2 - snt * snt / total_n;
+    let var = match kind {
+        FunnelKind::Proportion => pooled * (1.0 - pooled) * spread,
+        FunnelKind::Ratio => pooled * spread,
+    };
+    (var > 0.0).then_some((stat, var))
+}
+
+/// The recent trend of a series of (numerator, denominator) points in time
+/// order; only the last five are used.
+pub fn recent_trend(series: &[(f64, f64)], kind: FunnelKind) -> RecentTrend {
+    if series.len() < POINTS {
+        return RecentTrend::CannotBeCalculated;
+    }
+    let last = &series[series.len() - POINTS..];
+    if last
+        .iter()
+        .any(|(o, n)| !(o.is_finite() && n.is_finite() && *o >= 0.0 && *n > 0.0))
+    {
+        return RecentTrend::CannotBeCalculated;
+    }
+    let Some((stat, var)) = score(last, kind) else {
+        return RecentTrend::CannotBeCalculated;
+    };
+    let critical = chi_square_quantile(0.998, 1.0).unwrap_or(9.5495);
+    if stat * stat / var <= critical {
+        return RecentTrend::NoSignificantChange;
+    }
+    let robust = (0..POINTS).all(|drop| {
+        let rest: Vec<(f64, f64)> = last
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, p)| *p)
+            .collect();
+        // A zero slope does not keep the sign (and 0.0.signum() is 1.0 in Rust).
+        score(&rest, kind).is_some_and(|(s, _)| s != 0.0 && s.signum() == stat.signum())
+    });
+    match (robust, stat > 0.0) {
+        (false, _) => RecentTrend::NoSignificantChange,
+        (true, true) => RecentTrend::Increasing,
+        (true, false) => RecentTrend::Decreasing,
+    }
+}
+
+/// The label a report prints: direction and, where it means something, better or worse.
+pub fn trend_label(trend: RecentTrend, polarity: Polarity) -> &'static str {
+    match (trend, polarity) {
+        (RecentTrend::CannotBeCalculated, _) => "cannot_be_calculated",
+        (RecentTrend::NoSignificantChange, _) => "no_significant_change",
+        (RecentTrend::Increasing, Polarity::HighIsGood) => "increasing_getting_better",
+        (RecentTrend::Increasing, Polarity::LowIsGood) => "increasing_getting_worse",
+        (RecentTrend::Increasing, Polarity::NoJudgement) => "increasing",
+        (RecentTrend::Decreasing, Polarity::HighIsGood) => "decreasing_getting_worse",
+        (RecentTrend::Decreasing, Polarity::LowIsGood) => "decreasing_getting_better",
+        (RecentTrend::Decreasing, Polarity::NoJudgement) => "decreasing",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn critical_value_is_the_published_one() {
+        // Fingertips: χ² > 9.5495 (p < 0.002, 1 d.f.)
+        assert!((chi_square_quantile(0.998, 1.0).unwrap() - 9.549535).abs() < 1e-5);
+    }
+
+    // Chi-square for linear trend recomputed independently in the oracle
+    // (tests/oracle/check_results.py); here the decisions on clear cases.
+    #[test]
+    fn clear_trends_and_no_change() {
+        let rising: Vec<(f64, f64)> = [100.0, 130.0, 160.0, 190.0, 220.0]
+            .iter()
+            .map(|o| (*o, 1000.0))
+            .collect();
+        assert_eq!(
+            recent_trend(&rising, FunnelKind::Proportion),
+            RecentTrend::Increasing
+        );
+        assert_eq!(
+            recent_trend(&rising, FunnelKind::Ratio),
+            RecentTrend::Increasing
+        );
+        let falling: Vec<(f64, f64)> = rising.iter().rev().copied().collect();
+        assert_eq!(
+            recent_trend(&falling, FunnelKind::Proportion),
+            RecentTrend::Decreasing
+        );
+        let flat: Vec<(f64, f64)> = [100.0, 104.0, 98.0, 101.0, 99.0]
+            .iter()
+            .map(|o| (*o, 1000.0))
+            .collect();
+        assert_eq!(
+            recent_trend(&flat, FunnelKind::Proportion),
+            RecentTrend::NoSignificantChange
+        );
+        assert_eq!(
+            recent_trend(&flat[..4], FunnelKind::Proportion),
+            RecentTrend::CannotBeCalculated
+        );
+        let zeros: Vec<(f64, f64)> = (0..5).map(|_| (0.0, 100.0)).collect();
+        assert_eq!(
+            recent_trend(&zeros, FunnelKind::Proportion),
+            RecentTrend::CannotBeCalculated
+        );
+    }
+
+    #[test]
+    fn a_single_jump_is_not_a_trend() {
+        // Significant overall, but the slope's sign rests on one point.
+        let jump: Vec<(f64, f64)> = [100.0, 100.0, 100.0, 100.0, 200.0]
+            .iter()
+            .map(|o| (*o, 1000.0))
+            .collect();
+        let t = recent_trend(&jump, FunnelKind::Proportion);
+        assert_eq!(t, RecentTrend::NoSignificantChange);
+        assert_eq!(
+            trend_label(RecentTrend::Increasing, Polarity::LowIsGood),
+            "increasing_getting_worse"
+        );
+    }
+}
