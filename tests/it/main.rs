@@ -3,6 +3,7 @@
 
 mod demo;
 mod errors;
+mod ground_truth;
 mod synth;
 
 use std::path::{Path, PathBuf};

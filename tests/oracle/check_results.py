@@ -17,6 +17,7 @@ import sys
 import tomllib
 
 import duckdb
+import numpy as np
 from scipy.stats import chi2, norm
 from statsmodels.stats.proportion import proportion_confint
 
@@ -158,7 +159,7 @@ for ind, code, period, group, num, den, value, l95, u95, l998, u998, bench, comp
 mult_table = ", ".join(f"('{k}', {v[1]})" for k, v in meta.items())
 con.execute(f"CREATE VIEW mult(indicator_id, m) AS VALUES {mult_table}")
 bad = con.execute(
-    """WITH valued AS (SELECT * FROM results WHERE value IS NOT NULL),
+    """WITH valued AS (SELECT * FROM results WHERE value IS NOT NULL AND peer_group <> 'similar'),
        g AS (SELECT indicator_id, period, peer_group, peer_group_key,
                     sum(numerator) / sum(denominator) AS pooled, quantile_cont(value, 0.5) AS median
              FROM valued GROUP BY ALL),
@@ -175,7 +176,212 @@ for b in bad[:20]:
 if bad:
     fail(f"{len(bad)} rows with benchmark, median or rank differences")
 
+# --- 3b. Similar-practice groups: nearest neighbours recomputed from raw files ---
+pipeline = tomllib.loads((REPO / "pipelines" / "demo.toml").read_text())
+similar = next((g for g in pipeline.get("peer_group", []) if g.get("kind") == "similar"), None)
+similar_checked = 0
+if similar is not None:
+    desc = con.execute(f"""
+        WITH latest AS (SELECT practice_code, max(period) AS period FROM reg GROUP BY 1),
+        bands AS (SELECT ORG_CODE AS practice_code, strftime(strptime(EXTRACT_DATE, '%d%b%Y'), '%Y-%m') AS period,
+                         sum(NUMBER_OF_PATIENTS) AS patients,
+                         sum(CASE WHEN AGE_GROUP_5 IN ('65_69','70_74','75_79','80_84','85_89','90_94','95+') THEN NUMBER_OF_PATIENTS END) AS p65,
+                         sum(CASE WHEN AGE_GROUP_5 IN ('0_4','5_9','10_14','15_19') THEN NUMBER_OF_PATIENTS END) AS p20
+                  FROM read_csv('{d}/registered_patients/*.csv', header = true) GROUP BY ALL)
+        SELECT b.practice_code, b.patients AS list_size, 100.0 * p65 / patients AS pct_65_plus,
+               100.0 * p20 / patients AS pct_under_20, r.IMD_SCORE AS imd_score,
+               CASE WHEN r.RURALITY = 'Rural' THEN 1.0 ELSE 0.0 END AS rural
+        FROM bands b JOIN latest USING (practice_code, period)
+        JOIN read_csv('{d}/practices.csv', header = true) r ON r.PRACTICE_CODE = b.practice_code
+        ORDER BY 1""").fetchall()
+    names = ["list_size", "pct_65_plus", "pct_under_20", "imd_score", "rural"]
+    codes = [r[0] for r in desc]
+    X = np.array([[float(v) for v in r[1:]] for r in desc])
+    Z = (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1)
+    wts = np.array([float(similar["descriptors"].get(n, 0.0)) for n in names])
+    k = int(similar.get("k", 10))
+    members = {}
+    for i, c in enumerate(codes):
+        dist = np.sqrt((wts * (Z - Z[i]) ** 2).sum(axis=1))
+        order = sorted((dist[j], codes[j]) for j in range(len(codes)) if j != i)
+        members[c] = [c] + [cc for _, cc in order[:k]]
+    valued = {}
+    for ind, code, period, num, den, value in con.execute(
+        "SELECT indicator_id, practice_code, period, numerator, denominator, value FROM results WHERE peer_group = 'federation' AND value IS NOT NULL"
+    ).fetchall():
+        valued[(ind, code, period)] = (num, den, value)
+    for ind, code, period, bench, median, size in con.execute(
+        "SELECT indicator_id, practice_code, period, benchmark, peer_median, peer_group_size FROM results WHERE peer_group = 'similar' AND value IS NOT NULL"
+    ).fetchall():
+        peers = [valued[(ind, m, period)] for m in members[code] if (ind, m, period) in valued]
+        pooled = sum(p[0] for p in peers) / sum(p[1] for p in peers) * meta[ind][1]
+        if size != len(peers) or not close(bench, pooled) or not close(median, float(np.quantile([p[2] for p in peers], 0.5))):
+            fail(f"similar {ind} {code} {period}: size/benchmark/median {size}/{bench}/{median} vs {len(peers)}/{pooled}")
+        similar_checked += 1
+
+# --- 4. Funnels: overdispersion and limits, recomputed with numpy --------------
+
+
+frame = con.execute(
+    """SELECT indicator_id, period, peer_group, peer_group_key, practice_code, numerator, denominator, value,
+              funnel_lower_95, funnel_upper_95, funnel_lower_998, funnel_upper_998, funnel_flag, od_phi, od_tau2
+       FROM results WHERE value IS NOT NULL AND peer_group IN ('federation', 'pcn')
+       ORDER BY indicator_id, period, peer_group, peer_group_key, practice_code"""
+).fetchall()
+groups = {}
+for r in frame:
+    groups.setdefault(r[:4], []).append(r)
+funnels_checked = 0
+for key, members in groups.items():
+    ind = key[0]
+    vtype, mult, _ = meta[ind]
+    O = np.array([m[5] for m in members], float)
+    n = np.array([m[6] for m in members], float)
+    if len(members) < 10:
+        if any(m[12] != "not_compared" for m in members):
+            fail(f"{key}: funnel computed for {len(members)} practices")
+        continue
+    t = O.sum() / n.sum()
+    if vtype == "proportion":
+        s = 1 / (2 * np.sqrt(n))
+        z = (np.arcsin(np.sqrt(O / n)) - np.arcsin(np.sqrt(t))) / s
+    else:
+        E = t * n
+        s = 1 / np.sqrt(E)
+        z = np.log(np.where(O > 0, O, 0.5) / E) / s
+    lo, hi = np.quantile(z, [0.1, 0.9])
+    k = len(z)
+    phi = float((np.clip(z, lo, hi) ** 2).mean())
+    w = 1 / s**2
+    tau2 = max(0.0, (k * phi - (k - 1)) / (w.sum() - (w**2).sum() / w.sum())) if k * phi > k - 1 else 0.0
+    for m, ni in zip(members, n):
+        if not (close(m[13], phi, 1e-9) and close(m[14], tau2, 1e-9)):
+            fail(f"{key} {m[4]}: phi/tau2 ({m[13]}, {m[14]}) vs ({phi}, {tau2})")
+            break
+        lims = []
+        for level in (0.95, 0.998):
+            zz = norm.ppf(1 - (1 - level) / 2)
+            if vtype == "proportion":
+                c, sp = np.arcsin(np.sqrt(t)), zz * np.sqrt(1 / (4 * ni) + tau2)
+                lims.append((np.sin(max(c - sp, 0)) ** 2 * mult, np.sin(min(c + sp, np.pi / 2)) ** 2 * mult))
+            else:
+                sp = zz * np.sqrt(1 / (t * ni) + tau2)
+                lims.append((t * np.exp(-sp) * mult, t * np.exp(sp) * mult))
+        got = [(m[8], m[9]), (m[10], m[11])]
+        if any(not (close(g[0], e[0], 1e-9) and close(g[1], e[1], 1e-9)) for g, e in zip(got, lims)):
+            fail(f"{key} {m[4]}: funnel limits {got} vs {lims}")
+        v = m[7]
+        expected_flag = ("high_998" if v > lims[1][1] else "low_998" if v < lims[1][0]
+                         else "high_95" if v > lims[0][1] else "low_95" if v < lims[0][0] else "within")
+        if expected_flag != m[12]:
+            fail(f"{key} {m[4]}: funnel_flag {m[12]} vs {expected_flag}")
+        funnels_checked += 1
+
+# --- 5. SPC (XmR, Making Data Count rules) and recent trend, recomputed -------------
+series = {}
+for r in con.execute(
+    """SELECT indicator_id, practice_code, period, numerator, denominator, value, spc_signal, spc_centre, spc_upper, trend
+       FROM results WHERE peer_group = 'federation' ORDER BY indicator_id, practice_code, period"""
+).fetchall():
+    series.setdefault((r[0], r[1]), []).append(r)
+
+
+def xmr_signals(x, baseline=12):
+    base = x[: min(baseline, len(x))]
+    centre = sum(base) / len(base)
+    mr = sum(abs(b - a) for a, b in zip(base, base[1:])) / (len(base) - 1)
+    ucl, lcl = centre + 2.66 * mr, centre - 2.66 * mr
+    u2, l2 = centre + 2 / 3 * 2.66 * mr, centre - 2 / 3 * 2.66 * mr
+    rank = {"outside_limits": 0, "trend": 1, "two_of_three": 2, "shift": 3}
+    sig = [None] * len(x)
+
+    def mark(i, rule):
+        if sig[i] is None or rank[rule] < rank[sig[i]]:
+            sig[i] = rule
+
+    for i, v in enumerate(x):
+        if v > ucl or v < lcl:
+            mark(i, "outside_limits")
+    for sign in (1, -1):
+        start = 0
+        for i in range(1, len(x) + 1):
+            if i == len(x) or not (sign * (x[i] - x[i - 1]) > 0):
+                if i - start >= 7:
+                    for j in range(start, i):
+                        mark(j, "trend")
+                start = i
+    for w in range(len(x) - 2):
+        for up in (True, False):
+            hits = [i for i in range(w, w + 3) if (x[i] > u2 if up else x[i] < l2)]
+            if len(hits) >= 2:
+                for i in hits:
+                    mark(i, "two_of_three")
+    for up in (True, False):
+        start = 0
+        for i in range(len(x) + 1):
+            if i == len(x) or not (x[i] > centre if up else x[i] < centre):
+                if i - start >= 7:
+                    for j in range(start, i):
+                        mark(j, "shift")
+                start = i + 1
+    return centre, ucl, sig
+
+
+def chi_trend(points, vtype):
+    O = [p[0] for p in points]
+    n = [p[1] for p in points]
+    if any(o is None or d is None or d <= 0 for o, d in zip(O, n)):
+        return None
+    t = list(range(1, len(points) + 1))
+    pbar = sum(O) / sum(n)
+    T = sum(ti * (o - d * pbar) for ti, o, d in zip(t, O, n))
+    spread = sum(d * ti * ti for ti, d in zip(t, n)) - sum(d * ti for ti, d in zip(t, n)) ** 2 / sum(n)
+    var = (pbar * (1 - pbar) if vtype == "proportion" else pbar) * spread
+    return None if var <= 0 else (T, T * T / var)
+
+
+spc_checked = trend_checked = 0
+for (ind, code), rows_ in series.items():
+    vtype, mult, polarity = meta[ind]
+    valued = [r for r in rows_ if r[5] is not None]
+    if len(valued) >= 6:
+        centre, ucl, sig = xmr_signals([r[5] for r in valued])
+        for r, s_ in zip(valued, sig):
+            if not close(r[7], centre, 1e-9) or not close(r[8], ucl, 1e-9):
+                fail(f"{ind} {code} {r[2]}: SPC centre/upper {r[7]}/{r[8]} vs {centre}/{ucl}")
+            if (r[6] or None) != s_:
+                fail(f"{ind} {code} {r[2]}: spc_signal {r[6]!r} vs {s_!r}")
+            spc_checked += 1
+    for i, r in enumerate(rows_):
+        if i < 4:
+            expected = "cannot_be_calculated"
+        else:
+            last = [(x[3], x[4]) for x in rows_[i - 4 : i + 1]]
+            res = chi_trend(last, vtype)
+            if res is None:
+                expected = "cannot_be_calculated"
+            elif res[1] <= chi2.ppf(0.998, 1):
+                expected = "no_significant_change"
+            else:
+                signs = [chi_trend(last[:j] + last[j + 1 :], vtype) for j in range(5)]
+                robust = all(sg is not None and sg[0] != 0 and (sg[0] > 0) == (res[0] > 0) for sg in signs)
+                if not robust:
+                    expected = "no_significant_change"
+                else:
+                    up = res[0] > 0
+                    if polarity == "no_judgement":
+                        expected = "increasing" if up else "decreasing"
+                    else:
+                        good = up == (polarity == "high_is_good")
+                        expected = ("increasing" if up else "decreasing") + ("_getting_better" if good else "_getting_worse")
+        if r[9] != expected:
+            fail(f"{ind} {code} {r[2]}: trend {r[9]} vs {expected}")
+        trend_checked += 1
+
 if failures:
     print(f"{len(failures)} oracle failures")
     sys.exit(1)
-print(f"oracle checks passed: {checked_nd} numerator/denominator pairs from raw CSVs, {len(rows)} intervals and comparisons, benchmarks/medians/ranks over {total} rows")
+print(
+    f"oracle checks passed: {checked_nd} numerator/denominator pairs from raw CSVs, {len(rows)} intervals and comparisons, "
+    f"benchmarks/medians/ranks over {total} rows, {similar_checked} similar-practice benchmarks, {funnels_checked} funnel positions, {spc_checked} SPC points, {trend_checked} trends"
+)

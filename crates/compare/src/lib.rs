@@ -1,20 +1,29 @@
 //! Compares every practice with its peer groups, indicator by indicator and
-//! period by period: value, 95% and 99.8% intervals, the pooled peer
-//! benchmark, peer median and percent rank, and the comparison word.
+//! period by period: value and 95% / 99.8% intervals, the pooled peer
+//! benchmark, peer median and percent rank, the comparison word, the
+//! practice's place on the peer funnel (adjusted for overdispersion), its own
+//! SPC chart and its recent trend.
 //!
 //! Pure computation on indicator rows; the statistics come from
 //! `peerbench-stats`. Every result records the peer group it used.
+
+mod changes;
+mod neighbours;
 
 use std::collections::{BTreeMap, HashMap};
 
 use peerbench_indicators::{Indicator, IndicatorRow, ValueType};
 use peerbench_stats::{
-    Comparison, Interval, byar_rate, compare_with_benchmark, percent_rank, quantile_type7,
-    wilson_proportion,
+    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions,
+    adjusted_limits, byar_rate, compare_with_benchmark, exact_limits, flag, overdispersion,
+    percent_rank, quantile_type7, recent_trend, trend_label, wilson_proportion, xmr,
 };
 
+pub use changes::{Change, ChangeKind, what_changed};
+pub use neighbours::{DescriptorWeight, nearest_neighbours};
+
 /// What a practice is, for grouping.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PracticeInfo {
     pub code: String,
     pub name: String,
@@ -23,35 +32,34 @@ pub struct PracticeInfo {
     pub federation: String,
     pub icb_code: String,
     pub list_size: Option<f64>,
+    /// Numeric descriptors for similar-practice groups (list size, % 65+, …).
+    pub descriptors: BTreeMap<String, f64>,
 }
 
 /// How practices are grouped for comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum PeerGroupKind {
     /// Every practice loaded.
     All,
     Federation,
     Pcn,
     Icb,
+    /// Each practice with its k most similar practices on the weighted,
+    /// standardised descriptors (methods reference §8).
+    Similar {
+        k: usize,
+        weights: Vec<DescriptorWeight>,
+    },
 }
 
 impl PeerGroupKind {
-    pub fn parse(s: &str) -> Option<PeerGroupKind> {
+    pub fn parse_structural(s: &str) -> Option<PeerGroupKind> {
         match s {
             "all" => Some(PeerGroupKind::All),
             "federation" => Some(PeerGroupKind::Federation),
             "pcn" => Some(PeerGroupKind::Pcn),
             "icb" => Some(PeerGroupKind::Icb),
             _ => None,
-        }
-    }
-
-    fn key(self, p: &PracticeInfo) -> &str {
-        match self {
-            PeerGroupKind::All => "all",
-            PeerGroupKind::Federation => &p.federation,
-            PeerGroupKind::Pcn => &p.pcn_code,
-            PeerGroupKind::Icb => &p.icb_code,
         }
     }
 }
@@ -63,6 +71,73 @@ pub struct PeerGroup {
     pub kind: PeerGroupKind,
     /// Fewer practices than this with data, and nobody in the group is compared.
     pub min_practices: usize,
+    /// Fewer than this, and overdispersion (so the funnel) is not estimated.
+    pub min_practices_for_funnel: usize,
+}
+
+/// Which practices each practice is compared with, under one group.
+struct Membership {
+    /// practice → (group key, members including the practice).
+    by_practice: HashMap<String, (String, Vec<String>)>,
+}
+
+impl PeerGroup {
+    fn membership(&self, practices: &HashMap<String, PracticeInfo>) -> Membership {
+        let mut by_practice = HashMap::new();
+        let key = |p: &PracticeInfo| -> String {
+            match &self.kind {
+                PeerGroupKind::All => "all".to_string(),
+                PeerGroupKind::Federation => p.federation.clone(),
+                PeerGroupKind::Pcn => p.pcn_code.clone(),
+                PeerGroupKind::Icb => p.icb_code.clone(),
+                PeerGroupKind::Similar { .. } => p.code.clone(),
+            }
+        };
+        match &self.kind {
+            PeerGroupKind::Similar { k, weights } => {
+                let neighbours = nearest_neighbours(practices, weights, *k);
+                for (code, near) in neighbours {
+                    let mut members = vec![code.clone()];
+                    members.extend(near);
+                    by_practice.insert(code.clone(), (code, members));
+                }
+            }
+            _ => {
+                let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for p in practices.values() {
+                    groups.entry(key(p)).or_default().push(p.code.clone());
+                }
+                for (k, mut members) in groups {
+                    members.sort();
+                    for m in &members {
+                        by_practice.insert(m.clone(), (k.clone(), members.clone()));
+                    }
+                }
+            }
+        }
+        Membership { by_practice }
+    }
+}
+
+/// Options that apply to every comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompareOptions {
+    pub spc: SpcOptions,
+}
+
+impl Default for CompareOptions {
+    /// SPC limits are fixed on the first 12 points, as Making Data Count
+    /// advises once there are enough: computed over every point, one new
+    /// spike would lift the mean and make the months before it look like a
+    /// shift in retrospect. Shorter series use all their points (trial limits).
+    fn default() -> Self {
+        CompareOptions {
+            spc: SpcOptions {
+                baseline: Some(12),
+                ..SpcOptions::default()
+            },
+        }
+    }
 }
 
 /// One row of the results table: indicator × practice × period × peer group.
@@ -72,7 +147,8 @@ pub struct ResultRow {
     pub practice_code: String,
     pub period: String,
     pub peer_group: String,
-    /// The members' shared key: the PCN code, federation name, ….
+    /// The group's key: the PCN code, the federation, or (for similar
+    /// practices) the practice's own code.
     pub peer_group_key: String,
     pub peer_group_size: usize,
     pub numerator: Option<f64>,
@@ -87,6 +163,23 @@ pub struct ResultRow {
     pub percentile_rank: Option<f64>,
     pub comparison: Comparison,
     pub comparison_998: Comparison,
+    pub funnel_lower_95: Option<f64>,
+    pub funnel_upper_95: Option<f64>,
+    pub funnel_lower_998: Option<f64>,
+    pub funnel_upper_998: Option<f64>,
+    /// Against the overdispersion-adjusted limits; None is `not_compared`.
+    pub funnel_flag: Option<FunnelFlag>,
+    /// Against exact limits without the adjustment, for comparison.
+    pub funnel_flag_unadjusted: Option<FunnelFlag>,
+    pub od_phi: Option<f64>,
+    pub od_tau2: Option<f64>,
+    pub spc_signal: Option<&'static str>,
+    pub spc_variation: Option<&'static str>,
+    pub spc_centre: Option<f64>,
+    pub spc_lower: Option<f64>,
+    pub spc_upper: Option<f64>,
+    pub spc_trial: Option<bool>,
+    pub trend: &'static str,
     pub not_compared_reason: Option<String>,
 }
 
@@ -94,6 +187,13 @@ struct Valued {
     value: f64,
     ci95: Interval,
     ci998: Interval,
+}
+
+fn funnel_kind(ind: &Indicator) -> FunnelKind {
+    match ind.value_type {
+        ValueType::Proportion => FunnelKind::Proportion,
+        ValueType::Rate | ValueType::Ratio => FunnelKind::Ratio,
+    }
 }
 
 fn evaluate(
@@ -116,19 +216,95 @@ fn evaluate(
     }
 }
 
+struct Eval<'a> {
+    row: &'a IndicatorRow,
+    valued: Option<Valued>,
+    reason: Option<String>,
+}
+
+/// What a group's practices share in one period.
+struct GroupStats {
+    size: usize,
+    benchmark: Option<f64>,
+    median: Option<f64>,
+    values: Vec<f64>,
+    od: Option<Overdispersion>,
+    funnel_reason: Option<String>,
+}
+
+/// One point of a practice's own XmR chart.
+struct SpcAtPoint {
+    signal: Option<&'static str>,
+    variation: &'static str,
+    centre: f64,
+    lower: f64,
+    upper: f64,
+    trial: bool,
+}
+
+/// Per-practice SPC and trend over its own series, keyed by period.
+struct OwnSeries {
+    spc: HashMap<String, SpcAtPoint>,
+    trend: HashMap<String, &'static str>,
+}
+
+fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> OwnSeries {
+    let mut spc = HashMap::new();
+    let mut trend = HashMap::new();
+    // Time order; periods sort as text (YYYY-MM, YYYY-YY, YYYY).
+    let mut points: Vec<&&Eval> = evals.iter().collect();
+    points.sort_by(|a, b| a.row.period.cmp(&b.row.period));
+    let valued: Vec<(&str, f64)> = points
+        .iter()
+        .filter_map(|e| e.valued.as_ref().map(|v| (e.row.period.as_str(), v.value)))
+        .collect();
+    // SPC needs a real series: annual indicators with a couple of points get none.
+    if valued.len() >= 6 {
+        let values: Vec<f64> = valued.iter().map(|(_, v)| *v).collect();
+        if let Ok(chart) = xmr(&values, ind.polarity, &options.spc) {
+            for ((period, _), point) in valued.iter().zip(&chart.points) {
+                spc.insert(
+                    period.to_string(),
+                    SpcAtPoint {
+                        signal: point.signal.map(|s| s.as_str()),
+                        variation: point.variation.as_str(),
+                        centre: chart.centre,
+                        lower: chart.lower,
+                        upper: chart.upper,
+                        trial: chart.trial,
+                    },
+                );
+            }
+        }
+    }
+    let kind = funnel_kind(ind);
+    for (i, e) in points.iter().enumerate() {
+        let series: Vec<(f64, f64)> = points[..=i]
+            .iter()
+            .map(|p| {
+                (
+                    p.row.numerator.unwrap_or(f64::NAN),
+                    p.row.denominator.unwrap_or(f64::NAN),
+                )
+            })
+            .collect();
+        trend.insert(
+            e.row.period.clone(),
+            trend_label(recent_trend(&series, kind), ind.polarity),
+        );
+    }
+    OwnSeries { spc, trend }
+}
+
 /// Compares one indicator's rows for every peer group.
 pub fn compare_indicator(
     ind: &Indicator,
     rows: &[IndicatorRow],
     practices: &HashMap<String, PracticeInfo>,
     groups: &[PeerGroup],
+    options: &CompareOptions,
 ) -> Vec<ResultRow> {
     // Evaluate every practice-period once; the peer groups share it.
-    struct Eval<'a> {
-        row: &'a IndicatorRow,
-        valued: Option<Valued>,
-        reason: Option<String>,
-    }
     let evals: Vec<Eval> = rows
         .iter()
         .filter(|r| practices.contains_key(&r.practice_code))
@@ -154,84 +330,153 @@ pub fn compare_indicator(
             }
         })
         .collect();
+    let mut by_practice_period: HashMap<(&str, &str), &Eval> = HashMap::new();
+    let mut by_practice: BTreeMap<&str, Vec<&Eval>> = BTreeMap::new();
+    for e in &evals {
+        by_practice_period.insert((e.row.practice_code.as_str(), e.row.period.as_str()), e);
+        by_practice
+            .entry(e.row.practice_code.as_str())
+            .or_default()
+            .push(e);
+    }
+    let own: HashMap<&str, OwnSeries> = by_practice
+        .iter()
+        .map(|(code, es)| (*code, own_series(ind, es, options)))
+        .collect();
+    let kind = funnel_kind(ind);
+    let m = ind.multiplier;
 
     let mut out = Vec::with_capacity(evals.len() * groups.len());
     for group in groups {
-        // Members by (group key, period).
-        let mut members: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-        for (i, e) in evals.iter().enumerate() {
-            let info = &practices[&e.row.practice_code];
-            members
-                .entry((group.kind.key(info), e.row.period.as_str()))
-                .or_default()
-                .push(i);
-        }
-        for ((key, _period), idx) in &members {
-            let valued: Vec<&Eval> = idx
-                .iter()
-                .map(|i| &evals[*i])
-                .filter(|e| e.valued.is_some())
-                .collect();
-            let values: Vec<f64> = valued
-                .iter()
-                .filter_map(|e| e.valued.as_ref().map(|v| v.value))
-                .collect();
-            let (sum_o, sum_n) = valued.iter().fold((0.0, 0.0), |(o, n), e| {
-                (
-                    o + e.row.numerator.unwrap_or(0.0),
-                    n + e.row.denominator.unwrap_or(0.0),
-                )
-            });
-            let enough = valued.len() >= group.min_practices;
-            let benchmark = (sum_n > 0.0).then(|| sum_o / sum_n * ind.multiplier);
-            let median = quantile_type7(&values, 0.5).ok();
-            for i in idx {
-                let e = &evals[*i];
-                let mut row = ResultRow {
-                    indicator_id: ind.id.clone(),
-                    practice_code: e.row.practice_code.clone(),
-                    period: e.row.period.clone(),
-                    peer_group: group.name.clone(),
-                    peer_group_key: key.to_string(),
-                    peer_group_size: valued.len(),
-                    numerator: e.row.numerator,
-                    denominator: e.row.denominator,
-                    value: None,
-                    lower_95: None,
-                    upper_95: None,
-                    lower_998: None,
-                    upper_998: None,
-                    benchmark,
-                    peer_median: median,
-                    percentile_rank: None,
-                    comparison: Comparison::NotCompared,
-                    comparison_998: Comparison::NotCompared,
-                    not_compared_reason: e.reason.clone(),
-                };
-                if let Some(v) = &e.valued {
-                    row.value = Some(v.value);
-                    row.lower_95 = Some(v.ci95.lower);
-                    row.upper_95 = Some(v.ci95.upper);
-                    row.lower_998 = Some(v.ci998.lower);
-                    row.upper_998 = Some(v.ci998.upper);
-                    row.percentile_rank = percent_rank(&values, v.value).ok();
-                    match benchmark {
-                        Some(b) if enough => {
-                            row.comparison = compare_with_benchmark(v.ci95, b, ind.polarity);
-                            row.comparison_998 = compare_with_benchmark(v.ci998, b, ind.polarity);
-                        }
-                        _ => {
-                            row.not_compared_reason = Some(format!(
-                                "only {} practices with data in peer group {} (at least {} needed)",
-                                valued.len(),
-                                group.name,
-                                group.min_practices
-                            ));
-                        }
+        let membership = group.membership(practices);
+        // Group statistics are shared by every practice with the same key.
+        let mut cache: HashMap<(String, &str), GroupStats> = HashMap::new();
+        for e in &evals {
+            let code = e.row.practice_code.as_str();
+            let period = e.row.period.as_str();
+            let Some((key, members)) = membership.by_practice.get(code) else {
+                continue;
+            };
+            let stats = cache.entry((key.clone(), period)).or_insert_with(|| {
+                let peers: Vec<&Eval> = members
+                    .iter()
+                    .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
+                    .filter(|p| p.valued.is_some())
+                    .collect();
+                let values: Vec<f64> = peers.iter().filter_map(|p| p.valued.as_ref().map(|v| v.value)).collect();
+                let units: Vec<FunnelUnit> = peers
+                    .iter()
+                    .map(|p| FunnelUnit { numerator: p.row.numerator.unwrap_or(0.0), denominator: p.row.denominator.unwrap_or(0.0) })
+                    .collect();
+                let (sum_o, sum_n) = units.iter().fold((0.0, 0.0), |(o, n), u| (o + u.numerator, n + u.denominator));
+                let (od, funnel_reason) = if peers.len() < group.min_practices_for_funnel {
+                    (None, Some(format!(
+                        "funnel: only {} practices with data in peer group {} (at least {} needed to estimate overdispersion)",
+                        peers.len(), group.name, group.min_practices_for_funnel
+                    )))
+                } else {
+                    match overdispersion(&units, kind) {
+                        Ok(od) => (Some(od), None),
+                        Err(e) => (None, Some(format!("funnel: {e}"))),
                     }
+                };
+                GroupStats {
+                    size: peers.len(),
+                    benchmark: (sum_n > 0.0).then(|| sum_o / sum_n * m),
+                    median: quantile_type7(&values, 0.5).ok(),
+                    values,
+                    od,
+                    funnel_reason,
                 }
+            });
+            let own_series = &own[code];
+            let spc = own_series.spc.get(period);
+            let mut row = ResultRow {
+                indicator_id: ind.id.clone(),
+                practice_code: code.to_string(),
+                period: period.to_string(),
+                peer_group: group.name.clone(),
+                peer_group_key: key.clone(),
+                peer_group_size: stats.size,
+                numerator: e.row.numerator,
+                denominator: e.row.denominator,
+                value: None,
+                lower_95: None,
+                upper_95: None,
+                lower_998: None,
+                upper_998: None,
+                benchmark: stats.benchmark,
+                peer_median: stats.median,
+                percentile_rank: None,
+                comparison: Comparison::NotCompared,
+                comparison_998: Comparison::NotCompared,
+                funnel_lower_95: None,
+                funnel_upper_95: None,
+                funnel_lower_998: None,
+                funnel_upper_998: None,
+                funnel_flag: None,
+                funnel_flag_unadjusted: None,
+                od_phi: stats.od.map(|o| o.phi),
+                od_tau2: stats.od.map(|o| o.tau2),
+                spc_signal: spc.and_then(|s| s.signal),
+                spc_variation: spc.map(|s| s.variation),
+                spc_centre: spc.map(|s| s.centre),
+                spc_lower: spc.map(|s| s.lower),
+                spc_upper: spc.map(|s| s.upper),
+                spc_trial: spc.map(|s| s.trial),
+                trend: own_series
+                    .trend
+                    .get(period)
+                    .copied()
+                    .unwrap_or("cannot_be_calculated"),
+                not_compared_reason: e.reason.clone(),
+            };
+            let Some(v) = &e.valued else {
                 out.push(row);
+                continue;
+            };
+            row.value = Some(v.value);
+            row.lower_95 = Some(v.ci95.lower);
+            row.upper_95 = Some(v.ci95.upper);
+            row.lower_998 = Some(v.ci998.lower);
+            row.upper_998 = Some(v.ci998.upper);
+            row.percentile_rank = percent_rank(&stats.values, v.value).ok();
+            match stats.benchmark {
+                Some(b) if stats.size >= group.min_practices => {
+                    row.comparison = compare_with_benchmark(v.ci95, b, ind.polarity);
+                    row.comparison_998 = compare_with_benchmark(v.ci998, b, ind.polarity);
+                }
+                _ => {
+                    row.not_compared_reason = Some(format!(
+                        "only {} practices with data in peer group {} (at least {} needed)",
+                        stats.size, group.name, group.min_practices
+                    ));
+                }
             }
+            let n = e.row.denominator.unwrap_or(0.0);
+            if let Some(od) = &stats.od {
+                let limits =
+                    |level| adjusted_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
+                let exact = |level| {
+                    exact_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m))
+                };
+                if let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) {
+                    row.funnel_lower_95 = Some(l95.0);
+                    row.funnel_upper_95 = Some(l95.1);
+                    row.funnel_lower_998 = Some(l998.0);
+                    row.funnel_upper_998 = Some(l998.1);
+                    row.funnel_flag = Some(flag(v.value, l95, l998));
+                }
+                if let (Ok(e95), Ok(e998)) = (exact(0.95), exact(0.998)) {
+                    row.funnel_flag_unadjusted = Some(flag(v.value, e95, e998));
+                }
+            } else if let Some(reason) = &stats.funnel_reason {
+                row.not_compared_reason = Some(match row.not_compared_reason.take() {
+                    Some(r) => format!("{r}; {reason}"),
+                    None => reason.clone(),
+                });
+            }
+            out.push(row);
         }
     }
     out.sort_by(|a, b| {
@@ -246,124 +491,4 @@ pub fn compare_indicator(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
-
-    fn indicator(value_type: &str, polarity: &str) -> Indicator {
-        let text = format!(
-            "/*\nid = \"x\"\ntitle = \"X\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"{value_type}\"\npolarity = \"{polarity}\"\ndefinition = \"x\"\nsource = \"s\"\nmin_denominator = 50\n*/\nSELECT 1"
-        );
-        Indicator::parse(Path::new("x.sql"), &text).unwrap()
-    }
-
-    fn practice(code: &str, pcn: &str) -> (String, PracticeInfo) {
-        (
-            code.to_string(),
-            PracticeInfo {
-                code: code.into(),
-                name: code.into(),
-                pcn_code: pcn.into(),
-                pcn_name: pcn.into(),
-                federation: "F".into(),
-                icb_code: "QAA".into(),
-                list_size: None,
-            },
-        )
-    }
-
-    fn row(code: &str, n: Option<f64>, d: Option<f64>) -> IndicatorRow {
-        IndicatorRow {
-            practice_code: code.into(),
-            period: "2026-09".into(),
-            numerator: n,
-            denominator: d,
-        }
-    }
-
-    #[test]
-    fn pooled_benchmark_and_comparisons() {
-        let practices: HashMap<_, _> = [
-            practice("A00001", "U1"),
-            practice("A00002", "U1"),
-            practice("A00003", "U2"),
-            practice("A00004", "U2"),
-        ]
-        .into();
-        let rows = vec![
-            row("A00001", Some(100.0), Some(1000.0)),
-            row("A00002", Some(300.0), Some(1000.0)),
-            row("A00003", Some(200.0), Some(1000.0)),
-            row("A00004", None, Some(1000.0)),
-        ];
-        let groups = vec![PeerGroup {
-            name: "federation".into(),
-            kind: PeerGroupKind::Federation,
-            min_practices: 3,
-        }];
-        let out = compare_indicator(
-            &indicator("proportion", "high_is_good"),
-            &rows,
-            &practices,
-            &groups,
-        );
-        assert_eq!(out.len(), 4);
-        // Pooled over practices with data: 600 / 3000 = 20%.
-        assert!(
-            out.iter()
-                .all(|r| (r.benchmark.unwrap() - 20.0).abs() < 1e-12)
-        );
-        let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
-        assert_eq!(by_code["A00001"].comparison, Comparison::Worse);
-        assert_eq!(by_code["A00002"].comparison, Comparison::Better);
-        assert_eq!(by_code["A00003"].comparison, Comparison::Similar);
-        // Suppressed input is not compared, and is never a zero.
-        assert_eq!(by_code["A00004"].comparison, Comparison::NotCompared);
-        assert_eq!(by_code["A00004"].value, None);
-        assert_eq!(by_code["A00002"].percentile_rank, Some(100.0));
-        assert_eq!(by_code["A00003"].peer_median, Some(20.0));
-    }
-
-    #[test]
-    fn small_groups_and_small_denominators_are_not_compared() {
-        let practices: HashMap<_, _> = [
-            practice("A00001", "U1"),
-            practice("A00002", "U1"),
-            practice("A00003", "U2"),
-        ]
-        .into();
-        let rows = vec![
-            row("A00001", Some(10.0), Some(40.0)),
-            row("A00002", Some(30.0), Some(100.0)),
-            row("A00003", Some(30.0), Some(100.0)),
-        ];
-        let groups = vec![PeerGroup {
-            name: "pcn".into(),
-            kind: PeerGroupKind::Pcn,
-            min_practices: 2,
-        }];
-        let out = compare_indicator(
-            &indicator("rate", "no_judgement"),
-            &rows,
-            &practices,
-            &groups,
-        );
-        let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
-        assert!(
-            by_code["A00001"]
-                .not_compared_reason
-                .as_deref()
-                .unwrap()
-                .contains("below the minimum")
-        );
-        assert!(
-            by_code["A00002"]
-                .not_compared_reason
-                .as_deref()
-                .unwrap()
-                .contains("only 1 practices")
-        );
-        assert_eq!(by_code["A00003"].peer_group_key, "U2");
-        assert_eq!(by_code["A00003"].comparison, Comparison::NotCompared);
-    }
-}
+mod tests;

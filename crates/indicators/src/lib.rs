@@ -324,12 +324,14 @@ pub fn load_catalogue(dir: &Path) -> Result<Vec<Indicator>> {
 
 /// Registers the shared views under `dir`: each `<name>.sql` holds one SELECT
 /// that indicators can refer to as `<name>`. Views are project code, so they
-/// are defined with DDL the indicators themselves may not use.
+/// are defined with DDL the indicators themselves may not use. A view may use
+/// another: they are defined in rounds until no more can be.
 pub async fn register_views(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
     let mut names = Vec::new();
     if !dir.is_dir() {
         return Ok(names);
     }
+    let mut pending = Vec::new();
     for path in sql_files(dir)? {
         let name = path
             .file_stem()
@@ -339,17 +341,30 @@ pub async fn register_views(ctx: &SessionContext, dir: &Path) -> Result<Vec<Stri
             path: path.clone(),
             source,
         })?;
-        let select = text.trim().trim_end_matches(';');
-        ctx.sql(&format!("CREATE VIEW {name} AS {select}"))
-            .await
-            .map_err(|e| IndicatorError::View {
-                name: name.clone(),
-                path: path.clone(),
-                message: first_line(&e.to_string()),
-            })?;
-        names.push(name);
+        pending.push((name, path, text.trim().trim_end_matches(';').to_string()));
     }
-    Ok(names)
+    loop {
+        let mut failed = Vec::new();
+        let before = pending.len();
+        for (name, path, select) in pending {
+            match ctx.sql(&format!("CREATE VIEW {name} AS {select}")).await {
+                Ok(_) => names.push(name),
+                Err(e) => failed.push((name, path, select, first_line(&e.to_string()))),
+            }
+        }
+        if failed.is_empty() {
+            return Ok(names);
+        }
+        if failed.len() == before {
+            let (name, path, _, message) = failed.swap_remove(0);
+            return Err(IndicatorError::View {
+                name,
+                path,
+                message,
+            });
+        }
+        pending = failed.into_iter().map(|(n, p, s, _)| (n, p, s)).collect();
+    }
 }
 
 fn first_line(s: &str) -> String {

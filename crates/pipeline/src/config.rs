@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use peerbench_compare::{PeerGroup, PeerGroupKind};
+use std::collections::BTreeMap;
+
+use peerbench_compare::{DescriptorWeight, PeerGroup, PeerGroupKind};
 use peerbench_ingest::{BUILTIN_SHAPES, ColumnSpec, Shape, Source, builtin};
+use peerbench_stats::SpcOptions;
 use serde::Deserialize;
 
 use crate::Pipeline;
@@ -36,6 +39,36 @@ struct File {
     sources: Vec<SourceEntry>,
     #[serde(default, rename = "peer_group")]
     peer_groups: Vec<PeerGroupEntry>,
+    #[serde(default)]
+    statistics: StatisticsEntry,
+}
+
+/// Optional statistical choices; the defaults follow the methods reference.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatisticsEntry {
+    /// SPC limits from the first N points of each series (0: all points).
+    #[serde(default = "default_spc_baseline")]
+    spc_baseline: usize,
+    /// Count points beyond 3σ towards two-of-three (November 2023 guidance).
+    #[serde(default = "yes")]
+    two_of_three_includes_beyond_limits: bool,
+    #[serde(default)]
+    screen_moving_ranges: bool,
+}
+
+impl Default for StatisticsEntry {
+    fn default() -> Self {
+        StatisticsEntry {
+            spc_baseline: default_spc_baseline(),
+            two_of_three_includes_beyond_limits: true,
+            screen_moving_ranges: false,
+        }
+    }
+}
+
+fn default_spc_baseline() -> usize {
+    12
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +81,8 @@ struct Section {
     views: Option<String>,
     register: String,
     primary_peer_group: Option<String>,
+    /// The table or view with numeric descriptors for similar-practice groups.
+    descriptors: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +115,15 @@ struct PeerGroupEntry {
     kind: String,
     #[serde(default = "default_min_practices")]
     min_practices: usize,
+    #[serde(default = "default_min_practices_for_funnel")]
+    min_practices_for_funnel: usize,
+    /// For kind = "similar": how many neighbours, and descriptor weights.
+    k: Option<usize>,
+    descriptors: Option<BTreeMap<String, f64>>,
+}
+
+fn default_min_practices_for_funnel() -> usize {
+    10
 }
 
 fn default_min_practices() -> usize {
@@ -191,16 +235,45 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     }
     let mut peer_groups = Vec::new();
     for g in file.peer_groups {
-        let kind = PeerGroupKind::parse(&g.kind).ok_or_else(|| {
-            invalid(format!(
-                "peer group {:?}: unknown kind {:?} (use all, federation, pcn or icb)",
-                g.name, g.kind
-            ))
-        })?;
+        let kind = if g.kind == "similar" {
+            let weights = g.descriptors.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
+                invalid(format!("peer group {:?}: kind \"similar\" needs descriptors = {{ name = weight, … }}", g.name))
+            })?;
+            if weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return Err(invalid(format!(
+                    "peer group {:?}: descriptor weights must be non-negative numbers",
+                    g.name
+                )));
+            }
+            PeerGroupKind::Similar {
+                k: g.k.unwrap_or(10).max(1),
+                weights: weights
+                    .into_iter()
+                    .map(|(name, weight)| DescriptorWeight { name, weight })
+                    .collect(),
+            }
+        } else {
+            if g.k.is_some() || g.descriptors.is_some() {
+                return Err(invalid(format!(
+                    "peer group {:?}: k and descriptors apply only to kind = \"similar\"",
+                    g.name
+                )));
+            }
+            PeerGroupKind::parse_structural(&g.kind).ok_or_else(|| {
+                invalid(format!(
+                    "peer group {:?}: unknown kind {:?} (use all, federation, pcn, icb or similar)",
+                    g.name, g.kind
+                ))
+            })?
+        };
+        if peer_groups.iter().any(|p: &PeerGroup| p.name == g.name) {
+            return Err(invalid(format!("two peer groups are named {:?}", g.name)));
+        }
         peer_groups.push(PeerGroup {
             name: g.name,
             kind,
             min_practices: g.min_practices.max(2),
+            min_practices_for_funnel: g.min_practices_for_funnel.max(3),
         });
     }
     if peer_groups.is_empty() {
@@ -208,6 +281,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             name: "all".into(),
             kind: PeerGroupKind::All,
             min_practices: 5,
+            min_practices_for_funnel: 10,
         });
     }
     let primary = file
@@ -234,6 +308,18 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
         indicators_dir,
         views_dir: file.pipeline.views.as_deref().map(resolve),
         register: file.pipeline.register,
+        descriptors: file
+            .pipeline
+            .descriptors
+            .unwrap_or_else(|| "practice_descriptors".to_string()),
+        spc: SpcOptions {
+            baseline: (file.statistics.spc_baseline > 0).then_some(file.statistics.spc_baseline),
+            two_of_three_includes_beyond_limits: file
+                .statistics
+                .two_of_three_includes_beyond_limits,
+            screen_moving_ranges: file.statistics.screen_moving_ranges,
+            ..SpcOptions::default()
+        },
         primary_peer_group: primary,
         sources,
         peer_groups,

@@ -12,7 +12,10 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
-use peerbench_compare::{PeerGroup, PracticeInfo, ResultRow, compare_indicator};
+use peerbench_compare::{
+    CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResultRow, compare_indicator,
+    what_changed,
+};
 use peerbench_indicators::{Indicator, load_catalogue, register_views, run_indicator, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Provenance, Published, ReportInput, SourceQuality};
@@ -68,6 +71,9 @@ pub struct Pipeline {
     pub indicators_dir: PathBuf,
     pub views_dir: Option<PathBuf>,
     pub register: String,
+    /// The table or view with numeric descriptors for similar-practice groups.
+    pub descriptors: String,
+    pub spc: peerbench_stats::SpcOptions,
     pub primary_peer_group: String,
     pub sources: Vec<Source>,
     pub peer_groups: Vec<PeerGroup>,
@@ -181,11 +187,89 @@ impl Pipeline {
                         federation: t(4),
                         icb_code: t(5),
                         list_size: list.as_ref().filter(|a| a.is_valid(r)).map(|a| a.value(r)),
+                        descriptors: BTreeMap::new(),
                     },
                 );
             }
         }
         Ok(out)
+    }
+
+    /// Numeric descriptors per practice, for similar-practice peer groups.
+    async fn add_descriptors(
+        &self,
+        ctx: &SessionContext,
+        practices: &mut BTreeMap<String, PracticeInfo>,
+    ) -> Result<()> {
+        let wanted: Vec<&str> = self
+            .peer_groups
+            .iter()
+            .filter_map(|g| match &g.kind {
+                PeerGroupKind::Similar { weights, .. } => {
+                    Some(weights.iter().map(|w| w.name.as_str()))
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let err = |message: String| {
+            PipelineError::Query(format!(
+                "descriptors for similar practices ({}): {message}",
+                self.descriptors
+            ))
+        };
+        let batches = ctx
+            .sql(&format!("SELECT * FROM {}", self.descriptors))
+            .await
+            .map_err(|e| err(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        for b in &batches {
+            let schema = b.schema();
+            for name in &wanted {
+                if schema.index_of(name).is_err() {
+                    let have: Vec<&str> = schema
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().as_str())
+                        .filter(|n| *n != "practice_code")
+                        .collect();
+                    return Err(err(format!(
+                        "no column {name:?}; available: {}",
+                        have.join(", ")
+                    )));
+                }
+            }
+            let index = schema
+                .index_of("practice_code")
+                .map_err(|e| err(e.to_string()))?;
+            let codes = cast(b.column(index), &DataType::Utf8).map_err(|e| err(e.to_string()))?;
+            let codes = codes
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| err("practice_code is not text".into()))?;
+            for name in &wanted {
+                let index = schema.index_of(name).map_err(|e| err(e.to_string()))?;
+                let col = cast(b.column(index), &DataType::Float64)
+                    .map_err(|e| err(format!("{name}: {e}")))?;
+                let col = col
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| err(format!("{name} is not numeric")))?;
+                for i in 0..b.num_rows() {
+                    if let Some(p) = practices.get_mut(codes.value(i))
+                        && col.is_valid(i)
+                    {
+                        p.descriptors.insert(name.to_string(), col.value(i));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The whole journey: ingest, indicators, comparison, publication.
@@ -196,13 +280,15 @@ impl Pipeline {
         let ingest = self.ingest().await?;
         let warehouse = self.open_warehouse()?;
         let (ctx, versions) = self.session(&warehouse).await?;
-        let practices = self.practices(&ctx).await?;
+        let mut practices = self.practices(&ctx).await?;
+        self.add_descriptors(&ctx, &mut practices).await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
 
         let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
+        let options = CompareOptions { spc: self.spc };
         let mut results: Vec<ResultRow> = Vec::new();
         let mut failures = Vec::new();
         let mut hasher = Sha256::new();
@@ -219,6 +305,7 @@ impl Pipeline {
                         &rows,
                         &practice_map,
                         &self.peer_groups,
+                        &options,
                     ));
                 }
                 Err(e) => {
@@ -278,6 +365,8 @@ impl Pipeline {
             results: &results,
             primary_peer_group: self.primary_peer_group.clone(),
             provenance,
+            changes: what_changed(&results, &self.primary_peer_group),
+            peer_groups: self.peer_groups.clone(),
             extra_files: vec![(
                 PathBuf::from("data/quarantine.csv"),
                 quarantine_csv(&ingest).into_bytes(),

@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use peerbench_compare::PeerGroupKind;
 use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
-use peerbench_stats::{Comparison, Polarity, quantile_type7};
+use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
 use crate::ReportInput;
 
@@ -37,6 +38,36 @@ fn fmt(x: Option<f64>) -> String {
 fn fmt_count(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.0}"))
         .unwrap_or_else(|| "suppressed".into())
+}
+
+/// Plain words for a practice's place on the peer funnel.
+fn funnel_words(r: &ResultRow) -> &'static str {
+    match r.funnel_flag {
+        Some(FunnelFlag::High998) => "Above the 99.8% limit",
+        Some(FunnelFlag::High95) => "Above the 95% limit",
+        Some(FunnelFlag::Within) => "Within the limits",
+        Some(FunnelFlag::Low95) => "Below the 95% limit",
+        Some(FunnelFlag::Low998) => "Below the 99.8% limit",
+        None => "Not assessed",
+    }
+}
+
+/// Plain words for the latest point of the practice's own SPC chart.
+fn spc_words(r: &ResultRow) -> String {
+    let rule = match r.spc_signal {
+        Some("outside_limits") => "a point outside the process limits",
+        Some("trend") => "a run of rising or falling points",
+        Some("two_of_three") => "two of three points near a limit",
+        Some("shift") => "a run of points on one side of the average",
+        _ => "",
+    };
+    match r.spc_variation {
+        None => "Too few months to chart".to_string(),
+        Some("common_cause") => "Common-cause variation only".to_string(),
+        Some("improvement") => format!("Improvement: {rule}"),
+        Some("concern") => format!("Concern: {rule}"),
+        Some(_) => format!("Special cause: {rule}"),
+    }
 }
 
 /// Word and CSS class for a comparison. The word is always printed.
@@ -168,6 +199,44 @@ impl<'a> Site<'a> {
             esc(&self.input.primary_peer_group)
         );
         s.push_str("Proportions use Wilson score intervals; rates use Byar's method (exact Poisson below 10 events). A practice is <em>better</em> or <em>worse</em> when the benchmark lies outside its 95% interval, otherwise <em>similar</em>; context indicators say <em>higher</em> or <em>lower</em>. Values below an indicator's minimum denominator, or from suppressed counts, are not compared.</p>\n");
+        s.push_str("<p>Funnel limits allow for the normal variation between practices (Spiegelhalter's additive overdispersion adjustment: z-scores winsorised at the 10th and 90th percentiles give the dispersion ratio φ; τ² is the between-practice variance added to each practice's own). Outside the 99.8% limits is what boards call possible unwarranted variation. Run charts are XmR charts with limits from each practice's first 12 months and the four NHS Making Data Count rules.</p>\n");
+        s.push_str("<table><caption>Funnel adjustment per indicator, latest period</caption><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">φ</th><th scope=\"col\">τ²</th></tr></thead><tbody>\n");
+        for ind in self.indicators() {
+            let od = self
+                .latest
+                .iter()
+                .find(|((i, _), r)| *i == ind.id && r.od_phi.is_some())
+                .map(|(_, r)| *r);
+            if let Some(r) = od {
+                let _ = writeln!(
+                    s,
+                    "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.5}</td></tr>",
+                    esc(&ind.title),
+                    esc(&r.period),
+                    r.od_phi.unwrap_or_default(),
+                    r.od_tau2.unwrap_or_default()
+                );
+            }
+        }
+        s.push_str("</tbody></table>\n<table><caption>Peer groups</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Who is in it</th></tr></thead><tbody>\n");
+        for g in &self.input.peer_groups {
+            let who = match &g.kind {
+                PeerGroupKind::All => "every practice loaded".to_string(),
+                PeerGroupKind::Federation => "practices in the same federation".to_string(),
+                PeerGroupKind::Pcn => "practices in the same primary care network".to_string(),
+                PeerGroupKind::Icb => "practices in the same integrated care board".to_string(),
+                PeerGroupKind::Similar { k, weights } => format!(
+                    "the practice and the {k} practices most like it on standardised descriptors, weighted {}",
+                    weights
+                        .iter()
+                        .map(|w| format!("{} × {}", esc(&w.name), w.weight))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            let _ = writeln!(s, "<tr><td>{}</td><td>{who}</td></tr>", esc(&g.name));
+        }
+        s.push_str("</tbody></table>\n");
         s.push_str("<table><caption>Warehouse tables read</caption><thead><tr><th scope=\"col\">Table</th><th scope=\"col\">Delta version</th></tr></thead><tbody>\n");
         for (t, v) in &p.table_versions {
             let _ = writeln!(s, "<tr><td>{}</td><td class=\"num\">{v}</td></tr>", esc(t));
@@ -360,7 +429,7 @@ impl<'a> Site<'a> {
                 continue;
             }
             let _ = writeln!(b, "<h3>{}</h3>", domain.title());
-            b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Practice value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Compared with peers</th><th scope=\"col\">Spine chart</th></tr></thead><tbody>\n");
+            b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Practice value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Compared with peers</th><th scope=\"col\">Peer funnel (allowing for normal variation)</th><th scope=\"col\">Own run chart, latest month</th><th scope=\"col\">Spine chart</th></tr></thead><tbody>\n");
             for ind in inds {
                 let _ = write!(
                     b,
@@ -374,7 +443,7 @@ impl<'a> Site<'a> {
                         let (label, class) = comparison_label(r.comparison);
                         let _ = writeln!(
                             b,
-                            "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td><span class=\"tag {class}\">{label}</span></td><td>{}</td></tr>",
+                            "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td><span class=\"tag {class}\">{label}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                             esc(&r.period),
                             fmt_count(r.numerator),
                             fmt_count(r.denominator),
@@ -382,13 +451,15 @@ impl<'a> Site<'a> {
                             fmt(r.lower_95),
                             fmt(r.upper_95),
                             fmt(r.benchmark),
+                            funnel_words(r),
+                            esc(&spc_words(r)),
                             self.spine(ind, r)
                         );
                     }
                     None => {
                         let _ = writeln!(
                             b,
-                            "<td colspan=\"6\" class=\"meta\">No data for this practice in the latest period ({}).</td></tr>",
+                            "<td colspan=\"8\" class=\"meta\">No data for this practice in the latest period ({}).</td></tr>",
                             esc(self
                                 .latest_period
                                 .get(ind.id.as_str())
@@ -505,6 +576,76 @@ impl<'a> Site<'a> {
         }
         b.push_str("</tbody></table>\n");
 
+        b.push_str("<h2>Outside the 99.8% limits</h2>\n<p>Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged.</p>\n");
+        let mut outliers: Vec<&ResultRow> = self
+            .latest
+            .values()
+            .copied()
+            .filter(|r| r.funnel_flag.is_some_and(|f| f.is_outlier()))
+            .collect();
+        outliers.sort_by(|a, b| {
+            (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
+        });
+        if outliers.is_empty() {
+            b.push_str("<p>None.</p>\n");
+        } else {
+            b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Practice</th><th scope=\"col\">Period</th><th scope=\"col\">Value</th><th scope=\"col\">99.8% limits</th><th scope=\"col\">Position</th><th scope=\"col\">φ / τ²</th></tr></thead><tbody>\n");
+            for r in outliers {
+                let title = inds
+                    .iter()
+                    .find(|i| i.id == r.indicator_id)
+                    .map_or(r.indicator_id.as_str(), |i| i.title.as_str());
+                let name = self
+                    .input
+                    .practices
+                    .get(&r.practice_code)
+                    .map_or("", |p| p.name.as_str());
+                let _ = writeln!(
+                    b,
+                    "<tr><td>{}</td><td><a href=\"practices/{code}.html\">{}</a> {code}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}–{}</td><td>{}</td><td class=\"num\">{:.2} / {:.5}</td></tr>",
+                    esc(title),
+                    esc(name),
+                    esc(&r.period),
+                    fmt(r.value),
+                    fmt(r.funnel_lower_998),
+                    fmt(r.funnel_upper_998),
+                    funnel_words(r),
+                    r.od_phi.unwrap_or_default(),
+                    r.od_tau2.unwrap_or_default(),
+                    code = esc(&r.practice_code)
+                );
+            }
+            b.push_str("</tbody></table>\n");
+        }
+        b.push_str("<h2>Since last period</h2>\n");
+        if self.input.changes.is_empty() {
+            b.push_str("<p>No new or resolved outliers, and no new special-cause signals.</p>\n");
+        } else {
+            b.push_str("<table><thead><tr><th scope=\"col\">What changed</th><th scope=\"col\">Indicator</th><th scope=\"col\">Practice</th><th scope=\"col\">Now</th><th scope=\"col\">Before</th></tr></thead><tbody>\n");
+            for c in &self.input.changes {
+                let what = match c.kind {
+                    peerbench_compare::ChangeKind::NewOutlier => "New outlier",
+                    peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
+                    peerbench_compare::ChangeKind::NewSpecialCause => "New special-cause signal",
+                };
+                let title = inds
+                    .iter()
+                    .find(|i| i.id == c.indicator_id)
+                    .map_or(c.indicator_id.as_str(), |i| i.title.as_str());
+                let _ = writeln!(
+                    b,
+                    "<tr><td>{what}</td><td>{}</td><td><a href=\"practices/{code}.html\">{code}</a></td><td>{} ({})</td><td>{} ({})</td></tr>",
+                    esc(title),
+                    esc(&c.now.replace('_', " ")),
+                    esc(&c.period),
+                    esc(&c.before.replace('_', " ")),
+                    esc(&c.previous_period),
+                    code = esc(&c.practice_code)
+                );
+            }
+            b.push_str("</tbody></table>\n");
+        }
+        b.push_str("<p>Download: <a href=\"data/changes.csv\">changes.csv</a></p>\n");
         b.push_str("<h2>Data quality</h2>\n<table><thead><tr><th scope=\"col\">Source table</th><th scope=\"col\">Files</th><th scope=\"col\">Rows loaded</th><th scope=\"col\">Rows set aside</th><th scope=\"col\">Why</th></tr></thead><tbody>\n");
         for s in &self.input.provenance.sources {
             let why = s

@@ -13,7 +13,7 @@ mod table;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use peerbench_compare::{PracticeInfo, ResultRow};
+use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
 use peerbench_indicators::Indicator;
 
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
@@ -65,6 +65,10 @@ pub struct ReportInput<'a> {
     /// The peer group the pages compare against (others are in the table).
     pub primary_peer_group: String,
     pub provenance: Provenance,
+    /// Since last period: new and resolved outliers, new special causes.
+    pub changes: Vec<Change>,
+    /// The peer-group definitions, published so the choice can be challenged.
+    pub peer_groups: Vec<PeerGroup>,
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,
@@ -140,6 +144,10 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     write_parquet(
         &data.join("indicator_results.parquet"),
         &results_batch(input.results)?,
+    )?;
+    write(
+        &data.join("changes.csv"),
+        table::changes_csv(&input.changes).as_bytes(),
     )?;
 
     // Swap: the old report stays whole until the new one is complete.

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
@@ -33,8 +33,27 @@ pub const RESULT_COLUMNS: &[&str] = &[
     "percentile_rank",
     "comparison",
     "comparison_998",
+    "funnel_lower_95",
+    "funnel_upper_95",
+    "funnel_lower_998",
+    "funnel_upper_998",
+    "funnel_flag",
+    "funnel_flag_unadjusted",
+    "od_phi",
+    "od_tau2",
+    "spc_signal",
+    "spc_variation",
+    "spc_centre",
+    "spc_lower",
+    "spc_upper",
+    "spc_trial",
+    "trend",
     "not_compared_reason",
 ];
+
+fn funnel(f: Option<peerbench_stats::FunnelFlag>) -> String {
+    f.map_or("not_compared", |f| f.as_str()).to_string()
+}
 
 pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
     let text = |f: &dyn Fn(&ResultRow) -> String| -> ArrayRef {
@@ -69,6 +88,23 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
         num(&|r| r.percentile_rank),
         text(&|r| r.comparison.as_str().to_string()),
         text(&|r| r.comparison_998.as_str().to_string()),
+        num(&|r| r.funnel_lower_95),
+        num(&|r| r.funnel_upper_95),
+        num(&|r| r.funnel_lower_998),
+        num(&|r| r.funnel_upper_998),
+        text(&|r| funnel(r.funnel_flag)),
+        text(&|r| funnel(r.funnel_flag_unadjusted)),
+        num(&|r| r.od_phi),
+        num(&|r| r.od_tau2),
+        text(&|r| r.spc_signal.unwrap_or_default().to_string()),
+        opt_text(&|r| r.spc_variation.map(str::to_string)),
+        num(&|r| r.spc_centre),
+        num(&|r| r.spc_lower),
+        num(&|r| r.spc_upper),
+        Arc::new(BooleanArray::from(
+            rows.iter().map(|r| r.spc_trial).collect::<Vec<_>>(),
+        )),
+        text(&|r| r.trend.to_string()),
         opt_text(&|r| r.not_compared_reason.clone()),
     ];
     let fields: Vec<Field> = RESULT_COLUMNS
@@ -132,6 +168,21 @@ pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<()> {
             cell(r.percentile_rank),
             r.comparison.as_str().to_string(),
             r.comparison_998.as_str().to_string(),
+            cell(r.funnel_lower_95),
+            cell(r.funnel_upper_95),
+            cell(r.funnel_lower_998),
+            cell(r.funnel_upper_998),
+            funnel(r.funnel_flag),
+            funnel(r.funnel_flag_unadjusted),
+            cell(r.od_phi),
+            cell(r.od_tau2),
+            r.spc_signal.unwrap_or_default().to_string(),
+            r.spc_variation.unwrap_or_default().to_string(),
+            cell(r.spc_centre),
+            cell(r.spc_lower),
+            cell(r.spc_upper),
+            r.spc_trial.map(|t| t.to_string()).unwrap_or_default(),
+            r.trend.to_string(),
             r.not_compared_reason.clone().unwrap_or_default(),
         ])
         .map_err(io)?;
@@ -141,4 +192,23 @@ pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<()> {
         source,
     })?;
     Ok(())
+}
+
+/// The "since last time" list as CSV.
+pub fn changes_csv(changes: &[peerbench_compare::Change]) -> String {
+    let mut out =
+        String::from("indicator_id,practice_code,period,previous_period,change,now,before\n");
+    for c in changes {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            c.indicator_id,
+            c.practice_code,
+            c.period,
+            c.previous_period,
+            c.kind.as_str(),
+            c.now,
+            c.before
+        ));
+    }
+    out
 }

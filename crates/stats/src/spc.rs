@@ -180,12 +180,10 @@ pub fn xmr(values: &[f64], polarity: Polarity, options: &SpcOptions) -> Result<S
     for up in [true, false] {
         let mut start = 0;
         for i in 0..=n {
-            let on_side = i < n
-                && if up {
-                    values[i] > centre
-                } else {
-                    values[i] < centre
-                };
+            // Past the end counts as off side, closing the last run.
+            let on_side = values
+                .get(i)
+                .is_some_and(|v| if up { *v > centre } else { *v < centre });
             if !on_side {
                 if i - start >= run {
                     (start..i).for_each(|j| mark(j, SpcRule::Shift, up));

@@ -1,0 +1,239 @@
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+use peerbench_stats::FunnelFlag;
+
+fn indicator(value_type: &str, polarity: &str) -> Indicator {
+    let text = format!(
+        "/*\nid = \"x\"\ntitle = \"X\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"{value_type}\"\npolarity = \"{polarity}\"\ndefinition = \"x\"\nsource = \"s\"\nmin_denominator = 50\n*/\nSELECT 1"
+    );
+    Indicator::parse(Path::new("x.sql"), &text).unwrap()
+}
+
+fn practice(code: &str, pcn: &str) -> (String, PracticeInfo) {
+    (
+        code.to_string(),
+        PracticeInfo {
+            code: code.into(),
+            name: code.into(),
+            pcn_code: pcn.into(),
+            pcn_name: pcn.into(),
+            federation: "F".into(),
+            icb_code: "QAA".into(),
+            ..PracticeInfo::default()
+        },
+    )
+}
+
+fn row(code: &str, period: &str, n: Option<f64>, d: Option<f64>) -> IndicatorRow {
+    IndicatorRow {
+        practice_code: code.into(),
+        period: period.into(),
+        numerator: n,
+        denominator: d,
+    }
+}
+
+fn group(name: &str, kind: PeerGroupKind, min: usize, min_funnel: usize) -> PeerGroup {
+    PeerGroup {
+        name: name.into(),
+        kind,
+        min_practices: min,
+        min_practices_for_funnel: min_funnel,
+    }
+}
+
+#[test]
+fn pooled_benchmark_and_comparisons() {
+    let practices: HashMap<_, _> = [
+        practice("A00001", "U1"),
+        practice("A00002", "U1"),
+        practice("A00003", "U2"),
+        practice("A00004", "U2"),
+    ]
+    .into();
+    let rows = vec![
+        row("A00001", "2026-09", Some(100.0), Some(1000.0)),
+        row("A00002", "2026-09", Some(300.0), Some(1000.0)),
+        row("A00003", "2026-09", Some(200.0), Some(1000.0)),
+        row("A00004", "2026-09", None, Some(1000.0)),
+    ];
+    let groups = vec![group("federation", PeerGroupKind::Federation, 3, 3)];
+    let out = compare_indicator(
+        &indicator("proportion", "high_is_good"),
+        &rows,
+        &practices,
+        &groups,
+        &CompareOptions::default(),
+    );
+    assert_eq!(out.len(), 4);
+    // Pooled over practices with data: 600 / 3000 = 20%.
+    assert!(
+        out.iter()
+            .all(|r| (r.benchmark.unwrap() - 20.0).abs() < 1e-12)
+    );
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    assert_eq!(by_code["A00001"].comparison, Comparison::Worse);
+    assert_eq!(by_code["A00002"].comparison, Comparison::Better);
+    assert_eq!(by_code["A00003"].comparison, Comparison::Similar);
+    // Suppressed input is not compared, and is never a zero.
+    assert_eq!(by_code["A00004"].comparison, Comparison::NotCompared);
+    assert_eq!(by_code["A00004"].value, None);
+    assert_eq!(by_code["A00004"].funnel_flag, None);
+    assert_eq!(by_code["A00002"].percentile_rank, Some(100.0));
+    assert_eq!(by_code["A00003"].peer_median, Some(20.0));
+    // Heavily overdispersed: phi far above 1, so the adjusted funnel is wide
+    // and nobody is an outlier, while the unadjusted one flags both extremes.
+    let phi = by_code["A00001"].od_phi.unwrap();
+    assert!(phi > 10.0, "phi {phi}");
+    assert_eq!(by_code["A00001"].funnel_flag, Some(FunnelFlag::Within));
+    assert_eq!(
+        by_code["A00001"].funnel_flag_unadjusted,
+        Some(FunnelFlag::Low998)
+    );
+    assert_eq!(
+        by_code["A00002"].funnel_flag_unadjusted,
+        Some(FunnelFlag::High998)
+    );
+}
+
+#[test]
+fn small_groups_and_small_denominators_are_not_compared() {
+    let practices: HashMap<_, _> = [
+        practice("A00001", "U1"),
+        practice("A00002", "U1"),
+        practice("A00003", "U2"),
+    ]
+    .into();
+    let rows = vec![
+        row("A00001", "2026-09", Some(10.0), Some(40.0)),
+        row("A00002", "2026-09", Some(30.0), Some(100.0)),
+        row("A00003", "2026-09", Some(30.0), Some(100.0)),
+    ];
+    let groups = vec![group("pcn", PeerGroupKind::Pcn, 2, 10)];
+    let out = compare_indicator(
+        &indicator("rate", "no_judgement"),
+        &rows,
+        &practices,
+        &groups,
+        &CompareOptions::default(),
+    );
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    assert!(
+        by_code["A00001"]
+            .not_compared_reason
+            .as_deref()
+            .unwrap()
+            .contains("below the minimum")
+    );
+    assert!(
+        by_code["A00002"]
+            .not_compared_reason
+            .as_deref()
+            .unwrap()
+            .contains("only 1 practices")
+    );
+    assert!(
+        by_code["A00002"]
+            .not_compared_reason
+            .as_deref()
+            .unwrap()
+            .contains("overdispersion")
+    );
+    assert_eq!(by_code["A00003"].peer_group_key, "U2");
+    assert_eq!(by_code["A00003"].comparison, Comparison::NotCompared);
+    assert_eq!(by_code["A00003"].funnel_flag, None);
+}
+
+#[test]
+fn spc_trend_and_what_changed_follow_the_series() {
+    let practices: HashMap<_, _> = (1..=12)
+        .map(|i| practice(&format!("A{i:05}"), "U1"))
+        .collect();
+    let mut rows = Vec::new();
+    for m in 1..=24 {
+        for i in 1..=12 {
+            // Practice 1 jumps in the last month; the rest are steady.
+            let o = if i == 1 && m == 24 {
+                400.0
+            } else {
+                100.0 + (i as f64) + (m % 3) as f64
+            };
+            let period = format!("{}-{:02}", 2025 + (m - 1) / 12, (m - 1) % 12 + 1);
+            rows.push(row(&format!("A{i:05}"), &period, Some(o), Some(1000.0)));
+        }
+    }
+    let groups = vec![group("all", PeerGroupKind::All, 5, 10)];
+    let out = compare_indicator(
+        &indicator("proportion", "low_is_good"),
+        &rows,
+        &practices,
+        &groups,
+        &CompareOptions::default(),
+    );
+    let last = out
+        .iter()
+        .find(|r| r.practice_code == "A00001" && r.period == "2026-12")
+        .unwrap();
+    assert_eq!(last.spc_signal, Some("outside_limits"));
+    assert_eq!(last.spc_variation, Some("concern"));
+    assert_eq!(last.spc_trial, Some(false));
+    assert_eq!(last.funnel_flag, Some(FunnelFlag::High998));
+    let steady = out
+        .iter()
+        .find(|r| r.practice_code == "A00005" && r.period == "2026-12")
+        .unwrap();
+    assert_eq!(steady.trend, "no_significant_change");
+    assert_eq!(steady.funnel_flag, Some(FunnelFlag::Within));
+    let changes = what_changed(&out, "all");
+    assert!(
+        changes.iter().any(|c| c.practice_code == "A00001"
+            && c.kind == ChangeKind::NewOutlier
+            && c.now == "high_998"),
+        "{changes:?}"
+    );
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.practice_code == "A00001" && c.kind == ChangeKind::NewSpecialCause)
+    );
+    assert!(
+        changes.iter().all(|c| c.practice_code == "A00001"),
+        "{changes:?}"
+    );
+}
+
+#[test]
+fn nearest_neighbours_on_weighted_descriptors() {
+    let mut practices: HashMap<String, PracticeInfo> = HashMap::new();
+    for (code, list, imd) in [
+        ("A00001", 5000.0, 10.0),
+        ("A00002", 5100.0, 11.0),
+        ("A00003", 20000.0, 40.0),
+        ("A00004", 19000.0, 38.0),
+        ("A00005", 5050.0, 39.0),
+    ] {
+        let (c, mut p) = practice(code, "U1");
+        p.descriptors = [
+            ("list_size".to_string(), list),
+            ("imd_score".to_string(), imd),
+        ]
+        .into();
+        practices.insert(c, p);
+    }
+    let w = |name: &str, weight: f64| DescriptorWeight {
+        name: name.into(),
+        weight,
+    };
+    let both = nearest_neighbours(&practices, &[w("list_size", 1.0), w("imd_score", 1.0)], 1);
+    assert_eq!(both["A00001"], vec!["A00002".to_string()]);
+    assert_eq!(both["A00003"], vec!["A00004".to_string()]);
+    // Weighting deprivation only makes A00005 (deprived, small) a neighbour of the large deprived practices.
+    let imd_only = nearest_neighbours(&practices, &[w("list_size", 0.0), w("imd_score", 1.0)], 2);
+    assert!(
+        imd_only["A00005"].contains(&"A00003".to_string())
+            && imd_only["A00005"].contains(&"A00004".to_string())
+    );
+    assert!(!both.values().any(|v| v.is_empty()));
+}
