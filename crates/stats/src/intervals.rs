@@ -128,6 +128,15 @@ mod tests {
         }
     }
 
+    // Newcombe (1998), "Two-sided confidence intervals for the single
+    // proportion", Statistics in Medicine 17:857–872, example 81/263: the
+    // score (Wilson) interval 0.2553 to 0.3662, published to 4 places.
+    #[test]
+    fn wilson_matches_newcombe_published_example() {
+        let ci = wilson_proportion(81.0, 263.0, 0.95).unwrap();
+        assert_eq!(((ci.lower * 1e4).round(), (ci.upper * 1e4).round()), (2553.0, 3662.0));
+    }
+
     #[test]
     fn wilson_rejects_bad_input() {
         assert_eq!(

@@ -16,6 +16,7 @@ mod gamma;
 mod intervals;
 mod quantiles;
 mod spc;
+mod standardised;
 mod trend;
 
 pub use comparison::{Comparison, Polarity, compare_with_benchmark};
@@ -28,6 +29,7 @@ pub use gamma::{chi_square_quantile, gamma_p, ln_gamma};
 pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
 pub use quantiles::{percent_rank, quantile_type7};
 pub use spc::{SpcChart, SpcOptions, SpcPoint, SpcRule, Variation, xmr};
+pub use standardised::{DSR_MIN_EVENTS, ESP_2013, Standardised, dsr, isr};
 pub use trend::{RecentTrend, recent_trend, trend_label};
 
 /// What can be wrong with the numbers handed to a statistic.
@@ -47,6 +49,8 @@ pub enum StatsError {
     BadProbability(f64),
     #[error("no values to summarise")]
     Empty,
+    #[error("only {observed} events: at least {minimum} are needed for a stable value")]
+    TooFewEvents { observed: f64, minimum: f64 },
 }
 
 pub type Result<T, E = StatsError> = std::result::Result<T, E>;
