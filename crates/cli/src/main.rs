@@ -84,13 +84,29 @@ enum Command {
 }
 
 fn init_logging(verbose: u8) {
-    let default = match verbose {
+    // -v and -vv raise peerbench's own logs; the engines it uses stay at
+    // warnings unless RUST_LOG asks for more.
+    let level = match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
     };
+    let ours = [
+        "peerbench",
+        "peerbench_pipeline",
+        "peerbench_ingest",
+        "peerbench_warehouse",
+        "peerbench_indicators",
+        "peerbench_compare",
+        "peerbench_report",
+        "peerbench_synth",
+    ];
+    let directives = std::iter::once("warn".to_string())
+        .chain(ours.iter().map(|c| format!("{c}={level}")))
+        .collect::<Vec<_>>()
+        .join(",");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -16,7 +16,7 @@ use peerbench_indicators::{Indicator, IndicatorRow, ValueType};
 use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions,
     adjusted_limits, byar_rate, compare_with_benchmark, exact_limits, flag, overdispersion,
-    percent_rank, quantile_type7, recent_trend, trend_label, wilson_proportion, xmr,
+    percent_rank_sorted, quantile_type7, recent_trend, trend_label, wilson_proportion, xmr,
 };
 
 pub use changes::{Change, ChangeKind, what_changed};
@@ -75,47 +75,57 @@ pub struct PeerGroup {
     pub min_practices_for_funnel: usize,
 }
 
-/// Which practices each practice is compared with, under one group.
+/// Which practices each practice is compared with, under one group. Members
+/// are stored once per key: an "all" group of 6,300 practices must not hold
+/// 6,300 copies of its member list.
+#[derive(Debug, Clone)]
 struct Membership {
-    /// practice → (group key, members including the practice).
-    by_practice: HashMap<String, (String, Vec<String>)>,
+    key_of: HashMap<String, String>,
+    members: HashMap<String, Vec<String>>,
+}
+
+/// A peer group with its members worked out, once per run: similar-practice
+/// groups cost a nearest-neighbour search over every practice.
+#[derive(Debug, Clone)]
+pub struct ResolvedPeerGroup {
+    pub group: PeerGroup,
+    membership: Membership,
 }
 
 impl PeerGroup {
+    /// Works out who is in the group for each practice.
+    pub fn resolve(&self, practices: &HashMap<String, PracticeInfo>) -> ResolvedPeerGroup {
+        ResolvedPeerGroup {
+            group: self.clone(),
+            membership: self.membership(practices),
+        }
+    }
+
     fn membership(&self, practices: &HashMap<String, PracticeInfo>) -> Membership {
-        let mut by_practice = HashMap::new();
-        let key = |p: &PracticeInfo| -> String {
-            match &self.kind {
+        let mut key_of = HashMap::new();
+        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        if let PeerGroupKind::Similar { k, weights } = &self.kind {
+            for (code, near) in nearest_neighbours(practices, weights, *k) {
+                let mut group = vec![code.clone()];
+                group.extend(near);
+                key_of.insert(code.clone(), code.clone());
+                members.insert(code, group);
+            }
+            return Membership { key_of, members };
+        }
+        for p in practices.values() {
+            let key = match &self.kind {
                 PeerGroupKind::All => "all".to_string(),
                 PeerGroupKind::Federation => p.federation.clone(),
                 PeerGroupKind::Pcn => p.pcn_code.clone(),
                 PeerGroupKind::Icb => p.icb_code.clone(),
-                PeerGroupKind::Similar { .. } => p.code.clone(),
-            }
-        };
-        match &self.kind {
-            PeerGroupKind::Similar { k, weights } => {
-                let neighbours = nearest_neighbours(practices, weights, *k);
-                for (code, near) in neighbours {
-                    let mut members = vec![code.clone()];
-                    members.extend(near);
-                    by_practice.insert(code.clone(), (code, members));
-                }
-            }
-            _ => {
-                let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-                for p in practices.values() {
-                    groups.entry(key(p)).or_default().push(p.code.clone());
-                }
-                for (k, mut members) in groups {
-                    members.sort();
-                    for m in &members {
-                        by_practice.insert(m.clone(), (k.clone(), members.clone()));
-                    }
-                }
-            }
+                PeerGroupKind::Similar { .. } => unreachable!("handled above"),
+            };
+            members.entry(key.clone()).or_default().push(p.code.clone());
+            key_of.insert(p.code.clone(), key);
         }
-        Membership { by_practice }
+        members.values_mut().for_each(|m| m.sort());
+        Membership { key_of, members }
     }
 }
 
@@ -301,7 +311,7 @@ pub fn compare_indicator(
     ind: &Indicator,
     rows: &[IndicatorRow],
     practices: &HashMap<String, PracticeInfo>,
-    groups: &[PeerGroup],
+    groups: &[ResolvedPeerGroup],
     options: &CompareOptions,
 ) -> Vec<ResultRow> {
     // Evaluate every practice-period once; the peer groups share it.
@@ -347,23 +357,26 @@ pub fn compare_indicator(
     let m = ind.multiplier;
 
     let mut out = Vec::with_capacity(evals.len() * groups.len());
-    for group in groups {
-        let membership = group.membership(practices);
+    for resolved in groups {
+        let (group, membership) = (&resolved.group, &resolved.membership);
         // Group statistics are shared by every practice with the same key.
         let mut cache: HashMap<(String, &str), GroupStats> = HashMap::new();
         for e in &evals {
             let code = e.row.practice_code.as_str();
             let period = e.row.period.as_str();
-            let Some((key, members)) = membership.by_practice.get(code) else {
+            let Some(key) = membership.key_of.get(code) else {
                 continue;
             };
+            let members = &membership.members[key];
             let stats = cache.entry((key.clone(), period)).or_insert_with(|| {
                 let peers: Vec<&Eval> = members
                     .iter()
                     .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
                     .filter(|p| p.valued.is_some())
                     .collect();
-                let values: Vec<f64> = peers.iter().filter_map(|p| p.valued.as_ref().map(|v| v.value)).collect();
+                // Sorted once, so each member's percent rank is a binary search.
+                let mut values: Vec<f64> = peers.iter().filter_map(|p| p.valued.as_ref().map(|v| v.value)).collect();
+                values.sort_by(f64::total_cmp);
                 let units: Vec<FunnelUnit> = peers
                     .iter()
                     .map(|p| FunnelUnit { numerator: p.row.numerator.unwrap_or(0.0), denominator: p.row.denominator.unwrap_or(0.0) })
@@ -440,7 +453,7 @@ pub fn compare_indicator(
             row.upper_95 = Some(v.ci95.upper);
             row.lower_998 = Some(v.ci998.lower);
             row.upper_998 = Some(v.ci998.upper);
-            row.percentile_rank = percent_rank(&stats.values, v.value).ok();
+            row.percentile_rank = percent_rank_sorted(&stats.values, v.value).ok();
             match stats.benchmark {
                 Some(b) if stats.size >= group.min_practices => {
                     row.comparison = compare_with_benchmark(v.ci95, b, ind.polarity);

@@ -58,10 +58,17 @@ pub fn nearest_neighbours(
                 (dist.sqrt(), codes[j])
             })
             .collect();
-        d.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        let order =
+            |a: &(f64, &String), b: &(f64, &String)| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(b.1));
+        // Only the k nearest need sorting: partition first (national scale).
+        if k < d.len() {
+            d.select_nth_unstable_by(k, order);
+            d.truncate(k);
+        }
+        d.sort_by(order);
         out.insert(
             codes[i].clone(),
-            d.into_iter().take(k).map(|(_, c)| c.clone()).collect(),
+            d.into_iter().map(|(_, c)| c.clone()).collect(),
         );
     }
     out

@@ -59,7 +59,10 @@ fn pooled_benchmark_and_comparisons() {
         row("A00003", "2026-09", Some(200.0), Some(1000.0)),
         row("A00004", "2026-09", None, Some(1000.0)),
     ];
-    let groups = vec![group("federation", PeerGroupKind::Federation, 3, 3)];
+    let groups: Vec<ResolvedPeerGroup> = [group("federation", PeerGroupKind::Federation, 3, 3)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
     let out = compare_indicator(
         &indicator("proportion", "high_is_good"),
         &rows,
@@ -111,7 +114,10 @@ fn small_groups_and_small_denominators_are_not_compared() {
         row("A00002", "2026-09", Some(30.0), Some(100.0)),
         row("A00003", "2026-09", Some(30.0), Some(100.0)),
     ];
-    let groups = vec![group("pcn", PeerGroupKind::Pcn, 2, 10)];
+    let groups: Vec<ResolvedPeerGroup> = [group("pcn", PeerGroupKind::Pcn, 2, 10)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
     let out = compare_indicator(
         &indicator("rate", "no_judgement"),
         &rows,
@@ -164,7 +170,10 @@ fn spc_trend_and_what_changed_follow_the_series() {
             rows.push(row(&format!("A{i:05}"), &period, Some(o), Some(1000.0)));
         }
     }
-    let groups = vec![group("all", PeerGroupKind::All, 5, 10)];
+    let groups: Vec<ResolvedPeerGroup> = [group("all", PeerGroupKind::All, 5, 10)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
     let out = compare_indicator(
         &indicator("proportion", "low_is_good"),
         &rows,

@@ -289,6 +289,11 @@ impl Pipeline {
 
         let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
         let options = CompareOptions { spc: self.spc };
+        let groups: Vec<_> = self
+            .peer_groups
+            .iter()
+            .map(|g| g.resolve(&practice_map))
+            .collect();
         let mut results: Vec<ResultRow> = Vec::new();
         let mut failures = Vec::new();
         let mut hasher = Sha256::new();
@@ -304,7 +309,7 @@ impl Pipeline {
                         ind,
                         &rows,
                         &practice_map,
-                        &self.peer_groups,
+                        &groups,
                         &options,
                     ));
                 }

@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn wilson_matches_newcombe_published_example() {
         let ci = wilson_proportion(81.0, 263.0, 0.95).unwrap();
-        assert_eq!(((ci.lower * 1e4).round(), (ci.upper * 1e4).round()), (2553.0, 3662.0));
+        assert_eq!(
+            ((ci.lower * 1e4).round(), (ci.upper * 1e4).round()),
+            (2553.0, 3662.0)
+        );
     }
 
     #[test]

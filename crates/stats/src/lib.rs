@@ -27,7 +27,7 @@ pub use funnel::{
 };
 pub use gamma::{chi_square_quantile, gamma_p, ln_gamma};
 pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
-pub use quantiles::{percent_rank, quantile_type7};
+pub use quantiles::{percent_rank, percent_rank_sorted, quantile_type7};
 pub use spc::{SpcChart, SpcOptions, SpcPoint, SpcRule, Variation, xmr};
 pub use standardised::{DSR_MIN_EVENTS, ESP_2013, Standardised, dsr, isr};
 pub use trend::{RecentTrend, recent_trend, trend_label};

@@ -62,7 +62,9 @@ pub fn recent_trend(series: &[(f64, f64)], kind: FunnelKind) -> RecentTrend {
     let Some((stat, var)) = score(last, kind) else {
         return RecentTrend::CannotBeCalculated;
     };
-    let critical = chi_square_quantile(0.998, 1.0).unwrap_or(9.5495);
+    // χ²(0.998, 1) = 9.5495…: computed once, not per practice-period.
+    static CRITICAL: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let critical = *CRITICAL.get_or_init(|| chi_square_quantile(0.998, 1.0).unwrap_or(9.549_535));
     if stat * stat / var <= critical {
         return RecentTrend::NoSignificantChange;
     }

@@ -16,10 +16,6 @@ owner = "Federation analytics team"
 tags = ["dementia", "monthly", "clinical search", "small numbers"]
 min_denominator = 200
 */
-SELECT
-    practice_code,
-    CAST(date_trunc('month', period_end) AS DATE) AS period,
-    numerator,
-    denominator
-FROM clinical_searches
+SELECT practice_code, period, numerator, denominator
+FROM clinical_search_monthly
 WHERE search_code = 'DEM_NEW'

@@ -14,10 +14,6 @@ owner = "Federation analytics team"
 tags = ["medicines safety", "monthly", "clinical search"]
 min_denominator = 30
 */
-SELECT
-    practice_code,
-    CAST(date_trunc('month', period_end) AS DATE) AS period,
-    numerator,
-    denominator
-FROM clinical_searches
+SELECT practice_code, period, numerator, denominator
+FROM clinical_search_monthly
 WHERE search_code = 'SMR'

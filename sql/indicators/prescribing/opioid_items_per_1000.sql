@@ -17,10 +17,8 @@ tags = ["opioids", "monthly"]
 min_denominator = 500
 */
 SELECT
-    l.practice_code,
-    l.month AS period,
-    COALESCE(g.opioid_items, 0) AS numerator,
-    l.patients AS denominator
-FROM practice_list AS l
-LEFT JOIN prescribing_groups AS g ON g.practice_code = l.practice_code AND g.month = l.month
-WHERE l.month IN (SELECT DISTINCT month FROM prescribing)
+    practice_code,
+    month AS period,
+    opioid_items AS numerator,
+    patients AS denominator
+FROM prescribing_per_list
