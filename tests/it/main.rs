@@ -4,6 +4,7 @@
 mod demo;
 mod errors;
 mod ground_truth;
+mod indicators;
 mod synth;
 
 use std::path::{Path, PathBuf};

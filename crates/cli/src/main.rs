@@ -54,6 +54,11 @@ enum Command {
         /// The SQL, e.g. "SELECT count(*) FROM appointments".
         sql: String,
     },
+    /// The analysts' indicator catalogue: list, check, scaffold.
+    Indicators {
+        #[command(subcommand)]
+        command: IndicatorCommand,
+    },
     /// Generate a synthetic federation or nation with planted ground truth.
     Synth {
         /// federation (about 34 practices, 24 months) or national (about 6,300 practices).
@@ -80,6 +85,36 @@ enum Command {
         shifts: Option<usize>,
         #[arg(long)]
         trends: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndicatorCommand {
+    /// List the indicators with their domain, type and polarity.
+    List {
+        pipeline: PathBuf,
+        /// Select by id, tag:<tag> or domain:<domain> (repeatable).
+        #[arg(long)]
+        select: Vec<String>,
+    },
+    /// Check metadata and plan each query against the warehouse schema,
+    /// without running it. Exits 1 if any indicator has a problem.
+    Check {
+        pipeline: PathBuf,
+        #[arg(long)]
+        select: Vec<String>,
+        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        #[arg(long)]
+        warehouse: Option<PathBuf>,
+    },
+    /// Write a new indicator file with every metadata field to fill in.
+    New {
+        pipeline: PathBuf,
+        /// The indicator id (lower-case, underscores), also the file name.
+        id: String,
+        /// demand, patient_experience, demographics, prescribing or clinical.
+        #[arg(long)]
+        domain: String,
     },
 }
 
@@ -236,6 +271,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             println!("{table}");
             Ok(())
         }
+        Command::Indicators { command } => indicators(command).await,
         Command::Synth {
             preset,
             seed,
@@ -280,6 +316,76 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 secs,
                 summary.rows as f64 / secs.max(1e-9),
                 summary.bytes as f64 / 1e6 / secs.max(1e-9)
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
+    match command {
+        IndicatorCommand::List { pipeline, select } => {
+            let p = load(&pipeline, None)?;
+            let picked = p.indicators(&select)?;
+            println!(
+                "{:<34} {:<19} {:<11} {:<13} title",
+                "id", "domain", "type", "polarity"
+            );
+            for i in &picked {
+                println!(
+                    "{:<34} {:<19} {:<11} {:<13} {}{}",
+                    i.id,
+                    i.domain.as_str(),
+                    i.value_type.as_str(),
+                    i.polarity.as_str(),
+                    i.title,
+                    if i.draft { " (draft)" } else { "" }
+                );
+            }
+            println!("{} indicators", picked.len());
+            Ok(())
+        }
+        IndicatorCommand::Check {
+            pipeline,
+            select,
+            warehouse,
+        } => {
+            let p = load(&pipeline, warehouse)?;
+            let results = p.check_indicators(&select).await?;
+            let mut failed = 0;
+            for (ind, problems) in &results {
+                if problems.is_empty() {
+                    println!("ok    {}", ind.id);
+                } else {
+                    failed += 1;
+                    for problem in problems {
+                        println!(
+                            "error {}:{}:{}: {}",
+                            ind.path.display(),
+                            problem.line,
+                            problem.column,
+                            problem.message
+                        );
+                    }
+                }
+            }
+            println!("{} checked, {} with problems", results.len(), failed);
+            if failed > 0 {
+                return Err(format!("{failed} indicator(s) failed their checks").into());
+            }
+            Ok(())
+        }
+        IndicatorCommand::New {
+            pipeline,
+            id,
+            domain,
+        } => {
+            let p = load(&pipeline, None)?;
+            let path = p.new_indicator(&id, &domain)?;
+            println!(
+                "Wrote {} — fill in the TODOs, then: peerbench indicators check {}",
+                path.display(),
+                pipeline.display()
             );
             Ok(())
         }

@@ -5,8 +5,12 @@
 //! each query read-only with DataFusion against the warehouse and checks the
 //! output contract: `practice_code`, `period`, `numerator`, `denominator`.
 
+mod check;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
@@ -93,6 +97,20 @@ pub enum Domain {
 }
 
 impl Domain {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Demand => "demand",
+            Domain::PatientExperience => "patient_experience",
+            Domain::Demographics => "demographics",
+            Domain::Prescribing => "prescribing",
+            Domain::Clinical => "clinical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Domain> {
+        Domain::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Domain::Demand => "Demand and access",
@@ -515,6 +533,98 @@ pub async fn run_indicator(
     }
     rows.sort_by(|a, b| (&a.practice_code, &a.period).cmp(&(&b.practice_code, &b.period)));
     Ok(rows)
+}
+
+/// Picks indicators like dbt's `--select`: an id, `tag:<tag>` or
+/// `domain:<domain>`; several selectors are a union; none selects all.
+pub fn select<'a>(
+    catalogue: &'a [Indicator],
+    selectors: &[String],
+) -> Result<Vec<&'a Indicator>, String> {
+    if selectors.is_empty() {
+        return Ok(catalogue.iter().collect());
+    }
+    let mut out: Vec<&Indicator> = Vec::new();
+    for sel in selectors {
+        let matched: Vec<&Indicator> = if let Some(tag) = sel.strip_prefix("tag:") {
+            catalogue
+                .iter()
+                .filter(|i| i.tags.iter().any(|t| t == tag))
+                .collect()
+        } else if let Some(domain) = sel.strip_prefix("domain:") {
+            let d = Domain::parse(domain).ok_or_else(|| {
+                format!(
+                    "unknown domain {domain:?} (domains: {})",
+                    Domain::ALL.map(Domain::as_str).join(", ")
+                )
+            })?;
+            catalogue.iter().filter(|i| i.domain == d).collect()
+        } else {
+            catalogue.iter().filter(|i| i.id == *sel).collect()
+        };
+        if matched.is_empty() {
+            let ids: Vec<&str> = catalogue.iter().map(|i| i.id.as_str()).collect();
+            let hint = match close_matches(sel, ids).as_slice() {
+                [] => String::new(),
+                m => format!(" — did you mean {}?", m.join(" or ")),
+            };
+            return Err(format!("--select {sel:?} matches no indicator{hint}"));
+        }
+        for m in matched {
+            if !out.iter().any(|o| o.id == m.id) {
+                out.push(m);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A new indicator file with every metadata field, to fill in.
+pub fn scaffold(id: &str, domain: Domain) -> Result<String, String> {
+    let valid = id.len() <= 64
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(format!(
+            "indicator id {id:?}: use lower-case letters, digits and underscores, starting with a letter"
+        ));
+    }
+    Ok(format!(
+        r#"/*
+id = "{id}"
+title = "TODO: a title a practice manager understands"
+numerator = "TODO: what is counted"
+denominator = "TODO: out of what"
+domain = "{domain}"
+value_type = "proportion"          # proportion (x100, Wilson), rate (x multiplier, Byar), ratio
+multiplier = 100                   # 100 for proportions; e.g. 1000 for "per 1,000 patients"
+units = "%"
+polarity = "high_is_good"          # high_is_good, low_is_good, no_judgement
+definition = "TODO: the precise definition"
+why_it_matters = "TODO: why a practice or board should care"
+source = "TODO: which extract, and who publishes it"
+caveats = "TODO: what this number cannot tell you"
+owner = "TODO: who keeps this indicator"
+reviewed = "2026-01-01"
+next_review = "2027-01-01"
+tags = []
+draft = true                       # drafts are checked and tested but not published
+min_denominator = 30               # below this a practice is not compared
+*/
+-- One row per practice and period: practice_code, period (a DATE month or
+-- text such as '2025-26'), numerator, denominator.
+SELECT
+    practice_code,
+    month AS period,
+    SUM(CASE WHEN appt_status = 'DNA' THEN appointments ELSE 0 END) AS numerator,
+    SUM(appointments) AS denominator
+FROM appointments
+GROUP BY practice_code, month
+"#,
+        domain = domain.as_str()
+    ))
 }
 
 /// Shared ownership for the stages that follow.

@@ -122,6 +122,70 @@ impl Pipeline {
         Ok((ctx, versions))
     }
 
+    /// The indicator catalogue, narrowed by `--select` style selectors.
+    pub fn indicators(&self, selectors: &[String]) -> Result<Vec<Indicator>> {
+        let catalogue = load_catalogue(&self.indicators_dir)?;
+        let picked =
+            peerbench_indicators::select(&catalogue, selectors).map_err(PipelineError::Query)?;
+        Ok(picked.into_iter().cloned().collect())
+    }
+
+    /// Checks indicators without running them: metadata, and SQL planned
+    /// against the warehouse's tables and the shared views.
+    pub async fn check_indicators(
+        &self,
+        selectors: &[String],
+    ) -> Result<Vec<(Indicator, Vec<peerbench_indicators::Problem>)>> {
+        let picked = self.indicators(selectors)?;
+        let warehouse = self.open_warehouse()?;
+        let (ctx, versions) = self.session(&warehouse).await?;
+        let mut known: Vec<String> = versions.into_iter().map(|(t, _)| t).collect();
+        if let Some(views) = &self.views_dir
+            && let Ok(entries) = std::fs::read_dir(views)
+        {
+            known.extend(entries.flatten().filter_map(|e| {
+                let p = e.path();
+                (p.extension().is_some_and(|x| x == "sql"))
+                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                    .flatten()
+            }));
+        }
+        known.sort();
+        let mut out = Vec::new();
+        for ind in picked {
+            let problems = peerbench_indicators::check_indicator(&ctx, &ind, &known).await;
+            out.push((ind, problems));
+        }
+        Ok(out)
+    }
+
+    /// Writes a new indicator file with every metadata field.
+    pub fn new_indicator(&self, id: &str, domain: &str) -> Result<PathBuf> {
+        let d = peerbench_indicators::Domain::parse(domain).ok_or_else(|| {
+            PipelineError::Query(format!(
+                "unknown domain {domain:?} (domains: {})",
+                peerbench_indicators::Domain::ALL
+                    .map(|d| d.as_str())
+                    .join(", ")
+            ))
+        })?;
+        let text = peerbench_indicators::scaffold(id, d).map_err(PipelineError::Query)?;
+        if load_catalogue(&self.indicators_dir)?
+            .iter()
+            .any(|i| i.id == id)
+        {
+            return Err(PipelineError::Query(format!(
+                "an indicator {id:?} already exists"
+            )));
+        }
+        let dir = self.indicators_dir.join(d.as_str());
+        let path = dir.join(format!("{id}.sql"));
+        std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|e| PipelineError::Query(format!("cannot write {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
     /// Runs read-only SQL against the warehouse (tables and shared views).
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let warehouse = self.open_warehouse()?;
