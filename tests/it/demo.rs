@@ -84,6 +84,19 @@ fn board_page_and_a_page_per_practice() {
         assert!(page.contains("How this was made"));
     }
     assert!(run.first_stdout.contains("Board report:"));
+    // The indicator catalogue is published beside the reports, with every indicator.
+    let catalogue = std::fs::read_to_string(run.out.join("indicators.html")).unwrap();
+    assert!(
+        std::fs::read_to_string(run.out.join("index.html"))
+            .unwrap()
+            .contains("href=\"indicators.html\"")
+    );
+    for id in ["dna_rate", "qof_hyp008_pct", "survey_overall_good_pct"] {
+        assert!(
+            catalogue.contains(&format!("id=\"{id}\"")),
+            "catalogue lacks {id}"
+        );
+    }
 }
 
 #[test]
@@ -138,6 +151,7 @@ fn results_have_a_row_per_practice_indicator_period_and_peer_group() {
         .unwrap()
         .flatten()
         .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .filter(|f| f.path().extension().is_some_and(|x| x == "sql"))
         .collect();
     assert_eq!(
         practices_by_indicator.len(),

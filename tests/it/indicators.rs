@@ -63,6 +63,37 @@ fn every_library_indicator_passes_check() {
 }
 
 #[test]
+fn every_library_indicator_passes_its_fixtures_and_a_wrong_expectation_fails() {
+    let o = peerbench(&["indicators", "test", "pipelines/demo.toml"]);
+    assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains(": 0 failed, 0 without fixtures"),
+        "{}",
+        stdout(&o)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = sandbox_pipeline(dir.path());
+    let fixture = dir.path().join("sql/indicators/demand/dna_rate.test.toml");
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    std::fs::write(&fixture, text.replacen("numerator = 5", "numerator = 6", 1)).unwrap();
+    let o = peerbench(&[
+        "indicators",
+        "test",
+        p.to_str().unwrap(),
+        "--select",
+        "dna_rate",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("FAIL  dna_rate")
+            && stdout(&o).contains("A81001 2026-09: expected 6/100, got 5/100"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
 fn a_typo_is_located_with_close_matches() {
     let dir = tempfile::tempdir().unwrap();
     let p = sandbox_pipeline(dir.path());
@@ -154,6 +185,19 @@ fn a_new_indicator_is_scaffolded_and_checks() {
         "gp_dna_share",
     ]);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
+    let o = peerbench(&[
+        "indicators",
+        "test",
+        p.to_str().unwrap(),
+        "--select",
+        "gp_dna_share",
+    ]);
+    assert!(
+        o.status.success(),
+        "the scaffold's fixture passes: {}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     // A second scaffold with the same id is refused.
     let o = peerbench(&[
         "indicators",

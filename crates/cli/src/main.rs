@@ -107,6 +107,22 @@ enum IndicatorCommand {
         #[arg(long)]
         warehouse: Option<PathBuf>,
     },
+    /// Run each indicator on the fixture rows in its <id>.test.toml and compare
+    /// with the expected numerators and denominators. Exits 1 on any failure
+    /// or missing fixture.
+    Test {
+        pipeline: PathBuf,
+        #[arg(long)]
+        select: Vec<String>,
+    },
+    /// Write the indicator catalogue page (indicators.html); `run` also
+    /// publishes it beside the reports.
+    Docs {
+        pipeline: PathBuf,
+        /// Folder to write into (default: the pipeline's output folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write a new indicator file with every metadata field to fill in.
     New {
         pipeline: PathBuf,
@@ -375,6 +391,58 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
             }
             Ok(())
         }
+        IndicatorCommand::Docs { pipeline, out } => {
+            let p = load(&pipeline, None)?;
+            let path = p.indicator_docs(out.as_deref().unwrap_or(&p.output))?;
+            println!("Indicator catalogue: {}", path.display());
+            Ok(())
+        }
+        IndicatorCommand::Test { pipeline, select } => {
+            let p = load(&pipeline, None)?;
+            let results = p.test_indicators(&select).await?;
+            let (mut failed, mut missing, mut cases) = (0, 0, 0);
+            for (ind, outcome) in &results {
+                match outcome {
+                    None => {
+                        missing += 1;
+                        println!(
+                            "none  {}: no fixtures — add {}",
+                            ind.id,
+                            peerbench_indicators_fixture_path(ind)
+                        );
+                    }
+                    Some(list) => {
+                        cases += list.len();
+                        let bad: Vec<_> = list.iter().filter(|c| !c.failures.is_empty()).collect();
+                        if bad.is_empty() {
+                            println!(
+                                "ok    {} ({} case{})",
+                                ind.id,
+                                list.len(),
+                                if list.len() == 1 { "" } else { "s" }
+                            );
+                        } else {
+                            failed += 1;
+                            for c in bad {
+                                for f in &c.failures {
+                                    println!("FAIL  {}: case {:?}: {f}", ind.id, c.name);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            println!(
+                "{} indicators, {cases} cases: {failed} failed, {missing} without fixtures",
+                results.len()
+            );
+            if failed + missing > 0 {
+                return Err(
+                    format!("{} indicator(s) failed or lack fixtures", failed + missing).into(),
+                );
+            }
+            Ok(())
+        }
         IndicatorCommand::New {
             pipeline,
             id,
@@ -390,6 +458,13 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+fn peerbench_indicators_fixture_path(ind: &peerbench_pipeline::Indicator) -> String {
+    ind.path
+        .with_file_name(format!("{}.test.toml", ind.id))
+        .display()
+        .to_string()
 }
 
 fn load(pipeline: &std::path::Path, warehouse: Option<PathBuf>) -> Result<Pipeline, Failure> {

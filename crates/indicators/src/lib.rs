@@ -6,11 +6,13 @@
 //! output contract: `practice_code`, `period`, `numerator`, `denominator`.
 
 mod check;
+mod fixture;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
+pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
@@ -678,6 +680,24 @@ mod tests {
             run_indicator(&ctx, &ddl).await,
             Err(IndicatorError::Sql { .. })
         ));
+
+        // No reading of files or URLs, no SET or COPY: refused, not run.
+        for sql in [
+            "SELECT * FROM '/etc/passwd'",
+            "SET datafusion.execution.batch_size = 1",
+            "COPY (SELECT 1) TO '/tmp/peerbench-sandbox-test.csv'",
+        ] {
+            let mut bad = ind.clone();
+            bad.sql = sql.into();
+            assert!(
+                matches!(
+                    run_indicator(&ctx, &bad).await,
+                    Err(IndicatorError::Sql { .. })
+                ),
+                "{sql} was not refused"
+            );
+        }
+        assert!(!Path::new("/tmp/peerbench-sandbox-test.csv").exists());
 
         let mut missing = ind.clone();
         missing.sql = "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS num, 100 AS denominator".into();

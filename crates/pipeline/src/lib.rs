@@ -16,13 +16,14 @@ use peerbench_compare::{
     CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResultRow, compare_indicator,
     what_changed,
 };
-use peerbench_indicators::{Indicator, load_catalogue, register_views, run_indicator, sandbox};
+use peerbench_indicators::{load_catalogue, register_views, run_indicator, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::Warehouse;
 use sha2::{Digest, Sha256};
 
 pub use config::ConfigError;
+pub use peerbench_indicators::Indicator;
 pub use peerbench_ingest::IngestSummary as IngestReport;
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +160,46 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Runs each indicator's fixture cases (`<id>.test.toml`) in memory: the
+    /// warehouse tables are the pipeline's sources' shapes, filled with the
+    /// fixture rows; the shared views and the indicator's SQL run for real.
+    /// None for an indicator without fixtures.
+    #[allow(clippy::type_complexity)]
+    pub async fn test_indicators(
+        &self,
+        selectors: &[String],
+    ) -> Result<Vec<(Indicator, Option<Vec<peerbench_indicators::CaseOutcome>>)>> {
+        let schemas: BTreeMap<String, arrow::datatypes::SchemaRef> = self
+            .sources
+            .iter()
+            .map(|s| (s.table.clone(), peerbench_ingest::schema_for(&s.shape)))
+            .collect();
+        let mut out = Vec::new();
+        for ind in self.indicators(selectors)? {
+            let outcome =
+                peerbench_indicators::run_fixtures(&ind, &schemas, self.views_dir.as_deref())
+                    .await
+                    .map_err(PipelineError::Query)?;
+            out.push((ind, outcome));
+        }
+        Ok(out)
+    }
+
+    /// Writes the indicator catalogue page to `out/indicators.html`.
+    pub fn indicator_docs(&self, out: &Path) -> Result<PathBuf> {
+        let catalogue = load_catalogue(&self.indicators_dir)?;
+        let path = out.join("indicators.html");
+        std::fs::create_dir_all(out)
+            .and_then(|()| {
+                std::fs::write(
+                    &path,
+                    peerbench_report::catalogue_page(&self.name, &catalogue),
+                )
+            })
+            .map_err(|e| PipelineError::Query(format!("cannot write {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
     /// Writes a new indicator file with every metadata field.
     pub fn new_indicator(&self, id: &str, domain: &str) -> Result<PathBuf> {
         let d = peerbench_indicators::Domain::parse(domain).ok_or_else(|| {
@@ -180,8 +221,20 @@ impl Pipeline {
         }
         let dir = self.indicators_dir.join(d.as_str());
         let path = dir.join(format!("{id}.sql"));
+        // A fixture that matches the scaffold's example query, so `indicators
+        // test` passes from the start and shows the format to adapt.
+        let fixture = format!(
+            "# Fixture rows for the tables {id} reads, and what it must return.\n\
+             [[case]]\nname = \"DNAs over all appointments\"\n\n\
+             [[case.table]]\nname = \"appointments\"\n\
+             columns = [\"month\", \"practice_code\", \"hcp_type\", \"appt_mode\", \"appt_status\", \"appointments\"]\n\
+             rows = [\n  [\"2026-09-01\", \"A81001\", \"GP\", \"Face-to-Face\", \"DNA\", 5],\n  \
+             [\"2026-09-01\", \"A81001\", \"GP\", \"Face-to-Face\", \"Attended\", 95],\n]\n\n\
+             [[case.expect]]\npractice_code = \"A81001\"\nperiod = \"2026-09\"\nnumerator = 5\ndenominator = 100\n"
+        );
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(&path, text))
+            .and_then(|()| std::fs::write(dir.join(format!("{id}.test.toml")), fixture))
             .map_err(|e| PipelineError::Query(format!("cannot write {}: {e}", path.display())))?;
         Ok(path)
     }

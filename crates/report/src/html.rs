@@ -665,10 +665,84 @@ impl<'a> Site<'a> {
             );
         }
         b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
+        b.push_str("<p>What each indicator means: <a href=\"indicators.html\">the indicator catalogue</a>.</p>\n");
         b.push_str("<p>Download every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
         b.push_str(&self.how_made());
         self.page(&format!("{} — board report", self.input.title), "", &b)
     }
+}
+
+/// The indicator catalogue: every indicator's metadata, written from the SQL
+/// files' headers, grouped by domain. Drafts are listed and marked.
+pub fn catalogue_page(title: &str, indicators: &[Indicator]) -> String {
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "<h1>Indicator catalogue</h1>\n<p>{} indicators. Each is one SQL file with its metadata; this page is written from them.</p>",
+        indicators.len()
+    );
+    b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Domain</th><th scope=\"col\">Type</th><th scope=\"col\">Better is</th><th scope=\"col\">Minimum denominator</th></tr></thead><tbody>\n");
+    for ind in indicators {
+        let _ = writeln!(
+            b,
+            "<tr><td><a href=\"#{id}\">{}</a>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            esc(&ind.title),
+            if ind.draft {
+                " <span class=\"meta\">(draft)</span>"
+            } else {
+                ""
+            },
+            ind.domain.title(),
+            ind.value_type.as_str(),
+            esc(&ind.units),
+            match ind.polarity {
+                Polarity::HighIsGood => "higher",
+                Polarity::LowIsGood => "lower",
+                Polarity::NoJudgement => "neither (context)",
+            },
+            ind.min_denominator,
+            id = esc(&ind.id)
+        );
+    }
+    b.push_str("</tbody></table>\n");
+    for domain in Domain::ALL {
+        let inds: Vec<&Indicator> = indicators.iter().filter(|i| i.domain == domain).collect();
+        if inds.is_empty() {
+            continue;
+        }
+        let _ = writeln!(b, "<h2>{}</h2>", domain.title());
+        for ind in inds {
+            let row = |k: &str, v: &str| {
+                if v.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("<dt>{k}</dt><dd>{}</dd>", esc(v))
+                }
+            };
+            let _ = writeln!(
+                b,
+                "<section id=\"{}\"><h3>{}</h3><dl class=\"facts\">{}{}{}{}{}{}{}{}{}{}{}</dl></section>",
+                esc(&ind.id),
+                esc(&ind.title),
+                row("Id", &ind.id),
+                row("Numerator", &ind.numerator),
+                row("Denominator", &ind.denominator),
+                row("Definition", &ind.definition),
+                row("Why it matters", &ind.why_it_matters),
+                row("Source", &ind.source),
+                row("Caveats", &ind.caveats),
+                row("Owner", &ind.owner),
+                row("Reviewed", ind.reviewed.as_deref().unwrap_or("")),
+                row("Next review", ind.next_review.as_deref().unwrap_or("")),
+                row("Tags", &ind.tags.join(", "))
+            );
+        }
+    }
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>Indicator catalogue — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<header class=\"site\"><a href=\"index.html\">{}</a> · peerbench</header>\n<main>\n{b}\n</main>\n</body>\n</html>\n",
+        esc(title),
+        esc(title)
+    )
 }
 
 #[cfg(test)]

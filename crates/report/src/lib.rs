@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
 use peerbench_indicators::Indicator;
 
+pub use html::catalogue_page;
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +129,10 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     }
 
     let site = html::Site::new(input);
+    write(
+        &staging.join("indicators.html"),
+        catalogue_page(&input.title, input.indicators).as_bytes(),
+    )?;
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
     for code in input.practices.keys() {
         write(

@@ -1,0 +1,324 @@
+//! Unit tests for indicators, like dbt's: fixture rows for the tables an
+//! indicator reads, declared in `<id>.test.toml` beside its SQL, and the
+//! numerators and denominators it must return. Each case runs the real shared
+//! views and the real query in a fresh in-memory DataFusion session.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+use serde::Deserialize;
+
+use crate::{Indicator, IndicatorRow, register_views, run_indicator};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FixtureFile {
+    #[serde(rename = "case")]
+    cases: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    #[serde(default, rename = "table")]
+    tables: Vec<TableRows>,
+    #[serde(default)]
+    expect: Vec<Expected>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableRows {
+    name: String,
+    columns: Vec<String>,
+    rows: Vec<Vec<toml::Value>>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    practice_code: String,
+    period: String,
+    /// Absent means the indicator must return a missing (suppressed) value.
+    numerator: Option<f64>,
+    denominator: Option<f64>,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseOutcome {
+    pub name: String,
+    /// Empty when the case passed.
+    pub failures: Vec<String>,
+}
+
+/// A number as a person writes it; a missing value says so.
+fn shown(x: Option<f64>) -> String {
+    x.map_or("missing".to_string(), |v| format!("{v}"))
+}
+
+/// Where an indicator's fixtures live: `<id>.test.toml` beside its SQL.
+pub fn fixture_path(ind: &Indicator) -> PathBuf {
+    ind.path.with_file_name(format!("{}.test.toml", ind.id))
+}
+
+fn days(date: &str) -> Option<i32> {
+    let d = chrono_like(date)?;
+    Some(d)
+}
+
+/// Days since 1970-01-01 for `YYYY-MM-DD` (proleptic Gregorian).
+fn chrono_like(s: &str) -> Option<i32> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (
+        s[..4].parse().ok()?,
+        s[5..7].parse().ok()?,
+        s[8..].parse().ok()?,
+    );
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) as i32)
+}
+
+fn build_batch(schema: &SchemaRef, t: &TableRows) -> Result<RecordBatch, String> {
+    for c in &t.columns {
+        if schema.field_with_name(c).is_err() {
+            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(format!(
+                "table {}: no column {c:?} (columns: {})",
+                t.name,
+                names.join(", ")
+            ));
+        }
+    }
+    for (i, r) in t.rows.iter().enumerate() {
+        if r.len() != t.columns.len() {
+            return Err(format!(
+                "table {}: row {} has {} values for {} columns",
+                t.name,
+                i + 1,
+                r.len(),
+                t.columns.len()
+            ));
+        }
+    }
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for field in schema.fields() {
+        let pos = t.columns.iter().position(|c| c == field.name());
+        let value = |row: &Vec<toml::Value>| pos.map(|p| row[p].clone());
+        let bad = |v: &toml::Value| {
+            format!(
+                "table {}: column {}: {v} is not a {}",
+                t.name,
+                field.name(),
+                field.data_type()
+            )
+        };
+        let array: ArrayRef = match field.data_type() {
+            DataType::Utf8 => {
+                let mut b = StringBuilder::new();
+                for row in &t.rows {
+                    match value(row) {
+                        Some(toml::Value::String(s)) => b.append_value(s),
+                        Some(v) => return Err(bad(&v)),
+                        None if field.name() == "source_file" => b.append_value("fixture"),
+                        None if !field.is_nullable() => b.append_value(""),
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Int64 => {
+                let mut b = Int64Builder::new();
+                for row in &t.rows {
+                    match value(row) {
+                        Some(toml::Value::Integer(i)) => b.append_value(i),
+                        Some(toml::Value::String(s)) if s == "suppressed" => b.append_null(),
+                        Some(v) => return Err(bad(&v)),
+                        None if !field.is_nullable() => b.append_value(0),
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Float64 => {
+                let mut b = Float64Builder::new();
+                for row in &t.rows {
+                    match value(row) {
+                        Some(toml::Value::Float(f)) => b.append_value(f),
+                        Some(toml::Value::Integer(i)) => b.append_value(i as f64),
+                        Some(toml::Value::String(s)) if s == "suppressed" => b.append_null(),
+                        Some(v) => return Err(bad(&v)),
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Date32 => {
+                let mut b = Date32Builder::new();
+                for row in &t.rows {
+                    match value(row) {
+                        Some(toml::Value::String(s)) => b.append_value(
+                            days(&s).ok_or_else(|| bad(&toml::Value::String(s.clone())))?,
+                        ),
+                        Some(v) => return Err(bad(&v)),
+                        None => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Boolean => {
+                // A `<col>_suppressed` flag follows its column: true when the
+                // fixture wrote "suppressed" there.
+                let base = field.name().strip_suffix("_suppressed");
+                let base_pos = base.and_then(|b| t.columns.iter().position(|c| c == b));
+                let mut b = BooleanBuilder::new();
+                for row in &t.rows {
+                    let flag = match (value(row), base_pos) {
+                        (Some(toml::Value::Boolean(v)), _) => v,
+                        (Some(v), _) => return Err(bad(&v)),
+                        (None, Some(p)) => {
+                            matches!(&row[p], toml::Value::String(s) if s == "suppressed")
+                        }
+                        (None, None) => false,
+                    };
+                    b.append_value(flag);
+                }
+                Arc::new(b.finish())
+            }
+            other => {
+                return Err(format!(
+                    "table {}: column {} has unsupported type {other}",
+                    t.name,
+                    field.name()
+                ));
+            }
+        };
+        arrays.push(array);
+    }
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| format!("table {}: {e}", t.name))
+}
+
+/// Runs every case in the indicator's fixture file. `schemas` are the
+/// warehouse tables' schemas (from the pipeline's sources); tables a case does
+/// not fill are registered empty so the shared views still resolve.
+pub async fn run_fixtures(
+    ind: &Indicator,
+    schemas: &BTreeMap<String, SchemaRef>,
+    views_dir: Option<&Path>,
+) -> Result<Option<Vec<CaseOutcome>>, String> {
+    let path = fixture_path(ind);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let file: FixtureFile =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let mut outcomes = Vec::new();
+    for case in file.cases {
+        let ctx = SessionContext::new();
+        let mut given: HashMap<&str, &TableRows> = HashMap::new();
+        for t in &case.tables {
+            if !schemas.contains_key(&t.name) {
+                return Err(format!(
+                    "{}: case {:?}: no warehouse table {:?} (tables: {})",
+                    path.display(),
+                    case.name,
+                    t.name,
+                    schemas.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+            }
+            given.insert(t.name.as_str(), t);
+        }
+        for (name, schema) in schemas {
+            let batch = match given.get(name.as_str()) {
+                Some(t) => build_batch(schema, t)
+                    .map_err(|e| format!("{}: case {:?}: {e}", path.display(), case.name))?,
+                None => RecordBatch::new_empty(schema.clone()),
+            };
+            let table =
+                MemTable::try_new(schema.clone(), vec![vec![batch]]).map_err(|e| e.to_string())?;
+            ctx.register_table(name.as_str(), Arc::new(table))
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(dir) = views_dir {
+            register_views(&ctx, dir).await.map_err(|e| e.to_string())?;
+        }
+        let mut failures = Vec::new();
+        match run_indicator(&ctx, ind).await {
+            Err(e) => failures.push(e.to_string()),
+            Ok(rows) => {
+                let got: BTreeMap<(String, String), &IndicatorRow> = rows
+                    .iter()
+                    .map(|r| ((r.practice_code.clone(), r.period.clone()), r))
+                    .collect();
+                for e in &case.expect {
+                    match got.get(&(e.practice_code.clone(), e.period.clone())) {
+                        None => failures.push(format!(
+                            "expected a row for {} {}, got none",
+                            e.practice_code, e.period
+                        )),
+                        Some(r) if r.numerator != e.numerator || r.denominator != e.denominator => {
+                            failures.push(format!(
+                                "{} {}: expected {}/{}, got {}/{}",
+                                e.practice_code,
+                                e.period,
+                                shown(e.numerator),
+                                shown(e.denominator),
+                                shown(r.numerator),
+                                shown(r.denominator)
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                for (code, period) in got.keys() {
+                    if !case
+                        .expect
+                        .iter()
+                        .any(|e| &e.practice_code == code && &e.period == period)
+                    {
+                        failures.push(format!("unexpected row for {code} {period}"));
+                    }
+                }
+            }
+        }
+        outcomes.push(CaseOutcome {
+            name: case.name,
+            failures,
+        });
+    }
+    Ok(Some(outcomes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chrono_like;
+
+    #[test]
+    fn dates_to_days() {
+        assert_eq!(chrono_like("1970-01-01"), Some(0));
+        assert_eq!(chrono_like("2026-09-01"), Some(20697));
+        assert_eq!(chrono_like("2024-02-29"), Some(19782));
+        assert_eq!(chrono_like("2026-13-01"), None);
+    }
+}
