@@ -109,6 +109,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px}
 dl.facts dt{font-weight:bold}
 dl.facts dd{margin:0}
+.scroll{overflow-x:auto;max-width:100%}
 .heat td{text-align:center;font-size:.8rem;padding:2px 4px}
 .heat th.ind{writing-mode:vertical-rl;transform:rotate(180deg);font-size:.8rem;max-height:14em}
 svg.spine{vertical-align:middle}
@@ -506,7 +507,10 @@ impl<'a> Site<'a> {
             "<h1>{}: where each practice stands</h1>",
             esc(&self.input.title)
         );
-        let inds: Vec<&Indicator> = self.indicators().collect();
+        // Grouped by domain, as on the practice pages, then by title.
+        let mut inds: Vec<&Indicator> = self.indicators().collect();
+        let rank = |d: Domain| Domain::ALL.iter().position(|x| *x == d).unwrap_or(0);
+        inds.sort_by(|a, b| (rank(a.domain), &a.title).cmp(&(rank(b.domain), &b.title)));
         let _ = writeln!(
             b,
             "<p>{} practices, {} indicators, compared with peer group “{}”. Each cell gives the latest period's comparison in words; open a practice for its full report.</p>",
@@ -546,7 +550,7 @@ impl<'a> Site<'a> {
         }
         b.push_str("</tbody></table>\n");
 
-        b.push_str("<h2>Practices × indicators</h2>\n<table class=\"heat\"><caption>Comparison with peers in the latest period</caption><thead><tr><th scope=\"col\">Practice</th>");
+        b.push_str("<h2>Practices × indicators</h2>\n<div class=\"scroll\"><table class=\"heat\"><caption>Comparison with peers in the latest period</caption><thead><tr><th scope=\"col\">Practice</th>");
         for ind in &inds {
             let _ = write!(
                 b,
@@ -574,7 +578,7 @@ impl<'a> Site<'a> {
             }
             b.push_str("</tr>\n");
         }
-        b.push_str("</tbody></table>\n");
+        b.push_str("</tbody></table></div>\n");
 
         b.push_str("<h2>Outside the 99.8% limits</h2>\n<p>Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged.</p>\n");
         let mut outliers: Vec<&ResultRow> = self
