@@ -280,6 +280,25 @@ fn query_answers_and_loading_twice_changes_nothing() {
         stdout(&o)
     );
 
+    // The ledger records each file's SHA-256, the same as sha256sum prints.
+    let sum = std::process::Command::new("sha256sum")
+        .arg(repo().join("data-samples/federation/practices.csv"))
+        .output()
+        .unwrap();
+    let expected_hash = String::from_utf8_lossy(&sum.stdout)[..64].to_string();
+    let o = peerbench(&[
+        "query",
+        "pipelines/demo.toml",
+        "--warehouse",
+        w,
+        "SELECT sha256 FROM load_ledger WHERE file LIKE '%practices.csv'",
+    ]);
+    assert!(
+        stdout(&o).contains(&expected_hash),
+        "ledger hash differs from sha256sum {expected_hash}:\n{}",
+        stdout(&o)
+    );
+
     let o = peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", w]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);

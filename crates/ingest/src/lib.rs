@@ -198,6 +198,11 @@ pub struct IngestSummary {
     pub quarantined: Vec<QuarantinedRow>,
 }
 
+/// Lower-case hex of a digest, as `sha256sum` prints it.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
     let pattern = if Path::new(&source.files).is_absolute() {
         source.files.clone()
@@ -368,7 +373,7 @@ pub async fn load_source(
             path: path.clone(),
             source: e,
         })?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
+        let sha256 = hex(&Sha256::digest(&bytes));
         let known = if source.check_register {
             known_practices
         } else {

@@ -446,7 +446,12 @@ impl Pipeline {
                     .join("\n"),
             });
         }
-        let run_id = format!("{:x}", hasher.finalize())[..12].to_string();
+        let run_id = hasher
+            .finalize()
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>();
 
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
