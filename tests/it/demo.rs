@@ -406,3 +406,39 @@ fn planted_effects_show_in_the_results() {
         );
     }
 }
+
+#[test]
+fn practice_pages_carry_accessible_charts_and_are_deterministic() {
+    let run = demo();
+    let page = std::fs::read_to_string(run.out.join("practices/A81011.html")).unwrap();
+    for id in ["fn-dna_rate-t fn-dna_rate-d", "rc-dna_rate-t rc-dna_rate-d"] {
+        assert!(
+            page.contains(&format!("aria-labelledby=\"{id}\"")),
+            "no chart labelled {id}"
+        );
+    }
+    assert!(page.contains("The numbers behind the charts"));
+    // Same data, same bytes: a second publication from the same warehouse.
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("out");
+    let o = peerbench(&[
+        "run",
+        "pipelines/demo.toml",
+        "--out",
+        again.to_str().unwrap(),
+        "--warehouse",
+        run.warehouse.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in [
+        "index.html",
+        "practices/A81011.html",
+        "indicators.html",
+        "data/indicator_results.csv",
+    ] {
+        assert!(
+            std::fs::read(run.out.join(f)).unwrap() == std::fs::read(again.join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+    }
+}

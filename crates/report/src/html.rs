@@ -113,6 +113,7 @@ dl.facts dd{margin:0}
 .heat td{text-align:center;font-size:.8rem;padding:2px 4px}
 .heat th.ind{writing-mode:vertical-rl;transform:rotate(180deg);font-size:.8rem;max-height:14em}
 svg.spine{vertical-align:middle}
+svg.chart{display:block;max-width:100%;height:auto;margin:8px 0}
 footer{border-top:2px solid var(--pale);margin-top:32px;padding:12px 24px;font-size:.85rem;color:var(--grey)}
 @media print{header.site{background:none;color:var(--dark);border-bottom:2px solid var(--dark)}
  a{color:var(--dark);text-decoration:none}
@@ -129,6 +130,10 @@ pub struct Site<'a> {
     latest_period: HashMap<&'a str, &'a str>,
     /// Indicator → sorted peer values in the latest period (primary peer group, by key).
     peer_values: HashMap<(&'a str, &'a str), Vec<f64>>,
+    /// (indicator, group key) → the group's rows in the latest period, for funnels.
+    peer_rows: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
+    /// (indicator, practice) → its rows in period order, for run charts.
+    series: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
 }
 
 impl<'a> Site<'a> {
@@ -145,8 +150,18 @@ impl<'a> Site<'a> {
         }
         let mut latest = HashMap::new();
         let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+        let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
+        let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
         for r in input.results.iter().filter(|r| r.peer_group == primary) {
+            series
+                .entry((r.indicator_id.as_str(), r.practice_code.as_str()))
+                .or_default()
+                .push(r);
             if latest_period.get(r.indicator_id.as_str()) == Some(&r.period.as_str()) {
+                peer_rows
+                    .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
+                    .or_default()
+                    .push(r);
                 latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
                 if let Some(v) = r.value {
                     peer_values
@@ -156,11 +171,16 @@ impl<'a> Site<'a> {
                 }
             }
         }
+        series
+            .values_mut()
+            .for_each(|s| s.sort_by(|a, b| a.period.cmp(&b.period)));
         Site {
             input,
             latest,
             latest_period,
             peer_values,
+            peer_rows,
+            series,
         }
     }
 
@@ -473,13 +493,45 @@ impl<'a> Site<'a> {
             b.push_str("</tbody></table>\n");
         }
 
-        b.push_str("<h2>Indicator definitions</h2>\n");
+        b.push_str("<h2>Each indicator in detail</h2>\n<p class=\"meta\">Funnel plots: every practice in the peer group by its denominator; solid line the peer value, dashed the 95% limits, dotted the 99.8% limits, allowing for the normal variation between practices. Run charts: this practice month by month; solid line its average, dashed its process limits; a blue square marks special-cause improvement, a yellow triangle special-cause concern, a purple dot a special cause on a context indicator.</p>\n");
         for ind in self.indicators() {
             let _ = writeln!(
                 b,
-                "<section id=\"{}\"><h3>{}</h3><dl class=\"facts\"><dt>Numerator</dt><dd>{}</dd><dt>Denominator</dt><dd>{}</dd><dt>Definition</dt><dd>{}</dd><dt>Source</dt><dd>{}</dd><dt>Caveats</dt><dd>{}</dd><dt>Better is</dt><dd>{}</dd></dl></section>",
+                "<section id=\"{}\"><h3>{}</h3>",
                 esc(&ind.id),
-                esc(&ind.title),
+                esc(&ind.title)
+            );
+            if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
+                let peers = self
+                    .peer_rows
+                    .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[]);
+                b.push_str(&crate::charts::funnel(ind, r, peers));
+            }
+            if let Some(series) = self.series.get(&(ind.id.as_str(), code)) {
+                b.push_str(&crate::charts::run_chart(ind, series));
+                b.push_str("<table><caption>The numbers behind the charts (latest 12 periods)</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Funnel</th><th scope=\"col\">Run chart</th></tr></thead><tbody>\n");
+                for r in series.iter().rev().take(12).rev() {
+                    let _ = writeln!(
+                        b,
+                        "<tr><td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(&r.period),
+                        fmt_count(r.numerator),
+                        fmt_count(r.denominator),
+                        fmt(r.value),
+                        fmt(r.lower_95),
+                        fmt(r.upper_95),
+                        fmt(r.benchmark),
+                        funnel_words(r),
+                        esc(&spc_words(r))
+                    );
+                }
+                b.push_str("</tbody></table>\n");
+            }
+            let _ = writeln!(
+                b,
+                "<dl class=\"facts\"><dt>Numerator</dt><dd>{}</dd><dt>Denominator</dt><dd>{}</dd><dt>Definition</dt><dd>{}</dd><dt>Source</dt><dd>{}</dd><dt>Caveats</dt><dd>{}</dd><dt>Better is</dt><dd>{}</dd></dl></section>",
                 esc(&ind.numerator),
                 esc(&ind.denominator),
                 esc(&ind.definition),

@@ -7,6 +7,7 @@
 //! same bytes. Publication is atomic: the pages are built in a staging folder
 //! and swapped into place, so readers never see half a report.
 
+mod charts;
 mod html;
 mod table;
 

@@ -1,0 +1,379 @@
+//! Charts as accessible, deterministic SVG: a title and a description on
+//! each, line styles as well as colours, and numbers beside them in the page.
+
+use std::fmt::Write as _;
+
+use peerbench_compare::ResultRow;
+use peerbench_indicators::{Indicator, ValueType};
+use peerbench_stats::{FunnelKind, Overdispersion, adjusted_limits};
+
+use crate::html::esc;
+
+const W: f64 = 520.0;
+const H: f64 = 280.0;
+const LEFT: f64 = 60.0;
+const RIGHT: f64 = 14.0;
+const TOP: f64 = 14.0;
+const BOTTOM: f64 = 44.0;
+/// More points than this and the funnel shows a deterministic sample of peers.
+const MAX_POINTS: usize = 400;
+
+fn num(x: f64) -> String {
+    if x.abs() >= 1000.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+struct Scale {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Scale {
+    fn x(&self, v: f64) -> f64 {
+        LEFT + (v - self.x0) / (self.x1 - self.x0).max(1e-12) * (W - LEFT - RIGHT)
+    }
+    fn y(&self, v: f64) -> f64 {
+        let t = ((v - self.y0) / (self.y1 - self.y0).max(1e-12)).clamp(-0.02, 1.02);
+        H - BOTTOM - t * (H - TOP - BOTTOM)
+    }
+}
+
+fn axes(s: &mut String, scale: &Scale, x_label: &str, y_label: &str, x_ticks: &[(f64, String)]) {
+    let _ = write!(
+        s,
+        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"#ffffff\" stroke=\"#768692\"/>",
+        W - LEFT - RIGHT,
+        H - TOP - BOTTOM
+    );
+    for i in 0..=4 {
+        let v = scale.y0 + (scale.y1 - scale.y0) * i as f64 / 4.0;
+        let y = scale.y(v);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e8edee\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#212b32\">{}</text>",
+            W - RIGHT,
+            LEFT - 4.0,
+            y + 4.0,
+            num(v)
+        );
+    }
+    for (v, label) in x_ticks {
+        let x = scale.x(*v);
+        let _ = write!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#212b32\">{}</text>",
+            H - BOTTOM + 14.0,
+            esc(label)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4c6272\">{}</text><text x=\"12\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4c6272\" transform=\"rotate(-90 12 {:.1})\">{}</text>",
+        LEFT + (W - LEFT - RIGHT) / 2.0,
+        H - 8.0,
+        esc(x_label),
+        TOP + (H - TOP - BOTTOM) / 2.0,
+        TOP + (H - TOP - BOTTOM) / 2.0,
+        esc(y_label)
+    );
+}
+
+fn polyline(points: &[(f64, f64)], style: &str) -> String {
+    let pts: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    format!(
+        "<polyline fill=\"none\" {style} points=\"{}\"/>",
+        pts.join(" ")
+    )
+}
+
+/// A funnel plot of every peer in the practice's group (latest period), the
+/// target and the overdispersion-adjusted 95% and 99.8% limits, with this
+/// practice highlighted and labelled.
+pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> String {
+    let valued: Vec<&&ResultRow> = peers
+        .iter()
+        .filter(|r| r.value.is_some() && r.denominator.is_some())
+        .collect();
+    let (Some(value), Some(n)) = (practice.value, practice.denominator) else {
+        return String::new();
+    };
+    if valued.len() < 3 {
+        return String::new();
+    }
+    // A deterministic sample keeps national-scale pages small.
+    let step = valued.len().div_ceil(MAX_POINTS).max(1);
+    let shown: Vec<&&&ResultRow> = valued.iter().step_by(step).collect();
+    let kind = match ind.value_type {
+        ValueType::Proportion => FunnelKind::Proportion,
+        _ => FunnelKind::Ratio,
+    };
+    let m = ind.multiplier;
+    let od = match (practice.benchmark, practice.od_phi, practice.od_tau2) {
+        (Some(b), Some(phi), Some(tau2)) => Some(Overdispersion {
+            target: b / m,
+            phi,
+            tau2,
+            units: valued.len(),
+        }),
+        _ => None,
+    };
+    let n_max = valued
+        .iter()
+        .filter_map(|r| r.denominator)
+        .fold(0.0, f64::max)
+        * 1.05;
+    let n_min = valued
+        .iter()
+        .filter_map(|r| r.denominator)
+        .fold(f64::INFINITY, f64::min)
+        .max(1.0);
+    let mut ys: Vec<f64> = valued.iter().filter_map(|r| r.value).collect();
+    let mut curves: Vec<Vec<(f64, f64, f64)>> = Vec::new(); // per level: (n, lo, hi)
+    if let Some(od) = &od {
+        for level in [0.95, 0.998] {
+            let curve: Vec<(f64, f64, f64)> = (0..=60)
+                .map(|i| n_min * 0.8 + (n_max - n_min * 0.8) * i as f64 / 60.0)
+                .filter_map(|x| {
+                    adjusted_limits(od, x, kind, level)
+                        .ok()
+                        .map(|(lo, hi)| (x, lo * m, hi * m))
+                })
+                .collect();
+            if let Some(first) = curve.first() {
+                ys.push(first.1);
+                ys.push(first.2);
+            }
+            curves.push(curve);
+        }
+    }
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    let scale = Scale {
+        x0: 0.0,
+        x1: n_max,
+        y0: (lo - pad).max(if kind == FunnelKind::Proportion {
+            0.0
+        } else {
+            f64::MIN
+        }),
+        y1: hi + pad,
+    };
+    let flag = practice.funnel_flag.map_or("not assessed", |f| f.as_str());
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"fn-{id}-t fn-{id}-d\"><title id=\"fn-{id}-t\">{title}: funnel plot</title><desc id=\"fn-{id}-d\">{count} practices in peer group {group} by denominator. This practice: {v} with denominator {n:.0}, {flag}. Target {target}; 95% limits dashed, 99.8% limits dotted{od}.</desc>",
+        id = esc(&ind.id),
+        title = esc(&ind.title),
+        count = valued.len(),
+        group = esc(&practice.peer_group),
+        v = num(value),
+        target = practice.benchmark.map_or("–".into(), num),
+        od = od.map_or(
+            String::from(" (not shown: too few practices to allow for overdispersion)"),
+            |o| format!(
+                ", adjusted for overdispersion (φ {:.2}, τ² {:.5})",
+                o.phi, o.tau2
+            )
+        ),
+    );
+    let ticks: Vec<(f64, String)> = (0..=4)
+        .map(|i| {
+            (
+                n_max * i as f64 / 4.0,
+                format!("{:.0}", n_max * i as f64 / 4.0),
+            )
+        })
+        .collect();
+    axes(
+        &mut s,
+        &scale,
+        &format!(
+            "Denominator: {}",
+            ind.denominator.chars().take(60).collect::<String>()
+        ),
+        &ind.units,
+        &ticks,
+    );
+    for (curve, dash) in curves
+        .iter()
+        .zip(["stroke-dasharray=\"6 3\"", "stroke-dasharray=\"2 2\""])
+    {
+        let lower: Vec<(f64, f64)> = curve
+            .iter()
+            .map(|(x, l, _)| (scale.x(*x), scale.y(*l)))
+            .collect();
+        let upper: Vec<(f64, f64)> = curve
+            .iter()
+            .map(|(x, _, u)| (scale.x(*x), scale.y(*u)))
+            .collect();
+        let style = format!("stroke=\"#425563\" stroke-width=\"1.2\" {dash}");
+        s.push_str(&polyline(&lower, &style));
+        s.push_str(&polyline(&upper, &style));
+    }
+    if let Some(b) = practice.benchmark {
+        let y = scale.y(b);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
+            W - RIGHT
+        );
+    }
+    for r in &shown {
+        if r.practice_code == practice.practice_code {
+            continue;
+        }
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#aeb7bd\" stroke=\"#768692\" stroke-width=\"0.5\"/>",
+            scale.x(r.denominator.unwrap_or(0.0)),
+            scale.y(r.value.unwrap_or(0.0))
+        );
+    }
+    let (px, py) = (scale.x(n), scale.y(value));
+    let fill = match practice.funnel_flag {
+        Some(f) if f.is_outlier() => "#ffb81c",
+        _ => "#005eb8",
+    };
+    let anchor = if px > W / 2.0 { "end" } else { "start" };
+    let dx = if px > W / 2.0 { -9.0 } else { 9.0 };
+    let _ = write!(
+        s,
+        "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"6\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"bold\" text-anchor=\"{anchor}\" fill=\"#212b32\">This practice</text></svg>",
+        px + dx,
+        py - 8.0
+    );
+    s
+}
+
+/// The practice's own XmR run chart: values, centre line, process limits,
+/// and each special-cause point marked by shape and colour.
+pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
+    let points: Vec<(usize, &ResultRow, f64)> = series
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.value.map(|v| (i, *r, v)))
+        .collect();
+    let Some(last) = points.last().map(|p| p.1) else {
+        return String::new();
+    };
+    let (Some(centre), Some(lower), Some(upper)) =
+        (last.spc_centre, last.spc_lower, last.spc_upper)
+    else {
+        return String::new();
+    };
+    let mut ys: Vec<f64> = points.iter().map(|p| p.2).collect();
+    ys.extend([centre, lower, upper]);
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    let scale = Scale {
+        x0: 0.0,
+        x1: (series.len().max(2) - 1) as f64,
+        y0: lo - pad,
+        y1: hi + pad,
+    };
+    let signals = points.iter().filter(|p| p.1.spc_signal.is_some()).count();
+    let latest = last
+        .spc_variation
+        .unwrap_or("common_cause")
+        .replace('_', " ");
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"rc-{id}-t rc-{id}-d\"><title id=\"rc-{id}-t\">{title}: run chart with process limits</title><desc id=\"rc-{id}-d\">{n} points from {first} to {lastp}. Mean {c}, process limits {l} to {u}{trial}. {signals} special-cause points; latest point: {latest}.</desc>",
+        id = esc(&ind.id),
+        title = esc(&ind.title),
+        n = points.len(),
+        first = esc(&series[0].period),
+        lastp = esc(&last.period),
+        c = num(centre),
+        l = num(lower),
+        u = num(upper),
+        trial = if last.spc_trial == Some(true) {
+            " (trial limits: fewer than 12 points)"
+        } else {
+            ""
+        },
+    );
+    let every = series.len().div_ceil(6).max(1);
+    let ticks: Vec<(f64, String)> = series
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+        .map(|(i, r)| (i as f64, r.period.clone()))
+        .collect();
+    axes(&mut s, &scale, "Month", &ind.units, &ticks);
+    for (v, dash) in [
+        (upper, "stroke-dasharray=\"6 3\""),
+        (lower, "stroke-dasharray=\"6 3\""),
+        (centre, ""),
+    ] {
+        let y = scale.y(v);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#425563\" stroke-width=\"1.2\" {dash}/>",
+            W - RIGHT
+        );
+    }
+    let line: Vec<(f64, f64)> = points
+        .iter()
+        .map(|(i, _, v)| (scale.x(*i as f64), scale.y(*v)))
+        .collect();
+    s.push_str(&polyline(&line, "stroke=\"#768692\" stroke-width=\"1.5\""));
+    for (i, r, v) in &points {
+        let (x, y) = (scale.x(*i as f64), scale.y(*v));
+        match r.spc_variation {
+            Some("improvement") => {
+                let _ = write!(
+                    s,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"#005eb8\" stroke=\"#212b32\"/>",
+                    x - 4.5,
+                    y - 4.5
+                );
+            }
+            Some("concern") => {
+                let _ = write!(
+                    s,
+                    "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\"/>",
+                    y - 6.0,
+                    x + 5.5,
+                    y + 4.0,
+                    x - 5.5,
+                    y + 4.0
+                );
+            }
+            Some("neutral") => {
+                let _ = write!(
+                    s,
+                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"#330072\" stroke=\"#212b32\"/>"
+                );
+            }
+            _ => {
+                let _ = write!(
+                    s,
+                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"#ffffff\" stroke=\"#425563\"/>"
+                );
+            }
+        }
+    }
+    s.push_str("</svg>");
+    s
+}
