@@ -17,14 +17,6 @@ tags = ["QOF", "annual", "context"]
 min_denominator = 500
 */
 -- The register at the end of the financial year over the list in March.
-SELECT
-    q.practice_code,
-    q.reporting_year AS period,
-    MAX(q.value) AS numerator,
-    MAX(l.patients) AS denominator
-FROM qof AS q
-JOIN practice_list AS l
-    ON l.practice_code = q.practice_code
-    AND l.month = CAST('20' || substr(q.reporting_year, 6, 2) || '-03-01' AS DATE)
-WHERE q.indicator_code = 'DM020' AND q.measure = 'REGISTER'
-GROUP BY q.practice_code, q.reporting_year
+SELECT practice_code, reporting_year AS period, register AS numerator, list_in_march AS denominator
+FROM qof_achievement
+WHERE indicator_code = 'DM020' AND list_in_march IS NOT NULL

@@ -16,11 +16,6 @@ next_review = "2027-10-01"
 tags = ["QOF", "annual"]
 min_denominator = 30
 */
-SELECT
-    practice_code,
-    reporting_year AS period,
-    MAX(CASE WHEN measure = 'NUMERATOR' THEN value END) AS numerator,
-    MAX(CASE WHEN measure = 'DENOMINATOR' THEN value END) AS denominator
-FROM qof
+SELECT practice_code, reporting_year AS period, numerator, denominator
+FROM qof_achievement
 WHERE indicator_code = 'CHOL003'
-GROUP BY practice_code, reporting_year

@@ -16,11 +16,6 @@ next_review = "2027-10-01"
 tags = ["QOF", "annual", "data quality"]
 min_denominator = 30
 */
-SELECT
-    practice_code,
-    reporting_year AS period,
-    MAX(CASE WHEN measure = 'PCAS' THEN value END) AS numerator,
-    MAX(CASE WHEN measure = 'PCAS' THEN value END) + MAX(CASE WHEN measure = 'DENOMINATOR' THEN value END) AS denominator
-FROM qof
+SELECT practice_code, reporting_year AS period, pcas AS numerator, pcas + denominator AS denominator
+FROM qof_achievement
 WHERE indicator_code = 'HYP008'
-GROUP BY practice_code, reporting_year

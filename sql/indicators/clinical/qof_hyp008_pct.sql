@@ -14,11 +14,6 @@ owner = "Federation analytics team"
 tags = ["QOF", "cardiovascular", "annual"]
 min_denominator = 50
 */
-SELECT
-    practice_code,
-    reporting_year AS period,
-    MAX(CASE WHEN measure = 'NUMERATOR' THEN value END) AS numerator,
-    MAX(CASE WHEN measure = 'DENOMINATOR' THEN value END) AS denominator
-FROM qof
+SELECT practice_code, reporting_year AS period, numerator, denominator
+FROM qof_achievement
 WHERE indicator_code = 'HYP008'
-GROUP BY practice_code, reporting_year

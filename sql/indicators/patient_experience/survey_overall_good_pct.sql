@@ -14,10 +14,6 @@ owner = "Federation analytics team"
 tags = ["survey", "annual"]
 min_denominator = 10
 */
-SELECT
-    practice_code,
-    CAST(survey_year AS VARCHAR) AS period,
-    positive AS numerator,
-    responses AS denominator
-FROM patient_survey
+SELECT practice_code, period, positive AS numerator, responses AS denominator
+FROM survey_results
 WHERE question_id = 'Q90'
