@@ -31,6 +31,11 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "{text}"
     );
     assert!(
+        text.contains("truncated.csv.gz:0: [unreadable_file]")
+            && text.contains("not a valid gzip file"),
+        "{text}"
+    );
+    assert!(
         text.contains("wrong-delimiter.csv:0: [unreadable_file]")
             && text.contains("no header line found"),
         "{text}"
@@ -56,7 +61,7 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         w,
         "SELECT count(*) AS n FROM quarantine",
     ]);
-    assert!(stdout(&o).contains("| 10 |"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("| 11 |"), "{}", stdout(&o));
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub enum IngestError {
         missing: Vec<String>,
         expected: Vec<String>,
     },
+    #[error("{file}: not a valid gzip file ({reason})")]
+    BadGzip { file: String, reason: String },
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -196,6 +198,25 @@ impl SourceOutcome {
 pub struct IngestSummary {
     pub sources: Vec<SourceOutcome>,
     pub quarantined: Vec<QuarantinedRow>,
+}
+
+/// The file's contents, decompressed when it is gzip (recognised by its
+/// magic bytes, whatever its name). The content hash is of the file as it
+/// arrived, so a re-compressed but identical extract is still "new".
+pub fn decompress(file: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::MultiGzDecoder::new(bytes.as_slice()),
+        &mut out,
+    )
+    .map_err(|e| IngestError::BadGzip {
+        file: file.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(out)
 }
 
 /// Lower-case hex of a digest, as `sha256sum` prints it.
@@ -379,7 +400,8 @@ pub async fn load_source(
         } else {
             None
         };
-        match read_file(&source.table, &file, &bytes, &source.shape, known) {
+        let contents = decompress(&file, bytes);
+        match contents.and_then(|b| read_file(&source.table, &file, &b, &source.shape, known)) {
             Ok(read) => {
                 tracing::debug!(
                     file,
@@ -577,4 +599,31 @@ pub async fn ingest(
             .await?;
     }
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzip_is_recognised_by_content_and_a_corrupt_one_is_named() {
+        let text = b"PRACTICE_CODE,VALUE\nA81001,5\n".to_vec();
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&text).unwrap();
+        let gz = enc.finish().unwrap();
+        assert_eq!(decompress("x.csv.gz", gz.clone()).unwrap(), text);
+        assert_eq!(
+            decompress("x.csv", text.clone()).unwrap(),
+            text,
+            "plain text passes through"
+        );
+        let err = decompress("bad.csv.gz", gz[..gz.len() / 2].to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("bad.csv.gz: not a valid gzip file"),
+            "{err}"
+        );
+    }
 }
