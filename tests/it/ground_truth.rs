@@ -10,7 +10,7 @@ use crate::{peerbench, read_csv, repo, stderr, stdout};
 
 const PRACTICES: usize = 150;
 
-fn pipeline(data: &std::path::Path) -> String {
+pub fn pipeline(data: &std::path::Path) -> String {
     let r = repo();
     let mut text = format!(
         "[pipeline]\nname = \"Ground truth\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"{r}/sql/indicators\"\nviews = \"{r}/sql/views\"\nregister = \"practices\"\n\n",

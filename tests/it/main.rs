@@ -3,6 +3,7 @@
 
 mod demo;
 mod errors;
+mod faults;
 mod ground_truth;
 mod indicators;
 mod synth;
