@@ -251,7 +251,7 @@ fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// How a file is named in messages and the quarantine: relative to the
 /// working directory when it lies below it, so users can open it directly.
-fn label(path: &Path, _base_dir: &Path) -> String {
+fn label(path: &Path) -> String {
     let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
     match (path.canonicalize(), cwd) {
         (Ok(abs), Ok(cwd)) => abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs),
@@ -389,7 +389,7 @@ pub async fn load_source(
     let mut files = Vec::new();
     let mut rejected = Vec::new();
     for path in &paths {
-        let file = label(path, base_dir);
+        let file = label(path);
         let bytes = std::fs::read(path).map_err(|e| IngestError::Read {
             path: path.clone(),
             source: e,

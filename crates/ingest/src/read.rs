@@ -252,20 +252,27 @@ pub fn read_file(
             Ok(true) => {}
             Err(e) => {
                 rows_read += 1;
+                // The csv reader cannot resynchronise after some errors; stop
+                // rather than guess, and say in the reason that the rest of
+                // the file was not read, so nothing is lost silently.
+                let recoverable = matches!(
+                    e.kind(),
+                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
+                );
+                let reason = if recoverable {
+                    e.to_string()
+                } else {
+                    format!("{e}; the rest of the file from this line was not read")
+                };
                 quarantined.push(QuarantinedRow::new(
                     source,
                     file_label,
                     line_no,
                     Check::Malformed,
-                    e.to_string(),
+                    reason,
                     "",
                 ));
-                // The csv reader cannot resynchronise after some errors; stop
-                // rather than guess, and say so.
-                if !matches!(
-                    e.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                ) {
+                if !recoverable {
                     break;
                 }
                 continue;
