@@ -442,3 +442,56 @@ fn practice_pages_carry_accessible_charts_and_are_deterministic() {
         );
     }
 }
+
+/// Disclosure control (methods §9) on the downloads when a pipeline asks for it:
+/// no count of 1–7 survives, the rest are rounded to 5, and values built from
+/// small counts are withheld and not compared. The board page states its policy.
+#[test]
+fn disclosure_control_applies_where_configured() {
+    let run = demo();
+    let board = std::fs::read_to_string(run.out.join("index.html")).unwrap();
+    assert!(
+        board.contains("Board page: disclosure control applied"),
+        "the board page must state its policy"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo();
+    let text = std::fs::read_to_string(r.join("pipelines/demo.toml"))
+        .unwrap()
+        .replace("downloads = \"exact\"", "downloads = \"standard\"")
+        .replace("\"../", &format!("\"{}/", r.display()));
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, text).unwrap();
+    let out = dir.path().join("out");
+    let o = peerbench(&[
+        "run",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--warehouse",
+        run.warehouse.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&out.join("data/indicator_results.csv"));
+    let c = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let mut withheld = 0;
+    for row in &rows {
+        for col in ["numerator", "denominator"] {
+            if let Ok(v) = row[c(col)].parse::<f64>() {
+                assert!(
+                    v == 0.0 || (v >= 8.0 && v % 5.0 == 0.0),
+                    "{col} {v} published in {row:?}"
+                );
+            }
+        }
+        if row[c("not_compared_reason")].starts_with("disclosure control") {
+            withheld += 1;
+            assert!(row[c("value")].is_empty() && row[c("comparison")] == "not_compared");
+        }
+    }
+    assert!(
+        withheld > 0,
+        "the sample has small counts (new dementia diagnoses of 5 to 7)"
+    );
+}

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use peerbench_compare::{DescriptorWeight, PeerGroup, PeerGroupKind};
 use peerbench_ingest::{BUILTIN_SHAPES, ColumnSpec, Shape, Source, builtin};
+use peerbench_report::{Disclosure, DisclosurePolicy};
 use peerbench_stats::SpcOptions;
 use serde::Deserialize;
 
@@ -41,6 +42,17 @@ struct File {
     peer_groups: Vec<PeerGroupEntry>,
     #[serde(default)]
     statistics: StatisticsEntry,
+    #[serde(default)]
+    disclosure: DisclosureEntry,
+}
+
+/// Disclosure control per output: "standard" (methods §9) or "exact".
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DisclosureEntry {
+    board: Option<String>,
+    practice_pages: Option<String>,
+    downloads: Option<String>,
 }
 
 /// Optional statistical choices; the defaults follow the methods reference.
@@ -293,6 +305,29 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             "primary_peer_group {primary:?} is not one of the [[peer_group]] names"
         )));
     }
+    let defaults = DisclosurePolicy::default();
+    let policy = |key: &str,
+                  value: &Option<String>,
+                  default: Disclosure|
+     -> Result<Disclosure, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => Disclosure::parse(v).ok_or_else(|| {
+                invalid(format!(
+                    "[disclosure] {key} = {v:?}: use \"standard\" or \"exact\""
+                ))
+            }),
+        }
+    };
+    let disclosure = DisclosurePolicy {
+        board: policy("board", &file.disclosure.board, defaults.board)?,
+        practice_pages: policy(
+            "practice_pages",
+            &file.disclosure.practice_pages,
+            defaults.practice_pages,
+        )?,
+        downloads: policy("downloads", &file.disclosure.downloads, defaults.downloads)?,
+    };
     let indicators_dir = resolve(&file.pipeline.indicators);
     if !indicators_dir.is_dir() {
         return Err(invalid(format!(
@@ -308,6 +343,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
         indicators_dir,
         views_dir: file.pipeline.views.as_deref().map(resolve),
         register: file.pipeline.register,
+        disclosure,
         descriptors: file
             .pipeline
             .descriptors

@@ -75,6 +75,8 @@ pub struct Pipeline {
     /// The table or view with numeric descriptors for similar-practice groups.
     pub descriptors: String,
     pub spc: peerbench_stats::SpcOptions,
+    /// What each kind of published output may show.
+    pub disclosure: peerbench_report::DisclosurePolicy,
     pub primary_peer_group: String,
     pub sources: Vec<Source>,
     pub peer_groups: Vec<PeerGroup>,
@@ -494,6 +496,7 @@ impl Pipeline {
             provenance,
             changes: what_changed(&results, &self.primary_peer_group),
             peer_groups: self.peer_groups.clone(),
+            disclosure: self.disclosure,
             extra_files: vec![(
                 PathBuf::from("data/quarantine.csv"),
                 quarantine_csv(&ingest).into_bytes(),

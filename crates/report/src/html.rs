@@ -35,11 +35,6 @@ fn fmt(x: Option<f64>) -> String {
     }
 }
 
-fn fmt_count(x: Option<f64>) -> String {
-    x.map(|v| format!("{v:.0}"))
-        .unwrap_or_else(|| "suppressed".into())
-}
-
 /// Plain words for a practice's place on the peer funnel.
 fn funnel_words(r: &ResultRow) -> &'static str {
     match r.funnel_flag {
@@ -265,9 +260,12 @@ impl<'a> Site<'a> {
         s.push_str("</tbody></table>\n");
         let _ = writeln!(
             s,
-            "<p class=\"meta\">peerbench {} · run id {} · disclosure control: none applied (internal federation report; exact counts shown).</p>",
+            "<p class=\"meta\">peerbench {} · run id {}. Board page: {}. Practice pages: {}. Downloads: {}.</p>",
             esc(&p.peerbench_version),
-            esc(&p.run_id)
+            esc(&p.run_id),
+            self.input.disclosure.board.describe(),
+            self.input.disclosure.practice_pages.describe(),
+            self.input.disclosure.downloads.describe()
         );
         s
     }
@@ -276,6 +274,9 @@ impl<'a> Site<'a> {
     /// and the practice's value with its 95% interval. Oriented so that the
     /// worse end is always on the left.
     fn spine(&self, ind: &Indicator, r: &ResultRow) -> String {
+        if self.input.disclosure.practice_pages.hides_value(r) {
+            return String::new();
+        }
         let Some(values) = self
             .peer_values
             .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
@@ -362,6 +363,7 @@ impl<'a> Site<'a> {
 
     pub fn practice_page(&self, code: &str) -> String {
         let p = &self.input.practices[code];
+        let policy = self.input.disclosure.practice_pages;
         let mut b = String::new();
         let _ = writeln!(
             b,
@@ -461,14 +463,22 @@ impl<'a> Site<'a> {
                 );
                 match self.latest.get(&(ind.id.as_str(), code)) {
                     Some(r) => {
-                        let (label, class) = comparison_label(r.comparison);
+                        let (label, class) = comparison_label(if policy.hides_value(r) {
+                            Comparison::NotCompared
+                        } else {
+                            r.comparison
+                        });
                         let _ = writeln!(
                             b,
                             "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td><span class=\"tag {class}\">{label}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
                             esc(&r.period),
-                            fmt_count(r.numerator),
-                            fmt_count(r.denominator),
-                            fmt(r.value),
+                            policy.count(r.numerator),
+                            policy.count(r.denominator),
+                            if policy.hides_value(r) {
+                                "*".to_string()
+                            } else {
+                                fmt(r.value)
+                            },
                             fmt(r.lower_95),
                             fmt(r.upper_95),
                             fmt(r.benchmark),
@@ -517,9 +527,13 @@ impl<'a> Site<'a> {
                         b,
                         "<tr><td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
                         esc(&r.period),
-                        fmt_count(r.numerator),
-                        fmt_count(r.denominator),
-                        fmt(r.value),
+                        policy.count(r.numerator),
+                        policy.count(r.denominator),
+                        if policy.hides_value(r) {
+                            "*".to_string()
+                        } else {
+                            fmt(r.value)
+                        },
                         fmt(r.lower_95),
                         fmt(r.upper_95),
                         fmt(r.benchmark),
@@ -553,6 +567,7 @@ impl<'a> Site<'a> {
     }
 
     pub fn board_page(&self) -> String {
+        let board = self.input.disclosure.board;
         let mut b = String::new();
         let _ = writeln!(
             b,
@@ -577,7 +592,13 @@ impl<'a> Site<'a> {
             let mut bench = None;
             for code in self.input.practices.keys() {
                 if let Some(r) = self.latest.get(&(ind.id.as_str(), code.as_str())) {
-                    *counts.entry(r.comparison).or_default() += 1;
+                    *counts
+                        .entry(if board.hides_value(r) {
+                            Comparison::NotCompared
+                        } else {
+                            r.comparison
+                        })
+                        .or_default() += 1;
                     bench = bench.or(r.benchmark);
                 }
             }
@@ -622,7 +643,11 @@ impl<'a> Site<'a> {
             for ind in &inds {
                 match self.latest.get(&(ind.id.as_str(), code.as_str())) {
                     Some(r) => {
-                        let (label, class) = comparison_label(r.comparison);
+                        let (label, class) = comparison_label(if board.hides_value(r) {
+                            Comparison::NotCompared
+                        } else {
+                            r.comparison
+                        });
                         let _ = write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
                     }
                     None => b.push_str("<td class=\"meta\">no data</td>"),
@@ -662,7 +687,11 @@ impl<'a> Site<'a> {
                     esc(title),
                     esc(name),
                     esc(&r.period),
-                    fmt(r.value),
+                    if board.hides_value(r) {
+                        "*".to_string()
+                    } else {
+                        fmt(r.value)
+                    },
                     fmt(r.funnel_lower_998),
                     fmt(r.funnel_upper_998),
                     funnel_words(r),

@@ -8,6 +8,7 @@
 //! and swapped into place, so readers never see half a report.
 
 mod charts;
+mod disclosure;
 mod html;
 mod table;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
 use peerbench_indicators::Indicator;
 
+pub use disclosure::{Disclosure, DisclosurePolicy};
 pub use html::catalogue_page;
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
 
@@ -71,6 +73,8 @@ pub struct ReportInput<'a> {
     pub changes: Vec<Change>,
     /// The peer-group definitions, published so the choice can be challenged.
     pub peer_groups: Vec<PeerGroup>,
+    /// What each kind of output may show (methods reference §9).
+    pub disclosure: DisclosurePolicy,
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,
@@ -146,10 +150,16 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         path: data.clone(),
         source,
     })?;
-    write_csv(&data.join("indicator_results.csv"), input.results)?;
+    // Downloads carry the downloads policy; the pages apply their own.
+    let published: Vec<ResultRow> = input
+        .results
+        .iter()
+        .map(|r| input.disclosure.downloads.apply(r))
+        .collect();
+    write_csv(&data.join("indicator_results.csv"), &published)?;
     write_parquet(
         &data.join("indicator_results.parquet"),
-        &results_batch(input.results)?,
+        &results_batch(&published)?,
     )?;
     write(
         &data.join("changes.csv"),
