@@ -9,7 +9,6 @@ mod check;
 mod fixture;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
 pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
@@ -628,9 +627,6 @@ GROUP BY practice_code, month
         domain = domain.as_str()
     ))
 }
-
-/// Shared ownership for the stages that follow.
-pub type Catalogue = Arc<Vec<Indicator>>;
 
 #[cfg(test)]
 mod tests {
