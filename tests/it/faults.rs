@@ -38,21 +38,7 @@ fn counts(pipeline: &str, warehouse: &str) -> Vec<String> {
 #[test]
 fn a_killed_load_converges_on_one_clean_load() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let o = peerbench(&[
-        "synth",
-        "--preset",
-        "federation",
-        "--seed",
-        "3",
-        "--practices",
-        "150",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let p = dir.path().join("p.toml");
-    std::fs::write(&p, crate::ground_truth::pipeline(&data)).unwrap();
+    let (_, p) = crate::generated_federation(dir.path(), &["--seed", "3", "--practices", "150"]);
     let p = p.to_str().unwrap();
 
     let clean = dir.path().join("clean");

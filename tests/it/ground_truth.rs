@@ -6,66 +6,29 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::{peerbench, read_csv, repo, stderr, stdout};
+use crate::{generated_federation, peerbench, read_csv, stderr, stdout};
 
 const PRACTICES: usize = 150;
-
-pub fn pipeline(data: &std::path::Path) -> String {
-    let r = repo();
-    let mut text = format!(
-        "[pipeline]\nname = \"Ground truth\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"{r}/sql/indicators\"\nviews = \"{r}/sql/views\"\nregister = \"practices\"\n\n",
-        r = r.display()
-    );
-    for (table, shape, files) in [
-        ("practices", "practice_register", "practices.csv"),
-        (
-            "registered_patients",
-            "registered_patients",
-            "registered_patients/*.csv",
-        ),
-        ("appointments", "appointments", "appointments/*.csv"),
-        ("prescribing", "prescribing", "prescribing/*.csv"),
-        ("qof", "qof", "qof/*.csv"),
-        ("patient_survey", "patient_survey", "survey/*.csv"),
-        ("clinical_searches", "clinical_search", "searches/*.csv"),
-    ] {
-        text.push_str(&format!(
-            "[[source]]\ntable = \"{table}\"\nshape = \"{shape}\"\nfiles = \"{}/{files}\"\n",
-            data.display()
-        ));
-        if table == "practices" {
-            text.push_str("check_register = false\n");
-        }
-        text.push('\n');
-    }
-    text.push_str("[[peer_group]]\nname = \"all\"\nkind = \"all\"\n");
-    text
-}
 
 #[test]
 fn funnels_and_spc_find_the_planted_effects() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let o = peerbench(&[
-        "synth",
-        "--preset",
-        "federation",
-        "--seed",
-        "11",
-        "--practices",
-        &PRACTICES.to_string(),
-        "--outliers",
-        "40",
-        "--shifts",
-        "20",
-        "--trends",
-        "12",
-        "--out",
-        data.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let p = dir.path().join("p.toml");
-    std::fs::write(&p, pipeline(&data)).unwrap();
+    let practices = PRACTICES.to_string();
+    let (data, p) = generated_federation(
+        dir.path(),
+        &[
+            "--seed",
+            "11",
+            "--practices",
+            &practices,
+            "--outliers",
+            "40",
+            "--shifts",
+            "20",
+            "--trends",
+            "12",
+        ],
+    );
     let out = dir.path().join("out");
     let o = peerbench(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));

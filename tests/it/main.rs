@@ -47,3 +47,56 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
         .collect();
     (header, rows)
 }
+
+/// A pipeline file loading a generated federation at `data` with every
+/// built-in source, the repository's indicators and views, and one peer group.
+fn pipeline(data: &std::path::Path) -> String {
+    let r = repo();
+    let mut text = format!(
+        "[pipeline]\nname = \"Ground truth\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"{r}/sql/indicators\"\nviews = \"{r}/sql/views\"\nregister = \"practices\"\n\n",
+        r = r.display()
+    );
+    for (table, shape, files) in [
+        ("practices", "practice_register", "practices.csv"),
+        (
+            "registered_patients",
+            "registered_patients",
+            "registered_patients/*.csv",
+        ),
+        ("appointments", "appointments", "appointments/*.csv"),
+        ("prescribing", "prescribing", "prescribing/*.csv"),
+        ("qof", "qof", "qof/*.csv"),
+        ("patient_survey", "patient_survey", "survey/*.csv"),
+        ("clinical_searches", "clinical_search", "searches/*.csv"),
+    ] {
+        text.push_str(&format!(
+            "[[source]]\ntable = \"{table}\"\nshape = \"{shape}\"\nfiles = \"{}/{files}\"\n",
+            data.display()
+        ));
+        if table == "practices" {
+            text.push_str("check_register = false\n");
+        }
+        text.push('\n');
+    }
+    text.push_str("[[peer_group]]\nname = \"all\"\nkind = \"all\"\n");
+    text
+}
+
+/// Generates a federation with `peerbench synth --preset federation` and the
+/// extra options into `dir/data`, and writes a pipeline for it to `dir/p.toml`.
+pub fn generated_federation(dir: &Path, synth_args: &[&str]) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let mut args = vec![
+        "synth",
+        "--preset",
+        "federation",
+        "--out",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(synth_args);
+    let o = peerbench(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let p = dir.join("p.toml");
+    std::fs::write(&p, pipeline(&data)).unwrap();
+    (data, p)
+}

@@ -408,7 +408,7 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
                         println!(
                             "none  {}: no fixtures — add {}",
                             ind.id,
-                            peerbench_indicators_fixture_path(ind)
+                            peerbench_pipeline::fixture_path(ind).display()
                         );
                     }
                     Some(list) => {
@@ -458,13 +458,6 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
             Ok(())
         }
     }
-}
-
-fn peerbench_indicators_fixture_path(ind: &peerbench_pipeline::Indicator) -> String {
-    ind.path
-        .with_file_name(format!("{}.test.toml", ind.id))
-        .display()
-        .to_string()
 }
 
 fn load(pipeline: &std::path::Path, warehouse: Option<PathBuf>) -> Result<Pipeline, Failure> {

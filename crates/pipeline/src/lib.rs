@@ -23,7 +23,7 @@ use peerbench_warehouse::Warehouse;
 use sha2::{Digest, Sha256};
 
 pub use config::ConfigError;
-pub use peerbench_indicators::Indicator;
+pub use peerbench_indicators::{Indicator, fixture_path};
 pub use peerbench_ingest::IngestSummary as IngestReport;
 
 #[derive(Debug, thiserror::Error)]
@@ -114,15 +114,20 @@ impl Pipeline {
     }
 
     /// A session with every warehouse table and shared view registered.
-    async fn session(&self, warehouse: &Warehouse) -> Result<(SessionContext, Vec<(String, u64)>)> {
+    /// Returns the session, the table versions read and the views defined.
+    async fn session(
+        &self,
+        warehouse: &Warehouse,
+    ) -> Result<(SessionContext, Vec<(String, u64)>, Vec<String>)> {
         let (ctx, versions) = warehouse.session().await?;
         if versions.is_empty() {
             return Err(PipelineError::EmptyWarehouse(warehouse.location()));
         }
-        if let Some(views) = &self.views_dir {
-            register_views(&ctx, views).await?;
-        }
-        Ok((ctx, versions))
+        let views = match &self.views_dir {
+            Some(dir) => register_views(&ctx, dir).await?,
+            None => Vec::new(),
+        };
+        Ok((ctx, versions, views))
     }
 
     /// The indicator catalogue, narrowed by `--select` style selectors.
@@ -141,18 +146,8 @@ impl Pipeline {
     ) -> Result<Vec<(Indicator, Vec<peerbench_indicators::Problem>)>> {
         let picked = self.indicators(selectors)?;
         let warehouse = self.open_warehouse()?;
-        let (ctx, versions) = self.session(&warehouse).await?;
-        let mut known: Vec<String> = versions.into_iter().map(|(t, _)| t).collect();
-        if let Some(views) = &self.views_dir
-            && let Ok(entries) = std::fs::read_dir(views)
-        {
-            known.extend(entries.flatten().filter_map(|e| {
-                let p = e.path();
-                (p.extension().is_some_and(|x| x == "sql"))
-                    .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                    .flatten()
-            }));
-        }
+        let (ctx, versions, views) = self.session(&warehouse).await?;
+        let mut known: Vec<String> = versions.into_iter().map(|(t, _)| t).chain(views).collect();
         known.sort();
         let mut out = Vec::new();
         for ind in picked {
@@ -244,7 +239,7 @@ impl Pipeline {
     /// Runs read-only SQL against the warehouse (tables and shared views).
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let warehouse = self.open_warehouse()?;
-        let (ctx, _) = self.session(&warehouse).await?;
+        let (ctx, _, _) = self.session(&warehouse).await?;
         let df = ctx.sql_with_options(sql, sandbox()).await.map_err(|e| {
             let message = e.to_string();
             if message.contains("not supported") {
@@ -398,7 +393,7 @@ impl Pipeline {
             .unwrap_or_else(|| self.output.clone());
         let ingest = self.ingest().await?;
         let warehouse = self.open_warehouse()?;
-        let (ctx, versions) = self.session(&warehouse).await?;
+        let (ctx, versions, _) = self.session(&warehouse).await?;
         let mut practices = self.practices(&ctx).await?;
         self.add_descriptors(&ctx, &mut practices).await?;
         let practice_map: HashMap<String, PracticeInfo> = practices

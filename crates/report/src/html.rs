@@ -8,6 +8,8 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
+use crate::Disclosure;
+
 use crate::ReportInput;
 
 /// Escapes text for HTML content and attribute values.
@@ -63,6 +65,39 @@ fn spc_words(r: &ResultRow) -> String {
         Some("concern") => format!("Concern: {rule}"),
         Some(_) => format!("Special cause: {rule}"),
     }
+}
+
+/// The value as an output under `policy` may show it.
+fn shown_value(policy: Disclosure, r: &ResultRow) -> String {
+    if policy.hides_value(r) {
+        "*".to_string()
+    } else {
+        fmt(r.value)
+    }
+}
+
+/// Period, counts, value with its 95% interval and the peer benchmark: the
+/// cells every table of a practice's figures starts with.
+fn figure_cells(policy: Disclosure, r: &ResultRow) -> String {
+    format!(
+        "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td>",
+        esc(&r.period),
+        policy.count(r.numerator),
+        policy.count(r.denominator),
+        shown_value(policy, r),
+        fmt(r.lower_95),
+        fmt(r.upper_95),
+        fmt(r.benchmark)
+    )
+}
+
+/// The funnel position and the run-chart reading, in words.
+fn signal_cells(r: &ResultRow) -> String {
+    format!(
+        "<td>{}</td><td>{}</td>",
+        funnel_words(r),
+        esc(&spc_words(r))
+    )
 }
 
 /// Word and CSS class for a comparison. The word is always printed.
@@ -470,20 +505,9 @@ impl<'a> Site<'a> {
                         });
                         let _ = writeln!(
                             b,
-                            "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td><span class=\"tag {class}\">{label}</span></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                            esc(&r.period),
-                            policy.count(r.numerator),
-                            policy.count(r.denominator),
-                            if policy.hides_value(r) {
-                                "*".to_string()
-                            } else {
-                                fmt(r.value)
-                            },
-                            fmt(r.lower_95),
-                            fmt(r.upper_95),
-                            fmt(r.benchmark),
-                            funnel_words(r),
-                            esc(&spc_words(r)),
+                            "{}<td><span class=\"tag {class}\">{label}</span></td>{}<td>{}</td></tr>",
+                            figure_cells(policy, r),
+                            signal_cells(r),
                             self.spine(ind, r)
                         );
                     }
@@ -523,23 +547,7 @@ impl<'a> Site<'a> {
                 b.push_str(&crate::charts::run_chart(ind, series));
                 b.push_str("<table><caption>The numbers behind the charts (latest 12 periods)</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Funnel</th><th scope=\"col\">Run chart</th></tr></thead><tbody>\n");
                 for r in series.iter().rev().take(12).rev() {
-                    let _ = writeln!(
-                        b,
-                        "<tr><td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-                        esc(&r.period),
-                        policy.count(r.numerator),
-                        policy.count(r.denominator),
-                        if policy.hides_value(r) {
-                            "*".to_string()
-                        } else {
-                            fmt(r.value)
-                        },
-                        fmt(r.lower_95),
-                        fmt(r.upper_95),
-                        fmt(r.benchmark),
-                        funnel_words(r),
-                        esc(&spc_words(r))
-                    );
+                    let _ = writeln!(b, "<tr>{}{}</tr>", figure_cells(policy, r), signal_cells(r));
                 }
                 b.push_str("</tbody></table>\n");
             }
@@ -687,11 +695,7 @@ impl<'a> Site<'a> {
                     esc(title),
                     esc(name),
                     esc(&r.period),
-                    if board.hides_value(r) {
-                        "*".to_string()
-                    } else {
-                        fmt(r.value)
-                    },
+                    shown_value(board, r),
                     fmt(r.funnel_lower_998),
                     fmt(r.funnel_upper_998),
                     funnel_words(r),
