@@ -306,7 +306,7 @@ fn query_answers_and_loading_twice_changes_nothing() {
         !text.contains("version "),
         "a second load of the same files committed something:\n{text}"
     );
-    assert_eq!(text.matches("unchanged").count(), 7, "{text}");
+    assert_eq!(text.matches("unchanged").count(), 8, "{text}");
 }
 
 #[test]

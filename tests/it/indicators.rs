@@ -59,7 +59,7 @@ fn every_library_indicator_passes_check() {
         "tag:QOF",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stdout(&o).contains("16 indicators"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("17 indicators"), "{}", stdout(&o));
 }
 
 #[test]

@@ -68,6 +68,11 @@ fn pipeline(data: &std::path::Path) -> String {
         ("qof", "qof", "qof/*.csv"),
         ("patient_survey", "patient_survey", "survey/*.csv"),
         ("clinical_searches", "clinical_search", "searches/*.csv"),
+        (
+            "emergency_admissions",
+            "emergency_admissions",
+            "admissions/*.csv",
+        ),
     ] {
         text.push_str(&format!(
             "[[source]]\ntable = \"{table}\"\nshape = \"{shape}\"\nfiles = \"{}/{files}\"\n",

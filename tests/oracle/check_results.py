@@ -7,7 +7,11 @@ not write:
 * statsmodels (Wilson) and scipy (exact Poisson via chi-square, Byar with
   norm.ppf) recompute every confidence interval;
 * DuckDB window and aggregate functions recompute the pooled benchmarks, peer
-  medians (quantile_cont = type 7) and percent ranks (percent_rank).
+  medians (quantile_cont = type 7) and percent ranks (percent_rank);
+* the age-standardised indicators are rebuilt from the raw admissions and
+  registered-patient files: the DSR by Dobson's method with the ESP 2013
+  weights typed in here, the ISR's expected counts from the federation's
+  rates by band, and the STAR-PU denominator from the 2013 weights.
 
 Usage: check_results.py RESULTS_CSV SAMPLE_DIR
 """
@@ -41,7 +45,7 @@ meta = {}
 for path in (REPO / "sql" / "indicators").rglob("*.sql"):
     text = path.read_text()
     header = tomllib.loads(text[text.index("/*") + 2 : text.index("*/")])
-    default = {"proportion": 100.0, "rate": 1000.0, "ratio": 1.0}[header["value_type"]]
+    default = {"proportion": 100.0, "rate": 1000.0, "ratio": 1.0, "dsr": 100000.0, "isr": 100.0}[header["value_type"]]
     meta[header["id"]] = (header["value_type"], float(header.get("multiplier", default)), header["polarity"])
 
 con = duckdb.connect()
@@ -86,6 +90,45 @@ oracles = {
                    TRY_CAST(POSITIVE AS BIGINT) AS num, RESPONSES AS den
                    FROM read_csv('{d}/survey/*.csv', header = true, all_varchar = true) WHERE QUESTION_ID = 'Q90'""",
 }
+# Age-standardised: admissions and patients by practice, month, sex and ESP band.
+con.execute(f"""CREATE VIEW pop_esp AS SELECT ORG_CODE AS practice_code,
+    strftime(strptime(EXTRACT_DATE, '%d%b%Y'), '%Y-%m') AS period, lower(SEX)[1] AS sex,
+    least(CAST(split_part(replace(AGE_GROUP_5, '+', ''), '_', 1) AS INT) // 5, 18) AS band,
+    sum(NUMBER_OF_PATIENTS) AS n
+    FROM read_csv('{d}/registered_patients/*.csv', header = true) GROUP BY ALL""")
+con.execute(f"""CREATE VIEW adm_esp AS SELECT REGISTERED_PRACTICE_CODE AS practice_code,
+    substr(CAST(ADMISSION_MONTH AS VARCHAR), 1, 4) || '-' || substr(CAST(ADMISSION_MONTH AS VARCHAR), 5, 2) AS period,
+    lower(SEX) AS sex, least(CAST(split_part(replace(AGE_BAND, '+', ''), '_', 1) AS INT) // 5, 18) AS band,
+    sum(EMERGENCY_ADMISSIONS) AS o
+    FROM read_csv('{d}/admissions/*.csv', header = true) GROUP BY ALL""")
+con.execute("""CREATE TABLE strata AS SELECT p.practice_code, p.period, p.sex, p.band, coalesce(a.o, 0) AS o, p.n
+    FROM pop_esp p JOIN (SELECT DISTINCT practice_code, period FROM adm_esp) c USING (practice_code, period)
+    LEFT JOIN adm_esp a USING (practice_code, period, sex, band)""")
+# The reference rates of an ISR are every practice in the register's.
+con.execute(f"""CREATE VIEW registered AS SELECT PRACTICE_CODE AS practice_code FROM read_csv('{d}/practices.csv', header = true)""")
+con.execute("""CREATE VIEW ref_rates AS SELECT period, sex, band, sum(o) / sum(n) AS rate
+    FROM strata WHERE practice_code IN (SELECT practice_code FROM registered) GROUP BY ALL""")
+esp = [5000, 5500, 5500, 5500, 6000, 6000, 6500, 7000, 7000, 7000, 7000, 6500, 6000, 5500, 5000, 4000, 2500, 1500, 1000]
+con.execute("CREATE VIEW esp(band, w) AS VALUES " + ", ".join(f"({i}, {w})" for i, w in enumerate(esp)))
+oracles["emergency_admissions_dsr"] = "SELECT practice_code, period, sum(o) AS num, sum(n) AS den FROM strata GROUP BY ALL"
+oracles["emergency_admissions_isr"] = """SELECT s.practice_code, s.period, sum(s.o) AS num, sum(s.n * r.rate) AS den
+    FROM strata s JOIN ref_rates r USING (period, sex, band) GROUP BY ALL"""
+# STAR-PU 2013, oral antibacterials: (sex, first age, last age, weight).
+star_pu = [("m", 0, 4, 0.8), ("m", 5, 14, 0.3), ("m", 15, 24, 0.3), ("m", 25, 34, 0.2), ("m", 35, 44, 0.3),
+           ("m", 45, 54, 0.3), ("m", 55, 64, 0.5), ("m", 65, 74, 0.7), ("m", 75, 999, 1.0),
+           ("f", 0, 4, 0.8), ("f", 5, 14, 0.4), ("f", 15, 24, 0.6), ("f", 25, 34, 0.6), ("f", 35, 44, 0.6),
+           ("f", 45, 54, 0.6), ("f", 55, 64, 0.7), ("f", 65, 74, 1.0), ("f", 75, 999, 1.3)]
+con.execute("CREATE VIEW star_pu_w(sex, lo, hi, w) AS VALUES " + ", ".join(f"('{a}', {b}, {c}, {w})" for a, b, c, w in star_pu))
+oracles["antibiotic_items_per_star_pu"] = f"""WITH pu AS (
+        SELECT ORG_CODE AS practice_code, strftime(strptime(EXTRACT_DATE, '%d%b%Y'), '%Y-%m') AS period,
+               sum(NUMBER_OF_PATIENTS * w.w) AS star_pu
+        FROM read_csv('{d}/registered_patients/*.csv', header = true) r
+        JOIN star_pu_w w ON w.sex = lower(r.SEX)[1]
+         AND CAST(split_part(replace(r.AGE_GROUP_5, '+', ''), '_', 1) AS INT) BETWEEN w.lo AND w.hi
+        GROUP BY ALL)
+    SELECT practice_code, period, coalesce(rx.antibiotics, 0) AS num, pu.star_pu AS den
+    FROM pu LEFT JOIN rx USING (practice_code, period) WHERE period IN (SELECT DISTINCT period FROM rx)"""
+
 checked_nd = 0
 for ind, sql in oracles.items():
     expected = {(r[0], r[1]): (r[2], r[3]) for r in con.execute(sql).fetchall()}
@@ -104,7 +147,7 @@ for ind, sql in oracles.items():
             continue
         gn, gd = g
         en = None if num is None else float(num)
-        if (en is None) != (gn is None or (isinstance(gn, float) and math.isnan(gn))) or (en is not None and en != gn) or float(den) != gd:
+        if (en is None) != (gn is None or (isinstance(gn, float) and math.isnan(gn))) or (en is not None and en != gn) or not close(float(den), gd):
             fail(f"{ind} {key}: DuckDB {num}/{den}, peerbench {gn}/{gd}")
         checked_nd += 1
 
@@ -136,8 +179,40 @@ def judge(lo, hi, b, polarity):
     return "better" if good else "worse"
 
 
+# Dobson's DSR with scipy's chi-square and normal quantiles, from the raw strata.
+dsr_oracle = {}
+for code, period, sex_band in con.execute(
+    """SELECT practice_code, period, list((o, n, w) ORDER BY sex, band) FROM strata JOIN esp USING (band) GROUP BY ALL"""
+).fetchall():
+    O = np.array([x[0] for x in sex_band], float)
+    n = np.array([x[1] for x in sex_band], float)
+    w = np.array([x[2] for x in sex_band], float)
+    total_w = sum(esp) * 2  # both sexes, every band (missing bands are empty, not unweighted)
+    ok = n > 0
+    value = (w[ok] * O[ok] / n[ok]).sum() / total_w * 1e5
+    var = (O[ok] * (w[ok] / n[ok]) ** 2).sum() / total_w**2
+    o = O.sum()
+    lims = {}
+    for alpha in (0.05, 0.002):
+        ol, ou = rate_limits(o, alpha)
+        k = math.sqrt(var / o) * 1e5 if o > 0 else 0.0
+        lims[alpha] = (value + k * (ol - o), value + k * (ou - o))
+    dsr_oracle[(code, period)] = (o, value, lims)
+dsr_checked = 0
 for ind, code, period, group, num, den, value, l95, u95, l998, u998, bench, comp, comp998 in rows:
     vtype, mult, polarity = meta[ind]
+    if vtype == "dsr":
+        o, ev, lims = dsr_oracle[(code, period)]
+        if o < 10:
+            fail(f"{ind} {code} {period}: a DSR from {o} events was published")
+        got = (value, l95, u95, l998, u998)
+        exp = (ev, *lims[0.05], *lims[0.002])
+        if not all(close(g, e, 1e-8) for g, e in zip(got, exp)):
+            fail(f"{ind} {code} {period}: DSR {got} vs oracle {exp}")
+        dsr_checked += 1
+        if comp != "not_compared" and bench is not None and judge(l95, u95, bench, polarity) != comp:
+            fail(f"{ind} {code} {period} {group}: comparison {comp}")
+        continue
     if not close(value, num / den * mult):
         fail(f"{ind} {code} {period}: value {value} != {num}/{den}×{mult}")
     for alpha, lo, hi in ((0.05, l95, u95), (0.002, l998, u998)):
@@ -156,10 +231,11 @@ for ind, code, period, group, num, den, value, l95, u95, l998, u998, bench, comp
             fail(f"{ind} {code} {period} {group}: comparison_998 {comp998}")
 
 # --- 3. Benchmarks, medians and percent ranks, by DuckDB -------------------------
-mult_table = ", ".join(f"('{k}', {v[1]})" for k, v in meta.items())
-con.execute(f"CREATE VIEW mult(indicator_id, m) AS VALUES {mult_table}")
+mult_table = ", ".join(f"('{k}', {v[1]}, '{v[0]}')" for k, v in meta.items())
+con.execute(f"CREATE VIEW mult(indicator_id, m, vtype) AS VALUES {mult_table}")
 bad = con.execute(
-    """WITH valued AS (SELECT * FROM results WHERE value IS NOT NULL AND peer_group <> 'similar'),
+    """WITH valued AS (SELECT * FROM results WHERE value IS NOT NULL AND peer_group <> 'similar'
+                      AND indicator_id NOT IN (SELECT indicator_id FROM mult WHERE vtype = 'dsr')),
        g AS (SELECT indicator_id, period, peer_group, peer_group_key,
                     sum(numerator) / sum(denominator) AS pooled, quantile_cont(value, 0.5) AS median
              FROM valued GROUP BY ALL),
@@ -175,6 +251,32 @@ for b in bad[:20]:
     fail(f"benchmark/median/rank differ: {b}")
 if bad:
     fail(f"{len(bad)} rows with benchmark, median or rank differences")
+
+# A DSR's benchmark is the DSR of the group's strata pooled.
+strata_by = {}
+for code, period, sex, band, o, n in con.execute("SELECT practice_code, period, sex, band, o, n FROM strata").fetchall():
+    strata_by.setdefault((code, period), []).append((sex, band, o, n))
+
+
+def pooled_dsr(members, period):
+    pooled = {}
+    for c in members:
+        for sex, band, o, n in strata_by[(c, period)]:
+            po, pn = pooled.get((sex, band), (0, 0))
+            pooled[(sex, band)] = (po + o, pn + n)
+    return sum(esp[band] * o / n for (_, band), (o, n) in pooled.items() if n > 0) / (sum(esp) * 2) * 1e5
+
+
+dsr_groups = {}
+for ind, code, period, group, key, bench in con.execute(
+    """SELECT r.indicator_id, r.practice_code, r.period, r.peer_group, r.peer_group_key, r.benchmark
+       FROM results r JOIN mult m USING (indicator_id) WHERE m.vtype = 'dsr' AND r.value IS NOT NULL AND r.peer_group <> 'similar'"""
+).fetchall():
+    dsr_groups.setdefault((ind, period, group, key), []).append((code, bench))
+for (ind, period, group, key), members in dsr_groups.items():
+    expected = pooled_dsr([c for c, _ in members], period)
+    if any(not close(b, expected, 1e-9) for _, b in members):
+        fail(f"{ind} {period} {group} {key}: DSR benchmark {members[0][1]} vs pooled {expected}")
 
 # --- 3b. Similar-practice groups: nearest neighbours recomputed from raw files ---
 pipeline = tomllib.loads((REPO / "pipelines" / "demo.toml").read_text())
@@ -213,8 +315,12 @@ if similar is not None:
     for ind, code, period, bench, median, size in con.execute(
         "SELECT indicator_id, practice_code, period, benchmark, peer_median, peer_group_size FROM results WHERE peer_group = 'similar' AND value IS NOT NULL"
     ).fetchall():
-        peers = [valued[(ind, m, period)] for m in members[code] if (ind, m, period) in valued]
-        pooled = sum(p[0] for p in peers) / sum(p[1] for p in peers) * meta[ind][1]
+        in_group = [m for m in members[code] if (ind, m, period) in valued]
+        peers = [valued[(ind, m, period)] for m in in_group]
+        if meta[ind][0] == "dsr":
+            pooled = pooled_dsr(in_group, period)
+        else:
+            pooled = sum(p[0] for p in peers) / sum(p[1] for p in peers) * meta[ind][1]
         if size != len(peers) or not close(bench, pooled) or not close(median, float(np.quantile([p[2] for p in peers], 0.5))):
             fail(f"similar {ind} {code} {period}: size/benchmark/median {size}/{bench}/{median} vs {len(peers)}/{pooled}")
         similar_checked += 1
@@ -235,6 +341,11 @@ funnels_checked = 0
 for key, members in groups.items():
     ind = key[0]
     vtype, mult, _ = meta[ind]
+    if vtype == "dsr":
+        # No funnel for a DSR: its precision is not a function of one denominator.
+        if any(m[12] != "not_compared" or m[8] is not None for m in members):
+            fail(f"{key}: a DSR was placed on a funnel")
+        continue
     O = np.array([m[5] for m in members], float)
     n = np.array([m[6] for m in members], float)
     if len(members) < 10:
@@ -353,7 +464,7 @@ for (ind, code), rows_ in series.items():
                 fail(f"{ind} {code} {r[2]}: spc_signal {r[6]!r} vs {s_!r}")
             spc_checked += 1
     for i, r in enumerate(rows_):
-        if i < 4:
+        if i < 4 or vtype == "dsr":
             expected = "cannot_be_calculated"
         else:
             last = [(x[3], x[4]) for x in rows_[i - 4 : i + 1]]
@@ -382,6 +493,6 @@ if failures:
     print(f"{len(failures)} oracle failures")
     sys.exit(1)
 print(
-    f"oracle checks passed: {checked_nd} numerator/denominator pairs from raw CSVs, {len(rows)} intervals and comparisons, "
+    f"oracle checks passed: {checked_nd} numerator/denominator pairs from raw CSVs, {len(rows)} intervals and comparisons ({dsr_checked} DSRs), "
     f"benchmarks/medians/ranks over {total} rows, {similar_checked} similar-practice benchmarks, {funnels_checked} funnel positions, {spc_checked} SPC points, {trend_checked} trends"
 )

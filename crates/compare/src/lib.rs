@@ -12,10 +12,10 @@ mod neighbours;
 
 use std::collections::{BTreeMap, HashMap};
 
-use peerbench_indicators::{Indicator, IndicatorRow, ValueType};
+use peerbench_indicators::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions,
-    adjusted_limits, byar_rate, compare_with_benchmark, exact_limits, flag, overdispersion,
+    adjusted_limits, byar_rate, compare_with_benchmark, dsr, exact_limits, flag, overdispersion,
     percent_rank_sorted, quantile_type7, recent_trend, trend_label, wilson_proportion, xmr,
 };
 
@@ -199,26 +199,47 @@ struct Valued {
     ci998: Interval,
 }
 
-fn funnel_kind(ind: &Indicator) -> FunnelKind {
+/// The funnel an indicator is drawn on. None for directly standardised
+/// rates: their precision is not a function of one denominator, so they are
+/// compared by their intervals (and shown on a caterpillar plot) instead.
+fn funnel_kind(ind: &Indicator) -> Option<FunnelKind> {
     match ind.value_type {
-        ValueType::Proportion => FunnelKind::Proportion,
-        ValueType::Rate | ValueType::Ratio => FunnelKind::Ratio,
+        ValueType::Proportion => Some(FunnelKind::Proportion),
+        ValueType::Rate | ValueType::Ratio | ValueType::Isr => Some(FunnelKind::Ratio),
+        ValueType::Dsr => None,
     }
 }
 
 fn evaluate(
     ind: &Indicator,
+    row: &IndicatorRow,
     numerator: f64,
     denominator: f64,
 ) -> Result<Valued, peerbench_stats::StatsError> {
     let m = ind.multiplier;
     match ind.value_type {
+        ValueType::Dsr => {
+            let (o, n, w) = dsr_arrays(&row.strata).ok_or(peerbench_stats::StatsError::Empty)?;
+            let d95 = dsr(&o, &n, &w, m, 0.95)?;
+            let d998 = dsr(&o, &n, &w, m, 0.998)?;
+            Ok(Valued {
+                value: d95.value,
+                ci95: Interval {
+                    lower: d95.lower,
+                    upper: d95.upper,
+                },
+                ci998: Interval {
+                    lower: d998.lower,
+                    upper: d998.upper,
+                },
+            })
+        }
         ValueType::Proportion => Ok(Valued {
             value: numerator / denominator * m,
             ci95: wilson_proportion(numerator, denominator, 0.95)?.scaled(m),
             ci998: wilson_proportion(numerator, denominator, 0.998)?.scaled(m),
         }),
-        ValueType::Rate | ValueType::Ratio => Ok(Valued {
+        ValueType::Rate | ValueType::Ratio | ValueType::Isr => Ok(Valued {
             value: numerator / denominator * m,
             ci95: byar_rate(numerator, denominator, m, 0.95)?,
             ci998: byar_rate(numerator, denominator, m, 0.998)?,
@@ -287,7 +308,11 @@ fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> Own
             }
         }
     }
-    let kind = funnel_kind(ind);
+    // The recent-trend test works on counts and denominators, which a DSR's
+    // weighting does not reduce to.
+    let Some(kind) = funnel_kind(ind) else {
+        return OwnSeries { spc, trend };
+    };
     for (i, e) in points.iter().enumerate() {
         let series: Vec<(f64, f64)> = points[..=i]
             .iter()
@@ -314,6 +339,13 @@ pub fn compare_indicator(
     groups: &[ResolvedPeerGroup],
     options: &CompareOptions,
 ) -> Vec<ResultRow> {
+    let expected;
+    let rows = if ind.value_type == ValueType::Isr {
+        expected = expected_counts(rows, practices);
+        &expected[..]
+    } else {
+        rows
+    };
     // Evaluate every practice-period once; the peer groups share it.
     let evals: Vec<Eval> = rows
         .iter()
@@ -328,7 +360,7 @@ pub fn compare_indicator(
                         ind.min_denominator
                     )),
                 ),
-                (Some(n), Some(d)) => match evaluate(ind, n, d) {
+                (Some(n), Some(d)) => match evaluate(ind, row, n, d) {
                     Ok(v) => (Some(v), None),
                     Err(e) => (None, Some(e.to_string())),
                 },
@@ -382,20 +414,25 @@ pub fn compare_indicator(
                     .map(|p| FunnelUnit { numerator: p.row.numerator.unwrap_or(0.0), denominator: p.row.denominator.unwrap_or(0.0) })
                     .collect();
                 let (sum_o, sum_n) = units.iter().fold((0.0, 0.0), |(o, n), u| (o + u.numerator, n + u.denominator));
-                let (od, funnel_reason) = if peers.len() < group.min_practices_for_funnel {
-                    (None, Some(format!(
+                let (od, funnel_reason) = match kind {
+                    None => (None, Some("funnel: not drawn for a directly standardised rate; its interval is compared with the peer benchmark".to_string())),
+                    Some(_) if peers.len() < group.min_practices_for_funnel => (None, Some(format!(
                         "funnel: only {} practices with data in peer group {} (at least {} needed to estimate overdispersion)",
                         peers.len(), group.name, group.min_practices_for_funnel
-                    )))
-                } else {
-                    match overdispersion(&units, kind) {
+                    ))),
+                    Some(kind) => match overdispersion(&units, kind) {
                         Ok(od) => (Some(od), None),
                         Err(e) => (None, Some(format!("funnel: {e}"))),
-                    }
+                    },
+                };
+                let benchmark = if ind.value_type == ValueType::Dsr {
+                    pooled_dsr(&peers, m)
+                } else {
+                    (sum_n > 0.0).then(|| sum_o / sum_n * m)
                 };
                 GroupStats {
                     size: peers.len(),
-                    benchmark: (sum_n > 0.0).then(|| sum_o / sum_n * m),
+                    benchmark,
                     median: quantile_type7(&values, 0.5).ok(),
                     values,
                     od,
@@ -467,7 +504,7 @@ pub fn compare_indicator(
                 }
             }
             let n = e.row.denominator.unwrap_or(0.0);
-            if let Some(od) = &stats.od {
+            if let (Some(od), Some(kind)) = (&stats.od, kind) {
                 let limits =
                     |level| adjusted_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
                 let exact = |level| {
@@ -501,6 +538,75 @@ pub fn compare_indicator(
         ))
     });
     out
+}
+
+/// The peer benchmark of a DSR: the DSR of the group's strata pooled.
+fn pooled_dsr(peers: &[&Eval], multiplier: f64) -> Option<f64> {
+    let mut pooled: Option<(Vec<f64>, Vec<f64>, Vec<f64>)> = None;
+    for p in peers {
+        let (o, n, w) = dsr_arrays(&p.row.strata)?;
+        match &mut pooled {
+            None => pooled = Some((o, n, w)),
+            Some((po, pn, pw)) => {
+                // Practices must agree on persons vs male/female strata.
+                if pw.len() != w.len() {
+                    return None;
+                }
+                po.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+                pn.iter_mut().zip(&n).for_each(|(a, b)| *a += b);
+            }
+        }
+    }
+    let (o, n, w) = pooled?;
+    dsr(&o, &n, &w, multiplier, 0.95).ok().map(|d| d.value)
+}
+
+/// Turns an ISR's strata into observed and expected counts: E applies the
+/// rates by age band (and sex) of every practice loaded in the same period to
+/// the practice's own population, so the ratio O/E × 100 is 100 for a
+/// practice that matches the federation once its age mix is allowed for.
+/// Suppressed strata leave the practice's O missing and stay out of the rates.
+fn expected_counts(
+    rows: &[IndicatorRow],
+    practices: &HashMap<String, PracticeInfo>,
+) -> Vec<IndicatorRow> {
+    let mut reference: HashMap<(&str, Sex, usize), (f64, f64)> = HashMap::new();
+    for r in rows
+        .iter()
+        .filter(|r| practices.contains_key(&r.practice_code) && r.numerator.is_some())
+    {
+        for s in &r.strata {
+            if let (Some(o), Some(n)) = (s.numerator, s.denominator) {
+                let e = reference
+                    .entry((r.period.as_str(), s.sex, s.band))
+                    .or_default();
+                e.0 += o;
+                e.1 += n;
+            }
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            let expected = r
+                .strata
+                .iter()
+                .map(|s| {
+                    let rate = reference
+                        .get(&(r.period.as_str(), s.sex, s.band))
+                        .filter(|(_, n)| *n > 0.0)
+                        .map_or(0.0, |(o, n)| o / n);
+                    s.denominator.map(|n| n * rate)
+                })
+                .try_fold(0.0, |acc, e| e.map(|e| acc + e));
+            IndicatorRow {
+                practice_code: r.practice_code.clone(),
+                period: r.period.clone(),
+                numerator: r.numerator,
+                denominator: expected,
+                strata: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ fn row(code: &str, period: &str, n: Option<f64>, d: Option<f64>) -> IndicatorRow
         period: period.into(),
         numerator: n,
         denominator: d,
+        strata: Vec::new(),
     }
 }
 
@@ -245,4 +246,89 @@ fn nearest_neighbours_on_weighted_descriptors() {
             && imd_only["A00005"].contains(&"A00004".to_string())
     );
     assert!(!both.values().any(|v| v.is_empty()));
+}
+
+fn banded(code: &str, strata: &[(usize, f64, f64)]) -> IndicatorRow {
+    let strata: Vec<peerbench_indicators::Stratum> = strata
+        .iter()
+        .map(|&(band, o, n)| peerbench_indicators::Stratum {
+            band,
+            sex: Sex::Persons,
+            numerator: Some(o),
+            denominator: Some(n),
+        })
+        .collect();
+    IndicatorRow {
+        practice_code: code.into(),
+        period: "2026-09".into(),
+        numerator: Some(strata.iter().filter_map(|s| s.numerator).sum()),
+        denominator: Some(strata.iter().filter_map(|s| s.denominator).sum()),
+        strata,
+    }
+}
+
+// Worked by hand: reference rates are band 0: 40/3000, band 1: 50/600, so
+// A expects 1000·40/3000 + 500·50/600 = 55 and B 2000·40/3000 + 100·50/600
+// = 35; the ratios are 50/55 and 40/35, × 100.
+#[test]
+fn isr_uses_the_federation_rates_by_band() {
+    let practices: HashMap<_, _> = [practice("A00001", "U1"), practice("A00002", "U1")].into();
+    let rows = vec![
+        banded("A00001", &[(0, 10.0, 1000.0), (1, 40.0, 500.0)]),
+        banded("A00002", &[(0, 30.0, 2000.0), (1, 10.0, 100.0)]),
+    ];
+    let groups = vec![group("federation", PeerGroupKind::Federation, 2, 10).resolve(&practices)];
+    let mut ind = indicator("isr", "low_is_good");
+    ind.min_denominator = 1.0;
+    let out = compare_indicator(&ind, &rows, &practices, &groups, &CompareOptions::default());
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let a = by_code["A00001"];
+    assert!((a.denominator.unwrap() - 55.0).abs() < 1e-9, "{a:?}");
+    assert!((a.value.unwrap() - 5000.0 / 55.0).abs() < 1e-9);
+    let b = by_code["A00002"];
+    assert!((b.value.unwrap() - 4000.0 / 35.0).abs() < 1e-9);
+    // Pooled over the group, observed equals expected: the benchmark is 100.
+    assert!((a.benchmark.unwrap() - 100.0).abs() < 1e-9);
+}
+
+#[test]
+fn dsr_is_compared_by_interval_with_the_pooled_dsr() {
+    let practices: HashMap<_, _> = [
+        practice("A00001", "U1"),
+        practice("A00002", "U1"),
+        practice("A00003", "U1"),
+    ]
+    .into();
+    let rows = vec![
+        banded("A00001", &[(0, 20.0, 2000.0), (15, 60.0, 600.0)]),
+        banded("A00002", &[(0, 30.0, 2500.0), (15, 20.0, 800.0)]),
+        banded("A00003", &[(0, 4.0, 300.0), (15, 2.0, 100.0)]),
+    ];
+    let groups = vec![group("federation", PeerGroupKind::Federation, 2, 2).resolve(&practices)];
+    let ind = indicator("dsr", "low_is_good");
+    assert_eq!(ind.multiplier, 100_000.0);
+    let out = compare_indicator(&ind, &rows, &practices, &groups, &CompareOptions::default());
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let w = peerbench_stats::ESP_2013;
+    let total: f64 = w.iter().sum();
+    let a = by_code["A00001"];
+    let expected = (w[0] * 20.0 / 2000.0 + w[15] * 60.0 / 600.0) / total * 1e5;
+    assert!((a.value.unwrap() - expected).abs() < 1e-9, "{a:?}");
+    let pooled = (w[0] * 50.0 / 4500.0 + w[15] * 80.0 / 1400.0) / total * 1e5;
+    assert!((a.benchmark.unwrap() - pooled).abs() < 1e-9);
+    assert_eq!(a.funnel_flag, None);
+    assert!(
+        a.not_compared_reason
+            .as_deref()
+            .unwrap()
+            .contains("standardised")
+    );
+    assert_eq!(a.trend, "cannot_be_calculated");
+    // Six events: too few for a DSR, so no value, not a noisy one.
+    let c = by_code["A00003"];
+    assert_eq!((c.value, c.comparison), (None, Comparison::NotCompared));
+    assert!(
+        c.not_compared_reason.as_deref().unwrap().contains("10"),
+        "{c:?}"
+    );
 }

@@ -5,7 +5,7 @@
 use arrow::datatypes::{DataType, Schema};
 use datafusion::prelude::SessionContext;
 
-use crate::{Indicator, sandbox};
+use crate::{Indicator, ValueType, sandbox};
 
 /// One thing wrong with an indicator, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,10 +222,14 @@ fn explain(ind: &Indicator, error: &str, known_tables: &[String]) -> Problem {
 }
 
 /// What the output contract asks of the query's schema.
-pub fn check_output_schema(schema: &Schema) -> Vec<String> {
+pub fn check_output_schema(schema: &Schema, value_type: ValueType) -> Vec<String> {
     let mut problems = Vec::new();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    for name in ["practice_code", "period", "numerator", "denominator"] {
+    let mut required = vec!["practice_code", "period", "numerator", "denominator"];
+    if value_type.is_standardised() {
+        required.push("age_band");
+    }
+    for name in required {
         let Ok(field) = schema.field_with_name(name) else {
             let hint = match close_matches(name, names.iter().copied()).as_slice() {
                 [] => String::new(),
@@ -239,7 +243,7 @@ pub fn check_output_schema(schema: &Schema) -> Vec<String> {
         };
         let t = field.data_type();
         let ok = match name {
-            "practice_code" => {
+            "practice_code" | "age_band" => {
                 matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
             }
             "period" => matches!(
@@ -273,7 +277,7 @@ pub async fn check_indicator(
     match ctx.sql_with_options(&ind.sql, sandbox()).await {
         Ok(df) => {
             let (l, c) = position(&ind.sql, ind.sql.find("*/").map_or(0, |i| i + 2));
-            for p in check_output_schema(df.schema().as_arrow()) {
+            for p in check_output_schema(df.schema().as_arrow(), ind.value_type) {
                 problems.push(Problem::at(l + 1, c.min(1), p));
             }
         }

@@ -16,7 +16,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
-use crate::{Indicator, IndicatorRow, register_views, run_indicator};
+use crate::{Indicator, IndicatorRow, Sex, esp_band, register_views, run_indicator};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +48,10 @@ struct TableRows {
 struct Expected {
     practice_code: String,
     period: String,
+    /// For standardised indicators: the expectation is for this age band
+    /// (and sex) rather than the practice-period's totals.
+    age_band: Option<String>,
+    sex: Option<String>,
     /// Absent means the indicator must return a missing (suppressed) value.
     numerator: Option<f64>,
     denominator: Option<f64>,
@@ -64,6 +68,16 @@ pub struct CaseOutcome {
 /// A number as a person writes it; a missing value says so.
 fn shown(x: Option<f64>) -> String {
     x.map_or("missing".to_string(), |v| format!("{v}"))
+}
+
+/// Equal up to floating-point rounding (weights such as 0.6 × 200 are not
+/// exact in binary); missing only equals missing.
+fn same(got: Option<f64>, expected: Option<f64>) -> bool {
+    match (got, expected) {
+        (Some(g), Some(e)) => (g - e).abs() <= 1e-9 * e.abs().max(1.0),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// Where an indicator's fixtures live: `<id>.test.toml` beside its SQL.
@@ -272,23 +286,57 @@ pub async fn run_fixtures(
                     .map(|r| ((r.practice_code.clone(), r.period.clone()), r))
                     .collect();
                 for e in &case.expect {
-                    match got.get(&(e.practice_code.clone(), e.period.clone())) {
-                        None => failures.push(format!(
+                    let Some(r) = got.get(&(e.practice_code.clone(), e.period.clone())) else {
+                        failures.push(format!(
                             "expected a row for {} {}, got none",
                             e.practice_code, e.period
-                        )),
-                        Some(r) if r.numerator != e.numerator || r.denominator != e.denominator => {
-                            failures.push(format!(
-                                "{} {}: expected {}/{}, got {}/{}",
-                                e.practice_code,
-                                e.period,
-                                shown(e.numerator),
-                                shown(e.denominator),
-                                shown(r.numerator),
-                                shown(r.denominator)
-                            ))
+                        ));
+                        continue;
+                    };
+                    let (what, got_n, got_d) = match &e.age_band {
+                        None => (String::new(), r.numerator, r.denominator),
+                        Some(label) => {
+                            let band = match esp_band(label) {
+                                Ok(b) => b,
+                                Err(err) => {
+                                    failures.push(err);
+                                    continue;
+                                }
+                            };
+                            let sex = match e.sex.as_deref().map(Sex::parse) {
+                                None => Sex::Persons,
+                                Some(Some(s)) => s,
+                                Some(None) => {
+                                    failures.push(format!("sex {:?} is not male or female", e.sex));
+                                    continue;
+                                }
+                            };
+                            let what = format!(
+                                " age band {label}{}",
+                                e.sex.as_deref().map_or(String::new(), |s| format!(" {s}"))
+                            );
+                            match r.strata.iter().find(|s| s.band == band && s.sex == sex) {
+                                Some(s) => (what, s.numerator, s.denominator),
+                                None => {
+                                    failures.push(format!(
+                                        "expected a row for {} {}{what}, got none",
+                                        e.practice_code, e.period
+                                    ));
+                                    continue;
+                                }
+                            }
                         }
-                        Some(_) => {}
+                    };
+                    if !same(got_n, e.numerator) || !same(got_d, e.denominator) {
+                        failures.push(format!(
+                            "{} {}{what}: expected {}/{}, got {}/{}",
+                            e.practice_code,
+                            e.period,
+                            shown(e.numerator),
+                            shown(e.denominator),
+                            shown(got_n),
+                            shown(got_d)
+                        ));
                     }
                 }
                 for (code, period) in got.keys() {

@@ -7,11 +7,13 @@
 
 mod check;
 mod fixture;
+mod strata;
 
 use std::path::{Path, PathBuf};
 
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
 pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
+pub use strata::{ESP_BANDS, Sex, Stratum, dsr_arrays, esp_band};
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
@@ -75,6 +77,14 @@ pub enum ValueType {
     Rate,
     /// O/n where n is not a head count (items per STAR-PU, cost per patient).
     Ratio,
+    /// Directly standardised rate (Dobson): Σ wᵢOᵢ/nᵢ ÷ Σwᵢ × multiplier with
+    /// the 2013 European Standard Population as weights. The SQL returns one
+    /// row per age band (and optionally sex).
+    Dsr,
+    /// Indirectly standardised ratio O/E × 100, E from the rates by age band
+    /// (and sex) of every practice loaded in the same period: 100 is what the
+    /// practice would see at the federation's rates.
+    Isr,
 }
 
 impl ValueType {
@@ -83,7 +93,14 @@ impl ValueType {
             ValueType::Proportion => "proportion",
             ValueType::Rate => "rate",
             ValueType::Ratio => "ratio",
+            ValueType::Dsr => "dsr",
+            ValueType::Isr => "isr",
         }
+    }
+
+    /// Standardised value types need the SQL's output by age band (and sex).
+    pub fn is_standardised(self) -> bool {
+        matches!(self, ValueType::Dsr | ValueType::Isr)
     }
 }
 
@@ -240,10 +257,20 @@ impl Indicator {
             });
         }
         let multiplier = raw.multiplier.unwrap_or(match raw.value_type {
-            ValueType::Proportion => 100.0,
+            ValueType::Proportion | ValueType::Isr => 100.0,
             ValueType::Rate => 1000.0,
             ValueType::Ratio => 1.0,
+            ValueType::Dsr => 100_000.0,
         });
+        if raw.value_type == ValueType::Isr && multiplier != 100.0 {
+            return Err(IndicatorError::BadMetadata {
+                path: path.to_path_buf(),
+                line: first_line,
+                message: format!(
+                    "an isr is O/E × 100 (100 = as expected); leave out the multiplier or set it to 100, found {multiplier}"
+                ),
+            });
+        }
         if !(multiplier.is_finite() && multiplier > 0.0) {
             return Err(IndicatorError::BadMetadata {
                 path: path.to_path_buf(),
@@ -253,6 +280,8 @@ impl Indicator {
         }
         let units = raw.units.unwrap_or_else(|| match raw.value_type {
             ValueType::Proportion => "%".to_string(),
+            ValueType::Dsr => format!("per {} (age-standardised)", format_thousands(multiplier)),
+            ValueType::Isr => "ratio (100 = as expected)".to_string(),
             _ => format!("per {}", format_thousands(multiplier)),
         });
         Ok(Indicator {
@@ -404,8 +433,11 @@ pub fn sandbox() -> SQLOptions {
 pub struct IndicatorRow {
     pub practice_code: String,
     pub period: String,
+    /// For standardised indicators, the totals over the strata.
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
+    /// Age bands (and sexes) of standardised indicators; empty otherwise.
+    pub strata: Vec<Stratum>,
 }
 
 /// Runs one indicator and checks its output contract.
@@ -426,7 +458,9 @@ pub async fn run_indicator(
         path: indicator.path.clone(),
         message,
     };
+    let standardised = indicator.value_type.is_standardised();
     let mut rows = Vec::new();
+    let mut strata_rows: Vec<(String, String, Stratum)> = Vec::new();
     for batch in &batches {
         let schema = batch.schema();
         let column = |name: &str| {
@@ -501,6 +535,25 @@ pub async fn run_indicator(
         };
         let num = number("numerator")?;
         let den = number("denominator")?;
+        let text = |name: &str| -> Result<Option<StringArray>> {
+            let Ok(i) = schema.index_of(name) else {
+                return Ok(None);
+            };
+            let c = cast(batch.column(i), &DataType::Utf8)
+                .map_err(|e| contract(format!("{name}: {e}")))?;
+            Ok(c.as_any().downcast_ref::<StringArray>().cloned())
+        };
+        let (bands, sexes) = if standardised {
+            let bands = text("age_band")?.ok_or_else(|| {
+                contract(format!(
+                    "a {} indicator returns one row per age band: add a column named \"age_band\" (0-4, 5-9, …, 85-89, 90+) and, optionally, \"sex\"",
+                    indicator.value_type.as_str()
+                ))
+            })?;
+            (Some(bands), text("sex")?)
+        } else {
+            (None, None)
+        };
         for (i, period) in periods.into_iter().enumerate() {
             if !codes.is_valid(i) {
                 return Err(contract(format!(
@@ -515,13 +568,57 @@ pub async fn run_indicator(
                     codes.value(i)
                 )));
             };
+            let numerator = num.is_valid(i).then(|| num.value(i));
+            let denominator = den.is_valid(i).then(|| den.value(i));
+            if let Some(bands) = &bands {
+                let at = || {
+                    format!(
+                        "row {} ({} {period})",
+                        strata_rows.len() + 1,
+                        codes.value(i)
+                    )
+                };
+                if !bands.is_valid(i) {
+                    return Err(contract(format!("{} has no age_band", at())));
+                }
+                let band =
+                    esp_band(bands.value(i)).map_err(|e| contract(format!("{}: {e}", at())))?;
+                let sex = match &sexes {
+                    None => Sex::Persons,
+                    Some(s) if !s.is_valid(i) => {
+                        return Err(contract(format!("{} has no sex", at())));
+                    }
+                    Some(s) => Sex::parse(s.value(i)).ok_or_else(|| {
+                        contract(format!(
+                            "{}: sex {:?} is not one of male, female (or M, F, 1, 2)",
+                            at(),
+                            s.value(i)
+                        ))
+                    })?,
+                };
+                strata_rows.push((
+                    codes.value(i).to_string(),
+                    period,
+                    Stratum {
+                        band,
+                        sex,
+                        numerator,
+                        denominator,
+                    },
+                ));
+                continue;
+            }
             rows.push(IndicatorRow {
                 practice_code: codes.value(i).to_string(),
                 period,
-                numerator: num.is_valid(i).then(|| num.value(i)),
-                denominator: den.is_valid(i).then(|| den.value(i)),
+                numerator,
+                denominator,
+                strata: Vec::new(),
             });
         }
+    }
+    if standardised {
+        rows = group_strata(strata_rows).map_err(contract)?;
     }
     let mut seen = std::collections::HashSet::new();
     for r in &rows {
@@ -533,6 +630,61 @@ pub async fn run_indicator(
         }
     }
     rows.sort_by(|a, b| (&a.practice_code, &a.period).cmp(&(&b.practice_code, &b.period)));
+    Ok(rows)
+}
+
+/// Gathers a standardised indicator's rows into one row per practice and
+/// period, refusing a band (and sex) given twice.
+fn group_strata(
+    strata_rows: Vec<(String, String, Stratum)>,
+) -> std::result::Result<Vec<IndicatorRow>, String> {
+    let mut grouped: std::collections::BTreeMap<(String, String), Vec<Stratum>> =
+        std::collections::BTreeMap::new();
+    for (code, period, stratum) in strata_rows {
+        grouped.entry((code, period)).or_default().push(stratum);
+    }
+    let mut rows = Vec::with_capacity(grouped.len());
+    for ((practice_code, period), mut strata) in grouped {
+        strata.sort_by_key(|s| (s.sex, s.band));
+        if let Some(w) = strata
+            .windows(2)
+            .find(|w| (w[0].sex, w[0].band) == (w[1].sex, w[1].band))
+        {
+            return Err(format!(
+                "more than one row for practice {practice_code} in period {period}, age band {}{}: group by practice_code, period, age_band{}",
+                ESP_BANDS[w[0].band],
+                if w[0].sex == Sex::Persons {
+                    String::new()
+                } else {
+                    format!(", sex {:?}", w[0].sex)
+                },
+                if w[0].sex == Sex::Persons {
+                    ""
+                } else {
+                    " and sex"
+                },
+            ));
+        }
+        let sexed = strata.iter().filter(|s| s.sex != Sex::Persons).count();
+        if sexed != 0 && sexed != strata.len() {
+            return Err(format!(
+                "practice {practice_code} in period {period} mixes rows with and without a sex"
+            ));
+        }
+        let total = |f: fn(&Stratum) -> Option<f64>| {
+            strata
+                .iter()
+                .map(f)
+                .try_fold(0.0, |acc, v| v.map(|v| acc + v))
+        };
+        rows.push(IndicatorRow {
+            numerator: total(|s| s.numerator),
+            denominator: total(|s| s.denominator),
+            practice_code,
+            period,
+            strata,
+        });
+    }
     Ok(rows)
 }
 
@@ -599,7 +751,7 @@ title = "TODO: a title a practice manager understands"
 numerator = "TODO: what is counted"
 denominator = "TODO: out of what"
 domain = "{domain}"
-value_type = "proportion"          # proportion (x100, Wilson), rate (x multiplier, Byar), ratio
+value_type = "proportion"          # proportion (x100, Wilson), rate (x multiplier, Byar), ratio, dsr, isr
 multiplier = 100                   # 100 for proportions; e.g. 1000 for "per 1,000 patients"
 units = "%"
 polarity = "high_is_good"          # high_is_good, low_is_good, no_judgement
@@ -615,7 +767,8 @@ draft = true                       # drafts are checked and tested but not publi
 min_denominator = 30               # below this a practice is not compared
 */
 -- One row per practice and period: practice_code, period (a DATE month or
--- text such as '2025-26'), numerator, denominator.
+-- text such as '2025-26'), numerator, denominator. A dsr or isr returns one
+-- row per practice, period and age_band (0-4 … 85-89, 90+), optionally by sex.
 SELECT
     practice_code,
     month AS period,
@@ -666,7 +819,8 @@ mod tests {
                 practice_code: "A81001".into(),
                 period: "2026-09".into(),
                 numerator: Some(5.0),
-                denominator: Some(100.0)
+                denominator: Some(100.0),
+                strata: Vec::new(),
             }]
         );
 
@@ -702,5 +856,58 @@ mod tests {
             err.contains("\"numerator\"") && err.contains("num, denominator"),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn standardised_output_is_checked_band_by_band() {
+        let ctx = SessionContext::new();
+        let dsr = GOOD.replace("value_type = \"proportion\"", "value_type = \"dsr\"");
+        let mut ind = Indicator::parse(Path::new("dna_rate.sql"), &dsr).unwrap();
+        assert_eq!(
+            (ind.multiplier, ind.units.as_str()),
+            (100_000.0, "per 100,000 (age-standardised)")
+        );
+        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        assert!(err.contains("\"age_band\""), "{err}");
+
+        let select = |band: &str, sex: &str| {
+            format!(
+                "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, '{band}' AS age_band, '{sex}' AS sex, 5 AS numerator, 100 AS denominator"
+            )
+        };
+        ind.sql = format!("{} UNION ALL {}", select("0_4", "M"), select("90+", "F"));
+        let rows = run_indicator(&ctx, &ind).await.unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].numerator, rows[0].denominator),
+            (Some(10.0), Some(200.0))
+        );
+        assert_eq!(
+            rows[0]
+                .strata
+                .iter()
+                .map(|s| (s.band, s.sex))
+                .collect::<Vec<_>>(),
+            vec![(0, Sex::Male), (18, Sex::Female)]
+        );
+
+        ind.sql = select("95+", "M");
+        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        assert!(err.contains("fold 90-94 and 95+ into 90+"), "{err}");
+        ind.sql = select("0-4", "X");
+        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        assert!(err.contains("sex \"X\""), "{err}");
+        ind.sql = format!("{} UNION ALL {}", select("0-4", "M"), select("0_4", "male"));
+        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        assert!(err.contains("age band 0-4, sex Male"), "{err}");
+
+        let isr = GOOD.replace(
+            "value_type = \"proportion\"",
+            "value_type = \"isr\"\nmultiplier = 1000",
+        );
+        let err = Indicator::parse(Path::new("dna_rate.sql"), &isr)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("O/E × 100"), "{err}");
     }
 }

@@ -279,6 +279,34 @@ pub fn builtin(name: &str) -> Option<Shape> {
             ],
             at_most: vec![("numerator".into(), "denominator".into())],
         },
+        "emergency_admissions" => Shape {
+            columns: vec![
+                col(
+                    "month",
+                    &["ADMISSION_MONTH", "YEAR_MONTH"],
+                    Date {
+                        format: DateFormat::YearMonth,
+                    },
+                ),
+                col(
+                    "practice_code",
+                    &[
+                        "REGISTERED_PRACTICE_CODE",
+                        "GP_PRACTICE_CODE",
+                        "PRACTICE_CODE",
+                    ],
+                    PracticeCode,
+                ),
+                col("sex", &["SEX", "GENDER"], Text),
+                col("age_band", &["AGE_BAND", "AGE_GROUP_5"], Text),
+                col(
+                    "admissions",
+                    &["EMERGENCY_ADMISSIONS", "ADMISSIONS"],
+                    CENSORED_COUNT,
+                ),
+            ],
+            at_most: vec![],
+        },
         _ => return None,
     };
     Some(shape)
@@ -292,6 +320,7 @@ pub const BUILTIN_SHAPES: &[&str] = &[
     "qof",
     "patient_survey",
     "clinical_search",
+    "emergency_admissions",
 ];
 
 /// Normalises a header or alias for matching: case, spaces and underscores ignored.

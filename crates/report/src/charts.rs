@@ -377,3 +377,148 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
     s.push_str("</svg>");
     s
 }
+
+/// A caterpillar plot: every practice in a peer group in the latest period,
+/// ranked by value, each with its 95% interval, against the peer benchmark.
+/// Works for every value type, including directly standardised rates, which
+/// have no funnel. `highlight` marks one practice (on its own page).
+pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>) -> String {
+    // (row, value, lower 95%, upper 95%)
+    type Ranked<'r> = (&'r ResultRow, f64, f64, f64);
+    let mut valued: Vec<Ranked> = rows
+        .iter()
+        .filter_map(|r| match (r.value, r.lower_95, r.upper_95) {
+            (Some(v), Some(l), Some(u)) => Some((*r, v, l, u)),
+            _ => None,
+        })
+        .collect();
+    if valued.len() < 3 {
+        return String::new();
+    }
+    valued.sort_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then(a.0.practice_code.cmp(&b.0.practice_code))
+    });
+    // A deterministic sample keeps national-scale pages small; the
+    // highlighted practice is always kept.
+    let step = valued.len().div_ceil(MAX_POINTS).max(1);
+    let shown: Vec<(usize, &Ranked)> = valued
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| i % step == 0 || Some(r.0.practice_code.as_str()) == highlight)
+        .collect();
+    let benchmark = valued[0].0.benchmark;
+    let mut ys: Vec<f64> = valued.iter().flat_map(|r| [r.2, r.3]).collect();
+    ys.extend(benchmark);
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    let scale = Scale {
+        x0: -0.5,
+        x1: valued.len() as f64 - 0.5,
+        y0: (lo - pad).max(if ind.value_type == ValueType::Proportion {
+            0.0
+        } else {
+            f64::MIN
+        }),
+        y1: hi + pad,
+    };
+    let count =
+        |c: peerbench_stats::Comparison| valued.iter().filter(|r| r.0.comparison == c).count();
+    use peerbench_stats::Comparison::{Better, Higher, Lower, Worse};
+    let first = valued[0].0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"cp-{id}-t cp-{id}-d\"><title id=\"cp-{id}-t\">{title}: practices ranked, with 95% intervals</title><desc id=\"cp-{id}-d\">{n} practices in peer group {group}, {period}, ranked from lowest to highest value, each with its 95% confidence interval; peer benchmark {b} (solid line). {better} better or higher than the benchmark, {worse} worse or lower{this}.</desc>",
+        id = esc(&ind.id),
+        title = esc(&ind.title),
+        n = valued.len(),
+        group = esc(&first.peer_group),
+        period = esc(&first.period),
+        b = benchmark.map_or("–".into(), num),
+        better = count(Better) + count(Higher),
+        worse = count(Worse) + count(Lower),
+        this = highlight
+            .and_then(|h| valued
+                .iter()
+                .position(|r| r.0.practice_code == h)
+                .map(|i| (h, i)))
+            .map_or(String::new(), |(h, i)| format!(
+                "; this practice ({}) is ranked {} of {}",
+                esc(h),
+                i + 1,
+                valued.len()
+            )),
+    );
+    let every = valued.len().div_ceil(5).max(1);
+    let ticks: Vec<(f64, String)> = (0..valued.len())
+        .filter(|i| i % every == 0)
+        .map(|i| (i as f64, format!("{}", i + 1)))
+        .collect();
+    axes(
+        &mut s,
+        &scale,
+        "Practices, ranked by value",
+        &ind.units,
+        &ticks,
+    );
+    if let Some(b) = benchmark {
+        let y = scale.y(b);
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
+            W - RIGHT
+        );
+    }
+    let mut mark = None;
+    for (i, (r, v, l, u)) in &shown {
+        let x = scale.x(*i as f64);
+        let (yv, yl, yu) = (scale.y(*v), scale.y(*l), scale.y(*u));
+        let this = Some(r.practice_code.as_str()) == highlight;
+        let stroke = if this { "#212b32" } else { "#768692" };
+        let _ = write!(
+            s,
+            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{yl:.1}\" y2=\"{yu:.1}\" stroke=\"{stroke}\" stroke-width=\"{}\"/>",
+            if this { 2.5 } else { 1.0 }
+        );
+        // Shape as well as colour: square better/higher, triangle worse/lower.
+        let marker = match r.comparison {
+            Better | Higher => format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"6\" height=\"6\" fill=\"#005eb8\"/>",
+                x - 3.0,
+                yv - 3.0
+            ),
+            Worse | Lower => format!(
+                "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\" stroke-width=\"0.5\"/>",
+                yv - 4.0,
+                x + 3.5,
+                yv + 3.0,
+                x - 3.5,
+                yv + 3.0
+            ),
+            _ => format!(
+                "<circle cx=\"{x:.1}\" cy=\"{yv:.1}\" r=\"2.5\" fill=\"#aeb7bd\" stroke=\"#425563\" stroke-width=\"0.5\"/>"
+            ),
+        };
+        s.push_str(&marker);
+        if this {
+            mark = Some((x, yv, yu));
+        }
+    }
+    if let Some((x, yv, yu)) = mark {
+        let anchor = if x > W / 2.0 { "end" } else { "start" };
+        let dx = if x > W / 2.0 { -8.0 } else { 8.0 };
+        let _ = write!(
+            s,
+            "<circle cx=\"{x:.1}\" cy=\"{yv:.1}\" r=\"6\" fill=\"none\" stroke=\"#212b32\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"bold\" text-anchor=\"{anchor}\" fill=\"#212b32\">This practice</text>",
+            x + dx,
+            (yu - 6.0).max(TOP + 12.0)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use peerbench_compare::PeerGroupKind;
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Domain, Indicator};
+use peerbench_indicators::{Domain, Indicator, ValueType};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
 use crate::Disclosure;
@@ -541,7 +541,13 @@ impl<'a> Site<'a> {
                     .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
                     .map(Vec::as_slice)
                     .unwrap_or(&[]);
-                b.push_str(&crate::charts::funnel(ind, r, peers));
+                // A DSR has no funnel (its precision is not one denominator's):
+                // its peers are ranked with their intervals instead.
+                if ind.value_type == ValueType::Dsr {
+                    b.push_str(&crate::charts::caterpillar(ind, peers, Some(code)));
+                } else {
+                    b.push_str(&crate::charts::funnel(ind, r, peers));
+                }
             }
             if let Some(series) = self.series.get(&(ind.id.as_str(), code)) {
                 b.push_str(&crate::charts::run_chart(ind, series));

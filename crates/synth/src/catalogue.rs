@@ -14,6 +14,14 @@ pub const ENGLAND_AGE_SHARE: [f64; 20] = [
     0.0580, 0.0500, 0.0470, 0.0380, 0.0250, 0.0140, 0.0055, 0.0015,
 ];
 
+/// Emergency hospital admissions per 1,000 registered patients a year by
+/// band — a J-shape, high for the under-5s and rising steeply after 60
+/// (rounded, of the order Hospital Episode Statistics show for England).
+pub const EMERGENCY_ADMISSIONS_PER_1000: [f64; 20] = [
+    150.0, 40.0, 40.0, 60.0, 65.0, 65.0, 65.0, 65.0, 70.0, 80.0, 90.0, 105.0, 125.0, 150.0, 185.0,
+    240.0, 320.0, 420.0, 520.0, 600.0,
+];
+
 /// Index of the first band at 65+ and at 75+.
 pub const BAND_65: usize = 13;
 pub const BAND_75: usize = 15;

@@ -6,11 +6,11 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Binomial, Distribution, Poisson};
+use rand_distr::{Binomial, Distribution, Normal, Poisson};
 
 use crate::catalogue::{
-    AGE_BANDS, CHEMICALS, CLINICAL_SEARCHES, PRESENTATION_VARIANTS, PrescribingGroup,
-    QOF_INDICATORS, SURVEY_QUESTIONS,
+    AGE_BANDS, CHEMICALS, CLINICAL_SEARCHES, EMERGENCY_ADMISSIONS_PER_1000, PRESENTATION_VARIANTS,
+    PrescribingGroup, QOF_INDICATORS, SURVEY_QUESTIONS,
 };
 use crate::model::{BANDS, Practice, over_65, over_75, stream};
 use crate::month::Month;
@@ -23,6 +23,7 @@ const TAG_PRESCRIBING: u64 = 11;
 const TAG_SEARCHES: u64 = 12;
 const TAG_QOF: u64 = 13;
 const TAG_SURVEY: u64 = 14;
+const TAG_ADMISSIONS: u64 = 15;
 
 /// One output file, counting what goes into it.
 struct OutFile {
@@ -205,6 +206,7 @@ impl<'a> Writer<'a> {
         self.write_qof()?;
         self.write_survey()?;
         self.write_searches()?;
+        self.write_admissions()?;
         self.write_ground_truth()?;
         Ok(())
     }
@@ -622,6 +624,56 @@ impl<'a> Writer<'a> {
             let mut f = OutFile::create(path)?;
             f.raw(&bytes)?;
             f.rows = rows;
+            f.finish(&mut self.summary)?;
+        }
+        Ok(())
+    }
+
+    /// Emergency admissions by registered practice, month, sex and age band,
+    /// as a federation receives them from secondary-care activity data. The
+    /// practice's own effect comes from this source's own random stream, so
+    /// adding the source left every other extract unchanged.
+    fn write_admissions(&mut self) -> Result<()> {
+        let mut rngs: Vec<ChaCha8Rng> = (0..self.practices.len())
+            .map(|i| stream(self.options.seed, i as u64, TAG_ADMISSIONS))
+            .collect();
+        let spread = Normal::new(0.0, 0.12).expect("a valid standard deviation");
+        let effects: Vec<f64> = rngs
+            .iter_mut()
+            .zip(self.practices)
+            .map(|(rng, p)| spread.sample(rng) + 0.12 * p.deprivation_z())
+            .collect();
+        for (i, m) in self.months() {
+            let path = self
+                .out
+                .join("admissions")
+                .join(format!("emergency-admissions-{}.csv", m.yyyymm()));
+            let mut f = OutFile::create(path)?;
+            f.header("REGISTERED_PRACTICE_CODE,ADMISSION_MONTH,SEX,AGE_BAND,EMERGENCY_ADMISSIONS")?;
+            let angle = 2.0 * std::f64::consts::PI * (m.month as f64 - 1.0) / 12.0;
+            let winter = 1.0 + 0.08 * angle.cos();
+            let month = m.yyyymm();
+            let mut line = String::with_capacity(64);
+            for p in self.practices.iter().filter(|p| p.is_open(m)) {
+                let pop = p.population(i);
+                let rng = &mut rngs[p.index];
+                let effect = effects[p.index].exp() * winter;
+                for (s, sex) in ["M", "F"].iter().enumerate() {
+                    for b in 0..BANDS {
+                        let mean =
+                            pop[s][b] as f64 * EMERGENCY_ADMISSIONS_PER_1000[b] / 12_000.0 * effect;
+                        line.clear();
+                        let _ = write!(
+                            line,
+                            "{},{month},{sex},{},{}",
+                            p.code,
+                            AGE_BANDS[b],
+                            poisson(rng, mean)
+                        );
+                        f.row(&line)?;
+                    }
+                }
+            }
             f.finish(&mut self.summary)?;
         }
         Ok(())
