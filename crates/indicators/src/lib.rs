@@ -249,6 +249,22 @@ impl Indicator {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // Ids become file names and anchors in the published report.
+        let id_ok = raw.id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && raw
+                .id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !id_ok {
+            return Err(IndicatorError::BadMetadata {
+                path: path.to_path_buf(),
+                line: first_line,
+                message: format!(
+                    "id {:?}: use lower-case letters, digits and underscores, starting with a letter",
+                    raw.id
+                ),
+            });
+        }
         if raw.id != stem {
             return Err(IndicatorError::IdMismatch {
                 path: path.to_path_buf(),

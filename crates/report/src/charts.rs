@@ -28,6 +28,32 @@ fn num(x: f64) -> String {
     }
 }
 
+/// Round tick values (steps of 1, 2, 2.5 or 5 × a power of ten) inside
+/// [lo, hi], about five of them, with labels to the step's precision.
+fn nice_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let range = hi - lo;
+    if !(range.is_finite() && range > 0.0) {
+        return vec![(lo, num(lo))];
+    }
+    let raw = range / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let decimals = (-(step.log10().floor()) as i32 + i32::from((step / mag - 2.5).abs() < 1e-9)).max(0) as usize;
+    let mut out = Vec::new();
+    let mut v = (lo / step).ceil() * step;
+    while v <= hi + step * 1e-9 {
+        // -0.0 prints as "-0"; ticks never need a sign there.
+        let t = if v.abs() < step * 1e-9 { 0.0 } else { v };
+        out.push((t, format!("{t:.decimals$}")));
+        v += step;
+    }
+    out
+}
+
 struct Scale {
     x0: f64,
     x1: f64,
@@ -52,8 +78,7 @@ fn axes(s: &mut String, scale: &Scale, x_label: &str, y_label: &str, x_ticks: &[
         W - LEFT - RIGHT,
         H - TOP - BOTTOM
     );
-    for i in 0..=4 {
-        let v = scale.y0 + (scale.y1 - scale.y0) * i as f64 / 4.0;
+    for (v, label) in nice_ticks(scale.y0, scale.y1) {
         let y = scale.y(v);
         let _ = write!(
             s,
@@ -61,14 +86,22 @@ fn axes(s: &mut String, scale: &Scale, x_label: &str, y_label: &str, x_ticks: &[
             W - RIGHT,
             LEFT - 4.0,
             y + 4.0,
-            num(v)
+            label
         );
     }
     for (v, label) in x_ticks {
         let x = scale.x(*v);
+        // Labels at the edges are anchored inwards so they are not clipped.
+        let anchor = if x > W - RIGHT - 24.0 {
+            "end"
+        } else if x < LEFT + 24.0 {
+            "start"
+        } else {
+            "middle"
+        };
         let _ = write!(
             s,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#212b32\">{}</text>",
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"{anchor}\" fill=\"#212b32\">{}</text>",
             H - BOTTOM + 14.0,
             esc(label)
         );
@@ -191,14 +224,7 @@ pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> St
             )
         ),
     );
-    let ticks: Vec<(f64, String)> = (0..=4)
-        .map(|i| {
-            (
-                n_max * i as f64 / 4.0,
-                format!("{:.0}", n_max * i as f64 / 4.0),
-            )
-        })
-        .collect();
+    let ticks = nice_ticks(0.0, n_max);
     axes(
         &mut s,
         &scale,
@@ -313,13 +339,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
             ""
         },
     );
-    let every = series.len().div_ceil(6).max(1);
-    let ticks: Vec<(f64, String)> = series
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| i % every == 0)
-        .map(|(i, r)| (i as f64, r.period.clone()))
-        .collect();
+    let ticks = period_ticks(series.iter().map(|r| r.period.as_str()));
     axes(&mut s, &scale, "Month", &ind.units, &ticks);
     for (v, dash) in [
         (upper, "stroke-dasharray=\"6 3\""),
@@ -521,4 +541,131 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
     }
     s.push_str("</svg>");
     s
+}
+
+/// One period of a federation trend.
+pub struct TrendPoint {
+    pub period: String,
+    pub benchmark: Option<f64>,
+    pub q1: Option<f64>,
+    pub median: Option<f64>,
+    pub q3: Option<f64>,
+    pub practices: usize,
+}
+
+/// The federation's trend: the pooled peer value each period, with the
+/// middle half of practices as a band and their median dashed.
+pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
+    let usable: Vec<(usize, &TrendPoint, f64)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.benchmark.map(|b| (i, p, b)))
+        .collect();
+    if usable.len() < 2 {
+        return String::new();
+    }
+    let ys: Vec<f64> = usable
+        .iter()
+        .flat_map(|(_, p, b)| [Some(*b), p.q1, p.q3].into_iter().flatten())
+        .collect();
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(*v), b.max(*v))
+        });
+    let pad = ((hi - lo) * 0.08).max(1e-9);
+    let scale = Scale {
+        x0: 0.0,
+        x1: (points.len().max(2) - 1) as f64,
+        y0: (lo - pad).max(if ind.value_type == ValueType::Proportion {
+            0.0
+        } else {
+            f64::MIN
+        }),
+        y1: hi + pad,
+    };
+    let (first, last) = (usable[0], usable[usable.len() - 1]);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"tr-{id}-t tr-{id}-d\"><title id=\"tr-{id}-t\">{title}: federation trend</title><desc id=\"tr-{id}-d\">Pooled peer value from {p0} ({v0}) to {p1} ({v1}); shaded band the middle half of practices, dashed line their median.</desc>",
+        id = esc(&ind.id),
+        title = esc(&ind.title),
+        p0 = esc(&first.1.period),
+        v0 = num(first.2),
+        p1 = esc(&last.1.period),
+        v1 = num(last.2),
+    );
+    axes(&mut s, &scale, "Period", &ind.units, &period_ticks(points.iter().map(|p| p.period.as_str())));
+    // The interquartile band as one closed path: q3 left to right, q1 back.
+    let band: Vec<(f64, f64, f64)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| match (p.q1, p.q3) {
+            (Some(a), Some(b)) => Some((scale.x(i as f64), scale.y(a), scale.y(b))),
+            _ => None,
+        })
+        .collect();
+    if band.len() >= 2 {
+        let mut d = String::new();
+        for (k, (x, _, y3)) in band.iter().enumerate() {
+            let _ = write!(d, "{}{x:.1} {y3:.1} ", if k == 0 { "M" } else { "L" });
+        }
+        for (x, y1, _) in band.iter().rev() {
+            let _ = write!(d, "L{x:.1} {y1:.1} ");
+        }
+        let _ = write!(s, "<path d=\"{}Z\" fill=\"#c8d2d8\" stroke=\"#768692\" stroke-width=\"0.8\"/>", d);
+    }
+    let median: Vec<(f64, f64)> = points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.median.map(|m| (scale.x(i as f64), scale.y(m))))
+        .collect();
+    s.push_str(&polyline(&median, "stroke=\"#425563\" stroke-width=\"1.2\" stroke-dasharray=\"5 3\""));
+    let line: Vec<(f64, f64)> = usable
+        .iter()
+        .map(|(i, _, b)| (scale.x(*i as f64), scale.y(*b)))
+        .collect();
+    s.push_str(&polyline(&line, "stroke=\"#005eb8\" stroke-width=\"2.5\""));
+    for (x, y) in &line {
+        let _ = write!(s, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#005eb8\"/>");
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// Up to seven evenly spaced period labels, always including the last.
+fn period_ticks<'p>(periods: impl Iterator<Item = &'p str>) -> Vec<(f64, String)> {
+    let all: Vec<&str> = periods.collect();
+    let every = all.len().div_ceil(6).max(1);
+    let mut ticks: Vec<(f64, String)> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % every == 0)
+        .map(|(i, p)| (i as f64, p.to_string()))
+        .collect();
+    if let Some(last) = all.len().checked_sub(1)
+        && ticks.last().is_some_and(|t| t.0 as usize != last)
+    {
+        // Drop a tick that would collide with the last label.
+        if last - ticks.last().map_or(0, |t| t.0 as usize) < every / 2 + 1 {
+            ticks.pop();
+        }
+        ticks.push((last as f64, all[last].to_string()));
+    }
+    ticks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nice_ticks;
+
+    #[test]
+    fn ticks_are_round_numbers() {
+        let labels = |lo, hi| nice_ticks(lo, hi).into_iter().map(|t| t.1).collect::<Vec<_>>();
+        assert_eq!(labels(279.8, 1893.0), ["500", "1000", "1500"]);
+        assert_eq!(labels(0.0, 38954.0), ["0", "10000", "20000", "30000"]);
+        assert_eq!(labels(-1.0, 11.0), ["0.0", "2.5", "5.0", "7.5", "10.0"]);
+        assert_eq!(labels(0.02, 0.13), ["0.025", "0.050", "0.075", "0.100", "0.125"]);
+    }
 }

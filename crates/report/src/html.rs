@@ -80,7 +80,7 @@ fn shown_value(policy: Disclosure, r: &ResultRow) -> String {
 /// cells every table of a practice's figures starts with.
 fn figure_cells(policy: Disclosure, r: &ResultRow) -> String {
     format!(
-        "<td>{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td>",
+        "<td class=\"nowrap\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td>",
         esc(&r.period),
         policy.count(r.numerator),
         policy.count(r.denominator),
@@ -125,10 +125,12 @@ h1{font-size:1.7rem;margin:.3em 0}
 h2{font-size:1.3rem;margin-top:1.6em;border-bottom:2px solid var(--pale);padding-bottom:4px}
 h3{font-size:1.1rem}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:.92rem}
+caption{text-align:left;font-weight:bold;padding:4px 0}
 th,td{border:1px solid #d8dde0;padding:4px 8px;text-align:left;vertical-align:middle}
 th{background:var(--pale)}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.tag{display:inline-block;padding:1px 8px;border-radius:3px;font-weight:bold;white-space:nowrap}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.nowrap{white-space:nowrap}
+.tag{display:inline-block;padding:1px 8px;border-radius:3px;font-weight:bold;white-space:nowrap;-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .better{background:var(--blue);color:#fff}
 .worse{background:var(--warm);color:var(--dark)}
 .similar{background:var(--pale);color:var(--dark)}
@@ -140,17 +142,25 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:2px 16px}
 dl.facts dt{font-weight:bold}
 dl.facts dd{margin:0}
 .scroll{overflow-x:auto;max-width:100%}
+.scroll:focus{outline:3px solid var(--warm)}
 .heat td{text-align:center;font-size:.8rem;padding:2px 4px}
-.heat th.ind{writing-mode:vertical-rl;transform:rotate(180deg);font-size:.8rem;max-height:14em}
+.heat .tag{padding:1px 4px}
+.heat th[scope=row]{position:sticky;left:0;z-index:1;background:#fff;min-width:13em;font-weight:normal}
+.heat th.ind{writing-mode:vertical-rl;transform:rotate(180deg);font-size:.8rem;max-height:16em;font-weight:normal}
+.figures{display:flex;flex-wrap:wrap;gap:8px 24px;break-inside:avoid}
 svg.spine{vertical-align:middle}
-svg.chart{display:block;max-width:100%;height:auto;margin:8px 0}
+svg.chart{display:block;max-width:100%;height:auto;margin:8px 0;break-inside:avoid}
 footer{border-top:2px solid var(--pale);margin-top:32px;padding:12px 24px;font-size:.85rem;color:var(--grey)}
 @media print{header.site{background:none;color:var(--dark);border-bottom:2px solid var(--dark)}
- a{color:var(--dark);text-decoration:none}
- table,svg{page-break-inside:avoid}
- h2{page-break-after:avoid}
+ header.site a,a{color:var(--dark);text-decoration:none}
+ main{max-width:none;padding:0}
+ tr,svg,dl{break-inside:avoid}
+ h2,h3,caption{break-after:avoid}
+ section{break-before:auto}
+ .scroll{overflow:visible}
+ .heat th[scope=row]{position:static}
  .tag{border:1px solid var(--dark)}
- @page{size:A4;margin:14mm}}
+ @page{size:A4;margin:12mm}}
 "#;
 
 pub struct Site<'a> {
@@ -164,6 +174,9 @@ pub struct Site<'a> {
     peer_rows: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
     /// (indicator, practice) → its rows in period order, for run charts.
     series: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
+    /// Indicator → every row of the primary peer group, for the board's
+    /// indicator pages (caterpillar plots and federation trends).
+    by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
 }
 
 impl<'a> Site<'a> {
@@ -182,7 +195,9 @@ impl<'a> Site<'a> {
         let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
         let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
         let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
+        let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
         for r in input.results.iter().filter(|r| r.peer_group == primary) {
+            by_indicator.entry(r.indicator_id.as_str()).or_default().push(r);
             series
                 .entry((r.indicator_id.as_str(), r.practice_code.as_str()))
                 .or_default()
@@ -211,6 +226,7 @@ impl<'a> Site<'a> {
             peer_values,
             peer_rows,
             series,
+            by_indicator,
         }
     }
 
@@ -441,6 +457,11 @@ impl<'a> Site<'a> {
             }
         );
         b.push_str("</dl>\n");
+        let _ = writeln!(
+            b,
+            "<p class=\"meta\">Download this practice's numbers, every indicator and period: <a href=\"{0}.csv\">{0}.csv</a></p>",
+            esc(code)
+        );
 
         // Plain-language summary.
         let mut better = Vec::new();
@@ -580,6 +601,136 @@ impl<'a> Site<'a> {
         self.page(&format!("{} — practice report", p.name), "../", &b)
     }
 
+    /// The published indicators, for the board's per-indicator pages.
+    pub fn published_indicators(&self) -> Vec<&'a Indicator> {
+        self.indicators().collect()
+    }
+
+    /// Every row of an indicator in the primary peer group, for its download.
+    pub fn indicator_rows(&self, id: &str) -> &[&'a ResultRow] {
+        self.by_indicator.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// The board's page for one indicator: practices ranked with their
+    /// intervals (caterpillar), the federation's trend, and the table of
+    /// numbers behind both, downloadable as CSV.
+    pub fn indicator_page(&self, ind: &Indicator) -> String {
+        let board = self.input.disclosure.board;
+        let rows = self.indicator_rows(&ind.id);
+        let latest = self.latest_period.get(ind.id.as_str()).copied().unwrap_or("–");
+        let mut b = String::new();
+        let _ = writeln!(
+            b,
+            "<h1>{}</h1>\n<p>{} · latest period {} · compared with peer group “{}”. <a href=\"../indicators.html#{}\">Definition and caveats</a>.</p>",
+            esc(&ind.title),
+            esc(&ind.units),
+            esc(latest),
+            esc(&self.input.primary_peer_group),
+            esc(&ind.id)
+        );
+        let _ = writeln!(b, "<p>{}</p>", esc(&ind.definition));
+
+        // Latest period, by group key (one key for a federation-wide group).
+        let mut keys: BTreeMap<&str, Vec<&ResultRow>> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r.period == latest) {
+            keys.entry(r.peer_group_key.as_str()).or_default().push(r);
+        }
+        b.push_str("<h2>Practices ranked, latest period</h2>\n<p class=\"meta\">Each practice's value with its 95% interval, lowest to highest, against the peer benchmark (solid line). A blue square is better (or higher) than the benchmark, a yellow triangle worse (or lower), a grey dot similar. Overlapping intervals mean the difference may be chance.</p>\n");
+        for group_rows in keys.values() {
+            // The board shows only what its disclosure policy allows.
+            let shown: Vec<&ResultRow> = group_rows
+                .iter()
+                .copied()
+                .filter(|r| !board.hides_value(r))
+                .collect();
+            b.push_str(&crate::charts::caterpillar(ind, &shown, None));
+        }
+
+        // Federation trend: the pooled peer value and the spread of practices.
+        let mut by_period: BTreeMap<&str, (Option<f64>, Vec<f64>)> = BTreeMap::new();
+        for r in rows.iter().filter(|r| !board.hides_value(r)) {
+            let e = by_period.entry(r.period.as_str()).or_default();
+            e.0 = e.0.or(r.benchmark);
+            e.1.extend(r.value);
+        }
+        let trend: Vec<crate::charts::TrendPoint> = by_period
+            .iter_mut()
+            .map(|(period, (bench, values))| {
+                values.sort_by(f64::total_cmp);
+                crate::charts::TrendPoint {
+                    period: period.to_string(),
+                    benchmark: *bench,
+                    q1: quantile_type7(values, 0.25).ok(),
+                    median: quantile_type7(values, 0.5).ok(),
+                    q3: quantile_type7(values, 0.75).ok(),
+                    practices: values.len(),
+                }
+            })
+            .collect();
+        if keys.len() <= 1 {
+            b.push_str("<h2>Federation trend</h2>\n<p class=\"meta\">The pooled peer value each period (solid line) and the middle half of practices (shaded band, with the median dashed).</p>\n");
+            b.push_str(&crate::charts::trend_chart(ind, &trend));
+            b.push_str("<table><caption>The numbers behind the trend</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Practices</th><th scope=\"col\">Peer value</th><th scope=\"col\">Lower quartile</th><th scope=\"col\">Median</th><th scope=\"col\">Upper quartile</th></tr></thead><tbody>\n");
+            for t in trend.iter().rev().take(12).rev() {
+                let _ = writeln!(
+                    b,
+                    "<tr><td class=\"nowrap\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                    esc(&t.period),
+                    t.practices,
+                    fmt(t.benchmark),
+                    fmt(t.q1),
+                    fmt(t.median),
+                    fmt(t.q3)
+                );
+            }
+            b.push_str("</tbody></table>\n");
+        }
+
+        b.push_str("<h2>Every practice, latest period</h2>\n");
+        let mut ranked: Vec<&ResultRow> = rows.iter().copied().filter(|r| r.period == latest).collect();
+        // Lowest to highest; values the board may not show go last.
+        ranked.sort_by(|a, b| {
+            let v = |r: &ResultRow| if board.hides_value(r) { None } else { r.value };
+            match (v(a), v(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+            .then_with(|| a.practice_code.cmp(&b.practice_code))
+        });
+        b.push_str("<table><thead><tr><th scope=\"col\">Practice</th><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Compared with peers</th><th scope=\"col\">Peer funnel</th><th scope=\"col\">Own run chart</th></tr></thead><tbody>\n");
+        for r in ranked {
+            let name = self
+                .input
+                .practices
+                .get(&r.practice_code)
+                .map_or("", |p| p.name.as_str());
+            let (label, class) = comparison_label(if board.hides_value(r) {
+                Comparison::NotCompared
+            } else {
+                r.comparison
+            });
+            let _ = writeln!(
+                b,
+                "<tr><th scope=\"row\"><a href=\"../practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></th>{}<td><span class=\"tag {class}\">{label}</span></td>{}</tr>",
+                esc(name),
+                figure_cells(board, r),
+                signal_cells(r),
+                code = esc(&r.practice_code)
+            );
+        }
+        b.push_str("</tbody></table>\n");
+        let _ = writeln!(
+            b,
+            "<p>Download these numbers, every period: <a href=\"{}.csv\">{}.csv</a></p>",
+            esc(&ind.id),
+            esc(&ind.id)
+        );
+        b.push_str(&self.how_made());
+        self.page(&format!("{} — {}", ind.title, self.input.title), "../", &b)
+    }
+
     pub fn board_page(&self) -> String {
         let board = self.input.disclosure.board;
         let mut b = String::new();
@@ -619,7 +770,8 @@ impl<'a> Site<'a> {
             let c = |k| counts.get(&k).copied().unwrap_or(0);
             let _ = writeln!(
                 b,
-                "<tr><th scope=\"row\">{} <span class=\"meta\">{}</span></th><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                "<tr><th scope=\"row\"><a href=\"board/{}.html\">{}</a> <span class=\"meta\">{}</span></th><td class=\"nowrap\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&ind.id),
                 esc(&ind.title),
                 esc(&ind.units),
                 esc(self
@@ -637,39 +789,51 @@ impl<'a> Site<'a> {
         }
         b.push_str("</tbody></table>\n");
 
-        b.push_str("<h2>Practices × indicators</h2>\n<div class=\"scroll\"><table class=\"heat\"><caption>Comparison with peers in the latest period</caption><thead><tr><th scope=\"col\">Practice</th>");
-        for ind in &inds {
-            let _ = write!(
-                b,
-                "<th scope=\"col\" class=\"ind\" title=\"{0}\">{0}</th>",
-                esc(&ind.title)
-            );
-        }
-        b.push_str("</tr></thead><tbody>\n");
-        for (code, p) in self.input.practices {
-            let _ = write!(
-                b,
-                "<tr><th scope=\"row\"><a href=\"practices/{}.html\">{}</a> <span class=\"meta\">{}</span></th>",
-                esc(code),
-                esc(&p.name),
-                esc(code)
-            );
-            for ind in &inds {
-                match self.latest.get(&(ind.id.as_str(), code.as_str())) {
-                    Some(r) => {
-                        let (label, class) = comparison_label(if board.hides_value(r) {
-                            Comparison::NotCompared
-                        } else {
-                            r.comparison
-                        });
-                        let _ = write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
-                    }
-                    None => b.push_str("<td class=\"meta\">no data</td>"),
-                }
+        b.push_str("<h2>Practices × indicators</h2>\n<p class=\"meta\">The latest period's comparison with peers, in words, one table per domain. Open an indicator for its ranked practices and federation trend, or a practice for its full report.</p>\n");
+        for domain in Domain::ALL {
+            let in_domain: Vec<&&Indicator> = inds.iter().filter(|i| i.domain == domain).collect();
+            if in_domain.is_empty() {
+                continue;
             }
-            b.push_str("</tr>\n");
+            let _ = write!(
+                b,
+                "<div class=\"scroll\" tabindex=\"0\" role=\"region\" aria-label=\"{0}: practices by indicators\"><table class=\"heat\"><caption>{0}</caption><thead><tr><th scope=\"col\">Practice</th>",
+                domain.title()
+            );
+            for ind in &in_domain {
+                let _ = write!(
+                    b,
+                    "<th scope=\"col\" class=\"ind\"><a href=\"board/{}.html\">{}</a></th>",
+                    esc(&ind.id),
+                    esc(&ind.title)
+                );
+            }
+            b.push_str("</tr></thead><tbody>\n");
+            for (code, p) in self.input.practices {
+                let _ = write!(
+                    b,
+                    "<tr><th scope=\"row\"><a href=\"practices/{}.html\">{}</a> <span class=\"meta\">{}</span></th>",
+                    esc(code),
+                    esc(&p.name),
+                    esc(code)
+                );
+                for ind in &in_domain {
+                    match self.latest.get(&(ind.id.as_str(), code.as_str())) {
+                        Some(r) => {
+                            let (label, class) = comparison_label(if board.hides_value(r) {
+                                Comparison::NotCompared
+                            } else {
+                                r.comparison
+                            });
+                            let _ = write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
+                        }
+                        None => b.push_str("<td class=\"meta\">no data</td>"),
+                    }
+                }
+                b.push_str("</tr>\n");
+            }
+            b.push_str("</tbody></table></div>\n");
         }
-        b.push_str("</tbody></table></div>\n");
 
         b.push_str("<h2>Outside the 99.8% limits</h2>\n<p>Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged.</p>\n");
         let mut outliers: Vec<&ResultRow> = self
@@ -684,7 +848,7 @@ impl<'a> Site<'a> {
         if outliers.is_empty() {
             b.push_str("<p>None.</p>\n");
         } else {
-            b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Practice</th><th scope=\"col\">Period</th><th scope=\"col\">Value</th><th scope=\"col\">99.8% limits</th><th scope=\"col\">Position</th><th scope=\"col\">φ / τ²</th></tr></thead><tbody>\n");
+            b.push_str("<table><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Practice</th><th scope=\"col\">Period</th><th scope=\"col\">Value</th><th scope=\"col\">99.8% limits</th><th scope=\"col\">Position</th><th scope=\"col\">Allowance for normal variation (φ / τ²)</th></tr></thead><tbody>\n");
             for r in outliers {
                 let title = inds
                     .iter()

@@ -1,6 +1,7 @@
-//! Publishes a run: the federation board page (`index.html`), one page per
-//! practice (`practices/<CODE>.html`) and the results table
-//! (`data/indicator_results.csv` and `.parquet`).
+//! Publishes a run: the federation board page (`index.html`) with a page per
+//! indicator (`board/<id>.html`), one page per practice
+//! (`practices/<CODE>.html`), each page's numbers beside it as CSV, and the
+//! results table (`data/indicator_results.csv` and `.parquet`).
 //!
 //! Pages are self-contained HTML (no scripts, fonts or images fetched), carry
 //! words as well as colours, and are deterministic: the same input gives the
@@ -139,11 +140,36 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         catalogue_page(&input.title, input.indicators).as_bytes(),
     )?;
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
+    // Each page's numbers beside it as CSV, under that page's policy.
+    let policy = input.disclosure;
+    let mut practice_rows: BTreeMap<&str, Vec<ResultRow>> = BTreeMap::new();
+    for r in input.results {
+        practice_rows
+            .entry(r.practice_code.as_str())
+            .or_default()
+            .push(policy.practice_pages.apply(r));
+    }
     for code in input.practices.keys() {
+        let dir = staging.join("practices");
         write(
-            &staging.join("practices").join(format!("{code}.html")),
+            &dir.join(format!("{code}.html")),
             site.practice_page(code).as_bytes(),
         )?;
+        let rows = practice_rows.remove(code.as_str()).unwrap_or_default();
+        write_csv(&dir.join(format!("{code}.csv")), &rows)?;
+    }
+    for ind in site.published_indicators() {
+        let dir = staging.join("board");
+        write(
+            &dir.join(format!("{}.html", ind.id)),
+            site.indicator_page(ind).as_bytes(),
+        )?;
+        let rows: Vec<ResultRow> = site
+            .indicator_rows(&ind.id)
+            .iter()
+            .map(|r| policy.board.apply(r))
+            .collect();
+        write_csv(&dir.join(format!("{}.csv", ind.id)), &rows)?;
     }
     let data = staging.join("data");
     std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
