@@ -63,6 +63,14 @@ function choosePages() {
     { rel: 'index.html', shot: 'index.png', practice: false },
     { rel: 'indicators.html', shot: 'indicators.png', practice: false },
   ];
+  // One of the board's indicator pages (caterpillar plot and trend).
+  const boardDir = join(reportDir, 'board');
+  const boardPages = existsSync(boardDir)
+    ? readdirSync(boardDir).filter((f) => f.endsWith('.html')).sort()
+    : [];
+  if (boardPages.length > 0) {
+    pages.push({ rel: `board/${boardPages[0]}`, shot: `board-${boardPages[0].replace(/\.html$/, '')}.png`, practice: true });
+  }
   const practiceDir = join(reportDir, 'practices');
   const practices = existsSync(practiceDir)
     ? readdirSync(practiceDir).filter((f) => f.endsWith('.html')).sort()

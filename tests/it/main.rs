@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `peerbench` binary on real files, as a user runs it.
 //! One test binary for all of them keeps link time down (DataFusion is large).
 
+mod browser;
 mod demo;
 mod errors;
 mod faults;

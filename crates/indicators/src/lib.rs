@@ -250,7 +250,11 @@ impl Indicator {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         // Ids become file names and anchors in the published report.
-        let id_ok = raw.id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        let id_ok = raw
+            .id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase())
             && raw
                 .id
                 .chars()

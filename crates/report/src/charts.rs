@@ -42,7 +42,8 @@ fn nice_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let decimals = (-(step.log10().floor()) as i32 + i32::from((step / mag - 2.5).abs() < 1e-9)).max(0) as usize;
+    let decimals = (-(step.log10().floor()) as i32 + i32::from((step / mag - 2.5).abs() < 1e-9))
+        .max(0) as usize;
     let mut out = Vec::new();
     let mut v = (lo / step).ceil() * step;
     while v <= hi + step * 1e-9 {
@@ -596,7 +597,13 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
         p1 = esc(&last.1.period),
         v1 = num(last.2),
     );
-    axes(&mut s, &scale, "Period", &ind.units, &period_ticks(points.iter().map(|p| p.period.as_str())));
+    axes(
+        &mut s,
+        &scale,
+        "Period",
+        &ind.units,
+        &period_ticks(points.iter().map(|p| p.period.as_str())),
+    );
     // The interquartile band as one closed path: q3 left to right, q1 back.
     let band: Vec<(f64, f64, f64)> = points
         .iter()
@@ -614,21 +621,31 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
         for (x, y1, _) in band.iter().rev() {
             let _ = write!(d, "L{x:.1} {y1:.1} ");
         }
-        let _ = write!(s, "<path d=\"{}Z\" fill=\"#c8d2d8\" stroke=\"#768692\" stroke-width=\"0.8\"/>", d);
+        let _ = write!(
+            s,
+            "<path d=\"{}Z\" fill=\"#c8d2d8\" stroke=\"#768692\" stroke-width=\"0.8\"/>",
+            d
+        );
     }
     let median: Vec<(f64, f64)> = points
         .iter()
         .enumerate()
         .filter_map(|(i, p)| p.median.map(|m| (scale.x(i as f64), scale.y(m))))
         .collect();
-    s.push_str(&polyline(&median, "stroke=\"#425563\" stroke-width=\"1.2\" stroke-dasharray=\"5 3\""));
+    s.push_str(&polyline(
+        &median,
+        "stroke=\"#425563\" stroke-width=\"1.2\" stroke-dasharray=\"5 3\"",
+    ));
     let line: Vec<(f64, f64)> = usable
         .iter()
         .map(|(i, _, b)| (scale.x(*i as f64), scale.y(*b)))
         .collect();
     s.push_str(&polyline(&line, "stroke=\"#005eb8\" stroke-width=\"2.5\""));
     for (x, y) in &line {
-        let _ = write!(s, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#005eb8\"/>");
+        let _ = write!(
+            s,
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#005eb8\"/>"
+        );
     }
     s.push_str("</svg>");
     s
@@ -662,10 +679,18 @@ mod tests {
 
     #[test]
     fn ticks_are_round_numbers() {
-        let labels = |lo, hi| nice_ticks(lo, hi).into_iter().map(|t| t.1).collect::<Vec<_>>();
+        let labels = |lo, hi| {
+            nice_ticks(lo, hi)
+                .into_iter()
+                .map(|t| t.1)
+                .collect::<Vec<_>>()
+        };
         assert_eq!(labels(279.8, 1893.0), ["500", "1000", "1500"]);
         assert_eq!(labels(0.0, 38954.0), ["0", "10000", "20000", "30000"]);
         assert_eq!(labels(-1.0, 11.0), ["0.0", "2.5", "5.0", "7.5", "10.0"]);
-        assert_eq!(labels(0.02, 0.13), ["0.025", "0.050", "0.075", "0.100", "0.125"]);
+        assert_eq!(
+            labels(0.02, 0.13),
+            ["0.025", "0.050", "0.075", "0.100", "0.125"]
+        );
     }
 }

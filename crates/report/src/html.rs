@@ -160,6 +160,8 @@ footer{border-top:2px solid var(--pale);margin-top:32px;padding:12px 24px;font-s
  .scroll{overflow:visible}
  .heat th[scope=row]{position:static}
  .tag{border:1px solid var(--dark)}
+ table{font-size:8.5pt}
+ tbody th[scope=row]{min-width:11em}
  @page{size:A4;margin:12mm}}
 "#;
 
@@ -197,7 +199,10 @@ impl<'a> Site<'a> {
         let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
         let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
         for r in input.results.iter().filter(|r| r.peer_group == primary) {
-            by_indicator.entry(r.indicator_id.as_str()).or_default().push(r);
+            by_indicator
+                .entry(r.indicator_id.as_str())
+                .or_default()
+                .push(r);
             series
                 .entry((r.indicator_id.as_str(), r.practice_code.as_str()))
                 .or_default()
@@ -617,7 +622,11 @@ impl<'a> Site<'a> {
     pub fn indicator_page(&self, ind: &Indicator) -> String {
         let board = self.input.disclosure.board;
         let rows = self.indicator_rows(&ind.id);
-        let latest = self.latest_period.get(ind.id.as_str()).copied().unwrap_or("–");
+        let latest = self
+            .latest_period
+            .get(ind.id.as_str())
+            .copied()
+            .unwrap_or("–");
         let mut b = String::new();
         let _ = writeln!(
             b,
@@ -687,7 +696,11 @@ impl<'a> Site<'a> {
         }
 
         b.push_str("<h2>Every practice, latest period</h2>\n");
-        let mut ranked: Vec<&ResultRow> = rows.iter().copied().filter(|r| r.period == latest).collect();
+        let mut ranked: Vec<&ResultRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.period == latest)
+            .collect();
         // Lowest to highest; values the board may not show go last.
         ranked.sort_by(|a, b| {
             let v = |r: &ResultRow| if board.hides_value(r) { None } else { r.value };
@@ -825,7 +838,8 @@ impl<'a> Site<'a> {
                             } else {
                                 r.comparison
                             });
-                            let _ = write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
+                            let _ =
+                                write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
                         }
                         None => b.push_str("<td class=\"meta\">no data</td>"),
                     }
