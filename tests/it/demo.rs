@@ -322,6 +322,63 @@ fn earlier_warehouse_versions_can_be_read_back() {
     );
 }
 
+/// The board's Excel workbook, read back by openpyxl and checked against the
+/// results table (tests/oracle/check_workbook.py).
+#[test]
+fn board_workbook_opens_with_the_right_numbers() {
+    let run = demo();
+    let python = std::env::var("PEERBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let o = std::process::Command::new(&python)
+        .arg(repo().join("tests/oracle/check_workbook.py"))
+        .arg(run.out.join("data/board-pack.xlsx"))
+        .arg(run.out.join("data/indicator_results.csv"))
+        .arg("federation")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e} (scripts/test sets up the oracles)"));
+    assert!(
+        o.status.success() && stdout(&o).contains("workbook checks passed"),
+        "workbook check failed:\n{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+/// Each page's numbers are beside it as CSV: a practice's every row, and an
+/// indicator's rows for the board's peer group.
+#[test]
+fn every_page_links_its_numbers_as_csv() {
+    let run = demo();
+    let page = std::fs::read_to_string(run.out.join("practices/A81000.html")).unwrap();
+    assert!(page.contains("href=\"A81000.csv\""));
+    let (header, rows) = read_csv(&run.out.join("practices/A81000.csv"));
+    let code = header.iter().position(|h| h == "practice_code").unwrap();
+    assert!(!rows.is_empty() && rows.iter().all(|r| r[code] == "A81000"));
+    let board = std::fs::read_to_string(run.out.join("board/dna_rate.html")).unwrap();
+    assert!(board.contains("href=\"dna_rate.csv\"") && board.contains("<svg"));
+    let (header, rows) = read_csv(&run.out.join("board/dna_rate.csv"));
+    let ind = header.iter().position(|h| h == "indicator_id").unwrap();
+    let group = header.iter().position(|h| h == "peer_group").unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r[ind] == "dna_rate" && r[group] == "federation")
+    );
+    let (all_header, all) = read_csv(&run.out.join("data/indicator_results.csv"));
+    let (ai, ag) = (
+        all_header.iter().position(|h| h == "indicator_id").unwrap(),
+        all_header.iter().position(|h| h == "peer_group").unwrap(),
+    );
+    let expected = all
+        .iter()
+        .filter(|r| r[ai] == "dna_rate" && r[ag] == "federation")
+        .count();
+    assert!(expected > 700);
+    assert_eq!(
+        rows.len(),
+        expected,
+        "every practice-month of the federation group"
+    );
+}
+
 /// Independent oracles (DuckDB over the raw CSVs; statsmodels and scipy for
 /// the intervals) check the published table. See tests/oracle/check_results.py.
 #[test]

@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming the file and line, never a crash.
 
-use crate::{peerbench, stderr, stdout};
+use crate::{peerbench, repo, stderr, stdout};
 
 #[test]
 fn broken_extracts_are_quarantined_with_file_line_and_check() {
@@ -128,4 +128,48 @@ fn query_is_read_only() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+}
+
+/// A practice name (from the register, so from outside) carrying markup is
+/// shown as text everywhere, never run as markup.
+#[test]
+fn a_hostile_practice_name_cannot_inject_markup() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sample = repo().join("data-samples/federation");
+    for entry in std::fs::read_dir(&sample).unwrap().flatten() {
+        let from = entry.path();
+        let to = data.join(entry.file_name());
+        if from.is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(&from).unwrap().flatten() {
+                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    let register = data.join("practices.csv");
+    let text = std::fs::read_to_string(&register).unwrap();
+    let hostile = "\"<script>alert('x')</script><img src=x onerror=alert(1)> & Sons\"";
+    let text = text.replacen("Abbey Surgery", hostile, 1);
+    assert!(text.contains("<script>"));
+    std::fs::write(&register, text).unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("o");
+    for page in ["index.html", "practices/A81000.html", "board/dna_rate.html"] {
+        let html = std::fs::read_to_string(out.join(page)).unwrap();
+        assert!(
+            !html.contains("<script") && !html.contains("<img"),
+            "{page} carries the markup"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt; &amp; Sons"),
+            "{page} does not show the name as text"
+        );
+    }
 }

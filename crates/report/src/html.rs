@@ -38,7 +38,7 @@ fn fmt(x: Option<f64>) -> String {
 }
 
 /// Plain words for a practice's place on the peer funnel.
-fn funnel_words(r: &ResultRow) -> &'static str {
+pub(crate) fn funnel_words(r: &ResultRow) -> &'static str {
     match r.funnel_flag {
         Some(FunnelFlag::High998) => "Above the 99.8% limit",
         Some(FunnelFlag::High95) => "Above the 95% limit",
@@ -50,7 +50,7 @@ fn funnel_words(r: &ResultRow) -> &'static str {
 }
 
 /// Plain words for the latest point of the practice's own SPC chart.
-fn spc_words(r: &ResultRow) -> String {
+pub(crate) fn spc_words(r: &ResultRow) -> String {
     let rule = match r.spc_signal {
         Some("outside_limits") => "a point outside the process limits",
         Some("trend") => "a run of rising or falling points",
@@ -101,7 +101,7 @@ fn signal_cells(r: &ResultRow) -> String {
 }
 
 /// Word and CSS class for a comparison. The word is always printed.
-fn comparison_label(c: Comparison) -> (&'static str, &'static str) {
+pub(crate) fn comparison_label(c: Comparison) -> (&'static str, &'static str) {
     match c {
         Comparison::Better => ("Better", "better"),
         Comparison::Similar => ("Similar", "similar"),
@@ -166,10 +166,10 @@ footer{border-top:2px solid var(--pale);margin-top:32px;padding:12px 24px;font-s
 "#;
 
 pub struct Site<'a> {
-    input: &'a ReportInput<'a>,
+    pub(crate) input: &'a ReportInput<'a>,
     /// (indicator, practice) → its result in the latest period, primary peer group.
-    latest: HashMap<(&'a str, &'a str), &'a ResultRow>,
-    latest_period: HashMap<&'a str, &'a str>,
+    pub(crate) latest: HashMap<(&'a str, &'a str), &'a ResultRow>,
+    pub(crate) latest_period: HashMap<&'a str, &'a str>,
     /// Indicator → sorted peer values in the latest period (primary peer group, by key).
     peer_values: HashMap<(&'a str, &'a str), Vec<f64>>,
     /// (indicator, group key) → the group's rows in the latest period, for funnels.
@@ -939,7 +939,7 @@ impl<'a> Site<'a> {
         }
         b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
         b.push_str("<p>What each indicator means: <a href=\"indicators.html\">the indicator catalogue</a>.</p>\n");
-        b.push_str("<p>Download every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
+        b.push_str("<p>Download the board pack as an Excel workbook (one sheet per view): <a href=\"data/board-pack.xlsx\">board-pack.xlsx</a>. Every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
         b.push_str(&self.how_made());
         self.page(&format!("{} — board report", self.input.title), "", &b)
     }

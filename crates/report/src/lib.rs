@@ -12,6 +12,7 @@ mod charts;
 mod disclosure;
 mod html;
 mod table;
+mod workbook;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -186,6 +187,10 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     write_parquet(
         &data.join("indicator_results.parquet"),
         &results_batch(&published)?,
+    )?;
+    write(
+        &data.join("board-pack.xlsx"),
+        &workbook::board_workbook(&site)?,
     )?;
     write(
         &data.join("changes.csv"),

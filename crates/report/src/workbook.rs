@@ -1,0 +1,339 @@
+//! The board's Excel workbook (`data/board-pack.xlsx`): one sheet per view
+//! of the board pack, real numbers with number formats (not text), frozen
+//! header rows and filters. It carries the board's disclosure policy, like
+//! the board page.
+
+use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
+
+use peerbench_compare::ResultRow;
+use peerbench_indicators::{Domain, Indicator};
+use peerbench_stats::Comparison;
+
+use crate::html::{Site, comparison_label, funnel_words, spc_words};
+use crate::{ReportError, Result};
+
+fn internal(e: XlsxError) -> ReportError {
+    ReportError::Internal(format!("Excel workbook: {e}"))
+}
+
+/// Header row in bold on the NHS pale grey, frozen, with a filter over the
+/// table below it.
+fn header(ws: &mut Worksheet, columns: &[(&str, f64)], rows: u32) -> Result<(), XlsxError> {
+    let bold = Format::new()
+        .set_bold()
+        .set_background_color(0xE8EDEE)
+        .set_text_wrap()
+        .set_align(FormatAlign::Top);
+    for (c, (name, width)) in columns.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *name, &bold)?;
+        ws.set_column_width(c as u16, *width)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    ws.autofilter(0, 0, rows.max(1), columns.len() as u16 - 1)?;
+    Ok(())
+}
+
+fn number(ws: &mut Worksheet, r: u32, c: u16, x: Option<f64>, f: &Format) -> Result<(), XlsxError> {
+    match x {
+        Some(v) if v.is_finite() => ws.write_number_with_format(r, c, v, f).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Builds the workbook; returns its bytes.
+pub fn board_workbook(site: &Site) -> Result<Vec<u8>> {
+    build(site).map_err(internal)
+}
+
+fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
+    let input = site.input;
+    let board = input.disclosure.board;
+    let mut inds: Vec<&Indicator> = site.published_indicators();
+    let rank = |d: Domain| Domain::ALL.iter().position(|x| *x == d).unwrap_or(0);
+    inds.sort_by(|a, b| (rank(a.domain), &a.title).cmp(&(rank(b.domain), &b.title)));
+    let one_dp = Format::new().set_num_format("#,##0.0");
+    let whole = Format::new().set_num_format("#,##0");
+    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
+
+    let mut wb = Workbook::new();
+    // Fixed document properties keep the bytes the same for the same run.
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1)?;
+    wb.set_properties(
+        &rust_xlsxwriter::DocProperties::new()
+            .set_title(&input.title)
+            .set_creation_datetime(&created),
+    );
+
+    // 1. Read me: what this is and how it was made.
+    let ws = wb.add_worksheet().set_name("Read me")?;
+    ws.set_column_width(0, 24)?;
+    ws.set_column_width(1, 100)?;
+    let p = &input.provenance;
+    let lines: Vec<(&str, String)> = vec![
+        ("Report", input.title.clone()),
+        ("Run", format!("{} (peerbench {})", p.run_id, p.peerbench_version)),
+        ("Peer group", input.primary_peer_group.clone()),
+        ("Disclosure control", board.describe().to_string()),
+        (
+            "Sheets",
+            "Summary by indicator; Heat map (latest comparison per practice and indicator); Outliers (beyond the 99.8% funnel limits); Latest results (every practice and indicator); Changes (since last period); Data quality (rows loaded and set aside per source)".into(),
+        ),
+        (
+            "Methods",
+            "Proportions: Wilson intervals; rates and ratios: Byar / exact Poisson; DSRs: Dobson with the 2013 European Standard Population; funnels adjusted for overdispersion (Spiegelhalter); run charts: XmR with the Making Data Count rules. See the board page's 'How this was made'.".into(),
+        ),
+    ];
+    for (i, (k, v)) in lines.iter().enumerate() {
+        ws.write_string_with_format(i as u32, 0, *k, &Format::new().set_bold())?;
+        ws.write_string_with_format(i as u32, 1, v, &wrap)?;
+    }
+
+    // 2. Summary by indicator.
+    let ws = wb.add_worksheet().set_name("Summary")?;
+    header(
+        ws,
+        &[
+            ("Indicator id", 28.0),
+            ("Indicator", 48.0),
+            ("Domain", 20.0),
+            ("Units", 28.0),
+            ("Latest period", 12.0),
+            ("Peer value", 12.0),
+            ("Better", 9.0),
+            ("Similar", 9.0),
+            ("Worse", 9.0),
+            ("Higher or lower", 10.0),
+            ("Not compared", 10.0),
+        ],
+        inds.len() as u32,
+    )?;
+    for (i, ind) in inds.iter().enumerate() {
+        let r = i as u32 + 1;
+        let mut counts = [0u32; 5];
+        let mut bench = None;
+        for code in input.practices.keys() {
+            if let Some(row) = site.latest.get(&(ind.id.as_str(), code.as_str())) {
+                let c = if board.hides_value(row) {
+                    Comparison::NotCompared
+                } else {
+                    row.comparison
+                };
+                let slot = match c {
+                    Comparison::Better => 0,
+                    Comparison::Similar => 1,
+                    Comparison::Worse => 2,
+                    Comparison::Higher | Comparison::Lower => 3,
+                    Comparison::NotCompared => 4,
+                };
+                counts[slot] += 1;
+                bench = bench.or(row.benchmark);
+            }
+        }
+        ws.write_string(r, 0, &ind.id)?;
+        ws.write_string(r, 1, &ind.title)?;
+        ws.write_string(r, 2, ind.domain.title())?;
+        ws.write_string(r, 3, &ind.units)?;
+        ws.write_string(
+            r,
+            4,
+            site.latest_period
+                .get(ind.id.as_str())
+                .copied()
+                .unwrap_or(""),
+        )?;
+        number(ws, r, 5, bench, &one_dp)?;
+        for (k, n) in counts.iter().enumerate() {
+            ws.write_number(r, 6 + k as u16, *n)?;
+        }
+    }
+
+    // 3. Heat map: the comparison word per practice and indicator.
+    let ws = wb.add_worksheet().set_name("Heat map")?;
+    let mut columns: Vec<(&str, f64)> = vec![("Practice code", 10.0), ("Practice", 30.0)];
+    columns.extend(inds.iter().map(|i| (i.title.as_str(), 14.0)));
+    header(ws, &columns, input.practices.len() as u32)?;
+    ws.set_row_height(0, 90)?;
+    ws.set_freeze_panes(1, 2)?;
+    for (i, (code, p)) in input.practices.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, code)?;
+        ws.write_string(r, 1, &p.name)?;
+        for (k, ind) in inds.iter().enumerate() {
+            let word = match site.latest.get(&(ind.id.as_str(), code.as_str())) {
+                Some(row) if board.hides_value(row) => "Not compared",
+                Some(row) => comparison_label(row.comparison).0,
+                None => "No data",
+            };
+            ws.write_string(r, 2 + k as u16, word)?;
+        }
+    }
+
+    // 4. Outliers beyond the 99.8% limits, and 5. every latest result.
+    let mut latest: Vec<&ResultRow> = site.latest.values().copied().collect();
+    latest.sort_by(|a, b| {
+        (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
+    });
+    let title_of = |id: &str| {
+        inds.iter()
+            .find(|i| i.id == id)
+            .map_or(id.to_string(), |i| i.title.clone())
+    };
+    let name_of = |code: &str| input.practices.get(code).map_or("", |p| p.name.as_str());
+    let outliers: Vec<&&ResultRow> = latest
+        .iter()
+        .filter(|r| r.funnel_flag.is_some_and(|f| f.is_outlier()) && !board.hides_value(r))
+        .collect();
+    let ws = wb.add_worksheet().set_name("Outliers")?;
+    header(
+        ws,
+        &[
+            ("Indicator", 44.0),
+            ("Practice code", 10.0),
+            ("Practice", 30.0),
+            ("Period", 10.0),
+            ("Value", 10.0),
+            ("Lower 99.8% limit", 10.0),
+            ("Upper 99.8% limit", 10.0),
+            ("Position", 22.0),
+            ("φ (dispersion ratio)", 10.0),
+            ("τ² (between-practice variance)", 12.0),
+        ],
+        outliers.len() as u32,
+    )?;
+    let five_dp = Format::new().set_num_format("0.00000");
+    for (i, row) in outliers.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, title_of(&row.indicator_id))?;
+        ws.write_string(r, 1, &row.practice_code)?;
+        ws.write_string(r, 2, name_of(&row.practice_code))?;
+        ws.write_string(r, 3, &row.period)?;
+        number(ws, r, 4, row.value, &one_dp)?;
+        number(ws, r, 5, row.funnel_lower_998, &one_dp)?;
+        number(ws, r, 6, row.funnel_upper_998, &one_dp)?;
+        ws.write_string(r, 7, funnel_words(row))?;
+        number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
+        number(ws, r, 9, row.od_tau2, &five_dp)?;
+    }
+
+    let ws = wb.add_worksheet().set_name("Latest results")?;
+    header(
+        ws,
+        &[
+            ("Indicator id", 26.0),
+            ("Indicator", 44.0),
+            ("Practice code", 10.0),
+            ("Practice", 30.0),
+            ("Period", 10.0),
+            ("Numerator", 11.0),
+            ("Denominator", 12.0),
+            ("Value", 10.0),
+            ("Lower 95%", 10.0),
+            ("Upper 95%", 10.0),
+            ("Peer benchmark", 10.0),
+            ("Compared with peers", 14.0),
+            ("Peer funnel", 22.0),
+            ("Own run chart", 30.0),
+        ],
+        latest.len() as u32,
+    )?;
+    for (i, row) in latest.iter().enumerate() {
+        let r = i as u32 + 1;
+        let hidden = board.hides_value(row);
+        ws.write_string(r, 0, &row.indicator_id)?;
+        ws.write_string(r, 1, title_of(&row.indicator_id))?;
+        ws.write_string(r, 2, &row.practice_code)?;
+        ws.write_string(r, 3, name_of(&row.practice_code))?;
+        ws.write_string(r, 4, &row.period)?;
+        // Counts as the board may show them: rounded, or * when small.
+        let published = board.apply(row);
+        for (c, original, shown) in [
+            (5u16, row.numerator, published.numerator),
+            (6, row.denominator, published.denominator),
+        ] {
+            match (original, shown) {
+                (_, Some(v)) => ws.write_number_with_format(r, c, v, &whole).map(|_| ())?,
+                (Some(_), None) => ws.write_string(r, c, "*").map(|_| ())?,
+                (None, None) => ws.write_string(r, c, "suppressed").map(|_| ())?,
+            }
+        }
+        if hidden {
+            ws.write_string(r, 7, "*")?;
+        } else {
+            number(ws, r, 7, row.value, &one_dp)?;
+            number(ws, r, 8, row.lower_95, &one_dp)?;
+            number(ws, r, 9, row.upper_95, &one_dp)?;
+        }
+        number(ws, r, 10, row.benchmark, &one_dp)?;
+        let c = if hidden {
+            Comparison::NotCompared
+        } else {
+            row.comparison
+        };
+        ws.write_string(r, 11, comparison_label(c).0)?;
+        ws.write_string(r, 12, funnel_words(row))?;
+        ws.write_string(r, 13, spc_words(row))?;
+    }
+
+    // 6. Since last period.
+    let ws = wb.add_worksheet().set_name("Changes")?;
+    header(
+        ws,
+        &[
+            ("What changed", 24.0),
+            ("Indicator", 44.0),
+            ("Practice code", 10.0),
+            ("Practice", 30.0),
+            ("Period", 10.0),
+            ("Now", 22.0),
+            ("Previous period", 12.0),
+            ("Before", 22.0),
+        ],
+        input.changes.len() as u32,
+    )?;
+    for (i, c) in input.changes.iter().enumerate() {
+        let r = i as u32 + 1;
+        let what = match c.kind {
+            peerbench_compare::ChangeKind::NewOutlier => "New outlier",
+            peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
+            peerbench_compare::ChangeKind::NewSpecialCause => "New special-cause signal",
+        };
+        ws.write_string(r, 0, what)?;
+        ws.write_string(r, 1, title_of(&c.indicator_id))?;
+        ws.write_string(r, 2, &c.practice_code)?;
+        ws.write_string(r, 3, name_of(&c.practice_code))?;
+        ws.write_string(r, 4, &c.period)?;
+        ws.write_string(r, 5, c.now.replace('_', " "))?;
+        ws.write_string(r, 6, &c.previous_period)?;
+        ws.write_string(r, 7, c.before.replace('_', " "))?;
+    }
+
+    // 7. Data quality.
+    let ws = wb.add_worksheet().set_name("Data quality")?;
+    header(
+        ws,
+        &[
+            ("Source table", 24.0),
+            ("Files", 8.0),
+            ("Rows loaded", 12.0),
+            ("Rows set aside", 12.0),
+            ("Why", 60.0),
+        ],
+        p.sources.len() as u32,
+    )?;
+    for (i, s) in p.sources.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, &s.table)?;
+        ws.write_number(r, 1, s.files as f64)?;
+        ws.write_number_with_format(r, 2, s.rows_loaded as f64, &whole)?;
+        ws.write_number_with_format(r, 3, s.rows_quarantined as f64, &whole)?;
+        let why = s
+            .by_check
+            .iter()
+            .map(|(c, n)| format!("{c} × {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ws.write_string(r, 4, why)?;
+    }
+
+    wb.save_to_buffer()
+}

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Opens the board's Excel workbook with openpyxl (a reader peerbench did not
+write) and checks it against the published results table: every sheet has a
+frozen header and a filter, numbers are stored as numbers with a number
+format, the latest results agree with the CSV under the board's disclosure
+control (counts of 1-7 as *, others rounded to 5; values from small counts
+hidden), and the heat map and summary agree with the comparisons.
+
+Usage: check_workbook.py WORKBOOK RESULTS_CSV PRIMARY_PEER_GROUP
+"""
+import csv
+import math
+import sys
+from collections import Counter
+
+import openpyxl
+
+workbook, results_csv, group = sys.argv[1:4]
+wb = openpyxl.load_workbook(workbook)
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    if len(failures) <= 20:
+        print("FAIL:", msg)
+
+
+expected_sheets = ["Read me", "Summary", "Heat map", "Outliers", "Latest results", "Changes", "Data quality"]
+if wb.sheetnames != expected_sheets:
+    fail(f"sheets {wb.sheetnames}, expected {expected_sheets}")
+for name in expected_sheets[1:]:
+    ws = wb[name]
+    if ws.freeze_panes is None or ws.auto_filter.ref is None:
+        fail(f"{name}: header not frozen or no filter")
+
+# The latest period per indicator, primary peer group, from the CSV.
+rows = [r for r in csv.DictReader(open(results_csv, newline="")) if r["peer_group"] == group]
+latest = {}
+for r in rows:
+    latest[r["indicator_id"]] = max(latest.get(r["indicator_id"], ""), r["period"])
+expected = {(r["indicator_id"], r["practice_code"]): r for r in rows if r["period"] == latest[r["indicator_id"]]}
+
+
+def small(x):
+    return x is not None and 1 <= x <= 7
+
+
+def num(s):
+    return None if s in ("", None) else float(s)
+
+
+ws = wb["Latest results"]
+header = [c.value for c in ws[1]]
+col = {h: i for i, h in enumerate(header)}
+seen = set()
+words = {}
+for row in ws.iter_rows(min_row=2):
+    v = [c.value for c in row]
+    key = (v[col["Indicator id"]], v[col["Practice code"]])
+    seen.add(key)
+    e = expected.get(key)
+    if e is None:
+        fail(f"{key}: in the workbook, not in the results table")
+        continue
+    n, d = num(e["numerator"]), num(e["denominator"])
+    hidden = small(n) or small(d)
+    for name, x in (("Numerator", n), ("Denominator", d)):
+        got = v[col[name]]
+        want = "suppressed" if x is None else "*" if small(x) else float(round(x / 5) * 5)
+        if got != want:
+            fail(f"{key} {name}: {got!r}, expected {want!r}")
+    value = num(e["value"])
+    got = v[col["Value"]]
+    if hidden:
+        if got != "*":
+            fail(f"{key}: value from a small count shown as {got!r}")
+    elif value is None:
+        if got is not None:
+            fail(f"{key}: value {got!r} where the table has none")
+    else:
+        cell = row[col["Value"]]
+        if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isclose(got, value, rel_tol=1e-12) or cell.number_format != "#,##0.0":
+            fail(f"{key}: value {got!r} ({cell.number_format}), expected {value}")
+    word = v[col["Compared with peers"]]
+    want = "Not compared" if hidden else {"better": "Better", "similar": "Similar", "worse": "Worse", "higher": "Higher",
+                                            "lower": "Lower", "not_compared": "Not compared"}[e["comparison"]]
+    if word != want:
+        fail(f"{key}: comparison {word!r}, expected {want!r}")
+    words[key] = word
+if seen != set(expected):
+    fail(f"{len(set(expected) - seen)} latest results missing from the workbook")
+
+# The heat map says the same words; the summary counts them.
+ws = wb["Heat map"]
+titles = [c.value for c in ws[1]][2:]
+title_to_id = {r[1].value: r[0].value for r in wb["Summary"].iter_rows(min_row=2)}
+for row in ws.iter_rows(min_row=2, values_only=True):
+    code = row[0]
+    for title, word in zip(titles, row[2:]):
+        key = (title_to_id[title], code)
+        if words.get(key, "No data") != word:
+            fail(f"heat map {key}: {word!r} vs {words.get(key)!r}")
+for row in wb["Summary"].iter_rows(min_row=2, values_only=True):
+    ind = row[0]
+    c = Counter(w for (i, _), w in words.items() if i == ind)
+    got = row[6:11]
+    want = (c["Better"], c["Similar"], c["Worse"], c["Higher"] + c["Lower"], c["Not compared"])
+    if tuple(got) != want:
+        fail(f"summary {ind}: {got} vs {want}")
+
+if failures:
+    print(f"{len(failures)} workbook failures")
+    sys.exit(1)
+print(f"workbook checks passed: {len(seen)} latest results, {len(titles)} heat-map columns, {len(expected_sheets)} sheets")
