@@ -247,6 +247,13 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 summary.run_id,
                 started.elapsed().as_secs_f64()
             );
+            let p = &summary.published;
+            println!(
+                "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s).",
+                p.pages,
+                p.seconds,
+                p.pages as f64 / p.seconds.max(1e-9)
+            );
             println!("Board report: {}", summary.published.index.display());
             println!("Quarantined rows: {}", summary.quarantine_csv.display());
             Ok(())

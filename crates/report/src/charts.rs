@@ -15,8 +15,10 @@ const LEFT: f64 = 60.0;
 const RIGHT: f64 = 14.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 44.0;
-/// More points than this and the funnel shows a deterministic sample of peers.
-const MAX_POINTS: usize = 400;
+/// More points than this and a funnel or caterpillar shows a deterministic
+/// sample of peers (every k-th): a practice page carries one funnel per
+/// indicator, and at national scale 400 points each made pages of a megabyte.
+const MAX_POINTS: usize = 150;
 
 fn num(x: f64) -> String {
     if x.abs() >= 1000.0 {
@@ -210,10 +212,15 @@ pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> St
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"fn-{id}-t fn-{id}-d\"><title id=\"fn-{id}-t\">{title}: funnel plot</title><desc id=\"fn-{id}-d\">{count} practices in peer group {group} by denominator. This practice: {v} with denominator {n:.0}, {flag}. Target {target}; 95% limits dashed, 99.8% limits dotted{od}.</desc>",
+        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"fn-{id}-t fn-{id}-d\"><title id=\"fn-{id}-t\">{title}: funnel plot</title><desc id=\"fn-{id}-d\">{count} practices in peer group {group} by denominator{sampled}. This practice: {v} with denominator {n:.0}, {flag}. Target {target}; 95% limits dashed, 99.8% limits dotted{od}.</desc>",
         id = esc(&ind.id),
         title = esc(&ind.title),
         count = valued.len(),
+        sampled = if step > 1 {
+            format!(" (every {step}th drawn)")
+        } else {
+            String::new()
+        },
         group = esc(&practice.peer_group),
         v = num(value),
         target = practice.benchmark.map_or("–".into(), num),
@@ -454,10 +461,15 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"cp-{id}-t cp-{id}-d\"><title id=\"cp-{id}-t\">{title}: practices ranked, with 95% intervals</title><desc id=\"cp-{id}-d\">{n} practices in peer group {group}, {period}, ranked from lowest to highest value, each with its 95% confidence interval; peer benchmark {b} (solid line). {better} better or higher than the benchmark, {worse} worse or lower{this}.</desc>",
+        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"cp-{id}-t cp-{id}-d\"><title id=\"cp-{id}-t\">{title}: practices ranked, with 95% intervals</title><desc id=\"cp-{id}-d\">{n} practices in peer group {group}{sampled}, {period}, ranked from lowest to highest value, each with its 95% confidence interval; peer benchmark {b} (solid line). {better} better or higher than the benchmark, {worse} worse or lower{this}.</desc>",
         id = esc(&ind.id),
         title = esc(&ind.title),
         n = valued.len(),
+        sampled = if step > 1 {
+            format!(" (every {step}th drawn)")
+        } else {
+            String::new()
+        },
         group = esc(&first.peer_group),
         period = esc(&first.period),
         b = benchmark.map_or("–".into(), num),

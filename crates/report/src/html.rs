@@ -49,6 +49,24 @@ pub(crate) fn funnel_words(r: &ResultRow) -> &'static str {
     }
 }
 
+/// Plain words for a funnel position or SPC signal as the changes record
+/// them (`high_998`, `two_of_three`, …).
+pub(crate) fn change_words(s: &str) -> &str {
+    match s {
+        "high_998" => "above the 99.8% limit",
+        "high_95" => "above the 95% limit",
+        "within" => "within the limits",
+        "low_95" => "below the 95% limit",
+        "low_998" => "below the 99.8% limit",
+        "outside_limits" => "a point outside the process limits",
+        "trend" => "a run of rising or falling points",
+        "two_of_three" => "two of three points near a limit",
+        "shift" => "a run of points on one side of the average",
+        "common_cause" => "common-cause variation only",
+        other => other,
+    }
+}
+
 /// Plain words for the latest point of the practice's own SPC chart.
 pub(crate) fn spc_words(r: &ResultRow) -> String {
     let rule = match r.spc_signal {
@@ -179,6 +197,9 @@ pub struct Site<'a> {
     /// Indicator → every row of the primary peer group, for the board's
     /// indicator pages (caterpillar plots and federation trends).
     by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
+    /// "How this was made" is the same on every page: built once (it scans
+    /// every latest result, which at national scale is 200,000 rows).
+    how_made_html: std::sync::OnceLock<String>,
 }
 
 impl<'a> Site<'a> {
@@ -232,6 +253,7 @@ impl<'a> Site<'a> {
             peer_rows,
             series,
             by_indicator,
+            how_made_html: std::sync::OnceLock::new(),
         }
     }
 
@@ -261,7 +283,11 @@ impl<'a> Site<'a> {
         )
     }
 
-    fn how_made(&self) -> String {
+    fn how_made(&self) -> &str {
+        self.how_made_html.get_or_init(|| self.build_how_made())
+    }
+
+    fn build_how_made(&self) -> String {
         let p = &self.input.provenance;
         let mut s = String::from("<h2 id=\"how\">How this was made</h2>\n");
         s.push_str("<p>Each indicator is a SQL query over the federation's warehouse (Delta Lake tables). ");
@@ -450,14 +476,39 @@ impl<'a> Site<'a> {
             .get(code)
             .copied()
             .unwrap_or(0);
+        // Indicators with no row, or no usable value, for this practice in
+        // their latest period: its comparison is incomplete, and says so.
+        let missing: Vec<&str> = self
+            .indicators()
+            .filter(|i| {
+                self.latest
+                    .get(&(i.id.as_str(), code))
+                    .is_none_or(|r| r.numerator.is_none() || r.denominator.is_none())
+            })
+            .map(|i| i.title.as_str())
+            .collect();
+        let total = self.indicators().count();
         let _ = writeln!(
             b,
-            "<dt>Data completeness</dt><dd>{}</dd>",
-            if q == 0 {
-                "all rows received for this practice passed their checks".to_string()
+            "<dt>Data completeness</dt><dd>{}{}. {}</dd>",
+            if missing.is_empty() {
+                format!("data for all {total} indicators in their latest period")
             } else {
                 format!(
-                    "{q} rows from this practice failed their checks and were set aside — see the board page's data quality section"
+                    "<strong>incomplete</strong>: data for {} of {total} indicators in their latest period; missing or suppressed: ",
+                    total - missing.len()
+                )
+            },
+            missing
+                .iter()
+                .map(|t| esc(t))
+                .collect::<Vec<_>>()
+                .join("; "),
+            if q == 0 {
+                "All rows received for this practice passed their checks.".to_string()
+            } else {
+                format!(
+                    "{q} rows from this practice failed their checks and were set aside — see the board page's data quality section."
                 )
             }
         );
@@ -907,11 +958,16 @@ impl<'a> Site<'a> {
                     .map_or(c.indicator_id.as_str(), |i| i.title.as_str());
                 let _ = writeln!(
                     b,
-                    "<tr><td>{what}</td><td>{}</td><td><a href=\"practices/{code}.html\">{code}</a></td><td>{} ({})</td><td>{} ({})</td></tr>",
+                    "<tr><td>{what}</td><td>{}</td><td><a href=\"practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></td><td>{} ({})</td><td>{} ({})</td></tr>",
                     esc(title),
-                    esc(&c.now.replace('_', " ")),
+                    esc(self
+                        .input
+                        .practices
+                        .get(&c.practice_code)
+                        .map_or("", |p| p.name.as_str())),
+                    esc(change_words(&c.now)),
                     esc(&c.period),
-                    esc(&c.before.replace('_', " ")),
+                    esc(change_words(&c.before)),
                     esc(&c.previous_period),
                     code = esc(&c.practice_code)
                 );
@@ -938,6 +994,50 @@ impl<'a> Site<'a> {
             );
         }
         b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
+
+        // Completeness by practice: a practice with gaps is flagged here, not
+        // silently compared on fewer indicators.
+        let total = inds.len();
+        let mut incomplete = Vec::new();
+        for (code, p) in self.input.practices {
+            let missing = inds
+                .iter()
+                .filter(|i| {
+                    self.latest
+                        .get(&(i.id.as_str(), code.as_str()))
+                        .is_none_or(|r| r.numerator.is_none() || r.denominator.is_none())
+                })
+                .count();
+            let q = self
+                .input
+                .provenance
+                .quarantined_by_practice
+                .get(code)
+                .copied()
+                .unwrap_or(0);
+            if missing > 0 || q > 0 {
+                incomplete.push((code, p, missing, q));
+            }
+        }
+        let _ = writeln!(
+            b,
+            "<h3>Completeness by practice</h3>\n<p>{} of {} practices have data for all {total} indicators in their latest period and no rows set aside.</p>",
+            self.input.practices.len() - incomplete.len(),
+            self.input.practices.len()
+        );
+        if !incomplete.is_empty() {
+            b.push_str("<table><thead><tr><th scope=\"col\">Practice</th><th scope=\"col\">Indicators with data, latest period</th><th scope=\"col\">Rows set aside</th></tr></thead><tbody>\n");
+            for (code, p, missing, q) in incomplete {
+                let _ = writeln!(
+                    b,
+                    "<tr><th scope=\"row\"><a href=\"practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></th><td class=\"num\">{} of {total}</td><td class=\"num\">{q}</td></tr>",
+                    esc(&p.name),
+                    total - missing,
+                    code = esc(code)
+                );
+            }
+            b.push_str("</tbody></table>\n");
+        }
         b.push_str("<p>What each indicator means: <a href=\"indicators.html\">the indicator catalogue</a>.</p>\n");
         b.push_str("<p>Download the board pack as an Excel workbook (one sheet per view): <a href=\"data/board-pack.xlsx\">board-pack.xlsx</a>. Every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
         b.push_str(&self.how_made());

@@ -87,7 +87,11 @@ pub struct ReportInput<'a> {
 pub struct Published {
     pub index: PathBuf,
     pub practice_pages: usize,
+    /// Every HTML page: board, catalogue, indicator pages and practice pages.
+    pub pages: usize,
     pub result_rows: usize,
+    /// Wall time to render and write everything, swap included.
+    pub seconds: f64,
 }
 
 fn safe_code(code: &str) -> bool {
@@ -113,6 +117,7 @@ fn write(path: &Path, contents: &[u8]) -> Result<()> {
 
 /// Builds every output in a staging folder beside `out`, then swaps it in.
 pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
+    let started = std::time::Instant::now();
     for code in input.practices.keys() {
         if !safe_code(code) {
             return Err(ReportError::UnsafePracticeCode(code.clone()));
@@ -135,20 +140,32 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         let _ = std::fs::remove_dir_all(&staging);
     }
 
+    let stage = |what: &str, since: std::time::Instant| {
+        tracing::debug!("{what} in {:.2}s", since.elapsed().as_secs_f64());
+        std::time::Instant::now()
+    };
+    let t = std::time::Instant::now();
     let site = html::Site::new(input);
+    let t = stage("indexed the results", t);
     write(
         &staging.join("indicators.html"),
         catalogue_page(&input.title, input.indicators).as_bytes(),
     )?;
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
-    // Each page's numbers beside it as CSV, under that page's policy.
+    // Each page's numbers beside it as CSV, under that page's policy: the
+    // rows of the page's peer group, borrowed and disclosed row by row.
     let policy = input.disclosure;
-    let mut practice_rows: BTreeMap<&str, Vec<ResultRow>> = BTreeMap::new();
-    for r in input.results {
+    let mut practice_rows: std::collections::HashMap<&str, Vec<&ResultRow>> =
+        std::collections::HashMap::new();
+    for r in input
+        .results
+        .iter()
+        .filter(|r| r.peer_group == input.primary_peer_group)
+    {
         practice_rows
             .entry(r.practice_code.as_str())
             .or_default()
-            .push(policy.practice_pages.apply(r));
+            .push(r);
     }
     for code in input.practices.keys() {
         let dir = staging.join("practices");
@@ -156,46 +173,61 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             &dir.join(format!("{code}.html")),
             site.practice_page(code).as_bytes(),
         )?;
-        let rows = practice_rows.remove(code.as_str()).unwrap_or_default();
-        write_csv(&dir.join(format!("{code}.csv")), &rows)?;
+        let rows = practice_rows
+            .get(code.as_str())
+            .map_or(&[][..], Vec::as_slice);
+        write_csv(
+            &dir.join(format!("{code}.csv")),
+            rows.iter().map(|r| policy.practice_pages.apply(r)),
+        )?;
     }
+    let t = stage("board, catalogue and practice pages with their CSVs", t);
+    let indicator_pages = site.published_indicators().len();
     for ind in site.published_indicators() {
         let dir = staging.join("board");
         write(
             &dir.join(format!("{}.html", ind.id)),
             site.indicator_page(ind).as_bytes(),
         )?;
-        let rows: Vec<ResultRow> = site
-            .indicator_rows(&ind.id)
-            .iter()
-            .map(|r| policy.board.apply(r))
-            .collect();
-        write_csv(&dir.join(format!("{}.csv", ind.id)), &rows)?;
+        write_csv(
+            &dir.join(format!("{}.csv", ind.id)),
+            site.indicator_rows(&ind.id)
+                .iter()
+                .map(|r| policy.board.apply(r)),
+        )?;
     }
+    let t = stage("indicator pages with their CSVs", t);
     let data = staging.join("data");
     std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
         path: data.clone(),
         source,
     })?;
-    // Downloads carry the downloads policy; the pages apply their own.
-    let published: Vec<ResultRow> = input
-        .results
-        .iter()
-        .map(|r| input.disclosure.downloads.apply(r))
-        .collect();
-    write_csv(&data.join("indicator_results.csv"), &published)?;
-    write_parquet(
-        &data.join("indicator_results.parquet"),
-        &results_batch(&published)?,
-    )?;
+    // Downloads carry the downloads policy; the pages apply their own. With
+    // exact downloads the table is written as it is, without a copy.
+    let disclosed: Vec<ResultRow>;
+    let published: &[ResultRow] = if policy.downloads == Disclosure::Exact {
+        input.results
+    } else {
+        disclosed = input
+            .results
+            .iter()
+            .map(|r| policy.downloads.apply(r))
+            .collect();
+        &disclosed
+    };
+    write_csv(&data.join("indicator_results.csv"), published)?;
+    write_parquet(&data.join("indicator_results.parquet"), published)?;
+    let t = stage("results table as CSV and Parquet", t);
     write(
         &data.join("board-pack.xlsx"),
         &workbook::board_workbook(&site)?,
     )?;
+    let t = stage("Excel workbook", t);
     write(
         &data.join("changes.csv"),
         table::changes_csv(&input.changes).as_bytes(),
     )?;
+    stage("changes", t);
 
     // Swap: the old report stays whole until the new one is complete.
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
@@ -215,6 +247,8 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     Ok(Published {
         index: out.join("index.html"),
         practice_pages: input.practices.len(),
+        pages: 2 + indicator_pages + input.practices.len(),
         result_rows: input.results.len(),
+        seconds: started.elapsed().as_secs_f64(),
     })
 }

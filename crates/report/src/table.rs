@@ -122,16 +122,25 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
         .map_err(|e| ReportError::Internal(e.to_string()))
 }
 
-pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<()> {
+/// Writes the rows as Parquet, a batch of `BATCH_ROWS` at a time, so a
+/// national table (millions of rows) is never held as Arrow arrays at once.
+pub fn write_parquet(path: &Path, rows: &[ResultRow]) -> Result<()> {
+    const BATCH_ROWS: usize = 65_536;
     let file = File::create(path).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut writer = ArrowWriter::try_new(file, batch.schema(), None)
+    let first = results_batch(&rows[..rows.len().min(BATCH_ROWS)])?;
+    let mut writer = ArrowWriter::try_new(file, first.schema(), None)
         .map_err(|e| ReportError::Internal(e.to_string()))?;
     writer
-        .write(batch)
+        .write(&first)
         .map_err(|e| ReportError::Internal(e.to_string()))?;
+    for chunk in rows.chunks(BATCH_ROWS).skip(1) {
+        writer
+            .write(&results_batch(chunk)?)
+            .map_err(|e| ReportError::Internal(e.to_string()))?;
+    }
     writer
         .close()
         .map_err(|e| ReportError::Internal(e.to_string()))?;
@@ -143,12 +152,18 @@ fn cell(x: Option<f64>) -> String {
     x.map(|v| format!("{v}")).unwrap_or_default()
 }
 
-pub fn write_csv(path: &Path, rows: &[ResultRow]) -> Result<()> {
+/// Writes result rows as CSV; rows may be borrowed or made on the fly (a
+/// disclosure policy applied row by row), so nothing is copied up front.
+pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
+    path: &Path,
+    rows: impl IntoIterator<Item = R>,
+) -> Result<()> {
     let mut w = csv::Writer::from_path(path)
         .map_err(|e| ReportError::Internal(format!("{}: {e}", path.display())))?;
     let io = |e: csv::Error| ReportError::Internal(format!("{}: {e}", path.display()));
     w.write_record(RESULT_COLUMNS).map_err(io)?;
     for r in rows {
+        let r = r.borrow();
         w.write_record([
             r.indicator_id.clone(),
             r.practice_code.clone(),

@@ -9,7 +9,7 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{Site, comparison_label, funnel_words, spc_words};
+use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
 use crate::{ReportError, Result};
 
 fn internal(e: XlsxError) -> ReportError {
@@ -302,9 +302,9 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.write_string(r, 2, &c.practice_code)?;
         ws.write_string(r, 3, name_of(&c.practice_code))?;
         ws.write_string(r, 4, &c.period)?;
-        ws.write_string(r, 5, c.now.replace('_', " "))?;
+        ws.write_string(r, 5, change_words(&c.now))?;
         ws.write_string(r, 6, &c.previous_period)?;
-        ws.write_string(r, 7, c.before.replace('_', " "))?;
+        ws.write_string(r, 7, change_words(&c.before))?;
     }
 
     // 7. Data quality.
