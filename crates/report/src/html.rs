@@ -653,7 +653,7 @@ impl<'a> Site<'a> {
                 }
             );
         }
-        b.push_str(&self.how_made());
+        b.push_str(self.how_made());
         self.page(&format!("{} — practice report", p.name), "../", &b)
     }
 
@@ -791,7 +791,7 @@ impl<'a> Site<'a> {
             esc(&ind.id),
             esc(&ind.id)
         );
-        b.push_str(&self.how_made());
+        b.push_str(self.how_made());
         self.page(&format!("{} — {}", ind.title, self.input.title), "../", &b)
     }
 
@@ -1040,7 +1040,7 @@ impl<'a> Site<'a> {
         }
         b.push_str("<p>What each indicator means: <a href=\"indicators.html\">the indicator catalogue</a>.</p>\n");
         b.push_str("<p>Download the board pack as an Excel workbook (one sheet per view): <a href=\"data/board-pack.xlsx\">board-pack.xlsx</a>. Every number: <a href=\"data/indicator_results.csv\">indicator_results.csv</a> · <a href=\"data/indicator_results.parquet\">indicator_results.parquet</a></p>\n");
-        b.push_str(&self.how_made());
+        b.push_str(self.how_made());
         self.page(&format!("{} — board report", self.input.title), "", &b)
     }
 }
