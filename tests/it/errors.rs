@@ -1,6 +1,6 @@
 //! Bad input gets a clear error naming the file and line, never a crash.
 
-use crate::{peerbench, repo, stderr, stdout};
+use crate::{peerbench, stderr, stdout};
 
 #[test]
 fn broken_extracts_are_quarantined_with_file_line_and_check() {
@@ -135,21 +135,7 @@ fn query_is_read_only() {
 #[test]
 fn a_hostile_practice_name_cannot_inject_markup() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let sample = repo().join("data-samples/federation");
-    for entry in std::fs::read_dir(&sample).unwrap().flatten() {
-        let from = entry.path();
-        let to = data.join(entry.file_name());
-        if from.is_dir() {
-            std::fs::create_dir_all(&to).unwrap();
-            for f in std::fs::read_dir(&from).unwrap().flatten() {
-                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
-            }
-        } else {
-            std::fs::create_dir_all(&data).unwrap();
-            std::fs::copy(&from, &to).unwrap();
-        }
-    }
+    let data = crate::copy_sample(dir.path());
     let register = data.join("practices.csv");
     let text = std::fs::read_to_string(&register).unwrap();
     let hostile = "\"<script>alert('x')</script><img src=x onerror=alert(1)> & Sons\"";
@@ -172,4 +158,44 @@ fn a_hostile_practice_name_cannot_inject_markup() {
             "{page} does not show the name as text"
         );
     }
+}
+
+/// A practice whose latest extract did not arrive, and a source a month
+/// behind the others, are named on the board page rather than silently
+/// compared on less.
+#[test]
+fn missing_practices_and_stale_sources_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    // A81005's appointments for the latest month never arrived.
+    let latest = data.join("appointments/gpad-practice-level-2026-09.csv");
+    let text = std::fs::read_to_string(&latest).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains(",A81005,")).collect();
+    assert!(kept.len() < text.lines().count());
+    std::fs::write(&latest, kept.join("\n") + "\n").unwrap();
+    // The prescribing extract for the latest month is late.
+    std::fs::remove_file(data.join("prescribing/epd-202609.csv")).unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let board = std::fs::read_to_string(dir.path().join("o/index.html")).unwrap();
+    let row = |table: &str| {
+        let at = board.find(&format!("<tr><td>{table}</td>")).unwrap();
+        board[at..at + board[at..].find("</tr>").unwrap()].to_string()
+    };
+    let appointments = row("appointments");
+    assert!(
+        appointments.contains("2026-09")
+            && appointments.contains("<strong>1</strong>")
+            && appointments.contains("A81005"),
+        "{appointments}"
+    );
+    let prescribing = row("prescribing");
+    assert!(
+        prescribing.contains("2026-08")
+            && prescribing.contains("behind: other sources reach 2026-09"),
+        "{prescribing}"
+    );
+    assert!(row("registered_patients").contains("none"));
 }

@@ -88,6 +88,26 @@ fn pipeline(data: &std::path::Path) -> String {
     text
 }
 
+/// Copies the committed sample federation into `dir/data`, to be altered.
+pub fn copy_sample(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    let sample = repo().join("data-samples/federation");
+    for entry in std::fs::read_dir(&sample).unwrap().flatten() {
+        let from = entry.path();
+        let to = data.join(entry.file_name());
+        if from.is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(&from).unwrap().flatten() {
+                std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+    data
+}
+
 /// Generates a federation with `peerbench synth --preset federation` and the
 /// extra options into `dir/data`, and writes a pipeline for it to `dir/p.toml`.
 pub fn generated_federation(dir: &Path, synth_args: &[&str]) -> (PathBuf, PathBuf) {

@@ -386,6 +386,92 @@ impl Pipeline {
         Ok(())
     }
 
+    /// Per source: its latest month and the register's practices, open then,
+    /// with no rows in it — so a practice whose extract did not arrive is
+    /// flagged rather than silently compared on less. Sources without a date
+    /// column (annual QOF, survey years) or without a practice column have
+    /// none. Table → (latest month as YYYY-MM, missing practice codes).
+    async fn latest_completeness(
+        &self,
+        ctx: &SessionContext,
+    ) -> HashMap<String, (String, Vec<String>)> {
+        let mut out = HashMap::new();
+        for source in self.sources.iter().filter(|s| s.table != self.register) {
+            let shape = &source.shape;
+            let (Some(practice), Some(date)) = (
+                shape.practice_column(),
+                shape.columns.iter().find_map(|c| {
+                    matches!(c.kind, peerbench_ingest::ColumnKind::Date { .. })
+                        .then_some(c.name.as_str())
+                }),
+            ) else {
+                continue;
+            };
+            let t = &source.table;
+            let latest = format!("(SELECT max({date}) FROM {t})");
+            // A practice is expected if the register has it open that month.
+            let open = format!(
+                "(open_date IS NULL OR open_date <= {latest}) AND (close_date IS NULL OR close_date >= date_trunc('month', {latest}))"
+            );
+            let queries = [
+                format!(
+                    "SELECT practice_code FROM {r} WHERE {open} EXCEPT SELECT DISTINCT {practice} FROM {t} WHERE {date} >= date_trunc('month', {latest}) ORDER BY 1",
+                    r = self.register
+                ),
+                // A register without open and close dates: every practice.
+                format!(
+                    "SELECT practice_code FROM {r} EXCEPT SELECT DISTINCT {practice} FROM {t} WHERE {date} >= date_trunc('month', {latest}) ORDER BY 1",
+                    r = self.register
+                ),
+            ];
+            let Ok(month) = self
+                .strings(
+                    ctx,
+                    &format!("SELECT CAST(max({date}) AS VARCHAR) FROM {t}"),
+                )
+                .await
+            else {
+                continue;
+            };
+            let Some(month) = month.into_iter().next() else {
+                continue;
+            };
+            for q in &queries {
+                if let Ok(missing) = self.strings(ctx, q).await {
+                    out.insert(t.clone(), (month.chars().take(7).collect(), missing));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// The first column of a query's rows as text.
+    async fn strings(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+        let batches = ctx
+            .sql(sql)
+            .await
+            .map_err(|e| PipelineError::Query(e.to_string()))?
+            .collect()
+            .await
+            .map_err(|e| PipelineError::Query(e.to_string()))?;
+        let mut out = Vec::new();
+        for b in batches {
+            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)
+                .map_err(|e| PipelineError::Query(e.to_string()))?;
+            let col = col
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .ok_or_else(|| PipelineError::Query("not text".into()))?;
+            out.extend(
+                (0..col.len())
+                    .filter(|i| col.is_valid(*i))
+                    .map(|i| col.value(i).to_string()),
+            );
+        }
+        Ok(out)
+    }
+
     /// The whole journey: ingest, indicators, comparison, publication.
     pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
         let output = out_override
@@ -456,6 +542,7 @@ impl Pipeline {
                 *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
             }
         }
+        let completeness = self.latest_completeness(&ctx).await;
         let provenance = Provenance {
             run_id: run_id.clone(),
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -478,6 +565,11 @@ impl Pipeline {
                         .iter()
                         .map(|(k, v)| (k.to_string(), *v))
                         .collect(),
+                    latest_month: completeness.get(&s.table).map(|c| c.0.clone()),
+                    missing_latest: completeness
+                        .get(&s.table)
+                        .map(|c| c.1.clone())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             quarantined_by_practice,

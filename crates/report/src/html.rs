@@ -975,7 +975,15 @@ impl<'a> Site<'a> {
             b.push_str("</tbody></table>\n");
         }
         b.push_str("<p>Download: <a href=\"data/changes.csv\">changes.csv</a></p>\n");
-        b.push_str("<h2>Data quality</h2>\n<table><thead><tr><th scope=\"col\">Source table</th><th scope=\"col\">Files</th><th scope=\"col\">Rows loaded</th><th scope=\"col\">Rows set aside</th><th scope=\"col\">Why</th></tr></thead><tbody>\n");
+        b.push_str("<h2>Data quality</h2>\n<table><thead><tr><th scope=\"col\">Source table</th><th scope=\"col\">Files</th><th scope=\"col\">Rows loaded</th><th scope=\"col\">Rows set aside</th><th scope=\"col\">Why</th><th scope=\"col\">Latest month</th><th scope=\"col\">Practices missing from the latest month</th></tr></thead><tbody>\n");
+        // A source behind the newest one is stale: its latest month is older.
+        let newest = self
+            .input
+            .provenance
+            .sources
+            .iter()
+            .filter_map(|s| s.latest_month.as_deref())
+            .max();
         for s in &self.input.provenance.sources {
             let why = s
                 .by_check
@@ -983,9 +991,35 @@ impl<'a> Site<'a> {
                 .map(|(c, n)| format!("{} × {n}", esc(c)))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let latest = match (&s.latest_month, newest) {
+                (Some(m), Some(n)) if m.as_str() < n => {
+                    format!(
+                        "{} <strong>(behind: other sources reach {})</strong>",
+                        esc(m),
+                        esc(n)
+                    )
+                }
+                (Some(m), _) => esc(m),
+                (None, _) => "–".into(),
+            };
+            let missing = if s.latest_month.is_none() {
+                "–".to_string()
+            } else if s.missing_latest.is_empty() {
+                "none".to_string()
+            } else {
+                let names: Vec<String> = s
+                    .missing_latest
+                    .iter()
+                    .map(|c| {
+                        let name = self.input.practices.get(c).map_or("", |p| p.name.as_str());
+                        format!("{} <span class=\"meta\">{}</span>", esc(name), esc(c))
+                    })
+                    .collect();
+                format!("<strong>{}</strong>: {}", names.len(), names.join("; "))
+            };
             let _ = writeln!(
                 b,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"nowrap\">{latest}</td><td>{missing}</td></tr>",
                 esc(&s.table),
                 s.files,
                 s.rows_loaded,

@@ -48,6 +48,10 @@ pub struct SourceQuality {
     pub rows_loaded: usize,
     pub rows_quarantined: usize,
     pub by_check: Vec<(String, usize)>,
+    /// The source's latest month (YYYY-MM), when it has a date column.
+    pub latest_month: Option<String>,
+    /// Register practices open that month with no rows in it.
+    pub missing_latest: Vec<String>,
 }
 
 /// Everything a report needs to say how its numbers were made.

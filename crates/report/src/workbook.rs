@@ -317,6 +317,8 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ("Rows loaded", 12.0),
             ("Rows set aside", 12.0),
             ("Why", 60.0),
+            ("Latest month", 12.0),
+            ("Practices missing from the latest month", 60.0),
         ],
         p.sources.len() as u32,
     )?;
@@ -333,6 +335,10 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             .collect::<Vec<_>>()
             .join(", ");
         ws.write_string(r, 4, why)?;
+        if let Some(m) = &s.latest_month {
+            ws.write_string(r, 5, m)?;
+            ws.write_string(r, 6, s.missing_latest.join(", "))?;
+        }
     }
 
     wb.save_to_buffer()
