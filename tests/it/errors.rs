@@ -41,6 +41,14 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "{text}"
     );
 
+    // Patient-level data is refused whole, naming the column, never a value.
+    assert!(
+        text.contains("patient-level.csv:0: [patient_identifiers]")
+            && text.contains("column \"NHS Number\" (column 5) holds NHS numbers")
+            && !text.contains("0018"),
+        "{text}"
+    );
+
     // The good rows loaded (one of them suppressed, kept as censored, not zero).
     let o = peerbench(&[
         "query",
@@ -61,7 +69,7 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         w,
         "SELECT count(*) AS n FROM quarantine",
     ]);
-    assert!(stdout(&o).contains("| 11 |"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("| 12 |"), "{}", stdout(&o));
 }
 
 #[test]

@@ -42,6 +42,16 @@ pub enum IngestError {
         missing: Vec<String>,
         expected: Vec<String>,
     },
+    #[error(
+        "{file}:{line}: column {column:?} (column {position}) holds {what}; peerbench loads aggregate counts only, so this file was not loaded: remove the column at source and send the file again"
+    )]
+    PatientIdentifiers {
+        file: String,
+        line: usize,
+        column: String,
+        position: usize,
+        what: &'static str,
+    },
     #[error("{file}: not a valid gzip file ({reason})")]
     BadGzip { file: String, reason: String },
     #[error("cannot read {path}: {source}")]
@@ -97,6 +107,8 @@ pub enum Check {
     NumeratorAboveDenominator,
     /// The whole file could not be read (empty, binary, no header).
     UnreadableFile,
+    /// The file carries patient-level identifiers and was refused whole.
+    PatientIdentifiers,
 }
 
 impl Check {
@@ -113,6 +125,7 @@ impl Check {
             Check::BadDate => "bad_date",
             Check::NumeratorAboveDenominator => "numerator_above_denominator",
             Check::UnreadableFile => "unreadable_file",
+            Check::PatientIdentifiers => "patient_identifiers",
         }
     }
 }
@@ -425,11 +438,15 @@ pub async fn load_source(
                 // A file that cannot be read at all is quarantined whole; the
                 // source's other files still load.
                 tracing::warn!("{e}");
+                let check = match e {
+                    IngestError::PatientIdentifiers { .. } => Check::PatientIdentifiers,
+                    _ => Check::UnreadableFile,
+                };
                 rejected.push(QuarantinedRow::new(
                     &source.table,
                     &file,
                     0,
-                    Check::UnreadableFile,
+                    check,
                     e.to_string(),
                     "",
                 ));

@@ -119,6 +119,120 @@ fn days_since_epoch(d: NaiveDate) -> i32 {
     (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")).num_days() as i32
 }
 
+/// Whether a value is an NHS number: ten digits (spaces allowed as NHS
+/// Digital prints them, 3-3-4) whose tenth is the modulus-11 check digit of
+/// the first nine.
+pub fn is_nhs_number(s: &str) -> bool {
+    let digits: Vec<u32> = s
+        .chars()
+        .filter(|c| *c != ' ')
+        .map(|c| c.to_digit(10))
+        .collect::<Option<Vec<u32>>>()
+        .unwrap_or_default();
+    if digits.len() != 10 {
+        return false;
+    }
+    let sum: u32 = digits[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d * (10 - i as u32))
+        .sum();
+    match 11 - sum % 11 {
+        11 => digits[9] == 0,
+        10 => false,
+        check => digits[9] == check,
+    }
+}
+
+/// Whether a value looks like a full UK postcode (outward and inward code).
+fn is_postcode(s: &str) -> bool {
+    let t: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let b = t.as_bytes();
+    if !(5..=7).contains(&b.len()) {
+        return false;
+    }
+    let (outward, inward) = b.split_at(b.len() - 3);
+    inward[0].is_ascii_digit()
+        && inward[1..].iter().all(u8::is_ascii_alphabetic)
+        && outward[0].is_ascii_alphabetic()
+        && outward.iter().all(u8::is_ascii_alphanumeric)
+        && outward.iter().any(u8::is_ascii_digit)
+}
+
+/// Refuses a file that carries patient-level identifiers: a column of NHS
+/// numbers, a date-of-birth column, or (outside the practice register, which
+/// may hold the practice's own address) a column of postcodes. Extracts are
+/// counts per practice; a file like this is a disclosure, not bad data, so it
+/// is not loaded at all — and the message names the column and line, never a
+/// value.
+fn refuse_patient_identifiers(
+    file: &str,
+    body: &str,
+    header_line: usize,
+    header: &[String],
+    check_postcodes: bool,
+) -> Result<()> {
+    const SAMPLE_ROWS: usize = 200;
+    let refuse = |position: usize, line: usize, what: &'static str| {
+        Err(IngestError::PatientIdentifiers {
+            file: file.to_string(),
+            line,
+            column: header[position].clone(),
+            position: position + 1,
+            what,
+        })
+    };
+    for (i, h) in header.iter().enumerate() {
+        let k = header_key(h);
+        if k == "dob" || k.contains("dateofbirth") || k.contains("birthdate") || k == "birth" {
+            return refuse(i, header_line, "dates of birth");
+        }
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    // Per column: (values seen, NHS numbers, postcodes, first line of a hit).
+    let mut seen = vec![(0usize, 0usize, 0usize, 0usize); header.len()];
+    for record in rdr.records().take(SAMPLE_ROWS).flatten() {
+        let line = header_line + record.position().map_or(0, |p| p.line() as usize - 1);
+        for (i, v) in record.iter().enumerate().take(header.len()) {
+            let v = v.trim();
+            if v.is_empty() {
+                continue;
+            }
+            let c = &mut seen[i];
+            c.0 += 1;
+            let nhs = is_nhs_number(v);
+            let postcode = check_postcodes && is_postcode(v);
+            c.1 += usize::from(nhs);
+            c.2 += usize::from(postcode);
+            if (nhs || postcode) && c.3 == 0 {
+                c.3 = line;
+            }
+        }
+    }
+    // Most values, and at least three: one valid-looking number by chance
+    // (about one random 10-digit number in eleven passes) is not a column.
+    for (i, (n, nhs, postcodes, line)) in seen.into_iter().enumerate() {
+        if nhs >= 3 && nhs * 5 >= n * 4 {
+            return refuse(
+                i,
+                line,
+                "NHS numbers (10 digits passing the modulus-11 check)",
+            );
+        }
+        if postcodes >= 3 && postcodes * 5 >= n * 4 {
+            return refuse(i, line, "postcodes");
+        }
+    }
+    Ok(())
+}
+
 pub fn is_practice_code(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
@@ -196,6 +310,14 @@ pub fn read_file(
                 .collect(),
         });
     };
+
+    refuse_patient_identifiers(
+        file_label,
+        &text[header_offset..],
+        header_line,
+        &header_fields,
+        known_practices.is_some(),
+    )?;
 
     // Map each shape column to its position in the file.
     let positions: Vec<Option<usize>> = shape
@@ -562,6 +684,75 @@ mod tests {
             ]
         );
         assert_eq!(read.rows_read, 7);
+    }
+
+    #[test]
+    fn nhs_numbers_are_recognised_by_their_check_digit() {
+        // NHS Digital's published example, with and without its spaces.
+        assert!(is_nhs_number("943 476 5919"));
+        assert!(is_nhs_number("9434765919"));
+        assert!(!is_nhs_number("9434765918"), "wrong check digit");
+        assert!(!is_nhs_number("943476591"), "nine digits");
+        assert!(!is_nhs_number("94347659190"), "eleven digits");
+        // A remainder giving check digit 10 is never a valid number.
+        assert!(!is_nhs_number("1000000010"));
+        assert!(is_nhs_number("1000000060"), "check digit 11 is written 0");
+        assert!(is_postcode("BS1 4DJ") && is_postcode("sw1a1aa") && !is_postcode("A81001"));
+    }
+
+    #[test]
+    fn files_with_patient_identifiers_are_refused_whole() {
+        let header = "Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator";
+        // A search export that went wrong: one row per patient, NHS number in column 4.
+        let nhs = ["943 476 5919", "401 023 2137", "999 999 9999"]
+            .iter()
+            .filter(|n| is_nhs_number(n))
+            .map(|n| format!("A81001,30/09/2026,SMR,{n},1,1\n"))
+            .collect::<String>();
+        assert!(nhs.lines().count() >= 2, "test numbers must be valid");
+        let text = format!("{header}\n{nhs}A81001,30/09/2026,SMR,4505577104,1,1\n");
+        let err = read_file("searches", "f.csv", text.as_bytes(), &search(), None).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(
+                err,
+                IngestError::PatientIdentifiers {
+                    line: 2,
+                    position: 4,
+                    ..
+                }
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("\"Search Name\"") && msg.contains("NHS numbers"),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("5919"),
+            "the message must not repeat an identifier: {msg}"
+        );
+
+        let dob = format!("{header},DOB\nA81001,30/09/2026,SMR,x,1,1,01/02/1950\n");
+        let err = read_file("searches", "f.csv", dob.as_bytes(), &search(), None).unwrap_err();
+        assert!(err.to_string().contains("dates of birth"), "{err}");
+
+        let postcodes = format!(
+            "{header},Address\n{}",
+            "A81001,30/09/2026,SMR,x,1,1,BS1 4DJ\n".repeat(3)
+        );
+        let known: HashSet<String> = ["A81001".to_string()].into();
+        let err = read_file(
+            "searches",
+            "f.csv",
+            postcodes.as_bytes(),
+            &search(),
+            Some(&known),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("postcodes"), "{err}");
+        // The practice register may carry the practice's own postcode.
+        assert!(read_file("searches", "f.csv", postcodes.as_bytes(), &search(), None).is_ok());
     }
 
     #[test]
