@@ -30,6 +30,15 @@ fn num(x: f64) -> String {
     }
 }
 
+/// Said in a chart's description when it draws every `step`-th practice.
+fn sampled_note(step: usize) -> String {
+    if step > 1 {
+        format!(" (every {step}th drawn)")
+    } else {
+        String::new()
+    }
+}
+
 /// Round tick values (steps of 1, 2, 2.5 or 5 × a power of ten) inside
 /// [lo, hi], about five of them, with labels to the step's precision.
 fn nice_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
@@ -65,6 +74,24 @@ struct Scale {
 }
 
 impl Scale {
+    /// A scale from `x0` to `x1` across, and over the values up the side
+    /// padded by 8% either way; never below zero when `floor_at_zero`
+    /// (proportions cannot be negative).
+    fn over(x0: f64, x1: f64, values: &[f64], floor_at_zero: bool) -> Scale {
+        let (lo, hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(*v), b.max(*v))
+            });
+        let pad = ((hi - lo) * 0.08).max(1e-9);
+        Scale {
+            x0,
+            x1,
+            y0: (lo - pad).max(if floor_at_zero { 0.0 } else { f64::MIN }),
+            y1: hi + pad,
+        }
+    }
+
     fn x(&self, v: f64) -> f64 {
         LEFT + (v - self.x0) / (self.x1 - self.x0).max(1e-12) * (W - LEFT - RIGHT)
     }
@@ -192,22 +219,7 @@ pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> St
             curves.push(curve);
         }
     }
-    let (lo, hi) = ys
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    let pad = ((hi - lo) * 0.08).max(1e-9);
-    let scale = Scale {
-        x0: 0.0,
-        x1: n_max,
-        y0: (lo - pad).max(if kind == FunnelKind::Proportion {
-            0.0
-        } else {
-            f64::MIN
-        }),
-        y1: hi + pad,
-    };
+    let scale = Scale::over(0.0, n_max, &ys, kind == FunnelKind::Proportion);
     let flag = practice.funnel_flag.map_or("not assessed", |f| f.as_str());
     let mut s = String::new();
     let _ = write!(
@@ -216,11 +228,7 @@ pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> St
         id = esc(&ind.id),
         title = esc(&ind.title),
         count = valued.len(),
-        sampled = if step > 1 {
-            format!(" (every {step}th drawn)")
-        } else {
-            String::new()
-        },
+        sampled = sampled_note(step),
         group = esc(&practice.peer_group),
         v = num(value),
         target = practice.benchmark.map_or("–".into(), num),
@@ -312,18 +320,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
     };
     let mut ys: Vec<f64> = points.iter().map(|p| p.2).collect();
     ys.extend([centre, lower, upper]);
-    let (lo, hi) = ys
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    let pad = ((hi - lo) * 0.08).max(1e-9);
-    let scale = Scale {
-        x0: 0.0,
-        x1: (series.len().max(2) - 1) as f64,
-        y0: lo - pad,
-        y1: hi + pad,
-    };
+    let scale = Scale::over(0.0, (series.len().max(2) - 1) as f64, &ys, false);
     let signals = points.iter().filter(|p| p.1.spc_signal.is_some()).count();
     let latest = last
         .spc_variation
@@ -438,22 +435,12 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
     let benchmark = valued[0].0.benchmark;
     let mut ys: Vec<f64> = valued.iter().flat_map(|r| [r.2, r.3]).collect();
     ys.extend(benchmark);
-    let (lo, hi) = ys
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    let pad = ((hi - lo) * 0.08).max(1e-9);
-    let scale = Scale {
-        x0: -0.5,
-        x1: valued.len() as f64 - 0.5,
-        y0: (lo - pad).max(if ind.value_type == ValueType::Proportion {
-            0.0
-        } else {
-            f64::MIN
-        }),
-        y1: hi + pad,
-    };
+    let scale = Scale::over(
+        -0.5,
+        valued.len() as f64 - 0.5,
+        &ys,
+        ind.value_type == ValueType::Proportion,
+    );
     let count =
         |c: peerbench_stats::Comparison| valued.iter().filter(|r| r.0.comparison == c).count();
     use peerbench_stats::Comparison::{Better, Higher, Lower, Worse};
@@ -465,11 +452,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         id = esc(&ind.id),
         title = esc(&ind.title),
         n = valued.len(),
-        sampled = if step > 1 {
-            format!(" (every {step}th drawn)")
-        } else {
-            String::new()
-        },
+        sampled = sampled_note(step),
         group = esc(&first.peer_group),
         period = esc(&first.period),
         b = benchmark.map_or("–".into(), num),
@@ -581,22 +564,12 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
         .iter()
         .flat_map(|(_, p, b)| [Some(*b), p.q1, p.q3].into_iter().flatten())
         .collect();
-    let (lo, hi) = ys
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(*v), b.max(*v))
-        });
-    let pad = ((hi - lo) * 0.08).max(1e-9);
-    let scale = Scale {
-        x0: 0.0,
-        x1: (points.len().max(2) - 1) as f64,
-        y0: (lo - pad).max(if ind.value_type == ValueType::Proportion {
-            0.0
-        } else {
-            f64::MIN
-        }),
-        y1: hi + pad,
-    };
+    let scale = Scale::over(
+        0.0,
+        (points.len().max(2) - 1) as f64,
+        &ys,
+        ind.value_type == ValueType::Proportion,
+    );
     let (first, last) = (usable[0], usable[usable.len() - 1]);
     let mut s = String::new();
     let _ = write!(

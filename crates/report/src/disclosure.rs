@@ -66,6 +66,15 @@ impl Disclosure {
         }
     }
 
+    /// The comparison this output may show: none for a value it hides.
+    pub fn comparison(self, r: &ResultRow) -> Comparison {
+        if self.hides_value(r) {
+            Comparison::NotCompared
+        } else {
+            r.comparison
+        }
+    }
+
     /// Whether this output must hide the row's value (and not compare it).
     pub fn hides_value(self, r: &ResultRow) -> bool {
         self == Disclosure::Standard && (small(r.numerator) || small(r.denominator))

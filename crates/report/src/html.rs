@@ -575,11 +575,7 @@ impl<'a> Site<'a> {
                 );
                 match self.latest.get(&(ind.id.as_str(), code)) {
                     Some(r) => {
-                        let (label, class) = comparison_label(if policy.hides_value(r) {
-                            Comparison::NotCompared
-                        } else {
-                            r.comparison
-                        });
+                        let (label, class) = comparison_label(policy.comparison(r));
                         let _ = writeln!(
                             b,
                             "{}<td><span class=\"tag {class}\">{label}</span></td>{}<td>{}</td></tr>",
@@ -770,11 +766,7 @@ impl<'a> Site<'a> {
                 .practices
                 .get(&r.practice_code)
                 .map_or("", |p| p.name.as_str());
-            let (label, class) = comparison_label(if board.hides_value(r) {
-                Comparison::NotCompared
-            } else {
-                r.comparison
-            });
+            let (label, class) = comparison_label(board.comparison(r));
             let _ = writeln!(
                 b,
                 "<tr><th scope=\"row\"><a href=\"../practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></th>{}<td><span class=\"tag {class}\">{label}</span></td>{}</tr>",
@@ -821,13 +813,7 @@ impl<'a> Site<'a> {
             let mut bench = None;
             for code in self.input.practices.keys() {
                 if let Some(r) = self.latest.get(&(ind.id.as_str(), code.as_str())) {
-                    *counts
-                        .entry(if board.hides_value(r) {
-                            Comparison::NotCompared
-                        } else {
-                            r.comparison
-                        })
-                        .or_default() += 1;
+                    *counts.entry(board.comparison(r)).or_default() += 1;
                     bench = bench.or(r.benchmark);
                 }
             }
@@ -884,11 +870,7 @@ impl<'a> Site<'a> {
                 for ind in &in_domain {
                     match self.latest.get(&(ind.id.as_str(), code.as_str())) {
                         Some(r) => {
-                            let (label, class) = comparison_label(if board.hides_value(r) {
-                                Comparison::NotCompared
-                            } else {
-                                r.comparison
-                            });
+                            let (label, class) = comparison_label(board.comparison(r));
                             let _ =
                                 write!(b, "<td><span class=\"tag {class}\">{label}</span></td>");
                         }

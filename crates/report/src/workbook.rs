@@ -113,11 +113,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         let mut bench = None;
         for code in input.practices.keys() {
             if let Some(row) = site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                let c = if board.hides_value(row) {
-                    Comparison::NotCompared
-                } else {
-                    row.comparison
-                };
+                let c = board.comparison(row);
                 let slot = match c {
                     Comparison::Better => 0,
                     Comparison::Similar => 1,
@@ -264,12 +260,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             number(ws, r, 9, row.upper_95, &one_dp)?;
         }
         number(ws, r, 10, row.benchmark, &one_dp)?;
-        let c = if hidden {
-            Comparison::NotCompared
-        } else {
-            row.comparison
-        };
-        ws.write_string(r, 11, comparison_label(c).0)?;
+        ws.write_string(r, 11, comparison_label(board.comparison(row)).0)?;
         ws.write_string(r, 12, funnel_words(row))?;
         ws.write_string(r, 13, spc_words(row))?;
     }
