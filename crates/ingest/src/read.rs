@@ -30,23 +30,41 @@ pub struct Decoded {
 /// NHS systems export. Windows-1252 decodes any byte sequence, so binary
 /// garbage is caught later by the header search, not here.
 pub fn decode(bytes: &[u8]) -> Decoded {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+    let (body, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => (rest, true),
+        None => (bytes, false),
+    };
+    if let Ok(s) = std::str::from_utf8(body) {
         return Decoded {
-            text: String::from_utf8_lossy(rest).into_owned(),
-            encoding: "UTF-8 with BOM",
+            text: s.to_string(),
+            encoding: if bom { "UTF-8 with BOM" } else { "UTF-8" },
         };
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => Decoded {
-            text: s.to_string(),
-            encoding: "UTF-8",
-        },
-        Err(_) => Decoded {
-            text: encoding_rs::WINDOWS_1252
-                .decode_without_bom_handling(bytes)
-                .0
-                .into_owned(),
-            encoding: "Windows-1252",
+    // Not UTF-8 as a whole: decode line by line, so a file that mixes the
+    // two (an extract appended to by two systems) keeps its UTF-8 lines
+    // intact and reads the others as Windows-1252, rather than garbling one
+    // kind or replacing characters with U+FFFD.
+    let mut text = String::with_capacity(body.len() + body.len() / 8);
+    let mut utf8_beyond_ascii = bom;
+    for line in body.split_inclusive(|b| *b == b'\n') {
+        match std::str::from_utf8(line) {
+            Ok(s) => {
+                utf8_beyond_ascii |= !s.is_ascii();
+                text.push_str(s);
+            }
+            Err(_) => text.push_str(
+                &encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(line)
+                    .0,
+            ),
+        }
+    }
+    Decoded {
+        text,
+        encoding: if utf8_beyond_ascii {
+            "mixed UTF-8 and Windows-1252"
+        } else {
+            "Windows-1252"
         },
     }
 }
@@ -684,6 +702,22 @@ mod tests {
             ]
         );
         assert_eq!(read.rows_read, 7);
+    }
+
+    #[test]
+    fn mixed_encodings_are_decoded_line_by_line() {
+        // "Zoë" in UTF-8 on one line, "Café" in Windows-1252 on the next.
+        let bytes = b"name\nZo\xC3\xAB Lane\nCaf\xE9 Quarter\n";
+        let d = decode(bytes);
+        assert_eq!(d.text, "name\nZoë Lane\nCafé Quarter\n");
+        assert_eq!(d.encoding, "mixed UTF-8 and Windows-1252");
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), bytes].concat();
+        assert_eq!(decode(&with_bom).text, d.text);
+        let only_1252 = decode(b"name\nCaf\xE9\n");
+        assert_eq!(
+            (only_1252.text.as_str(), only_1252.encoding),
+            ("name\nCafé\n", "Windows-1252")
+        );
     }
 
     #[test]
