@@ -257,6 +257,24 @@ impl<'a> Site<'a> {
         }
     }
 
+    /// Whether a practice has no row, or no usable numerator and
+    /// denominator, for an indicator in its latest period.
+    fn lacks_latest(&self, indicator: &str, code: &str) -> bool {
+        self.latest
+            .get(&(indicator, code))
+            .is_none_or(|r| r.numerator.is_none() || r.denominator.is_none())
+    }
+
+    /// Rows from this practice set aside at ingest.
+    fn quarantined(&self, code: &str) -> usize {
+        self.input
+            .provenance
+            .quarantined_by_practice
+            .get(code)
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn indicators(&self) -> impl Iterator<Item = &'a Indicator> + '_ {
         self.input.indicators.iter().filter(|i| !i.draft)
     }
@@ -469,22 +487,12 @@ impl<'a> Site<'a> {
             "<dt>Compared with</dt><dd>peer group “{}”</dd>",
             esc(&self.input.primary_peer_group)
         );
-        let q = self
-            .input
-            .provenance
-            .quarantined_by_practice
-            .get(code)
-            .copied()
-            .unwrap_or(0);
+        let q = self.quarantined(code);
         // Indicators with no row, or no usable value, for this practice in
         // their latest period: its comparison is incomplete, and says so.
         let missing: Vec<&str> = self
             .indicators()
-            .filter(|i| {
-                self.latest
-                    .get(&(i.id.as_str(), code))
-                    .is_none_or(|r| r.numerator.is_none() || r.denominator.is_none())
-            })
+            .filter(|i| self.lacks_latest(&i.id, code))
             .map(|i| i.title.as_str())
             .collect();
         let total = self.indicators().count();
@@ -1018,19 +1026,9 @@ impl<'a> Site<'a> {
         for (code, p) in self.input.practices {
             let missing = inds
                 .iter()
-                .filter(|i| {
-                    self.latest
-                        .get(&(i.id.as_str(), code.as_str()))
-                        .is_none_or(|r| r.numerator.is_none() || r.denominator.is_none())
-                })
+                .filter(|i| self.lacks_latest(&i.id, code))
                 .count();
-            let q = self
-                .input
-                .provenance
-                .quarantined_by_practice
-                .get(code)
-                .copied()
-                .unwrap_or(0);
+            let q = self.quarantined(code);
             if missing > 0 || q > 0 {
                 incomplete.push((code, p, missing, q));
             }
