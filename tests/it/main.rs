@@ -7,6 +7,7 @@ mod errors;
 mod faults;
 mod ground_truth;
 mod indicators;
+mod object_store;
 mod synth;
 
 use std::path::{Path, PathBuf};

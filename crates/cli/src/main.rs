@@ -34,23 +34,23 @@ enum Command {
         /// Where to publish the reports (default: the pipeline's `output`).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
-        warehouse: Option<PathBuf>,
+        warehouse: Option<String>,
     },
     /// Load the pipeline's extracts into its warehouse and print a summary.
     Ingest {
         pipeline: PathBuf,
-        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
-        warehouse: Option<PathBuf>,
+        warehouse: Option<String>,
     },
     /// Run read-only SQL against the pipeline's warehouse and print a table.
     Query {
         pipeline: PathBuf,
-        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
-        warehouse: Option<PathBuf>,
+        warehouse: Option<String>,
         /// The SQL, e.g. "SELECT count(*) FROM appointments".
         sql: String,
     },
@@ -103,9 +103,9 @@ enum IndicatorCommand {
         pipeline: PathBuf,
         #[arg(long)]
         select: Vec<String>,
-        /// Use this warehouse folder instead of the pipeline's `warehouse`.
+        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
-        warehouse: Option<PathBuf>,
+        warehouse: Option<String>,
     },
     /// Run each indicator on the fixture rows in its <id>.test.toml and compare
     /// with the expected numerators and denominators. Exits 1 on any failure
@@ -467,7 +467,7 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
     }
 }
 
-fn load(pipeline: &std::path::Path, warehouse: Option<PathBuf>) -> Result<Pipeline, Failure> {
+fn load(pipeline: &std::path::Path, warehouse: Option<String>) -> Result<Pipeline, Failure> {
     let mut p = Pipeline::load(pipeline)?;
     if let Some(w) = warehouse {
         p.warehouse = w;

@@ -338,7 +338,12 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
     Ok(Pipeline {
         name: file.pipeline.name,
         file: path.to_path_buf(),
-        warehouse: resolve(&file.pipeline.warehouse),
+        // `s3://bucket/prefix` stays a URL; anything else is a folder.
+        warehouse: if peerbench_warehouse::is_url(&file.pipeline.warehouse) {
+            file.pipeline.warehouse.clone()
+        } else {
+            resolve(&file.pipeline.warehouse).display().to_string()
+        },
         output: resolve(&file.pipeline.output),
         indicators_dir,
         views_dir: file.pipeline.views.as_deref().map(resolve),

@@ -67,7 +67,8 @@ pub struct Pipeline {
     pub name: String,
     pub file: PathBuf,
     pub base_dir: PathBuf,
-    pub warehouse: PathBuf,
+    /// A local folder, or `s3://bucket/prefix`.
+    pub warehouse: String,
     pub output: PathBuf,
     pub indicators_dir: PathBuf,
     pub views_dir: Option<PathBuf>,
@@ -98,7 +99,7 @@ impl Pipeline {
     }
 
     fn open_warehouse(&self) -> Result<Warehouse> {
-        Ok(Warehouse::local(&self.warehouse)?)
+        Ok(Warehouse::open(&self.warehouse)?)
     }
 
     /// Loads the extracts into the warehouse.

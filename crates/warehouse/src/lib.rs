@@ -1,5 +1,6 @@
 //! The warehouse: one Delta Lake table of Parquet files per source, in a
-//! folder on local disk (or, later, an object store), read through DataFusion.
+//! folder on local disk or under a prefix of an S3-compatible object store,
+//! read through DataFusion.
 //!
 //! Every write is one Delta commit, so a load is atomic — readers see the
 //! previous version or the next, never half of one — and any earlier version
@@ -7,13 +8,22 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitProperties;
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+};
 use deltalake::protocol::SaveMode;
+use deltalake::{DeltaTableBuilder, DeltaTableError};
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+use object_store::path::Path as StorePath;
 use url::Url;
 
 pub use deltalake::kernel::Version;
@@ -42,17 +52,37 @@ pub enum WarehouseError {
         #[source]
         source: Box<deltalake::DeltaTableError>,
     },
+    #[error(
+        "object store error at {location}: {source} (S3 settings come from the AWS_* environment variables; see docs/operations.md)"
+    )]
+    Store {
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
     #[error("query engine error: {0}")]
     Engine(#[from] datafusion::error::DataFusionError),
 }
 
 pub type Result<T, E = WarehouseError> = std::result::Result<T, E>;
 
-/// A warehouse location: a folder holding one Delta table per sub-folder.
+/// A warehouse location: a folder (or object-store prefix) holding one Delta
+/// table per sub-folder.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
     root: Url,
-    local_root: Option<PathBuf>,
+    backend: Backend,
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Local(PathBuf),
+    /// An object store whose "/" is the bucket root, and the warehouse's
+    /// prefix inside it.
+    Remote {
+        store: Arc<dyn ObjectStore>,
+        prefix: StorePath,
+    },
 }
 
 /// What one write committed.
@@ -91,14 +121,94 @@ impl Warehouse {
         })?;
         Ok(Warehouse {
             root,
-            local_root: Some(abs),
+            backend: Backend::Local(abs),
+        })
+    }
+
+    /// Opens a warehouse by location: `s3://bucket/prefix` for an
+    /// S3-compatible store, anything else is a local folder.
+    pub fn open(location: &str) -> Result<Warehouse> {
+        if is_url(location) {
+            let url = Url::parse(location).map_err(|e| WarehouseError::BadLocation {
+                location: location.to_string(),
+                reason: e.to_string(),
+            })?;
+            Warehouse::object_store(&url)
+        } else {
+            Warehouse::local(Path::new(location))
+        }
+    }
+
+    /// A warehouse under `s3://bucket/prefix`. Credentials, region and
+    /// endpoint come from the environment as the AWS tools read them
+    /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+    /// `AWS_ENDPOINT_URL` for an S3-compatible server, `AWS_ALLOW_HTTP`).
+    pub fn object_store(url: &Url) -> Result<Warehouse> {
+        let bad = |reason: String| WarehouseError::BadLocation {
+            location: url.to_string(),
+            reason,
+        };
+        if !matches!(url.scheme(), "s3" | "s3a") {
+            return Err(bad(format!(
+                "the {:?} scheme is not supported; use a local folder or s3://bucket/prefix",
+                url.scheme()
+            )));
+        }
+        let bucket = url
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| bad("the URL names no bucket (expected s3://bucket/prefix)".into()))?;
+        // Delta commits are "create this log file unless it exists": S3 and
+        // compatible servers do that with a conditional put (If-None-Match),
+        // so no external lock table is needed.
+        let store = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .build()
+            .map_err(|e| bad(e.to_string()))?;
+        register_s3_log_store();
+        let prefix = StorePath::from(url.path().trim_matches('/'));
+        let mut root = url.clone();
+        root.set_path(&format!("/{prefix}/").replace("//", "/"));
+        Ok(Warehouse {
+            root,
+            backend: Backend::Remote {
+                store: Arc::new(store),
+                prefix,
+            },
         })
     }
 
     pub fn location(&self) -> String {
-        match &self.local_root {
-            Some(p) => p.display().to_string(),
-            None => self.root.to_string(),
+        match &self.backend {
+            Backend::Local(p) => p.display().to_string(),
+            Backend::Remote { .. } => self.root.to_string(),
+        }
+    }
+
+    /// A table builder that reads and writes through this warehouse's store.
+    fn builder(&self, url: Url) -> Result<DeltaTableBuilder, DeltaTableError> {
+        let builder = DeltaTableBuilder::from_url(url.clone())?;
+        Ok(match &self.backend {
+            Backend::Local(_) => builder,
+            Backend::Remote { store, .. } => builder.with_storage_backend(store.clone(), url),
+        })
+    }
+
+    /// Whether `table` has a Delta log, without reading it.
+    async fn exists(&self, table: &str) -> Result<bool> {
+        match &self.backend {
+            Backend::Local(root) => Ok(root.join(table).join("_delta_log").is_dir()),
+            Backend::Remote { store, prefix } => {
+                let log = prefix.clone().join(table).join("_delta_log");
+                let first = store.list(Some(&log)).try_next().await.map_err(|source| {
+                    WarehouseError::Store {
+                        location: self.location(),
+                        source,
+                    }
+                })?;
+                Ok(first.is_some())
+            }
         }
     }
 
@@ -122,18 +232,34 @@ impl Warehouse {
     }
 
     /// The tables present, sorted by name.
-    pub fn tables(&self) -> Result<Vec<String>> {
-        let Some(root) = &self.local_root else {
-            return Ok(Vec::new());
+    pub async fn tables(&self) -> Result<Vec<String>> {
+        let candidates: Vec<String> = match &self.backend {
+            Backend::Local(root) => {
+                let entries =
+                    std::fs::read_dir(root).map_err(|source| WarehouseError::CreateFolder {
+                        path: root.clone(),
+                        source,
+                    })?;
+                entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            }
+            Backend::Remote { store, prefix } => store
+                .list_with_delimiter(Some(prefix))
+                .await
+                .map_err(|source| WarehouseError::Store {
+                    location: self.location(),
+                    source,
+                })?
+                .common_prefixes
+                .iter()
+                .filter_map(|p| p.filename().map(str::to_string))
+                .collect(),
         };
         let mut names = Vec::new();
-        let entries = std::fs::read_dir(root).map_err(|source| WarehouseError::CreateFolder {
-            path: root.clone(),
-            source,
-        })?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            if valid_table_name(&name) && entry.path().join("_delta_log").is_dir() {
+        for name in candidates {
+            if valid_table_name(&name) && self.exists(&name).await? {
                 names.push(name);
             }
         }
@@ -144,12 +270,13 @@ impl Warehouse {
     /// Latest committed version of a table, or None if it does not exist yet.
     pub async fn version(&self, table: &str) -> Result<Option<Version>> {
         let url = self.table_url(table)?;
-        if let Some(root) = &self.local_root
-            && !root.join(table).join("_delta_log").is_dir()
-        {
+        if !self.exists(table).await? {
             return Ok(None);
         }
-        let t = deltalake::open_table(url)
+        let t = self
+            .builder(url)
+            .map_err(Self::delta_error(table))?
+            .load()
             .await
             .map_err(Self::delta_error(table))?;
         Ok(t.version())
@@ -189,7 +316,7 @@ impl Warehouse {
         mode: SaveMode,
     ) -> Result<Commit> {
         let url = self.table_url(table)?;
-        if let Some(root) = &self.local_root {
+        if let Backend::Local(root) = &self.backend {
             let dir = root.join(table);
             std::fs::create_dir_all(&dir)
                 .map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
@@ -200,10 +327,11 @@ impl Warehouse {
             batches.push(RecordBatch::new_empty(schema));
         }
         // A new table is built without loading: there is no log to read yet.
-        let delta = if self.version(table).await?.is_some() {
-            DeltaTable::try_from_url(url).await
+        let builder = self.builder(url).map_err(Self::delta_error(table))?;
+        let delta: DeltaTable = if self.exists(table).await? {
+            builder.load().await
         } else {
-            deltalake::DeltaTableBuilder::from_url(url).and_then(|b| b.build())
+            builder.build()
         }
         .map_err(Self::delta_error(table))?;
         let written = delta
@@ -228,20 +356,17 @@ impl Warehouse {
         version: Option<Version>,
     ) -> Result<Version> {
         let url = self.table_url(table)?;
-        let exists = match &self.local_root {
-            Some(root) => root.join(table).join("_delta_log").is_dir(),
-            None => true,
-        };
-        if !exists {
+        if !self.exists(table).await? {
             return Err(WarehouseError::NoSuchTable {
                 table: table.to_string(),
                 location: self.location(),
-                available: self.tables()?.join(", "),
+                available: self.tables().await?.join(", "),
             });
         }
+        let builder = self.builder(url).map_err(Self::delta_error(table))?;
         let delta = match version {
-            Some(v) => deltalake::open_table_with_version(url, v).await,
-            None => deltalake::open_table(url).await,
+            Some(v) => builder.with_version(v).load().await,
+            None => builder.load().await,
         }
         .map_err(Self::delta_error(table))?;
         delta
@@ -257,12 +382,53 @@ impl Warehouse {
     pub async fn session(&self) -> Result<(SessionContext, Vec<(String, Version)>)> {
         let ctx = SessionContext::new();
         let mut versions = Vec::new();
-        for table in self.tables()? {
+        for table in self.tables().await? {
             let v = self.register(&ctx, &table, None).await?;
             versions.push((table, v));
         }
         Ok((ctx, versions))
     }
+}
+
+/// Delta's default log store, for s3:// tables. deltalake's own S3 support
+/// (the `s3` feature) brings the whole AWS SDK for a DynamoDB lock that
+/// conditional puts have made unnecessary; the object store is built here
+/// and handed to each table, so only the scheme needs a log store.
+struct ConditionalPutLogStore;
+
+impl LogStoreFactory for ConditionalPutLogStore {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &Url,
+        options: &StorageConfig,
+    ) -> deltalake::DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn register_s3_log_store() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for scheme in ["s3://", "s3a://"] {
+            let scheme = Url::parse(scheme).expect("a scheme is a URL");
+            logstore_factories().insert(scheme, Arc::new(ConditionalPutLogStore));
+        }
+    });
+}
+
+/// Whether a location names an object store (`scheme://…`) rather than a
+/// local folder. A Windows drive letter (`C:\\…`) is a folder.
+pub fn is_url(location: &str) -> bool {
+    location.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.len() > 1 && scheme.chars().all(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 /// Collects a query's result into batches (a convenience for callers and tests).
@@ -326,7 +492,27 @@ mod tests {
         assert_eq!((c0.version, c1.version), (0, 1));
         assert_eq!(count(&w, None).await, 7);
         assert_eq!(count(&w, Some(0)).await, 300);
-        assert_eq!(w.tables().unwrap(), vec!["patients".to_string()]);
+        assert_eq!(w.tables().await.unwrap(), vec!["patients".to_string()]);
+    }
+
+    #[test]
+    fn locations_are_folders_unless_they_name_a_scheme() {
+        assert!(is_url("s3://bucket/prefix"));
+        assert!(!is_url("out/warehouse"));
+        assert!(!is_url("C:\\data\\warehouse"));
+        assert!(!is_url("://nothing-before-the-colon"));
+        let err = |loc: &str| Warehouse::open(loc).unwrap_err().to_string();
+        assert!(err("gs://b/p").contains("\"gs\" scheme is not supported"));
+        assert!(
+            err("s3:///p").contains("names no bucket"),
+            "{}",
+            err("s3:///p")
+        );
+        let w = Warehouse::open("s3://bucket/a/b/").unwrap();
+        assert_eq!(w.location(), "s3://bucket/a/b/");
+        assert_eq!(w.table_url("t").unwrap().as_str(), "s3://bucket/a/b/t/");
+        let w = Warehouse::open("s3://bucket").unwrap();
+        assert_eq!(w.table_url("t").unwrap().as_str(), "s3://bucket/t/");
     }
 
     #[tokio::test]

@@ -1,0 +1,242 @@
+//! The warehouse on an S3-compatible object store: a real S3 server (moto's,
+//! from PyPI, which scripts/test installs with the oracles) listening on
+//! loopback, and the real binary loading, querying and publishing through it
+//! with credentials from the environment, as a deployment would.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{repo, stderr, stdout};
+
+const BUCKET: &str = "peerbench-test";
+
+/// A moto S3 server on a free loopback port, stopped when dropped.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn python() -> String {
+    std::env::var("PEERBENCH_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+impl S3Server {
+    fn start(log: &Path) -> S3Server {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(python())
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start moto's S3 server with {}: {e} (scripts/test installs it)",
+                    python()
+                )
+            });
+        let mut server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!(
+                    "moto's S3 server exited ({status}):\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto's S3 server did not listen within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // The bucket is provisioned by whoever runs the store, not by peerbench.
+        server.boto(&format!(
+            "s3.create_bucket(Bucket={BUCKET:?}, \
+             CreateBucketConfiguration={{'LocationConstraint': 'eu-west-2'}})"
+        ));
+        server
+    }
+
+    /// Runs a line of Python with `s3`, a boto3 client for this server, and
+    /// returns what it prints: the test's independent view of the bucket.
+    fn boto(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3\ns3 = boto3.client('s3', endpoint_url={:?}, aws_access_key_id='testing', \
+             aws_secret_access_key='testing', region_name='eu-west-2')\n{code}\n",
+            self.endpoint
+        );
+        let o = Command::new(python())
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "boto3: {}", stderr(&o));
+        stdout(&o)
+    }
+
+    /// The real binary, with the S3 settings a deployment puts in its environment.
+    fn peerbench(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_peerbench"))
+            .args(args)
+            .current_dir(repo())
+            .env("RUST_LOG", "warn")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-west-2")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .output()
+            .expect("run peerbench")
+    }
+}
+
+fn ok(o: &Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}\n{}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+#[test]
+fn the_warehouse_on_s3_loads_queries_and_publishes_like_a_local_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&dir.path().join("moto.log"));
+    let warehouse = format!("s3://{BUCKET}/federation/warehouse");
+
+    let first = ok(
+        &s3.peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", &warehouse]),
+        "ingest to S3",
+    );
+    assert!(first.contains("version 0"), "{first}");
+    assert!(!first.contains("unchanged"), "{first}");
+
+    // The objects are really in the bucket: a Delta log and Parquet files per table.
+    let listing = s3.boto(&format!(
+        "for page in s3.get_paginator('list_objects_v2').paginate(Bucket={BUCKET:?}):\n    \
+         [print(o['Key']) for o in page.get('Contents', [])]"
+    ));
+    for table in ["practices", "appointments", "quarantine", "load_ledger"] {
+        let prefix = format!("federation/warehouse/{table}/");
+        assert!(
+            listing
+                .lines()
+                .any(|k| k == format!("{prefix}_delta_log/00000000000000000000.json")),
+            "no Delta log for {table} in the bucket:\n{listing}"
+        );
+        // (The demo's quarantine is empty, so it has a log but no Parquet.)
+        assert!(
+            table == "quarantine"
+                || listing
+                    .lines()
+                    .any(|k| k.starts_with(&prefix) && k.ends_with(".parquet")),
+            "no Parquet for {table} in the bucket"
+        );
+    }
+    assert!(
+        !repo().join("s3:").exists(),
+        "an s3:// location must never become a local folder"
+    );
+
+    // Loading the same files again changes nothing.
+    let again = ok(
+        &s3.peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", &warehouse]),
+        "second ingest to S3",
+    );
+    assert!(!again.contains("version"), "{again}");
+
+    // The same rows as the local demo warehouse, read through DataFusion from S3.
+    let local = crate::demo::demo();
+    let sql = "SELECT (SELECT count(*) FROM appointments) AS a, (SELECT sum(patients) FROM registered_patients) AS p, (SELECT count(*) FROM quarantine) AS q";
+    let from_s3 = ok(
+        &s3.peerbench(&[
+            "query",
+            "pipelines/demo.toml",
+            "--warehouse",
+            &warehouse,
+            sql,
+        ]),
+        "query on S3",
+    );
+    let from_disk = ok(
+        &crate::peerbench(&[
+            "query",
+            "pipelines/demo.toml",
+            "--warehouse",
+            local.warehouse.to_str().unwrap(),
+            sql,
+        ]),
+        "query on disk",
+    );
+    assert_eq!(from_s3, from_disk);
+
+    // A whole run from the S3 warehouse publishes the same results.
+    let out = dir.path().join("out");
+    ok(
+        &s3.peerbench(&[
+            "run",
+            "pipelines/demo.toml",
+            "--warehouse",
+            &warehouse,
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "run on S3",
+    );
+    let results =
+        |root: &Path| std::fs::read_to_string(root.join("data/indicator_results.csv")).unwrap();
+    assert_eq!(
+        results(&out),
+        results(&local.out),
+        "indicator results from the S3 warehouse differ from the local one"
+    );
+}
+
+#[test]
+fn an_unreachable_bucket_is_named_and_nothing_is_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&dir.path().join("moto.log"));
+    let o = s3.peerbench(&[
+        "ingest",
+        "pipelines/demo.toml",
+        "--warehouse",
+        "s3://no-such-bucket/warehouse",
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "{}", stdout(&o));
+    assert!(err.contains("no-such-bucket"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let o = s3.peerbench(&[
+        "ingest",
+        "pipelines/demo.toml",
+        "--warehouse",
+        "gs://elsewhere/warehouse",
+    ]);
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert!(err.contains("\"gs\" scheme is not supported"), "{err}");
+}
