@@ -10,6 +10,8 @@ SELECT
     SUM(CASE WHEN bnf_code LIKE '040702%' THEN items ELSE 0 END) AS opioid_items,
     SUM(CASE WHEN bnf_code LIKE '040101%' THEN items ELSE 0 END) AS hypnotic_items,
     SUM(items) AS all_items,
-    SUM(actual_cost) AS actual_cost
+    -- Summed as decimals: a floating-point sum changes in its last digits
+    -- with the order rows arrive in, and reruns must agree exactly.
+    CAST(SUM(CAST(actual_cost AS DECIMAL(20, 4))) AS DOUBLE) AS actual_cost
 FROM prescribing
 GROUP BY practice_code, month

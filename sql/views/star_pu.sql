@@ -4,14 +4,17 @@
 -- young children or older people (who are prescribed more antibiotics) gets a
 -- bigger denominator. Weights are the 2013 STAR-PU for oral antibacterial
 -- items, as OpenPrescribing uses them; bands 0-4, 5-14, 15-24, …, 65-74, 75+.
-WITH weights (sex, first_age, last_age, weight) AS (
+-- Weights are held in tenths and summed as whole numbers: a floating-point
+-- sum depends on the order the engine adds rows in, which varies between
+-- runs, and published numbers must be the same every time.
+WITH weights (sex, first_age, last_age, weight_tenths) AS (
     VALUES
-        ('MALE', 0, 4, 0.8), ('MALE', 5, 14, 0.3), ('MALE', 15, 24, 0.3),
-        ('MALE', 25, 34, 0.2), ('MALE', 35, 44, 0.3), ('MALE', 45, 54, 0.3),
-        ('MALE', 55, 64, 0.5), ('MALE', 65, 74, 0.7), ('MALE', 75, 200, 1.0),
-        ('FEMALE', 0, 4, 0.8), ('FEMALE', 5, 14, 0.4), ('FEMALE', 15, 24, 0.6),
-        ('FEMALE', 25, 34, 0.6), ('FEMALE', 35, 44, 0.6), ('FEMALE', 45, 54, 0.6),
-        ('FEMALE', 55, 64, 0.7), ('FEMALE', 65, 74, 1.0), ('FEMALE', 75, 200, 1.3)
+        ('MALE', 0, 4, 8), ('MALE', 5, 14, 3), ('MALE', 15, 24, 3),
+        ('MALE', 25, 34, 2), ('MALE', 35, 44, 3), ('MALE', 45, 54, 3),
+        ('MALE', 55, 64, 5), ('MALE', 65, 74, 7), ('MALE', 75, 200, 10),
+        ('FEMALE', 0, 4, 8), ('FEMALE', 5, 14, 4), ('FEMALE', 15, 24, 6),
+        ('FEMALE', 25, 34, 6), ('FEMALE', 35, 44, 6), ('FEMALE', 45, 54, 6),
+        ('FEMALE', 55, 64, 7), ('FEMALE', 65, 74, 10), ('FEMALE', 75, 200, 13)
 ),
 banded AS (
     SELECT
@@ -26,7 +29,7 @@ banded AS (
 SELECT
     b.practice_code,
     b.month,
-    SUM(b.patients * w.weight) AS antibacterial_star_pu
+    CAST(SUM(b.patients * w.weight_tenths) AS DOUBLE) / 10.0 AS antibacterial_star_pu
 FROM banded AS b
 JOIN weights AS w ON w.sex = b.sex AND b.first_age BETWEEN w.first_age AND w.last_age
 GROUP BY b.practice_code, b.month

@@ -49,17 +49,42 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "{text}"
     );
 
-    // The good rows loaded (one of them suppressed, kept as censored, not zero).
-    let o = peerbench(&[
-        "query",
-        "tests/pipelines/broken.toml",
-        "--warehouse",
-        w,
+    // Duplicate keys: the exact copy (line 3) counted once; the two rows
+    // that disagree (lines 4 and 5) both set aside, each naming the other.
+    let d = "data-samples/broken/duplicate-rows.csv";
+    assert!(
+        text.contains(&format!("{d}:3: [duplicate_key] duplicate of line 2"))
+            && text.contains(&format!("{d}:4: [duplicate_key] line 5 has the same key"))
+            && text.contains(&format!("{d}:5: [duplicate_key] same key as line 4")),
+        "{text}"
+    );
+
+    // The good rows loaded (one of them suppressed, kept as censored, not
+    // zero): two from the Windows-1252 file, the asthma row once, and both
+    // rows of the file whose lines are in different encodings.
+    let query = |sql: &str| {
+        let o = peerbench(&[
+            "query",
+            "tests/pipelines/broken.toml",
+            "--warehouse",
+            w,
+            sql,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let table = query(
         "SELECT count(*) AS n, sum(CASE WHEN numerator_suppressed THEN 1 ELSE 0 END) AS censored, sum(numerator) AS total FROM clinical_searches",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let table = stdout(&o);
-    assert!(table.contains("| 2 | 1        | 40    |"), "{table}");
+    );
+    assert!(table.contains("| 5 | 1        | 81    |"), "{table}");
+    let names = query(
+        "SELECT search_name FROM clinical_searches WHERE practice_code = 'A81004' ORDER BY search_code",
+    );
+    assert!(
+        names.contains("Café Quarter reviews (Windows-1252)")
+            && names.contains("Zoë Lane reviews (UTF-8)"),
+        "{names}"
+    );
 
     // And the quarantine is in the warehouse, queryable.
     let o = peerbench(&[
@@ -69,7 +94,7 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         w,
         "SELECT count(*) AS n FROM quarantine",
     ]);
-    assert!(stdout(&o).contains("| 12 |"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("| 15 |"), "{}", stdout(&o));
 }
 
 #[test]

@@ -477,18 +477,48 @@ fn load(pipeline: &std::path::Path, warehouse: Option<String>) -> Result<Pipelin
 
 fn print_ingest(summary: &peerbench_pipeline::IngestReport) {
     println!(
-        "{:<22} {:>6} {:>10} {:>12}  commit",
-        "table", "files", "loaded", "quarantined"
+        "{:<22} {:>6} {:>10} {:>12} {:>9}  commit",
+        "table", "files", "loaded", "quarantined", "replaced"
     );
     for s in &summary.sources {
         println!(
-            "{:<22} {:>6} {:>10} {:>12}  {}",
+            "{:<22} {:>6} {:>10} {:>12} {:>9}  {}",
             s.table,
             s.files.len(),
             s.rows_loaded(),
             s.rows_quarantined(),
+            s.rows_superseded(),
             s.committed_version
                 .map_or("unchanged".to_string(), |v| format!("version {v}"))
         );
+    }
+    let resubmissions: Vec<_> = summary
+        .sources
+        .iter()
+        .flat_map(|s| s.resubmissions.iter().map(move |r| (&s.table, r)))
+        .collect();
+    if !resubmissions.is_empty() {
+        println!("Resubmissions (a later file replaces a practice's rows for a period):");
+        for (table, r) in resubmissions {
+            let shown: Vec<&str> = r
+                .practice_periods
+                .iter()
+                .take(5)
+                .map(String::as_str)
+                .collect();
+            let more = r.practice_periods.len().saturating_sub(shown.len());
+            println!(
+                "  {table}: {} replaces {} rows of {} for {}{}",
+                r.later,
+                r.rows,
+                r.earlier,
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
 }

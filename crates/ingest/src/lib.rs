@@ -8,7 +8,7 @@
 mod read;
 mod shape;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -105,6 +105,8 @@ pub enum Check {
     NotANumber,
     BadDate,
     NumeratorAboveDenominator,
+    /// Another row of the same file has the same key.
+    DuplicateKey,
     /// The whole file could not be read (empty, binary, no header).
     UnreadableFile,
     /// The file carries patient-level identifiers and was refused whole.
@@ -124,6 +126,7 @@ impl Check {
             Check::NotANumber => "not_a_number",
             Check::BadDate => "bad_date",
             Check::NumeratorAboveDenominator => "numerator_above_denominator",
+            Check::DuplicateKey => "duplicate_key",
             Check::UnreadableFile => "unreadable_file",
             Check::PatientIdentifiers => "patient_identifiers",
         }
@@ -184,7 +187,21 @@ pub struct FileOutcome {
     pub rows_read: usize,
     pub rows_loaded: usize,
     pub rows_quarantined: usize,
+    /// Rows not loaded because a later file resubmitted their practice's period.
+    pub rows_superseded: usize,
     pub error: Option<String>,
+}
+
+/// Practices' periods that a later file of the same source replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resubmission {
+    /// The file whose rows for those practice-periods were not loaded.
+    pub earlier: String,
+    /// The file loaded in their place.
+    pub later: String,
+    /// e.g. "A81001 2026-09-01", in order.
+    pub practice_periods: Vec<String>,
+    pub rows: usize,
 }
 
 /// What happened to one source.
@@ -195,9 +212,13 @@ pub struct SourceOutcome {
     /// The version committed, or None if the files were unchanged since the last load.
     pub committed_version: Option<u64>,
     pub quarantine_by_check: BTreeMap<&'static str, usize>,
+    pub resubmissions: Vec<Resubmission>,
 }
 
 impl SourceOutcome {
+    pub fn rows_superseded(&self) -> usize {
+        self.files.iter().map(|f| f.rows_superseded).sum()
+    }
     pub fn rows_loaded(&self) -> usize {
         self.files.iter().map(|f| f.rows_loaded).sum()
     }
@@ -282,6 +303,8 @@ fn ledger_schema() -> SchemaRef {
         Field::new("rows_loaded", DataType::Int64, false),
         Field::new("rows_quarantined", DataType::Int64, false),
         Field::new("table_version", DataType::Int64, false),
+        // Added after the first release: older ledgers read it as null.
+        Field::new("rows_superseded", DataType::Int64, true),
     ]))
 }
 
@@ -363,6 +386,117 @@ async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(Stri
     Ok(out)
 }
 
+/// When each file content (by hash) was first loaded into `table`: the
+/// table version of its first load. Files never loaded are absent.
+async fn first_loaded(warehouse: &Warehouse, table: &str) -> Result<HashMap<String, i64>> {
+    if warehouse.version(LEDGER_TABLE).await?.is_none() {
+        return Ok(HashMap::new());
+    }
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
+    let batches = ctx
+        .sql(&format!(
+            "SELECT sha256, min(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}' GROUP BY sha256"
+        ))
+        .await?
+        .collect()
+        .await?;
+    let mut out = HashMap::new();
+    for b in batches {
+        let hashes = strings(b.column(0))?;
+        let versions = arrow::compute::cast(b.column(1), &DataType::Int64)
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        let versions = versions
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| IngestError::Internal("expected versions".into()))?;
+        for (i, h) in hashes.into_iter().enumerate() {
+            if let Some(h) = h {
+                out.insert(h, versions.value(i));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A practice's resubmission for a period replaces its earlier rows: for each
+/// practice and period, only the rows of the latest-arriving file with rows
+/// for it are loaded. A file arrives when its content is first loaded (the
+/// ledger's earliest version for its hash); files arriving in the same load
+/// are ordered by name, so `…_v2.csv` follows `….csv` and dated names follow
+/// the calendar. The replaced rows are counted and named, never dropped
+/// silently; their files stay where they are.
+fn apply_resubmissions(
+    shape: &Shape,
+    files: &mut [FileOutcome],
+    batches: &mut [(usize, RecordBatch)],
+    arrived: &HashMap<String, i64>,
+) -> Result<Vec<Resubmission>> {
+    let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column()) else {
+        return Ok(Vec::new());
+    };
+    let pairs = |batch: &RecordBatch| -> Result<Vec<(String, String)>> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| IngestError::Internal(format!("no column {name}")))
+                .and_then(strings)
+        };
+        Ok(column(practice)?
+            .into_iter()
+            .zip(column(period)?)
+            .map(|(p, d)| (p.unwrap_or_default(), d.unwrap_or_default()))
+            .collect())
+    };
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.sort_by_key(|&b| {
+        let f = &files[batches[b].0];
+        (
+            arrived.get(&f.sha256).copied().unwrap_or(i64::MAX),
+            f.file.clone(),
+        )
+    });
+    let mut owner: HashMap<(String, String), usize> = HashMap::new();
+    for &b in &order {
+        for pair in pairs(&batches[b].1)? {
+            owner.insert(pair, b);
+        }
+    }
+    let mut replaced: BTreeMap<(String, String), (BTreeSet<String>, usize)> = BTreeMap::new();
+    for b in 0..batches.len() {
+        let rows = pairs(&batches[b].1)?;
+        let keep: Vec<bool> = rows.iter().map(|pair| owner[pair] == b).collect();
+        let dropped = keep.iter().filter(|k| !**k).count();
+        if dropped == 0 {
+            continue;
+        }
+        let earlier = files[batches[b].0].file.clone();
+        for (pair, _) in rows.iter().zip(&keep).filter(|(_, k)| !**k) {
+            let later = files[batches[owner[pair]].0].file.clone();
+            let entry = replaced.entry((earlier.clone(), later)).or_default();
+            entry.0.insert(format!("{} {}", pair.0, pair.1));
+            entry.1 += 1;
+        }
+        let keep = arrow::array::BooleanArray::from(keep);
+        batches[b].1 = arrow::compute::filter_record_batch(&batches[b].1, &keep)
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        let outcome = &mut files[batches[b].0];
+        outcome.rows_loaded -= dropped;
+        outcome.rows_superseded += dropped;
+    }
+    Ok(replaced
+        .into_iter()
+        .map(
+            |((earlier, later), (practice_periods, rows))| Resubmission {
+                earlier,
+                later,
+                practice_periods: practice_periods.into_iter().collect(),
+                rows,
+            },
+        )
+        .collect())
+}
+
 /// The practice codes in the register table, if it has been loaded.
 pub async fn register_codes(
     warehouse: &Warehouse,
@@ -429,10 +563,11 @@ pub async fn load_source(
                     rows_read: read.rows_read,
                     rows_loaded: read.batch.num_rows(),
                     rows_quarantined: read.quarantined.len(),
+                    rows_superseded: 0,
                     error: None,
                 });
                 rejected.extend(read.quarantined);
-                batches.push(read.batch);
+                batches.push((files.len() - 1, read.batch));
             }
             Err(e) => {
                 // A file that cannot be read at all is quarantined whole; the
@@ -457,6 +592,7 @@ pub async fn load_source(
                     rows_read: 0,
                     rows_loaded: 0,
                     rows_quarantined: 1,
+                    rows_superseded: 0,
                     error: Some(e.to_string()),
                 });
             }
@@ -496,6 +632,19 @@ pub async fn load_source(
     }
     quarantine.extend(rejected);
 
+    let arrived = first_loaded(warehouse, &source.table).await?;
+    let resubmissions = apply_resubmissions(&source.shape, &mut files, &mut batches, &arrived)?;
+    for r in &resubmissions {
+        tracing::info!(
+            table = source.table,
+            earlier = r.earlier,
+            later = r.later,
+            practice_periods = r.practice_periods.len(),
+            rows = r.rows,
+            "resubmission replaces earlier rows"
+        );
+    }
+
     let current: HashSet<(String, String)> = files
         .iter()
         .map(|f| (f.file.clone(), f.sha256.clone()))
@@ -511,10 +660,11 @@ pub async fn load_source(
             files,
             committed_version: None,
             quarantine_by_check: by_check,
+            resubmissions,
         });
     }
-    let batch =
-        concat_batches(&schema, &batches).map_err(|e| IngestError::Internal(e.to_string()))?;
+    let batch = concat_batches(&schema, batches.iter().map(|(_, b)| b))
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
     let metadata = HashMap::from([
         (
             "peerbench.operation".to_string(),
@@ -555,6 +705,12 @@ pub async fn load_source(
                     .collect::<Vec<_>>(),
             )),
             Arc::new(Int64Array::from(vec![commit.version as i64; n])),
+            Arc::new(Int64Array::from(
+                files
+                    .iter()
+                    .map(|f| f.rows_superseded as i64)
+                    .collect::<Vec<_>>(),
+            )),
         ],
     )
     .map_err(|e| IngestError::Internal(e.to_string()))?;
@@ -572,6 +728,7 @@ pub async fn load_source(
         files,
         committed_version: Some(commit.version),
         quarantine_by_check: by_check,
+        resubmissions,
     })
 }
 

@@ -1,7 +1,9 @@
 //! Reading one extract: decode, find the header after any title preamble,
 //! parse and check every row, and build Arrow columns of the rows that pass.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -106,6 +108,69 @@ enum Value {
     Int(Option<i64>, bool),
     Float(Option<f64>, bool),
     Date(Option<i32>),
+}
+
+impl Value {
+    /// As a person reads it in a message: dates as ISO, suppressed as `*`.
+    fn display(&self) -> String {
+        match self {
+            Value::Text(s) => s.clone(),
+            Value::Int(Some(v), _) => v.to_string(),
+            Value::Float(Some(v), _) => v.to_string(),
+            Value::Int(None, true) | Value::Float(None, true) => "*".into(),
+            Value::Int(None, false) | Value::Float(None, false) | Value::Date(None) => "".into(),
+            Value::Date(Some(d)) => (NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+                + chrono::Duration::days(i64::from(*d)))
+            .to_string(),
+        }
+    }
+
+    fn hash_into(&self, h: &mut impl Hasher) {
+        match self {
+            Value::Text(s) => (0u8, s).hash(h),
+            Value::Int(v, sup) => (1u8, v, sup).hash(h),
+            Value::Float(v, sup) => (2u8, v.map(f64::to_bits), sup).hash(h),
+            Value::Date(v) => (3u8, v).hash(h),
+        }
+    }
+}
+
+/// The first row seen with a key, to tell a repeated row from a conflicting one.
+struct FirstWithKey {
+    /// Its index among the rows built so far.
+    row: usize,
+    line: usize,
+    values_hash: u64,
+    /// Already set aside because a later row with its key disagreed.
+    conflicted: bool,
+}
+
+/// A row's key as 128 bits: a national file has millions of rows, and
+/// holding each key's text would double the memory a file takes to read.
+/// Two independent 64-bit hashes collide with odds near 2^-128.
+fn key_hash(values: &[Value], key_columns: &[usize]) -> u128 {
+    let half = |seed: u8| {
+        let mut h = DefaultHasher::new();
+        seed.hash(&mut h);
+        for &i in key_columns {
+            values[i].hash_into(&mut h);
+        }
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// A built row as comma-separated text, for the quarantine's `raw` column.
+fn row_text(batch: &RecordBatch, columns: usize, row: usize) -> String {
+    let options = arrow::util::display::FormatOptions::default();
+    (0..columns)
+        .map(|c| {
+            arrow::util::display::ArrayFormatter::try_new(batch.column(c).as_ref(), &options)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The outcome of reading one file.
@@ -372,6 +437,12 @@ pub fn read_file(
     let mut line_col = Int64Builder::new();
     let mut quarantined = Vec::new();
     let mut rows_read = 0usize;
+    let key_columns = shape.key_columns();
+    let mut first_with_key: HashMap<u128, FirstWithKey> = HashMap::new();
+    // Rows already built that a later, conflicting row with their key sets
+    // aside: (row, line, reason).
+    let mut conflicted_rows: Vec<(usize, usize, String)> = Vec::new();
+    let mut rows_built = 0usize;
     let index_of: HashMap<&str, usize> = shape
         .columns
         .iter()
@@ -582,6 +653,55 @@ pub fn read_file(
             ));
             continue;
         }
+        // Duplicate keys: a row repeated exactly is counted once; rows that
+        // share a key but disagree are all set aside, since which is right
+        // cannot be known here (the practice's period then shows as missing).
+        let key = key_hash(&values, &key_columns);
+        let mut hasher = DefaultHasher::new();
+        values.iter().for_each(|v| v.hash_into(&mut hasher));
+        let values_hash = hasher.finish();
+        match first_with_key.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(FirstWithKey {
+                    row: rows_built,
+                    line: line_no,
+                    values_hash,
+                    conflicted: false,
+                });
+            }
+            Entry::Occupied(mut e) => {
+                let described = key_columns
+                    .iter()
+                    .map(|&i| format!("{} {}", shape.columns[i].name, values[i].display()))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let first = e.get_mut();
+                let reason = if first.values_hash == values_hash && !first.conflicted {
+                    format!(
+                        "duplicate of line {} ({described}): the row is counted once",
+                        first.line
+                    )
+                } else {
+                    if !first.conflicted {
+                        first.conflicted = true;
+                        conflicted_rows.push((
+                            first.row,
+                            first.line,
+                            format!(
+                                "line {line_no} has the same key ({described}) with different values: neither row is loaded; send a corrected file"
+                            ),
+                        ));
+                    }
+                    format!(
+                        "same key as line {} ({described}) with different values: neither row is loaded; send a corrected file",
+                        first.line
+                    )
+                };
+                quarantined.push(reject(Check::DuplicateKey, reason));
+                continue;
+            }
+        }
+        rows_built += 1;
         for (b, v) in builders.iter_mut().zip(values) {
             match (b, v) {
                 (Builder::Text(b), Value::Text(s)) => b.append_value(s),
@@ -626,8 +746,29 @@ pub fn read_file(
     }
     arrays.push(Arc::new(file_col.finish()));
     arrays.push(Arc::new(line_col.finish()));
-    let batch =
+    let mut batch =
         RecordBatch::try_new(schema, arrays).map_err(|e| IngestError::Internal(e.to_string()))?;
+    if !conflicted_rows.is_empty() {
+        let columns = batch.num_columns() - 2; // not source_file, source_line
+        let set_aside: HashSet<usize> = conflicted_rows.iter().map(|(row, ..)| *row).collect();
+        for (row, line, reason) in conflicted_rows {
+            quarantined.push(QuarantinedRow::new(
+                source,
+                file_label,
+                line,
+                Check::DuplicateKey,
+                reason,
+                &row_text(&batch, columns, row),
+            ));
+        }
+        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
+            .map(|i| Some(!set_aside.contains(&i)))
+            .collect();
+        batch = arrow::compute::filter_record_batch(&batch, &keep)
+            .map_err(|e| IngestError::Internal(e.to_string()))?;
+    }
+    // In file order, as a person reading the quarantine expects.
+    quarantined.sort_by_key(|q| q.line);
     Ok(FileRead {
         batch,
         quarantined,
@@ -702,6 +843,57 @@ mod tests {
             ]
         );
         assert_eq!(read.rows_read, 7);
+    }
+
+    #[test]
+    fn duplicate_keys_count_a_repeated_row_once_and_set_aside_conflicts() {
+        // Line 3 repeats line 2 exactly; lines 4 and 6 share a key but
+        // disagree; lines 5 and 7 differ from those in a key column (the
+        // month, the search), so they are rows of their own.
+        let text = "Practice Code,Period End,Search Code,Search Name,Numerator,Denominator\n\
+                    A81001,30/09/2026,SMR,x,10,100\n\
+                    A81001,30/09/2026,SMR,x,10,100\n\
+                    A81002,30/09/2026,SMR,x,10,100\n\
+                    A81001,31/08/2026,SMR,x,10,100\n\
+                    A81002,30/09/2026,SMR,x,12,100\n\
+                    A81002,30/09/2026,DM,x,12,100\n";
+        let read = read_file("searches", "f.csv", text.as_bytes(), &search(), None).unwrap();
+        let got: Vec<(usize, Check)> = read.quarantined.iter().map(|q| (q.line, q.check)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, Check::DuplicateKey),
+                (4, Check::DuplicateKey),
+                (6, Check::DuplicateKey),
+            ]
+        );
+        assert!(
+            read.quarantined[0].reason.starts_with(
+                "duplicate of line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR)"
+            ),
+            "{}",
+            read.quarantined[0].reason
+        );
+        assert!(
+            read.quarantined[1]
+                .reason
+                .contains("line 6 has the same key")
+        );
+        assert!(
+            read.quarantined[1]
+                .raw
+                .starts_with("A81002,2026-09-30,SMR,x,10"),
+            "{}",
+            read.quarantined[1].raw
+        );
+        assert!(read.quarantined[2].reason.contains("same key as line 4"));
+        let lines = read.batch.column_by_name("source_line").unwrap();
+        let lines = lines
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap();
+        assert_eq!(lines.values().to_vec(), vec![2, 5, 7]);
+        assert_eq!(read.rows_read, 6);
     }
 
     #[test]

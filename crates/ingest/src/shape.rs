@@ -63,6 +63,16 @@ pub struct ColumnSpec {
     pub kind: ColumnKind,
     #[serde(default = "yes")]
     pub required: bool,
+    /// Part of the row's key: two rows of one file with the same key are
+    /// duplicates. When a shape marks no key, every practice, text and date
+    /// column is the key.
+    #[serde(default)]
+    pub key: bool,
+    /// The column saying which period a row is for: a later file with rows
+    /// for a practice and period replaces the earlier file's rows for them.
+    /// When a shape marks none, its one date column (if it has exactly one).
+    #[serde(default)]
+    pub period: bool,
 }
 
 fn yes() -> bool {
@@ -78,6 +88,39 @@ pub struct Shape {
 }
 
 impl Shape {
+    /// The positions of the columns that identify a row.
+    pub fn key_columns(&self) -> Vec<usize> {
+        let marked: Vec<usize> = (0..self.columns.len())
+            .filter(|&i| self.columns[i].key || self.columns[i].period)
+            .collect();
+        if !marked.is_empty() {
+            return marked;
+        }
+        (0..self.columns.len())
+            .filter(|&i| {
+                matches!(
+                    self.columns[i].kind,
+                    ColumnKind::PracticeCode | ColumnKind::Text | ColumnKind::Date { .. }
+                )
+            })
+            .collect()
+    }
+
+    /// The column naming a row's period, if the source has one.
+    pub fn period_column(&self) -> Option<&str> {
+        if let Some(c) = self.columns.iter().find(|c| c.period) {
+            return Some(c.name.as_str());
+        }
+        let mut dates = self
+            .columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::Date { .. }));
+        match (dates.next(), dates.next()) {
+            (Some(only), None) => Some(only.name.as_str()),
+            _ => None,
+        }
+    }
+
     pub fn practice_column(&self) -> Option<&str> {
         self.columns
             .iter()
@@ -92,11 +135,26 @@ fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
         aliases: aliases.iter().map(|s| s.to_string()).collect(),
         kind,
         required: true,
+        key: false,
+        period: false,
     }
 }
 
 fn optional(mut c: ColumnSpec) -> ColumnSpec {
     c.required = false;
+    c
+}
+
+/// Marks a column as part of the row's key.
+fn key(mut c: ColumnSpec) -> ColumnSpec {
+    c.key = true;
+    c
+}
+
+/// Marks the column naming the row's period (part of the key too).
+fn period(mut c: ColumnSpec) -> ColumnSpec {
+    c.key = true;
+    c.period = true;
     c
 }
 
@@ -112,7 +170,7 @@ const DECIMAL: ColumnKind = ColumnKind::Decimal {
 pub fn builtin(name: &str) -> Option<Shape> {
     use ColumnKind::{Date, PracticeCode, Text};
     let practice = || {
-        col(
+        key(col(
             "practice_code",
             &[
                 "PRACTICE_CODE",
@@ -123,7 +181,7 @@ pub fn builtin(name: &str) -> Option<Shape> {
                 "Practice Code",
             ],
             PracticeCode,
-        )
+        ))
     };
     let shape = match name {
         "practice_register" => Shape {
@@ -159,49 +217,53 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "registered_patients" => Shape {
             columns: vec![
-                col(
+                period(col(
                     "extract_date",
                     &["EXTRACT_DATE"],
                     Date {
                         format: DateFormat::DayMonYear,
                     },
-                ),
+                )),
                 practice(),
-                col("sex", &["SEX"], Text),
-                col("age_band", &["AGE_GROUP_5", "AGE_BAND", "AGE"], Text),
+                key(col("sex", &["SEX"], Text)),
+                key(col("age_band", &["AGE_GROUP_5", "AGE_BAND", "AGE"], Text)),
                 col("patients", &["NUMBER_OF_PATIENTS"], COUNT),
             ],
             at_most: vec![],
         },
         "appointments" => Shape {
             columns: vec![
-                col(
+                period(col(
                     "month",
                     &["APPOINTMENT_MONTH_START_DATE", "APPOINTMENT_MONTH"],
                     Date {
                         format: DateFormat::DayMonYear,
                     },
-                ),
+                )),
                 practice(),
                 optional(col("pcn_code", &["PCN_CODE"], Text)),
-                col("hcp_type", &["HCP_TYPE"], Text),
-                col("appt_mode", &["APPT_MODE"], Text),
-                col("appt_status", &["APPT_STATUS"], Text),
+                key(col("hcp_type", &["HCP_TYPE"], Text)),
+                key(col("appt_mode", &["APPT_MODE"], Text)),
+                key(col("appt_status", &["APPT_STATUS"], Text)),
                 col("appointments", &["COUNT_OF_APPOINTMENTS"], COUNT),
             ],
             at_most: vec![],
         },
         "prescribing" => Shape {
             columns: vec![
-                col(
+                period(col(
                     "month",
                     &["YEAR_MONTH"],
                     Date {
                         format: DateFormat::YearMonth,
                     },
-                ),
+                )),
                 practice(),
-                col("bnf_code", &["BNF_CODE", "BNF_PRESENTATION_CODE"], Text),
+                key(col(
+                    "bnf_code",
+                    &["BNF_CODE", "BNF_PRESENTATION_CODE"],
+                    Text,
+                )),
                 col(
                     "bnf_description",
                     &["BNF_DESCRIPTION", "BNF_PRESENTATION_NAME"],
@@ -230,23 +292,23 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "qof" => Shape {
             columns: vec![
-                col(
+                period(col(
                     "reporting_year",
                     &["REPORTING_YEAR", "ACHIEVEMENT_YEAR"],
                     Text,
-                ),
+                )),
                 practice(),
-                col("indicator_code", &["INDICATOR_CODE"], Text),
-                col("measure", &["MEASURE"], Text),
+                key(col("indicator_code", &["INDICATOR_CODE"], Text)),
+                key(col("measure", &["MEASURE"], Text)),
                 col("value", &["VALUE"], CENSORED_COUNT),
             ],
             at_most: vec![],
         },
         "patient_survey" => Shape {
             columns: vec![
-                col("survey_year", &["SURVEY_YEAR"], COUNT),
+                period(col("survey_year", &["SURVEY_YEAR"], COUNT)),
                 practice(),
-                col("question_id", &["QUESTION_ID"], Text),
+                key(col("question_id", &["QUESTION_ID"], Text)),
                 optional(col("question_text", &["QUESTION_TEXT"], Text)),
                 col("responses", &["RESPONSES", "BASE"], COUNT),
                 col("positive", &["POSITIVE"], CENSORED_COUNT),
@@ -261,18 +323,18 @@ pub fn builtin(name: &str) -> Option<Shape> {
         "clinical_search" => Shape {
             columns: vec![
                 practice(),
-                col(
+                period(col(
                     "period_end",
                     &["Period End", "Month Ending", "PERIOD_END"],
                     Date {
                         format: DateFormat::DayMonthYearSlashed,
                     },
-                ),
-                col(
+                )),
+                key(col(
                     "search_code",
                     &["Search Code", "Indicator", "SEARCH_CODE"],
                     Text,
-                ),
+                )),
                 optional(col("search_name", &["Search Name", "Description"], Text)),
                 col("numerator", &["Numerator", "Count"], CENSORED_COUNT),
                 col("denominator", &["Denominator", "Population"], COUNT),
@@ -281,14 +343,14 @@ pub fn builtin(name: &str) -> Option<Shape> {
         },
         "emergency_admissions" => Shape {
             columns: vec![
-                col(
+                period(col(
                     "month",
                     &["ADMISSION_MONTH", "YEAR_MONTH"],
                     Date {
                         format: DateFormat::YearMonth,
                     },
-                ),
-                col(
+                )),
+                key(col(
                     "practice_code",
                     &[
                         "REGISTERED_PRACTICE_CODE",
@@ -296,9 +358,9 @@ pub fn builtin(name: &str) -> Option<Shape> {
                         "PRACTICE_CODE",
                     ],
                     PracticeCode,
-                ),
-                col("sex", &["SEX", "GENDER"], Text),
-                col("age_band", &["AGE_BAND", "AGE_GROUP_5"], Text),
+                )),
+                key(col("sex", &["SEX", "GENDER"], Text)),
+                key(col("age_band", &["AGE_BAND", "AGE_GROUP_5"], Text)),
                 col(
                     "admissions",
                     &["EMERGENCY_ADMISSIONS", "ADMISSIONS"],

@@ -18,6 +18,7 @@ use deltalake::kernel::transaction::CommitProperties;
 use deltalake::logstore::{
     LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
 };
+use deltalake::operations::write::SchemaMode;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTableBuilder, DeltaTableError};
 use futures::TryStreamExt;
@@ -295,7 +296,9 @@ impl Warehouse {
             .await
     }
 
-    /// Adds `batches` to `table` in one commit.
+    /// Adds `batches` to `table` in one commit. The batches may carry columns
+    /// the table lacks (a newer release's ledger): they are added, and the
+    /// earlier rows read them as null.
     pub async fn append(
         &self,
         table: &str,
@@ -334,9 +337,11 @@ impl Warehouse {
             builder.build()
         }
         .map_err(Self::delta_error(table))?;
-        let written = delta
-            .write(batches)
-            .with_save_mode(mode)
+        let mut write = delta.write(batches).with_save_mode(mode);
+        if mode == SaveMode::Append {
+            write = write.with_schema_mode(SchemaMode::Merge);
+        }
+        let written = write
             .with_table_name(table)
             .with_commit_properties(CommitProperties::default().with_metadata(metadata))
             .await
