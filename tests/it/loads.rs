@@ -86,3 +86,73 @@ fn a_resubmission_replaces_the_practices_period_in_one_commit() {
     assert_eq!(stdout(&o).matches("unchanged").count(), 8, "{}", stdout(&o));
     assert_eq!(query(p, sql), after);
 }
+
+/// A practice whose list shrinks by a fifth in a month, and one whose
+/// appointments extract arrives a third complete, are named on the board page
+/// and on their own pages before anyone reads their comparisons.
+#[test]
+fn sudden_changes_since_the_previous_period_are_flagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    let edit = |file: &str, f: &dyn Fn(&str) -> Option<String>| {
+        let path = data.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        let mut out = vec![lines.next().unwrap().to_string()];
+        out.extend(lines.filter_map(f));
+        std::fs::write(&path, out.join("\n") + "\n").unwrap();
+    };
+    // A81004's list falls by a fifth (every band × 0.8).
+    edit(
+        "registered_patients/gp-reg-pat-prac-quin-age-2026-09.csv",
+        &|l| {
+            if !l.contains(",A81004,") {
+                return Some(l.to_string());
+            }
+            let (head, n) = l.rsplit_once(',').unwrap();
+            Some(format!("{head},{}", n.parse::<i64>().unwrap() * 4 / 5))
+        },
+    );
+    // A81006's appointments arrive a third complete.
+    let kept = std::cell::Cell::new(0);
+    edit("appointments/gpad-practice-level-2026-09.csv", &|l| {
+        if !l.contains(",A81006,") {
+            return Some(l.to_string());
+        }
+        kept.set(kept.get() + 1);
+        (kept.get() % 3 == 0).then(|| l.to_string())
+    });
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let board = std::fs::read_to_string(dir.path().join("o/index.html")).unwrap();
+    let at = board
+        .find("<h3>Sudden changes since the previous period</h3>")
+        .expect("a sudden-changes section on the board page");
+    let section = &board[at..at + board[at..].find("</table>").unwrap()];
+    let rows: Vec<&str> = section.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "exactly the two planted changes:\n{section}");
+    // Each band is floored after × 0.8, so the list falls by just over a fifth.
+    assert!(
+        rows[0].contains("A81004")
+            && rows[0].contains("<td>registered_patients</td><td>registered patients ")
+            && (rows[0].contains("(−20.0%)") || rows[0].contains("(−20.1%)"))
+            && rows[0].contains("2026-08 to 2026-09"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains("A81006") && rows[1].contains("appointments") && rows[1].contains("rows "),
+        "{}",
+        rows[1]
+    );
+    let page = std::fs::read_to_string(dir.path().join("o/practices/A81004.html")).unwrap();
+    assert!(
+        page.contains("<dt>Sudden changes</dt>") && page.contains("registered patients"),
+        "the practice page does not say its list changed"
+    );
+    let calm = std::fs::read_to_string(dir.path().join("o/practices/A81003.html")).unwrap();
+    assert!(!calm.contains("<dt>Sudden changes</dt>"));
+}

@@ -18,7 +18,7 @@ use peerbench_compare::{
 };
 use peerbench_indicators::{load_catalogue, register_views, run_indicator, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
-use peerbench_report::{Provenance, Published, ReportInput, SourceQuality};
+use peerbench_report::{Jump, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::Warehouse;
 use sha2::{Digest, Sha256};
 
@@ -447,6 +447,111 @@ impl Pipeline {
         out
     }
 
+    /// Practices whose latest period differs sharply from their previous one,
+    /// per source: the number of rows halving or doubling (from at least
+    /// five), or — for a source counting registered patients — the list
+    /// changing by a tenth or more (from at least 100). List sizes move by a
+    /// percent or two a month; a larger move is usually a partial extract, a
+    /// list cleaned or a merger, and the reader should know before comparing.
+    async fn period_jumps(&self, ctx: &SessionContext) -> HashMap<String, Vec<Jump>> {
+        let mut out = HashMap::new();
+        for source in &self.sources {
+            let shape = &source.shape;
+            let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column())
+            else {
+                continue;
+            };
+            let patients = shape.columns.iter().any(|c| {
+                c.name == "patients" && matches!(c.kind, peerbench_ingest::ColumnKind::Count { .. })
+            });
+            let t = &source.table;
+            let list = if patients {
+                "CAST(sum(patients) AS BIGINT)"
+            } else {
+                "CAST(NULL AS BIGINT)"
+            };
+            let sql = format!(
+                "WITH per AS (SELECT {practice} AS practice_code, {period} AS period, count(*) AS n, {list} AS patients FROM {t} GROUP BY 1, 2), \
+                 periods AS (SELECT period, row_number() OVER (ORDER BY period DESC) AS k FROM (SELECT DISTINCT period FROM per)), \
+                 latest AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 1), \
+                 previous AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 2) \
+                 SELECT l.practice_code, CAST(p.period AS VARCHAR), CAST(l.period AS VARCHAR), p.n, l.n, p.patients, l.patients \
+                 FROM latest l JOIN previous p ON l.practice_code = p.practice_code ORDER BY 1"
+            );
+            let batches = match ctx.sql(&sql).await {
+                Ok(df) => match df.collect().await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(table = t, "period-on-period check failed: {e}");
+                        continue;
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(table = t, "period-on-period check failed: {e}");
+                    continue;
+                }
+            };
+            let mut jumps = Vec::new();
+            for b in batches {
+                let text = |i: usize| -> Vec<String> {
+                    let c = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8)
+                        .expect("any column casts to text");
+                    let c = c
+                        .as_any()
+                        .downcast_ref::<arrow::array::StringArray>()
+                        .expect("text");
+                    (0..c.len())
+                        .map(|r| {
+                            if c.is_valid(r) {
+                                c.value(r).to_string()
+                            } else {
+                                String::new()
+                            }
+                        })
+                        .collect()
+                };
+                let (codes, prev_period, latest_period) = (text(0), text(1), text(2));
+                let number = |i: usize| -> Vec<Option<i64>> {
+                    text(i).into_iter().map(|s| s.parse().ok()).collect()
+                };
+                let (prev_n, latest_n, prev_p, latest_p) =
+                    (number(3), number(4), number(5), number(6));
+                for r in 0..codes.len() {
+                    // Periods are months (dates) for most sources: show YYYY-MM.
+                    let short = |s: &str| {
+                        if s.len() == 10 && s.as_bytes()[4] == b'-' {
+                            s[..7].to_string()
+                        } else {
+                            s.to_string()
+                        }
+                    };
+                    let jump = |measure: &str, previous: i64, latest: i64| Jump {
+                        practice_code: codes[r].clone(),
+                        measure: measure.to_string(),
+                        previous_period: short(&prev_period[r]),
+                        latest_period: short(&latest_period[r]),
+                        previous,
+                        latest,
+                    };
+                    if let (Some(p), Some(l)) = (prev_p[r], latest_p[r])
+                        && p >= 100
+                        && (l - p).abs() * 10 >= p
+                    {
+                        jumps.push(jump("registered patients", p, l));
+                    }
+                    if let (Some(p), Some(l)) = (prev_n[r], latest_n[r])
+                        && p >= 5
+                        && (l * 2 <= p || l >= 2 * p)
+                    {
+                        jumps.push(jump("rows", p, l));
+                    }
+                }
+            }
+            out.insert(t.clone(), jumps);
+        }
+        out
+    }
+
     /// The first column of a query's rows as text.
     async fn strings(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
         let batches = ctx
@@ -544,6 +649,7 @@ impl Pipeline {
             }
         }
         let completeness = self.latest_completeness(&ctx).await;
+        let mut jumps = self.period_jumps(&ctx).await;
         let provenance = Provenance {
             run_id: run_id.clone(),
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -571,6 +677,8 @@ impl Pipeline {
                         .get(&s.table)
                         .map(|c| c.1.clone())
                         .unwrap_or_default(),
+                    rows_replaced: s.rows_superseded(),
+                    jumps: jumps.remove(&s.table).unwrap_or_default(),
                 })
                 .collect(),
             quarantined_by_practice,

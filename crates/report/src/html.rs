@@ -520,6 +520,25 @@ impl<'a> Site<'a> {
                 )
             }
         );
+        let jumps: Vec<String> = self
+            .input
+            .provenance
+            .sources
+            .iter()
+            .flat_map(|s| {
+                s.jumps
+                    .iter()
+                    .filter(|j| j.practice_code == code)
+                    .map(move |j| format!("{} ({})", j.describe(), s.table))
+            })
+            .collect();
+        if !jumps.is_empty() {
+            let _ = writeln!(
+                b,
+                "<dt>Sudden changes</dt><dd><strong>check the extract</strong>: {}. A change this large is more often an extract problem than a real one.</dd>",
+                esc(&jumps.join("; "))
+            );
+        }
         b.push_str("</dl>\n");
         let _ = writeln!(
             b,
@@ -1018,6 +1037,47 @@ impl<'a> Site<'a> {
             );
         }
         b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
+        let replaced: Vec<String> = self
+            .input
+            .provenance
+            .sources
+            .iter()
+            .filter(|s| s.rows_replaced > 0)
+            .map(|s| format!("{} rows of {}", s.rows_replaced, esc(&s.table)))
+            .collect();
+        if !replaced.is_empty() {
+            let _ = writeln!(
+                b,
+                "<p>Resubmissions: a later file replaced a practice's earlier rows for a period ({}). Only the later rows are counted; the load summary names the files.</p>",
+                replaced.join("; ")
+            );
+        }
+        let jumps: Vec<(&str, &crate::Jump)> = self
+            .input
+            .provenance
+            .sources
+            .iter()
+            .flat_map(|s| s.jumps.iter().map(move |j| (s.table.as_str(), j)))
+            .collect();
+        if !jumps.is_empty() {
+            b.push_str("<h3>Sudden changes since the previous period</h3>\n<p>These practices' latest data differ sharply from the period before: the number of rows halved or doubled, or the registered list changed by a tenth or more. That is more often a partial or mis-made extract, a list cleaned or a merger than a real change, so check the extract before reading these practices' comparisons.</p>\n<table><thead><tr><th scope=\"col\">Practice</th><th scope=\"col\">Source table</th><th scope=\"col\">What changed</th></tr></thead><tbody>\n");
+            for (table, j) in jumps {
+                let name = self
+                    .input
+                    .practices
+                    .get(&j.practice_code)
+                    .map_or("", |p| p.name.as_str());
+                let _ = writeln!(
+                    b,
+                    "<tr><td><a href=\"practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></td><td>{}</td><td>{}</td></tr>",
+                    esc(name),
+                    esc(table),
+                    esc(&j.describe()),
+                    code = esc(&j.practice_code)
+                );
+            }
+            b.push_str("</tbody></table>\n");
+        }
 
         // Completeness by practice: a practice with gaps is flagged here, not
         // silently compared on fewer indicators.

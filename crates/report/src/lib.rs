@@ -52,6 +52,55 @@ pub struct SourceQuality {
     pub latest_month: Option<String>,
     /// Register practices open that month with no rows in it.
     pub missing_latest: Vec<String>,
+    /// Rows not loaded because a later file resubmitted their practice's period.
+    pub rows_replaced: usize,
+    /// Practices whose latest period differs sharply from their previous one.
+    pub jumps: Vec<Jump>,
+}
+
+/// A practice whose latest period in a source differs sharply from its
+/// previous one. It is more often an extract problem (a partial file, a list
+/// cleaned or merged) than a real change, so readers are told before they
+/// compare.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jump {
+    pub practice_code: String,
+    /// What was counted: "rows" or "registered patients".
+    pub measure: String,
+    pub previous_period: String,
+    pub latest_period: String,
+    pub previous: i64,
+    pub latest: i64,
+}
+
+impl Jump {
+    /// e.g. "registered patients 10,212 → 8,901 (−12.8%), 2026-08 to 2026-09".
+    pub fn describe(&self) -> String {
+        let change = (self.latest - self.previous) as f64 / self.previous.max(1) as f64 * 100.0;
+        format!(
+            "{} {} → {} ({}{:.1}%), {} to {}",
+            self.measure,
+            thousands(self.previous),
+            thousands(self.latest),
+            if change < 0.0 { "−" } else { "+" },
+            change.abs(),
+            self.previous_period,
+            self.latest_period
+        )
+    }
+}
+
+/// 10212 → "10,212".
+fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
 }
 
 /// Everything a report needs to say how its numbers were made.
@@ -255,4 +304,28 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         result_rows: input.results.len(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod jump_tests {
+    use super::*;
+
+    #[test]
+    fn a_jump_reads_as_a_person_would_write_it() {
+        let j = Jump {
+            practice_code: "A81003".into(),
+            measure: "registered patients".into(),
+            previous_period: "2026-08".into(),
+            latest_period: "2026-09".into(),
+            previous: 10212,
+            latest: 8901,
+        };
+        assert_eq!(
+            j.describe(),
+            "registered patients 10,212 → 8,901 (−12.8%), 2026-08 to 2026-09"
+        );
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 }

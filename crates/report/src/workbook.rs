@@ -310,6 +310,8 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ("Why", 60.0),
             ("Latest month", 12.0),
             ("Practices missing from the latest month", 60.0),
+            ("Rows replaced by resubmissions", 14.0),
+            ("Sudden changes since the previous period", 80.0),
         ],
         p.sources.len() as u32,
     )?;
@@ -330,6 +332,14 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ws.write_string(r, 5, m)?;
             ws.write_string(r, 6, s.missing_latest.join(", "))?;
         }
+        ws.write_number_with_format(r, 7, s.rows_replaced as f64, &whole)?;
+        let jumps = s
+            .jumps
+            .iter()
+            .map(|j| format!("{}: {}", j.practice_code, j.describe()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ws.write_string(r, 8, jumps)?;
     }
 
     wb.save_to_buffer()
