@@ -13,14 +13,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{Array, Int64Array, Int64Builder, StringArray, StringBuilder};
-use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use peerbench_warehouse::{Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
 
-pub use read::{decode, is_practice_code, read_file, schema_for};
+pub use read::{
+    BATCH_ROWS, FileStats, MAX_LINE_BYTES, is_practice_code, read_file, read_stream, schema_for,
+};
 pub use shape::{BUILTIN_SHAPES, ColumnKind, ColumnSpec, DateFormat, Shape, builtin, header_key};
 
 pub const QUARANTINE_TABLE: &str = "quarantine";
@@ -51,6 +52,22 @@ pub enum IngestError {
         column: String,
         position: usize,
         what: &'static str,
+    },
+    #[error(
+        "{file}:{line}: a line longer than {limit} bytes (a broken export?); extract lines are a few hundred bytes, so the file was not loaded"
+    )]
+    LineTooLong {
+        file: String,
+        line: usize,
+        limit: usize,
+    },
+    #[error(
+        "{file}:{line}: the file could not be read to its end ({reason}), so none of it was loaded"
+    )]
+    Stream {
+        file: String,
+        line: usize,
+        reason: String,
     },
     #[error("{file}: not a valid gzip file ({reason})")]
     BadGzip { file: String, reason: String },
@@ -111,9 +128,33 @@ pub enum Check {
     UnreadableFile,
     /// The file carries patient-level identifiers and was refused whole.
     PatientIdentifiers,
+    /// A line too long to be an extract's: the file was not loaded.
+    LineTooLong,
 }
 
 impl Check {
+    pub const ALL: [Check; 14] = [
+        Check::Malformed,
+        Check::FieldCount,
+        Check::RequiredMissing,
+        Check::PracticeCodeFormat,
+        Check::UnknownPractice,
+        Check::NotACount,
+        Check::NegativeCount,
+        Check::NotANumber,
+        Check::BadDate,
+        Check::NumeratorAboveDenominator,
+        Check::DuplicateKey,
+        Check::UnreadableFile,
+        Check::PatientIdentifiers,
+        Check::LineTooLong,
+    ];
+
+    /// The check with this name (as stored in the quarantine table).
+    pub fn from_name(name: &str) -> Option<Check> {
+        Check::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Check::Malformed => "malformed_csv",
@@ -129,6 +170,7 @@ impl Check {
             Check::DuplicateKey => "duplicate_key",
             Check::UnreadableFile => "unreadable_file",
             Check::PatientIdentifiers => "patient_identifiers",
+            Check::LineTooLong => "line_too_long",
         }
     }
 }
@@ -234,23 +276,43 @@ pub struct IngestSummary {
     pub quarantined: Vec<QuarantinedRow>,
 }
 
-/// The file's contents, decompressed when it is gzip (recognised by its
-/// magic bytes, whatever its name). The content hash is of the file as it
-/// arrived, so a re-compressed but identical extract is still "new".
-pub fn decompress(file: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
-        return Ok(bytes);
+/// Opens an extract for reading, decompressing it as it streams when it is
+/// gzip (recognised by its magic bytes, whatever its name).
+pub fn open_extract(path: &Path) -> Result<(Box<dyn std::io::Read + Send>, bool)> {
+    let read_error = |source| IngestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(read_error)?);
+    let gzip = std::io::BufRead::fill_buf(&mut file)
+        .map_err(read_error)?
+        .starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        (Box::new(flate2::bufread::MultiGzDecoder::new(file)), true)
+    } else {
+        (Box::new(file), false)
+    })
+}
+
+/// The SHA-256 of a file as it arrived (compressed or not), read in pieces.
+/// The hash is of the file's bytes, so a re-compressed but identical extract
+/// is still "new".
+fn hash_file(path: &Path) -> Result<String> {
+    let read_error = |source| IngestError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).map_err(read_error)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
     }
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(
-        &mut flate2::read::MultiGzDecoder::new(bytes.as_slice()),
-        &mut out,
-    )
-    .map_err(|e| IngestError::BadGzip {
-        file: file.to_string(),
-        reason: e.to_string(),
-    })?;
-    Ok(out)
+    Ok(hex(&hasher.finalize()))
 }
 
 /// Lower-case hex of a digest, as `sha256sum` prints it.
@@ -419,82 +481,344 @@ async fn first_loaded(warehouse: &Warehouse, table: &str) -> Result<HashMap<Stri
     Ok(out)
 }
 
-/// A practice's resubmission for a period replaces its earlier rows: for each
-/// practice and period, only the rows of the latest-arriving file with rows
-/// for it are loaded. A file arrives when its content is first loaded (the
-/// ledger's earliest version for its hash); files arriving in the same load
-/// are ordered by name, so `…_v2.csv` follows `….csv` and dated names follow
-/// the calendar. The replaced rows are counted and named, never dropped
-/// silently; their files stay where they are.
-fn apply_resubmissions(
-    shape: &Shape,
-    files: &mut [FileOutcome],
-    batches: &mut [(usize, RecordBatch)],
-    arrived: &HashMap<String, i64>,
-) -> Result<Vec<Resubmission>> {
-    let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column()) else {
-        return Ok(Vec::new());
+/// The (practice, period) of each row, as text.
+fn practice_periods(
+    batch: &RecordBatch,
+    practice: &str,
+    period: &str,
+) -> Result<Vec<(String, String)>> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| IngestError::Internal(format!("no column {name}")))
+            .and_then(strings)
     };
-    let pairs = |batch: &RecordBatch| -> Result<Vec<(String, String)>> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| IngestError::Internal(format!("no column {name}")))
-                .and_then(strings)
+    Ok(column(practice)?
+        .into_iter()
+        .zip(column(period)?)
+        .map(|(p, d)| (p.unwrap_or_default(), d.unwrap_or_default()))
+        .collect())
+}
+
+/// What reading a source's files found, besides the rows sent to the write.
+struct SourceRead {
+    files: Vec<FileOutcome>,
+    rejected: Vec<QuarantinedRow>,
+    resubmissions: Vec<Resubmission>,
+    /// Set when the source as a whole is refused: the write was told to fail.
+    refused: Option<IngestError>,
+}
+
+/// Reads a source's files one at a time, newest arrival first, sending the
+/// rows that pass into `tx` (the Delta write) and keeping the rest.
+///
+/// A practice's resubmission for a period replaces its earlier rows: for
+/// each practice and period only the rows of the latest-arriving file with
+/// rows for it are loaded. A file arrives when its content is first loaded
+/// (the ledger's earliest version for its hash); files arriving in the same
+/// load are ordered by name, so `…_v2.csv` follows `….csv` and dated names
+/// follow the calendar. Reading newest first, a file's rows for a practice
+/// and period already taken by a later file are left out, counted and named
+/// — never dropped silently; the earlier file stays where it is.
+fn read_source(
+    source: &Source,
+    paths: &[PathBuf],
+    mut files: Vec<FileOutcome>,
+    order: &[usize],
+    known_practices: Option<&HashSet<String>>,
+    tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
+) -> SourceRead {
+    let shape = &source.shape;
+    let resubmittable = shape.practice_column().zip(shape.period_column());
+    let known = if source.check_register {
+        known_practices
+    } else {
+        None
+    };
+    let mut rejected = Vec::new();
+    let mut sent_any = false;
+    // (practice, period) → the file (index) whose rows for it are loaded.
+    let mut taken: HashMap<(String, String), usize> = HashMap::new();
+    // (earlier, later) file indices → practice-periods and rows replaced.
+    let mut replaced: BTreeMap<(usize, usize), (BTreeSet<String>, usize)> = BTreeMap::new();
+    let mut write_stopped = false;
+    for &i in order {
+        let file = files[i].file.clone();
+        let mut mine: HashSet<(String, String)> = HashSet::new();
+        let mut loaded = 0usize;
+        let mut superseded = 0usize;
+        let mut emit = |batch: RecordBatch| -> Result<()> {
+            let batch = match resubmittable {
+                Some((practice, period)) => {
+                    let pairs = practice_periods(&batch, practice, period)?;
+                    let keep: Vec<bool> = pairs.iter().map(|p| !taken.contains_key(p)).collect();
+                    for (pair, kept) in pairs.into_iter().zip(&keep) {
+                        if *kept {
+                            mine.insert(pair);
+                        } else {
+                            superseded += 1;
+                            let entry = replaced.entry((i, taken[&pair])).or_default();
+                            entry.0.insert(format!("{} {}", pair.0, pair.1));
+                            entry.1 += 1;
+                        }
+                    }
+                    if keep.iter().all(|k| *k) {
+                        batch
+                    } else {
+                        arrow::compute::filter_record_batch(
+                            &batch,
+                            &arrow::array::BooleanArray::from(keep),
+                        )
+                        .map_err(|e| IngestError::Internal(e.to_string()))?
+                    }
+                }
+                None => batch,
+            };
+            loaded += batch.num_rows();
+            if batch.num_rows() > 0 {
+                sent_any = true;
+                tx.blocking_send(Ok(batch)).map_err(|_| {
+                    write_stopped = true;
+                    IngestError::Internal("the warehouse write stopped".into())
+                })?;
+            }
+            Ok(())
         };
-        Ok(column(practice)?
-            .into_iter()
-            .zip(column(period)?)
-            .map(|(p, d)| (p.unwrap_or_default(), d.unwrap_or_default()))
-            .collect())
-    };
-    let mut order: Vec<usize> = (0..batches.len()).collect();
-    order.sort_by_key(|&b| {
-        let f = &files[batches[b].0];
-        (
-            arrived.get(&f.sha256).copied().unwrap_or(i64::MAX),
-            f.file.clone(),
-        )
-    });
-    let mut owner: HashMap<(String, String), usize> = HashMap::new();
-    for &b in &order {
-        for pair in pairs(&batches[b].1)? {
-            owner.insert(pair, b);
+        let read = open_extract(&paths[i]).and_then(|(input, gzip)| {
+            read_stream(&source.table, &file, input, shape, known, &mut emit).map_err(|e| {
+                match e {
+                    // A corrupt gzip stream surfaces as a read error part-way.
+                    IngestError::Stream { reason, .. } if gzip => IngestError::BadGzip {
+                        file: file.clone(),
+                        reason,
+                    },
+                    e => e,
+                }
+            })
+        });
+        if write_stopped {
+            break;
+        }
+        let outcome = &mut files[i];
+        match read {
+            Ok(stats) => {
+                tracing::debug!(
+                    file,
+                    encoding = stats.encoding,
+                    rows = stats.rows_read,
+                    "read"
+                );
+                outcome.encoding = stats.encoding;
+                outcome.rows_read = stats.rows_read;
+                outcome.rows_loaded = loaded;
+                outcome.rows_quarantined = stats.quarantined.len();
+                outcome.rows_superseded = superseded;
+                rejected.extend(stats.quarantined);
+            }
+            Err(e) => {
+                // A file that cannot be read at all is quarantined whole; the
+                // source's other files still load.
+                tracing::warn!("{e}");
+                let check = match e {
+                    IngestError::PatientIdentifiers { .. } => Check::PatientIdentifiers,
+                    IngestError::LineTooLong { .. } => Check::LineTooLong,
+                    _ => Check::UnreadableFile,
+                };
+                rejected.push(QuarantinedRow::new(
+                    &source.table,
+                    &file,
+                    0,
+                    check,
+                    e.to_string(),
+                    "",
+                ));
+                outcome.rows_quarantined = 1;
+                outcome.error = Some(e.to_string());
+            }
+        }
+        for pair in mine {
+            taken.entry(pair).or_insert(i);
         }
     }
-    let mut replaced: BTreeMap<(String, String), (BTreeSet<String>, usize)> = BTreeMap::new();
-    for b in 0..batches.len() {
-        let rows = pairs(&batches[b].1)?;
-        let keep: Vec<bool> = rows.iter().map(|pair| owner[pair] == b).collect();
-        let dropped = keep.iter().filter(|k| !**k).count();
-        if dropped == 0 {
-            continue;
-        }
-        let earlier = files[batches[b].0].file.clone();
-        for (pair, _) in rows.iter().zip(&keep).filter(|(_, k)| !**k) {
-            let later = files[batches[owner[pair]].0].file.clone();
-            let entry = replaced.entry((earlier.clone(), later)).or_default();
-            entry.0.insert(format!("{} {}", pair.0, pair.1));
-            entry.1 += 1;
-        }
-        let keep = arrow::array::BooleanArray::from(keep);
-        batches[b].1 = arrow::compute::filter_record_batch(&batches[b].1, &keep)
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
-        let outcome = &mut files[batches[b].0];
-        outcome.rows_loaded -= dropped;
-        outcome.rows_superseded += dropped;
-    }
-    Ok(replaced
+    let resubmissions = replaced
         .into_iter()
         .map(
             |((earlier, later), (practice_periods, rows))| Resubmission {
-                earlier,
-                later,
+                earlier: files[earlier].file.clone(),
+                later: files[later].file.clone(),
                 practice_periods: practice_periods.into_iter().collect(),
                 rows,
             },
         )
-        .collect())
+        .collect();
+    // Files were read newest first; people read the quarantine by file name.
+    rejected.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    let refused = too_many_rejected(source, &files, &rejected);
+    if refused.is_some() {
+        // Fail the write before it commits: the table keeps its last version.
+        let _ = tx.blocking_send(Err(datafusion::error::DataFusionError::Execution(format!(
+            "source {} refused: too many rows failed their checks",
+            source.table
+        ))));
+    } else if !sent_any {
+        // An empty load still commits, so the table exists with its schema.
+        let _ = tx.blocking_send(Ok(RecordBatch::new_empty(schema_for(shape))));
+    }
+    SourceRead {
+        files,
+        rejected,
+        resubmissions,
+        refused,
+    }
+}
+
+/// The source as a whole is refused when more than `max_rejected_pct` of its
+/// rows failed (a file that could not be read counts as one row read and
+/// rejected): something is systematically wrong.
+fn too_many_rejected(
+    source: &Source,
+    files: &[FileOutcome],
+    rejected: &[QuarantinedRow],
+) -> Option<IngestError> {
+    let read: usize = files
+        .iter()
+        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
+        .sum();
+    if read == 0 || rejected.len() as f64 / read as f64 * 100.0 <= source.max_rejected_pct {
+        return None;
+    }
+    let mut by_check: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rejected {
+        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
+    }
+    let mut counts: Vec<(&&str, &usize)> = by_check.iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(a.1));
+    let commonest = counts
+        .iter()
+        .take(3)
+        .map(|(c, n)| format!("{c} × {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let example = rejected
+        .iter()
+        .min_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)))
+        .map(|r| format!(" First: {}:{}: {}", r.file, r.line, r.reason))
+        .unwrap_or_default();
+    Some(IngestError::TooManyRejected {
+        source_name: source.table.clone(),
+        rejected: rejected.len(),
+        read,
+        limit_pct: source.max_rejected_pct,
+        why: format!("Commonest: {commonest}.{example}"),
+    })
+}
+
+/// An unchanged source's outcome, from the ledger and the quarantine table
+/// of its last load: the files are not read again. None when the warehouse
+/// predates what this needs (then the source is simply reloaded).
+async fn unchanged_outcome(
+    warehouse: &Warehouse,
+    source: &Source,
+    mut files: Vec<FileOutcome>,
+) -> Result<Option<(SourceOutcome, Vec<QuarantinedRow>)>> {
+    let t = &source.table;
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
+    let ledger = ctx
+        .sql(&format!(
+            "SELECT file, CAST(rows_loaded AS BIGINT) AS l, CAST(rows_quarantined AS BIGINT) AS q, \
+             CAST(coalesce(rows_superseded, 0) AS BIGINT) AS s \
+             FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = \
+             (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{t}')"
+        ))
+        .await;
+    let Ok(ledger) = ledger else {
+        return Ok(None);
+    };
+    let mut counts: HashMap<String, [i64; 3]> = HashMap::new();
+    for b in ledger.collect().await? {
+        let names = strings(b.column(0))?;
+        let number = |c: usize| -> Result<Vec<i64>> {
+            let a = b
+                .column(c)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| IngestError::Internal("expected counts".into()))?;
+            Ok(a.values().to_vec())
+        };
+        let (loaded, quarantined, superseded) = (number(1)?, number(2)?, number(3)?);
+        for (r, name) in names.into_iter().enumerate() {
+            counts.insert(
+                name.unwrap_or_default(),
+                [loaded[r], quarantined[r], superseded[r]],
+            );
+        }
+    }
+    let mut rejected = Vec::new();
+    if warehouse.version(QUARANTINE_TABLE).await?.is_some() {
+        warehouse.register(&ctx, QUARANTINE_TABLE, None).await?;
+        let q = ctx
+            .sql(&format!(
+                "SELECT file, CAST(line AS BIGINT) AS line_no, check_name, reason, raw \
+                 FROM {QUARANTINE_TABLE} WHERE source = '{t}' ORDER BY file, line_no"
+            ))
+            .await?
+            .collect()
+            .await?;
+        for b in q {
+            let (file, check, reason, raw) = (
+                strings(b.column(0))?,
+                strings(b.column(2))?,
+                strings(b.column(3))?,
+                strings(b.column(4))?,
+            );
+            let lines = b
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| IngestError::Internal("expected line numbers".into()))?;
+            for r in 0..b.num_rows() {
+                let Some(check) = check[r].as_deref().and_then(Check::from_name) else {
+                    return Ok(None);
+                };
+                rejected.push(QuarantinedRow {
+                    source: t.clone(),
+                    file: file[r].clone().unwrap_or_default(),
+                    line: lines.value(r) as usize,
+                    check,
+                    reason: reason[r].clone().unwrap_or_default(),
+                    raw: raw[r].clone().unwrap_or_default(),
+                });
+            }
+        }
+    }
+    for f in &mut files {
+        let Some([loaded, quarantined, superseded]) = counts.get(&f.file) else {
+            return Ok(None);
+        };
+        f.rows_loaded = *loaded as usize;
+        f.rows_quarantined = *quarantined as usize;
+        f.rows_superseded = *superseded as usize;
+        f.rows_read = f.rows_loaded + f.rows_quarantined + f.rows_superseded;
+        f.error = rejected
+            .iter()
+            .find(|q| q.file == f.file && q.line == 0)
+            .map(|q| q.reason.clone());
+    }
+    let mut by_check = BTreeMap::new();
+    for r in &rejected {
+        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
+    }
+    Ok(Some((
+        SourceOutcome {
+            table: t.clone(),
+            files,
+            committed_version: None,
+            quarantine_by_check: by_check,
+            resubmissions: Vec::new(),
+        },
+        rejected,
+    )))
 }
 
 /// The practice codes in the register table, if it has been loaded.
@@ -521,8 +845,10 @@ pub async fn register_codes(
     Ok(Some(codes))
 }
 
-/// Loads one source: reads and checks every file, then — unless every file is
-/// unchanged since the last load — replaces the table in one commit.
+/// Loads one source: unless every file is unchanged since the last load
+/// (by content hash), reads and checks every file and replaces the table in
+/// one commit. Files are streamed into the write one at a time, so memory
+/// stays bounded whatever the source's size.
 pub async fn load_source(
     warehouse: &Warehouse,
     source: &Source,
@@ -532,108 +858,83 @@ pub async fn load_source(
 ) -> Result<SourceOutcome> {
     let paths = expand(source, base_dir)?;
     let schema = schema_for(&source.shape);
-    let mut batches = Vec::new();
-    let mut files = Vec::new();
-    let mut rejected = Vec::new();
+    let mut files = Vec::with_capacity(paths.len());
     for path in &paths {
-        let file = label(path);
-        let bytes = std::fs::read(path).map_err(|e| IngestError::Read {
-            path: path.clone(),
-            source: e,
-        })?;
-        let sha256 = hex(&Sha256::digest(&bytes));
-        let known = if source.check_register {
-            known_practices
-        } else {
-            None
-        };
-        let contents = decompress(&file, bytes);
-        match contents.and_then(|b| read_file(&source.table, &file, &b, &source.shape, known)) {
-            Ok(read) => {
-                tracing::debug!(
-                    file,
-                    encoding = read.encoding,
-                    rows = read.rows_read,
-                    "read"
-                );
-                files.push(FileOutcome {
-                    file,
-                    sha256,
-                    encoding: read.encoding,
-                    rows_read: read.rows_read,
-                    rows_loaded: read.batch.num_rows(),
-                    rows_quarantined: read.quarantined.len(),
-                    rows_superseded: 0,
-                    error: None,
-                });
-                rejected.extend(read.quarantined);
-                batches.push((files.len() - 1, read.batch));
-            }
-            Err(e) => {
-                // A file that cannot be read at all is quarantined whole; the
-                // source's other files still load.
-                tracing::warn!("{e}");
-                let check = match e {
-                    IngestError::PatientIdentifiers { .. } => Check::PatientIdentifiers,
-                    _ => Check::UnreadableFile,
-                };
-                rejected.push(QuarantinedRow::new(
-                    &source.table,
-                    &file,
-                    0,
-                    check,
-                    e.to_string(),
-                    "",
-                ));
-                files.push(FileOutcome {
-                    file,
-                    sha256,
-                    encoding: "unknown",
-                    rows_read: 0,
-                    rows_loaded: 0,
-                    rows_quarantined: 1,
-                    rows_superseded: 0,
-                    error: Some(e.to_string()),
-                });
-            }
-        }
+        files.push(FileOutcome {
+            file: label(path),
+            sha256: hash_file(path)?,
+            encoding: "unknown",
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            rows_superseded: 0,
+            error: None,
+        });
     }
+    let current: HashSet<(String, String)> = files
+        .iter()
+        .map(|f| (f.file.clone(), f.sha256.clone()))
+        .collect();
+    let table_exists = warehouse.version(&source.table).await?.is_some();
+    if table_exists
+        && current == last_loaded(warehouse, &source.table).await?
+        && let Some((outcome, rejected)) =
+            unchanged_outcome(warehouse, source, files.clone()).await?
+    {
+        tracing::info!(
+            table = source.table,
+            "unchanged since the last load; nothing read or committed"
+        );
+        quarantine.extend(rejected);
+        return Ok(outcome);
+    }
+
+    // Newest arrival first (see `read_source`).
+    let arrived = first_loaded(warehouse, &source.table).await?;
+    let mut order: Vec<usize> = (0..files.len()).collect();
+    order.sort_by_key(|&i| {
+        (
+            std::cmp::Reverse(arrived.get(&files[i].sha256).copied().unwrap_or(i64::MAX)),
+            std::cmp::Reverse(files[i].file.clone()),
+        )
+    });
+
+    // Parsing runs on a blocking thread and hands batches to the Delta write
+    // through a small channel: at most a few batches are in flight.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let reading = {
+        let source = source.clone();
+        let known = known_practices.cloned();
+        tokio::task::spawn_blocking(move || {
+            read_source(&source, &paths, files, &order, known.as_ref(), &tx)
+        })
+    };
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let metadata = HashMap::from([(
+        "peerbench.operation".to_string(),
+        serde_json::json!("ingest"),
+    )]);
+    let written = warehouse
+        .overwrite_stream(&source.table, schema, Box::pin(stream), metadata)
+        .await;
+    let read = reading
+        .await
+        .map_err(|e| IngestError::Internal(format!("reading {}: {e}", source.table)))?;
+    let SourceRead {
+        files,
+        rejected,
+        resubmissions,
+        refused,
+    } = read;
     let mut by_check = BTreeMap::new();
     for r in &rejected {
         *by_check.entry(r.check.as_str()).or_insert(0) += 1;
     }
-    // A file that could not be read at all counts as one unit read and rejected.
-    let read: usize = files
-        .iter()
-        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
-        .sum();
-    let rejected_rows = rejected.len();
-    if read > 0 && rejected_rows as f64 / read as f64 * 100.0 > source.max_rejected_pct {
-        let mut counts: Vec<(&&str, &usize)> = by_check.iter().collect();
-        counts.sort_by(|a, b| b.1.cmp(a.1));
-        let commonest = counts
-            .iter()
-            .take(3)
-            .map(|(c, n)| format!("{c} × {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let example = rejected
-            .first()
-            .map(|r| format!(" First: {}:{}: {}", r.file, r.line, r.reason))
-            .unwrap_or_default();
-        quarantine.extend(rejected);
-        return Err(IngestError::TooManyRejected {
-            source_name: source.table.clone(),
-            rejected: rejected_rows,
-            read,
-            limit_pct: source.max_rejected_pct,
-            why: format!("Commonest: {commonest}.{example}"),
-        });
-    }
     quarantine.extend(rejected);
-
-    let arrived = first_loaded(warehouse, &source.table).await?;
-    let resubmissions = apply_resubmissions(&source.shape, &mut files, &mut batches, &arrived)?;
+    if let Some(refused) = refused {
+        return Err(refused);
+    }
+    let commit = written?;
     for r in &resubmissions {
         tracing::info!(
             table = source.table,
@@ -644,40 +945,6 @@ pub async fn load_source(
             "resubmission replaces earlier rows"
         );
     }
-
-    let current: HashSet<(String, String)> = files
-        .iter()
-        .map(|f| (f.file.clone(), f.sha256.clone()))
-        .collect();
-    let table_exists = warehouse.version(&source.table).await?.is_some();
-    if table_exists && current == last_loaded(warehouse, &source.table).await? {
-        tracing::info!(
-            table = source.table,
-            "unchanged since the last load; nothing committed"
-        );
-        return Ok(SourceOutcome {
-            table: source.table.clone(),
-            files,
-            committed_version: None,
-            quarantine_by_check: by_check,
-            resubmissions,
-        });
-    }
-    let batch = concat_batches(&schema, batches.iter().map(|(_, b)| b))
-        .map_err(|e| IngestError::Internal(e.to_string()))?;
-    let metadata = HashMap::from([
-        (
-            "peerbench.operation".to_string(),
-            serde_json::json!("ingest"),
-        ),
-        (
-            "peerbench.files".to_string(),
-            serde_json::json!(files.len()),
-        ),
-    ]);
-    let commit = warehouse
-        .overwrite(&source.table, schema, vec![batch], metadata)
-        .await?;
 
     // The ledger is written after the table: a crash between the two leaves a
     // ledger that disagrees with the files, so the next run reloads (converges).
@@ -720,7 +987,7 @@ pub async fn load_source(
     tracing::info!(
         table = source.table,
         version = commit.version,
-        rows = commit.rows,
+        rows = files.iter().map(|f| f.rows_loaded).sum::<usize>(),
         "loaded"
     );
     Ok(SourceOutcome {
@@ -781,23 +1048,19 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn gzip_is_recognised_by_content_and_a_corrupt_one_is_named() {
+    fn gzip_is_recognised_by_content_not_name() {
         let text = b"PRACTICE_CODE,VALUE\nA81001,5\n".to_vec();
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(&text).unwrap();
         let gz = enc.finish().unwrap();
-        assert_eq!(decompress("x.csv.gz", gz.clone()).unwrap(), text);
-        assert_eq!(
-            decompress("x.csv", text.clone()).unwrap(),
-            text,
-            "plain text passes through"
-        );
-        let err = decompress("bad.csv.gz", gz[..gz.len() / 2].to_vec())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("bad.csv.gz: not a valid gzip file"),
-            "{err}"
-        );
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes, gzip) in [("x.csv", &gz, true), ("x.csv.gz", &text, false)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let (mut input, is_gzip) = open_extract(&path).unwrap();
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut input, &mut out).unwrap();
+            assert_eq!((out, is_gzip), (text.clone(), gzip), "{name}");
+        }
     }
 }

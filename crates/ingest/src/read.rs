@@ -4,6 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -12,6 +13,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
+use csv::StringRecord;
 
 use crate::shape::{ColumnKind, DateFormat, Shape, header_key};
 use crate::{Check, IngestError, QuarantinedRow, Result};
@@ -21,55 +23,6 @@ const MAX_PREAMBLE_LINES: usize = 30;
 
 /// Markers clinical systems and publications use for suppressed small numbers.
 const SUPPRESSION_MARKERS: &[&str] = &["*", "<5", "c", "..", "<3", "<10"];
-
-/// The text of a file and the encoding it was found in.
-pub struct Decoded {
-    pub text: String,
-    pub encoding: &'static str,
-}
-
-/// UTF-8 (with or without BOM) or, failing that, Windows-1252 — what English
-/// NHS systems export. Windows-1252 decodes any byte sequence, so binary
-/// garbage is caught later by the header search, not here.
-pub fn decode(bytes: &[u8]) -> Decoded {
-    let (body, bom) = match bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        Some(rest) => (rest, true),
-        None => (bytes, false),
-    };
-    if let Ok(s) = std::str::from_utf8(body) {
-        return Decoded {
-            text: s.to_string(),
-            encoding: if bom { "UTF-8 with BOM" } else { "UTF-8" },
-        };
-    }
-    // Not UTF-8 as a whole: decode line by line, so a file that mixes the
-    // two (an extract appended to by two systems) keeps its UTF-8 lines
-    // intact and reads the others as Windows-1252, rather than garbling one
-    // kind or replacing characters with U+FFFD.
-    let mut text = String::with_capacity(body.len() + body.len() / 8);
-    let mut utf8_beyond_ascii = bom;
-    for line in body.split_inclusive(|b| *b == b'\n') {
-        match std::str::from_utf8(line) {
-            Ok(s) => {
-                utf8_beyond_ascii |= !s.is_ascii();
-                text.push_str(s);
-            }
-            Err(_) => text.push_str(
-                &encoding_rs::WINDOWS_1252
-                    .decode_without_bom_handling(line)
-                    .0,
-            ),
-        }
-    }
-    Decoded {
-        text,
-        encoding: if utf8_beyond_ascii {
-            "mixed UTF-8 and Windows-1252"
-        } else {
-            "Windows-1252"
-        },
-    }
-}
 
 /// The schema a shape loads into: its columns, a `<name>_suppressed` flag for
 /// each suppressible column, and where each row came from.
@@ -252,14 +205,16 @@ fn is_postcode(s: &str) -> bool {
 /// counts per practice; a file like this is a disclosure, not bad data, so it
 /// is not loaded at all — and the message names the column and line, never a
 /// value.
+/// How many rows are read ahead and checked for patient identifiers.
+const PATIENT_SAMPLE_ROWS: usize = 200;
+
 fn refuse_patient_identifiers(
     file: &str,
-    body: &str,
+    sample: &[(usize, &StringRecord)],
     header_line: usize,
     header: &[String],
     check_postcodes: bool,
 ) -> Result<()> {
-    const SAMPLE_ROWS: usize = 200;
     let refuse = |position: usize, line: usize, what: &'static str| {
         Err(IngestError::PatientIdentifiers {
             file: file.to_string(),
@@ -275,14 +230,9 @@ fn refuse_patient_identifiers(
             return refuse(i, header_line, "dates of birth");
         }
     }
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(body.as_bytes());
     // Per column: (values seen, NHS numbers, postcodes, first line of a hit).
     let mut seen = vec![(0usize, 0usize, 0usize, 0usize); header.len()];
-    for record in rdr.records().take(SAMPLE_ROWS).flatten() {
-        let line = header_line + record.position().map_or(0, |p| p.line() as usize - 1);
+    for &(line, record) in sample {
         for (i, v) in record.iter().enumerate().take(header.len()) {
             let v = v.trim();
             if v.is_empty() {
@@ -321,8 +271,123 @@ pub fn is_practice_code(s: &str) -> bool {
     b.len() == 6 && b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_digit)
 }
 
-/// Parses one file of a source. `known_practices` (if given) is the practice
-/// register: rows for practices not in it are quarantined.
+/// Rows per Arrow batch while reading a file.
+pub const BATCH_ROWS: usize = 65_536;
+
+/// The longest line peerbench reads. Real extract lines are a few hundred
+/// bytes; a line of megabytes is a broken export (a missing newline
+/// convention, binary appended), and holding it whole would let one file
+/// exhaust memory.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Arrow memory a file's rows may take before they are spilled to a
+/// temporary file: the rows of a file are only loaded once the whole file has
+/// been read and checked, so a file fails whole or loads whole, and a file of
+/// many gigabytes must not be held in memory meanwhile.
+const SPOOL_MEMORY_BYTES: usize = 256 << 20;
+
+/// A reader that refuses lines longer than [`MAX_LINE_BYTES`], remembering
+/// at which line it stopped.
+struct LineLimited<R> {
+    inner: R,
+    run: usize,
+    newlines: usize,
+    limit: usize,
+    overlong_at: std::rc::Rc<std::cell::Cell<Option<usize>>>,
+}
+
+impl<R: Read> Read for LineLimited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.newlines += 1;
+                self.run = 0;
+            } else {
+                self.run += 1;
+                if self.run > self.limit {
+                    self.overlong_at.set(Some(self.newlines + 1));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "line too long",
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A file's checked rows, held until the whole file has been read: in memory
+/// up to [`SPOOL_MEMORY_BYTES`], then in an Arrow IPC temporary file.
+struct Spool {
+    schema: SchemaRef,
+    memory: Vec<RecordBatch>,
+    bytes: usize,
+    spill: Option<arrow::ipc::writer::StreamWriter<std::io::BufWriter<std::fs::File>>>,
+    spill_file: Option<tempfile::NamedTempFile>,
+}
+
+impl Spool {
+    fn new(schema: SchemaRef) -> Spool {
+        Spool {
+            schema,
+            memory: Vec::new(),
+            bytes: 0,
+            spill: None,
+            spill_file: None,
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        let internal =
+            |e: &dyn std::fmt::Display| IngestError::Internal(format!("spooling rows: {e}"));
+        if let Some(w) = &mut self.spill {
+            return w.write(&batch).map_err(|e| internal(&e));
+        }
+        self.bytes += batch.get_array_memory_size();
+        self.memory.push(batch);
+        if self.bytes > SPOOL_MEMORY_BYTES {
+            let file = tempfile::NamedTempFile::new().map_err(|e| internal(&e))?;
+            let out = std::io::BufWriter::new(file.reopen().map_err(|e| internal(&e))?);
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(out, &self.schema)
+                .map_err(|e| internal(&e))?;
+            for b in self.memory.drain(..) {
+                w.write(&b).map_err(|e| internal(&e))?;
+            }
+            self.bytes = 0;
+            self.spill = Some(w);
+            self.spill_file = Some(file);
+        }
+        Ok(())
+    }
+
+    /// Hands every batch, in order, to `f`.
+    fn drain(mut self, f: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
+        let internal =
+            |e: &dyn std::fmt::Display| IngestError::Internal(format!("reading spooled rows: {e}"));
+        if let (Some(mut w), Some(file)) = (self.spill.take(), self.spill_file.take()) {
+            w.finish().map_err(|e| internal(&e))?;
+            drop(w);
+            let reader = arrow::ipc::reader::StreamReader::try_new(
+                std::io::BufReader::new(file.reopen().map_err(|e| internal(&e))?),
+                None,
+            )
+            .map_err(|e| internal(&e))?;
+            for b in reader {
+                f(b.map_err(|e| internal(&e))?)?;
+            }
+            return Ok(());
+        }
+        for b in self.memory {
+            f(b)?;
+        }
+        Ok(())
+    }
+}
+
+/// Parses one file of a source held in memory, returning its rows as one
+/// batch (a convenience over [`read_stream`] for tests and small inputs).
 pub fn read_file(
     source: &str,
     file_label: &str,
@@ -330,31 +395,150 @@ pub fn read_file(
     shape: &Shape,
     known_practices: Option<&HashSet<String>>,
 ) -> Result<FileRead> {
-    if bytes.is_empty() {
+    let mut batches = Vec::new();
+    let stats = read_stream(
+        source,
+        file_label,
+        bytes,
+        shape,
+        known_practices,
+        &mut |b| {
+            batches.push(b);
+            Ok(())
+        },
+    )?;
+    let schema = schema_for(shape);
+    let batch = arrow::compute::concat_batches(&schema, &batches)
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
+    Ok(FileRead {
+        batch,
+        quarantined: stats.quarantined,
+        rows_read: stats.rows_read,
+        encoding: stats.encoding,
+        header_line: stats.header_line,
+    })
+}
+
+/// What reading one file found, besides its rows.
+#[derive(Debug)]
+pub struct FileStats {
+    pub quarantined: Vec<QuarantinedRow>,
+    pub rows_read: usize,
+    pub encoding: &'static str,
+    pub header_line: usize,
+}
+
+/// Tracks which encodings a file's lines were in.
+#[derive(Default)]
+struct Encodings {
+    bom: bool,
+    utf8_beyond_ascii: bool,
+    windows_1252: bool,
+}
+
+impl Encodings {
+    /// Decodes one line or field: UTF-8 when it is valid UTF-8, otherwise
+    /// Windows-1252 (which decodes any byte), so a file mixing the two keeps
+    /// both intact rather than garbling one kind.
+    fn decode<'a>(&mut self, bytes: &'a [u8]) -> std::borrow::Cow<'a, str> {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                self.utf8_beyond_ascii |= !s.is_ascii();
+                std::borrow::Cow::Borrowed(s)
+            }
+            Err(_) => {
+                self.windows_1252 = true;
+                encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(bytes)
+                    .0
+            }
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match (self.windows_1252, self.utf8_beyond_ascii || self.bom) {
+            (true, true) => "mixed UTF-8 and Windows-1252",
+            (true, false) => "Windows-1252",
+            (false, _) if self.bom => "UTF-8 with BOM",
+            (false, _) => "UTF-8",
+        }
+    }
+}
+
+/// Parses one file of a source as it streams in (already decompressed),
+/// handing each batch of rows that passed every check to `emit` once the
+/// whole file has been read: a file that cannot be read to its end loads
+/// nothing. `known_practices` (if given) is the practice register: rows for
+/// practices not in it are quarantined. Memory stays bounded whatever the
+/// file's size: rows are spooled to disk beyond [`SPOOL_MEMORY_BYTES`], and
+/// a line longer than [`MAX_LINE_BYTES`] stops the read.
+pub fn read_stream(
+    source: &str,
+    file_label: &str,
+    input: impl Read,
+    shape: &Shape,
+    known_practices: Option<&HashSet<String>>,
+    emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
+) -> Result<FileStats> {
+    let overlong_at = std::rc::Rc::new(std::cell::Cell::new(None));
+    let mut input = BufReader::with_capacity(
+        1 << 20,
+        LineLimited {
+            inner: input,
+            run: 0,
+            newlines: 0,
+            limit: MAX_LINE_BYTES,
+            overlong_at: overlong_at.clone(),
+        },
+    );
+    let read_error = |e: std::io::Error, line: usize| match overlong_at.get() {
+        Some(at) => IngestError::LineTooLong {
+            file: file_label.to_string(),
+            line: at,
+            limit: MAX_LINE_BYTES,
+        },
+        None => IngestError::Stream {
+            file: file_label.to_string(),
+            line,
+            reason: e.to_string(),
+        },
+    };
+
+    // What the file starts with says whether it is text at all.
+    let start = input.fill_buf().map_err(|e| read_error(e, 1))?;
+    if start.is_empty() {
         return Err(IngestError::EmptyFile {
             file: file_label.to_string(),
         });
     }
-    if bytes.iter().take(8192).filter(|b| **b == 0).count() > 0 {
+    if start.iter().take(8192).any(|b| *b == 0) {
         return Err(IngestError::NotText {
             file: file_label.to_string(),
         });
     }
-    let decoded = decode(bytes);
-    let text = decoded.text.as_str();
+    let mut encodings = Encodings::default();
+    if start.starts_with(b"\xEF\xBB\xBF") {
+        encodings.bom = true;
+        input.consume(3);
+    }
 
     // Find the header: the first line whose fields name every required column.
-    let mut offset = 0usize;
-    let mut header: Option<(usize, usize, Vec<String>)> = None; // (line no, byte offset, fields)
+    let mut header: Option<(usize, Vec<String>)> = None; // (line no, fields)
     let mut best_missing: Vec<String> = Vec::new();
-    for (i, line) in text
-        .split_inclusive('\n')
-        .enumerate()
-        .take(MAX_PREAMBLE_LINES)
-    {
+    let mut line = Vec::new();
+    for i in 0..MAX_PREAMBLE_LINES {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .map_err(|e| read_error(e, i + 1))?
+            == 0
+        {
+            break;
+        }
+        let text = encodings.decode(&line).into_owned();
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
-            .from_reader(line.as_bytes());
+            .from_reader(text.as_bytes());
         let fields: Vec<String> = match rdr.records().next() {
             Some(Ok(r)) => r.iter().map(|f| f.trim().to_string()).collect(),
             _ => Vec::new(),
@@ -372,15 +556,14 @@ pub fn read_file(
             .map(|c| c.name.clone())
             .collect();
         if missing.is_empty() {
-            header = Some((i + 1, offset, fields));
+            header = Some((i + 1, fields));
             break;
         }
         if best_missing.is_empty() || missing.len() < best_missing.len() {
             best_missing = missing;
         }
-        offset += line.len();
     }
-    let Some((header_line, header_offset, header_fields)) = header else {
+    let Some((header_line, header_fields)) = header else {
         return Err(IngestError::NoHeader {
             file: file_label.to_string(),
             source_name: source.to_string(),
@@ -393,14 +576,6 @@ pub fn read_file(
                 .collect(),
         });
     };
-
-    refuse_patient_identifiers(
-        file_label,
-        &text[header_offset..],
-        header_line,
-        &header_fields,
-        known_practices.is_some(),
-    )?;
 
     // Map each shape column to its position in the file.
     let positions: Vec<Option<usize>> = shape
@@ -418,50 +593,97 @@ pub fn read_file(
         .collect();
 
     let schema = schema_for(shape);
-    let mut builders: Vec<Builder> = shape
-        .columns
-        .iter()
-        .map(|c| match &c.kind {
-            ColumnKind::PracticeCode | ColumnKind::Text => Builder::Text(StringBuilder::new()),
-            ColumnKind::Count { suppressible } => {
-                Builder::Int(Int64Builder::new(), suppressible.then(BooleanBuilder::new))
-            }
-            ColumnKind::Decimal { suppressible } => Builder::Float(
-                Float64Builder::new(),
-                suppressible.then(BooleanBuilder::new),
-            ),
-            ColumnKind::Date { .. } => Builder::Date(Date32Builder::new()),
-        })
-        .collect();
-    let mut file_col = StringBuilder::new();
-    let mut line_col = Int64Builder::new();
+    let mut rows = RowBuilder::new(shape, schema.clone());
+    let mut spool = Spool::new(schema);
     let mut quarantined = Vec::new();
     let mut rows_read = 0usize;
-    let key_columns = shape.key_columns();
-    let mut first_with_key: HashMap<u128, FirstWithKey> = HashMap::new();
-    // Rows already built that a later, conflicting row with their key sets
-    // aside: (row, line, reason).
-    let mut conflicted_rows: Vec<(usize, usize, String)> = Vec::new();
-    let mut rows_built = 0usize;
     let index_of: HashMap<&str, usize> = shape
         .columns
         .iter()
         .enumerate()
         .map(|(i, c)| (c.name.as_str(), i))
         .collect();
+    let key_columns = shape.key_columns();
+    let mut first_with_key: HashMap<u128, FirstWithKey> = HashMap::new();
+    // Rows already built that a later, conflicting row with their key sets
+    // aside: (row, line, reason).
+    let mut conflicted_rows: Vec<(usize, usize, String)> = Vec::new();
 
-    let body = &text[header_offset..];
     let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
+        .has_headers(false)
         .flexible(true)
-        .from_reader(body.as_bytes());
-    let mut record = csv::StringRecord::new();
-    loop {
+        .from_reader(input);
+    // The first rows are read ahead and checked for patient identifiers
+    // before any row is used: such a file is refused whole.
+    let mut ahead: std::collections::VecDeque<(
+        usize,
+        std::result::Result<StringRecord, csv::Error>,
+    )> = std::collections::VecDeque::new();
+    let mut raw = csv::ByteRecord::new();
+    let mut next = |rdr: &mut csv::Reader<_>,
+                    encodings: &mut Encodings|
+     -> Option<(usize, std::result::Result<StringRecord, csv::Error>)> {
         let line_no = header_line + rdr.position().line() as usize;
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
+        match rdr.read_byte_record(&mut raw) {
+            Ok(false) => None,
+            Ok(true) => {
+                // Line numbers are 1-based and include the preamble; the csv
+                // position is the start of the record relative to the header.
+                let line_no = raw
+                    .position()
+                    .map_or(line_no, |p| header_line + p.line() as usize);
+                let record = match StringRecord::from_byte_record(raw.clone()) {
+                    Ok(r) => {
+                        encodings.utf8_beyond_ascii |= !r.as_slice().is_ascii();
+                        r
+                    }
+                    Err(e) => {
+                        let raw = e.into_byte_record();
+                        raw.iter()
+                            .map(|f| encodings.decode(f).into_owned())
+                            .collect()
+                    }
+                };
+                Some((line_no, Ok(record)))
+            }
+            Err(e) => Some((line_no, Err(e))),
+        }
+    };
+    while ahead.len() < PATIENT_SAMPLE_ROWS {
+        match next(&mut rdr, &mut encodings) {
+            Some(r) => ahead.push_back(r),
+            None => break,
+        }
+    }
+    let sample: Vec<(usize, &StringRecord)> = ahead
+        .iter()
+        .filter_map(|(line, r)| r.as_ref().ok().map(|r| (*line, r)))
+        .collect();
+    refuse_patient_identifiers(
+        file_label,
+        &sample,
+        header_line,
+        &header_fields,
+        known_practices.is_some(),
+    )?;
+
+    loop {
+        let (line_no, record) = match ahead.pop_front() {
+            Some(r) => r,
+            None => match next(&mut rdr, &mut encodings) {
+                Some(r) => r,
+                None => break,
+            },
+        };
+        let record = match record {
+            Ok(r) => r,
             Err(e) => {
+                if let csv::ErrorKind::Io(io) = e.kind() {
+                    // The stream itself failed (a corrupt gzip, a line too
+                    // long): the file loads nothing.
+                    let io = std::io::Error::new(io.kind(), io.to_string());
+                    return Err(read_error(io, line_no));
+                }
                 rows_read += 1;
                 // The csv reader cannot resynchronise after some errors; stop
                 // rather than guess, and say in the reason that the rest of
@@ -488,12 +710,7 @@ pub fn read_file(
                 }
                 continue;
             }
-        }
-        // Line numbers are 1-based and include the preamble; the csv position
-        // is the start of the record relative to the header.
-        let line_no = record
-            .position()
-            .map_or(line_no, |p| header_line + p.line() as usize - 1);
+        };
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank lines (often trailing) are not rows
         }
@@ -663,7 +880,7 @@ pub fn read_file(
         match first_with_key.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(FirstWithKey {
-                    row: rows_built,
+                    row: rows.built,
                     line: line_no,
                     values_hash,
                     conflicted: false,
@@ -701,8 +918,106 @@ pub fn read_file(
                 continue;
             }
         }
-        rows_built += 1;
-        for (b, v) in builders.iter_mut().zip(values) {
+        rows.push(values, file_label, line_no);
+        if rows.pending() >= BATCH_ROWS {
+            spool.push(rows.finish()?)?;
+        }
+    }
+    if rows.pending() > 0 {
+        spool.push(rows.finish()?)?;
+    }
+
+    // The whole file is read: hand its rows on, less any that a later row
+    // with the same key contradicted.
+    let set_aside: HashMap<usize, (usize, String)> = conflicted_rows
+        .into_iter()
+        .map(|(row, line, reason)| (row, (line, reason)))
+        .collect();
+    let mut offset = 0usize;
+    spool.drain(&mut |batch| {
+        let n = batch.num_rows();
+        let in_batch: Vec<usize> = (offset..offset + n)
+            .filter(|r| set_aside.contains_key(r))
+            .collect();
+        let batch = if in_batch.is_empty() {
+            batch
+        } else {
+            let columns = batch.num_columns() - 2; // not source_file, source_line
+            for r in &in_batch {
+                let (line, reason) = &set_aside[r];
+                quarantined.push(QuarantinedRow::new(
+                    source,
+                    file_label,
+                    *line,
+                    Check::DuplicateKey,
+                    reason.clone(),
+                    &row_text(&batch, columns, r - offset),
+                ));
+            }
+            let keep: arrow::array::BooleanArray = (offset..offset + n)
+                .map(|r| Some(!set_aside.contains_key(&r)))
+                .collect();
+            arrow::compute::filter_record_batch(&batch, &keep)
+                .map_err(|e| IngestError::Internal(e.to_string()))?
+        };
+        offset += n;
+        emit(batch)
+    })?;
+    // In file order, as a person reading the quarantine expects.
+    quarantined.sort_by_key(|q| q.line);
+    Ok(FileStats {
+        quarantined,
+        rows_read,
+        encoding: encodings.label(),
+        header_line,
+    })
+}
+
+/// Arrow builders for a shape's columns, finished into a batch every
+/// [`BATCH_ROWS`] rows.
+struct RowBuilder {
+    schema: SchemaRef,
+    builders: Vec<Builder>,
+    file: StringBuilder,
+    line: Int64Builder,
+    /// Rows built so far in this file (across batches).
+    built: usize,
+    pending: usize,
+}
+
+impl RowBuilder {
+    fn new(shape: &Shape, schema: SchemaRef) -> RowBuilder {
+        let builders = shape
+            .columns
+            .iter()
+            .map(|c| match &c.kind {
+                ColumnKind::PracticeCode | ColumnKind::Text => Builder::Text(StringBuilder::new()),
+                ColumnKind::Count { suppressible } => {
+                    Builder::Int(Int64Builder::new(), suppressible.then(BooleanBuilder::new))
+                }
+                ColumnKind::Decimal { suppressible } => Builder::Float(
+                    Float64Builder::new(),
+                    suppressible.then(BooleanBuilder::new),
+                ),
+                ColumnKind::Date { .. } => Builder::Date(Date32Builder::new()),
+            })
+            .collect();
+        RowBuilder {
+            schema,
+            builders,
+            file: StringBuilder::new(),
+            line: Int64Builder::new(),
+            built: 0,
+            pending: 0,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.pending
+    }
+
+    fn push(&mut self, values: Vec<Value>, file: &str, line: usize) {
+        for (b, v) in self.builders.iter_mut().zip(values) {
             match (b, v) {
                 (Builder::Text(b), Value::Text(s)) => b.append_value(s),
                 (Builder::Int(b, flag), Value::Int(v, suppressed)) => {
@@ -721,61 +1036,38 @@ pub fn read_file(
                 _ => unreachable!("values are built in the shape's column order"),
             }
         }
-        file_col.append_value(file_label);
-        line_col.append_value(line_no as i64);
+        self.file.append_value(file);
+        self.line.append_value(line as i64);
+        self.built += 1;
+        self.pending += 1;
     }
 
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for b in builders {
-        match b {
-            Builder::Text(mut b) => arrays.push(Arc::new(b.finish())),
-            Builder::Int(mut b, flag) => {
-                arrays.push(Arc::new(b.finish()));
-                if let Some(mut f) = flag {
-                    arrays.push(Arc::new(f.finish()));
+    fn finish(&mut self) -> Result<RecordBatch> {
+        let mut arrays: Vec<ArrayRef> = Vec::new();
+        for b in &mut self.builders {
+            match b {
+                Builder::Text(b) => arrays.push(Arc::new(b.finish())),
+                Builder::Int(b, flag) => {
+                    arrays.push(Arc::new(b.finish()));
+                    if let Some(f) = flag {
+                        arrays.push(Arc::new(f.finish()));
+                    }
                 }
-            }
-            Builder::Float(mut b, flag) => {
-                arrays.push(Arc::new(b.finish()));
-                if let Some(mut f) = flag {
-                    arrays.push(Arc::new(f.finish()));
+                Builder::Float(b, flag) => {
+                    arrays.push(Arc::new(b.finish()));
+                    if let Some(f) = flag {
+                        arrays.push(Arc::new(f.finish()));
+                    }
                 }
+                Builder::Date(b) => arrays.push(Arc::new(b.finish())),
             }
-            Builder::Date(mut b) => arrays.push(Arc::new(b.finish())),
         }
+        arrays.push(Arc::new(self.file.finish()));
+        arrays.push(Arc::new(self.line.finish()));
+        self.pending = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|e| IngestError::Internal(e.to_string()))
     }
-    arrays.push(Arc::new(file_col.finish()));
-    arrays.push(Arc::new(line_col.finish()));
-    let mut batch =
-        RecordBatch::try_new(schema, arrays).map_err(|e| IngestError::Internal(e.to_string()))?;
-    if !conflicted_rows.is_empty() {
-        let columns = batch.num_columns() - 2; // not source_file, source_line
-        let set_aside: HashSet<usize> = conflicted_rows.iter().map(|(row, ..)| *row).collect();
-        for (row, line, reason) in conflicted_rows {
-            quarantined.push(QuarantinedRow::new(
-                source,
-                file_label,
-                line,
-                Check::DuplicateKey,
-                reason,
-                &row_text(&batch, columns, row),
-            ));
-        }
-        let keep: arrow::array::BooleanArray = (0..batch.num_rows())
-            .map(|i| Some(!set_aside.contains(&i)))
-            .collect();
-        batch = arrow::compute::filter_record_batch(&batch, &keep)
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
-    }
-    // In file order, as a person reading the quarantine expects.
-    quarantined.sort_by_key(|q| q.line);
-    Ok(FileRead {
-        batch,
-        quarantined,
-        rows_read,
-        encoding: decoded.encoding,
-        header_line,
-    })
 }
 
 #[cfg(test)]
@@ -899,17 +1191,103 @@ mod tests {
     #[test]
     fn mixed_encodings_are_decoded_line_by_line() {
         // "Zoë" in UTF-8 on one line, "Café" in Windows-1252 on the next.
-        let bytes = b"name\nZo\xC3\xAB Lane\nCaf\xE9 Quarter\n";
-        let d = decode(bytes);
-        assert_eq!(d.text, "name\nZoë Lane\nCafé Quarter\n");
-        assert_eq!(d.encoding, "mixed UTF-8 and Windows-1252");
-        let with_bom = [b"\xEF\xBB\xBF".as_slice(), bytes].concat();
-        assert_eq!(decode(&with_bom).text, d.text);
-        let only_1252 = decode(b"name\nCaf\xE9\n");
+        let head = b"Practice Code,Period End,Search Code,Search Name,Numerator,Denominator\n";
+        let zoe = b"A81001,30/09/2026,A,Zo\xC3\xAB Lane,1,2\n".as_slice();
+        let cafe = b"A81001,30/09/2026,B,Caf\xE9 Quarter,1,2\n".as_slice();
+        let names = |bytes: &[u8]| {
+            let read = read_file("s", "f.csv", bytes, &search(), None).unwrap();
+            let names = read.batch.column_by_name("search_name").unwrap().clone();
+            let names = names
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            let names: Vec<String> = names.iter().map(|n| n.unwrap().to_string()).collect();
+            (names.join("|"), read.encoding)
+        };
+        let mixed = [head.as_slice(), zoe, cafe].concat();
         assert_eq!(
-            (only_1252.text.as_str(), only_1252.encoding),
-            ("name\nCafé\n", "Windows-1252")
+            names(&mixed),
+            (
+                "Zoë Lane|Café Quarter".into(),
+                "mixed UTF-8 and Windows-1252"
+            )
         );
+        let with_bom = [b"\xEF\xBB\xBF".as_slice(), &mixed].concat();
+        assert_eq!(names(&with_bom).0, "Zoë Lane|Café Quarter");
+        assert_eq!(names(&with_bom).1, "mixed UTF-8 and Windows-1252");
+        assert_eq!(
+            names(&[head.as_slice(), cafe].concat()),
+            ("Café Quarter".into(), "Windows-1252")
+        );
+        assert_eq!(
+            names(&[head.as_slice(), zoe].concat()),
+            ("Zoë Lane".into(), "UTF-8")
+        );
+    }
+
+    #[test]
+    fn an_overlong_line_stops_the_file_and_names_its_line() {
+        let mut bytes = b"Practice Code,Period End,Search Code,Search Name,Numerator,Denominator\nA81001,30/09/2026,A,x,1,2\nA81001,30/09/2026,B,".to_vec();
+        bytes.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
+        bytes.extend(b",1,2\nA81001,30/09/2026,C,x,1,2\n");
+        let mut emitted = 0;
+        let err = read_stream("s", "f.csv", bytes.as_slice(), &search(), None, &mut |b| {
+            emitted += b.num_rows();
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, IngestError::LineTooLong { line: 3, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("f.csv:3: a line longer than 1048576 bytes"),
+            "{err}"
+        );
+        assert_eq!(
+            emitted, 0,
+            "a file that cannot be read to its end loads nothing"
+        );
+    }
+
+    #[test]
+    fn rows_are_emitted_in_batches_and_spilled_beyond_the_memory_budget() {
+        // More rows than a batch: every row arrives, in order, in batches.
+        let mut text = String::from(
+            "Practice Code,Period End,Search Code,Search Name,Numerator,Denominator\n",
+        );
+        let n = BATCH_ROWS + 10;
+        for i in 0..n {
+            text.push_str(&format!("A81001,30/09/2026,S{i},x,1,2\n"));
+        }
+        let mut sizes = Vec::new();
+        read_stream("s", "f.csv", text.as_bytes(), &search(), None, &mut |b| {
+            sizes.push(b.num_rows());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sizes, vec![BATCH_ROWS, 10]);
+        // The spool: batches past the budget go to disk and come back intact.
+        let schema = schema_for(&search());
+        let mut spool = Spool::new(schema.clone());
+        let batch = read_file("s", "f.csv", text.as_bytes(), &search(), None)
+            .unwrap()
+            .batch;
+        let copies = SPOOL_MEMORY_BYTES / batch.get_array_memory_size() + 2;
+        for _ in 0..copies {
+            spool.push(batch.clone()).unwrap();
+        }
+        assert!(spool.spill.is_some(), "the spool should have spilled");
+        let mut back = 0;
+        spool
+            .drain(&mut |b| {
+                assert_eq!(b, batch);
+                back += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(back, copies);
     }
 
     #[test]

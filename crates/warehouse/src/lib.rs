@@ -12,6 +12,12 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::datasource::provider_as_source;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::LogicalPlanBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitProperties;
@@ -296,6 +302,67 @@ impl Warehouse {
             .await
     }
 
+    /// Replaces the whole content of `table` with the batches of `stream`, in
+    /// one commit once the stream ends; Parquet files are written as batches
+    /// arrive, so a source of any size passes through bounded memory. An
+    /// error from the stream fails the write and nothing is committed.
+    pub async fn overwrite_stream(
+        &self,
+        table: &str,
+        schema: SchemaRef,
+        stream: std::pin::Pin<
+            Box<dyn futures::Stream<Item = datafusion::error::Result<RecordBatch>> + Send>,
+        >,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<Commit> {
+        let url = self.table_url(table)?;
+        if let Backend::Local(root) = &self.backend {
+            let dir = root.join(table);
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
+        }
+        let builder = self.builder(url).map_err(Self::delta_error(table))?;
+        let delta: DeltaTable = if self.exists(table).await? {
+            builder.load().await
+        } else {
+            builder.build()
+        }
+        .map_err(Self::delta_error(table))?;
+        let rows = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = {
+            let rows = rows.clone();
+            futures::StreamExt::inspect(stream, move |b| {
+                if let Ok(b) = b {
+                    rows.fetch_add(b.num_rows(), std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        };
+        let source = Arc::new(OneStream {
+            schema: schema.clone(),
+            stream: std::sync::Mutex::new(Some(Box::pin(RecordBatchStreamAdapter::new(
+                schema.clone(),
+                counted,
+            )))),
+        });
+        let provider = StreamingTable::try_new(schema, vec![source])?;
+        let plan =
+            LogicalPlanBuilder::scan("extract", provider_as_source(Arc::new(provider)), None)?
+                .build()?;
+        let written = delta
+            .write(Vec::new())
+            .with_input_plan(plan)
+            .with_save_mode(SaveMode::Overwrite)
+            .with_table_name(table)
+            .with_commit_properties(CommitProperties::default().with_metadata(metadata))
+            .await
+            .map_err(Self::delta_error(table))?;
+        Ok(Commit {
+            table: table.to_string(),
+            version: written.version().unwrap_or_default(),
+            rows: rows.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
     /// Adds `batches` to `table` in one commit. The batches may carry columns
     /// the table lacks (a newer release's ledger): they are added, and the
     /// earlier rows read them as null.
@@ -392,6 +459,40 @@ impl Warehouse {
             versions.push((table, v));
         }
         Ok((ctx, versions))
+    }
+}
+
+/// A stream of batches as a DataFusion partition that can be read once: the
+/// rows of a load, handed to the Delta writer as they are parsed.
+struct OneStream {
+    schema: SchemaRef,
+    stream: std::sync::Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for OneStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneStream")
+    }
+}
+
+impl PartitionStream for OneStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        match self.stream.lock().expect("not poisoned").take() {
+            Some(s) => s,
+            // Read twice: an empty stream that says why, not silent loss.
+            None => Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::once(async {
+                    Err(datafusion::error::DataFusionError::Internal(
+                        "a load's rows can be read once".into(),
+                    ))
+                }),
+            )),
+        }
     }
 }
 
