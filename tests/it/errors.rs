@@ -49,6 +49,13 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "{text}"
     );
 
+    // A file for a source the pipeline does not declare is reported, not ignored.
+    assert!(
+        text.contains("Not read: data-samples/broken/unclaimed/ae-attendances-2026-09.csv")
+            && text.contains("ae-attendances-2026-09.csv:0: [unclaimed_file]"),
+        "{text}"
+    );
+
     // Duplicate keys: the exact copy (line 3) counted once; the two rows
     // that disagree (lines 4 and 5) both set aside, each naming the other.
     let d = "data-samples/broken/duplicate-rows.csv";
@@ -94,7 +101,7 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         w,
         "SELECT count(*) AS n FROM quarantine",
     ]);
-    assert!(stdout(&o).contains("| 15 |"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("| 16 |"), "{}", stdout(&o));
 }
 
 #[test]
@@ -231,4 +238,54 @@ fn missing_practices_and_stale_sources_are_flagged() {
         "{prescribing}"
     );
     assert!(row("registered_patients").contains("none"));
+}
+
+/// A line of megabytes (a broken export) stops that file with its line
+/// named; the source's other files still load, and memory stays bounded.
+#[test]
+fn an_overlong_line_is_named_and_the_other_files_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let searches = dir.path().join("searches");
+    std::fs::create_dir_all(&searches).unwrap();
+    let header = "Practice Code,Period End,Search Code,Search Name,Numerator,Denominator\n";
+    std::fs::write(
+        searches.join("good.csv"),
+        format!("{header}A81001,31/08/2026,SMR,Reviews,10,100\n"),
+    )
+    .unwrap();
+    let mut broken =
+        format!("{header}A81002,31/08/2026,SMR,Reviews,10,100\nA81002,31/08/2026,AST,");
+    broken.push_str(&"x".repeat(3 << 20));
+    broken.push_str(",1,2\n");
+    std::fs::write(searches.join("broken.csv"), broken).unwrap();
+    let r = crate::repo();
+    let p = dir.path().join("p.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[pipeline]\nname = \"Long line\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"{r}/sql/indicators\"\nregister = \"practices\"\n\n\
+             [[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"{r}/data-samples/federation/practices.csv\"\ncheck_register = false\n\n\
+             [[source]]\ntable = \"clinical_searches\"\nshape = \"clinical_search\"\nfiles = \"searches/*.csv\"\nmax_rejected_pct = 100\n",
+            r = r.display()
+        ),
+    )
+    .unwrap();
+    let o = peerbench(&["ingest", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("broken.csv:0: [line_too_long]")
+            && text.contains("broken.csv:3: a line longer than 1048576 bytes"),
+        "{text}"
+    );
+    let o = peerbench(&[
+        "query",
+        p.to_str().unwrap(),
+        "SELECT practice_code FROM clinical_searches",
+    ]);
+    let rows = stdout(&o);
+    assert!(
+        rows.contains("A81001") && !rows.contains("A81002"),
+        "{rows}"
+    );
 }

@@ -122,10 +122,28 @@ fn sudden_changes_since_the_previous_period_are_flagged() {
         kept.set(kept.get() + 1);
         (kept.get() % 3 == 0).then(|| l.to_string())
     });
+    // And a file arrives that no source reads; the generator's answer key
+    // beside the extracts is declared as not an extract.
+    std::fs::write(data.join("appointments/gpad-notes.txt"), "see the portal\n").unwrap();
     let p = dir.path().join("p.toml");
-    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let pipeline = crate::pipeline(&data).replacen(
+        "[pipeline]\n",
+        &format!(
+            "[pipeline]\nlanding = [{:?}]\nlanding_ignore = [\"ground_truth.csv\"]\n",
+            data.display().to_string()
+        ),
+        1,
+    );
+    std::fs::write(&p, pipeline).unwrap();
     let o = peerbench(&["run", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Not read: ")
+            && out.contains("appointments/gpad-notes.txt")
+            && !out.contains("ground_truth.csv"),
+        "{out}"
+    );
 
     let board = std::fs::read_to_string(dir.path().join("o/index.html")).unwrap();
     let at = board
@@ -147,6 +165,11 @@ fn sudden_changes_since_the_previous_period_are_flagged() {
         rows[1].contains("A81006") && rows[1].contains("appointments") && rows[1].contains("rows "),
         "{}",
         rows[1]
+    );
+    assert!(
+        board.contains("<strong>Files no source reads</strong>")
+            && board.contains("gpad-notes.txt</code>"),
+        "the board page does not list the unread file"
     );
     let page = std::fs::read_to_string(dir.path().join("o/practices/A81004.html")).unwrap();
     assert!(

@@ -492,6 +492,9 @@ fn print_ingest(summary: &peerbench_pipeline::IngestReport) {
                 .map_or("unchanged".to_string(), |v| format!("version {v}"))
         );
     }
+    for file in &summary.unclaimed {
+        println!("Not read: {file} (no source in the pipeline reads it)");
+    }
     let resubmissions: Vec<_> = summary
         .sources
         .iter()

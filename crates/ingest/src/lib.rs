@@ -130,10 +130,12 @@ pub enum Check {
     PatientIdentifiers,
     /// A line too long to be an extract's: the file was not loaded.
     LineTooLong,
+    /// A file in a landing folder that no source reads.
+    UnclaimedFile,
 }
 
 impl Check {
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 15] = [
         Check::Malformed,
         Check::FieldCount,
         Check::RequiredMissing,
@@ -148,6 +150,7 @@ impl Check {
         Check::UnreadableFile,
         Check::PatientIdentifiers,
         Check::LineTooLong,
+        Check::UnclaimedFile,
     ];
 
     /// The check with this name (as stored in the quarantine table).
@@ -171,6 +174,7 @@ impl Check {
             Check::UnreadableFile => "unreadable_file",
             Check::PatientIdentifiers => "patient_identifiers",
             Check::LineTooLong => "line_too_long",
+            Check::UnclaimedFile => "unclaimed_file",
         }
     }
 }
@@ -274,6 +278,64 @@ impl SourceOutcome {
 pub struct IngestSummary {
     pub sources: Vec<SourceOutcome>,
     pub quarantined: Vec<QuarantinedRow>,
+    /// Files in a landing folder that no source reads.
+    pub unclaimed: Vec<String>,
+}
+
+/// Folders where extracts arrive: every file in them (and below) must be
+/// read by some source, so a file for a source nobody declared (a new
+/// publication, a misnamed extract) is reported rather than silently ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Landing {
+    pub folders: Vec<PathBuf>,
+    /// File-name patterns that are not extracts (README files and hidden
+    /// files are always skipped).
+    pub ignore: Vec<String>,
+}
+
+/// The files under the landing folders that no source's pattern matches.
+fn unclaimed_files(landing: &Landing, sources: &[Source], base_dir: &Path) -> Vec<PathBuf> {
+    let claimed: HashSet<PathBuf> = sources
+        .iter()
+        .filter_map(|s| expand(s, base_dir).ok())
+        .flatten()
+        .filter_map(|p| p.canonicalize().ok())
+        .collect();
+    let ignore: Vec<glob::Pattern> = landing
+        .ignore
+        .iter()
+        .filter_map(|p| glob::Pattern::new(p).ok())
+        .collect();
+    let skipped = |name: &str| {
+        name.starts_with('.')
+            || name.to_ascii_lowercase().starts_with("readme")
+            || ignore.iter().any(|p| p.matches(name))
+    };
+    let mut out = Vec::new();
+    let mut folders: Vec<PathBuf> = landing.folders.clone();
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if skipped(&name) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path
+                .canonicalize()
+                .map(|c| !claimed.contains(&c))
+                .unwrap_or(false)
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Opens an extract for reading, decompressing it as it streams when it is
@@ -821,6 +883,27 @@ async fn unchanged_outcome(
     )))
 }
 
+/// Whether the unclaimed files differ from those the quarantine table lists.
+async fn unclaimed_changed(warehouse: &Warehouse, unclaimed: &[String]) -> Result<bool> {
+    if warehouse.version(QUARANTINE_TABLE).await?.is_none() {
+        return Ok(true);
+    }
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, QUARANTINE_TABLE, None).await?;
+    let mut before = Vec::new();
+    for b in ctx
+        .sql(&format!(
+            "SELECT file FROM {QUARANTINE_TABLE} WHERE check_name = 'unclaimed_file' ORDER BY file"
+        ))
+        .await?
+        .collect()
+        .await?
+    {
+        before.extend(strings(b.column(0))?.into_iter().flatten());
+    }
+    Ok(before != unclaimed)
+}
+
 /// The practice codes in the register table, if it has been loaded.
 pub async fn register_codes(
     warehouse: &Warehouse,
@@ -1006,6 +1089,7 @@ pub async fn ingest(
     sources: &[Source],
     base_dir: &Path,
     register_table: Option<&str>,
+    landing: &Landing,
 ) -> Result<IngestSummary> {
     let mut summary = IngestSummary::default();
     let mut ordered: Vec<&Source> = sources.iter().collect();
@@ -1025,10 +1109,31 @@ pub async fn ingest(
         }
         summary.sources.push(outcome);
     }
+    for path in unclaimed_files(landing, sources, base_dir) {
+        let file = label(&path);
+        tracing::warn!("{file}: no source in the pipeline reads this file");
+        summary.quarantined.push(QuarantinedRow::new(
+            "",
+            &file,
+            0,
+            Check::UnclaimedFile,
+            format!(
+                "{file}: no source in the pipeline reads this file (sources read: {}); declare a source whose `files` pattern matches it, or move it out of the landing folder",
+                sources
+                    .iter()
+                    .map(|s| format!("{} ← {}", s.table, s.files))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "",
+        ));
+        summary.unclaimed.push(file);
+    }
     let changed = summary
         .sources
         .iter()
-        .any(|s| s.committed_version.is_some());
+        .any(|s| s.committed_version.is_some())
+        || unclaimed_changed(warehouse, &summary.unclaimed).await?;
     if changed || warehouse.version(QUARANTINE_TABLE).await?.is_none() {
         let batch = quarantine_batch(&summary.quarantined)?;
         let metadata = HashMap::from([(

@@ -88,6 +88,12 @@ fn default_spc_baseline() -> usize {
 struct Section {
     name: String,
     warehouse: String,
+    /// Folders where extracts arrive: files in them no source reads are reported.
+    #[serde(default)]
+    landing: Vec<String>,
+    /// File-name patterns in the landing folders that are not extracts.
+    #[serde(default)]
+    landing_ignore: Vec<String>,
     output: String,
     indicators: String,
     views: Option<String>,
@@ -345,6 +351,10 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             resolve(&file.pipeline.warehouse).display().to_string()
         },
         output: resolve(&file.pipeline.output),
+        landing: peerbench_ingest::Landing {
+            folders: file.pipeline.landing.iter().map(|f| resolve(f)).collect(),
+            ignore: file.pipeline.landing_ignore.clone(),
+        },
         indicators_dir,
         views_dir: file.pipeline.views.as_deref().map(resolve),
         register: file.pipeline.register,

@@ -70,6 +70,8 @@ pub struct Pipeline {
     /// A local folder, or `s3://bucket/prefix`.
     pub warehouse: String,
     pub output: PathBuf,
+    /// Folders whose every file some source must read.
+    pub landing: peerbench_ingest::Landing,
     pub indicators_dir: PathBuf,
     pub views_dir: Option<PathBuf>,
     pub register: String,
@@ -110,6 +112,7 @@ impl Pipeline {
             &self.sources,
             &self.base_dir,
             Some(&self.register),
+            &self.landing,
         )
         .await?)
     }
@@ -682,6 +685,7 @@ impl Pipeline {
                 })
                 .collect(),
             quarantined_by_practice,
+            unclaimed_files: ingest.unclaimed.clone(),
         };
         let input = ReportInput {
             title: self.name.clone(),

@@ -1037,6 +1037,19 @@ impl<'a> Site<'a> {
             );
         }
         b.push_str("</tbody></table>\n<p class=\"meta\">Rows set aside are kept with their file, line and reason in the warehouse table <code>quarantine</code>.</p>\n");
+        if !self.input.provenance.unclaimed_files.is_empty() {
+            let _ = writeln!(
+                b,
+                "<p><strong>Files no source reads</strong>: {}. They arrived in a landing folder but the pipeline declares no source for them, so nothing in them is in these reports.</p>",
+                self.input
+                    .provenance
+                    .unclaimed_files
+                    .iter()
+                    .map(|f| format!("<code>{}</code>", esc(f)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         let replaced: Vec<String> = self
             .input
             .provenance

@@ -114,6 +114,8 @@ pub struct Provenance {
     pub sources: Vec<SourceQuality>,
     /// Quarantined rows per practice (practice code → count), where the practice is known.
     pub quarantined_by_practice: BTreeMap<String, usize>,
+    /// Files in the landing folders that no source reads.
+    pub unclaimed_files: Vec<String>,
 }
 
 pub struct ReportInput<'a> {
