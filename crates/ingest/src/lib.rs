@@ -543,23 +543,17 @@ async fn first_loaded(warehouse: &Warehouse, table: &str) -> Result<HashMap<Stri
     Ok(out)
 }
 
-/// The (practice, period) of each row, as text.
-fn practice_periods(
-    batch: &RecordBatch,
-    practice: &str,
-    period: &str,
-) -> Result<Vec<(String, String)>> {
-    let column = |name: &str| {
-        batch
-            .column_by_name(name)
-            .ok_or_else(|| IngestError::Internal(format!("no column {name}")))
-            .and_then(strings)
-    };
-    Ok(column(practice)?
-        .into_iter()
-        .zip(column(period)?)
-        .map(|(p, d)| (p.unwrap_or_default(), d.unwrap_or_default()))
-        .collect())
+/// A column as text: practice codes and periods (dates, years) alike.
+fn text_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| IngestError::Internal(format!("no column {name}")))?;
+    let text = arrow::compute::cast(column, &DataType::Utf8)
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
+    text.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| IngestError::Internal(format!("column {name} is not text")))
 }
 
 /// What reading a source's files found, besides the rows sent to the write.
@@ -612,14 +606,30 @@ fn read_source(
         let mut emit = |batch: RecordBatch| -> Result<()> {
             let batch = match resubmittable {
                 Some((practice, period)) => {
-                    let pairs = practice_periods(&batch, practice, period)?;
-                    let keep: Vec<bool> = pairs.iter().map(|p| !taken.contains_key(p)).collect();
-                    for (pair, kept) in pairs.into_iter().zip(&keep) {
-                        if *kept {
-                            mine.insert(pair);
-                        } else {
+                    let (codes, periods) =
+                        (text_column(&batch, practice)?, text_column(&batch, period)?);
+                    // Rows come grouped by practice and period, so the
+                    // decision is looked up once per run of equal pairs.
+                    let mut last: Option<((&str, &str), Option<usize>)> = None;
+                    let mut keep = Vec::with_capacity(batch.num_rows());
+                    for r in 0..batch.num_rows() {
+                        let pair = (codes.value(r), periods.value(r));
+                        let owner = match last {
+                            Some((p, owner)) if p == pair => owner,
+                            _ => {
+                                let owned = (pair.0.to_string(), pair.1.to_string());
+                                let owner = taken.get(&owned).copied();
+                                if owner.is_none() {
+                                    mine.insert(owned);
+                                }
+                                last = Some((pair, owner));
+                                owner
+                            }
+                        };
+                        keep.push(owner.is_none());
+                        if let Some(later) = owner {
                             superseded += 1;
-                            let entry = replaced.entry((i, taken[&pair])).or_default();
+                            let entry = replaced.entry((i, later)).or_default();
                             entry.0.insert(format!("{} {}", pair.0, pair.1));
                             entry.1 += 1;
                         }

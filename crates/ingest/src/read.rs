@@ -299,22 +299,30 @@ struct LineLimited<R> {
 impl<R: Read> Read for LineLimited<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                self.newlines += 1;
-                self.run = 0;
-            } else {
-                self.run += 1;
-                if self.run > self.limit {
-                    self.overlong_at.set(Some(self.newlines + 1));
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "line too long",
-                    ));
-                }
+        let chunk = &buf[..n];
+        // Only the stretches between newlines matter: the first continues
+        // the previous chunk's last line, the last carries on into the next.
+        let mut start = 0;
+        for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            if self.run + (i - start) > self.limit {
+                return Err(self.overlong());
             }
+            self.newlines += 1;
+            self.run = 0;
+            start = i + 1;
+        }
+        self.run += n - start;
+        if self.run > self.limit {
+            return Err(self.overlong());
         }
         Ok(n)
+    }
+}
+
+impl<R> LineLimited<R> {
+    fn overlong(&self) -> std::io::Error {
+        self.overlong_at.set(Some(self.newlines + 1));
+        std::io::Error::new(std::io::ErrorKind::InvalidData, "line too long")
     }
 }
 
@@ -632,7 +640,7 @@ pub fn read_stream(
                 let line_no = raw
                     .position()
                     .map_or(line_no, |p| header_line + p.line() as usize);
-                let record = match StringRecord::from_byte_record(raw.clone()) {
+                let record = match StringRecord::from_byte_record(std::mem::take(&mut raw)) {
                     Ok(r) => {
                         encodings.utf8_beyond_ascii |= !r.as_slice().is_ascii();
                         r
@@ -715,8 +723,9 @@ pub fn read_stream(
             continue; // blank lines (often trailing) are not rows
         }
         rows_read += 1;
-        let raw = record.iter().collect::<Vec<_>>().join(",");
+        // The row's text is only built for a row that is set aside.
         let reject = |check: Check, reason: String| {
+            let raw = record.iter().collect::<Vec<_>>().join(",");
             QuarantinedRow::new(source, file_label, line_no, check, reason, &raw)
         };
         if record.len() != header_fields.len() {
