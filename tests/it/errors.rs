@@ -49,6 +49,13 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "{text}"
     );
 
+    // An Excel workbook with a .csv name is named as such.
+    assert!(
+        text.contains("saved-as-excel.csv:0: [unreadable_file]")
+            && text.contains("this is an Excel workbook"),
+        "{text}"
+    );
+
     // A file for a source the pipeline does not declare is reported, not ignored.
     assert!(
         text.contains("Not read: data-samples/broken/unclaimed/ae-attendances-2026-09.csv")
@@ -101,7 +108,7 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         w,
         "SELECT count(*) AS n FROM quarantine",
     ]);
-    assert!(stdout(&o).contains("| 16 |"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("| 17 |"), "{}", stdout(&o));
 }
 
 #[test]

@@ -246,3 +246,64 @@ fn an_unreachable_bucket_is_named_and_nothing_is_half_written() {
     assert!(!o.status.success());
     assert!(err.contains("\"gs\" scheme is not supported"), "{err}");
 }
+
+/// A load killed part-way leaves the S3 warehouse at a consistent version (a
+/// Delta commit is one conditional put), and the next run converges on
+/// exactly the rows of one clean load.
+#[test]
+fn a_load_killed_on_s3_converges_on_one_clean_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&dir.path().join("moto.log"));
+    let counts = |warehouse: &str| -> String {
+        ok(
+            &s3.peerbench(&[
+                "query",
+                "pipelines/demo.toml",
+                "--warehouse",
+                warehouse,
+                "SELECT (SELECT count(*) FROM practices) AS p, (SELECT count(*) FROM registered_patients) AS r, \
+                 (SELECT count(*) FROM appointments) AS a, (SELECT count(*) FROM prescribing) AS rx, \
+                 (SELECT count(*) FROM clinical_searches) AS s, (SELECT count(*) FROM emergency_admissions) AS e",
+            ]),
+            "counting rows",
+        )
+    };
+    let clean = format!("s3://{BUCKET}/clean");
+    ok(
+        &s3.peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", &clean]),
+        "clean load",
+    );
+    let expected = counts(&clean);
+    for (i, delay_ms) in [300u64, 900, 1800].into_iter().enumerate() {
+        let warehouse = format!("s3://{BUCKET}/killed-{i}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
+            .args(["ingest", "pipelines/demo.toml", "--warehouse", &warehouse])
+            .current_dir(repo())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-west-2")
+            .env("AWS_ENDPOINT_URL", &s3.endpoint)
+            .env("AWS_ALLOW_HTTP", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no chance to clean up
+        let _ = child.wait();
+        ok(
+            &s3.peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", &warehouse]),
+            &format!("rerun after a kill at {delay_ms} ms"),
+        );
+        assert_eq!(
+            counts(&warehouse),
+            expected,
+            "after a kill at {delay_ms} ms"
+        );
+        let again = ok(
+            &s3.peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", &warehouse]),
+            "a further run",
+        );
+        assert_eq!(again.matches("unchanged").count(), 8, "{again}");
+    }
+}

@@ -69,6 +69,10 @@ pub enum IngestError {
         line: usize,
         reason: String,
     },
+    #[error(
+        "{file}: this is an Excel workbook; peerbench reads CSV extracts: save the sheet as CSV (UTF-8) from Excel, or ask for the CSV release of the publication"
+    )]
+    Spreadsheet { file: String },
     #[error("{file}: not a valid gzip file ({reason})")]
     BadGzip { file: String, reason: String },
     #[error("cannot read {path}: {source}")]
@@ -556,6 +560,40 @@ fn text_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
         .ok_or_else(|| IngestError::Internal(format!("column {name} is not text")))
 }
 
+/// The rows of a load on their way to the Delta write. The write commits
+/// when the stream ends, so a reader that stops early for any reason (a
+/// panic included) must end it with an error, never just close it: that
+/// would commit half a source.
+struct Rows {
+    tx: tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
+    /// Set once every file has been read and the outcome sent.
+    finished: std::sync::atomic::AtomicBool,
+}
+
+impl Rows {
+    fn send(
+        &self,
+        rows: datafusion::error::Result<RecordBatch>,
+    ) -> std::result::Result<
+        (),
+        tokio::sync::mpsc::error::SendError<datafusion::error::Result<RecordBatch>>,
+    > {
+        self.tx.blocking_send(rows)
+    }
+}
+
+impl Drop for Rows {
+    fn drop(&mut self) {
+        if !self.finished.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = self
+                .tx
+                .blocking_send(Err(datafusion::error::DataFusionError::Execution(
+                    "reading the source stopped before its end; nothing is committed".into(),
+                )));
+        }
+    }
+}
+
 /// What reading a source's files found, besides the rows sent to the write.
 struct SourceRead {
     files: Vec<FileOutcome>,
@@ -582,7 +620,7 @@ fn read_source(
     mut files: Vec<FileOutcome>,
     order: &[usize],
     known_practices: Option<&HashSet<String>>,
-    tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>,
+    tx: &Rows,
 ) -> SourceRead {
     let shape = &source.shape;
     let resubmittable = shape.practice_column().zip(shape.period_column());
@@ -649,7 +687,7 @@ fn read_source(
             loaded += batch.num_rows();
             if batch.num_rows() > 0 {
                 sent_any = true;
-                tx.blocking_send(Ok(batch)).map_err(|_| {
+                tx.send(Ok(batch)).map_err(|_| {
                     write_stopped = true;
                     IngestError::Internal("the warehouse write stopped".into())
                 })?;
@@ -728,14 +766,16 @@ fn read_source(
     let refused = too_many_rejected(source, &files, &rejected);
     if refused.is_some() {
         // Fail the write before it commits: the table keeps its last version.
-        let _ = tx.blocking_send(Err(datafusion::error::DataFusionError::Execution(format!(
+        let _ = tx.send(Err(datafusion::error::DataFusionError::Execution(format!(
             "source {} refused: too many rows failed their checks",
             source.table
         ))));
     } else if !sent_any {
         // An empty load still commits, so the table exists with its schema.
-        let _ = tx.blocking_send(Ok(RecordBatch::new_empty(schema_for(shape))));
+        let _ = tx.send(Ok(RecordBatch::new_empty(schema_for(shape))));
     }
+    tx.finished
+        .store(true, std::sync::atomic::Ordering::Release);
     SourceRead {
         files,
         rejected,
@@ -999,7 +1039,11 @@ pub async fn load_source(
         let source = source.clone();
         let known = known_practices.cloned();
         tokio::task::spawn_blocking(move || {
-            read_source(&source, &paths, files, &order, known.as_ref(), &tx)
+            let rows = Rows {
+                tx,
+                finished: std::sync::atomic::AtomicBool::new(false),
+            };
+            read_source(&source, &paths, files, &order, known.as_ref(), &rows)
         })
     };
     let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));

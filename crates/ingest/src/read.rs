@@ -519,6 +519,13 @@ pub fn read_stream(
             file: file_label.to_string(),
         });
     }
+    // An Excel workbook (xlsx is a zip; xls an OLE file) in a CSV source: say
+    // so, rather than "not a text file".
+    if start.starts_with(b"PK\x03\x04") || start.starts_with(b"\xD0\xCF\x11\xE0") {
+        return Err(IngestError::Spreadsheet {
+            file: file_label.to_string(),
+        });
+    }
     if start.iter().take(8192).any(|b| *b == 0) {
         return Err(IngestError::NotText {
             file: file_label.to_string(),
