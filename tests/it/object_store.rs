@@ -96,18 +96,21 @@ impl S3Server {
     }
 
     /// The real binary, with the S3 settings a deployment puts in its environment.
-    fn peerbench(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_peerbench"))
-            .args(args)
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_peerbench"));
+        c.args(args)
             .current_dir(repo())
             .env("RUST_LOG", "warn")
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "eu-west-2")
             .env("AWS_ENDPOINT_URL", &self.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
-            .output()
-            .expect("run peerbench")
+            .env("AWS_ALLOW_HTTP", "true");
+        c
+    }
+
+    fn peerbench(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run peerbench")
     }
 }
 
@@ -276,14 +279,8 @@ fn a_load_killed_on_s3_converges_on_one_clean_load() {
     let expected = counts(&clean);
     for (i, delay_ms) in [300u64, 900, 1800].into_iter().enumerate() {
         let warehouse = format!("s3://{BUCKET}/killed-{i}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
-            .args(["ingest", "pipelines/demo.toml", "--warehouse", &warehouse])
-            .current_dir(repo())
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_REGION", "eu-west-2")
-            .env("AWS_ENDPOINT_URL", &s3.endpoint)
-            .env("AWS_ALLOW_HTTP", "true")
+        let mut child = s3
+            .command(&["ingest", "pipelines/demo.toml", "--warehouse", &warehouse])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

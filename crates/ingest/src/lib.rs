@@ -487,21 +487,44 @@ fn strings(array: &arrow::array::ArrayRef) -> Result<Vec<Option<String>>> {
         .collect())
 }
 
-/// The (file, sha256) pairs of the source's latest recorded load.
-async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(String, String)>> {
-    if warehouse.version(LEDGER_TABLE).await?.is_none() {
-        return Ok(HashSet::new());
+/// Runs `sql` over one warehouse table; None when the table does not exist yet.
+async fn query_table(
+    warehouse: &Warehouse,
+    table: &str,
+    sql: &str,
+) -> Result<Option<Vec<RecordBatch>>> {
+    if warehouse.version(table).await?.is_none() {
+        return Ok(None);
     }
     let ctx = SessionContext::new();
-    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
-    let df = ctx
-        .sql(&format!(
-            "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' AND table_version = \
-             (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}')"
-        ))
-        .await?;
+    warehouse.register(&ctx, table, None).await?;
+    Ok(Some(ctx.sql(sql).await?.collect().await?))
+}
+
+/// Whole numbers of any integer column (nulls as 0).
+fn int64s(array: &arrow::array::ArrayRef) -> Result<Vec<i64>> {
+    let a = arrow::compute::cast(array, &DataType::Int64)
+        .map_err(|e| IngestError::Internal(e.to_string()))?;
+    let a = a
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .ok_or_else(|| IngestError::Internal("expected whole numbers".into()))?;
+    Ok((0..a.len())
+        .map(|i| if a.is_valid(i) { a.value(i) } else { 0 })
+        .collect())
+}
+
+/// The (file, sha256) pairs of the source's latest recorded load.
+async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(String, String)>> {
+    let sql = format!(
+        "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' AND table_version = \
+         (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}')"
+    );
     let mut out = HashSet::new();
-    for batch in df.collect().await? {
+    for batch in query_table(warehouse, LEDGER_TABLE, &sql)
+        .await?
+        .unwrap_or_default()
+    {
         let files = strings(batch.column(0))?;
         let hashes = strings(batch.column(1))?;
         out.extend(
@@ -517,30 +540,18 @@ async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(Stri
 /// When each file content (by hash) was first loaded into `table`: the
 /// table version of its first load. Files never loaded are absent.
 async fn first_loaded(warehouse: &Warehouse, table: &str) -> Result<HashMap<String, i64>> {
-    if warehouse.version(LEDGER_TABLE).await?.is_none() {
-        return Ok(HashMap::new());
-    }
-    let ctx = SessionContext::new();
-    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
-    let batches = ctx
-        .sql(&format!(
-            "SELECT sha256, min(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}' GROUP BY sha256"
-        ))
-        .await?
-        .collect()
-        .await?;
+    let sql = format!(
+        "SELECT sha256, min(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}' GROUP BY sha256"
+    );
     let mut out = HashMap::new();
-    for b in batches {
-        let hashes = strings(b.column(0))?;
-        let versions = arrow::compute::cast(b.column(1), &DataType::Int64)
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
-        let versions = versions
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| IngestError::Internal("expected versions".into()))?;
-        for (i, h) in hashes.into_iter().enumerate() {
+    for b in query_table(warehouse, LEDGER_TABLE, &sql)
+        .await?
+        .unwrap_or_default()
+    {
+        let versions = int64s(b.column(1))?;
+        for (h, v) in strings(b.column(0))?.into_iter().zip(versions) {
             if let Some(h) = h {
-                out.insert(h, versions.value(i));
+                out.insert(h, v);
             }
         }
     }
@@ -834,32 +845,28 @@ async fn unchanged_outcome(
     mut files: Vec<FileOutcome>,
 ) -> Result<Option<(SourceOutcome, Vec<QuarantinedRow>)>> {
     let t = &source.table;
-    let ctx = SessionContext::new();
-    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
-    let ledger = ctx
-        .sql(&format!(
-            "SELECT file, CAST(rows_loaded AS BIGINT) AS l, CAST(rows_quarantined AS BIGINT) AS q, \
-             CAST(coalesce(rows_superseded, 0) AS BIGINT) AS s \
+    let ledger = query_table(
+        warehouse,
+        LEDGER_TABLE,
+        &format!(
+            "SELECT file, rows_loaded, rows_quarantined, coalesce(rows_superseded, 0) \
              FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = \
              (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{t}')"
-        ))
-        .await;
-    let Ok(ledger) = ledger else {
+        ),
+    )
+    .await;
+    // A ledger from before `rows_superseded` existed: reload instead.
+    let Ok(Some(ledger)) = ledger else {
         return Ok(None);
     };
     let mut counts: HashMap<String, [i64; 3]> = HashMap::new();
-    for b in ledger.collect().await? {
-        let names = strings(b.column(0))?;
-        let number = |c: usize| -> Result<Vec<i64>> {
-            let a = b
-                .column(c)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| IngestError::Internal("expected counts".into()))?;
-            Ok(a.values().to_vec())
-        };
-        let (loaded, quarantined, superseded) = (number(1)?, number(2)?, number(3)?);
-        for (r, name) in names.into_iter().enumerate() {
+    for b in ledger {
+        let (loaded, quarantined, superseded) = (
+            int64s(b.column(1))?,
+            int64s(b.column(2))?,
+            int64s(b.column(3))?,
+        );
+        for (r, name) in strings(b.column(0))?.into_iter().enumerate() {
             counts.insert(
                 name.unwrap_or_default(),
                 [loaded[r], quarantined[r], superseded[r]],
@@ -867,41 +874,35 @@ async fn unchanged_outcome(
         }
     }
     let mut rejected = Vec::new();
-    if warehouse.version(QUARANTINE_TABLE).await?.is_some() {
-        warehouse.register(&ctx, QUARANTINE_TABLE, None).await?;
-        let q = ctx
-            .sql(&format!(
-                "SELECT file, CAST(line AS BIGINT) AS line_no, check_name, reason, raw \
-                 FROM {QUARANTINE_TABLE} WHERE source = '{t}' ORDER BY file, line_no"
-            ))
-            .await?
-            .collect()
-            .await?;
-        for b in q {
-            let (file, check, reason, raw) = (
-                strings(b.column(0))?,
-                strings(b.column(2))?,
-                strings(b.column(3))?,
-                strings(b.column(4))?,
-            );
-            let lines = b
-                .column(1)
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| IngestError::Internal("expected line numbers".into()))?;
-            for r in 0..b.num_rows() {
-                let Some(check) = check[r].as_deref().and_then(Check::from_name) else {
-                    return Ok(None);
-                };
-                rejected.push(QuarantinedRow {
-                    source: t.clone(),
-                    file: file[r].clone().unwrap_or_default(),
-                    line: lines.value(r) as usize,
-                    check,
-                    reason: reason[r].clone().unwrap_or_default(),
-                    raw: raw[r].clone().unwrap_or_default(),
-                });
-            }
+    let quarantined = query_table(
+        warehouse,
+        QUARANTINE_TABLE,
+        &format!(
+            "SELECT file, line, check_name, reason, raw \
+             FROM {QUARANTINE_TABLE} WHERE source = '{t}' ORDER BY file, line"
+        ),
+    )
+    .await?;
+    for b in quarantined.unwrap_or_default() {
+        let (file, check, reason, raw) = (
+            strings(b.column(0))?,
+            strings(b.column(2))?,
+            strings(b.column(3))?,
+            strings(b.column(4))?,
+        );
+        let lines = int64s(b.column(1))?;
+        for r in 0..b.num_rows() {
+            let Some(check) = check[r].as_deref().and_then(Check::from_name) else {
+                return Ok(None);
+            };
+            rejected.push(QuarantinedRow {
+                source: t.clone(),
+                file: file[r].clone().unwrap_or_default(),
+                line: lines[r] as usize,
+                check,
+                reason: reason[r].clone().unwrap_or_default(),
+                raw: raw[r].clone().unwrap_or_default(),
+            });
         }
     }
     for f in &mut files {
@@ -935,20 +936,14 @@ async fn unchanged_outcome(
 
 /// Whether the unclaimed files differ from those the quarantine table lists.
 async fn unclaimed_changed(warehouse: &Warehouse, unclaimed: &[String]) -> Result<bool> {
-    if warehouse.version(QUARANTINE_TABLE).await?.is_none() {
+    let sql = format!(
+        "SELECT file FROM {QUARANTINE_TABLE} WHERE check_name = 'unclaimed_file' ORDER BY file"
+    );
+    let Some(batches) = query_table(warehouse, QUARANTINE_TABLE, &sql).await? else {
         return Ok(true);
-    }
-    let ctx = SessionContext::new();
-    warehouse.register(&ctx, QUARANTINE_TABLE, None).await?;
+    };
     let mut before = Vec::new();
-    for b in ctx
-        .sql(&format!(
-            "SELECT file FROM {QUARANTINE_TABLE} WHERE check_name = 'unclaimed_file' ORDER BY file"
-        ))
-        .await?
-        .collect()
-        .await?
-    {
+    for b in batches {
         before.extend(strings(b.column(0))?.into_iter().flatten());
     }
     Ok(before != unclaimed)
@@ -959,18 +954,10 @@ pub async fn register_codes(
     warehouse: &Warehouse,
     register_table: &str,
 ) -> Result<Option<HashSet<String>>> {
-    if warehouse.version(register_table).await?.is_none() {
+    let sql = format!("SELECT DISTINCT practice_code FROM {register_table}");
+    let Some(batches) = query_table(warehouse, register_table, &sql).await? else {
         return Ok(None);
-    }
-    let ctx = SessionContext::new();
-    warehouse.register(&ctx, register_table, None).await?;
-    let batches = ctx
-        .sql(&format!(
-            "SELECT DISTINCT practice_code FROM {register_table}"
-        ))
-        .await?
-        .collect()
-        .await?;
+    };
     let mut codes = HashSet::new();
     for b in batches {
         codes.extend(strings(b.column(0))?.into_iter().flatten());

@@ -302,6 +302,24 @@ impl Warehouse {
             .await
     }
 
+    /// The table to write to: its latest version, or a new table (built
+    /// without loading: there is no log to read yet).
+    async fn table_for_write(&self, table: &str) -> Result<DeltaTable> {
+        let url = self.table_url(table)?;
+        if let Backend::Local(root) = &self.backend {
+            let dir = root.join(table);
+            std::fs::create_dir_all(&dir)
+                .map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
+        }
+        let builder = self.builder(url).map_err(Self::delta_error(table))?;
+        if self.exists(table).await? {
+            builder.load().await
+        } else {
+            builder.build()
+        }
+        .map_err(Self::delta_error(table))
+    }
+
     /// Replaces the whole content of `table` with the batches of `stream`, in
     /// one commit once the stream ends; Parquet files are written as batches
     /// arrive, so a source of any size passes through bounded memory. An
@@ -315,19 +333,7 @@ impl Warehouse {
         >,
         metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Commit> {
-        let url = self.table_url(table)?;
-        if let Backend::Local(root) = &self.backend {
-            let dir = root.join(table);
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
-        }
-        let builder = self.builder(url).map_err(Self::delta_error(table))?;
-        let delta: DeltaTable = if self.exists(table).await? {
-            builder.load().await
-        } else {
-            builder.build()
-        }
-        .map_err(Self::delta_error(table))?;
+        let delta = self.table_for_write(table).await?;
         let rows = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counted = {
             let rows = rows.clone();
@@ -385,25 +391,12 @@ impl Warehouse {
         metadata: HashMap<String, serde_json::Value>,
         mode: SaveMode,
     ) -> Result<Commit> {
-        let url = self.table_url(table)?;
-        if let Backend::Local(root) = &self.backend {
-            let dir = root.join(table);
-            std::fs::create_dir_all(&dir)
-                .map_err(|source| WarehouseError::CreateFolder { path: dir, source })?;
-        }
         let rows = batches.iter().map(RecordBatch::num_rows).sum();
         if batches.is_empty() {
             // An empty load still commits, so the table exists with its schema.
             batches.push(RecordBatch::new_empty(schema));
         }
-        // A new table is built without loading: there is no log to read yet.
-        let builder = self.builder(url).map_err(Self::delta_error(table))?;
-        let delta: DeltaTable = if self.exists(table).await? {
-            builder.load().await
-        } else {
-            builder.build()
-        }
-        .map_err(Self::delta_error(table))?;
+        let delta = self.table_for_write(table).await?;
         let mut write = delta.write(batches).with_save_mode(mode);
         if mode == SaveMode::Append {
             write = write.with_schema_mode(SchemaMode::Merge);
