@@ -56,6 +56,13 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "{text}"
     );
 
+    // Most of these rows fail, which the pipeline allows (max_rejected_pct =
+    // 100) but flags: above the default warning level of 1%.
+    assert!(
+        text.contains("Warning: clinical_searches: 16 of 21 rows (76.2%) were set aside, above the warning level of 1% (warn_rejected_pct)"),
+        "{text}"
+    );
+
     // A file for a source the pipeline does not declare is reported, not ignored.
     assert!(
         text.contains("Not read: data-samples/broken/unclaimed/ae-attendances-2026-09.csv")

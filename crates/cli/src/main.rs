@@ -492,6 +492,11 @@ fn print_ingest(summary: &peerbench_pipeline::IngestReport) {
                 .map_or("unchanged".to_string(), |v| format!("version {v}"))
         );
     }
+    for s in &summary.sources {
+        if let Some(w) = &s.warning {
+            println!("Warning: {w}");
+        }
+    }
     for file in &summary.unclaimed {
         println!("Not read: {file} (no source in the pipeline reads it)");
     }

@@ -222,8 +222,12 @@ pub struct Source {
     pub shape: Shape,
     /// File glob (absolute, or relative to `base_dir`).
     pub files: String,
-    /// The share of rows that may fail before the whole source is refused.
+    /// The share of rows that may fail before the whole source is refused
+    /// (like dbt's `error_if`).
     pub max_rejected_pct: f64,
+    /// The share of rows above which the source loads but is flagged in the
+    /// summary and on the board page (like dbt's `warn_if`).
+    pub warn_rejected_pct: f64,
     /// Whether rows must name a practice in the register.
     pub check_register: bool,
 }
@@ -263,6 +267,25 @@ pub struct SourceOutcome {
     pub committed_version: Option<u64>,
     pub quarantine_by_check: BTreeMap<&'static str, usize>,
     pub resubmissions: Vec<Resubmission>,
+    /// Set when more rows were set aside than the source's warning level.
+    pub warning: Option<String>,
+}
+
+/// The warning for a source whose share of set-aside rows is above its
+/// `warn_rejected_pct` (a file that could not be read counts as one row).
+fn rejection_warning(source: &Source, files: &[FileOutcome]) -> Option<String> {
+    let read: usize = files
+        .iter()
+        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
+        .sum();
+    let rejected: usize = files.iter().map(|f| f.rows_quarantined).sum();
+    let pct = rejected as f64 / read.max(1) as f64 * 100.0;
+    (pct > source.warn_rejected_pct).then(|| {
+        format!(
+            "{}: {rejected} of {read} rows ({pct:.1}%) were set aside, above the warning level of {}% (warn_rejected_pct)",
+            source.table, source.warn_rejected_pct
+        )
+    })
 }
 
 impl SourceOutcome {
@@ -925,6 +948,7 @@ async fn unchanged_outcome(
     Ok(Some((
         SourceOutcome {
             table: t.clone(),
+            warning: rejection_warning(source, &files),
             files,
             committed_version: None,
             quarantine_by_check: by_check,
@@ -1059,6 +1083,9 @@ pub async fn load_source(
         return Err(refused);
     }
     let commit = written?;
+    if let Some(w) = rejection_warning(source, &files) {
+        tracing::warn!("{w}");
+    }
     for r in &resubmissions {
         tracing::info!(
             table = source.table,
@@ -1116,6 +1143,7 @@ pub async fn load_source(
     );
     Ok(SourceOutcome {
         table: source.table.clone(),
+        warning: rejection_warning(source, &files),
         files,
         committed_version: Some(commit.version),
         quarantine_by_check: by_check,

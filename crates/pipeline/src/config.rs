@@ -114,12 +114,18 @@ struct SourceEntry {
     at_most: Vec<(String, String)>,
     #[serde(default = "default_max_rejected")]
     max_rejected_pct: f64,
+    #[serde(default = "default_warn_rejected")]
+    warn_rejected_pct: f64,
     #[serde(default = "yes")]
     check_register: bool,
 }
 
 fn default_max_rejected() -> f64 {
     5.0
+}
+
+fn default_warn_rejected() -> f64 {
+    1.0
 }
 
 fn yes() -> bool {
@@ -242,6 +248,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             shape,
             files: s.files,
             max_rejected_pct: s.max_rejected_pct,
+            warn_rejected_pct: s.warn_rejected_pct.min(s.max_rejected_pct),
             check_register: s.check_register,
         });
     }

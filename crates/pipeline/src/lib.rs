@@ -681,6 +681,7 @@ impl Pipeline {
                         .map(|c| c.1.clone())
                         .unwrap_or_default(),
                     rows_replaced: s.rows_superseded(),
+                    warning: s.warning.clone(),
                     jumps: jumps.remove(&s.table).unwrap_or_default(),
                 })
                 .collect(),

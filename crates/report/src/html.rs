@@ -994,12 +994,15 @@ impl<'a> Site<'a> {
             .filter_map(|s| s.latest_month.as_deref())
             .max();
         for s in &self.input.provenance.sources {
-            let why = s
+            let mut why = s
                 .by_check
                 .iter()
                 .map(|(c, n)| format!("{} × {n}", esc(c)))
                 .collect::<Vec<_>>()
                 .join(", ");
+            if s.warning.is_some() {
+                why.push_str(" <strong>(more than the source's warning level)</strong>");
+            }
             let latest = match (&s.latest_month, newest) {
                 (Some(m), Some(n)) if m.as_str() < n => {
                     format!(

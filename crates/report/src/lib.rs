@@ -54,6 +54,8 @@ pub struct SourceQuality {
     pub missing_latest: Vec<String>,
     /// Rows not loaded because a later file resubmitted their practice's period.
     pub rows_replaced: usize,
+    /// More rows set aside than the source's warning level, in words.
+    pub warning: Option<String>,
     /// Practices whose latest period differs sharply from their previous one.
     pub jumps: Vec<Jump>,
 }

@@ -321,12 +321,15 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.write_number(r, 1, s.files as f64)?;
         ws.write_number_with_format(r, 2, s.rows_loaded as f64, &whole)?;
         ws.write_number_with_format(r, 3, s.rows_quarantined as f64, &whole)?;
-        let why = s
+        let mut why = s
             .by_check
             .iter()
             .map(|(c, n)| format!("{c} × {n}"))
             .collect::<Vec<_>>()
             .join(", ");
+        if s.warning.is_some() {
+            why.push_str(" (more than the source's warning level)");
+        }
         ws.write_string(r, 4, why)?;
         if let Some(m) = &s.latest_month {
             ws.write_string(r, 5, m)?;
