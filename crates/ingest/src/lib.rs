@@ -128,6 +128,8 @@ pub enum Check {
     NumeratorAboveDenominator,
     /// Another row of the same file has the same key.
     DuplicateKey,
+    /// A period before 1990 or after the current month.
+    PeriodOutOfRange,
     /// The whole file could not be read (empty, binary, no header).
     UnreadableFile,
     /// The file carries patient-level identifiers and was refused whole.
@@ -139,7 +141,7 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 15] = [
+    pub const ALL: [Check; 16] = [
         Check::Malformed,
         Check::FieldCount,
         Check::RequiredMissing,
@@ -151,6 +153,7 @@ impl Check {
         Check::BadDate,
         Check::NumeratorAboveDenominator,
         Check::DuplicateKey,
+        Check::PeriodOutOfRange,
         Check::UnreadableFile,
         Check::PatientIdentifiers,
         Check::LineTooLong,
@@ -175,6 +178,7 @@ impl Check {
             Check::BadDate => "bad_date",
             Check::NumeratorAboveDenominator => "numerator_above_denominator",
             Check::DuplicateKey => "duplicate_key",
+            Check::PeriodOutOfRange => "period_out_of_range",
             Check::UnreadableFile => "unreadable_file",
             Check::PatientIdentifiers => "patient_identifiers",
             Check::LineTooLong => "line_too_long",

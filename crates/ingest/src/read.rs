@@ -12,7 +12,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use csv::StringRecord;
 
 use crate::shape::{ColumnKind, DateFormat, Shape, header_key};
@@ -148,6 +148,65 @@ fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
         DateFormat::DayMonYear => NaiveDate::parse_from_str(&s.to_ascii_uppercase(), "%d%b%Y").ok(),
         DateFormat::DayMonthYearSlashed => NaiveDate::parse_from_str(s, "%d/%m/%Y").ok(),
         DateFormat::Iso => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+        DateFormat::Quarter => {
+            let compact: String = s
+                .chars()
+                .filter(|c| !matches!(c, ' ' | '-'))
+                .collect::<String>()
+                .to_ascii_uppercase();
+            // "2026Q3" or, written the other way round, "Q32026".
+            let (year, quarter) = match compact.split_once('Q')? {
+                ("", rest) if rest.len() == 5 => (&rest[1..], &rest[..1]),
+                (year, quarter) => (year, quarter),
+            };
+            let (year, quarter): (i32, u32) = (year.parse().ok()?, quarter.parse().ok()?);
+            if year < 1000 || !(1..=4).contains(&quarter) {
+                return None;
+            }
+            NaiveDate::from_ymd_opt(year, 3 * quarter - 2, 1)
+        }
+        DateFormat::FinancialYear => {
+            let (first, second) = s.split_once(['-', '/'])?;
+            let first: i32 = first.trim().parse().ok()?;
+            let second = second.trim();
+            let follows = match second.len() {
+                2 => second.parse::<i32>().ok()? == (first + 1) % 100,
+                4 => second.parse::<i32>().ok()? == first + 1,
+                _ => false,
+            };
+            if first < 1000 || !follows {
+                return None;
+            }
+            NaiveDate::from_ymd_opt(first, 4, 1)
+        }
+    }
+}
+
+/// The earliest period an extract can be about: before this, a date is a
+/// typing or parsing error (GP clinical systems post-date it).
+const EARLIEST_PERIOD: (i32, u32, u32) = (1990, 1, 1);
+
+/// Whether a row's period is one an extract can report: not before
+/// [`EARLIEST_PERIOD`] and not after the end of the current month.
+fn period_in_range(d: NaiveDate, today: NaiveDate) -> Result<(), String> {
+    let (y, m, day) = EARLIEST_PERIOD;
+    let earliest = NaiveDate::from_ymd_opt(y, m, day).expect("valid date");
+    let next_month = if today.month() == 12 {
+        NaiveDate::from_ymd_opt(today.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(today.year(), today.month() + 1, 1)
+    }
+    .expect("valid date");
+    if d < earliest {
+        Err(format!(
+            "{d} is before {earliest}: a typing or export error"
+        ))
+    } else if d >= next_month {
+        Err(format!(
+            "{d} is in the future (today is {today}): an extract cannot report a period that has not begun"
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -619,6 +678,7 @@ pub fn read_stream(
         .map(|(i, c)| (c.name.as_str(), i))
         .collect();
     let key_columns = shape.key_columns();
+    let today = chrono::Local::now().date_naive();
     let mut first_with_key: HashMap<u128, FirstWithKey> = HashMap::new();
     // Rows already built that a later, conflicting row with their key sets
     // aside: (row, line, reason).
@@ -842,6 +902,16 @@ pub fn read_stream(
                         Value::Date(None)
                     } else {
                         match parse_date(field, *format) {
+                            Some(d)
+                                if c.period
+                                    && let Err(why) = period_in_range(d, today) =>
+                            {
+                                failure = Some(reject(
+                                    Check::PeriodOutOfRange,
+                                    format!("column {}: {why}", c.name),
+                                ));
+                                break;
+                            }
                             Some(d) => Value::Date(Some(days_since_epoch(d))),
                             None => {
                                 failure = Some(reject(
@@ -1413,5 +1483,55 @@ mod tests {
             NaiveDate::from_ymd_opt(2026, 9, 30)
         );
         assert_eq!(parse_date("202613", DateFormat::YearMonth), None);
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d);
+        for q in ["2026Q3", "2026-Q3", "2026 q3", "Q3 2026"] {
+            assert_eq!(parse_date(q, DateFormat::Quarter), day(2026, 7, 1), "{q}");
+        }
+        assert_eq!(parse_date("2026Q1", DateFormat::Quarter), day(2026, 1, 1));
+        assert_eq!(parse_date("2026Q5", DateFormat::Quarter), None);
+        assert_eq!(parse_date("26Q1", DateFormat::Quarter), None);
+        for fy in ["2025-26", "2025/26", "2025-2026", "2025 / 26"] {
+            assert_eq!(
+                parse_date(fy, DateFormat::FinancialYear),
+                day(2025, 4, 1),
+                "{fy}"
+            );
+        }
+        assert_eq!(
+            parse_date("1999-00", DateFormat::FinancialYear),
+            day(1999, 4, 1)
+        );
+        assert_eq!(parse_date("2025-27", DateFormat::FinancialYear), None);
+        assert_eq!(parse_date("2025", DateFormat::FinancialYear), None);
+    }
+
+    #[test]
+    fn a_period_must_have_begun_and_be_plausible() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        assert!(
+            period_in_range(day(2026, 11, 1), today).is_ok(),
+            "this month"
+        );
+        assert!(
+            period_in_range(day(2026, 11, 30), today).is_ok(),
+            "this month's end"
+        );
+        assert!(period_in_range(day(1990, 1, 1), today).is_ok());
+        let future = period_in_range(day(2026, 12, 1), today).unwrap_err();
+        assert!(future.contains("in the future"), "{future}");
+        let typo = period_in_range(day(1926, 9, 1), today).unwrap_err();
+        assert!(typo.contains("before 1990-01-01"), "{typo}");
+        // And in a file: a month typed as 2062 is set aside with its line.
+        let text = "Practice Code,Period End,Search Code,Search Name,Numerator,Denominator\n\
+                    A81001,30/09/2026,A,x,1,2\n\
+                    A81001,30/09/2062,B,x,1,2\n";
+        let read = read_file("s", "f.csv", text.as_bytes(), &search(), None).unwrap();
+        assert_eq!(read.batch.num_rows(), 1);
+        assert_eq!(read.quarantined.len(), 1);
+        assert_eq!(
+            (read.quarantined[0].line, read.quarantined[0].check),
+            (3, Check::PeriodOutOfRange)
+        );
     }
 }

@@ -22,7 +22,8 @@ pub enum ColumnKind {
         suppressible: bool,
     },
     /// A date, stored as a DATE; `format` is one of `YYYYMM` (first of the
-    /// month), `DDMONYYYY`, `dd/mm/yyyy`, `ISO`.
+    /// month), `DDMONYYYY`, `dd/mm/yyyy`, `ISO`, `YYYYQn` (first day of the
+    /// quarter) or `financial_year` (1 April of its first year).
     Date {
         format: DateFormat,
     },
@@ -38,6 +39,14 @@ pub enum DateFormat {
     DayMonthYearSlashed,
     #[serde(rename = "ISO")]
     Iso,
+    /// A quarter, stored as its first day: `2026Q3`, `2026-Q3`, `2026 Q3`
+    /// or `Q3 2026` (calendar quarters).
+    #[serde(rename = "YYYYQn")]
+    Quarter,
+    /// An NHS financial year, stored as 1 April of its first year:
+    /// `2025-26`, `2025/26` or `2025-2026`.
+    #[serde(rename = "financial_year")]
+    FinancialYear,
 }
 
 impl DateFormat {
@@ -47,6 +56,8 @@ impl DateFormat {
             DateFormat::DayMonYear => "a date as DDMONYYYY (e.g. 01SEP2026)",
             DateFormat::DayMonthYearSlashed => "a date as dd/mm/yyyy (e.g. 30/09/2026)",
             DateFormat::Iso => "an ISO date (e.g. 2026-09-30)",
+            DateFormat::Quarter => "a quarter as YYYYQn (e.g. 2026Q3)",
+            DateFormat::FinancialYear => "a financial year (e.g. 2025-26)",
         }
     }
 }
