@@ -304,3 +304,104 @@ fn a_load_killed_on_s3_converges_on_one_clean_load() {
         assert_eq!(again.matches("unchanged").count(), 8, "{again}");
     }
 }
+
+/// Extracts that arrive in a bucket (`files = "s3://…/*.csv"`) are listed,
+/// fetched and loaded like local ones, named by their URL in the ledger.
+#[test]
+fn extracts_arriving_in_a_bucket_load_like_local_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&dir.path().join("moto.log"));
+    let local = repo().join("data-samples/federation/appointments");
+    s3.boto(&format!(
+        "import os\nfor f in sorted(os.listdir({dir:?})):\n    \
+         s3.upload_file(os.path.join({dir:?}, f), {BUCKET:?}, 'incoming/appointments/' + f)\n\
+         s3.put_object(Bucket={BUCKET:?}, Key='incoming/appointments/readme.txt', Body=b'not an extract')",
+        dir = local.display().to_string()
+    ));
+    let r = repo().display().to_string();
+    let pipeline: String = std::fs::read_to_string(repo().join("pipelines/demo.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("landing"))
+        .map(|l| {
+            if l.starts_with("files = \"../data-samples/federation/appointments/") {
+                format!("files = \"s3://{BUCKET}/incoming/appointments/*.csv\"")
+            } else {
+                l.replace("\"../", &format!("\"{r}/"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, pipeline).unwrap();
+    let p = p.to_str().unwrap();
+    let w = dir.path().join("w");
+    let w = w.to_str().unwrap();
+
+    let first = ok(
+        &s3.peerbench(&["ingest", p, "--warehouse", w]),
+        "ingest from S3",
+    );
+    assert!(
+        first.lines().any(|l| l
+            .split_whitespace()
+            .take(3)
+            .eq(["appointments", "24", "14490"])),
+        "{first}"
+    );
+    let sql = "SELECT count(*) AS n, sum(appointments) AS total FROM appointments";
+    let from_bucket = ok(&s3.peerbench(&["query", p, "--warehouse", w, sql]), "query");
+    let demo = crate::demo::demo();
+    let from_disk = ok(
+        &crate::peerbench(&[
+            "query",
+            "pipelines/demo.toml",
+            "--warehouse",
+            demo.warehouse.to_str().unwrap(),
+            sql,
+        ]),
+        "query on disk",
+    );
+    assert_eq!(from_bucket, from_disk);
+    let ledger = ok(
+        &s3.peerbench(&[
+            "query",
+            p,
+            "--warehouse",
+            w,
+            "SELECT min(file) AS f FROM load_ledger WHERE source = 'appointments'",
+        ]),
+        "ledger",
+    );
+    assert!(
+        ledger.contains(&format!(
+            "s3://{BUCKET}/incoming/appointments/gpad-practice-level-2024-10.csv"
+        )),
+        "{ledger}"
+    );
+    let again = ok(
+        &s3.peerbench(&["ingest", p, "--warehouse", w]),
+        "second ingest",
+    );
+    assert_eq!(again.matches("unchanged").count(), 8, "{again}");
+
+    // A pattern that matches nothing fails loudly, naming it.
+    let missing = std::fs::read_to_string(dir.path().join("p.toml"))
+        .unwrap()
+        .replace("incoming/appointments/*.csv", "incoming/nothing/*.csv");
+    std::fs::write(dir.path().join("q.toml"), missing).unwrap();
+    let o = s3.peerbench(&[
+        "ingest",
+        dir.path().join("q.toml").to_str().unwrap(),
+        "--warehouse",
+        w,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(&format!(
+            "no files match \"s3://{BUCKET}/incoming/nothing/*.csv\""
+        )),
+        "{}",
+        stderr(&o)
+    );
+}

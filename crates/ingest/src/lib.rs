@@ -73,6 +73,10 @@ pub enum IngestError {
         "{file}: this is an Excel workbook; peerbench reads CSV extracts: save the sheet as CSV (UTF-8) from Excel, or ask for the CSV release of the publication"
     )]
     Spreadsheet { file: String },
+    #[error(
+        "cannot read extracts at {location}: {reason} (S3 settings come from the AWS_* environment variables; see docs/operations.md)"
+    )]
+    Remote { location: String, reason: String },
     #[error("{file}: not a valid gzip file ({reason})")]
     BadGzip { file: String, reason: String },
     #[error("cannot read {path}: {source}")]
@@ -411,6 +415,95 @@ fn hash_file(path: &Path) -> Result<String> {
 /// Lower-case hex of a digest, as `sha256sum` prints it.
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One extract to read: a local file, or an object of an S3-compatible
+/// store downloaded to a temporary file (so it streams from disk like any
+/// other, and memory stays bounded).
+struct Extract {
+    /// How the file is named in messages, the quarantine and the ledger.
+    label: String,
+    path: PathBuf,
+    /// Removes the download when the load is done.
+    _download: Option<tempfile::TempPath>,
+}
+
+/// The extracts a source's `files` names: a glob on local disk, or
+/// `s3://bucket/prefix/*.csv` on an S3-compatible store.
+async fn extracts(source: &Source, base_dir: &Path) -> Result<Vec<Extract>> {
+    if !peerbench_warehouse::is_url(&source.files) {
+        return Ok(expand(source, base_dir)?
+            .into_iter()
+            .map(|path| Extract {
+                label: label(&path),
+                path,
+                _download: None,
+            })
+            .collect());
+    }
+    let remote = |reason: String| IngestError::Remote {
+        location: source.files.clone(),
+        reason,
+    };
+    let url = url::Url::parse(&source.files).map_err(|e| remote(e.to_string()))?;
+    let store = peerbench_warehouse::s3_store(&url).map_err(|e| remote(e.to_string()))?;
+    let pattern_text = url.path().trim_start_matches('/').to_string();
+    let pattern = glob::Pattern::new(&pattern_text).map_err(|e| IngestError::BadPattern {
+        source_name: source.table.clone(),
+        pattern: source.files.clone(),
+        reason: e.to_string(),
+    })?;
+    // List only below the pattern's literal folders.
+    let literal: Vec<&str> = pattern_text
+        .split('/')
+        .take_while(|segment| !segment.contains(['*', '?', '[']))
+        .collect();
+    let prefix = object_store::path::Path::from(literal.join("/"));
+    let options = glob::MatchOptions {
+        require_literal_separator: true,
+        ..Default::default()
+    };
+    let mut keys: Vec<object_store::path::Path> =
+        futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&prefix)))
+            .await
+            .map_err(|e| remote(e.to_string()))?
+            .into_iter()
+            .map(|meta| meta.location)
+            .filter(|key| pattern.matches_with(key.as_ref(), options))
+            .collect();
+    keys.sort();
+    if keys.is_empty() {
+        return Err(IngestError::NoFiles {
+            source_name: source.table.clone(),
+            pattern: source.files.clone(),
+        });
+    }
+    let bucket = url.host_str().unwrap_or_default();
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let label = format!("s3://{bucket}/{key}");
+        let download = tempfile::NamedTempFile::new().map_err(|e| remote(e.to_string()))?;
+        let mut file =
+            std::io::BufWriter::new(download.reopen().map_err(|e| remote(e.to_string()))?);
+        let mut body = object_store::ObjectStoreExt::get(store.as_ref(), &key)
+            .await
+            .map_err(|e| remote(format!("{label}: {e}")))?
+            .into_stream();
+        while let Some(chunk) = futures::TryStreamExt::try_next(&mut body)
+            .await
+            .map_err(|e| remote(format!("{label}: {e}")))?
+        {
+            std::io::Write::write_all(&mut file, &chunk).map_err(|e| remote(e.to_string()))?;
+        }
+        std::io::Write::flush(&mut file).map_err(|e| remote(e.to_string()))?;
+        let path = download.into_temp_path();
+        out.push(Extract {
+            label,
+            path: path.to_path_buf(),
+            _download: Some(path),
+        });
+    }
+    Ok(out)
 }
 
 fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
@@ -1004,13 +1097,14 @@ pub async fn load_source(
     known_practices: Option<&HashSet<String>>,
     quarantine: &mut Vec<QuarantinedRow>,
 ) -> Result<SourceOutcome> {
-    let paths = expand(source, base_dir)?;
+    let extracts = extracts(source, base_dir).await?;
+    let paths: Vec<PathBuf> = extracts.iter().map(|e| e.path.clone()).collect();
     let schema = schema_for(&source.shape);
     let mut files = Vec::with_capacity(paths.len());
-    for path in &paths {
+    for extract in &extracts {
         files.push(FileOutcome {
-            file: label(path),
-            sha256: hash_file(path)?,
+            file: extract.label.clone(),
+            sha256: hash_file(&extract.path)?,
             encoding: "unknown",
             rows_read: 0,
             rows_loaded: 0,

@@ -151,38 +151,14 @@ impl Warehouse {
     /// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
     /// `AWS_ENDPOINT_URL` for an S3-compatible server, `AWS_ALLOW_HTTP`).
     pub fn object_store(url: &Url) -> Result<Warehouse> {
-        let bad = |reason: String| WarehouseError::BadLocation {
-            location: url.to_string(),
-            reason,
-        };
-        if !matches!(url.scheme(), "s3" | "s3a") {
-            return Err(bad(format!(
-                "the {:?} scheme is not supported; use a local folder or s3://bucket/prefix",
-                url.scheme()
-            )));
-        }
-        let bucket = url
-            .host_str()
-            .filter(|b| !b.is_empty())
-            .ok_or_else(|| bad("the URL names no bucket (expected s3://bucket/prefix)".into()))?;
-        // Delta commits are "create this log file unless it exists": S3 and
-        // compatible servers do that with a conditional put (If-None-Match),
-        // so no external lock table is needed.
-        let store = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_conditional_put(S3ConditionalPut::ETagMatch)
-            .build()
-            .map_err(|e| bad(e.to_string()))?;
+        let store = s3_store(url)?;
         register_s3_log_store();
         let prefix = StorePath::from(url.path().trim_matches('/'));
         let mut root = url.clone();
         root.set_path(&format!("/{prefix}/").replace("//", "/"));
         Ok(Warehouse {
             root,
-            backend: Backend::Remote {
-                store: Arc::new(store),
-                prefix,
-            },
+            backend: Backend::Remote { store, prefix },
         })
     }
 
@@ -453,6 +429,36 @@ impl Warehouse {
         }
         Ok((ctx, versions))
     }
+}
+
+/// The S3-compatible bucket an `s3://bucket/…` URL names, with "/" at the
+/// bucket's root. Credentials, region and endpoint come from the environment
+/// as the AWS tools read them (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`).
+pub fn s3_store(url: &Url) -> Result<Arc<dyn ObjectStore>> {
+    let bad = |reason: String| WarehouseError::BadLocation {
+        location: url.to_string(),
+        reason,
+    };
+    if !matches!(url.scheme(), "s3" | "s3a") {
+        return Err(bad(format!(
+            "the {:?} scheme is not supported; use a local folder or s3://bucket/prefix",
+            url.scheme()
+        )));
+    }
+    let bucket = url
+        .host_str()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| bad("the URL names no bucket (expected s3://bucket/prefix)".into()))?;
+    // Delta commits are "create this log file unless it exists": S3 and
+    // compatible servers do that with a conditional put (If-None-Match), so
+    // no external lock table is needed.
+    let store = AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_conditional_put(S3ConditionalPut::ETagMatch)
+        .build()
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Arc::new(store))
 }
 
 /// A stream of batches as a DataFusion partition that can be read once: the
