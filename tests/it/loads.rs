@@ -179,3 +179,62 @@ fn sudden_changes_since_the_previous_period_are_flagged() {
     let calm = std::fs::read_to_string(dir.path().join("o/practices/A81003.html")).unwrap();
     assert!(!calm.contains("<dt>Sudden changes</dt>"));
 }
+
+/// Unchanged files are not read again, unless what their outcome depends on
+/// changed: the source's definition, or the register they are checked
+/// against. Then exactly the affected sources reload.
+#[test]
+fn a_changed_definition_or_register_reloads_unchanged_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let p = p.to_str().unwrap();
+    let ingest = || {
+        let o = peerbench(&["ingest", p]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let commit = |summary: &str, table: &str| -> String {
+        let line = summary
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(table))
+            .unwrap_or_else(|| panic!("no {table} in {summary}"));
+        line.split("  ").last().unwrap().trim().to_string()
+    };
+    ingest();
+    assert_eq!(ingest().matches("unchanged").count(), 8);
+
+    // An analyst tightens the appointments threshold: only it reloads.
+    let text = std::fs::read_to_string(p).unwrap().replace(
+        "shape = \"appointments\"\n",
+        "shape = \"appointments\"\nmax_rejected_pct = 4\n",
+    );
+    std::fs::write(p, text).unwrap();
+    let summary = ingest();
+    assert_eq!(commit(&summary, "appointments"), "version 1", "{summary}");
+    assert_eq!(summary.matches("unchanged").count(), 7, "{summary}");
+
+    // A practice leaves the register: every source checked against it reloads
+    // and sets that practice's rows aside.
+    let register = data.join("practices.csv");
+    let kept: Vec<String> = std::fs::read_to_string(&register)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("A81003,"))
+        .map(str::to_string)
+        .collect();
+    std::fs::write(&register, kept.join("\n") + "\n").unwrap();
+    let o = peerbench(&["ingest", p]);
+    let summary = stdout(&o);
+    assert!(
+        !o.status.success() || summary.contains("unknown_practice"),
+        "{summary}"
+    );
+    let o = peerbench(&[
+        "query",
+        p,
+        "SELECT count(*) AS n FROM appointments WHERE practice_code = 'A81003'",
+    ]);
+    assert!(stdout(&o).contains("| 0 |"), "{}", stdout(&o));
+}

@@ -551,8 +551,9 @@ fn ledger_schema() -> SchemaRef {
         Field::new("rows_loaded", DataType::Int64, false),
         Field::new("rows_quarantined", DataType::Int64, false),
         Field::new("table_version", DataType::Int64, false),
-        // Added after the first release: older ledgers read it as null.
+        // Added after the first release: older ledgers read them as null.
         Field::new("rows_superseded", DataType::Int64, true),
+        Field::new("definition", DataType::Utf8, true),
     ]))
 }
 
@@ -635,16 +636,23 @@ fn int64s(array: &arrow::array::ArrayRef) -> Result<Vec<i64>> {
 }
 
 /// The (file, sha256) pairs of the source's latest recorded load.
-async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(String, String)>> {
+async fn last_loaded(
+    warehouse: &Warehouse,
+    table: &str,
+    definition: &str,
+) -> Result<HashSet<(String, String)>> {
     let sql = format!(
-        "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' AND table_version = \
+        "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' \
+         AND definition = '{definition}' AND table_version = \
          (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}')"
     );
+    // A ledger from before `definition` existed cannot vouch for the last
+    // load: reload.
+    let Ok(batches) = query_table(warehouse, LEDGER_TABLE, &sql).await else {
+        return Ok(HashSet::new());
+    };
     let mut out = HashSet::new();
-    for batch in query_table(warehouse, LEDGER_TABLE, &sql)
-        .await?
-        .unwrap_or_default()
-    {
+    for batch in batches.unwrap_or_default() {
         let files = strings(batch.column(0))?;
         let hashes = strings(batch.column(1))?;
         out.extend(
@@ -655,6 +663,37 @@ async fn last_loaded(warehouse: &Warehouse, table: &str) -> Result<HashSet<(Stri
         );
     }
     Ok(out)
+}
+
+/// Bumped whenever a check changes what it accepts, so that files loaded
+/// under the old checks are read again.
+const CHECKS_REVISION: u32 = 1;
+
+/// What a load's outcome depends on besides its files: the checks, the
+/// source's definition (columns, aliases, formats, thresholds) and, when rows
+/// are checked against it, the practice register. A change to any of them
+/// reloads files that are themselves unchanged.
+fn load_definition(source: &Source, known_practices: Option<&HashSet<String>>) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "peerbench {} checks {CHECKS_REVISION}\n{:?}\n{} {} {}\n",
+        env!("CARGO_PKG_VERSION"),
+        source.shape,
+        source.max_rejected_pct,
+        source.warn_rejected_pct,
+        source.check_register
+    ));
+    if source.check_register
+        && let Some(known) = known_practices
+    {
+        let mut codes: Vec<&String> = known.iter().collect();
+        codes.sort();
+        for code in codes {
+            h.update(code.as_bytes());
+            h.update(b",");
+        }
+    }
+    hex(&h.finalize())
 }
 
 /// When each file content (by hash) was first loaded into `table`: the
@@ -1118,8 +1157,9 @@ pub async fn load_source(
         .map(|f| (f.file.clone(), f.sha256.clone()))
         .collect();
     let table_exists = warehouse.version(&source.table).await?.is_some();
+    let definition = load_definition(source, known_practices);
     if table_exists
-        && current == last_loaded(warehouse, &source.table).await?
+        && current == last_loaded(warehouse, &source.table, &definition).await?
         && let Some((outcome, rejected)) =
             unchanged_outcome(warehouse, source, files.clone()).await?
     {
@@ -1227,6 +1267,7 @@ pub async fn load_source(
                     .map(|f| f.rows_superseded as i64)
                     .collect::<Vec<_>>(),
             )),
+            Arc::new(StringArray::from(vec![definition.clone(); n])),
         ],
     )
     .map_err(|e| IngestError::Internal(e.to_string()))?;
