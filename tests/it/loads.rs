@@ -85,6 +85,20 @@ fn a_resubmission_replaces_the_practices_period_in_one_commit() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).matches("unchanged").count(), 8, "{}", stdout(&o));
     assert_eq!(query(p, sql), after);
+
+    // A warehouse that first sees both files in one load also takes the
+    // resubmission, by its name: it follows the original's.
+    let fresh = dir.path().join("fresh");
+    let fresh = fresh.to_str().unwrap();
+    let o = peerbench(&["ingest", p, "--warehouse", fresh]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("gpad-practice-level-2026-09-A81003-resubmitted.csv replaces"),
+        "{}",
+        stdout(&o)
+    );
+    let o = peerbench(&["query", p, "--warehouse", fresh, sql]);
+    assert_eq!(stdout(&o), after);
 }
 
 /// A practice whose list shrinks by a fifth in a month, and one whose

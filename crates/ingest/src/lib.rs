@@ -764,6 +764,19 @@ impl Drop for Rows {
     }
 }
 
+/// How files that arrive in the same load are ordered: by name without its
+/// extensions, then by the whole name. Comparing whole names would put
+/// `x-2026-09-resubmitted.csv` before `x-2026-09.csv` ('-' sorts before
+/// '.'), making the original look like the later file.
+fn name_order(label: &str) -> (String, String) {
+    let (folder, name) = label.rsplit_once('/').unwrap_or(("", label));
+    let name_without = name.strip_suffix(".gz").unwrap_or(name);
+    let stem = name_without
+        .rsplit_once('.')
+        .map_or(name_without, |(stem, _)| stem);
+    (format!("{folder}/{stem}"), label.to_string())
+}
+
 /// What reading a source's files found, besides the rows sent to the write.
 struct SourceRead {
     files: Vec<FileOutcome>,
@@ -780,7 +793,8 @@ struct SourceRead {
 /// each practice and period only the rows of the latest-arriving file with
 /// rows for it are loaded. A file arrives when its content is first loaded
 /// (the ledger's earliest version for its hash); files arriving in the same
-/// load are ordered by name, so `…_v2.csv` follows `….csv` and dated names
+/// load are ordered by name without extensions (see [`name_order`]), so
+/// `…-resubmitted.csv` and `…_v2.csv` follow `….csv` and dated names
 /// follow the calendar. Reading newest first, a file's rows for a practice
 /// and period already taken by a later file are left out, counted and named
 /// — never dropped silently; the earlier file stays where it is.
@@ -1177,7 +1191,7 @@ pub async fn load_source(
     order.sort_by_key(|&i| {
         (
             std::cmp::Reverse(arrived.get(&files[i].sha256).copied().unwrap_or(i64::MAX)),
-            std::cmp::Reverse(files[i].file.clone()),
+            std::cmp::Reverse(name_order(&files[i].file)),
         )
     });
 
@@ -1359,6 +1373,26 @@ pub async fn ingest(
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_resubmitted_file_follows_the_original_in_name_order() {
+        let mut names = vec![
+            "in/x-2026-09-resubmitted.csv",
+            "in/x-2026-09.csv",
+            "in/x-2026-08.csv.gz",
+            "in/x-2026-09_v2.csv",
+        ];
+        names.sort_by_key(|n| name_order(n));
+        assert_eq!(
+            names,
+            vec![
+                "in/x-2026-08.csv.gz",
+                "in/x-2026-09.csv",
+                "in/x-2026-09-resubmitted.csv",
+                "in/x-2026-09_v2.csv",
+            ]
+        );
+    }
 
     #[test]
     fn gzip_is_recognised_by_content_not_name() {
