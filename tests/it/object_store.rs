@@ -124,6 +124,21 @@ fn ok(o: &Output, what: &str) -> String {
     stdout(o)
 }
 
+/// The same SQL over the demo's local warehouse, for comparison.
+fn query_local_demo(sql: &str) -> String {
+    let local = crate::demo::demo();
+    ok(
+        &crate::peerbench(&[
+            "query",
+            "pipelines/demo.toml",
+            "--warehouse",
+            local.warehouse.to_str().unwrap(),
+            sql,
+        ]),
+        "query on disk",
+    )
+}
+
 #[test]
 fn the_warehouse_on_s3_loads_queries_and_publishes_like_a_local_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,17 +199,7 @@ fn the_warehouse_on_s3_loads_queries_and_publishes_like_a_local_one() {
         ]),
         "query on S3",
     );
-    let from_disk = ok(
-        &crate::peerbench(&[
-            "query",
-            "pipelines/demo.toml",
-            "--warehouse",
-            local.warehouse.to_str().unwrap(),
-            sql,
-        ]),
-        "query on disk",
-    );
-    assert_eq!(from_s3, from_disk);
+    assert_eq!(from_s3, query_local_demo(sql));
 
     // A whole run from the S3 warehouse publishes the same results.
     let out = dir.path().join("out");
@@ -351,18 +356,7 @@ fn extracts_arriving_in_a_bucket_load_like_local_ones() {
     );
     let sql = "SELECT count(*) AS n, sum(appointments) AS total FROM appointments";
     let from_bucket = ok(&s3.peerbench(&["query", p, "--warehouse", w, sql]), "query");
-    let demo = crate::demo::demo();
-    let from_disk = ok(
-        &crate::peerbench(&[
-            "query",
-            "pipelines/demo.toml",
-            "--warehouse",
-            demo.warehouse.to_str().unwrap(),
-            sql,
-        ]),
-        "query on disk",
-    );
-    assert_eq!(from_bucket, from_disk);
+    assert_eq!(from_bucket, query_local_demo(sql));
     let ledger = ok(
         &s3.peerbench(&[
             "query",

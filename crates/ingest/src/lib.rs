@@ -279,13 +279,28 @@ pub struct SourceOutcome {
     pub warning: Option<String>,
 }
 
+/// How many rows each check set aside.
+fn count_by_check(rejected: &[QuarantinedRow]) -> BTreeMap<&'static str, usize> {
+    let mut by_check = BTreeMap::new();
+    for r in rejected {
+        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
+    }
+    by_check
+}
+
+/// The rows a source's files held, for its rejection thresholds: a file that
+/// could not be read at all counts as one row read (and rejected).
+fn rows_read(files: &[FileOutcome]) -> usize {
+    files
+        .iter()
+        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
+        .sum()
+}
+
 /// The warning for a source whose share of set-aside rows is above its
 /// `warn_rejected_pct` (a file that could not be read counts as one row).
 fn rejection_warning(source: &Source, files: &[FileOutcome]) -> Option<String> {
-    let read: usize = files
-        .iter()
-        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
-        .sum();
+    let read = rows_read(files);
     let rejected: usize = files.iter().map(|f| f.rows_quarantined).sum();
     let pct = rejected as f64 / read.max(1) as f64 * 100.0;
     (pct > source.warn_rejected_pct).then(|| {
@@ -597,12 +612,7 @@ pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
 /// Text values of any string column. DataFusion reads Parquet strings as
 /// `Utf8View`, so cast rather than assume `Utf8`.
 fn strings(array: &arrow::array::ArrayRef) -> Result<Vec<Option<String>>> {
-    let a = arrow::compute::cast(array, &DataType::Utf8)
-        .map_err(|e| IngestError::Internal(e.to_string()))?;
-    let a = a
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .ok_or_else(|| IngestError::Internal("expected a text column".into()))?;
+    let a = as_text(array)?;
     Ok((0..a.len())
         .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
         .collect())
@@ -719,15 +729,21 @@ async fn first_loaded(warehouse: &Warehouse, table: &str) -> Result<HashMap<Stri
 
 /// A column as text: practice codes and periods (dates, years) alike.
 fn text_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| IngestError::Internal(format!("no column {name}")))?;
-    let text = arrow::compute::cast(column, &DataType::Utf8)
+    as_text(
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| IngestError::Internal(format!("no column {name}")))?,
+    )
+}
+
+/// Any column cast to text.
+fn as_text(array: &arrow::array::ArrayRef) -> Result<StringArray> {
+    let text = arrow::compute::cast(array, &DataType::Utf8)
         .map_err(|e| IngestError::Internal(e.to_string()))?;
     text.as_any()
         .downcast_ref::<StringArray>()
         .cloned()
-        .ok_or_else(|| IngestError::Internal(format!("column {name} is not text")))
+        .ok_or_else(|| IngestError::Internal("expected a text column".into()))
 }
 
 /// The rows of a load on their way to the Delta write. The write commits
@@ -976,17 +992,11 @@ fn too_many_rejected(
     files: &[FileOutcome],
     rejected: &[QuarantinedRow],
 ) -> Option<IngestError> {
-    let read: usize = files
-        .iter()
-        .map(|f| if f.error.is_some() { 1 } else { f.rows_read })
-        .sum();
+    let read = rows_read(files);
     if read == 0 || rejected.len() as f64 / read as f64 * 100.0 <= source.max_rejected_pct {
         return None;
     }
-    let mut by_check: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in rejected {
-        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
-    }
+    let by_check = count_by_check(rejected);
     let mut counts: Vec<(&&str, &usize)> = by_check.iter().collect();
     counts.sort_by(|a, b| b.1.cmp(a.1));
     let commonest = counts
@@ -1091,10 +1101,7 @@ async fn unchanged_outcome(
             .find(|q| q.file == f.file && q.line == 0)
             .map(|q| q.reason.clone());
     }
-    let mut by_check = BTreeMap::new();
-    for r in &rejected {
-        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
-    }
+    let by_check = count_by_check(&rejected);
     Ok(Some((
         SourceOutcome {
             table: t.clone(),
@@ -1226,10 +1233,7 @@ pub async fn load_source(
         resubmissions,
         refused,
     } = read;
-    let mut by_check = BTreeMap::new();
-    for r in &rejected {
-        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
-    }
+    let by_check = count_by_check(&rejected);
     quarantine.extend(rejected);
     if let Some(refused) = refused {
         return Err(refused);

@@ -459,124 +459,24 @@ impl Pipeline {
     async fn period_jumps(&self, ctx: &SessionContext) -> HashMap<String, Vec<Jump>> {
         let mut out = HashMap::new();
         for source in &self.sources {
-            let shape = &source.shape;
-            let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column())
-            else {
-                continue;
-            };
-            let patients = shape.columns.iter().any(|c| {
-                c.name == "patients" && matches!(c.kind, peerbench_ingest::ColumnKind::Count { .. })
-            });
-            let t = &source.table;
-            let list = if patients {
-                "CAST(sum(patients) AS BIGINT)"
-            } else {
-                "CAST(NULL AS BIGINT)"
-            };
-            let sql = format!(
-                "WITH per AS (SELECT {practice} AS practice_code, {period} AS period, count(*) AS n, {list} AS patients FROM {t} GROUP BY 1, 2), \
-                 periods AS (SELECT period, row_number() OVER (ORDER BY period DESC) AS k FROM (SELECT DISTINCT period FROM per)), \
-                 latest AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 1), \
-                 previous AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 2) \
-                 SELECT l.practice_code, CAST(p.period AS VARCHAR), CAST(l.period AS VARCHAR), p.n, l.n, p.patients, l.patients \
-                 FROM latest l JOIN previous p ON l.practice_code = p.practice_code ORDER BY 1"
-            );
-            let batches = match ctx.sql(&sql).await {
-                Ok(df) => match df.collect().await {
-                    Ok(b) => b,
-                    Err(e) => {
-                        tracing::warn!(table = t, "period-on-period check failed: {e}");
-                        continue;
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(table = t, "period-on-period check failed: {e}");
-                    continue;
+            match source_jumps(ctx, source).await {
+                Ok(Some(jumps)) => {
+                    out.insert(source.table.clone(), jumps);
                 }
-            };
-            let mut jumps = Vec::new();
-            for b in batches {
-                let text = |i: usize| -> Vec<String> {
-                    let c = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8)
-                        .expect("any column casts to text");
-                    let c = c
-                        .as_any()
-                        .downcast_ref::<arrow::array::StringArray>()
-                        .expect("text");
-                    (0..c.len())
-                        .map(|r| {
-                            if c.is_valid(r) {
-                                c.value(r).to_string()
-                            } else {
-                                String::new()
-                            }
-                        })
-                        .collect()
-                };
-                let (codes, prev_period, latest_period) = (text(0), text(1), text(2));
-                let number = |i: usize| -> Vec<Option<i64>> {
-                    text(i).into_iter().map(|s| s.parse().ok()).collect()
-                };
-                let (prev_n, latest_n, prev_p, latest_p) =
-                    (number(3), number(4), number(5), number(6));
-                for r in 0..codes.len() {
-                    // Periods are months (dates) for most sources: show YYYY-MM.
-                    let short = |s: &str| {
-                        if s.len() == 10 && s.as_bytes()[4] == b'-' {
-                            s[..7].to_string()
-                        } else {
-                            s.to_string()
-                        }
-                    };
-                    let jump = |measure: &str, previous: i64, latest: i64| Jump {
-                        practice_code: codes[r].clone(),
-                        measure: measure.to_string(),
-                        previous_period: short(&prev_period[r]),
-                        latest_period: short(&latest_period[r]),
-                        previous,
-                        latest,
-                    };
-                    if let (Some(p), Some(l)) = (prev_p[r], latest_p[r])
-                        && p >= 100
-                        && (l - p).abs() * 10 >= p
-                    {
-                        jumps.push(jump("registered patients", p, l));
-                    }
-                    if let (Some(p), Some(l)) = (prev_n[r], latest_n[r])
-                        && p >= 5
-                        && (l * 2 <= p || l >= 2 * p)
-                    {
-                        jumps.push(jump("rows", p, l));
-                    }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(table = source.table, "period-on-period check failed: {e}")
                 }
             }
-            out.insert(t.clone(), jumps);
         }
         out
     }
 
     /// The first column of a query's rows as text.
     async fn strings(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
-        let batches = ctx
-            .sql(sql)
-            .await
-            .map_err(|e| PipelineError::Query(e.to_string()))?
-            .collect()
-            .await
-            .map_err(|e| PipelineError::Query(e.to_string()))?;
         let mut out = Vec::new();
-        for b in batches {
-            let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8)
-                .map_err(|e| PipelineError::Query(e.to_string()))?;
-            let col = col
-                .as_any()
-                .downcast_ref::<arrow::array::StringArray>()
-                .ok_or_else(|| PipelineError::Query("not text".into()))?;
-            out.extend(
-                (0..col.len())
-                    .filter(|i| col.is_valid(*i))
-                    .map(|i| col.value(i).to_string()),
-            );
+        for b in query(ctx, sql).await? {
+            out.extend(text_column(&b, 0)?.into_iter().flatten());
         }
         Ok(out)
     }
@@ -731,4 +631,100 @@ fn quarantine_csv(ingest: &IngestSummary) -> String {
         ));
     }
     text
+}
+
+/// A query's rows.
+async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+    ctx.sql(sql)
+        .await
+        .map_err(|e| PipelineError::Query(e.to_string()))?
+        .collect()
+        .await
+        .map_err(|e| PipelineError::Query(e.to_string()))
+}
+
+/// One column of a batch as text, whatever its type (nulls as None).
+fn text_column(b: &arrow::record_batch::RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
+    let col = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8)
+        .map_err(|e| PipelineError::Query(e.to_string()))?;
+    let col = col
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .ok_or_else(|| PipelineError::Query("not text".into()))?;
+    Ok((0..col.len())
+        .map(|r| col.is_valid(r).then(|| col.value(r).to_string()))
+        .collect())
+}
+
+/// One source's sudden changes since the previous period (see
+/// `Pipeline::period_jumps`); None when the source has no period.
+async fn source_jumps(ctx: &SessionContext, source: &Source) -> Result<Option<Vec<Jump>>> {
+    let shape = &source.shape;
+    let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column()) else {
+        return Ok(None);
+    };
+    let patients = shape.columns.iter().any(|c| {
+        c.name == "patients" && matches!(c.kind, peerbench_ingest::ColumnKind::Count { .. })
+    });
+    let t = &source.table;
+    let list = if patients {
+        "CAST(sum(patients) AS BIGINT)"
+    } else {
+        "CAST(NULL AS BIGINT)"
+    };
+    let sql = format!(
+        "WITH per AS (SELECT {practice} AS practice_code, {period} AS period, count(*) AS n, {list} AS patients FROM {t} GROUP BY 1, 2), \
+         periods AS (SELECT period, row_number() OVER (ORDER BY period DESC) AS k FROM (SELECT DISTINCT period FROM per)), \
+         latest AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 1), \
+         previous AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 2) \
+         SELECT l.practice_code, CAST(p.period AS VARCHAR), CAST(l.period AS VARCHAR), p.n, l.n, p.patients, l.patients \
+         FROM latest l JOIN previous p ON l.practice_code = p.practice_code ORDER BY 1"
+    );
+    // Periods are months (dates) for most sources: show YYYY-MM.
+    let short = |s: &Option<String>| {
+        let s = s.as_deref().unwrap_or_default();
+        if s.len() == 10 && s.as_bytes()[4] == b'-' {
+            s[..7].to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut jumps = Vec::new();
+    for b in query(ctx, &sql).await? {
+        let (codes, prev_period, latest_period) = (
+            text_column(&b, 0)?,
+            text_column(&b, 1)?,
+            text_column(&b, 2)?,
+        );
+        let number = |i: usize| -> Result<Vec<Option<i64>>> {
+            Ok(text_column(&b, i)?
+                .into_iter()
+                .map(|s| s.and_then(|s| s.parse().ok()))
+                .collect())
+        };
+        let (prev_n, latest_n, prev_p, latest_p) = (number(3)?, number(4)?, number(5)?, number(6)?);
+        for r in 0..codes.len() {
+            let jump = |measure: &str, previous: i64, latest: i64| Jump {
+                practice_code: codes[r].clone().unwrap_or_default(),
+                measure: measure.to_string(),
+                previous_period: short(&prev_period[r]),
+                latest_period: short(&latest_period[r]),
+                previous,
+                latest,
+            };
+            if let (Some(p), Some(l)) = (prev_p[r], latest_p[r])
+                && p >= 100
+                && (l - p).abs() * 10 >= p
+            {
+                jumps.push(jump("registered patients", p, l));
+            }
+            if let (Some(p), Some(l)) = (prev_n[r], latest_n[r])
+                && p >= 5
+                && (l * 2 <= p || l >= 2 * p)
+            {
+                jumps.push(jump("rows", p, l));
+            }
+        }
+    }
+    Ok(Some(jumps))
 }
