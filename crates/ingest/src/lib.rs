@@ -5,7 +5,10 @@
 //! A source's files are loaded in one Delta commit, and a load ledger records
 //! each file's content hash so loading the same files again changes nothing.
 
+#[cfg(test)]
+mod fuzz;
 mod read;
+mod records;
 mod shape;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -26,6 +29,10 @@ pub use shape::{BUILTIN_SHAPES, ColumnKind, ColumnSpec, DateFormat, Shape, built
 
 pub const QUARANTINE_TABLE: &str = "quarantine";
 pub const LEDGER_TABLE: &str = "load_ledger";
+/// Every load's set-aside rows, by source and the table version the load
+/// committed: the `quarantine` table is rebuilt from it, so rows set aside by
+/// a load survive a later run that fails, is refused or is killed.
+pub const QUARANTINE_LOG_TABLE: &str = "quarantine_log";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -107,6 +114,14 @@ pub enum IngestError {
         /// The commonest checks and a first example, so the message is actionable.
         why: String,
     },
+    #[error(
+        "{file}: {read} rows were read but {accounted} are accounted for (loaded or set aside); the file was not loaded. This is a bug in peerbench: please report it with the file"
+    )]
+    Unbalanced {
+        file: String,
+        read: usize,
+        accounted: usize,
+    },
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
     #[error("query engine error: {0}")]
@@ -120,7 +135,9 @@ pub type Result<T, E = IngestError> = std::result::Result<T, E>;
 /// The named row checks. Names are stable: reports and users filter on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Check {
-    Malformed,
+    /// A quoted field that never closes: its line is set aside and the
+    /// lines after it are read as rows.
+    UnbalancedQuote,
     FieldCount,
     RequiredMissing,
     PracticeCodeFormat,
@@ -142,11 +159,13 @@ pub enum Check {
     LineTooLong,
     /// A file in a landing folder that no source reads.
     UnclaimedFile,
+    /// A symbolic link leading out of the folder it was found in: not read.
+    OutsideFolder,
 }
 
 impl Check {
-    pub const ALL: [Check; 16] = [
-        Check::Malformed,
+    pub const ALL: [Check; 17] = [
+        Check::UnbalancedQuote,
         Check::FieldCount,
         Check::RequiredMissing,
         Check::PracticeCodeFormat,
@@ -162,6 +181,7 @@ impl Check {
         Check::PatientIdentifiers,
         Check::LineTooLong,
         Check::UnclaimedFile,
+        Check::OutsideFolder,
     ];
 
     /// The check with this name (as stored in the quarantine table).
@@ -171,7 +191,7 @@ impl Check {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Check::Malformed => "malformed_csv",
+            Check::UnbalancedQuote => "unbalanced_quote",
             Check::FieldCount => "field_count",
             Check::RequiredMissing => "required_missing",
             Check::PracticeCodeFormat => "practice_code_format",
@@ -187,6 +207,7 @@ impl Check {
             Check::PatientIdentifiers => "patient_identifiers",
             Check::LineTooLong => "line_too_long",
             Check::UnclaimedFile => "unclaimed_file",
+            Check::OutsideFolder => "outside_folder",
         }
     }
 }
@@ -344,7 +365,13 @@ pub struct Landing {
 }
 
 /// The files under the landing folders that no source's pattern matches.
-fn unclaimed_files(landing: &Landing, sources: &[Source], base_dir: &Path) -> Vec<PathBuf> {
+/// Files in the landing folders that no source reads, and (with their
+/// landing folder) links leading out of them that no source matched.
+fn unclaimed_files(
+    landing: &Landing,
+    sources: &[Source],
+    base_dir: &Path,
+) -> Vec<(PathBuf, Option<PathBuf>)> {
     let claimed: HashSet<PathBuf> = sources
         .iter()
         .filter_map(|s| expand(s, base_dir).ok())
@@ -362,8 +389,13 @@ fn unclaimed_files(landing: &Landing, sources: &[Source], base_dir: &Path) -> Ve
             || ignore.iter().any(|p| p.matches(name))
     };
     let mut out = Vec::new();
-    let mut folders: Vec<PathBuf> = landing.folders.clone();
-    while let Some(folder) = folders.pop() {
+    // (folder to list, the landing folder it lies in)
+    let mut folders: Vec<(PathBuf, PathBuf)> = landing
+        .folders
+        .iter()
+        .map(|f| (f.clone(), f.clone()))
+        .collect();
+    while let Some((folder, root)) = folders.pop() {
         let Ok(entries) = std::fs::read_dir(&folder) else {
             continue;
         };
@@ -373,14 +405,21 @@ fn unclaimed_files(landing: &Landing, sources: &[Source], base_dir: &Path) -> Ve
                 continue;
             }
             let path = entry.path();
-            if path.is_dir() {
-                folders.push(path);
-            } else if path
+            let claimed = path
                 .canonicalize()
-                .map(|c| !claimed.contains(&c))
-                .unwrap_or(false)
-            {
-                out.push(path);
+                .map(|c| claimed.contains(&c))
+                .unwrap_or(false);
+            let link = entry.file_type().is_ok_and(|t| t.is_symlink());
+            if link && leads_outside(&path, &root) {
+                // Never followed: a link out of the drop box is reported,
+                // by the source that matched it or here.
+                if !claimed {
+                    out.push((path, Some(root.clone())));
+                }
+            } else if path.is_dir() {
+                folders.push((path, root.clone()));
+            } else if !claimed && path.exists() {
+                out.push((path, None));
             }
         }
     }
@@ -447,14 +486,25 @@ struct Extract {
 /// `s3://bucket/prefix/*.csv` on an S3-compatible store.
 async fn extracts(source: &Source, base_dir: &Path) -> Result<Vec<Extract>> {
     if !peerbench_warehouse::is_url(&source.files) {
-        return Ok(expand(source, base_dir)?
+        let outside = outside_links(source, base_dir);
+        let files: Vec<Extract> = expand(source, base_dir)?
             .into_iter()
+            .filter(|path| !outside.contains(path))
             .map(|path| Extract {
                 label: label(&path),
                 path,
                 _download: None,
             })
-            .collect());
+            .collect();
+        // Only links leading out of the folder: nothing to load, which must
+        // not empty the table.
+        if files.is_empty() {
+            return Err(IngestError::NoFiles {
+                source_name: source.table.clone(),
+                pattern: format!("{} (only links leading outside its folder)", source.files),
+            });
+        }
+        return Ok(files);
     }
     let remote = |reason: String| IngestError::Remote {
         location: source.files.clone(),
@@ -537,13 +587,88 @@ fn expand(source: &Source, base_dir: &Path) -> Result<Vec<PathBuf>> {
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    if files.is_empty() {
+    if files.is_empty() && outside_links(source, base_dir).is_empty() {
         return Err(IngestError::NoFiles {
             source_name: source.table.clone(),
             pattern,
         });
     }
     Ok(files)
+}
+
+/// The folder a file pattern names before its first wildcard: the files
+/// it matches must lie inside it.
+fn literal_folder(pattern: &Path) -> PathBuf {
+    let wild = |c: &std::path::Component| c.as_os_str().to_string_lossy().contains(['*', '?', '[']);
+    if !pattern.components().any(|c| wild(&c)) {
+        // A single file: its folder.
+        return pattern.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    pattern.components().take_while(|c| !wild(c)).collect()
+}
+
+/// Whether `path` (found inside `folder`) leads, through a symbolic link,
+/// somewhere outside it. Such a file is never opened: a landing folder is
+/// a drop box, and a link in it must not make peerbench read (and quote in
+/// its quarantine) any file the account running it can see.
+fn leads_outside(path: &Path, folder: &Path) -> bool {
+    let inside = |folder: &Path| {
+        let folder = folder
+            .canonicalize()
+            .unwrap_or_else(|_| folder.to_path_buf());
+        path.canonicalize()
+            .map(|p| p.starts_with(&folder))
+            .unwrap_or(true)
+    };
+    !inside(folder)
+}
+
+/// The files a local source's pattern matches that are links leading out
+/// of its folder: they are not read, and each is reported.
+fn outside_links(source: &Source, base_dir: &Path) -> Vec<PathBuf> {
+    if peerbench_warehouse::is_url(&source.files) {
+        return Vec::new();
+    }
+    let pattern = base_dir.join(&source.files);
+    let folder = literal_folder(&pattern);
+    let Ok(paths) = glob::glob(&pattern.to_string_lossy()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = paths
+        .filter_map(|p| p.ok())
+        .filter(|p| p.is_file() && leads_outside(p, &folder))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The quarantine entry for a link leading out of its folder.
+fn outside_entry(table: &str, path: &Path, folder: &str) -> QuarantinedRow {
+    let file = label_without_following(path);
+    QuarantinedRow::new(
+        table,
+        &file,
+        0,
+        Check::OutsideFolder,
+        format!(
+            "{file}: a symbolic link leading outside {folder}; it was not read. Copy the extract into the folder instead of linking to it"
+        ),
+        "",
+    )
+}
+
+/// A path's label without resolving links (whose targets are not named).
+fn label_without_following(path: &Path) -> String {
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
+    match (path.parent().and_then(|p| p.canonicalize().ok()), cwd) {
+        (Some(dir), Ok(cwd)) => {
+            let abs = dir.join(path.file_name().unwrap_or_default());
+            abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs)
+        }
+        _ => path.to_path_buf(),
+    }
+    .to_string_lossy()
+    .into_owned()
 }
 
 /// How a file is named in messages and the quarantine: relative to the
@@ -569,6 +694,9 @@ fn ledger_schema() -> SchemaRef {
         // Added after the first release: older ledgers read them as null.
         Field::new("rows_superseded", DataType::Int64, true),
         Field::new("definition", DataType::Utf8, true),
+        // rows_read = rows_loaded + rows_quarantined + rows_superseded, checked
+        // before the load commits.
+        Field::new("rows_read", DataType::Int64, true),
     ]))
 }
 
@@ -581,6 +709,27 @@ fn quarantine_schema() -> SchemaRef {
         Field::new("reason", DataType::Utf8, false),
         Field::new("raw", DataType::Utf8, false),
     ]))
+}
+
+fn quarantine_log_schema() -> SchemaRef {
+    let mut fields = vec![Field::new("table_version", DataType::Int64, false)];
+    fields.extend(
+        quarantine_schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone()),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+/// A load's set-aside rows as they are kept in the quarantine log.
+fn quarantine_log_batch(rows: &[QuarantinedRow], version: u64) -> Result<RecordBatch> {
+    let batch = quarantine_batch(rows)?;
+    let mut columns: Vec<arrow::array::ArrayRef> =
+        vec![Arc::new(Int64Array::from(vec![version as i64; rows.len()]))];
+    columns.extend(batch.columns().iter().cloned());
+    RecordBatch::try_new(quarantine_log_schema(), columns)
+        .map_err(|e| IngestError::Internal(e.to_string()))
 }
 
 pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
@@ -677,7 +826,7 @@ async fn last_loaded(
 
 /// Bumped whenever a check changes what it accepts, so that files loaded
 /// under the old checks are read again.
-const CHECKS_REVISION: u32 = 1;
+const CHECKS_REVISION: u32 = 2;
 
 /// What a load's outcome depends on besides its files: the checks, the
 /// source's definition (columns, aliases, formats, thresholds) and, when rows
@@ -836,6 +985,7 @@ fn read_source(
     // (earlier, later) file indices → practice-periods and rows replaced.
     let mut replaced: BTreeMap<(usize, usize), (BTreeSet<String>, usize)> = BTreeMap::new();
     let mut write_stopped = false;
+    let mut unbalanced = None;
     for &i in order {
         let file = files[i].file.clone();
         let mut mine: HashSet<(String, String)> = HashSet::new();
@@ -911,6 +1061,17 @@ fn read_source(
         }
         let outcome = &mut files[i];
         match read {
+            // Rows handed on were loaded or superseded; the rest were set
+            // aside. Anything else is rows unaccounted for: the whole source
+            // is refused (its rows are already on their way to the write).
+            Ok(stats) if stats.rows_read != loaded + superseded + stats.quarantined.len() => {
+                unbalanced = Some(IngestError::Unbalanced {
+                    file: file.clone(),
+                    read: stats.rows_read,
+                    accounted: loaded + superseded + stats.quarantined.len(),
+                });
+                break;
+            }
             Ok(stats) => {
                 tracing::debug!(
                     file,
@@ -963,11 +1124,11 @@ fn read_source(
         .collect();
     // Files were read newest first; people read the quarantine by file name.
     rejected.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
-    let refused = too_many_rejected(source, &files, &rejected);
+    let refused = unbalanced.or_else(|| too_many_rejected(source, &files, &rejected));
     if refused.is_some() {
         // Fail the write before it commits: the table keeps its last version.
         let _ = tx.send(Err(datafusion::error::DataFusionError::Execution(format!(
-            "source {} refused: too many rows failed their checks",
+            "source {} refused; nothing of it is committed",
             source.table
         ))));
     } else if !sent_any {
@@ -1032,7 +1193,7 @@ async fn unchanged_outcome(
         warehouse,
         LEDGER_TABLE,
         &format!(
-            "SELECT file, rows_loaded, rows_quarantined, coalesce(rows_superseded, 0) \
+            "SELECT file, rows_loaded, rows_quarantined, coalesce(rows_superseded, 0), table_version \
              FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = \
              (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{t}')"
         ),
@@ -1043,12 +1204,14 @@ async fn unchanged_outcome(
         return Ok(None);
     };
     let mut counts: HashMap<String, [i64; 3]> = HashMap::new();
+    let mut version = None;
     for b in ledger {
         let (loaded, quarantined, superseded) = (
             int64s(b.column(1))?,
             int64s(b.column(2))?,
             int64s(b.column(3))?,
         );
+        version = int64s(b.column(4))?.first().copied().or(version);
         for (r, name) in strings(b.column(0))?.into_iter().enumerate() {
             counts.insert(
                 name.unwrap_or_default(),
@@ -1056,13 +1219,19 @@ async fn unchanged_outcome(
             );
         }
     }
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    // The rows that load set aside, from the quarantine log: the
+    // `quarantine` table may be from a later run that failed before
+    // rewriting it, or from before this load.
     let mut rejected = Vec::new();
     let quarantined = query_table(
         warehouse,
-        QUARANTINE_TABLE,
+        QUARANTINE_LOG_TABLE,
         &format!(
-            "SELECT file, line, check_name, reason, raw \
-             FROM {QUARANTINE_TABLE} WHERE source = '{t}' ORDER BY file, line"
+            "SELECT file, line, check_name, reason, raw FROM {QUARANTINE_LOG_TABLE} \
+             WHERE source = '{t}' AND table_version = {version} ORDER BY file, line"
         ),
     )
     .await?;
@@ -1087,6 +1256,16 @@ async fn unchanged_outcome(
                 raw: raw[r].clone().unwrap_or_default(),
             });
         }
+    }
+    // A load killed between its ledger and its quarantine log, or a log
+    // from before the log existed: the books do not balance, so reload.
+    let logged: i64 = counts.values().map(|c| c[1]).sum();
+    if rejected.len() as i64 != logged {
+        tracing::info!(
+            table = t,
+            "the quarantine log does not match the ledger; reloading"
+        );
+        return Ok(None);
     }
     for f in &mut files {
         let Some([loaded, quarantined, superseded]) = counts.get(&f.file) else {
@@ -1115,19 +1294,46 @@ async fn unchanged_outcome(
     )))
 }
 
-/// Whether the unclaimed files differ from those the quarantine table lists.
-async fn unclaimed_changed(warehouse: &Warehouse, unclaimed: &[String]) -> Result<bool> {
-    let sql = format!(
-        "SELECT file FROM {QUARANTINE_TABLE} WHERE check_name = 'unclaimed_file' ORDER BY file"
-    );
+/// Whether the quarantine table holds anything but exactly `rows` (in any
+/// order); true when it does not exist yet.
+async fn quarantine_differs(warehouse: &Warehouse, rows: &[QuarantinedRow]) -> Result<bool> {
+    let sql = format!("SELECT source, file, line, check_name, reason, raw FROM {QUARANTINE_TABLE}");
     let Some(batches) = query_table(warehouse, QUARANTINE_TABLE, &sql).await? else {
         return Ok(true);
     };
-    let mut before = Vec::new();
+    type Key = (String, String, i64, String, String, String);
+    let mut stored: Vec<Key> = Vec::new();
     for b in batches {
-        before.extend(strings(b.column(0))?.into_iter().flatten());
+        let text = |i| strings(b.column(i));
+        let (source, file, check, reason, raw) = (text(0)?, text(1)?, text(3)?, text(4)?, text(5)?);
+        let lines = int64s(b.column(2))?;
+        for r in 0..b.num_rows() {
+            stored.push((
+                source[r].clone().unwrap_or_default(),
+                file[r].clone().unwrap_or_default(),
+                lines[r],
+                check[r].clone().unwrap_or_default(),
+                reason[r].clone().unwrap_or_default(),
+                raw[r].clone().unwrap_or_default(),
+            ));
+        }
     }
-    Ok(before != unclaimed)
+    let mut wanted: Vec<Key> = rows
+        .iter()
+        .map(|q| {
+            (
+                q.source.clone(),
+                q.file.clone(),
+                q.line as i64,
+                q.check.as_str().to_string(),
+                q.reason.clone(),
+                q.raw.clone(),
+            )
+        })
+        .collect();
+    stored.sort();
+    wanted.sort();
+    Ok(stored != wanted)
 }
 
 /// The practice codes in the register table, if it has been loaded.
@@ -1158,6 +1364,12 @@ pub async fn load_source(
     quarantine: &mut Vec<QuarantinedRow>,
 ) -> Result<SourceOutcome> {
     let extracts = extracts(source, base_dir).await?;
+    let folder = literal_folder(&base_dir.join(&source.files));
+    for path in outside_links(source, base_dir) {
+        let entry = outside_entry(&source.table, &path, &label(&folder));
+        tracing::warn!("{}", entry.reason);
+        quarantine.push(entry);
+    }
     let paths: Vec<PathBuf> = extracts.iter().map(|e| e.path.clone()).collect();
     let schema = schema_for(&source.shape);
     let mut files = Vec::with_capacity(paths.len());
@@ -1234,11 +1446,28 @@ pub async fn load_source(
         refused,
     } = read;
     let by_check = count_by_check(&rejected);
-    quarantine.extend(rejected);
+    quarantine.extend(rejected.iter().cloned());
     if let Some(refused) = refused {
         return Err(refused);
     }
     let commit = written?;
+    // The set-aside rows are logged against the version just committed,
+    // before the ledger vouches for the load: a run killed in between
+    // leaves a ledger that does not name this version, and reloads.
+    if !rejected.is_empty() {
+        let metadata = HashMap::from([(
+            "peerbench.operation".to_string(),
+            serde_json::json!("quarantine_log"),
+        )]);
+        warehouse
+            .append(
+                QUARANTINE_LOG_TABLE,
+                quarantine_log_schema(),
+                vec![quarantine_log_batch(&rejected, commit.version)?],
+                metadata,
+            )
+            .await?;
+    }
     if let Some(w) = rejection_warning(source, &files) {
         tracing::warn!("{w}");
     }
@@ -1286,6 +1515,9 @@ pub async fn load_source(
                     .collect::<Vec<_>>(),
             )),
             Arc::new(StringArray::from(vec![definition.clone(); n])),
+            Arc::new(Int64Array::from(
+                files.iter().map(|f| f.rows_read as i64).collect::<Vec<_>>(),
+            )),
         ],
     )
     .map_err(|e| IngestError::Internal(e.to_string()))?;
@@ -1335,7 +1567,13 @@ pub async fn ingest(
         }
         summary.sources.push(outcome);
     }
-    for path in unclaimed_files(landing, sources, base_dir) {
+    for (path, outside) in unclaimed_files(landing, sources, base_dir) {
+        if let Some(folder) = outside {
+            let entry = outside_entry("", &path, &label(&folder));
+            tracing::warn!("{}", entry.reason);
+            summary.quarantined.push(entry);
+            continue;
+        }
         let file = label(&path);
         tracing::warn!("{file}: no source in the pipeline reads this file");
         summary.quarantined.push(QuarantinedRow::new(
@@ -1355,12 +1593,10 @@ pub async fn ingest(
         ));
         summary.unclaimed.push(file);
     }
-    let changed = summary
-        .sources
-        .iter()
-        .any(|s| s.committed_version.is_some())
-        || unclaimed_changed(warehouse, &summary.unclaimed).await?;
-    if changed || warehouse.version(QUARANTINE_TABLE).await?.is_none() {
+    // The quarantine table is what one clean run of these files would set
+    // aside: rewritten whenever it differs, so rows lost to an earlier run
+    // that failed or was killed before rewriting it come back.
+    if quarantine_differs(warehouse, &summary.quarantined).await? {
         let batch = quarantine_batch(&summary.quarantined)?;
         let metadata = HashMap::from([(
             "peerbench.operation".to_string(),
@@ -1395,6 +1631,22 @@ mod tests {
                 "in/x-2026-09-resubmitted.csv",
                 "in/x-2026-09_v2.csv",
             ]
+        );
+    }
+
+    #[test]
+    fn a_patterns_folder_is_what_precedes_its_first_wildcard() {
+        assert_eq!(
+            literal_folder(Path::new("/d/searches/*.csv")),
+            Path::new("/d/searches")
+        );
+        assert_eq!(
+            literal_folder(Path::new("/d/in/*/x-*.csv")),
+            Path::new("/d/in")
+        );
+        assert_eq!(
+            literal_folder(Path::new("/d/practices.csv")),
+            Path::new("/d")
         );
     }
 

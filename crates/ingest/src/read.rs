@@ -15,6 +15,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{Datelike, NaiveDate};
 use csv::StringRecord;
 
+use crate::records::{MAX_QUOTED_LINES, NewlinesAsLf, Record, Records};
 use crate::shape::{ColumnKind, DateFormat, Shape, header_key};
 use crate::{Check, IngestError, QuarantinedRow, Result};
 
@@ -126,6 +127,12 @@ fn row_text(batch: &RecordBatch, columns: usize, row: usize) -> String {
         .join(",")
 }
 
+/// A record as the row checks see it.
+enum Row {
+    Fields(StringRecord),
+    UnbalancedQuote { text: String, past_end: bool },
+}
+
 /// The outcome of reading one file.
 #[derive(Debug)]
 pub struct FileRead {
@@ -207,6 +214,51 @@ fn period_in_range(d: NaiveDate, today: NaiveDate) -> Result<(), String> {
         ))
     } else {
         Ok(())
+    }
+}
+
+/// A period written as text: a financial year, a quarter, a month or a
+/// date in any of the built-in formats, or a calendar year.
+fn period_from_text(s: &str) -> Option<NaiveDate> {
+    let s = s.trim();
+    if s.len() == 4 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return NaiveDate::from_ymd_opt(s.parse().ok()?, 1, 1);
+    }
+    [
+        DateFormat::FinancialYear,
+        DateFormat::Quarter,
+        DateFormat::YearMonth,
+        DateFormat::Iso,
+        DateFormat::DayMonYear,
+        DateFormat::DayMonthYearSlashed,
+    ]
+    .into_iter()
+    .find_map(|f| parse_date(s, f))
+}
+
+/// The period checks for a period column that is not stored as a date.
+fn check_period_value(value: &Value, today: NaiveDate) -> Result<(), (Check, String)> {
+    let (period, shown) = match value {
+        Value::Text(s) => (period_from_text(s), s.clone()),
+        Value::Int(Some(year), _) => (
+            i32::try_from(*year)
+                .ok()
+                .filter(|y| (1000..=9999).contains(y))
+                .and_then(|y| NaiveDate::from_ymd_opt(y, 1, 1)),
+            year.to_string(),
+        ),
+        // Empty or suppressed: the column's own checks have spoken.
+        _ => return Ok(()),
+    };
+    match period {
+        None => Err((
+            Check::BadDate,
+            format!(
+                "{shown:?} is not a period (expected a financial year such as 2025-26, a year such as 2026, a quarter such as 2026Q3 or a month such as 202609)"
+            ),
+        )),
+        Some(d) => period_in_range(d, today)
+            .map_err(|why| (Check::PeriodOutOfRange, format!("{shown}: {why}"))),
     }
 }
 
@@ -551,7 +603,7 @@ pub fn read_stream(
     let mut input = BufReader::with_capacity(
         1 << 20,
         LineLimited {
-            inner: input,
+            inner: NewlinesAsLf::new(input),
             run: 0,
             newlines: 0,
             limit: MAX_LINE_BYTES,
@@ -595,46 +647,42 @@ pub fn read_stream(
         encodings.bom = true;
         input.consume(3);
     }
+    let mut records = Records::new(input, 1);
 
     // Find the header: the first line whose fields name every required column.
     let mut header: Option<(usize, Vec<String>)> = None; // (line no, fields)
     let mut best_missing: Vec<String> = Vec::new();
-    let mut line = Vec::new();
-    for i in 0..MAX_PREAMBLE_LINES {
-        line.clear();
-        if input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| read_error(e, i + 1))?
-            == 0
-        {
-            break;
-        }
-        let text = encodings.decode(&line).into_owned();
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(text.as_bytes());
-        let fields: Vec<String> = match rdr.records().next() {
-            Some(Ok(r)) => r.iter().map(|f| f.trim().to_string()).collect(),
-            _ => Vec::new(),
-        };
-        let keys: HashSet<String> = fields.iter().map(|f| header_key(f)).collect();
-        let missing: Vec<String> = shape
-            .columns
-            .iter()
-            .filter(|c| c.required)
-            .filter(|c| {
-                !std::iter::once(c.name.as_str())
-                    .chain(c.aliases.iter().map(String::as_str))
-                    .any(|a| keys.contains(&header_key(a)))
-            })
-            .map(|c| c.name.clone())
-            .collect();
-        if missing.is_empty() {
-            header = Some((i + 1, fields));
-            break;
-        }
-        if best_missing.is_empty() || missing.len() < best_missing.len() {
-            best_missing = missing;
+    while records.next_line_number() <= MAX_PREAMBLE_LINES {
+        let at = records.next_line_number();
+        match records.next_record().map_err(|e| read_error(e, at))? {
+            None => break,
+            // A title line with a stray quote is not the header.
+            Some(Record::UnbalancedQuote { .. }) => continue,
+            Some(Record::Fields { line, fields, .. }) => {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .map(|f| encodings.decode(f).trim().to_string())
+                    .collect();
+                let keys: HashSet<String> = fields.iter().map(|f| header_key(f)).collect();
+                let missing: Vec<String> = shape
+                    .columns
+                    .iter()
+                    .filter(|c| c.required)
+                    .filter(|c| {
+                        !std::iter::once(c.name.as_str())
+                            .chain(c.aliases.iter().map(String::as_str))
+                            .any(|a| keys.contains(&header_key(a)))
+                    })
+                    .map(|c| c.name.clone())
+                    .collect();
+                if missing.is_empty() {
+                    header = Some((line, fields));
+                    break;
+                }
+                if best_missing.is_empty() || missing.len() < best_missing.len() {
+                    best_missing = missing;
+                }
+            }
         }
     }
     let Some((header_line, header_fields)) = header else {
@@ -684,55 +732,64 @@ pub fn read_stream(
     // aside: (row, line, reason).
     let mut conflicted_rows: Vec<(usize, usize, String)> = Vec::new();
 
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(input);
     // The first rows are read ahead and checked for patient identifiers
     // before any row is used: such a file is refused whole.
-    let mut ahead: std::collections::VecDeque<(
-        usize,
-        std::result::Result<StringRecord, csv::Error>,
-    )> = std::collections::VecDeque::new();
-    let mut raw = csv::ByteRecord::new();
-    let mut next = |rdr: &mut csv::Reader<_>,
-                    encodings: &mut Encodings|
-     -> Option<(usize, std::result::Result<StringRecord, csv::Error>)> {
-        let line_no = header_line + rdr.position().line() as usize;
-        match rdr.read_byte_record(&mut raw) {
-            Ok(false) => None,
-            Ok(true) => {
-                // Line numbers are 1-based and include the preamble; the csv
-                // position is the start of the record relative to the header.
-                let line_no = raw
-                    .position()
-                    .map_or(line_no, |p| header_line + p.line() as usize);
-                let record = match StringRecord::from_byte_record(std::mem::take(&mut raw)) {
-                    Ok(r) => {
-                        encodings.utf8_beyond_ascii |= !r.as_slice().is_ascii();
-                        r
-                    }
-                    Err(e) => {
-                        let raw = e.into_byte_record();
-                        raw.iter()
+    let mut ahead: std::collections::VecDeque<(usize, Row)> = std::collections::VecDeque::new();
+    let fields_expected = header_fields.len();
+    let next =
+        |records: &mut Records<_>, encodings: &mut Encodings| -> Result<Option<(usize, Row)>> {
+            let at = records.next_line_number();
+            let record = records.next_record().map_err(|e| read_error(e, at))?;
+            let record = match record {
+                None => return Ok(None),
+                // A record spanning lines whose field count is wrong was closed by
+                // a quote further down, not its own: its first line is the
+                // unbalanced quote, and the lines after it are rows.
+                Some(Record::Fields {
+                    lines, ref fields, ..
+                }) if lines > 1 && fields.len() != fields_expected => records.take_back(),
+                Some(r) => r,
+            };
+            Ok(Some(match record {
+                Record::Fields { line, fields, .. } => {
+                    let record = match StringRecord::from_byte_record(fields) {
+                        Ok(r) => {
+                            encodings.utf8_beyond_ascii |= !r.as_slice().is_ascii();
+                            r
+                        }
+                        Err(e) => e
+                            .into_byte_record()
+                            .iter()
                             .map(|f| encodings.decode(f).into_owned())
-                            .collect()
-                    }
-                };
-                Some((line_no, Ok(record)))
-            }
-            Err(e) => Some((line_no, Err(e))),
-        }
-    };
+                            .collect(),
+                    };
+                    (line, Row::Fields(record))
+                }
+                Record::UnbalancedQuote {
+                    line,
+                    text,
+                    past_end,
+                } => (
+                    line,
+                    Row::UnbalancedQuote {
+                        text: encodings.decode(&text).into_owned(),
+                        past_end,
+                    },
+                ),
+            }))
+        };
     while ahead.len() < PATIENT_SAMPLE_ROWS {
-        match next(&mut rdr, &mut encodings) {
+        match next(&mut records, &mut encodings)? {
             Some(r) => ahead.push_back(r),
             None => break,
         }
     }
     let sample: Vec<(usize, &StringRecord)> = ahead
         .iter()
-        .filter_map(|(line, r)| r.as_ref().ok().map(|r| (*line, r)))
+        .filter_map(|(line, r)| match r {
+            Row::Fields(r) => Some((*line, r)),
+            Row::UnbalancedQuote { .. } => None,
+        })
         .collect();
     refuse_patient_identifiers(
         file_label,
@@ -745,44 +802,29 @@ pub fn read_stream(
     loop {
         let (line_no, record) = match ahead.pop_front() {
             Some(r) => r,
-            None => match next(&mut rdr, &mut encodings) {
+            None => match next(&mut records, &mut encodings)? {
                 Some(r) => r,
                 None => break,
             },
         };
         let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                if let csv::ErrorKind::Io(io) = e.kind() {
-                    // The stream itself failed (a corrupt gzip, a line too
-                    // long): the file loads nothing.
-                    let io = std::io::Error::new(io.kind(), io.to_string());
-                    return Err(read_error(io, line_no));
-                }
+            Row::Fields(r) => r,
+            Row::UnbalancedQuote { text, past_end } => {
                 rows_read += 1;
-                // The csv reader cannot resynchronise after some errors; stop
-                // rather than guess, and say in the reason that the rest of
-                // the file was not read, so nothing is lost silently.
-                let recoverable = matches!(
-                    e.kind(),
-                    csv::ErrorKind::UnequalLengths { .. } | csv::ErrorKind::Utf8 { .. }
-                );
-                let reason = if recoverable {
-                    e.to_string()
-                } else {
-                    format!("{e}; the rest of the file from this line was not read")
-                };
                 quarantined.push(QuarantinedRow::new(
                     source,
                     file_label,
                     line_no,
-                    Check::Malformed,
-                    reason,
-                    "",
+                    Check::UnbalancedQuote,
+                    if past_end {
+                        "a quoted field opens on this line and is not closed before the end of the file; the lines after it were read as rows".to_string()
+                    } else {
+                        format!(
+                            "a quoted field opens on this line and is not closed within {MAX_QUOTED_LINES} lines; the lines after it were read as rows"
+                        )
+                    },
+                    &text,
                 ));
-                if !recoverable {
-                    break;
-                }
                 continue;
             }
         };
@@ -813,13 +855,19 @@ pub fn read_stream(
             let value = match &c.kind {
                 ColumnKind::PracticeCode => {
                     if !is_practice_code(field) {
-                        failure = Some(reject(
-                            Check::PracticeCodeFormat,
+                        let reason = if is_practice_code(&field.to_ascii_uppercase()) {
+                            format!(
+                                "column {}: practice codes are upper case: {field} (expected {})",
+                                c.name,
+                                field.to_ascii_uppercase()
+                            )
+                        } else {
                             format!(
                                 "column {}: {field:?} is not a practice code (expected a letter and five digits, e.g. A81001)",
                                 c.name
-                            ),
-                        ));
+                            )
+                        };
+                        failure = Some(reject(Check::PracticeCodeFormat, reason));
                         break;
                     }
                     if let Some(known) = known_practices
@@ -861,10 +909,15 @@ pub fn read_stream(
                                 ));
                                 break;
                             }
-                            Err(_) => {
-                                failure = Some(reject(
-                                    Check::NotACount,
-                                    format!(
+                            Err(e) => {
+                                let reason = match e.kind() {
+                                    std::num::IntErrorKind::PosOverflow
+                                    | std::num::IntErrorKind::NegOverflow => format!(
+                                        "column {}: {field} is too large for a count (at most {})",
+                                        c.name,
+                                        i64::MAX
+                                    ),
+                                    _ => format!(
                                         "column {}: {field:?} is not a whole number{}",
                                         c.name,
                                         if *suppressible {
@@ -873,7 +926,8 @@ pub fn read_stream(
                                             ""
                                         }
                                     ),
-                                ));
+                                };
+                                failure = Some(reject(Check::NotACount, reason));
                                 break;
                             }
                         }
@@ -928,6 +982,15 @@ pub fn read_stream(
                     }
                 }
             };
+            // A period kept as text or a year (QOF's `2025-26`, the survey's
+            // 2026) goes through the same checks as a date.
+            if c.period
+                && !matches!(c.kind, ColumnKind::Date { .. })
+                && let Err((check, why)) = check_period_value(&value, today)
+            {
+                failure = Some(reject(check, format!("column {}: {why}", c.name)));
+                break;
+            }
             values.push(value);
         }
         if let Some(f) = failure {
@@ -1011,6 +1074,17 @@ pub fn read_stream(
     }
     if rows.pending() > 0 {
         spool.push(rows.finish()?)?;
+    }
+    // The books must balance before a single row is handed on: every row
+    // read is built (to be loaded, or set aside below as a conflicting
+    // duplicate) or already set aside. A file that does not balance is
+    // refused whole rather than loaded with rows unaccounted for.
+    if rows_read != rows.built + quarantined.len() {
+        return Err(IngestError::Unbalanced {
+            file: file_label.to_string(),
+            read: rows_read,
+            accounted: rows.built + quarantined.len(),
+        });
     }
 
     // The whole file is read: hand its rows on, less any that a later row

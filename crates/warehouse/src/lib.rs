@@ -67,6 +67,10 @@ pub enum WarehouseError {
         #[source]
         source: object_store::Error,
     },
+    #[error(
+        "table {table:?} was changed by another writer while this one was replacing it (two loads at once?); nothing of this write was committed: run again once the other has finished"
+    )]
+    ConcurrentWrite { table: String },
     #[error("query engine error: {0}")]
     Engine(#[from] datafusion::error::DataFusionError),
 }
@@ -214,6 +218,37 @@ impl Warehouse {
         }
     }
 
+    /// How a write's error is reported: a commit that lost the race with
+    /// another writer says so, since the fix is to wait, not to repair.
+    fn write_error(table: &str) -> impl FnOnce(deltalake::DeltaTableError) -> WarehouseError + '_ {
+        move |source| match source {
+            deltalake::DeltaTableError::VersionAlreadyExists(_)
+            | deltalake::DeltaTableError::Transaction {
+                source: deltalake::kernel::transaction::TransactionError::MaxCommitAttempts(_),
+            } => WarehouseError::ConcurrentWrite {
+                table: table.to_string(),
+            },
+            source => Self::delta_error(table)(source),
+        }
+    }
+
+    /// Commit properties for a write. A replacement (overwrite) is never
+    /// retried on top of a commit that landed after the version it read:
+    /// Delta's conflict checker lets an overwrite without a predicate commit
+    /// after a concurrent one, which would keep both loads' rows (a table
+    /// holding every row twice). Appends may retry: stacking is what they do.
+    fn commit_properties(
+        mode: SaveMode,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> CommitProperties {
+        let properties = CommitProperties::default().with_metadata(metadata);
+        if mode == SaveMode::Overwrite {
+            properties.with_max_retries(0)
+        } else {
+            properties
+        }
+    }
+
     /// The tables present, sorted by name.
     pub async fn tables(&self) -> Result<Vec<String>> {
         let candidates: Vec<String> = match &self.backend {
@@ -335,9 +370,9 @@ impl Warehouse {
             .with_input_plan(plan)
             .with_save_mode(SaveMode::Overwrite)
             .with_table_name(table)
-            .with_commit_properties(CommitProperties::default().with_metadata(metadata))
+            .with_commit_properties(Self::commit_properties(SaveMode::Overwrite, metadata))
             .await
-            .map_err(Self::delta_error(table))?;
+            .map_err(Self::write_error(table))?;
         Ok(Commit {
             table: table.to_string(),
             version: written.version().unwrap_or_default(),
@@ -379,9 +414,9 @@ impl Warehouse {
         }
         let written = write
             .with_table_name(table)
-            .with_commit_properties(CommitProperties::default().with_metadata(metadata))
+            .with_commit_properties(Self::commit_properties(mode, metadata))
             .await
-            .map_err(Self::delta_error(table))?;
+            .map_err(Self::write_error(table))?;
         Ok(Commit {
             table: table.to_string(),
             version: written.version().unwrap_or_default(),
