@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 pub use read::{
     BATCH_ROWS, FileStats, MAX_LINE_BYTES, is_practice_code, read_file, read_stream, schema_for,
 };
+pub use records::MAX_QUOTED_LINES;
 pub use shape::{BUILTIN_SHAPES, ColumnKind, ColumnSpec, DateFormat, Shape, builtin, header_key};
 
 pub const QUARANTINE_TABLE: &str = "quarantine";
@@ -259,6 +260,9 @@ pub struct Source {
     pub warn_rejected_pct: f64,
     /// Whether rows must name a practice in the register.
     pub check_register: bool,
+    /// How many lines a quoted field may run on past the line where it
+    /// opens before it is an unbalanced quote ([`MAX_QUOTED_LINES`] by default).
+    pub max_quoted_lines: usize,
 }
 
 /// What happened to one file.
@@ -835,12 +839,13 @@ const CHECKS_REVISION: u32 = 2;
 fn load_definition(source: &Source, known_practices: Option<&HashSet<String>>) -> String {
     let mut h = Sha256::new();
     h.update(format!(
-        "peerbench {} checks {CHECKS_REVISION}\n{:?}\n{} {} {}\n",
+        "peerbench {} checks {CHECKS_REVISION}\n{:?}\n{} {} {} {}\n",
         env!("CARGO_PKG_VERSION"),
         source.shape,
         source.max_rejected_pct,
         source.warn_rejected_pct,
-        source.check_register
+        source.check_register,
+        source.max_quoted_lines
     ));
     if source.check_register
         && let Some(known) = known_practices
@@ -1045,7 +1050,16 @@ fn read_source(
             Ok(())
         };
         let read = open_extract(&paths[i]).and_then(|(input, gzip)| {
-            read_stream(&source.table, &file, input, shape, known, &mut emit).map_err(|e| {
+            read_stream(
+                &source.table,
+                &file,
+                input,
+                shape,
+                known,
+                source.max_quoted_lines,
+                &mut emit,
+            )
+            .map_err(|e| {
                 match e {
                     // A corrupt gzip stream surfaces as a read error part-way.
                     IngestError::Stream { reason, .. } if gzip => IngestError::BadGzip {

@@ -521,6 +521,7 @@ pub fn read_file(
         bytes,
         shape,
         known_practices,
+        MAX_QUOTED_LINES,
         &mut |b| {
             batches.push(b);
             Ok(())
@@ -597,6 +598,7 @@ pub fn read_stream(
     input: impl Read,
     shape: &Shape,
     known_practices: Option<&HashSet<String>>,
+    max_quoted_lines: usize,
     emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<FileStats> {
     let overlong_at = std::rc::Rc::new(std::cell::Cell::new(None));
@@ -648,6 +650,7 @@ pub fn read_stream(
         input.consume(3);
     }
     let mut records = Records::new(input, 1);
+    records.max_quoted_lines = max_quoted_lines;
 
     // Find the header: the first line whose fields name every required column.
     let mut header: Option<(usize, Vec<String>)> = None; // (line no, fields)
@@ -820,7 +823,7 @@ pub fn read_stream(
                         "a quoted field opens on this line and is not closed before the end of the file; the lines after it were read as rows".to_string()
                     } else {
                         format!(
-                            "a quoted field opens on this line and is not closed within {MAX_QUOTED_LINES} lines; the lines after it were read as rows"
+                            "a quoted field opens on this line and is not closed within {max_quoted_lines} lines (max_quoted_lines); the lines after it were read as rows"
                         )
                     },
                     &text,
@@ -1391,10 +1394,18 @@ mod tests {
         bytes.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES + 10));
         bytes.extend(b",1,2\nA81001,30/09/2026,C,x,1,2\n");
         let mut emitted = 0;
-        let err = read_stream("s", "f.csv", bytes.as_slice(), &search(), None, &mut |b| {
-            emitted += b.num_rows();
-            Ok(())
-        })
+        let err = read_stream(
+            "s",
+            "f.csv",
+            bytes.as_slice(),
+            &search(),
+            None,
+            MAX_QUOTED_LINES,
+            &mut |b| {
+                emitted += b.num_rows();
+                Ok(())
+            },
+        )
         .unwrap_err();
         assert!(
             matches!(err, IngestError::LineTooLong { line: 3, .. }),
@@ -1422,10 +1433,18 @@ mod tests {
             text.push_str(&format!("A81001,30/09/2026,S{i},x,1,2\n"));
         }
         let mut sizes = Vec::new();
-        read_stream("s", "f.csv", text.as_bytes(), &search(), None, &mut |b| {
-            sizes.push(b.num_rows());
-            Ok(())
-        })
+        read_stream(
+            "s",
+            "f.csv",
+            text.as_bytes(),
+            &search(),
+            None,
+            MAX_QUOTED_LINES,
+            &mut |b| {
+                sizes.push(b.num_rows());
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(sizes, vec![BATCH_ROWS, 10]);
         // The spool: batches past the budget go to disk and come back intact.

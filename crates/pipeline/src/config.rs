@@ -118,6 +118,14 @@ struct SourceEntry {
     warn_rejected_pct: f64,
     #[serde(default = "yes")]
     check_register: bool,
+    /// How many lines a quoted field may run on before it is taken for an
+    /// unbalanced quote.
+    #[serde(default = "default_max_quoted_lines")]
+    max_quoted_lines: usize,
+}
+
+fn default_max_quoted_lines() -> usize {
+    peerbench_ingest::MAX_QUOTED_LINES
 }
 
 fn default_max_rejected() -> f64 {
@@ -250,6 +258,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             max_rejected_pct: s.max_rejected_pct,
             warn_rejected_pct: s.warn_rejected_pct.min(s.max_rejected_pct),
             check_register: s.check_register,
+            max_quoted_lines: s.max_quoted_lines,
         });
     }
     if !sources.iter().any(|s| s.table == file.pipeline.register) {
