@@ -34,6 +34,9 @@ use object_store::path::Path as StorePath;
 use url::Url;
 
 pub use deltalake::kernel::Version;
+pub use lock::{HEARTBEAT, Holder, LOCK_NAME, LockError, RunLock, TakenOver};
+
+mod lock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
@@ -71,6 +74,8 @@ pub enum WarehouseError {
         "table {table:?} was changed by another writer while this one was replacing it (two loads at once?); nothing of this write was committed: run again once the other has finished"
     )]
     ConcurrentWrite { table: String },
+    #[error(transparent)]
+    Lock(#[from] LockError),
     #[error("query engine error: {0}")]
     Engine(#[from] datafusion::error::DataFusionError),
 }
