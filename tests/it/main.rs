@@ -7,6 +7,7 @@ mod errors;
 mod faults;
 mod ground_truth;
 mod indicators;
+mod limits;
 mod loads;
 mod object_store;
 mod synth;
