@@ -8,6 +8,7 @@ mod faults;
 mod ground_truth;
 mod indicators;
 mod integrity;
+mod limits;
 mod loads;
 mod object_store;
 mod synth;

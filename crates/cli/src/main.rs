@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use peerbench_pipeline::Pipeline;
@@ -37,6 +37,12 @@ enum Command {
         /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
         warehouse: Option<String>,
+        /// Stop an indicator that has not finished after this long, e.g. 10m or 90s
+        /// (default: the pipeline's [limits] indicator_timeout, or 5m).
+        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+        indicator_timeout: Option<Duration>,
+        #[command(flatten)]
+        memory: MemoryArgs,
     },
     /// Load the pipeline's extracts into its warehouse and print a summary.
     Ingest {
@@ -53,6 +59,8 @@ enum Command {
         warehouse: Option<String>,
         /// The SQL, e.g. "SELECT count(*) FROM appointments".
         sql: String,
+        #[command(flatten)]
+        memory: MemoryArgs,
     },
     /// The analysts' indicator catalogue: list, check, scaffold.
     Indicators {
@@ -86,6 +94,30 @@ enum Command {
         #[arg(long)]
         trends: Option<usize>,
     },
+}
+
+/// The memory the SQL may use; both override the pipeline's [limits].
+#[derive(clap::Args)]
+struct MemoryArgs {
+    /// Memory the queries' sorts, aggregates and joins may hold, e.g. 2GB or
+    /// 512MB (default: the pipeline's [limits] memory_limit, or 2GB).
+    #[arg(long, value_parser = peerbench_pipeline::parse_size)]
+    memory_limit: Option<u64>,
+    /// Folder for the files sorts and aggregates spill to beyond that
+    /// (default: the pipeline's [limits] spill_dir, or the system's temporary folder).
+    #[arg(long)]
+    spill_dir: Option<PathBuf>,
+}
+
+impl MemoryArgs {
+    fn apply(self, p: &mut Pipeline) {
+        if let Some(m) = self.memory_limit {
+            p.limits.memory_limit = m;
+        }
+        if let Some(d) = self.spill_dir {
+            p.limits.spill_dir = Some(d);
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -234,9 +266,15 @@ async fn execute(command: Command) -> Result<(), Failure> {
             pipeline,
             out,
             warehouse,
+            indicator_timeout,
+            memory,
         } => {
             let started = Instant::now();
-            let p = load(&pipeline, warehouse)?;
+            let mut p = load(&pipeline, warehouse)?;
+            if let Some(t) = indicator_timeout {
+                p.limits.indicator_timeout = t;
+            }
+            memory.apply(&mut p);
             let summary = p.run(out.as_deref()).await?;
             print_ingest(&summary.ingest);
             println!(
@@ -286,8 +324,10 @@ async fn execute(command: Command) -> Result<(), Failure> {
             pipeline,
             sql,
             warehouse,
+            memory,
         } => {
-            let p = load(&pipeline, warehouse)?;
+            let mut p = load(&pipeline, warehouse)?;
+            memory.apply(&mut p);
             let batches = p.query(&sql).await?;
             let table =
                 arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| e.to_string())?;

@@ -145,27 +145,35 @@ pub fn close_matches<'a>(
     scored.into_iter().take(3).map(|(_, s)| s).collect()
 }
 
+/// Where the SQL (after the metadata) first uses `name` as a whole word,
+/// case-insensitively; the start of the SQL if nowhere.
+pub(crate) fn locate(ind: &Indicator, name: &str) -> (usize, usize) {
+    let body_start = ind.sql.find("*/").map_or(0, |i| i + 2);
+    let lower = ind.sql.to_ascii_lowercase();
+    let needle = name.to_ascii_lowercase();
+    let mut from = body_start;
+    while let Some(i) = lower[from..].find(&needle) {
+        let at = from + i;
+        let before = lower[..at].chars().next_back();
+        let after = lower[at + needle.len()..].chars().next();
+        let boundary = |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
+        if boundary(before) && boundary(after) {
+            return position(&ind.sql, at);
+        }
+        from = at + needle.len();
+    }
+    position(&ind.sql, body_start)
+}
+
 /// Turns a planning error into a located, actionable problem: an unknown
 /// column or table gets its position in the file and the close matches.
 fn explain(ind: &Indicator, error: &str, known_tables: &[String]) -> Problem {
     let body_start = ind.sql.find("*/").map_or(0, |i| i + 2);
-    let locate = |name: &str| -> (usize, usize) {
-        let lower = ind.sql.to_ascii_lowercase();
-        let needle = name.to_ascii_lowercase();
-        let mut from = body_start;
-        while let Some(i) = lower[from..].find(&needle) {
-            let at = from + i;
-            let before = lower[..at].chars().next_back();
-            let after = lower[at + needle.len()..].chars().next();
-            let boundary =
-                |c: Option<char>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
-            if boundary(before) && boundary(after) {
-                return position(&ind.sql, at);
-            }
-            from = at + needle.len();
-        }
-        position(&ind.sql, body_start)
-    };
+    let locate = |name: &str| locate(ind, name);
+    if crate::is_recursion_refused(error) {
+        let (l, c) = locate("recursive");
+        return Problem::at(l, c, crate::RECURSION_REFUSED);
+    }
     // "No field named appt_statu. Valid fields are a.x, a.y."
     if let Some(rest) = error.split("No field named ").nth(1) {
         let name = rest

@@ -13,10 +13,9 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
-use crate::{Indicator, IndicatorRow, Sex, esp_band, register_views, run_indicator};
+use crate::{Indicator, IndicatorRow, Limits, Sex, esp_band, register_views, run_indicator};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -240,6 +239,7 @@ pub async fn run_fixtures(
     ind: &Indicator,
     schemas: &BTreeMap<String, SchemaRef>,
     views_dir: Option<&Path>,
+    limits: &Limits,
 ) -> Result<Option<Vec<CaseOutcome>>, String> {
     let path = fixture_path(ind);
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -249,7 +249,7 @@ pub async fn run_fixtures(
         toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
     let mut outcomes = Vec::new();
     for case in file.cases {
-        let ctx = SessionContext::new();
+        let ctx = limits.session()?;
         let mut given: HashMap<&str, &TableRows> = HashMap::new();
         for t in &case.tables {
             if !schemas.contains_key(&t.name) {
@@ -278,7 +278,7 @@ pub async fn run_fixtures(
             register_views(&ctx, dir).await.map_err(|e| e.to_string())?;
         }
         let mut failures = Vec::new();
-        match run_indicator(&ctx, ind).await {
+        match run_indicator(&ctx, ind, limits.indicator_timeout).await {
             Err(e) => failures.push(e.to_string()),
             Ok(rows) => {
                 let got: BTreeMap<(String, String), &IndicatorRow> = rows

@@ -7,18 +7,31 @@
 
 mod check;
 mod fixture;
+mod limits;
 mod strata;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
 pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
+pub use limits::{
+    DEFAULT_INDICATOR_TIMEOUT, DEFAULT_MEMORY_LIMIT, Limits, format_duration, format_size,
+    parse_duration, parse_size,
+};
 pub use strata::{ESP_BANDS, Sex, Stratum, dsr_arrays, esp_band};
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
+use arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::prelude::SessionContext;
 use peerbench_stats::Polarity;
 use serde::Deserialize;
@@ -49,6 +62,26 @@ pub enum IndicatorError {
     },
     #[error("{path}: {message}")]
     Sql { path: PathBuf, message: String },
+    /// SQL the sandbox refuses, located in the file.
+    #[error("{path}:{line}:{column}: {message}")]
+    Refused {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error(
+        "{path}: did not finish within {limit} (indicator_timeout), so it was stopped: look for a join without a condition or on a key that repeats, or raise indicator_timeout under [limits] in the pipeline file"
+    )]
+    Timeout { path: PathBuf, limit: String },
+    #[error(
+        "{path}: needed more memory than memory_limit ({limit}) allows, even spilling to disk ({detail}), so it was stopped: look for a join without a condition or on a key that repeats, or raise memory_limit under [limits] in the pipeline file"
+    )]
+    OutOfMemory {
+        path: PathBuf,
+        limit: String,
+        detail: String,
+    },
     #[error("{path}: output contract: {message}")]
     Contract { path: PathBuf, message: String },
     #[error("cannot define view {name:?} from {path}: {message}")]
@@ -460,20 +493,144 @@ pub struct IndicatorRow {
     pub strata: Vec<Stratum>,
 }
 
-/// Runs one indicator and checks its output contract.
-pub async fn run_indicator(
+/// What analysts are told when DataFusion refuses `WITH RECURSIVE` (the
+/// sessions of [`Limits::session`] do).
+pub const RECURSION_REFUSED: &str = "recursive queries are not allowed in indicators: WITH RECURSIVE can loop without end (for a series of numbers or months, use generate_series, e.g. generate_series(DATE '2025-04-01', DATE '2026-03-01', INTERVAL '1 month'))";
+
+/// Whether DataFusion refused a query because it is recursive.
+pub fn is_recursion_refused(error: &str) -> bool {
+    error.contains("Recursive CTEs are not enabled")
+}
+
+/// The memory pool's limit, as written in the pipeline file.
+fn memory_limit_of(ctx: &SessionContext) -> String {
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(n) => format_size(n as u64),
+        MemoryLimit::Infinite | MemoryLimit::Unknown => "none".into(),
+    }
+}
+
+/// Turns an error from planning or running an indicator's query into one
+/// that says what to do: recursion refused (located in the file), memory
+/// exhausted (with the limit), or DataFusion's own first line.
+fn query_error(ctx: &SessionContext, indicator: &Indicator, e: DataFusionError) -> IndicatorError {
+    let text = e.to_string();
+    if is_recursion_refused(&text) {
+        let (line, column) = check::locate(indicator, "recursive");
+        return IndicatorError::Refused {
+            path: indicator.path.clone(),
+            line,
+            column,
+            message: RECURSION_REFUSED.into(),
+        };
+    }
+    let root = e.find_root();
+    if matches!(root, DataFusionError::ResourcesExhausted(_))
+        || text.contains("Resources exhausted")
+    {
+        let detail = first_line(&root.strip_backtrace());
+        let detail = detail
+            .trim_start_matches("Resources exhausted: ")
+            .trim_end_matches('.')
+            .to_string();
+        return IndicatorError::OutOfMemory {
+            path: indicator.path.clone(),
+            limit: memory_limit_of(ctx),
+            detail,
+        };
+    }
+    IndicatorError::Sql {
+        path: indicator.path.clone(),
+        message: first_line(&text),
+    }
+}
+
+/// Wraps every operator of `plan` so that it yields to the scheduler after a
+/// few batches. DataFusion makes only the plan's leaves and exchanges yield,
+/// and an operator that makes many batches from few (a cross join makes one
+/// per row of its other side) can then run for minutes without yielding:
+/// the time limit would not fire, and dropping the query would not stop its
+/// tasks, which are only stopped when they yield.
+fn yielding(plan: Arc<dyn ExecutionPlan>) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        if node.is::<CooperativeExec>() {
+            return Ok(Transformed::no(node));
+        }
+        Ok(Transformed::yes(
+            Arc::new(CooperativeExec::new(node)) as Arc<dyn ExecutionPlan>
+        ))
+    })
+    .map(|t| t.data)
+}
+
+/// Bytes and files the plan's operators spilled to disk.
+fn spilled(plan: &Arc<dyn ExecutionPlan>) -> (usize, usize) {
+    let (mut bytes, mut files) = plan.metrics().map_or((0, 0), |m| {
+        (m.spilled_bytes().unwrap_or(0), m.spill_count().unwrap_or(0))
+    });
+    for child in plan.children() {
+        let (b, f) = spilled(child);
+        bytes += b;
+        files += f;
+    }
+    (bytes, files)
+}
+
+/// Plans and runs an indicator's query, read-only, every operator yielding.
+/// Returns its batches, and the bytes and files it spilled to disk.
+async fn execute(
     ctx: &SessionContext,
     indicator: &Indicator,
-) -> Result<Vec<IndicatorRow>> {
-    let sql_error = |e: datafusion::error::DataFusionError| IndicatorError::Sql {
-        path: indicator.path.clone(),
-        message: first_line(&e.to_string()),
-    };
+) -> Result<(Vec<RecordBatch>, (usize, usize))> {
+    let error = |e| query_error(ctx, indicator, e);
     let df = ctx
         .sql_with_options(&indicator.sql, sandbox())
         .await
-        .map_err(sql_error)?;
-    let batches = df.collect().await.map_err(sql_error)?;
+        .map_err(error)?;
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await.map_err(error)?;
+    let plan = yielding(plan).map_err(error)?;
+    let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task)
+        .await
+        .map_err(error)?;
+    Ok((batches, spilled(&plan)))
+}
+
+/// Runs one indicator within `timeout` and checks its output contract. A
+/// query still running at the time limit is dropped, which stops its work.
+pub async fn run_indicator(
+    ctx: &SessionContext,
+    indicator: &Indicator,
+    timeout: Duration,
+) -> Result<Vec<IndicatorRow>> {
+    let started = Instant::now();
+    let (batches, (spilled_bytes, spill_files)) =
+        match tokio::time::timeout(timeout, execute(ctx, indicator)).await {
+            Ok(done) => done?,
+            Err(_) => {
+                return Err(IndicatorError::Timeout {
+                    path: indicator.path.clone(),
+                    limit: format_duration(timeout),
+                });
+            }
+        };
+    let took = started.elapsed();
+    if spill_files > 0 {
+        tracing::info!(
+            indicator = indicator.id,
+            "spilled {:.1} MB to disk in {spill_files} file(s) to stay within memory_limit ({})",
+            spilled_bytes as f64 / (1 << 20) as f64,
+            memory_limit_of(ctx)
+        );
+    }
+    if took > timeout / 2 {
+        tracing::warn!(
+            indicator = indicator.id,
+            "took {:.1}s, more than half its time limit ({} indicator_timeout)",
+            took.as_secs_f64(),
+            format_duration(timeout)
+        );
+    }
     let contract = |message: String| IndicatorError::Contract {
         path: indicator.path.clone(),
         message,
@@ -805,6 +962,8 @@ GROUP BY practice_code, month
 mod tests {
     use super::*;
 
+    const LIMIT: Duration = DEFAULT_INDICATOR_TIMEOUT;
+
     const GOOD: &str = "/*\nid = \"dna_rate\"\ntitle = \"DNA\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"GPAD\"\n*/\nSELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator\n";
 
     #[test]
@@ -832,7 +991,7 @@ mod tests {
     async fn runs_read_only_and_checks_the_contract() {
         let ctx = SessionContext::new();
         let ind = Indicator::parse(Path::new("dna_rate.sql"), GOOD).unwrap();
-        let rows = run_indicator(&ctx, &ind).await.unwrap();
+        let rows = run_indicator(&ctx, &ind, LIMIT).await.unwrap();
         assert_eq!(
             rows,
             vec![IndicatorRow {
@@ -847,7 +1006,7 @@ mod tests {
         let mut ddl = ind.clone();
         ddl.sql = "CREATE TABLE x AS SELECT 1".into();
         assert!(matches!(
-            run_indicator(&ctx, &ddl).await,
+            run_indicator(&ctx, &ddl, LIMIT).await,
             Err(IndicatorError::Sql { .. })
         ));
 
@@ -861,7 +1020,7 @@ mod tests {
             bad.sql = sql.into();
             assert!(
                 matches!(
-                    run_indicator(&ctx, &bad).await,
+                    run_indicator(&ctx, &bad, LIMIT).await,
                     Err(IndicatorError::Sql { .. })
                 ),
                 "{sql} was not refused"
@@ -871,7 +1030,10 @@ mod tests {
 
         let mut missing = ind.clone();
         missing.sql = "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS num, 100 AS denominator".into();
-        let err = run_indicator(&ctx, &missing).await.unwrap_err().to_string();
+        let err = run_indicator(&ctx, &missing, LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("\"numerator\"") && err.contains("num, denominator"),
             "{err}"
@@ -887,7 +1049,10 @@ mod tests {
             (ind.multiplier, ind.units.as_str()),
             (100_000.0, "per 100,000 (age-standardised)")
         );
-        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        let err = run_indicator(&ctx, &ind, LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"age_band\""), "{err}");
 
         let select = |band: &str, sex: &str| {
@@ -896,7 +1061,7 @@ mod tests {
             )
         };
         ind.sql = format!("{} UNION ALL {}", select("0_4", "M"), select("90+", "F"));
-        let rows = run_indicator(&ctx, &ind).await.unwrap();
+        let rows = run_indicator(&ctx, &ind, LIMIT).await.unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(
             (rows[0].numerator, rows[0].denominator),
@@ -912,13 +1077,22 @@ mod tests {
         );
 
         ind.sql = select("95+", "M");
-        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        let err = run_indicator(&ctx, &ind, LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("fold 90-94 and 95+ into 90+"), "{err}");
         ind.sql = select("0-4", "X");
-        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        let err = run_indicator(&ctx, &ind, LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sex \"X\""), "{err}");
         ind.sql = format!("{} UNION ALL {}", select("0-4", "M"), select("0_4", "male"));
-        let err = run_indicator(&ctx, &ind).await.unwrap_err().to_string();
+        let err = run_indicator(&ctx, &ind, LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("age band 0-4, sex Male"), "{err}");
 
         let isr = GOOD.replace(

@@ -1,9 +1,9 @@
 //! The pipeline file (TOML). Paths in it are relative to the file's folder,
 //! so a pipeline runs the same from any working directory.
 
-use std::path::{Path, PathBuf};
-
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use peerbench_compare::{DescriptorWeight, PeerGroup, PeerGroupKind};
 use peerbench_ingest::{BUILTIN_SHAPES, ColumnSpec, Shape, Source, builtin};
@@ -44,6 +44,36 @@ struct File {
     statistics: StatisticsEntry,
     #[serde(default)]
     disclosure: DisclosureEntry,
+    #[serde(default)]
+    limits: LimitsEntry,
+}
+
+/// What the indicators' SQL may cost; defaults in `peerbench_indicators::Limits`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsEntry {
+    /// Per indicator, e.g. "10m" or "90s".
+    #[serde(default, deserialize_with = "duration")]
+    indicator_timeout: Option<Duration>,
+    /// DataFusion's memory pool, e.g. "2GB" or "512MB".
+    #[serde(default, deserialize_with = "size")]
+    memory_limit: Option<u64>,
+    /// Where sorts and aggregates spill beyond their share of the memory.
+    spill_dir: Option<String>,
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    peerbench_indicators::parse_duration(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    peerbench_indicators::parse_size(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 /// Disclosure control per output: "standard" (methods §9) or "exact".
@@ -388,6 +418,17 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             ..SpcOptions::default()
         },
         primary_peer_group: primary,
+        limits: {
+            let defaults = peerbench_indicators::Limits::default();
+            peerbench_indicators::Limits {
+                indicator_timeout: file
+                    .limits
+                    .indicator_timeout
+                    .unwrap_or(defaults.indicator_timeout),
+                memory_limit: file.limits.memory_limit.unwrap_or(defaults.memory_limit),
+                spill_dir: file.limits.spill_dir.as_deref().map(resolve),
+            }
+        },
         sources,
         peer_groups,
         base_dir,

@@ -11,6 +11,7 @@ use arrow::array::{Array, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use peerbench_compare::{
     CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResultRow, compare_indicator,
@@ -23,7 +24,9 @@ use peerbench_warehouse::Warehouse;
 use sha2::{Digest, Sha256};
 
 pub use config::ConfigError;
-pub use peerbench_indicators::{Indicator, fixture_path};
+pub use peerbench_indicators::{
+    Indicator, Limits, fixture_path, format_duration, format_size, parse_duration, parse_size,
+};
 pub use peerbench_ingest::IngestSummary as IngestReport;
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +84,8 @@ pub struct Pipeline {
     /// What each kind of published output may show.
     pub disclosure: peerbench_report::DisclosurePolicy,
     pub primary_peer_group: String,
+    /// Time and memory limits on the indicators' SQL (`[limits]`).
+    pub limits: Limits,
     pub sources: Vec<Source>,
     pub peer_groups: Vec<PeerGroup>,
 }
@@ -117,13 +122,20 @@ impl Pipeline {
         .await?)
     }
 
-    /// A session with every warehouse table and shared view registered.
-    /// Returns the session, the table versions read and the views defined.
+    /// A session within the pipeline's limits (memory, spilling, no
+    /// recursion) with every warehouse table, at its latest version, and
+    /// every shared view registered. Returns the session, the table versions
+    /// read and the views defined.
     async fn session(
         &self,
         warehouse: &Warehouse,
     ) -> Result<(SessionContext, Vec<(String, u64)>, Vec<String>)> {
-        let (ctx, versions) = warehouse.session().await?;
+        let ctx = self.limits.session().map_err(PipelineError::Query)?;
+        let mut versions = Vec::new();
+        for table in warehouse.tables().await? {
+            let version = warehouse.register(&ctx, &table, None).await?;
+            versions.push((table, version));
+        }
         if versions.is_empty() {
             return Err(PipelineError::EmptyWarehouse(warehouse.location()));
         }
@@ -177,10 +189,14 @@ impl Pipeline {
             .collect();
         let mut out = Vec::new();
         for ind in self.indicators(selectors)? {
-            let outcome =
-                peerbench_indicators::run_fixtures(&ind, &schemas, self.views_dir.as_deref())
-                    .await
-                    .map_err(PipelineError::Query)?;
+            let outcome = peerbench_indicators::run_fixtures(
+                &ind,
+                &schemas,
+                self.views_dir.as_deref(),
+                &self.limits,
+            )
+            .await
+            .map_err(PipelineError::Query)?;
             out.push((ind, outcome));
         }
         Ok(out)
@@ -250,13 +266,30 @@ impl Pipeline {
                 PipelineError::Query(format!(
                     "queries are read-only: only SELECT is allowed ({message})"
                 ))
+            } else if peerbench_indicators::is_recursion_refused(&message) {
+                PipelineError::Query(
+                    peerbench_indicators::RECURSION_REFUSED.replace(" in indicators", ""),
+                )
             } else {
                 PipelineError::Query(message)
             }
         })?;
-        df.collect()
-            .await
-            .map_err(|e| PipelineError::Query(e.to_string()))
+        df.collect().await.map_err(|e| {
+            let root = e.find_root();
+            if matches!(root, DataFusionError::ResourcesExhausted(_)) {
+                PipelineError::Query(format!(
+                    "the query needed more memory than memory_limit ({}) allows, even spilling to disk ({}): raise memory_limit under [limits] in the pipeline file, or use --memory-limit",
+                    format_size(self.limits.memory_limit),
+                    root.strip_backtrace()
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_start_matches("Resources exhausted: ")
+                ))
+            } else {
+                PipelineError::Query(e.to_string())
+            }
+        })
     }
 
     async fn practices(&self, ctx: &SessionContext) -> Result<BTreeMap<String, PracticeInfo>> {
@@ -511,7 +544,7 @@ impl Pipeline {
         }
         for ind in &catalogue {
             hasher.update(ind.sql.as_bytes());
-            match run_indicator(&ctx, ind).await {
+            match run_indicator(&ctx, ind, self.limits.indicator_timeout).await {
                 Ok(rows) => {
                     tracing::info!(indicator = ind.id, rows = rows.len(), "computed");
                     results.extend(compare_indicator(
