@@ -399,3 +399,79 @@ fn extracts_arriving_in_a_bucket_load_like_local_ones() {
         stderr(&o)
     );
 }
+
+/// The run lock in a bucket: held by a live run (here: this test process,
+/// on this host) it stops a second run with the lock's exit code; left by
+/// a process that has gone, or by another host that stopped sending
+/// heartbeats, it is taken over; a lock that cannot be read is named.
+#[test]
+fn the_run_lock_in_a_bucket_is_held_taken_over_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = S3Server::start(&dir.path().join("moto.log"));
+    let warehouse = format!("s3://{BUCKET}/locked/warehouse");
+    let key = "locked/warehouse/_peerbench.lock";
+    let put_lock = |body: &str| {
+        s3.boto(&format!(
+            "s3.put_object(Bucket={BUCKET:?}, Key={key:?}, Body={body:?}.encode())"
+        ));
+    };
+    let ingest = || s3.peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", &warehouse]);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let me = std::process::id();
+    let my_start: String = {
+        let stat = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        after.split(' ').nth(19).unwrap().to_string()
+    };
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let lock = |host: &str, pid: u32, start: &str, beat: &str| {
+        format!(
+            r#"{{"run_id":"held-by-test","host":"{host}","pid":{pid},"process_start":{start},"started":"2026-01-01T00:00:00Z","heartbeat":"{beat}","command":"run"}}"#
+        )
+    };
+
+    // A live holder on this host: refused, naming it, with exit code 75.
+    put_lock(&lock(&host, me, &my_start, &now));
+    let o = ingest();
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("run held-by-test (peerbench run, pid ")
+            && stderr(&o).contains("lock_stale_after"),
+        "{}",
+        stderr(&o)
+    );
+    // A live holder on another host with a fresh heartbeat: refused too.
+    put_lock(&lock("another-host", 1, "1", &now));
+    assert_eq!(ingest().status.code(), Some(75));
+
+    // A holder on this host that has gone: taken over, and the load runs.
+    put_lock(&lock(&host, u32::MAX - 1, "1", &now));
+    let o = ingest();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("took over the warehouse lock"), "{}", stderr(&o));
+    // Released at the end of the run.
+    let listing = s3.boto(&format!(
+        "print([o['Key'] for o in s3.list_objects_v2(Bucket={BUCKET:?}, Prefix={key:?}).get('Contents', [])])"
+    ));
+    assert_eq!(listing.trim(), "[]", "the lock must be released");
+
+    // Another host, no heartbeat for over the limit (10 minutes): taken over.
+    put_lock(&lock("another-host", 1, "1", "2026-01-01T00:00:00Z"));
+    let o = ingest();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("sent no heartbeat for more than 600 s"), "{}", stderr(&o));
+
+    // A hand-edited lock that cannot be read: named, exit non-zero.
+    put_lock("not json");
+    let o = ingest();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("_peerbench.lock cannot be read")
+            && stderr(&o).contains("delete it and run again"),
+        "{}",
+        stderr(&o)
+    );
+}

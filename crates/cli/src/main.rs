@@ -224,6 +224,10 @@ fn main() -> ExitCode {
 /// was published; 2 the command line or the pipeline file is wrong.
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+/// Another run holds the warehouse lock: this one did nothing. 75 is
+/// sysexits' EX_TEMPFAIL ("try again later"), which schedulers and mail
+/// agents read as transient.
+const EXIT_LOCKED: u8 = 75;
 
 struct Failure {
     code: u8,
@@ -250,6 +254,8 @@ impl From<peerbench_pipeline::PipelineError> for Failure {
     fn from(e: peerbench_pipeline::PipelineError) -> Failure {
         let code = if e.is_configuration() {
             EXIT_USAGE
+        } else if e.is_lock_held() {
+            EXIT_LOCKED
         } else {
             EXIT_RUN_FAILED
         };

@@ -131,6 +131,10 @@ struct Section {
     primary_peer_group: Option<String>,
     /// The table or view with numeric descriptors for similar-practice groups.
     descriptors: Option<String>,
+    /// How long a run lock in an object store may go without a heartbeat
+    /// before a run on another host takes it over, e.g. "10m".
+    #[serde(default, deserialize_with = "duration")]
+    lock_stale_after: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -418,6 +422,10 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             ..SpcOptions::default()
         },
         primary_peer_group: primary,
+        lock_stale_after: file
+            .pipeline
+            .lock_stale_after
+            .unwrap_or(Duration::from_secs(600)),
         limits: {
             let defaults = peerbench_indicators::Limits::default();
             peerbench_indicators::Limits {

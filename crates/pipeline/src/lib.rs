@@ -20,7 +20,7 @@ use peerbench_compare::{
 use peerbench_indicators::{load_catalogue, register_views, run_indicator, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Jump, Provenance, Published, ReportInput, SourceQuality};
-use peerbench_warehouse::Warehouse;
+use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
 
 pub use config::ConfigError;
@@ -53,12 +53,27 @@ pub enum PipelineError {
     EmptyWarehouse(String),
     #[error("the practice register table {table:?}: {message}")]
     Register { table: String, message: String },
+    #[error(
+        "another run took over the warehouse lock at {0} while this one was running (its heartbeat had stalled); nothing was published"
+    )]
+    LockLost(String),
 }
 
 impl PipelineError {
     /// The pipeline file itself is wrong (as opposed to the data or the run).
     pub fn is_configuration(&self) -> bool {
         matches!(self, PipelineError::Config(_))
+    }
+
+    /// Another run holds the warehouse: this one did nothing and may simply
+    /// be tried again later.
+    pub fn is_lock_held(&self) -> bool {
+        matches!(
+            self,
+            PipelineError::Warehouse(WarehouseError::Lock(
+                LockError::Held { .. } | LockError::HeldUnreadable { .. }
+            ))
+        )
     }
 }
 
@@ -88,6 +103,9 @@ pub struct Pipeline {
     pub limits: Limits,
     pub sources: Vec<Source>,
     pub peer_groups: Vec<PeerGroup>,
+    /// How long an object-store run lock may go without a heartbeat before
+    /// another host may take it over.
+    pub lock_stale_after: std::time::Duration,
 }
 
 /// What a whole run did.
@@ -109,11 +127,40 @@ impl Pipeline {
         Ok(Warehouse::open(&self.warehouse)?)
     }
 
-    /// Loads the extracts into the warehouse.
+    /// Takes the warehouse's run lock for `command`: one `run` or `ingest`
+    /// at a time per warehouse. Says so when it takes over a lock that an
+    /// earlier run (killed, or on a machine that stopped) left behind.
+    async fn lock(&self, warehouse: &Warehouse, command: &str) -> Result<RunLock> {
+        let id = format!(
+            "{}-{}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+            std::process::id()
+        );
+        let (lock, taken_over) = warehouse
+            .lock(Holder::new(&id, command), self.lock_stale_after)
+            .await?;
+        if let Some(t) = taken_over {
+            tracing::warn!(
+                lock = lock.location(),
+                "took over the warehouse lock: {}",
+                t.why
+            );
+        }
+        Ok(lock)
+    }
+
+    /// Loads the extracts into the warehouse, holding its run lock.
     pub async fn ingest(&self) -> Result<IngestSummary> {
         let warehouse = self.open_warehouse()?;
+        let lock = self.lock(&warehouse, "ingest").await?;
+        let summary = self.ingest_locked(&warehouse).await;
+        lock.release().await;
+        summary
+    }
+
+    async fn ingest_locked(&self, warehouse: &Warehouse) -> Result<IngestSummary> {
         Ok(peerbench_ingest::ingest(
-            &warehouse,
+            warehouse,
             &self.sources,
             &self.base_dir,
             Some(&self.register),
@@ -515,13 +562,27 @@ impl Pipeline {
     }
 
     /// The whole journey: ingest, indicators, comparison, publication.
+    /// The whole run (ingest, indicators, comparisons, publication),
+    /// holding the warehouse's run lock throughout.
     pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
+        let warehouse = self.open_warehouse()?;
+        let lock = self.lock(&warehouse, "run").await?;
+        let summary = self.run_locked(&warehouse, &lock, out_override).await;
+        lock.release().await;
+        summary
+    }
+
+    async fn run_locked(
+        &self,
+        warehouse: &Warehouse,
+        lock: &RunLock,
+        out_override: Option<&Path>,
+    ) -> Result<RunSummary> {
         let output = out_override
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.output.clone());
-        let ingest = self.ingest().await?;
-        let warehouse = self.open_warehouse()?;
-        let (ctx, versions, _) = self.session(&warehouse).await?;
+        let ingest = self.ingest_locked(warehouse).await?;
+        let (ctx, versions, _) = self.session(warehouse).await?;
         let mut practices = self.practices(&ctx).await?;
         self.add_descriptors(&ctx, &mut practices).await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
@@ -636,6 +697,12 @@ impl Pipeline {
                 quarantine_csv(&ingest).into_bytes(),
             )],
         };
+        // An object-store lock whose heartbeat stalled may have been taken
+        // over: then another run owns the warehouse, and this one must not
+        // publish what it computed.
+        if lock.lost() {
+            return Err(PipelineError::LockLost(lock.location().to_string()));
+        }
         let published = peerbench_report::publish(&input, &output)?;
         let quarantine_csv = output.join("data").join("quarantine.csv");
         Ok(RunSummary {

@@ -619,6 +619,50 @@ mod tests {
             .value(0)
     }
 
+    /// Two replacements of one table, both reading it before either
+    /// commits (the stream holds each write open until both have started).
+    async fn overwrite_together(w: &Warehouse) -> Vec<Result<Commit>> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let write = |rows: i64| {
+            let (w, barrier) = (w.clone(), barrier.clone());
+            async move {
+                let (schema, b) = batch(&["A81001"], &[rows]);
+                let stream = futures::stream::once(async move {
+                    barrier.wait().await;
+                    Ok(b)
+                });
+                w.overwrite_stream("patients", schema, Box::pin(stream), HashMap::new())
+                    .await
+            }
+        };
+        let (a, b) = tokio::join!(write(1), write(2));
+        vec![a, b]
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_replacements_at_once_never_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Warehouse::local(dir.path()).unwrap();
+        // On a fresh warehouse (both create the table), then on a table
+        // that exists: each time one write lands and the other is refused,
+        // so the table holds one load's rows, never both.
+        for round in 0..2 {
+            let results = overwrite_together(&w).await;
+            let landed: Vec<&Commit> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+            assert_eq!(landed.len(), 1, "round {round}: {results:?}");
+            let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+            assert!(
+                matches!(refused, WarehouseError::ConcurrentWrite { .. }),
+                "{refused}"
+            );
+            let rows = count(&w, None).await;
+            assert!(
+                rows == 1 || rows == 2,
+                "round {round}: sum {rows} is both loads"
+            );
+        }
+    }
+
     #[tokio::test]
     async fn overwrite_commits_versions_that_can_be_read_back() {
         let dir = tempfile::tempdir().unwrap();

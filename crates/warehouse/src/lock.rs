@@ -69,9 +69,14 @@ impl Holder {
 
     /// "run 3f2a… (peerbench run, pid 4242 on host nightly-1, started …)".
     pub fn describe(&self) -> String {
+        let beat = if self.heartbeat == self.started {
+            String::new()
+        } else {
+            format!(", last heartbeat {}", self.heartbeat)
+        };
         format!(
-            "run {} (peerbench {}, pid {} on host {}, started {}, last heartbeat {})",
-            self.run_id, self.command, self.pid, self.host, self.started, self.heartbeat
+            "run {} (peerbench {}, pid {} on host {}, started {}{beat})",
+            self.run_id, self.command, self.pid, self.host, self.started
         )
     }
 
@@ -117,14 +122,18 @@ fn process_start(pid: u32) -> Option<u64> {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error(
-        "another peerbench run holds the warehouse lock at {location}: {}; wait for it to finish (or, if that process is gone from another host, for its lock to go stale after {} s without a heartbeat)",
+        "another peerbench run holds the warehouse lock at {location}: {}; {}",
         holder.describe(),
-        stale_after.as_secs()
+        match stale_after {
+            None => "wait for it to finish (the operating system releases a folder's lock when its process ends, however it ends)".to_string(),
+            Some(limit) => format!("wait for it to finish (if that process has gone, its lock is taken over once it has sent no heartbeat for {} s: lock_stale_after)", limit.as_secs()),
+        }
     )]
     Held {
         location: String,
         holder: Holder,
-        stale_after: Duration,
+        /// None for a folder's lock, which cannot go stale.
+        stale_after: Option<Duration>,
     },
     #[error(
         "the warehouse lock at {location} is held by a live process but cannot be read ({reason}); find the process holding it (e.g. `fuser {location}`) before removing anything"
@@ -274,7 +283,7 @@ fn lock_local(path: PathBuf, holder: Holder) -> Result<(RunLock, Option<TakenOve
                 Ok(holder) => LockError::Held {
                     location,
                     holder,
-                    stale_after: Duration::ZERO,
+                    stale_after: None,
                 },
                 Err(e) => LockError::HeldUnreadable {
                     location,
@@ -361,7 +370,7 @@ async fn lock_remote(
                     return Err(LockError::Held {
                         location,
                         holder: h.clone(),
-                        stale_after,
+                        stale_after: Some(stale_after),
                     });
                 }
                 Err(reason) => {
@@ -401,7 +410,7 @@ async fn lock_remote(
                     return Err(LockError::Held {
                         location,
                         holder,
-                        stale_after,
+                        stale_after: Some(stale_after),
                     });
                 }
                 Err(e) => return Err(io(e)),
