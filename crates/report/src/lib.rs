@@ -11,6 +11,7 @@
 mod charts;
 mod disclosure;
 mod html;
+mod safe_csv;
 mod table;
 mod workbook;
 
@@ -22,6 +23,7 @@ use peerbench_indicators::Indicator;
 
 pub use disclosure::{Disclosure, DisclosurePolicy};
 pub use html::catalogue_page;
+pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum ReportError {
     },
     #[error("practice code {0:?} cannot be used as a file name")]
     UnsafePracticeCode(String),
+    #[error("{0}: a file published with the report must be a relative path inside it")]
+    UnsafeFilePath(PathBuf),
     #[error("internal error while writing the report: {0}")]
     Internal(String),
 }
@@ -172,6 +176,17 @@ fn write(path: &Path, contents: &[u8]) -> Result<()> {
     })
 }
 
+/// A path that stays inside the report folder: relative, with no `..`.
+fn inside(path: &Path) -> Result<()> {
+    use std::path::Component;
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if plain && path.components().next().is_some() {
+        Ok(())
+    } else {
+        Err(ReportError::UnsafeFilePath(path.to_path_buf()))
+    }
+}
+
 /// Builds every output in a staging folder beside `out`, then swaps it in.
 pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     let started = std::time::Instant::now();
@@ -179,6 +194,9 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         if !safe_code(code) {
             return Err(ReportError::UnsafePracticeCode(code.clone()));
         }
+    }
+    for (path, _) in &input.extra_files {
+        inside(path)?;
     }
     let parent = out
         .parent()
@@ -282,9 +300,13 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     let t = stage("Excel workbook", t);
     write(
         &data.join("changes.csv"),
-        table::changes_csv(&input.changes).as_bytes(),
+        &table::changes_csv(&input.changes)?,
     )?;
-    stage("changes", t);
+    let t = stage("changes", t);
+    for (path, contents) in &input.extra_files {
+        write(&staging.join(path), contents)?;
+    }
+    stage("further files", t);
 
     // Swap: the old report stays whole until the new one is complete.
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));
