@@ -253,7 +253,13 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             .map_or(&[][..], Vec::as_slice);
         write_csv(
             &dir.join(format!("{code}.csv")),
-            rows.iter().map(|r| policy.practice_pages.apply(r)),
+            rows.iter().map(|r| {
+                policy.practice_pages.apply_with_peers(
+                    policy.peers_on_practice_pages(),
+                    r,
+                    &site.small,
+                )
+            }),
         )?;
     }
     let t = stage("board, catalogue and practice pages with their CSVs", t);
@@ -268,7 +274,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             &dir.join(format!("{}.csv", ind.id)),
             site.indicator_rows(&ind.id)
                 .iter()
-                .map(|r| policy.board.apply(r)),
+                .map(|r| policy.board.apply(r, &site.small)),
         )?;
     }
     let t = stage("indicator pages with their CSVs", t);
@@ -286,7 +292,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         disclosed = input
             .results
             .iter()
-            .map(|r| policy.downloads.apply(r))
+            .map(|r| policy.downloads.apply(r, &site.small))
             .collect();
         &disclosed
     };
@@ -300,7 +306,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     let t = stage("Excel workbook", t);
     write(
         &data.join("changes.csv"),
-        &table::changes_csv(&input.changes)?,
+        &table::changes_csv(&site.changes())?,
     )?;
     let t = stage("changes", t);
     for (path, contents) in &input.extra_files {

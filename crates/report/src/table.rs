@@ -211,7 +211,7 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
 }
 
 /// The "since last time" list as CSV.
-pub fn changes_csv(changes: &[peerbench_compare::Change]) -> Result<Vec<u8>> {
+pub fn changes_csv(changes: &[&peerbench_compare::Change]) -> Result<Vec<u8>> {
     csv_bytes(
         &[
             "indicator_id",

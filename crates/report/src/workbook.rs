@@ -9,7 +9,7 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
+use crate::html::{NOT_SHOWN, Site, change_words, comparison_label, funnel_words, spc_words};
 use crate::safe_csv::neutralise;
 use crate::{ReportError, Result};
 
@@ -271,7 +271,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.text(r, 3, name_of(&row.practice_code))?;
         ws.text(r, 4, &row.period)?;
         // Counts as the board may show them: rounded, or * when small.
-        let published = board.apply(row);
+        let published = board.apply(row, &site.small);
         for (c, original, shown) in [
             (5u16, row.numerator, published.numerator),
             (6, row.denominator, published.denominator),
@@ -291,11 +291,17 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         }
         number(ws, r, 10, row.benchmark, &one_dp)?;
         ws.text(r, 11, comparison_label(board.comparison(row)).0)?;
-        ws.text(r, 12, funnel_words(row))?;
-        ws.text(r, 13, spc_words(row))?;
+        if hidden {
+            ws.text(r, 12, NOT_SHOWN)?;
+            ws.text(r, 13, NOT_SHOWN)?;
+        } else {
+            ws.text(r, 12, funnel_words(row))?;
+            ws.text(r, 13, spc_words(row))?;
+        }
     }
 
-    // 6. Since last period.
+    // 6. Since last period, as far as the board may show it.
+    let changes = site.changes();
     let ws = wb.add_worksheet().set_name("Changes")?;
     header(
         ws,
@@ -309,9 +315,9 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ("Previous period", 12.0),
             ("Before", 22.0),
         ],
-        input.changes.len() as u32,
+        changes.len() as u32,
     )?;
-    for (i, c) in input.changes.iter().enumerate() {
+    for (i, c) in changes.iter().enumerate() {
         let r = i as u32 + 1;
         let what = match c.kind {
             peerbench_compare::ChangeKind::NewOutlier => "New outlier",
