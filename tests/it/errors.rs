@@ -303,3 +303,73 @@ fn an_overlong_line_is_named_and_the_other_files_load() {
         "{rows}"
     );
 }
+
+/// Register values and extract lines that a spreadsheet would run as
+/// formulas (`=HYPERLINK(…)`, `+cmd|…`, `@SUM(…)`, `-2+3`) reach text
+/// columns of every CSV and the workbook as practice names, peer-group keys
+/// (federation, PCN codes) and quarantined lines. Opened with openpyxl and
+/// csv (tests/oracle/check_spreadsheet_safety.py), no cell may run.
+#[test]
+fn hostile_register_values_cannot_run_as_spreadsheet_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    let hostile = [
+        "=HYPERLINK(\"http://x\")",
+        "+cmd|' /C calc'!A0",
+        "@SUM(1)",
+        "-2+3",
+    ];
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let register = data.join("practices.csv");
+    let mut text = std::fs::read_to_string(&register).unwrap();
+    for (from, to) in [
+        ("Severn Vale GP Federation", hostile[0]),
+        ("U10007", hostile[1]),
+        ("U10014", hostile[2]),
+        ("U10021", hostile[3]),
+        ("Abbey Surgery", hostile[0]),
+        ("Ashley Down Medical Centre", hostile[1]),
+        ("Avonmouth Health Centre", hostile[2]),
+        ("Barton Hill Medical Practice", hostile[3]),
+    ] {
+        assert!(text.contains(from), "{from}");
+        text = text.replace(from, &quoted(to));
+    }
+    std::fs::write(&register, text).unwrap();
+    // A line that is set aside (its date is a formula) lands in quarantine.csv.
+    let appointments = data.join("appointments/gpad-practice-level-2026-09.csv");
+    let mut text = std::fs::read_to_string(&appointments).unwrap();
+    text.push_str("@SUM(1),A81000,Abbey Surgery,TPP,U10007,GP,Face-to-Face,Attended,5\n");
+    std::fs::write(&appointments, text).unwrap();
+    let p = dir.path().join("p.toml");
+    let pipeline = crate::pipeline(&data)
+        + "\n[[peer_group]]\nname = \"federation\"\nkind = \"federation\"\n\n[[peer_group]]\nname = \"pcn\"\nkind = \"pcn\"\nmin_practices = 3\n";
+    std::fs::write(&p, pipeline).unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("o");
+    let quarantine = std::fs::read_to_string(out.join("data/quarantine.csv")).unwrap();
+    assert!(
+        quarantine.starts_with("source,file,line,check,reason,raw\n")
+            && quarantine.contains("\"'@SUM(1),A81000,"),
+        "{quarantine}"
+    );
+
+    let python = std::env::var("PEERBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut check = std::process::Command::new(&python);
+    check
+        .arg(crate::repo().join("tests/oracle/check_spreadsheet_safety.py"))
+        .arg(&out);
+    for h in hostile {
+        check.args(["--csv", h, "--workbook", h]);
+    }
+    let o = check
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e} (scripts/test sets up the oracles)"));
+    assert!(
+        o.status.success() && stdout(&o).contains("spreadsheet safety checks passed"),
+        "{}\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}

@@ -694,7 +694,7 @@ impl Pipeline {
             disclosure: self.disclosure,
             extra_files: vec![(
                 PathBuf::from("data/quarantine.csv"),
-                quarantine_csv(&ingest).into_bytes(),
+                quarantine_csv(&ingest)?,
             )],
         };
         // An object-store lock whose heartbeat stalled may have been taken
@@ -715,22 +715,25 @@ impl Pipeline {
     }
 }
 
-/// The run's quarantined rows as CSV, for the people who can fix them.
-fn quarantine_csv(ingest: &IngestSummary) -> String {
-    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut text = String::from("source,file,line,check,reason,raw\n");
-    for r in &ingest.quarantined {
-        text.push_str(&format!(
-            "{},{},{},{},{},{}\n",
-            q(&r.source),
-            q(&r.file),
-            r.line,
-            r.check.as_str(),
-            q(&r.reason),
-            q(&r.raw)
-        ));
-    }
-    text
+/// The run's quarantined rows as CSV, for the people who can fix them. The
+/// report's CSV writer quotes as needed and neutralises text a spreadsheet
+/// would run (the raw lines come from outside); the header is always there.
+fn quarantine_csv(ingest: &IngestSummary) -> Result<Vec<u8>> {
+    peerbench_report::csv_bytes(
+        &["source", "file", "line", "check", "reason", "raw"],
+        ingest.quarantined.iter().map(|r| {
+            use peerbench_report::Cell;
+            vec![
+                Cell::Text(&r.source),
+                Cell::Text(&r.file),
+                Cell::Whole(r.line as u64),
+                Cell::Text(r.check.as_str()),
+                Cell::Text(&r.reason),
+                Cell::Text(&r.raw),
+            ]
+        }),
+    )
+    .map_err(|e| peerbench_report::ReportError::Internal(format!("quarantine.csv: {e}")).into())
 }
 
 /// A query's rows.

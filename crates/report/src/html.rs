@@ -9,6 +9,7 @@ use peerbench_indicators::{Domain, Indicator, ValueType};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
 use crate::Disclosure;
+use crate::disclosure::SmallCounts;
 
 use crate::ReportInput;
 
@@ -85,32 +86,32 @@ pub(crate) fn spc_words(r: &ResultRow) -> String {
     }
 }
 
-/// The value as an output under `policy` may show it.
-fn shown_value(policy: Disclosure, r: &ResultRow) -> String {
-    if policy.hides_value(r) {
+/// Period, counts, value with its 95% interval and the peer benchmark: the
+/// cells every table of a practice's figures starts with. A value the
+/// policy hides goes without its interval, which would give the count back.
+fn figure_cells(policy: Disclosure, r: &ResultRow) -> String {
+    let value = if policy.hides_value(r) {
         "*".to_string()
     } else {
-        fmt(r.value)
-    }
-}
-
-/// Period, counts, value with its 95% interval and the peer benchmark: the
-/// cells every table of a practice's figures starts with.
-fn figure_cells(policy: Disclosure, r: &ResultRow) -> String {
+        format!("{} ({}–{})", fmt(r.value), fmt(r.lower_95), fmt(r.upper_95))
+    };
     format!(
-        "<td class=\"nowrap\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{} ({}–{})</td><td class=\"num\">{}</td>",
+        "<td class=\"nowrap\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{value}</td><td class=\"num\">{}</td>",
         esc(&r.period),
         policy.count(r.numerator),
         policy.count(r.denominator),
-        shown_value(policy, r),
-        fmt(r.lower_95),
-        fmt(r.upper_95),
         fmt(r.benchmark)
     )
 }
 
+/// Said instead of a funnel position or run-chart reading the policy hides.
+pub(crate) const NOT_SHOWN: &str = "Not shown (a count of 1 to 7)";
+
 /// The funnel position and the run-chart reading, in words.
-fn signal_cells(r: &ResultRow) -> String {
+fn signal_cells(policy: Disclosure, r: &ResultRow) -> String {
+    if policy.hides_value(r) {
+        return format!("<td>{NOT_SHOWN}</td><td>{NOT_SHOWN}</td>");
+    }
     format!(
         "<td>{}</td><td>{}</td>",
         funnel_words(r),
@@ -188,7 +189,8 @@ pub struct Site<'a> {
     /// (indicator, practice) → its result in the latest period, primary peer group.
     pub(crate) latest: HashMap<(&'a str, &'a str), &'a ResultRow>,
     pub(crate) latest_period: HashMap<&'a str, &'a str>,
-    /// Indicator → sorted peer values in the latest period (primary peer group, by key).
+    /// Indicator → peer values in the latest period (primary peer group, by
+    /// key), as far as practice pages may show peers.
     peer_values: HashMap<(&'a str, &'a str), Vec<f64>>,
     /// (indicator, group key) → the group's rows in the latest period, for funnels.
     peer_rows: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
@@ -197,6 +199,8 @@ pub struct Site<'a> {
     /// Indicator → every row of the primary peer group, for the board's
     /// indicator pages (caterpillar plots and federation trends).
     by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
+    /// What rests on counts of 1 to 7, for the disclosure policies.
+    pub(crate) small: SmallCounts<'a>,
     /// "How this was made" is the same on every page: built once (it scans
     /// every latest result, which at national scale is 200,000 rows).
     how_made_html: std::sync::OnceLock<String>,
@@ -205,6 +209,7 @@ pub struct Site<'a> {
 impl<'a> Site<'a> {
     pub fn new(input: &'a ReportInput<'a>) -> Site<'a> {
         let primary = input.primary_peer_group.as_str();
+        let peers_policy = input.disclosure.peers_on_practice_pages();
         let mut latest_period: HashMap<&str, &str> = HashMap::new();
         for r in input.results.iter().filter(|r| r.peer_group == primary) {
             let e = latest_period
@@ -234,7 +239,7 @@ impl<'a> Site<'a> {
                     .or_default()
                     .push(r);
                 latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
-                if let Some(v) = r.value {
+                if let Some(v) = r.value.filter(|_| !peers_policy.hides_value(r)) {
                     peer_values
                         .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
                         .or_default()
@@ -253,6 +258,7 @@ impl<'a> Site<'a> {
             peer_rows,
             series,
             by_indicator,
+            small: SmallCounts::new(input.results, &input.peer_groups),
             how_made_html: std::sync::OnceLock::new(),
         }
     }
@@ -464,6 +470,7 @@ impl<'a> Site<'a> {
     pub fn practice_page(&self, code: &str) -> String {
         let p = &self.input.practices[code];
         let policy = self.input.disclosure.practice_pages;
+        let peers_policy = self.input.disclosure.peers_on_practice_pages();
         let mut b = String::new();
         let _ = writeln!(
             b,
@@ -551,7 +558,7 @@ impl<'a> Site<'a> {
         let mut worse = Vec::new();
         for ind in self.indicators() {
             if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
-                match r.comparison {
+                match policy.comparison(r) {
                     Comparison::Better => better.push(ind.title.as_str()),
                     Comparison::Worse => worse.push(ind.title.as_str()),
                     _ => {}
@@ -607,7 +614,7 @@ impl<'a> Site<'a> {
                             b,
                             "{}<td><span class=\"tag {class}\">{label}</span></td>{}<td>{}</td></tr>",
                             figure_cells(policy, r),
-                            signal_cells(r),
+                            signal_cells(policy, r),
                             self.spine(ind, r)
                         );
                     }
@@ -636,24 +643,50 @@ impl<'a> Site<'a> {
                 esc(&ind.title)
             );
             if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
-                let peers = self
+                // Peers only as far as the board shows them (a point or an
+                // interval gives its counts back); this practice as its page's
+                // policy allows.
+                let own_shown = !policy.hides_value(r);
+                let peers: Vec<&ResultRow> = self
                     .peer_rows
                     .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .copied()
+                    .filter(|p| {
+                        if p.practice_code == code {
+                            own_shown
+                        } else {
+                            !peers_policy.hides_value(p)
+                        }
+                    })
+                    .collect();
                 // A DSR has no funnel (its precision is not one denominator's):
                 // its peers are ranked with their intervals instead.
                 if ind.value_type == ValueType::Dsr {
-                    b.push_str(&crate::charts::caterpillar(ind, peers, Some(code)));
-                } else {
-                    b.push_str(&crate::charts::funnel(ind, r, peers));
+                    let highlight = own_shown.then_some(code);
+                    b.push_str(&crate::charts::caterpillar(ind, &peers, highlight));
+                } else if own_shown {
+                    b.push_str(&crate::charts::funnel(ind, r, &peers));
                 }
             }
             if let Some(series) = self.series.get(&(ind.id.as_str(), code)) {
-                b.push_str(&crate::charts::run_chart(ind, series));
+                // Its centre line and limits average every point, so a chart
+                // with a point the policy hides is not drawn.
+                if !series
+                    .first()
+                    .is_some_and(|r| policy.hides_spc_lines(r, &self.small))
+                {
+                    b.push_str(&crate::charts::run_chart(ind, series));
+                }
                 b.push_str("<table><caption>The numbers behind the charts (latest 12 periods)</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Funnel</th><th scope=\"col\">Run chart</th></tr></thead><tbody>\n");
                 for r in series.iter().rev().take(12).rev() {
-                    let _ = writeln!(b, "<tr>{}{}</tr>", figure_cells(policy, r), signal_cells(r));
+                    let _ = writeln!(
+                        b,
+                        "<tr>{}{}</tr>",
+                        figure_cells(policy, r),
+                        signal_cells(policy, r)
+                    );
                 }
                 b.push_str("</tbody></table>\n");
             }
@@ -688,6 +721,25 @@ impl<'a> Site<'a> {
     /// Every row of an indicator in the primary peer group, for its download.
     pub fn indicator_rows(&self, id: &str) -> &[&'a ResultRow] {
         self.by_indicator.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// What changed since last period, as far as the board may show it: a
+    /// change in a row whose value the board hides would give away its
+    /// funnel position, so it is left out (here, in changes.csv and the
+    /// workbook).
+    pub(crate) fn changes(&self) -> Vec<&'a peerbench_compare::Change> {
+        let board = self.input.disclosure.board;
+        let hidden = |c: &peerbench_compare::Change, period: &str| {
+            self.series
+                .get(&(c.indicator_id.as_str(), c.practice_code.as_str()))
+                .and_then(|s| s.iter().find(|r| r.period == period))
+                .is_some_and(|r| board.hides_value(r))
+        };
+        self.input
+            .changes
+            .iter()
+            .filter(|c| !hidden(c, &c.period) && !hidden(c, &c.previous_period))
+            .collect()
     }
 
     /// The board's page for one indicator: practices ranked with their
@@ -799,7 +851,7 @@ impl<'a> Site<'a> {
                 "<tr><th scope=\"row\"><a href=\"../practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></th>{}<td><span class=\"tag {class}\">{label}</span></td>{}</tr>",
                 esc(name),
                 figure_cells(board, r),
-                signal_cells(r),
+                signal_cells(board, r),
                 code = esc(&r.practice_code)
             );
         }
@@ -914,7 +966,7 @@ impl<'a> Site<'a> {
             .latest
             .values()
             .copied()
-            .filter(|r| r.funnel_flag.is_some_and(|f| f.is_outlier()))
+            .filter(|r| r.funnel_flag.is_some_and(|f| f.is_outlier()) && !board.hides_value(r))
             .collect();
         outliers.sort_by(|a, b| {
             (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
@@ -939,7 +991,7 @@ impl<'a> Site<'a> {
                     esc(title),
                     esc(name),
                     esc(&r.period),
-                    shown_value(board, r),
+                    fmt(r.value),
                     fmt(r.funnel_lower_998),
                     fmt(r.funnel_upper_998),
                     funnel_words(r),
@@ -951,11 +1003,12 @@ impl<'a> Site<'a> {
             b.push_str("</tbody></table>\n");
         }
         b.push_str("<h2>Since last period</h2>\n");
-        if self.input.changes.is_empty() {
+        let changes = self.changes();
+        if changes.is_empty() {
             b.push_str("<p>No new or resolved outliers, and no new special-cause signals.</p>\n");
         } else {
             b.push_str("<table><thead><tr><th scope=\"col\">What changed</th><th scope=\"col\">Indicator</th><th scope=\"col\">Practice</th><th scope=\"col\">Now</th><th scope=\"col\">Before</th></tr></thead><tbody>\n");
-            for c in &self.input.changes {
+            for c in changes {
                 let what = match c.kind {
                     peerbench_compare::ChangeKind::NewOutlier => "New outlier",
                     peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
@@ -1210,7 +1263,67 @@ pub fn catalogue_page(title: &str, indicators: &[Indicator]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::esc;
+    use super::*;
+
+    /// A hidden value goes without its interval, funnel position and
+    /// run-chart reading; a shown one keeps them.
+    #[test]
+    fn figures_with_a_small_count_show_no_interval_or_signals() {
+        let mut r = ResultRow {
+            indicator_id: "x".into(),
+            practice_code: "A81000".into(),
+            period: "2026-09".into(),
+            peer_group: "federation".into(),
+            peer_group_key: "F".into(),
+            peer_group_size: 30,
+            numerator: Some(7.0),
+            denominator: Some(102.0),
+            value: Some(6.862745098),
+            lower_95: Some(3.3667),
+            upper_95: Some(13.4876),
+            lower_998: None,
+            upper_998: None,
+            benchmark: Some(10.512),
+            peer_median: None,
+            percentile_rank: None,
+            comparison: Comparison::Similar,
+            comparison_998: Comparison::Similar,
+            funnel_lower_95: None,
+            funnel_upper_95: None,
+            funnel_lower_998: None,
+            funnel_upper_998: None,
+            funnel_flag: Some(FunnelFlag::Within),
+            funnel_flag_unadjusted: None,
+            od_phi: None,
+            od_tau2: None,
+            spc_signal: None,
+            spc_variation: Some("common_cause"),
+            spc_centre: None,
+            spc_lower: None,
+            spc_upper: None,
+            spc_trial: None,
+            trend: "no_significant_change",
+            not_compared_reason: None,
+        };
+        let s = Disclosure::Standard;
+        assert_eq!(
+            figure_cells(s, &r),
+            "<td class=\"nowrap\">2026-09</td><td class=\"num\">* / 100</td><td class=\"num\">*</td><td class=\"num\">10.5</td>"
+        );
+        assert_eq!(
+            signal_cells(s, &r),
+            "<td>Not shown (a count of 1 to 7)</td><td>Not shown (a count of 1 to 7)</td>"
+        );
+        r.numerator = Some(8.0);
+        assert_eq!(
+            figure_cells(s, &r),
+            "<td class=\"nowrap\">2026-09</td><td class=\"num\">10 / 100</td><td class=\"num\">6.9 (3.4–13.5)</td><td class=\"num\">10.5</td>"
+        );
+        assert_eq!(
+            signal_cells(s, &r),
+            "<td>Within the limits</td><td>Common-cause variation only</td>"
+        );
+    }
 
     #[test]
     fn escapes_markup() {

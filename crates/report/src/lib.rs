@@ -11,6 +11,7 @@
 mod charts;
 mod disclosure;
 mod html;
+mod safe_csv;
 mod table;
 mod workbook;
 
@@ -22,6 +23,7 @@ use peerbench_indicators::Indicator;
 
 pub use disclosure::{Disclosure, DisclosurePolicy};
 pub use html::catalogue_page;
+pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum ReportError {
     },
     #[error("practice code {0:?} cannot be used as a file name")]
     UnsafePracticeCode(String),
+    #[error("{0}: a file published with the report must be a relative path inside it")]
+    UnsafeFilePath(PathBuf),
     #[error("internal error while writing the report: {0}")]
     Internal(String),
 }
@@ -172,6 +176,17 @@ fn write(path: &Path, contents: &[u8]) -> Result<()> {
     })
 }
 
+/// A path that stays inside the report folder: relative, with no `..`.
+fn inside(path: &Path) -> Result<()> {
+    use std::path::Component;
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    if plain && path.components().next().is_some() {
+        Ok(())
+    } else {
+        Err(ReportError::UnsafeFilePath(path.to_path_buf()))
+    }
+}
+
 /// Builds every output in a staging folder beside `out`, then swaps it in.
 pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     let started = std::time::Instant::now();
@@ -179,6 +194,9 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         if !safe_code(code) {
             return Err(ReportError::UnsafePracticeCode(code.clone()));
         }
+    }
+    for (path, _) in &input.extra_files {
+        inside(path)?;
     }
     let parent = out
         .parent()
@@ -235,7 +253,13 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             .map_or(&[][..], Vec::as_slice);
         write_csv(
             &dir.join(format!("{code}.csv")),
-            rows.iter().map(|r| policy.practice_pages.apply(r)),
+            rows.iter().map(|r| {
+                policy.practice_pages.apply_with_peers(
+                    policy.peers_on_practice_pages(),
+                    r,
+                    &site.small,
+                )
+            }),
         )?;
     }
     let t = stage("board, catalogue and practice pages with their CSVs", t);
@@ -250,7 +274,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             &dir.join(format!("{}.csv", ind.id)),
             site.indicator_rows(&ind.id)
                 .iter()
-                .map(|r| policy.board.apply(r)),
+                .map(|r| policy.board.apply(r, &site.small)),
         )?;
     }
     let t = stage("indicator pages with their CSVs", t);
@@ -268,7 +292,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         disclosed = input
             .results
             .iter()
-            .map(|r| policy.downloads.apply(r))
+            .map(|r| policy.downloads.apply(r, &site.small))
             .collect();
         &disclosed
     };
@@ -282,9 +306,13 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     let t = stage("Excel workbook", t);
     write(
         &data.join("changes.csv"),
-        table::changes_csv(&input.changes).as_bytes(),
+        &table::changes_csv(&site.changes())?,
     )?;
-    stage("changes", t);
+    let t = stage("changes", t);
+    for (path, contents) in &input.extra_files {
+        write(&staging.join(path), contents)?;
+    }
+    stage("further files", t);
 
     // Swap: the old report stays whole until the new one is complete.
     let old = parent.join(format!(".{name}.old-{}", std::process::id()));

@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use peerbench_compare::ResultRow;
 
+use crate::safe_csv::{Cell, CsvWriter, csv_bytes};
 use crate::{ReportError, Result};
 
 /// The published columns, in order.
@@ -51,8 +52,8 @@ pub const RESULT_COLUMNS: &[&str] = &[
     "not_compared_reason",
 ];
 
-fn funnel(f: Option<peerbench_stats::FunnelFlag>) -> String {
-    f.map_or("not_compared", |f| f.as_str()).to_string()
+fn funnel(f: Option<peerbench_stats::FunnelFlag>) -> &'static str {
+    f.map_or("not_compared", |f| f.as_str())
 }
 
 pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
@@ -92,8 +93,8 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
         num(&|r| r.funnel_upper_95),
         num(&|r| r.funnel_lower_998),
         num(&|r| r.funnel_upper_998),
-        text(&|r| funnel(r.funnel_flag)),
-        text(&|r| funnel(r.funnel_flag_unadjusted)),
+        text(&|r| funnel(r.funnel_flag).to_string()),
+        text(&|r| funnel(r.funnel_flag_unadjusted).to_string()),
         num(&|r| r.od_phi),
         num(&|r| r.od_tau2),
         text(&|r| r.spc_signal.unwrap_or_default().to_string()),
@@ -147,62 +148,62 @@ pub fn write_parquet(path: &Path, rows: &[ResultRow]) -> Result<()> {
     Ok(())
 }
 
-/// Numbers are written in full precision; spreadsheets format them.
-fn cell(x: Option<f64>) -> String {
-    x.map(|v| format!("{v}")).unwrap_or_default()
-}
-
 /// Writes result rows as CSV; rows may be borrowed or made on the fly (a
 /// disclosure policy applied row by row), so nothing is copied up front.
+/// Numbers are written in full precision (spreadsheets format them); text
+/// is neutralised for spreadsheets (see `safe_csv`).
 pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
     path: &Path,
     rows: impl IntoIterator<Item = R>,
 ) -> Result<()> {
-    let mut w = csv::Writer::from_path(path)
-        .map_err(|e| ReportError::Internal(format!("{}: {e}", path.display())))?;
     let io = |e: csv::Error| ReportError::Internal(format!("{}: {e}", path.display()));
-    w.write_record(RESULT_COLUMNS).map_err(io)?;
+    let file = File::create(path).map_err(|source| ReportError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut w = CsvWriter::new(file, RESULT_COLUMNS).map_err(io)?;
     for r in rows {
         let r = r.borrow();
-        w.write_record([
-            r.indicator_id.clone(),
-            r.practice_code.clone(),
-            r.period.clone(),
-            r.peer_group.clone(),
-            r.peer_group_key.clone(),
-            r.peer_group_size.to_string(),
-            cell(r.numerator),
-            cell(r.denominator),
-            cell(r.value),
-            cell(r.lower_95),
-            cell(r.upper_95),
-            cell(r.lower_998),
-            cell(r.upper_998),
-            cell(r.benchmark),
-            cell(r.peer_median),
-            cell(r.percentile_rank),
-            r.comparison.as_str().to_string(),
-            r.comparison_998.as_str().to_string(),
-            cell(r.funnel_lower_95),
-            cell(r.funnel_upper_95),
-            cell(r.funnel_lower_998),
-            cell(r.funnel_upper_998),
-            funnel(r.funnel_flag),
-            funnel(r.funnel_flag_unadjusted),
-            cell(r.od_phi),
-            cell(r.od_tau2),
-            r.spc_signal.unwrap_or_default().to_string(),
-            r.spc_variation.unwrap_or_default().to_string(),
-            cell(r.spc_centre),
-            cell(r.spc_lower),
-            cell(r.spc_upper),
-            r.spc_trial.map(|t| t.to_string()).unwrap_or_default(),
-            r.trend.to_string(),
-            r.not_compared_reason.clone().unwrap_or_default(),
+        let spc_trial = r.spc_trial.map(|t| t.to_string()).unwrap_or_default();
+        w.row([
+            Cell::Text(&r.indicator_id),
+            Cell::Text(&r.practice_code),
+            Cell::Text(&r.period),
+            Cell::Text(&r.peer_group),
+            Cell::Text(&r.peer_group_key),
+            Cell::Whole(r.peer_group_size as u64),
+            Cell::Number(r.numerator),
+            Cell::Number(r.denominator),
+            Cell::Number(r.value),
+            Cell::Number(r.lower_95),
+            Cell::Number(r.upper_95),
+            Cell::Number(r.lower_998),
+            Cell::Number(r.upper_998),
+            Cell::Number(r.benchmark),
+            Cell::Number(r.peer_median),
+            Cell::Number(r.percentile_rank),
+            Cell::Text(r.comparison.as_str()),
+            Cell::Text(r.comparison_998.as_str()),
+            Cell::Number(r.funnel_lower_95),
+            Cell::Number(r.funnel_upper_95),
+            Cell::Number(r.funnel_lower_998),
+            Cell::Number(r.funnel_upper_998),
+            Cell::Text(funnel(r.funnel_flag)),
+            Cell::Text(funnel(r.funnel_flag_unadjusted)),
+            Cell::Number(r.od_phi),
+            Cell::Number(r.od_tau2),
+            Cell::Text(r.spc_signal.unwrap_or_default()),
+            Cell::Text(r.spc_variation.unwrap_or_default()),
+            Cell::Number(r.spc_centre),
+            Cell::Number(r.spc_lower),
+            Cell::Number(r.spc_upper),
+            Cell::Text(&spc_trial),
+            Cell::Text(r.trend),
+            Cell::Text(r.not_compared_reason.as_deref().unwrap_or_default()),
         ])
         .map_err(io)?;
     }
-    w.flush().map_err(|source| ReportError::Write {
+    w.finish().map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
     })?;
@@ -210,20 +211,28 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
 }
 
 /// The "since last time" list as CSV.
-pub fn changes_csv(changes: &[peerbench_compare::Change]) -> String {
-    let mut out =
-        String::from("indicator_id,practice_code,period,previous_period,change,now,before\n");
-    for c in changes {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            c.indicator_id,
-            c.practice_code,
-            c.period,
-            c.previous_period,
-            c.kind.as_str(),
-            c.now,
-            c.before
-        ));
-    }
-    out
+pub fn changes_csv(changes: &[&peerbench_compare::Change]) -> Result<Vec<u8>> {
+    csv_bytes(
+        &[
+            "indicator_id",
+            "practice_code",
+            "period",
+            "previous_period",
+            "change",
+            "now",
+            "before",
+        ],
+        changes.iter().map(|c| {
+            vec![
+                Cell::Text(&c.indicator_id),
+                Cell::Text(&c.practice_code),
+                Cell::Text(&c.period),
+                Cell::Text(&c.previous_period),
+                Cell::Text(c.kind.as_str()),
+                Cell::Text(&c.now),
+                Cell::Text(&c.before),
+            ]
+        }),
+    )
+    .map_err(|e| ReportError::Internal(format!("changes.csv: {e}")))
 }

@@ -9,8 +9,38 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
+use crate::html::{NOT_SHOWN, Site, change_words, comparison_label, funnel_words, spc_words};
+use crate::safe_csv::neutralise;
 use crate::{ReportError, Result};
+
+/// Text goes into cells only as strings (never formulas), neutralised like
+/// the CSVs: register values such as `=HYPERLINK(…)` or `+cmd|…` become
+/// plain text with a leading `'`, so no cell runs or looks runnable.
+trait SafeText {
+    fn text(&mut self, r: u32, c: u16, s: impl AsRef<str>) -> Result<&mut Self, XlsxError>;
+    fn text_with_format(
+        &mut self,
+        r: u32,
+        c: u16,
+        s: impl AsRef<str>,
+        f: &Format,
+    ) -> Result<&mut Self, XlsxError>;
+}
+
+impl SafeText for Worksheet {
+    fn text(&mut self, r: u32, c: u16, s: impl AsRef<str>) -> Result<&mut Self, XlsxError> {
+        self.write_string(r, c, neutralise(s.as_ref()))
+    }
+    fn text_with_format(
+        &mut self,
+        r: u32,
+        c: u16,
+        s: impl AsRef<str>,
+        f: &Format,
+    ) -> Result<&mut Self, XlsxError> {
+        self.write_string_with_format(r, c, neutralise(s.as_ref()), f)
+    }
+}
 
 fn internal(e: XlsxError) -> ReportError {
     ReportError::Internal(format!("Excel workbook: {e}"))
@@ -25,7 +55,7 @@ fn header(ws: &mut Worksheet, columns: &[(&str, f64)], rows: u32) -> Result<(), 
         .set_text_wrap()
         .set_align(FormatAlign::Top);
     for (c, (name, width)) in columns.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *name, &bold)?;
+        ws.text_with_format(0, c as u16, *name, &bold)?;
         ws.set_column_width(c as u16, *width)?;
     }
     ws.set_freeze_panes(1, 0)?;
@@ -84,8 +114,8 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ),
     ];
     for (i, (k, v)) in lines.iter().enumerate() {
-        ws.write_string_with_format(i as u32, 0, *k, &Format::new().set_bold())?;
-        ws.write_string_with_format(i as u32, 1, v, &wrap)?;
+        ws.text_with_format(i as u32, 0, *k, &Format::new().set_bold())?;
+        ws.text_with_format(i as u32, 1, v, &wrap)?;
     }
 
     // 2. Summary by indicator.
@@ -125,11 +155,11 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
                 bench = bench.or(row.benchmark);
             }
         }
-        ws.write_string(r, 0, &ind.id)?;
-        ws.write_string(r, 1, &ind.title)?;
-        ws.write_string(r, 2, ind.domain.title())?;
-        ws.write_string(r, 3, &ind.units)?;
-        ws.write_string(
+        ws.text(r, 0, &ind.id)?;
+        ws.text(r, 1, &ind.title)?;
+        ws.text(r, 2, ind.domain.title())?;
+        ws.text(r, 3, &ind.units)?;
+        ws.text(
             r,
             4,
             site.latest_period
@@ -152,15 +182,15 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     ws.set_freeze_panes(1, 2)?;
     for (i, (code, p)) in input.practices.iter().enumerate() {
         let r = i as u32 + 1;
-        ws.write_string(r, 0, code)?;
-        ws.write_string(r, 1, &p.name)?;
+        ws.text(r, 0, code)?;
+        ws.text(r, 1, &p.name)?;
         for (k, ind) in inds.iter().enumerate() {
             let word = match site.latest.get(&(ind.id.as_str(), code.as_str())) {
                 Some(row) if board.hides_value(row) => "Not compared",
                 Some(row) => comparison_label(row.comparison).0,
                 None => "No data",
             };
-            ws.write_string(r, 2 + k as u16, word)?;
+            ws.text(r, 2 + k as u16, word)?;
         }
     }
 
@@ -199,14 +229,14 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     let five_dp = Format::new().set_num_format("0.00000");
     for (i, row) in outliers.iter().enumerate() {
         let r = i as u32 + 1;
-        ws.write_string(r, 0, title_of(&row.indicator_id))?;
-        ws.write_string(r, 1, &row.practice_code)?;
-        ws.write_string(r, 2, name_of(&row.practice_code))?;
-        ws.write_string(r, 3, &row.period)?;
+        ws.text(r, 0, title_of(&row.indicator_id))?;
+        ws.text(r, 1, &row.practice_code)?;
+        ws.text(r, 2, name_of(&row.practice_code))?;
+        ws.text(r, 3, &row.period)?;
         number(ws, r, 4, row.value, &one_dp)?;
         number(ws, r, 5, row.funnel_lower_998, &one_dp)?;
         number(ws, r, 6, row.funnel_upper_998, &one_dp)?;
-        ws.write_string(r, 7, funnel_words(row))?;
+        ws.text(r, 7, funnel_words(row))?;
         number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
         number(ws, r, 9, row.od_tau2, &five_dp)?;
     }
@@ -235,37 +265,43 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     for (i, row) in latest.iter().enumerate() {
         let r = i as u32 + 1;
         let hidden = board.hides_value(row);
-        ws.write_string(r, 0, &row.indicator_id)?;
-        ws.write_string(r, 1, title_of(&row.indicator_id))?;
-        ws.write_string(r, 2, &row.practice_code)?;
-        ws.write_string(r, 3, name_of(&row.practice_code))?;
-        ws.write_string(r, 4, &row.period)?;
+        ws.text(r, 0, &row.indicator_id)?;
+        ws.text(r, 1, title_of(&row.indicator_id))?;
+        ws.text(r, 2, &row.practice_code)?;
+        ws.text(r, 3, name_of(&row.practice_code))?;
+        ws.text(r, 4, &row.period)?;
         // Counts as the board may show them: rounded, or * when small.
-        let published = board.apply(row);
+        let published = board.apply(row, &site.small);
         for (c, original, shown) in [
             (5u16, row.numerator, published.numerator),
             (6, row.denominator, published.denominator),
         ] {
             match (original, shown) {
                 (_, Some(v)) => ws.write_number_with_format(r, c, v, &whole).map(|_| ())?,
-                (Some(_), None) => ws.write_string(r, c, "*").map(|_| ())?,
-                (None, None) => ws.write_string(r, c, "suppressed").map(|_| ())?,
+                (Some(_), None) => ws.text(r, c, "*").map(|_| ())?,
+                (None, None) => ws.text(r, c, "suppressed").map(|_| ())?,
             }
         }
         if hidden {
-            ws.write_string(r, 7, "*")?;
+            ws.text(r, 7, "*")?;
         } else {
             number(ws, r, 7, row.value, &one_dp)?;
             number(ws, r, 8, row.lower_95, &one_dp)?;
             number(ws, r, 9, row.upper_95, &one_dp)?;
         }
         number(ws, r, 10, row.benchmark, &one_dp)?;
-        ws.write_string(r, 11, comparison_label(board.comparison(row)).0)?;
-        ws.write_string(r, 12, funnel_words(row))?;
-        ws.write_string(r, 13, spc_words(row))?;
+        ws.text(r, 11, comparison_label(board.comparison(row)).0)?;
+        if hidden {
+            ws.text(r, 12, NOT_SHOWN)?;
+            ws.text(r, 13, NOT_SHOWN)?;
+        } else {
+            ws.text(r, 12, funnel_words(row))?;
+            ws.text(r, 13, spc_words(row))?;
+        }
     }
 
-    // 6. Since last period.
+    // 6. Since last period, as far as the board may show it.
+    let changes = site.changes();
     let ws = wb.add_worksheet().set_name("Changes")?;
     header(
         ws,
@@ -279,23 +315,23 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ("Previous period", 12.0),
             ("Before", 22.0),
         ],
-        input.changes.len() as u32,
+        changes.len() as u32,
     )?;
-    for (i, c) in input.changes.iter().enumerate() {
+    for (i, c) in changes.iter().enumerate() {
         let r = i as u32 + 1;
         let what = match c.kind {
             peerbench_compare::ChangeKind::NewOutlier => "New outlier",
             peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
             peerbench_compare::ChangeKind::NewSpecialCause => "New special-cause signal",
         };
-        ws.write_string(r, 0, what)?;
-        ws.write_string(r, 1, title_of(&c.indicator_id))?;
-        ws.write_string(r, 2, &c.practice_code)?;
-        ws.write_string(r, 3, name_of(&c.practice_code))?;
-        ws.write_string(r, 4, &c.period)?;
-        ws.write_string(r, 5, change_words(&c.now))?;
-        ws.write_string(r, 6, &c.previous_period)?;
-        ws.write_string(r, 7, change_words(&c.before))?;
+        ws.text(r, 0, what)?;
+        ws.text(r, 1, title_of(&c.indicator_id))?;
+        ws.text(r, 2, &c.practice_code)?;
+        ws.text(r, 3, name_of(&c.practice_code))?;
+        ws.text(r, 4, &c.period)?;
+        ws.text(r, 5, change_words(&c.now))?;
+        ws.text(r, 6, &c.previous_period)?;
+        ws.text(r, 7, change_words(&c.before))?;
     }
 
     // 7. Data quality.
@@ -317,7 +353,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     )?;
     for (i, s) in p.sources.iter().enumerate() {
         let r = i as u32 + 1;
-        ws.write_string(r, 0, &s.table)?;
+        ws.text(r, 0, &s.table)?;
         ws.write_number(r, 1, s.files as f64)?;
         ws.write_number_with_format(r, 2, s.rows_loaded as f64, &whole)?;
         ws.write_number_with_format(r, 3, s.rows_quarantined as f64, &whole)?;
@@ -330,10 +366,10 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         if s.warning.is_some() {
             why.push_str(" (more than the source's warning level)");
         }
-        ws.write_string(r, 4, why)?;
+        ws.text(r, 4, why)?;
         if let Some(m) = &s.latest_month {
-            ws.write_string(r, 5, m)?;
-            ws.write_string(r, 6, s.missing_latest.join(", "))?;
+            ws.text(r, 5, m)?;
+            ws.text(r, 6, s.missing_latest.join(", "))?;
         }
         ws.write_number_with_format(r, 7, s.rows_replaced as f64, &whole)?;
         let jumps = s
@@ -342,7 +378,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             .map(|j| format!("{}: {}", j.practice_code, j.describe()))
             .collect::<Vec<_>>()
             .join("; ");
-        ws.write_string(r, 8, jumps)?;
+        ws.text(r, 8, jumps)?;
     }
 
     wb.save_to_buffer()
