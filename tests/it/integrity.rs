@@ -417,3 +417,72 @@ fn links_leading_out_of_the_landing_folder_are_not_followed() {
     assert!(q.contains("searches/etc ") && !q.contains("passwd"), "{q}");
     assert!(!q.contains("alias.txt"), "{q}");
 }
+
+/// Every file under `dir`, relative, with its bytes.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// A run killed (SIGKILL) at any moment, publishing included, leaves the
+/// last good publication complete at the output path, and the next run
+/// succeeds and leaves nothing of the killed one behind.
+#[test]
+fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let p = p.to_str().unwrap();
+    let out = dir.path().join("o");
+    let run = || peerbench(&["run", p, "--out", out.to_str().unwrap()]);
+    let o = run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The second run is the one to time: its load finds nothing new.
+    let started = std::time::Instant::now();
+    let o = run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let took = started.elapsed();
+    let good = tree(&out);
+    assert!(good.contains_key("index.html") && good.contains_key("data/quarantine.csv"));
+
+    for percent in [35u32, 60, 75, 85, 92, 97] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
+            .args(["run", p, "--out", out.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(took * percent / 100);
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever moment it died, the output path holds one whole
+        // publication: byte for byte the last good one (the data did not change).
+        assert!(tree(&out) == good, "killed at {percent}%: the publication is not whole");
+    }
+    let o = run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tree(&out) == good);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".staging-") || n.contains(".old-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // The earlier publication is kept beside it (keep = 1 by default).
+    let earlier: Vec<_> = std::fs::read_dir(dir.path().join("o.earlier")).unwrap().collect();
+    assert_eq!(earlier.len(), 1);
+}

@@ -127,7 +127,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A duration the way [`parse_duration`] reads it: `10m`, `90s`, `1h30m`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = ms / 1000;

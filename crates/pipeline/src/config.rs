@@ -135,6 +135,13 @@ struct Section {
     /// before a run on another host takes it over, e.g. "10m".
     #[serde(default, deserialize_with = "duration")]
     lock_stale_after: Option<Duration>,
+    /// How many earlier publications stay in `<output>.earlier/`.
+    #[serde(default = "default_keep")]
+    keep: usize,
+}
+
+fn default_keep() -> usize {
+    1
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,6 +433,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             .pipeline
             .lock_stale_after
             .unwrap_or(Duration::from_secs(600)),
+        keep: file.pipeline.keep,
         limits: {
             let defaults = peerbench_indicators::Limits::default();
             peerbench_indicators::Limits {

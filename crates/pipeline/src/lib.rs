@@ -106,6 +106,8 @@ pub struct Pipeline {
     /// How long an object-store run lock may go without a heartbeat before
     /// another host may take it over.
     pub lock_stale_after: std::time::Duration,
+    /// How many earlier publications stay in `<output>.earlier/`.
+    pub keep: usize,
 }
 
 /// What a whole run did.
@@ -692,6 +694,7 @@ impl Pipeline {
             changes: what_changed(&results, &self.primary_peer_group),
             peer_groups: self.peer_groups.clone(),
             disclosure: self.disclosure,
+            keep_earlier: self.keep,
             extra_files: vec![(
                 PathBuf::from("data/quarantine.csv"),
                 quarantine_csv(&ingest)?,

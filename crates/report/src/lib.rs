@@ -11,6 +11,7 @@
 mod charts;
 mod disclosure;
 mod html;
+mod publication;
 mod safe_csv;
 mod table;
 mod workbook;
@@ -141,6 +142,8 @@ pub struct ReportInput<'a> {
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,
+    /// How many earlier publications to keep in `<output>.earlier/`.
+    pub keep_earlier: usize,
 }
 
 /// What was published.
@@ -210,11 +213,31 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
+    publication::recover(out, parent, &name)?;
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     if staging.exists() {
         let _ = std::fs::remove_dir_all(&staging);
     }
+    // A publication that cannot be finished (a full disk, an unwritable
+    // file) leaves nothing behind: the last good one stays as it was.
+    let built = build(input, &staging);
+    if built.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    let indicator_pages = built?;
+    publication::swap_in(&staging, out, parent, &name, input.keep_earlier)?;
+    Ok(Published {
+        index: out.join("index.html"),
+        practice_pages: input.practices.len(),
+        pages: 2 + indicator_pages + input.practices.len(),
+        result_rows: input.results.len(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
 
+/// Writes every output of the publication into `staging`; returns the
+/// number of indicator pages.
+fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
     let stage = |what: &str, since: std::time::Instant| {
         tracing::debug!("{what} in {:.2}s", since.elapsed().as_secs_f64());
         std::time::Instant::now()
@@ -313,29 +336,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         write(&staging.join(path), contents)?;
     }
     stage("further files", t);
-
-    // Swap: the old report stays whole until the new one is complete.
-    let old = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if out.exists() {
-        std::fs::rename(out, &old).map_err(|source| ReportError::Write {
-            path: out.to_path_buf(),
-            source,
-        })?;
-    }
-    std::fs::rename(&staging, out).map_err(|source| ReportError::Write {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    if old.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-    }
-    Ok(Published {
-        index: out.join("index.html"),
-        practice_pages: input.practices.len(),
-        pages: 2 + indicator_pages + input.practices.len(),
-        result_rows: input.results.len(),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+    Ok(indicator_pages)
 }
 
 #[cfg(test)]

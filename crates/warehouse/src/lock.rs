@@ -131,7 +131,7 @@ pub enum LockError {
     )]
     Held {
         location: String,
-        holder: Holder,
+        holder: Box<Holder>,
         /// None for a folder's lock, which cannot go stale.
         stale_after: Option<Duration>,
     },
@@ -282,7 +282,7 @@ fn lock_local(path: PathBuf, holder: Holder) -> Result<(RunLock, Option<TakenOve
             return Err(match serde_json::from_str::<Holder>(&before) {
                 Ok(holder) => LockError::Held {
                     location,
-                    holder,
+                    holder: Box::new(holder),
                     stale_after: None,
                 },
                 Err(e) => LockError::HeldUnreadable {
@@ -369,7 +369,7 @@ async fn lock_remote(
                 Ok(h) => {
                     return Err(LockError::Held {
                         location,
-                        holder: h.clone(),
+                        holder: Box::new(h.clone()),
                         stale_after: Some(stale_after),
                     });
                 }
@@ -409,7 +409,7 @@ async fn lock_remote(
                     };
                     return Err(LockError::Held {
                         location,
-                        holder,
+                        holder: Box::new(holder),
                         stale_after: Some(stale_after),
                     });
                 }
