@@ -11,6 +11,7 @@ mod integrity;
 mod limits;
 mod loads;
 mod object_store;
+mod operations;
 mod synth;
 
 use std::path::{Path, PathBuf};

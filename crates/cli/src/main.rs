@@ -43,6 +43,21 @@ enum Command {
         indicator_timeout: Option<Duration>,
         #[command(flatten)]
         memory: MemoryArgs,
+        /// Run and publish even when nothing changed since the last
+        /// successful publication (otherwise that exits 99 at once).
+        #[arg(long)]
+        force: bool,
+    },
+    /// The latest runs recorded in the warehouse's `runs` table: when, how
+    /// each ended, rows loaded and set aside, indicators that failed.
+    Runs {
+        pipeline: PathBuf,
+        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// How many runs to list, newest first.
+        #[arg(long, default_value_t = 10)]
+        last: usize,
     },
     /// Load the pipeline's extracts into its warehouse and print a summary.
     Ingest {
@@ -213,7 +228,9 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("Error: {}", failure.message);
+            if !failure.message.is_empty() {
+                eprintln!("Error: {}", failure.message);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -221,13 +238,22 @@ fn main() -> ExitCode {
 
 /// Exit codes, documented in docs/operations.md: 0 success; 1 the run failed
 /// (bad or missing input, an indicator error, a write error) and nothing new
-/// was published; 2 the command line or the pipeline file is wrong.
+/// was published; 2 the command line or the pipeline file is wrong; 3
+/// published with failed indicators; 75 another run holds the lock; 99
+/// nothing new to do.
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Another run holds the warehouse lock: this one did nothing. 75 is
 /// sysexits' EX_TEMPFAIL ("try again later"), which schedulers and mail
 /// agents read as transient.
 const EXIT_LOCKED: u8 = 75;
+/// Published, but some indicators failed and are named on the board page
+/// as not computed (`on_indicator_error = "publish_rest"`): alert someone.
+const EXIT_PUBLISHED_WITH_FAILURES: u8 = 3;
+/// Nothing changed since the last successful publication, which stands.
+/// 99 is what Airflow's BashOperator reads as "skipped"; systemd units list
+/// it in SuccessExitStatus (docs/operations.md).
+const EXIT_NOTHING_NEW: u8 = 99;
 
 struct Failure {
     code: u8,
@@ -274,6 +300,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             warehouse,
             indicator_timeout,
             memory,
+            force,
         } => {
             let started = Instant::now();
             let mut p = load(&pipeline, warehouse)?;
@@ -281,25 +308,70 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 p.limits.indicator_timeout = t;
             }
             memory.apply(&mut p);
-            let summary = p.run(out.as_deref()).await?;
+            let summary = p
+                .run_with(&peerbench_pipeline::RunOptions { out, force })
+                .await?;
             print_ingest(&summary.ingest);
+            let Some(published) = &summary.published else {
+                let since = summary.nothing_new_since.as_ref();
+                println!(
+                    "Nothing new: the extracts, indicators and settings are those of run {} ({}), whose publication stands. --force runs anyway.",
+                    since.map_or("?", |m| m.run_id.as_str()),
+                    since.map_or("?", |m| m.ended.as_str())
+                );
+                return Err(Failure {
+                    code: EXIT_NOTHING_NEW,
+                    message: String::new(),
+                });
+            };
             println!(
                 "Computed {} indicators: {} result rows, {} practice pages (run {}, {:.1}s).",
                 summary.indicators,
-                summary.published.result_rows,
-                summary.published.practice_pages,
+                published.result_rows,
+                published.practice_pages,
                 summary.run_id,
                 started.elapsed().as_secs_f64()
             );
-            let p = &summary.published;
             println!(
                 "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s).",
-                p.pages,
-                p.seconds,
-                p.pages as f64 / p.seconds.max(1e-9)
+                published.pages,
+                published.seconds,
+                published.pages as f64 / published.seconds.max(1e-9)
             );
-            println!("Board report: {}", summary.published.index.display());
+            println!("Board report: {}", published.index.display());
             println!("Quarantined rows: {}", summary.quarantine_csv.display());
+            println!(
+                "Run record: {} (run {})",
+                published.index.with_file_name("run.json").display(),
+                summary.manifest.run_id
+            );
+            if !summary.not_computed.is_empty() {
+                let names: Vec<String> = summary
+                    .not_computed
+                    .iter()
+                    .map(|n| format!("  - {}: {}", n.id, n.reason))
+                    .collect();
+                eprintln!(
+                    "Warning: published without {} indicator(s) that failed (named on the board page as not computed tonight):\n{}",
+                    summary.not_computed.len(),
+                    names.join("\n")
+                );
+                return Err(Failure {
+                    code: EXIT_PUBLISHED_WITH_FAILURES,
+                    message: String::new(),
+                });
+            }
+            Ok(())
+        }
+        Command::Runs {
+            pipeline,
+            warehouse,
+            last,
+        } => {
+            let p = load(&pipeline, warehouse)?;
+            for line in p.runs(last).await? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Ingest {

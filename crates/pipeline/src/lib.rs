@@ -3,6 +3,7 @@
 //! peers, publish the reports. The CLI is a thin shell over this crate.
 
 mod config;
+pub mod manifest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -19,11 +20,12 @@ use peerbench_compare::{
 };
 use peerbench_indicators::{load_catalogue, register_views, run_indicator, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
-use peerbench_report::{Jump, Provenance, Published, ReportInput, SourceQuality};
+use peerbench_report::{Jump, NotComputed, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
 
 pub use config::ConfigError;
+pub use manifest::{Manifest, Outcome, RUNS_TABLE};
 pub use peerbench_indicators::{
     Indicator, Limits, fixture_path, format_duration, format_size, parse_duration, parse_size,
 };
@@ -108,16 +110,86 @@ pub struct Pipeline {
     pub lock_stale_after: std::time::Duration,
     /// How many earlier publications stay in `<output>.earlier/`.
     pub keep: usize,
+    /// What `run` does when an indicator fails.
+    pub on_indicator_error: OnIndicatorError,
 }
 
 /// What a whole run did.
 #[derive(Debug)]
 pub struct RunSummary {
     pub ingest: IngestSummary,
+    /// Indicators computed and published.
     pub indicators: usize,
-    pub published: Published,
+    /// None when there was nothing new to publish.
+    pub published: Option<Published>,
+    /// The id the pages show (of the table versions and SQL they came from).
     pub run_id: String,
     pub quarantine_csv: PathBuf,
+    pub outcome: Outcome,
+    /// Indicators that failed and were left out of the publication.
+    pub not_computed: Vec<NotComputed>,
+    /// With `Outcome::NothingNew`: the run whose publication stands.
+    pub nothing_new_since: Option<Manifest>,
+    pub manifest: Manifest,
+}
+
+/// How a run is asked to go.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Publish here instead of the pipeline's `output`.
+    pub out: Option<PathBuf>,
+    /// Run even when nothing changed since the last publication.
+    pub force: bool,
+}
+
+/// What a run does when an indicator fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnIndicatorError {
+    /// Publish nothing: the previous publication stands.
+    Fail,
+    /// Publish the others, and name the failed ones on the board page.
+    PublishRest,
+}
+
+/// A unique id for this invocation: `<UTC time>-<pid>`.
+fn invocation_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The load's part of the manifest: every file, its counts, the checks.
+fn record_ingest(manifest: &mut Manifest, ingest: &IngestSummary) {
+    for s in &ingest.sources {
+        for f in &s.files {
+            manifest.inputs.push(manifest::InputFile {
+                source: s.table.clone(),
+                file: f.file.clone(),
+                sha256: f.sha256.clone(),
+                rows_read: f.rows_read,
+                rows_loaded: f.rows_loaded,
+                rows_quarantined: f.rows_quarantined,
+                rows_superseded: f.rows_superseded,
+                error: f.error.clone(),
+            });
+        }
+        manifest.warnings.extend(s.warning.clone());
+    }
+    manifest.counts.rows_read = manifest.inputs.iter().map(|f| f.rows_read).sum();
+    manifest.counts.rows_loaded = manifest.inputs.iter().map(|f| f.rows_loaded).sum();
+    manifest.counts.rows_quarantined = ingest.quarantined.len();
+    for q in &ingest.quarantined {
+        *manifest
+            .quarantine_by_check
+            .entry(q.check.as_str().to_string())
+            .or_insert(0) += 1;
+    }
 }
 
 impl Pipeline {
@@ -132,14 +204,9 @@ impl Pipeline {
     /// Takes the warehouse's run lock for `command`: one `run` or `ingest`
     /// at a time per warehouse. Says so when it takes over a lock that an
     /// earlier run (killed, or on a machine that stopped) left behind.
-    async fn lock(&self, warehouse: &Warehouse, command: &str) -> Result<RunLock> {
-        let id = format!(
-            "{}-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            std::process::id()
-        );
+    async fn lock(&self, warehouse: &Warehouse, command: &str, id: &str) -> Result<RunLock> {
         let (lock, taken_over) = warehouse
-            .lock(Holder::new(&id, command), self.lock_stale_after)
+            .lock(Holder::new(id, command), self.lock_stale_after)
             .await?;
         if let Some(t) = taken_over {
             tracing::warn!(
@@ -154,7 +221,7 @@ impl Pipeline {
     /// Loads the extracts into the warehouse, holding its run lock.
     pub async fn ingest(&self) -> Result<IngestSummary> {
         let warehouse = self.open_warehouse()?;
-        let lock = self.lock(&warehouse, "ingest").await?;
+        let lock = self.lock(&warehouse, "ingest", &invocation_id()).await?;
         let summary = self.ingest_locked(&warehouse).await;
         lock.release().await;
         summary
@@ -563,28 +630,285 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// The whole journey: ingest, indicators, comparison, publication.
     /// The whole run (ingest, indicators, comparisons, publication),
     /// holding the warehouse's run lock throughout.
     pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
+        self.run_with(&RunOptions {
+            out: out_override.map(Path::to_path_buf),
+            ..RunOptions::default()
+        })
+        .await
+    }
+
+    /// A run as the options say, recorded in the warehouse's `runs` table
+    /// (and, when it publishes, in the publication's `run.json`) whatever
+    /// its outcome.
+    pub async fn run_with(&self, options: &RunOptions) -> Result<RunSummary> {
+        let run_id = invocation_id();
+        let mut manifest = self.manifest_skeleton(&run_id, options)?;
         let warehouse = self.open_warehouse()?;
-        let lock = self.lock(&warehouse, "run").await?;
-        let summary = self.run_locked(&warehouse, &lock, out_override).await;
+        let lock = self.lock(&warehouse, "run", &run_id).await?;
+        let summary = self
+            .run_locked(&warehouse, &lock, options, &mut manifest)
+            .await;
+        manifest.ended = manifest::now();
+        manifest.peak_memory_bytes = manifest::peak_memory_bytes();
+        match &summary {
+            Ok(s) => manifest.outcome = s.outcome,
+            Err(e) => {
+                manifest.outcome = Outcome::Failed;
+                manifest.error = Some(e.to_string());
+            }
+        }
+        let metadata =
+            HashMap::from([("peerbench.operation".to_string(), serde_json::json!("run"))]);
+        if let Err(e) = warehouse
+            .append(
+                RUNS_TABLE,
+                manifest::runs_schema(),
+                vec![manifest::runs_row(&manifest)],
+                metadata,
+            )
+            .await
+        {
+            tracing::error!("could not record the run in the {RUNS_TABLE} table: {e}");
+        }
         lock.release().await;
-        summary
+        summary.map(|mut s| {
+            s.manifest = manifest;
+            s
+        })
+    }
+
+    /// The latest `last` runs recorded in the warehouse, newest first, one
+    /// line each.
+    pub async fn runs(&self, last: usize) -> Result<Vec<String>> {
+        let warehouse = self.open_warehouse()?;
+        if warehouse.version(RUNS_TABLE).await?.is_none() {
+            return Ok(vec![format!(
+                "No runs recorded in the warehouse at {} yet.",
+                warehouse.location()
+            )]);
+        }
+        let ctx = SessionContext::new();
+        warehouse.register(&ctx, RUNS_TABLE, None).await?;
+        let sql = format!(
+            "SELECT run_id, started, outcome, manifest FROM {RUNS_TABLE} ORDER BY started DESC LIMIT {last}"
+        );
+        let mut lines = vec![format!(
+            "{:<26} {:<24} {:<24} {:>8} {:>10} {:>9}  {}",
+            "run",
+            "started",
+            "outcome",
+            "seconds",
+            "rows",
+            "set aside",
+            "failed indicators / error"
+        )];
+        for b in query(&ctx, &sql).await? {
+            let (ids, started, outcomes, manifests) = (
+                text_column(&b, 0)?,
+                text_column(&b, 1)?,
+                text_column(&b, 2)?,
+                text_column(&b, 3)?,
+            );
+            for r in 0..b.num_rows() {
+                let id = ids[r].clone().unwrap_or_default();
+                let text = manifests[r].clone().unwrap_or_default();
+                let line = match Manifest::parse(&format!("of run {id}"), &text) {
+                    Ok(m) => {
+                        let failed: Vec<&str> = m
+                            .indicators
+                            .iter()
+                            .filter(|i| i.status == "failed")
+                            .map(|i| i.id.as_str())
+                            .collect();
+                        let note = if !failed.is_empty() {
+                            failed.join(", ")
+                        } else {
+                            m.error.clone().unwrap_or_default()
+                        };
+                        format!(
+                            "{:<26} {:<24} {:<24} {:>8.1} {:>10} {:>9}  {}",
+                            m.run_id,
+                            m.started,
+                            m.outcome.as_str(),
+                            m.duration_seconds().unwrap_or(0.0),
+                            m.counts.rows_loaded,
+                            m.counts.rows_quarantined,
+                            note
+                        )
+                    }
+                    Err(e) => format!(
+                        "{:<26} {:<24} {:<24}  {e}",
+                        id,
+                        started[r].clone().unwrap_or_default(),
+                        outcomes[r].clone().unwrap_or_default()
+                    ),
+                };
+                lines.push(line);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// What a manifest knows before the run starts.
+    fn manifest_skeleton(&self, run_id: &str, options: &RunOptions) -> Result<Manifest> {
+        let pipeline_bytes = std::fs::read(&self.file).map_err(|e| {
+            PipelineError::Query(format!("cannot read {}: {e}", self.file.display()))
+        })?;
+        let started = manifest::now();
+        Ok(Manifest {
+            schema_version: manifest::MANIFEST_SCHEMA,
+            run_id: run_id.to_string(),
+            content_id: String::new(),
+            report_id: String::new(),
+            command: "run".into(),
+            started: started.clone(),
+            ended: started,
+            outcome: Outcome::Failed,
+            error: None,
+            peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            pipeline: manifest::PipelineFile {
+                path: self.file.display().to_string(),
+                sha256: hex(&Sha256::digest(&pipeline_bytes)),
+            },
+            warehouse: self.warehouse.clone(),
+            output: Some(self.output_for(options).display().to_string()),
+            inputs: Vec::new(),
+            table_versions: BTreeMap::new(),
+            indicators: Vec::new(),
+            counts: manifest::Counts::default(),
+            quarantine_by_check: BTreeMap::new(),
+            warnings: Vec::new(),
+            stage_seconds: BTreeMap::new(),
+            peak_memory_bytes: None,
+        })
+    }
+
+    fn output_for(&self, options: &RunOptions) -> PathBuf {
+        options.out.clone().unwrap_or_else(|| self.output.clone())
+    }
+
+    /// What a publication is made from, as one hash: the release, the
+    /// pipeline file, where it reads and publishes, the table versions, and
+    /// every indicator's and shared view's SQL.
+    fn content_id(&self, manifest: &Manifest, catalogue: &[Indicator], views: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "peerbench {}\npipeline {}\nwarehouse {}\noutput {:?}\n",
+            manifest.peerbench_version,
+            manifest.pipeline.sha256,
+            manifest.warehouse,
+            manifest.output
+        ));
+        for (t, v) in &manifest.table_versions {
+            h.update(format!("{t}@{v};"));
+        }
+        for ind in catalogue {
+            h.update(format!("{}\n{}\n", ind.path.display(), ind.sql));
+        }
+        h.update(views);
+        hex(&h.finalize())
+    }
+
+    /// The shared views' SQL, in name order (part of every indicator's hash).
+    fn views_text(&self) -> String {
+        let Some(dir) = &self.views_dir else {
+            return String::new();
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "sql"))
+            .map(|f| {
+                format!(
+                    "{}\n{}\n",
+                    f.display(),
+                    std::fs::read_to_string(f).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// The last successful publication made from exactly this content, if
+    /// the output folder still holds it.
+    async fn unchanged_since(
+        &self,
+        ctx: &SessionContext,
+        content_id: &str,
+        output: &Path,
+    ) -> Option<Manifest> {
+        if !ctx.table_exist(RUNS_TABLE).ok()? {
+            return None;
+        }
+        let sql = format!(
+            "SELECT manifest FROM {RUNS_TABLE} WHERE outcome = 'success' ORDER BY started DESC LIMIT 1"
+        );
+        let batches = query(ctx, &sql).await.ok()?;
+        let text = batches
+            .first()
+            .and_then(|b| text_column(b, 0).ok())?
+            .into_iter()
+            .next()??;
+        let last = Manifest::parse(RUNS_TABLE, &text).ok()?;
+        let published = std::fs::read_to_string(output.join("run.json")).ok()?;
+        let published = Manifest::parse("run.json", &published).ok()?;
+        (last.content_id == content_id && published.content_id == content_id).then_some(last)
     }
 
     async fn run_locked(
         &self,
         warehouse: &Warehouse,
         lock: &RunLock,
-        out_override: Option<&Path>,
+        options: &RunOptions,
+        manifest: &mut Manifest,
     ) -> Result<RunSummary> {
-        let output = out_override
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.output.clone());
+        let output = self.output_for(options);
+        let stage_started = std::time::Instant::now();
         let ingest = self.ingest_locked(warehouse).await?;
+        record_ingest(manifest, &ingest);
+        manifest
+            .stage_seconds
+            .insert("ingest".into(), stage_started.elapsed().as_secs_f64());
+        let stage_started = std::time::Instant::now();
         let (ctx, versions, _) = self.session(warehouse).await?;
+        // The runs table changes every run: it is not something a
+        // publication is made from (nor listed on its pages).
+        let versions: Vec<(String, u64)> = versions
+            .into_iter()
+            .filter(|(t, _)| t != RUNS_TABLE)
+            .collect();
+        manifest.table_versions = versions.iter().cloned().collect();
+        let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
+        let views = self.views_text();
+        manifest.content_id = self.content_id(manifest, &catalogue, &views);
+        let loaded_anything = ingest.sources.iter().any(|s| s.committed_version.is_some());
+        if !options.force
+            && !loaded_anything
+            && let Some(last) = self
+                .unchanged_since(&ctx, &manifest.content_id, &output)
+                .await
+        {
+            tracing::info!(
+                last_run = last.run_id,
+                "nothing new since the last publication"
+            );
+            return Ok(RunSummary {
+                ingest,
+                indicators: 0,
+                published: None,
+                run_id: last.report_id.clone(),
+                quarantine_csv: output.join("data").join("quarantine.csv"),
+                outcome: Outcome::NothingNew,
+                not_computed: Vec::new(),
+                nothing_new_since: Some(last),
+                manifest: manifest.clone(),
+            });
+        }
         let mut practices = self.practices(&ctx).await?;
         self.add_descriptors(&ctx, &mut practices).await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
@@ -592,8 +916,7 @@ impl Pipeline {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
 
-        let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
-        let options = CompareOptions { spc: self.spc };
+        let compare_options = CompareOptions { spc: self.spc };
         let groups: Vec<_> = self
             .peer_groups
             .iter()
@@ -605,26 +928,65 @@ impl Pipeline {
         for (t, v) in &versions {
             hasher.update(format!("{t}@{v};"));
         }
+        let mut not_computed = Vec::new();
         for ind in &catalogue {
             hasher.update(ind.sql.as_bytes());
+            let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
+            let mut record = |status: &str, rows: usize, seconds: f64, error: Option<String>| {
+                manifest.indicators.push(manifest::IndicatorRun {
+                    id: ind.id.clone(),
+                    sql_sha256: sql_sha256.clone(),
+                    status: status.to_string(),
+                    rows,
+                    seconds,
+                    error,
+                });
+            };
+            // A draft is checked and tested by `indicators check`/`test`;
+            // the nightly run neither computes nor publishes it, so a
+            // half-written indicator cannot cost the board its pack.
+            if ind.draft {
+                tracing::info!(indicator = ind.id, "draft: not run");
+                record("draft_not_run", 0, 0.0, None);
+                continue;
+            }
+            let started = std::time::Instant::now();
             match run_indicator(&ctx, ind, self.limits.indicator_timeout).await {
                 Ok(rows) => {
                     tracing::info!(indicator = ind.id, rows = rows.len(), "computed");
+                    record(
+                        "computed",
+                        rows.len(),
+                        started.elapsed().as_secs_f64(),
+                        None,
+                    );
+                    manifest.counts.indicator_rows += rows.len();
                     results.extend(compare_indicator(
                         ind,
                         &rows,
                         &practice_map,
                         &groups,
-                        &options,
+                        &compare_options,
                     ));
                 }
                 Err(e) => {
                     tracing::error!("{e}");
+                    record(
+                        "failed",
+                        0,
+                        started.elapsed().as_secs_f64(),
+                        Some(e.to_string()),
+                    );
                     failures.push(e.to_string());
+                    not_computed.push(NotComputed {
+                        id: ind.id.clone(),
+                        title: ind.title.clone(),
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
-        if !failures.is_empty() {
+        if !failures.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
             return Err(PipelineError::IndicatorsFailed {
                 count: failures.len(),
                 details: failures
@@ -634,6 +996,23 @@ impl Pipeline {
                     .join("\n"),
             });
         }
+        if !failures.is_empty() && failures.len() == catalogue.iter().filter(|i| !i.draft).count() {
+            return Err(PipelineError::IndicatorsFailed {
+                count: failures.len(),
+                details: format!(
+                    "  every indicator failed, so there is nothing to publish:\n{}",
+                    failures
+                        .iter()
+                        .map(|f| format!("  - {f}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            });
+        }
+        manifest
+            .stage_seconds
+            .insert("indicators".into(), stage_started.elapsed().as_secs_f64());
+        let stage_started = std::time::Instant::now();
         let run_id = hasher
             .finalize()
             .iter()
@@ -684,9 +1063,51 @@ impl Pipeline {
             quarantined_by_practice,
             unclaimed_files: ingest.unclaimed.clone(),
         };
+        let outcome = if not_computed.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::PublishedWithFailures
+        };
+        manifest.report_id = run_id.clone();
+        manifest.outcome = outcome;
+        manifest.counts.result_rows = results.len();
+        let mut latest: HashMap<&str, &str> = HashMap::new();
+        for r in &results {
+            let p = latest
+                .entry(r.indicator_id.as_str())
+                .or_insert(r.period.as_str());
+            if r.period.as_str() > *p {
+                *p = r.period.as_str();
+            }
+        }
+        manifest.counts.outliers = results
+            .iter()
+            .filter(|r| {
+                r.peer_group == self.primary_peer_group
+                    && latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
+                    && matches!(
+                        r.funnel_flag,
+                        Some(
+                            peerbench_stats::FunnelFlag::High998
+                                | peerbench_stats::FunnelFlag::Low998
+                        )
+                    )
+            })
+            .count();
+        // Failed indicators are left out of the pages, and said so.
+        let published_catalogue: Vec<Indicator> = catalogue
+            .iter()
+            .filter(|i| !not_computed.iter().any(|n| n.id == i.id))
+            .cloned()
+            .collect();
+        // run.json is written into the publication as it is built: its end
+        // time is when publishing began (the runs table has the rest).
+        let mut published_manifest = manifest.clone();
+        published_manifest.ended = manifest::now();
+        published_manifest.peak_memory_bytes = manifest::peak_memory_bytes();
         let input = ReportInput {
             title: self.name.clone(),
-            indicators: &catalogue,
+            indicators: &published_catalogue,
             practices: &practices,
             results: &results,
             primary_peer_group: self.primary_peer_group.clone(),
@@ -695,10 +1116,17 @@ impl Pipeline {
             peer_groups: self.peer_groups.clone(),
             disclosure: self.disclosure,
             keep_earlier: self.keep,
-            extra_files: vec![(
-                PathBuf::from("data/quarantine.csv"),
-                quarantine_csv(&ingest)?,
-            )],
+            not_computed: not_computed.clone(),
+            extra_files: vec![
+                (
+                    PathBuf::from("data/quarantine.csv"),
+                    quarantine_csv(&ingest)?,
+                ),
+                (
+                    PathBuf::from("run.json"),
+                    published_manifest.to_json().into_bytes(),
+                ),
+            ],
         };
         // An object-store lock whose heartbeat stalled may have been taken
         // over: then another run owns the warehouse, and this one must not
@@ -707,13 +1135,21 @@ impl Pipeline {
             return Err(PipelineError::LockLost(lock.location().to_string()));
         }
         let published = peerbench_report::publish(&input, &output)?;
+        manifest.counts.pages = published.pages;
+        manifest
+            .stage_seconds
+            .insert("publish".into(), stage_started.elapsed().as_secs_f64());
         let quarantine_csv = output.join("data").join("quarantine.csv");
         Ok(RunSummary {
             ingest,
-            indicators: catalogue.len(),
-            published,
+            indicators: published_catalogue.iter().filter(|i| !i.draft).count(),
+            published: Some(published),
             run_id,
             quarantine_csv,
+            outcome,
+            not_computed,
+            nothing_new_since: None,
+            manifest: manifest.clone(),
         })
     }
 }

@@ -874,6 +874,19 @@ impl<'a> Site<'a> {
             "<h1>{}: where each practice stands</h1>",
             esc(&self.input.title)
         );
+        if !self.input.not_computed.is_empty() {
+            b.push_str("<section class=\"not-computed\" role=\"alert\"><h2>Not computed tonight</h2>\n<p>These indicators could not be computed in this run. They are left out of this pack; their earlier results are in earlier packs, not shown here as tonight's.</p>\n<ul>\n");
+            for n in &self.input.not_computed {
+                let _ = writeln!(
+                    b,
+                    "<li><strong>{}</strong> ({}): {}</li>",
+                    esc(&n.title),
+                    esc(&n.id),
+                    esc(&n.reason)
+                );
+            }
+            b.push_str("</ul></section>\n");
+        }
         // Grouped by domain, as on the practice pages, then by title.
         let mut inds: Vec<&Indicator> = self.indicators().collect();
         let rank = |d: Domain| Domain::ALL.iter().position(|x| *x == d).unwrap_or(0);

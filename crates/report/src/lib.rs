@@ -144,6 +144,17 @@ pub struct ReportInput<'a> {
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,
     /// How many earlier publications to keep in `<output>.earlier/`.
     pub keep_earlier: usize,
+    /// Indicators that failed tonight and were left out, with the reason:
+    /// the board says so rather than show their earlier results as tonight's.
+    pub not_computed: Vec<NotComputed>,
+}
+
+/// An indicator left out of a publication because it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotComputed {
+    pub id: String,
+    pub title: String,
+    pub reason: String,
 }
 
 /// What was published.
