@@ -113,20 +113,27 @@ fn an_endless_cross_join_is_stopped_at_its_time_limit_and_nothing_is_published()
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let line = failure_line(&o, "endless.sql");
     assert!(
-        line.contains("ind/endless.sql: did not finish within 2s (indicator_timeout), so it was stopped"),
+        line.contains(
+            "ind/endless.sql: did not finish within 2s (indicator_timeout), so it was stopped"
+        ),
         "{line}"
     );
     // Stopped, not left running: the process ends soon after the limit
     // (a task that never yields would also hold up the runtime's shutdown).
     assert!(took < Duration::from_secs(20), "the run took {took:?}");
     assert_eq!(snapshot(&dir.path().join("o")), published);
-    assert_eq!(names(dir.path()), listing, "a staging folder was left behind");
+    assert_eq!(
+        names(dir.path()),
+        listing,
+        "a staging folder was left behind"
+    );
 
     // The flag overrides the pipeline file.
     let (o, _) = run(&p, &["--indicator-timeout", "1500ms"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        failure_line(&o, "endless.sql").contains("did not finish within 1500ms (indicator_timeout)")
+        failure_line(&o, "endless.sql")
+            .contains("did not finish within 1500ms (indicator_timeout)")
     );
     assert_eq!(snapshot(&dir.path().join("o")), published);
 }
@@ -137,10 +144,7 @@ fn an_endless_cross_join_is_stopped_at_its_time_limit_and_nothing_is_published()
 #[test]
 fn an_indicator_outgrowing_the_memory_limit_fails_and_nothing_is_published() {
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(
-        dir.path(),
-        "memory_limit = \"16MB\"\nspill_dir = \"spill\"",
-    );
+    let p = pipeline(dir.path(), "memory_limit = \"16MB\"\nspill_dir = \"spill\"");
     let (o, _) = run(&p, &[]);
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let published = snapshot(&dir.path().join("o"));
@@ -161,7 +165,11 @@ fn an_indicator_outgrowing_the_memory_limit_fails_and_nothing_is_published() {
     assert!(took < Duration::from_secs(20), "the run took {took:?}");
     assert_eq!(snapshot(&dir.path().join("o")), published);
     let spill = dir.path().join("spill");
-    assert!(spill.is_dir() && names(&spill).is_empty(), "{:?}", names(&spill));
+    assert!(
+        spill.is_dir() && names(&spill).is_empty(),
+        "{:?}",
+        names(&spill)
+    );
 
     // With more memory (from the command line) the join's side is held and
     // the join runs until the time limit (one second, from the flag).
