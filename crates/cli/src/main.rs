@@ -38,7 +38,7 @@ enum Command {
         #[arg(long)]
         warehouse: Option<String>,
         /// Stop an indicator that has not finished after this long, e.g. 10m or 90s
-        /// (default: the pipeline's [limits] indicator_timeout, or 5m).
+        /// (default: the pipeline's [limits] indicator_timeout, or 10m).
         #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
         indicator_timeout: Option<Duration>,
         #[command(flatten)]
@@ -114,8 +114,9 @@ enum Command {
 /// The memory the SQL may use; both override the pipeline's [limits].
 #[derive(clap::Args)]
 struct MemoryArgs {
-    /// Memory the queries' sorts, aggregates and joins may hold, e.g. 2GB or
-    /// 512MB (default: the pipeline's [limits] memory_limit, or 2GB).
+    /// Memory the queries' sorts, aggregates and joins may hold, e.g. 4GB or
+    /// 512MB (default: the pipeline's [limits] memory_limit, or 4GB, at most
+    /// half the machine's memory).
     #[arg(long, value_parser = peerbench_pipeline::parse_size)]
     memory_limit: Option<u64>,
     /// Folder for the files sorts and aggregates spill to beyond that
