@@ -94,7 +94,33 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         published
     );
 
-    // --force runs anyway; a changed indicator is something new.
+    // A dry run says so too, and changes nothing.
+    let o = peerbench(&["run", p, "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plan = stdout(&o);
+    assert!(plan.contains("\nNothing new since run "), "{plan}");
+    assert_eq!(
+        plan.matches("  skip  unchanged since the last load")
+            .count(),
+        8,
+        "{plan}"
+    );
+    // One practice resubmits: the dry run names the file and the source.
+    let data = dir.path().join("data");
+    let f = data.join("appointments/gpad-practice-level-2026-09.csv");
+    let text = std::fs::read_to_string(&f).unwrap();
+    std::fs::write(&f, text.replacen(",1\n", ",2\n", 1)).unwrap();
+    let plan = stdout(&peerbench(&["run", p, "--dry-run"]));
+    assert!(
+        plan.contains("appointments")
+            && plan.contains("load  1 file(s) new or changed: ")
+            && plan.contains("gpad-practice-level-2026-09.csv")
+            && !plan.contains("Nothing new"),
+        "{plan}"
+    );
+    std::fs::write(&f, text).unwrap();
+
+    // --force runs anyway.
     let o = peerbench(&["run", p, "--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 

@@ -47,6 +47,10 @@ enum Command {
         /// successful publication (otherwise that exits 99 at once).
         #[arg(long)]
         force: bool,
+        /// Print what the run would do (sources to load and why, indicators
+        /// to compute, where it would publish) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// The latest runs recorded in the warehouse's `runs` table: when, how
     /// each ended, rows loaded and set aside, indicators that failed.
@@ -214,6 +218,14 @@ fn init_logging(verbose: u8) {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` (or a closed pager) ends the program quietly,
+    // as other command-line tools do, rather than as a panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action for SIGPIPE before any thread
+    // starts; no handler of ours is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -302,6 +314,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
             indicator_timeout,
             memory,
             force,
+            dry_run,
         } => {
             let started = Instant::now();
             let mut p = load(&pipeline, warehouse)?;
@@ -309,9 +322,14 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 p.limits.indicator_timeout = t;
             }
             memory.apply(&mut p);
-            let summary = p
-                .run_with(&peerbench_pipeline::RunOptions { out, force })
-                .await?;
+            let options = peerbench_pipeline::RunOptions { out, force };
+            if dry_run {
+                for line in p.dry_run(&options).await? {
+                    println!("{line}");
+                }
+                return Ok(());
+            }
+            let summary = p.run_with(&options).await?;
             print_ingest(&summary.ingest);
             let Some(published) = &summary.published else {
                 let since = summary.nothing_new_since.as_ref();

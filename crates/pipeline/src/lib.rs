@@ -752,6 +752,90 @@ impl Pipeline {
         Ok(lines)
     }
 
+    /// What `run` would do, in lines for a person: which sources it would
+    /// load and why, which indicators it would compute, where it would
+    /// publish, or that there is nothing new. Loads, computes, publishes
+    /// and locks nothing.
+    pub async fn dry_run(&self, options: &RunOptions) -> Result<Vec<String>> {
+        let warehouse = self.open_warehouse()?;
+        let mut lines = vec![format!(
+            "Dry run of {}: nothing is loaded, computed or published.",
+            self.file.display()
+        )];
+        let plans = peerbench_ingest::plan(
+            &warehouse,
+            &self.sources,
+            &self.base_dir,
+            Some(&self.register),
+        )
+        .await?;
+        lines.push(format!("Sources (warehouse {}):", warehouse.location()));
+        for p in &plans {
+            lines.push(format!(
+                "  {:<22} {:>4} file(s)  {}  {}",
+                p.table,
+                p.files,
+                if p.load { "load" } else { "skip" },
+                p.why
+            ));
+        }
+        let catalogue = load_catalogue(&self.indicators_dir)?;
+        let (drafts, computed): (Vec<&Indicator>, Vec<&Indicator>) =
+            catalogue.iter().partition(|i| i.draft);
+        lines.push(format!(
+            "Indicators: {} to compute ({}){}",
+            computed.len(),
+            computed
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if drafts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} draft(s) not run ({})",
+                    drafts.len(),
+                    drafts
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+        let output = self.output_for(options);
+        lines.push(format!(
+            "Would publish to {} (keeping {} earlier publication(s) in {}.earlier), on a failing indicator: {}.",
+            output.display(),
+            self.keep,
+            output.display(),
+            match self.on_indicator_error {
+                OnIndicatorError::PublishRest => "publish the rest (exit 3)",
+                OnIndicatorError::Fail => "publish nothing (exit 1)",
+            }
+        ));
+        if !options.force
+            && !plans.iter().any(|p| p.load)
+            && warehouse.version(RUNS_TABLE).await?.is_some()
+        {
+            let mut manifest = self.manifest_skeleton("dry-run", options)?;
+            let (ctx, versions, _) = self.session(&warehouse).await?;
+            manifest.table_versions = versions
+                .into_iter()
+                .filter(|(t, _)| t != RUNS_TABLE)
+                .collect();
+            let id = self.content_id(&manifest, &catalogue, &self.views_text());
+            if let Some(last) = self.unchanged_since(&ctx, &id, &output).await {
+                lines.push(format!(
+                    "Nothing new since run {}: the run would exit 99 without computing or publishing (--force publishes anyway).",
+                    last.run_id
+                ));
+            }
+        }
+        Ok(lines)
+    }
+
     /// What a manifest knows before the run starts.
     fn manifest_skeleton(&self, run_id: &str, options: &RunOptions) -> Result<Manifest> {
         let pipeline_bytes = std::fs::read(&self.file).map_err(|e| {
@@ -846,7 +930,7 @@ impl Pipeline {
             return None;
         }
         let sql = format!(
-            "SELECT manifest FROM {RUNS_TABLE} WHERE outcome = 'success' ORDER BY started DESC LIMIT 1"
+            "SELECT manifest FROM {RUNS_TABLE} WHERE outcome = 'success' AND content_id = '{content_id}' ORDER BY started DESC LIMIT 1"
         );
         let batches = query(ctx, &sql).await.ok()?;
         let text = batches
