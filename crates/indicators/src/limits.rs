@@ -28,7 +28,7 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
 /// [`DEFAULT_MEMORY_LIMIT`], or half the memory of the machine (or of the
 /// container it runs in) if that is less, in whole MB.
 pub fn default_memory_limit() -> u64 {
-    let half = machine_memory().map_or(u64::MAX, |m| m / 2 >> 20 << 20);
+    let half = machine_memory().map_or(u64::MAX, |m| ((m / 2) >> 20) << 20);
     DEFAULT_MEMORY_LIMIT.min(half).max(64 << 20)
 }
 
