@@ -476,7 +476,7 @@ mod tests {
     fn the_default_memory_limit_fits_the_machine() {
         let limit = default_memory_limit();
         assert!(
-            limit <= DEFAULT_MEMORY_LIMIT && limit >= 64 << 20,
+            ((64 << 20)..=DEFAULT_MEMORY_LIMIT).contains(&limit),
             "{limit}"
         );
         assert!(limit.is_multiple_of(1 << 20));
