@@ -28,7 +28,7 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
 /// [`DEFAULT_MEMORY_LIMIT`], or half the memory of the machine (or of the
 /// container it runs in) if that is less, in whole MB.
 pub fn default_memory_limit() -> u64 {
-    let half = machine_memory().map_or(u64::MAX, |m| m / 2 >> 20 << 20);
+    let half = machine_memory().map_or(u64::MAX, |m| ((m / 2) >> 20) << 20);
     DEFAULT_MEMORY_LIMIT.min(half).max(64 << 20)
 }
 
@@ -161,7 +161,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// A duration the way [`parse_duration`] reads it: `10m`, `90s`, `1h30m`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         return format!("{ms}ms");
     }
     let s = ms / 1000;
@@ -476,7 +476,7 @@ mod tests {
     fn the_default_memory_limit_fits_the_machine() {
         let limit = default_memory_limit();
         assert!(
-            limit <= DEFAULT_MEMORY_LIMIT && limit >= 64 << 20,
+            ((64 << 20)..=DEFAULT_MEMORY_LIMIT).contains(&limit),
             "{limit}"
         );
         assert!(limit.is_multiple_of(1 << 20));
