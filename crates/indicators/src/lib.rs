@@ -502,7 +502,7 @@ pub fn is_recursion_refused(error: &str) -> bool {
     error.contains("Recursive CTEs are not enabled")
 }
 
-/// The memory pool's limit, as written in the pipeline file.
+/// The memory pool's limit, written as in the pipeline file.
 fn memory_limit_of(ctx: &SessionContext) -> String {
     match ctx.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(n) => format_size(n as u64),
