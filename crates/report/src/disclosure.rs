@@ -6,10 +6,10 @@
 //! from which it could be worked back: the row's value, both intervals, its
 //! funnel limits, position and flags, its percentile rank, its own trend and
 //! SPC point, the centre line and limits of its own SPC chart (they average
-//! its value), the percentile ranks of its peers that period (they bracket
-//! it), a peer median that is its value, and (on charts) its point. Other
-//! counts are rounded to the nearest 5; that is presentation, not
-//! protection: a shown value and interval pin the exact count anyway.
+//! its value), the percentile ranks and median of its peer groups that
+//! period (they bracket it), and (on charts) its point. Other counts are
+//! rounded to the nearest 5; that is presentation, not protection: a shown
+//! value and interval pin the exact count anyway.
 //!
 //! Group statistics are computed from every member's exact counts, hidden
 //! ones included, so they are protected too ([`Suppression`]):
@@ -23,8 +23,9 @@
 //!   are withheld instead;
 //! - φ, τ², the funnel limits and positions are not sums: they weigh each
 //!   member's counts separately, and with the totals they pin the hidden
-//!   members one by one. They are withheld for a peer group and period with
-//!   a hidden member;
+//!   members one by one; the median and percentile ranks order the members
+//!   and so bracket hidden values. They are withheld for a peer group and
+//!   period with a hidden member;
 //! - groups whose members the rows do not show (similar practices) overlap
 //!   each other, so no pattern of suppression keeps their totals from being
 //!   differenced: their figures are withheld in a period with a hidden value.
@@ -118,13 +119,15 @@ pub(crate) const NOT_SHOWN_ELSEWHERE: &str = "Not shown, to protect a small coun
 /// What `standard` withholds of a peer group's figures in one period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Withheld {
-    /// φ, τ² and the overdispersion-adjusted funnel: its limits and every
-    /// member's position. They weigh each member's counts separately, so with
-    /// the pooled totals they would pin hidden members one by one.
-    Funnel,
+    /// What weighs or orders the members one by one: φ, τ² and the
+    /// overdispersion-adjusted funnel (its limits and every member's
+    /// position), which with the pooled totals would pin hidden members one
+    /// by one; the peer median and percentile ranks, which bracket hidden
+    /// values.
+    Members,
     /// Everything worked out from the group's pooled total as well: the
-    /// benchmark, the comparisons with it, the unadjusted funnel positions,
-    /// the peer median and ranks.
+    /// benchmark, the comparisons with it and the unadjusted funnel
+    /// positions.
     Pooled,
 }
 
@@ -157,13 +160,6 @@ pub struct Suppression<'a> {
     /// centre line is the mean of the series' first points, so with one of
     /// them hidden the mean and the others give it back.
     series: HashSet<(&'a str, &'a str)>,
-    /// (indicator, peer group, key, period) with a hidden value: the
-    /// percentile ranks of the others say how many hidden values lie between
-    /// each pair of shown ones, which can pin a hidden value.
-    ranks: HashSet<(&'a str, &'a str, &'a str, &'a str)>,
-    /// Those whose peer median is a hidden value (or the average of one and
-    /// a neighbour).
-    medians: HashSet<(&'a str, &'a str, &'a str, &'a str)>,
     /// What it came to, for the log and the tests.
     pub(crate) summary: SuppressionSummary,
 }
@@ -267,19 +263,13 @@ impl<'a> Suppression<'a> {
             }
         }
         self.summary.at_an_edge += p.at_an_edge;
-        for (g, pool) in p.pools.iter().enumerate() {
+        for pool in &p.pools {
             let key = (ind, pool.name, pool.key, period);
             if pool.withheld {
                 self.summary.groups_withheld += 1;
                 self.withheld.insert(key, Withheld::Pooled);
             } else if pool.members.iter().any(|&u| p.units[u].hidden.is_some()) {
-                self.withheld.insert(key, Withheld::Funnel);
-                if p.published_median(g, None).is_none() {
-                    self.medians.insert(key);
-                }
-            }
-            if pool.members.iter().any(|&u| p.units[u].hidden.is_some()) {
-                self.ranks.insert(key);
+                self.withheld.insert(key, Withheld::Members);
             }
         }
     }
@@ -315,24 +305,6 @@ impl<'a> Suppression<'a> {
         }
     }
 
-    fn median_rests_on_hidden(&self, r: &ResultRow) -> bool {
-        if self.structural.contains(r.peer_group.as_str()) {
-            self.medians.contains(&group_key(r))
-        } else {
-            self.opaque
-                .contains(&(r.indicator_id.as_str(), r.period.as_str()))
-        }
-    }
-
-    fn rank_rests_on_hidden(&self, r: &ResultRow) -> bool {
-        if self.structural.contains(r.peer_group.as_str()) {
-            self.ranks.contains(&group_key(r))
-        } else {
-            self.opaque
-                .contains(&(r.indicator_id.as_str(), r.period.as_str()))
-        }
-    }
-
     /// Whether the practice's own series for the row's indicator holds a
     /// hidden value (so its SPC centre line and limits give it back).
     fn series_holds_hidden(&self, r: &ResultRow) -> bool {
@@ -346,27 +318,15 @@ impl<'a> Suppression<'a> {
 struct Rules {
     /// A row is valued (so pooled) only with at least this denominator.
     min_denominator: f64,
+    /// A numerator is at most its denominator.
     proportion: bool,
-    /// The value is n / d × multiplier (not a DSR).
-    ratio: bool,
-    multiplier: f64,
 }
 
 impl Rules {
     fn of(ind: Option<&Indicator>) -> Rules {
-        match ind {
-            Some(i) => Rules {
-                min_denominator: i.min_denominator,
-                proportion: i.value_type == ValueType::Proportion,
-                ratio: i.value_type != ValueType::Dsr,
-                multiplier: i.multiplier,
-            },
-            None => Rules {
-                min_denominator: 0.0,
-                proportion: false,
-                ratio: false,
-                multiplier: 1.0,
-            },
+        Rules {
+            min_denominator: ind.map_or(0.0, |i| i.min_denominator),
+            proportion: ind.is_some_and(|i| i.value_type == ValueType::Proportion),
         }
     }
 }
@@ -384,7 +344,6 @@ struct Unit<'a> {
     code: &'a str,
     n: f64,
     d: f64,
-    value: f64,
     /// Indices into `Period::pools`, ascending.
     pools: Vec<usize>,
     hidden: Option<Hidden>,
@@ -408,8 +367,6 @@ struct Pool<'a> {
     members: Vec<usize>,
     /// Its figures are withheld: its totals are published nowhere.
     withheld: bool,
-    /// Its members' values, sorted, for its median.
-    sorted: Vec<f64>,
 }
 
 /// One indicator and period: the valued practices, the structural groups
@@ -417,19 +374,19 @@ struct Pool<'a> {
 ///
 /// The attacker is given the most the outputs could say: the exact counts
 /// of every shown member, each group's hidden numerator and denominator
-/// totals (its benchmark less the shown members), each hidden count as it is
-/// shown (`*` is 1 to 7, a rounded count is itself ± 2), the rule by which
-/// secondary rows are chosen, and every published median. A hidden count is
-/// protected when it can be moved by one, with another hidden member of the
-/// very same published groups moved back, and everything published stays as
-/// it is; it must be so with [`PARTNERS`] different members.
+/// totals (its benchmark less the shown members) and each hidden count as it
+/// is shown (`*` is 1 to 7, a rounded count is itself ± 2). Nothing else
+/// published about the group depends on a hidden count (its funnel, median
+/// and ranks are withheld). A hidden count is protected when it can be moved
+/// by one, with another hidden member of the very same published groups
+/// moved back, and everything published stays as it is; it must be so with
+/// [`PARTNERS`] different members. Secondary rows are chosen by what is
+/// published of them (the numerator as rounded), so that the choice says
+/// nothing more.
 struct Period<'a> {
     units: Vec<Unit<'a>>,
     pools: Vec<Pool<'a>>,
     rules: Rules,
-    /// (chosen, passed over): a secondary row's (numerator, code) is below
-    /// that of every candidate it was chosen over, which the rule says.
-    chosen_over: Vec<(usize, usize)>,
     at_an_edge: usize,
 }
 
@@ -457,7 +414,6 @@ impl<'a> Period<'a> {
                 code: r.practice_code.as_str(),
                 n: r.numerator.unwrap_or(0.0),
                 d: r.denominator.unwrap_or(0.0),
-                value: r.value.unwrap_or(0.0),
                 pools: Vec::new(),
                 hidden: has_small_count(r).then_some(Hidden::SmallCount),
             })
@@ -485,7 +441,6 @@ impl<'a> Period<'a> {
                         primary: r.peer_group == primary,
                         members: Vec::new(),
                         withheld: false,
-                        sorted: Vec::new(),
                     });
                     pools.len() - 1
                 });
@@ -498,15 +453,10 @@ impl<'a> Period<'a> {
         for u in &mut units {
             u.pools.sort_unstable();
         }
-        for pool in &mut pools {
-            pool.sorted = pool.members.iter().map(|&u| units[u].value).collect();
-            pool.sorted.sort_by(f64::total_cmp);
-        }
         Period {
             units,
             pools,
             rules,
-            chosen_over: Vec::new(),
             at_an_edge: 0,
         }
     }
@@ -584,8 +534,10 @@ impl<'a> Period<'a> {
     }
 
     /// One step towards protecting the count: hide another member of its
-    /// published groups (the one with the smallest numerator, ties by code),
-    /// or, with none left, withhold one group's figures.
+    /// published groups (the one with the smallest numerator as published,
+    /// rounded to 5, ties by code: chosen by its exact numerator, it would
+    /// tell that this is below its shown neighbours'), or, with none left,
+    /// withhold one group's figures.
     fn act(&mut self, i: usize, c: Count) {
         let class = self.class(i);
         let hidden_movable = class
@@ -597,18 +549,16 @@ impl<'a> Period<'a> {
         if hidden_movable >= PARTNERS {
             self.at_an_edge += 1;
         }
-        let mut candidates: Vec<usize> = class
+        let candidates: Vec<usize> = class
             .into_iter()
             .filter(|&w| self.units[w].hidden.is_none() && self.movable(w, c))
             .collect();
-        candidates.sort_by(|&a, &b| {
+        let shown = |n: f64| (n / 5.0).round() * 5.0;
+        if let Some(s) = candidates.into_iter().min_by(|&a, &b| {
             let (a, b) = (&self.units[a], &self.units[b]);
-            a.n.total_cmp(&b.n).then(a.code.cmp(b.code))
-        });
-        if let Some(&s) = candidates.first() {
+            shown(a.n).total_cmp(&shown(b.n)).then(a.code.cmp(b.code))
+        }) {
             self.units[s].hidden = Some(Hidden::Secondary);
-            self.chosen_over
-                .extend(candidates[1..].iter().map(|&w| (s, w)));
             return;
         }
         // No member left to hide: withhold a group's figures. Either one of
@@ -616,32 +566,31 @@ impl<'a> Period<'a> {
         // it whose members then share its published groups; never the
         // primary group while another will do, smaller groups first.
         let sig = self.signature(i);
-        let mut best: Option<((bool, u8, usize, &str, &str), usize)> = None;
-        for (g, pool) in self.pools.iter().enumerate() {
-            if pool.withheld {
+        // Kind of each option: 0, a group beside it with a hidden member that
+        // would then share its published groups; 1, one with a shown member
+        // that could be hidden; 2, one of its own.
+        let mut options: HashMap<usize, u8> = sig.iter().map(|&g| (g, 2)).collect();
+        let smallest = *sig
+            .iter()
+            .min_by_key(|&&g| self.pools[g].members.len())
+            .expect("a count in no published group is protected");
+        for &w in &self.pools[smallest].members {
+            if w == i || !self.movable(w, c) {
                 continue;
             }
-            let kind = if sig.contains(&g) {
-                2
-            } else {
-                let mut kind = None;
-                for &w in &pool.members {
-                    let mut s = self.signature(w);
-                    s.retain(|&x| x != g);
-                    if w == i || s != sig || !self.movable(w, c) {
-                        continue;
-                    }
-                    if self.units[w].hidden.is_some() {
-                        kind = Some(0);
-                        break;
-                    }
-                    kind = Some(1);
-                }
-                match kind {
-                    Some(k) => k,
-                    None => continue,
-                }
-            };
+            let mut extra = self.signature(w);
+            extra.retain(|g| !sig.contains(g));
+            if let [g] = extra[..]
+                && self.signature(w).len() == sig.len() + 1
+            {
+                let kind = if self.units[w].hidden.is_some() { 0 } else { 1 };
+                let e = options.entry(g).or_insert(kind);
+                *e = (*e).min(kind);
+            }
+        }
+        let mut best: Option<((bool, u8, usize, &str, &str), usize)> = None;
+        for (g, kind) in options {
+            let pool = &self.pools[g];
             let rank = (pool.primary, kind, pool.members.len(), pool.name, pool.key);
             if best.as_ref().is_none_or(|(b, _)| rank < *b) {
                 best = Some((rank, g));
@@ -661,46 +610,7 @@ impl<'a> Period<'a> {
         {
             return false;
         }
-        if !self.valid(i, c, yi) || !self.valid(j, c, yj) {
-            return false;
-        }
-        if c == Count::Numerator {
-            let n = |u: usize| {
-                if u == i {
-                    yi
-                } else if u == j {
-                    yj
-                } else {
-                    self.units[u].n
-                }
-            };
-            let kept = self.chosen_over.iter().all(|&(a, b)| {
-                (a != i && a != j && b != i && b != j)
-                    || n(a)
-                        .total_cmp(&n(b))
-                        .then(self.units[a].code.cmp(self.units[b].code))
-                        .is_lt()
-            });
-            if !kept {
-                return false;
-            }
-        }
-        if !self.rules.ratio {
-            // A DSR's value is not its count over its denominator: nobody can
-            // say where the moved value would lie.
-            return true;
-        }
-        let value = |u: usize, y: f64| {
-            let (n, d) = match c {
-                Count::Numerator => (y, self.units[u].d),
-                Count::Denominator => (self.units[u].n, y),
-            };
-            n / d * self.rules.multiplier
-        };
-        let moved = [(i, value(i, yi)), (j, value(j, yj))];
-        self.signature(i)
-            .into_iter()
-            .all(|g| self.published_median(g, Some(moved)) == self.published_median(g, None))
+        self.valid(i, c, yi) && self.valid(j, c, yj)
     }
 
     /// Whether a row with this count would still be valued as it is.
@@ -710,54 +620,6 @@ impl<'a> Period<'a> {
             Count::Numerator => y >= 0.0 && !(self.rules.proportion && y > unit.d),
             Count::Denominator => {
                 y > 0.0 && y >= self.rules.min_denominator && !(self.rules.proportion && y < unit.n)
-            }
-        }
-    }
-
-    /// The group's median as published (None when it rests on a hidden
-    /// value, and is withheld), with some members' values moved.
-    fn published_median(&self, g: usize, moved: Option<[(usize, f64); 2]>) -> Option<f64> {
-        let pool = &self.pools[g];
-        if pool.sorted.is_empty() {
-            return None;
-        }
-        let h = (pool.sorted.len() - 1) as f64 * 0.5;
-        let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-        let median = |s: &[f64]| s[lo] + (h - lo as f64) * (s[hi] - s[lo]);
-        let hidden_values = |moved: Option<[(usize, f64); 2]>| {
-            pool.members
-                .iter()
-                .filter(|&&u| self.units[u].hidden.is_some())
-                .map(move |&u| {
-                    moved
-                        .and_then(|m| m.iter().find(|(w, _)| *w == u).map(|(_, v)| *v))
-                        .unwrap_or(self.units[u].value)
-                })
-        };
-        let rests = |s: &[f64], moved| hidden_values(moved).any(|v| v == s[lo] || v == s[hi]);
-        match moved {
-            None => (!rests(&pool.sorted, None)).then(|| median(&pool.sorted)),
-            Some(m) => {
-                // Values moving strictly on one side of the middle leave it be.
-                let (a, b) = (pool.sorted[lo], pool.sorted[hi]);
-                let apart = m.iter().all(|&(u, v)| {
-                    let old = self.units[u].value;
-                    (old < a && v < a) || (old > b && v > b)
-                });
-                if apart {
-                    return (!rests(&pool.sorted, None)).then(|| median(&pool.sorted));
-                }
-                let mut s: Vec<f64> = pool
-                    .members
-                    .iter()
-                    .map(|&u| {
-                        m.iter()
-                            .find(|(w, _)| *w == u)
-                            .map_or(self.units[u].value, |(_, v)| *v)
-                    })
-                    .collect();
-                s.sort_by(f64::total_cmp);
-                (!rests(&s, Some(m))).then(|| median(&s))
             }
         }
     }
@@ -818,16 +680,10 @@ impl Disclosure {
         sup: &Suppression,
     ) -> ResultRow {
         let mut out = r.clone();
-        if peers == Disclosure::Standard {
-            if sup.median_rests_on_hidden(r) {
-                out.peer_median = None;
-            }
-            if sup.rank_rests_on_hidden(r) {
-                out.percentile_rank = None;
-            }
-            if let Some(w) = sup.withheld(r) {
-                withhold(&mut out, w);
-            }
+        if peers == Disclosure::Standard
+            && let Some(w) = sup.withheld(r)
+        {
+            withhold(&mut out, w);
         }
         if self == Disclosure::Exact {
             return out;
@@ -872,6 +728,8 @@ impl Disclosure {
 /// Removes from a row what `standard` withholds of its group's figures.
 fn withhold(out: &mut ResultRow, w: Withheld) {
     let mut gone = out.od_phi.is_some() || out.funnel_flag.is_some();
+    out.peer_median = None;
+    out.percentile_rank = None;
     out.od_phi = None;
     out.od_tau2 = None;
     out.funnel_lower_95 = None;
@@ -883,8 +741,6 @@ fn withhold(out: &mut ResultRow, w: Withheld) {
     if w == Withheld::Pooled {
         gone |= out.benchmark.is_some();
         out.benchmark = None;
-        out.peer_median = None;
-        out.percentile_rank = None;
         out.comparison = Comparison::NotCompared;
         out.comparison_998 = Comparison::NotCompared;
         out.funnel_flag_unadjusted = None;
@@ -1158,8 +1014,7 @@ mod tests {
             )
         );
         assert_eq!(peer_group_size, 5);
-        // (The median, 11.8, is no hidden value.)
-        assert_eq!((benchmark, peer_median), (Some(10.0), Some(9.0)));
+        assert_eq!(benchmark, Some(10.0));
         // Counts: * (empty in a CSV) and rounded to 5.
         assert_eq!((numerator, denominator), (None, Some(120.0)));
         // Everything from the row's own counts, what its peers' ranks and
@@ -1171,6 +1026,7 @@ mod tests {
             upper_95,
             lower_998,
             upper_998,
+            peer_median,
             percentile_rank,
             funnel_lower_95,
             funnel_upper_95,
@@ -1222,8 +1078,8 @@ mod tests {
             Some("disclosure control: hidden to protect a count of 1 to 7 elsewhere")
         );
         // A shown row keeps its own statistics and its comparison with the
-        // benchmark, but not its rank (it brackets the hidden values) nor
-        // the group's funnel.
+        // benchmark, but not its rank nor the median (they bracket the
+        // hidden values) nor the group's funnel.
         let d = Disclosure::Standard.apply(&rows[3], &sup);
         assert_eq!(
             (d.numerator, d.value, d.lower_95, d.benchmark, d.comparison),
@@ -1237,12 +1093,13 @@ mod tests {
         );
         assert_eq!(
             (
+                d.peer_median,
                 d.percentile_rank,
                 d.od_phi,
                 d.funnel_upper_95,
                 d.funnel_flag
             ),
-            (None, None, None, None)
+            (None, None, None, None, None)
         );
         assert_eq!(d.funnel_flag_unadjusted, Some(FunnelFlag::Low998));
         assert_eq!(d.not_compared_reason.as_deref(), Some(FUNNEL_REASON));
@@ -1262,9 +1119,9 @@ mod tests {
     }
 
     #[test]
-    fn a_median_or_spc_line_resting_on_a_hidden_value_is_hidden() {
-        // Values 2.5 (A, small), 10 (B, hidden to protect it), 20, 5, 6, 35:
-        // the median averages E's 6 and B's 10.
+    fn medians_ranks_and_spc_lines_ordering_or_averaging_hidden_values_are_hidden() {
+        // A (small) and B, C (hidden to protect it): the median and ranks of
+        // the group order them among the others, and go.
         let groups = federation();
         let rows = vec![
             row("A", "2026-09", 3.0, 120.0),
@@ -1277,13 +1134,15 @@ mod tests {
         let sup = Suppression::new(&rows, &groups, &[], "federation");
         assert_eq!(hidden_codes(&rows, &sup).len(), 3);
         let s = Disclosure::Standard;
-        assert_eq!(s.apply(&rows[2], &sup).peer_median, None);
-        // With the six shown the median is no hidden value: shown.
+        let d = s.apply(&rows[3], &sup);
+        assert_eq!((d.peer_median, d.percentile_rank), (None, None));
+        // With the six shown they stay.
         let mut big = rows.clone();
         big[0].numerator = Some(30.0);
         big[0].value = Some(25.0);
         let none = Suppression::new(&big, &groups, &[], "federation");
-        assert_eq!(s.apply(&big[2], &none).peer_median, Some(9.0));
+        let d = s.apply(&big[3], &none);
+        assert_eq!((d.peer_median, d.percentile_rank), (Some(9.0), Some(50.0)));
         // A group whose members the rows do not show (similar practices)
         // loses all its figures in a period with a hidden value.
         let opaque = Suppression::new(&rows, &[], &[], "federation");
