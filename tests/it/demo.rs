@@ -669,7 +669,8 @@ fn hidden_counts_cannot_be_worked_back_from_what_is_published() {
     // one of the hidden practices.
     let (_, _, channels, text) = recover_hidden(&exact, &["--primary-only"]);
     assert!(
-        channels["group_totals"] > 50 && channels["group_totals_insider"] >= channels["group_totals"],
+        channels["group_totals"] > 50
+            && channels["group_totals_insider"] >= channels["group_totals"],
         "differencing recovers counts when only the small ones are hidden:\n{text}"
     );
 
@@ -677,7 +678,10 @@ fn hidden_counts_cannot_be_worked_back_from_what_is_published() {
     let (recovered, hidden_again, channels, text) = recover_hidden(&standard, &[]);
     assert_eq!(hidden_again, hidden);
     assert_eq!(recovered, 0, "hidden counts recovered:\n{text}");
-    assert_eq!(channels["exposed"], 0, "group statistics over hidden counts:\n{text}");
+    assert_eq!(
+        channels["exposed"], 0,
+        "group statistics over hidden counts:\n{text}"
+    );
     eprintln!("standard publication:\n{text}");
 
     // As the demo ships, with standard downloads: practice pages show a
@@ -686,5 +690,8 @@ fn hidden_counts_cannot_be_worked_back_from_what_is_published() {
     let (_keep, shipped) = publish_demo_with("standard", "exact", "standard");
     let (recovered, _, channels, text) = recover_hidden(&shipped, &["--allow-own-pages"]);
     assert_eq!(recovered, 0, "peers' hidden counts recovered:\n{text}");
-    assert_eq!(channels["exposed"], 0, "group statistics over hidden counts:\n{text}");
+    assert_eq!(
+        channels["exposed"], 0,
+        "group statistics over hidden counts:\n{text}"
+    );
 }

@@ -588,15 +588,15 @@ impl<'a> Period<'a> {
                 *e = (*e).min(kind);
             }
         }
-        let mut best: Option<((bool, u8, usize, &str, &str), usize)> = None;
-        for (g, kind) in options {
-            let pool = &self.pools[g];
-            let rank = (pool.primary, kind, pool.members.len(), pool.name, pool.key);
-            if best.as_ref().is_none_or(|(b, _)| rank < *b) {
-                best = Some((rank, g));
-            }
-        }
-        let (_, g) = best.expect("a hidden count in a published group has that group to withhold");
+        let g = options
+            .into_iter()
+            .map(|(g, kind)| {
+                let p = &self.pools[g];
+                ((p.primary, kind, p.members.len(), p.name, p.key), g)
+            })
+            .min()
+            .map(|(_, g)| g)
+            .expect("a hidden count in a published group has that group to withhold");
         self.pools[g].withheld = true;
     }
 
