@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
 use peerbench_indicators::Indicator;
 
-pub use disclosure::{Disclosure, DisclosurePolicy};
+pub use disclosure::{
+    Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,
+};
 pub use html::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
@@ -291,7 +293,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
                 policy.practice_pages.apply_with_peers(
                     policy.peers_on_practice_pages(),
                     r,
-                    &site.small,
+                    &site.sup,
                 )
             }),
         )?;
@@ -308,7 +310,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             &dir.join(format!("{}.csv", ind.id)),
             site.indicator_rows(&ind.id)
                 .iter()
-                .map(|r| policy.board.apply(r, &site.small)),
+                .map(|r| policy.board.apply(r, &site.sup)),
         )?;
     }
     let t = stage("indicator pages with their CSVs", t);
@@ -326,7 +328,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
         disclosed = input
             .results
             .iter()
-            .map(|r| policy.downloads.apply(r, &site.small))
+            .map(|r| policy.downloads.apply(r, &site.sup))
             .collect();
         &disclosed
     };
