@@ -299,7 +299,15 @@ fn query_answers_and_loading_twice_changes_nothing() {
         stdout(&o)
     );
 
-    let o = peerbench(&["ingest", "pipelines/demo.toml", "--warehouse", w]);
+    // Other tests run on this warehouse at the same time: wait for them.
+    let o = peerbench(&[
+        "ingest",
+        "pipelines/demo.toml",
+        "--warehouse",
+        w,
+        "--wait-for-lock",
+        "10m",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
@@ -485,6 +493,9 @@ fn practice_pages_carry_accessible_charts_and_are_deterministic() {
         again.to_str().unwrap(),
         "--warehouse",
         run.warehouse.to_str().unwrap(),
+        // Other tests use the demo's warehouse at the same time.
+        "--wait-for-lock",
+        "10m",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     for f in [
@@ -528,6 +539,9 @@ fn disclosure_control_applies_where_configured() {
         out.to_str().unwrap(),
         "--warehouse",
         run.warehouse.to_str().unwrap(),
+        // Other tests use the demo's warehouse at the same time.
+        "--wait-for-lock",
+        "10m",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let (h, rows) = read_csv(&out.join("data/indicator_results.csv"));
@@ -592,6 +606,9 @@ fn publish_demo_with(
         out.to_str().unwrap(),
         "--warehouse",
         run.warehouse.to_str().unwrap(),
+        // Other tests use the demo's warehouse at the same time.
+        "--wait-for-lock",
+        "10m",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     (dir, out)

@@ -51,6 +51,10 @@ enum Command {
         /// to compute, where it would publish) and change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// If another run holds the warehouse, wait up to this long for it
+        /// (e.g. 10m) instead of exiting 75 at once.
+        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+        wait_for_lock: Option<Duration>,
     },
     /// The latest runs recorded in the warehouse's `runs` table: when, how
     /// each ended, rows loaded and set aside, indicators that failed.
@@ -69,6 +73,10 @@ enum Command {
         /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
         warehouse: Option<String>,
+        /// If another run holds the warehouse, wait up to this long for it
+        /// (e.g. 10m) instead of exiting 75 at once.
+        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+        wait_for_lock: Option<Duration>,
     },
     /// Run read-only SQL against the pipeline's warehouse and print a table.
     Query {
@@ -315,9 +323,11 @@ async fn execute(command: Command) -> Result<(), Failure> {
             memory,
             force,
             dry_run,
+            wait_for_lock,
         } => {
             let started = Instant::now();
             let mut p = load(&pipeline, warehouse)?;
+            p.lock_wait = wait_for_lock.unwrap_or_default();
             if let Some(t) = indicator_timeout {
                 p.limits.indicator_timeout = t;
             }
@@ -396,8 +406,10 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Ingest {
             pipeline,
             warehouse,
+            wait_for_lock,
         } => {
-            let p = load(&pipeline, warehouse)?;
+            let mut p = load(&pipeline, warehouse)?;
+            p.lock_wait = wait_for_lock.unwrap_or_default();
             let summary = p.ingest().await?;
             print_ingest(&summary);
             for q in summary.quarantined.iter().take(20) {

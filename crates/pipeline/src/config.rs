@@ -436,6 +436,7 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             .lock_stale_after
             .unwrap_or(Duration::from_secs(600)),
         keep: file.pipeline.keep,
+        lock_wait: Duration::ZERO,
         on_indicator_error: match file.pipeline.on_indicator_error.as_deref() {
             None | Some("publish_rest") => crate::OnIndicatorError::PublishRest,
             Some("fail") => crate::OnIndicatorError::Fail,

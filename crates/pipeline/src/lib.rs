@@ -108,6 +108,10 @@ pub struct Pipeline {
     /// How long an object-store run lock may go without a heartbeat before
     /// another host may take it over.
     pub lock_stale_after: std::time::Duration,
+    /// How long `run` and `ingest` wait for another run's lock before
+    /// giving up (exit 75); zero by default: a clash of schedules is
+    /// reported at once.
+    pub lock_wait: std::time::Duration,
     /// How many earlier publications stay in `<output>.earlier/`.
     pub keep: usize,
     /// What `run` does when an indicator fails.
@@ -205,9 +209,22 @@ impl Pipeline {
     /// at a time per warehouse. Says so when it takes over a lock that an
     /// earlier run (killed, or on a machine that stopped) left behind.
     async fn lock(&self, warehouse: &Warehouse, command: &str, id: &str) -> Result<RunLock> {
-        let (lock, taken_over) = warehouse
-            .lock(Holder::new(id, command), self.lock_stale_after)
-            .await?;
+        // With `lock_wait`, a run that finds the lock held waits (checking
+        // every second) rather than exiting at once.
+        let deadline = std::time::Instant::now() + self.lock_wait;
+        let (lock, taken_over) = loop {
+            match warehouse
+                .lock(Holder::new(id, command), self.lock_stale_after)
+                .await
+            {
+                Err(WarehouseError::Lock(LockError::Held { .. }))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                other => break other?,
+            }
+        };
         if let Some(t) = taken_over {
             tracing::warn!(
                 lock = lock.location(),
