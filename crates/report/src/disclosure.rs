@@ -388,6 +388,10 @@ struct Period<'a> {
     pools: Vec<Pool<'a>>,
     rules: Rules,
     at_an_edge: usize,
+    /// Each unit's published groups, and the units sharing each such set:
+    /// made again whenever a group is withheld.
+    signatures: Vec<Vec<usize>>,
+    classes: HashMap<Vec<usize>, Vec<usize>>,
 }
 
 impl<'a> Period<'a> {
@@ -444,8 +448,10 @@ impl<'a> Period<'a> {
                     });
                     pools.len() - 1
                 });
+            // Rows come sorted, so a practice listed twice in a group is
+            // listed twice in a row.
             let u = index[r.practice_code.as_str()];
-            if !pools[g].members.contains(&u) {
+            if pools[g].members.last() != Some(&u) {
                 pools[g].members.push(u);
                 units[u].pools.push(g);
             }
@@ -453,35 +459,50 @@ impl<'a> Period<'a> {
         for u in &mut units {
             u.pools.sort_unstable();
         }
-        Period {
+        let mut p = Period {
             units,
             pools,
             rules,
             at_an_edge: 0,
+            signatures: Vec::new(),
+            classes: HashMap::new(),
+        };
+        p.sort_into_classes();
+        p
+    }
+
+    fn sort_into_classes(&mut self) {
+        self.signatures = self
+            .units
+            .iter()
+            .map(|u| {
+                u.pools
+                    .iter()
+                    .copied()
+                    .filter(|&g| !self.pools[g].withheld)
+                    .collect()
+            })
+            .collect();
+        self.classes.clear();
+        for (u, sig) in self.signatures.iter().enumerate() {
+            self.classes.entry(sig.clone()).or_default().push(u);
         }
     }
 
     /// The published groups holding the unit: what its counts are summed into.
-    fn signature(&self, u: usize) -> Vec<usize> {
-        self.units[u]
-            .pools
-            .iter()
-            .copied()
-            .filter(|&g| !self.pools[g].withheld)
-            .collect()
+    fn signature(&self, u: usize) -> &[usize] {
+        &self.signatures[u]
     }
 
     /// The other units in exactly the same published groups.
     fn class(&self, u: usize) -> Vec<usize> {
-        let sig = self.signature(u);
-        let Some(&smallest) = sig.iter().min_by_key(|&&g| self.pools[g].members.len()) else {
+        if self.signatures[u].is_empty() {
             return Vec::new();
-        };
-        self.pools[smallest]
-            .members
+        }
+        self.classes[&self.signatures[u]]
             .iter()
             .copied()
-            .filter(|&w| w != u && self.signature(w) == sig)
+            .filter(|&w| w != u)
             .collect()
     }
 
@@ -565,7 +586,7 @@ impl<'a> Period<'a> {
         // its own (its sum then joins the group above), or a group beside
         // it whose members then share its published groups; never the
         // primary group while another will do, smaller groups first.
-        let sig = self.signature(i);
+        let sig = self.signature(i).to_vec();
         // Kind of each option: 0, a group beside it with a hidden member that
         // would then share its published groups; 1, one with a shown member
         // that could be hidden; 2, one of its own.
@@ -578,7 +599,7 @@ impl<'a> Period<'a> {
             if w == i || !self.movable(w, c) {
                 continue;
             }
-            let mut extra = self.signature(w);
+            let mut extra = self.signature(w).to_vec();
             extra.retain(|g| !sig.contains(g));
             if let [g] = extra[..]
                 && self.signature(w).len() == sig.len() + 1
@@ -598,6 +619,7 @@ impl<'a> Period<'a> {
             .map(|(_, g)| g)
             .expect("a hidden count in a published group has that group to withhold");
         self.pools[g].withheld = true;
+        self.sort_into_classes();
     }
 
     /// Whether moving count `c` of `i` by `delta` and of `j` by `-delta`
