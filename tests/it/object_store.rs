@@ -451,7 +451,11 @@ fn the_run_lock_in_a_bucket_is_held_taken_over_and_named() {
     put_lock(&lock(&host, u32::MAX - 1, "1", &now));
     let o = ingest();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("took over the warehouse lock"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("took over the warehouse lock"),
+        "{}",
+        stderr(&o)
+    );
     // Released at the end of the run.
     let listing = s3.boto(&format!(
         "print([o['Key'] for o in s3.list_objects_v2(Bucket={BUCKET:?}, Prefix={key:?}).get('Contents', [])])"
@@ -462,7 +466,11 @@ fn the_run_lock_in_a_bucket_is_held_taken_over_and_named() {
     put_lock(&lock("another-host", 1, "1", "2026-01-01T00:00:00Z"));
     let o = ingest();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("sent no heartbeat for more than 600 s"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("sent no heartbeat for more than 600 s"),
+        "{}",
+        stderr(&o)
+    );
 
     // A hand-edited lock that cannot be read: named, exit non-zero.
     put_lock("not json");
