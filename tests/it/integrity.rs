@@ -470,7 +470,10 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
         let _ = child.wait();
         // Whatever moment it died, the output path holds one whole
         // publication: byte for byte the last good one (the data did not change).
-        assert!(tree(&out) == good, "killed at {percent}%: the publication is not whole");
+        assert!(
+            tree(&out) == good,
+            "killed at {percent}%: the publication is not whole"
+        );
     }
     let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -483,6 +486,8 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     // The earlier publication is kept beside it (keep = 1 by default).
-    let earlier: Vec<_> = std::fs::read_dir(dir.path().join("o.earlier")).unwrap().collect();
+    let earlier: Vec<_> = std::fs::read_dir(dir.path().join("o.earlier"))
+        .unwrap()
+        .collect();
     assert_eq!(earlier.len(), 1);
 }

@@ -3,7 +3,10 @@
 //! A thin shell over the library crates: parse arguments, set up logging,
 //! call the pipeline, turn errors into one clear message and an exit code.
 
-use std::path::PathBuf;
+mod metrics;
+mod observe;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -21,6 +24,10 @@ struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// How log lines on stderr are written: text for people, or json (one
+    /// object per line, with the run id and stage) for log shippers.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: observe::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +50,10 @@ enum Command {
         indicator_timeout: Option<Duration>,
         #[command(flatten)]
         memory: MemoryArgs,
+        /// Write the run's metrics to this file (Prometheus text format, for
+        /// node_exporter's textfile collector), whether it succeeds or fails.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
     },
     /// Load the pipeline's extracts into its warehouse and print a summary.
     Ingest {
@@ -50,6 +61,10 @@ enum Command {
         /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
         warehouse: Option<String>,
+        /// Write the load's metrics to this file (Prometheus text format, for
+        /// node_exporter's textfile collector), whether it succeeds or fails.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
     },
     /// Run read-only SQL against the pipeline's warehouse and print a table.
     Query {
@@ -166,54 +181,26 @@ enum IndicatorCommand {
     },
 }
 
-fn init_logging(verbose: u8) {
-    // -v and -vv raise peerbench's own logs; the engines it uses stay at
-    // warnings unless RUST_LOG asks for more.
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let ours = [
-        "peerbench",
-        "peerbench_pipeline",
-        "peerbench_ingest",
-        "peerbench_warehouse",
-        "peerbench_indicators",
-        "peerbench_compare",
-        "peerbench_report",
-        "peerbench_synth",
-    ];
-    let directives = std::iter::once("warn".to_string())
-        .chain(ours.iter().map(|c| format!("{c}={level}")))
-        .collect::<Vec<_>>()
-        .join(",");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    observe::init(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
+            observe::error_line(
+                &format!("cannot start the async runtime: {e}"),
+                EXIT_RUN_FAILED,
+            );
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("Error: {}", failure.message);
+            observe::error_line(&failure.message, failure.code);
             ExitCode::from(failure.code)
         }
     }
@@ -274,14 +261,30 @@ async fn execute(command: Command) -> Result<(), Failure> {
             warehouse,
             indicator_timeout,
             memory,
+            metrics,
         } => {
             let started = Instant::now();
-            let mut p = load(&pipeline, warehouse)?;
-            if let Some(t) = indicator_timeout {
-                p.limits.indicator_timeout = t;
+            let outcome = async {
+                let mut p = load(&pipeline, warehouse)?;
+                if let Some(t) = indicator_timeout {
+                    p.limits.indicator_timeout = t;
+                }
+                memory.apply(&mut p);
+                Ok::<_, Failure>(p.run(out.as_deref()).await?)
             }
-            memory.apply(&mut p);
-            let summary = p.run(out.as_deref()).await?;
+            .await;
+            observe::finish_progress();
+            if let Some(path) = &metrics {
+                let code = outcome.as_ref().err().map_or(0, |f| f.code);
+                let mut m = metrics::Metrics::new("run", &pipeline, code, started.elapsed());
+                if let Ok(s) = &outcome {
+                    m.ingest(&s.ingest);
+                    m.stages = s.stages.0.clone();
+                    m.outliers = s.outliers.clone();
+                }
+                write_metrics(&m, path);
+            }
+            let summary = outcome?;
             print_ingest(&summary.ingest);
             println!(
                 "Computed {} indicators: {} result rows, {} practice pages (run {}, {:.1}s).",
@@ -305,9 +308,27 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Ingest {
             pipeline,
             warehouse,
+            metrics,
         } => {
-            let p = load(&pipeline, warehouse)?;
-            let summary = p.ingest().await?;
+            let started = Instant::now();
+            let outcome = async {
+                let p = load(&pipeline, warehouse)?;
+                Ok::<_, Failure>(p.ingest().await?)
+            }
+            .await;
+            observe::finish_progress();
+            if let Some(path) = &metrics {
+                let code = outcome.as_ref().err().map_or(0, |f| f.code);
+                let took = started.elapsed();
+                let mut m = metrics::Metrics::new("ingest", &pipeline, code, took);
+                if let Ok(s) = &outcome {
+                    m.ingest(s);
+                    // The whole command is its one stage.
+                    m.stages = vec![("ingest", took)];
+                }
+                write_metrics(&m, path);
+            }
+            let summary = outcome?;
             print_ingest(&summary);
             for q in summary.quarantined.iter().take(20) {
                 println!(
@@ -513,7 +534,16 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
     }
 }
 
-fn load(pipeline: &std::path::Path, warehouse: Option<String>) -> Result<Pipeline, Failure> {
+/// Writes the metrics file; a file that cannot be written is a warning,
+/// not a failure of the run (whose outcome the scheduler sees in the exit
+/// code, and the monitoring in a last-success time that does not move).
+fn write_metrics(m: &metrics::Metrics, path: &Path) {
+    if let Err(e) = m.write(path) {
+        tracing::warn!("{e}");
+    }
+}
+
+fn load(pipeline: &Path, warehouse: Option<String>) -> Result<Pipeline, Failure> {
     let mut p = Pipeline::load(pipeline)?;
     if let Some(w) = warehouse {
         p.warehouse = w;

@@ -6,6 +6,7 @@ mod config;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Float64Array, StringArray};
 use arrow::compute::cast;
@@ -22,6 +23,7 @@ use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Jump, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 pub use config::ConfigError;
 pub use peerbench_indicators::{
@@ -116,8 +118,75 @@ pub struct RunSummary {
     pub ingest: IngestSummary,
     pub indicators: usize,
     pub published: Published,
+    /// A fingerprint of what the results were computed from (the tables'
+    /// versions and the indicators' SQL), shown on the report.
     pub run_id: String,
+    /// This invocation's id (`<UTC time>-<pid>`): the `run_id` of every log
+    /// line of the run, and the warehouse lock's holder.
+    pub invocation_id: String,
     pub quarantine_csv: PathBuf,
+    /// Wall time per stage (`ingest`, `indicators`, `compare`, `publish`).
+    pub stages: StageTimes,
+    /// Per indicator computed, the practices outside its 99.8% funnel
+    /// limits in its latest period (primary peer group), as on the board.
+    pub outliers: BTreeMap<String, usize>,
+}
+
+/// The time a run spent in each stage, in the order the stages began.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StageTimes(pub Vec<(&'static str, Duration)>);
+
+impl StageTimes {
+    fn add(&mut self, stage: &'static str, took: Duration) {
+        match self.0.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, d)) => *d += took,
+            None => self.0.push((stage, took)),
+        }
+    }
+
+    /// Logs a stage's time as it finishes (in its stage span, so a JSON
+    /// line carries the stage).
+    fn finished(&self, stage: &'static str) {
+        if let Some((_, took)) = self.0.iter().find(|(s, _)| *s == stage) {
+            stage_span(stage)
+                .in_scope(|| tracing::info!(stage, seconds = took.as_secs_f64(), "stage finished"));
+        }
+    }
+}
+
+/// A new invocation's id: the UTC time it started and the process id,
+/// e.g. `20261129T180409Z-41234`. It names the run in every log line (the
+/// `run` span's `run_id`) and as the holder of the warehouse lock.
+pub fn invocation_id() -> String {
+    format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        std::process::id()
+    )
+}
+
+/// The root span of a `run` or `ingest`: every log line of it carries the
+/// run's id.
+fn run_span(run_id: &str, command: &'static str) -> tracing::Span {
+    tracing::info_span!("run", run_id, command)
+}
+
+/// The span of one stage: `ingest`, `indicators`, `compare` or `publish`.
+fn stage_span(stage: &str) -> tracing::Span {
+    tracing::info_span!("stage", stage)
+}
+
+/// Where a long stage has got to, for the CLI's progress bars: `bar` names
+/// the bar, the message says what is being done. Off (and free) unless the
+/// CLI draws bars; never in the logs.
+fn progress(bar: &str, done: usize, total: usize, what: &str) {
+    tracing::trace!(
+        target: "peerbench_progress",
+        bar,
+        done = done as u64,
+        total = total as u64,
+        "{what}"
+    );
 }
 
 impl Pipeline {
@@ -132,14 +201,9 @@ impl Pipeline {
     /// Takes the warehouse's run lock for `command`: one `run` or `ingest`
     /// at a time per warehouse. Says so when it takes over a lock that an
     /// earlier run (killed, or on a machine that stopped) left behind.
-    async fn lock(&self, warehouse: &Warehouse, command: &str) -> Result<RunLock> {
-        let id = format!(
-            "{}-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            std::process::id()
-        );
+    async fn lock(&self, warehouse: &Warehouse, command: &str, run_id: &str) -> Result<RunLock> {
         let (lock, taken_over) = warehouse
-            .lock(Holder::new(&id, command), self.lock_stale_after)
+            .lock(Holder::new(run_id, command), self.lock_stale_after)
             .await?;
         if let Some(t) = taken_over {
             tracing::warn!(
@@ -153,11 +217,24 @@ impl Pipeline {
 
     /// Loads the extracts into the warehouse, holding its run lock.
     pub async fn ingest(&self) -> Result<IngestSummary> {
-        let warehouse = self.open_warehouse()?;
-        let lock = self.lock(&warehouse, "ingest").await?;
-        let summary = self.ingest_locked(&warehouse).await;
-        lock.release().await;
-        summary
+        let run_id = invocation_id();
+        async {
+            tracing::info!(pipeline = %self.file.display(), "ingest started");
+            let warehouse = self.open_warehouse()?;
+            let lock = self.lock(&warehouse, "ingest", &run_id).await?;
+            let started = Instant::now();
+            let summary = self
+                .ingest_locked(&warehouse)
+                .instrument(stage_span("ingest"))
+                .await;
+            lock.release().await;
+            if summary.is_ok() {
+                StageTimes(vec![("ingest", started.elapsed())]).finished("ingest");
+            }
+            summary
+        }
+        .instrument(run_span(&run_id, "ingest"))
+        .await
     }
 
     async fn ingest_locked(&self, warehouse: &Warehouse) -> Result<IngestSummary> {
@@ -567,11 +644,24 @@ impl Pipeline {
     /// The whole run (ingest, indicators, comparisons, publication),
     /// holding the warehouse's run lock throughout.
     pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
-        let warehouse = self.open_warehouse()?;
-        let lock = self.lock(&warehouse, "run").await?;
-        let summary = self.run_locked(&warehouse, &lock, out_override).await;
-        lock.release().await;
-        summary
+        let run_id = invocation_id();
+        async {
+            tracing::info!(pipeline = %self.file.display(), "run started");
+            let warehouse = self.open_warehouse()?;
+            let lock = self.lock(&warehouse, "run", &run_id).await?;
+            let mut stages = StageTimes::default();
+            let summary = self
+                .run_locked(&warehouse, &lock, out_override, &mut stages)
+                .await;
+            lock.release().await;
+            summary.map(|s| RunSummary {
+                invocation_id: run_id.clone(),
+                stages,
+                ..s
+            })
+        }
+        .instrument(run_span(&run_id, "run"))
+        .await
     }
 
     async fn run_locked(
@@ -579,20 +669,40 @@ impl Pipeline {
         warehouse: &Warehouse,
         lock: &RunLock,
         out_override: Option<&Path>,
+        stages: &mut StageTimes,
     ) -> Result<RunSummary> {
         let output = out_override
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.output.clone());
-        let ingest = self.ingest_locked(warehouse).await?;
-        let (ctx, versions, _) = self.session(warehouse).await?;
-        let mut practices = self.practices(&ctx).await?;
-        self.add_descriptors(&ctx, &mut practices).await?;
+        let started = Instant::now();
+        let ingest = self
+            .ingest_locked(warehouse)
+            .instrument(stage_span("ingest"))
+            .await;
+        stages.add("ingest", started.elapsed());
+        let ingest = ingest?;
+        stages.finished("ingest");
+        // The indicators stage: the session, the register and each
+        // indicator's SQL. Each indicator is compared as soon as it is
+        // computed (the compare stage), so only one indicator's rows are
+        // held at a time; the time goes to the stage doing the work.
+        let started = Instant::now();
+        let prepared = async {
+            let (ctx, versions, _) = self.session(warehouse).await?;
+            let mut practices = self.practices(&ctx).await?;
+            self.add_descriptors(&ctx, &mut practices).await?;
+            let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
+            Ok::<_, PipelineError>((ctx, versions, practices, catalogue))
+        }
+        .instrument(stage_span("indicators"))
+        .await;
+        stages.add("indicators", started.elapsed());
+        let (ctx, versions, practices, catalogue) = prepared?;
         let practice_map: HashMap<String, PracticeInfo> = practices
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
 
-        let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
         let options = CompareOptions { spc: self.spc };
         let groups: Vec<_> = self
             .peer_groups
@@ -605,25 +715,40 @@ impl Pipeline {
         for (t, v) in &versions {
             hasher.update(format!("{t}@{v};"));
         }
-        for ind in &catalogue {
+        for (i, ind) in catalogue.iter().enumerate() {
             hasher.update(ind.sql.as_bytes());
-            match run_indicator(&ctx, ind, self.limits.indicator_timeout).await {
+            progress("computing indicators", i, catalogue.len(), &ind.id);
+            let started = Instant::now();
+            let span = stage_span("indicators");
+            let computed = run_indicator(&ctx, ind, self.limits.indicator_timeout)
+                .instrument(span.clone())
+                .await;
+            stages.add("indicators", started.elapsed());
+            match computed {
                 Ok(rows) => {
-                    tracing::info!(indicator = ind.id, rows = rows.len(), "computed");
-                    results.extend(compare_indicator(
-                        ind,
-                        &rows,
-                        &practice_map,
-                        &groups,
-                        &options,
-                    ));
+                    span.in_scope(|| {
+                        tracing::info!(indicator = ind.id, rows = rows.len(), "computed")
+                    });
+                    let started = Instant::now();
+                    stage_span("compare").in_scope(|| {
+                        results.extend(compare_indicator(
+                            ind,
+                            &rows,
+                            &practice_map,
+                            &groups,
+                            &options,
+                        ))
+                    });
+                    stages.add("compare", started.elapsed());
                 }
                 Err(e) => {
-                    tracing::error!("{e}");
+                    span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
                     failures.push(e.to_string());
                 }
             }
         }
+        progress("computing indicators", catalogue.len(), catalogue.len(), "");
+        stages.finished("indicators");
         if !failures.is_empty() {
             return Err(PipelineError::IndicatorsFailed {
                 count: failures.len(),
@@ -641,14 +766,25 @@ impl Pipeline {
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
 
+        let started = Instant::now();
+        let compare = stage_span("compare");
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
             if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
                 *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
             }
         }
-        let completeness = self.latest_completeness(&ctx).await;
-        let mut jumps = self.period_jumps(&ctx).await;
+        let completeness = self
+            .latest_completeness(&ctx)
+            .instrument(compare.clone())
+            .await;
+        let mut jumps = self.period_jumps(&ctx).instrument(compare).await;
+        let outliers = outliers(&catalogue, &results, &self.primary_peer_group);
+        stages.add("compare", started.elapsed());
+        stages.finished("compare");
+        let started = Instant::now();
+        let publish = stage_span("publish");
+        let _publishing = publish.enter();
         let provenance = Provenance {
             run_id: run_id.clone(),
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -706,16 +842,60 @@ impl Pipeline {
         if lock.lost() {
             return Err(PipelineError::LockLost(lock.location().to_string()));
         }
-        let published = peerbench_report::publish(&input, &output)?;
+        let published = peerbench_report::publish(&input, &output);
+        stages.add("publish", started.elapsed());
+        let published = published?;
+        stages.finished("publish");
+        tracing::info!(
+            report = %published.index.display(),
+            report_run_id = run_id,
+            pages = published.pages,
+            "published"
+        );
         let quarantine_csv = output.join("data").join("quarantine.csv");
         Ok(RunSummary {
             ingest,
             indicators: catalogue.len(),
             published,
             run_id,
+            invocation_id: String::new(),
             quarantine_csv,
+            stages: StageTimes::default(),
+            outliers,
         })
     }
+}
+
+/// Per indicator, the practices outside its 99.8% funnel limits (after the
+/// overdispersion allowance) in its latest period, against the primary peer
+/// group: the rows the board lists as outliers, before disclosure control.
+/// Every indicator of the catalogue is named, with 0 where none is outside.
+fn outliers(
+    catalogue: &[Indicator],
+    results: &[ResultRow],
+    primary_peer_group: &str,
+) -> BTreeMap<String, usize> {
+    let primary = || {
+        results
+            .iter()
+            .filter(|r| r.peer_group == primary_peer_group)
+    };
+    let mut latest: HashMap<&str, &str> = HashMap::new();
+    for r in primary() {
+        let e = latest.entry(&r.indicator_id).or_insert(&r.period);
+        if r.period.as_str() > *e {
+            *e = &r.period;
+        }
+    }
+    let mut out: BTreeMap<String, usize> = catalogue.iter().map(|i| (i.id.clone(), 0)).collect();
+    for r in primary() {
+        if latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
+            && r.funnel_flag.is_some_and(|f| f.is_outlier())
+        {
+            *out.entry(r.indicator_id.clone()).or_default() += 1;
+        }
+    }
+    out
 }
 
 /// The run's quarantined rows as CSV, for the people who can fix them. The
