@@ -329,7 +329,7 @@ fn json_logs_carry_run_and_stage_and_the_metrics_file_outlives_a_failed_run() {
         success <= now && success > now - 600.0,
         "{success} vs {now}"
     );
-    for ((_, labels), _) in &first {
+    for (_, labels) in first.keys() {
         assert_eq!(label(labels, "pipeline"), "p");
         assert_eq!(label(labels, "command"), "run");
     }

@@ -11,6 +11,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The last success's time, kept from the previous file when a run fails.
 const LAST_SUCCESS: &str = "peerbench_last_success_timestamp_seconds";
 
+/// A metric's samples: their labels (beyond the common ones, written
+/// `,name="value"`) and values.
+type Samples = Vec<(String, f64)>;
+
+/// A metric: name, help, samples.
+type Family = (&'static str, &'static str, Samples);
+
 /// One command's outcome, as metrics.
 pub struct Metrics {
     pub command: &'static str,
@@ -65,7 +72,7 @@ impl Metrics {
             escape(&self.pipeline),
             self.command
         );
-        let mut families: Vec<(&'static str, &'static str, Vec<(String, f64)>)> = Vec::new();
+        let mut families: Vec<Family> = Vec::new();
         let mut family = |name, help, samples| families.push((name, help, samples));
         let one = |v: f64| vec![(String::new(), v)];
         let success = if self.exit_code == 0 {
@@ -108,7 +115,7 @@ impl Metrics {
     }
 
     /// What only a successful run can say.
-    fn last_run(&self, family: &mut impl FnMut(&'static str, &'static str, Vec<(String, f64)>)) {
+    fn last_run(&self, family: &mut impl FnMut(&'static str, &'static str, Samples)) {
         let one = |v: f64| vec![(String::new(), v)];
         let labelled = |label: &str, rows: Vec<(&str, f64)>| -> Vec<(String, f64)> {
             rows.into_iter()
