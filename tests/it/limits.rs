@@ -10,12 +10,16 @@ use crate::{peerbench, repo, stderr, stdout};
 
 /// A pipeline loading only the sample register, with its own indicators
 /// folder holding one quick indicator, and `limits` as its [limits] section.
+/// A failing indicator fails the run (`on_indicator_error = "fail"`), so
+/// these tests see that nothing is published; under the default
+/// (`publish_rest`) the same failure leaves that indicator out of the
+/// publication (tests/it/operations.rs).
 fn pipeline(dir: &Path, limits: &str) -> PathBuf {
     let p = dir.join("p.toml");
     std::fs::write(
         &p,
         format!(
-            "[pipeline]\nname = \"Limits\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"ind\"\nregister = \"practices\"\n\n\
+            "[pipeline]\nname = \"Limits\"\nwarehouse = \"w\"\noutput = \"o\"\nindicators = \"ind\"\nregister = \"practices\"\non_indicator_error = \"fail\"\n\n\
              [[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"{}/data-samples/federation/practices.csv\"\ncheck_register = false\n\n\
              [limits]\n{limits}\n",
             repo().display()
@@ -188,7 +192,7 @@ fn an_indicator_outgrowing_the_memory_limit_fails_and_nothing_is_published() {
     let (o, _) = run(&p, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains("p.toml:15:16: \"16 megs\" is not a size"),
+        stderr(&o).contains("p.toml:16:16: \"16 megs\" is not a size"),
         "{}",
         stderr(&o)
     );

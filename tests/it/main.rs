@@ -12,6 +12,7 @@ mod limits;
 mod loads;
 mod object_store;
 mod observability;
+mod operations;
 mod synth;
 
 use std::path::{Path, PathBuf};

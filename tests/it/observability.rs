@@ -376,9 +376,18 @@ fn json_logs_carry_run_and_stage_and_the_metrics_file_outlives_a_failed_run() {
     assert!(outliers.values().sum::<usize>() > 0, "{outliers:?}");
 
     // 2. JSON logs: every line one object with the run id; every line
-    //    inside a stage names it.
+    //    inside a stage names it. (--force: nothing changed since run 1.)
     let o = peerbench_env(
-        &["--log-format", "json", "-v", "run", p, "--metrics", m],
+        &[
+            "--log-format",
+            "json",
+            "-v",
+            "run",
+            p,
+            "--metrics",
+            m,
+            "--force",
+        ],
         &[],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -449,6 +458,21 @@ fn json_logs_carry_run_and_stage_and_the_metrics_file_outlives_a_failed_run() {
     let second = parse_prometheus(&std::fs::read_to_string(&metrics).unwrap());
     let success = at(&second, "peerbench_last_success_timestamp_seconds");
     assert!(success >= at(&first, "peerbench_last_success_timestamp_seconds"));
+
+    // 2b. Nothing new (exit 99): the run's time and exit code move, the
+    //     last success does not, and nothing of a run that did not compute
+    //     is reported.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = peerbench_env(&["--log-format", "json", "run", p, "--metrics", m], &[]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    let nothing_new = parse_prometheus(&std::fs::read_to_string(&metrics).unwrap());
+    assert_eq!(at(&nothing_new, "peerbench_last_run_exit_code"), 99.0);
+    assert_eq!(
+        at(&nothing_new, "peerbench_last_success_timestamp_seconds"),
+        success
+    );
+    assert!(at(&nothing_new, "peerbench_last_run_timestamp_seconds") > success);
+    assert!(family(&nothing_new, "peerbench_stage_duration_seconds").is_empty());
 
     // 3. A failed run: the closing error is a JSON line too, with the exit
     //    code and the run id; the metrics say it failed and keep the last

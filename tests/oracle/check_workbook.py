@@ -4,12 +4,15 @@ write) and checks it against the published results table: every sheet has a
 frozen header and a filter, numbers are stored as numbers with a number
 format, the latest results agree with the CSV under the board's disclosure
 control (counts of 1-7 as *, others rounded to 5; values from small counts
-hidden), and the heat map and summary agree with the comparisons.
+hidden, and those the board's CSVs beside it hide to protect them, or whose
+peer group figures they withhold), and the heat map and summary agree with
+the comparisons.
 
 Usage: check_workbook.py WORKBOOK RESULTS_CSV PRIMARY_PEER_GROUP
 """
 import csv
 import math
+import pathlib
 import sys
 from collections import Counter
 
@@ -41,6 +44,15 @@ for r in rows:
     latest[r["indicator_id"]] = max(latest.get(r["indicator_id"], ""), r["period"])
 expected = {(r["indicator_id"], r["practice_code"]): r for r in rows if r["period"] == latest[r["indicator_id"]]}
 
+# What the board's own CSVs (same policy as the workbook) say they withhold:
+# values hidden to protect a small count elsewhere (secondary suppression),
+# and peer group figures (benchmark, comparison) withheld.
+board_reason = {}
+for path in sorted((pathlib.Path(workbook).parent.parent / "board").glob("*.csv")):
+    for r in csv.DictReader(open(path, newline="", encoding="utf-8")):
+        if r["period"] == latest.get(r["indicator_id"]):
+            board_reason[(r["indicator_id"], r["practice_code"])] = r["not_compared_reason"]
+
 
 def small(x):
     return x is not None and 1 <= x <= 7
@@ -64,7 +76,9 @@ for row in ws.iter_rows(min_row=2):
         fail(f"{key}: in the workbook, not in the results table")
         continue
     n, d = num(e["numerator"]), num(e["denominator"])
-    hidden = small(n) or small(d)
+    reason = board_reason.get(key, "")
+    hidden = small(n) or small(d) or reason.startswith("disclosure control: hidden to protect")
+    pooled = "peer group figures not shown" in reason
     for name, x in (("Numerator", n), ("Denominator", d)):
         got = v[col[name]]
         want = "suppressed" if x is None else "*" if small(x) else float(round(x / 5) * 5)
@@ -83,7 +97,7 @@ for row in ws.iter_rows(min_row=2):
         if isinstance(got, bool) or not isinstance(got, (int, float)) or not math.isclose(got, value, rel_tol=1e-12) or cell.number_format != "#,##0.0":
             fail(f"{key}: value {got!r} ({cell.number_format}), expected {value}")
     word = v[col["Compared with peers"]]
-    want = "Not compared" if hidden else {"better": "Better", "similar": "Similar", "worse": "Worse", "higher": "Higher",
+    want = "Not compared" if hidden or pooled else {"better": "Better", "similar": "Similar", "worse": "Worse", "higher": "Higher",
                                             "lower": "Lower", "not_compared": "Not compared"}[e["comparison"]]
     if word != want:
         fail(f"{key}: comparison {word!r}, expected {want!r}")

@@ -28,21 +28,42 @@ consistent with each channel in turn:
                 two) is a hidden one, or its average with a neighbour
   spine         the peer range and quartiles in practice pages' spine charts
 
+  group_totals  differencing: each peer group's benchmark (pooled numerator
+                over pooled denominator, full precision) less its shown
+                members' exact counts (worked back from their exact values
+                and rounded counts) gives the totals of its hidden members'
+                numerators and denominators; with every such total of the
+                indicator and period at once (federation, PCNs, ...), the
+                counts each hidden row can take as shown, and a search over
+                all of them, a hidden count is recovered when only one value
+                fits
+  group_totals_insider  the same, by one of the other hidden practices of
+                the period, who knows its own counts (and takes them off)
+
 A count is recovered when the candidates left agree on it (and the exact
 table confirms it; a wrong unique answer is reported, not counted).
 
-One more channel is measured but is NOT protected by peerbench (see the
-threat model in docs/reports.md): group_totals, the pooled benchmark of a
-peer group less the exact counts of the shown members (worked back from
-their exact values and rounded counts), when one member's count is hidden.
+Also checked: that no peer group publishes, over a hidden member, what
+weighs or orders its members one by one (phi, tau2, funnel limits and
+positions, peer median, percentile ranks): with the totals they would pin
+hidden counts in ways the search above does not try. Printed as "exposed
+group statistics: K" (group-periods).
 
 With --allow-own-pages, recovering a practice's count from its own page
 (practices/<CODE>.*) is not counted: that page is the practice's, and
-shows its own counts under the practice_pages policy.
+shows its own counts under the practice_pages policy; nor does the
+differencing read other practices' own pages (each is only for its
+practice; what one practice knows of itself is group_totals_insider).
 
-Usage: recover_hidden.py PUBLISHED_FOLDER EXACT_RESULTS_CSV [--allow-own-pages]
+With --primary-only, the folder must be an exact publication: the attacker
+is shown it as a publication that hides only the rows holding a count of 1
+to 7 (their values and what goes with them; counts rounded to 5), as
+peerbench did before secondary suppression, and only the differencing
+channels run: they must find many.
+
+Usage: recover_hidden.py PUBLISHED_FOLDER EXACT_RESULTS_CSV [--allow-own-pages] [--primary-only]
 Prints one line per channel, "recovered N of M hidden counts (protected
-channels)" and "group_totals (not protected): K".
+channels)" and "exposed group statistics: K".
 """
 import csv
 import math
@@ -58,8 +79,11 @@ from statsmodels.stats.proportion import proportion_confint
 folder = pathlib.Path(sys.argv[1])
 truth_csv = sys.argv[2]
 allow_own = "--allow-own-pages" in sys.argv[3:]
+primary_only = "--primary-only" in sys.argv[3:]
 
-PROTECTED = ["counts", "value", "intervals", "funnel_limits", "svg_points", "spc_centre", "ranks", "peer_median", "spine"]
+PROTECTED = ["counts", "value", "intervals", "funnel_limits", "svg_points", "spc_centre", "ranks", "peer_median", "spine", "group_totals", "group_totals_insider"]
+if primary_only:
+    PROTECTED = ["group_totals", "group_totals_insider"]
 
 
 def num(s):
@@ -177,6 +201,37 @@ for key, r in truth.items():
         x = num(r[field])
         if x is not None and 1 <= x <= 7 and x == int(x) and vtype.get(key[0]) != "dsr":
             targets.append((key, field, x))
+
+if primary_only:
+    # The exact publication as one that hides only the rows with a count of 1
+    # to 7: their counts `*`, every other count rounded to 5, and the value
+    # and everything from the row's own counts withheld; group figures stay.
+    assert policy["downloads"] == "exact", "--primary-only needs an exact publication"
+    OWN = ["value", "lower_95", "upper_95", "lower_998", "upper_998", "percentile_rank", "funnel_lower_95",
+           "funnel_upper_95", "funnel_lower_998", "funnel_upper_998"]
+
+    def as_primary_only(r):
+        r = dict(r)
+        n, d = num(r["numerator"]), num(r["denominator"])
+        small = any(x is not None and 1 <= x <= 7 for x in (n, d))
+        for f in ("numerator", "denominator"):
+            x = num(r[f])
+            r[f] = "" if x is None or 1 <= x <= 7 else f"{round(x / 5) * 5:.0f}"
+        if small:
+            for f in OWN:
+                r[f] = ""
+            r["not_compared_reason"] = "disclosure control: a count of 1 to 7"
+        r["_policy"] = "standard"
+        return r
+
+    groups = defaultdict(list)
+    obs = defaultdict(list)
+    with open(folder / "data" / "indicator_results.csv", newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            r = as_primary_only(r)
+            r["_precise"] = True
+            obs[(r["indicator_id"], r["practice_code"], r["period"])].append(("data/indicator_results.csv", r))
+            groups[(r["indicator_id"], r["period"], r["peer_group"], r["peer_group_key"])].append(r)
 
 # Multipliers, worked out from shown rows as an attacker would (a power of ten).
 mult = {}
@@ -467,22 +522,65 @@ def exact_counts(r, ind):
     return fits[0] if len(fits) == 1 else None
 
 
-def recover_group_totals(key, cands):
-    ind, code, period = key
-    if ind not in mult or vtype[ind] == "dsr":
-        return None
+def hidden_sources(key):
+    """What the differencing may read about another practice's hidden row:
+    with --allow-own-pages, not that practice's own page."""
+    src = obs.get(key, [])
+    if allow_own:
+        src = [(s, f) for s, f in src if not s.startswith("practices/")]
+    return src
+
+
+MEMBER_FIGURES = ["od_phi", "od_tau2", "funnel_lower_95", "funnel_upper_95", "funnel_lower_998", "funnel_upper_998", "peer_median", "percentile_rank"]
+# Group-periods with a hidden member pooled, and indicator-periods with one.
+hidden_groups = set()
+hidden_periods = set()
+
+
+def period_system(ind, period):
+    """The attacker's equations for one indicator and period: the hidden rows
+    pooled into some published total, each with the numerators and
+    denominators it can take as shown, and for each peer group with a
+    published benchmark, its hidden members with the totals of their
+    numerators and of their denominators that the benchmark allows."""
+    if ind not in mult or vtype.get(ind) == "dsr":
+        return {}, []
     m = mult[ind]
-    used, keep = False, cands
-    for gk, rows in group_rows(key):
-        if gk[2] == "similar":
+    domains = {}
+    equations = []
+    for gk, rows in groups.items():
+        if gk[0] != ind or gk[1] != period:
             continue
         rows = dedupe(rows)
+        # Hidden rows pooled into the group's totals: those whose shown
+        # denominator could reach the indicator's minimum; peer_group_size
+        # (members with a value) says how many, and where that leaves a doubt
+        # the attacker is told which (the ground truth).
+        hidden = []
+        possible = []
+        for r in rows:
+            if num(r["value"]) is None and r.get("not_compared_reason", "").startswith("disclosure control"):
+                cs = candidates((ind, r["practice_code"], period), hidden_sources((ind, r["practice_code"], period)))
+                if cs and max(d for _, d in cs) >= min_den.get(ind, 0):
+                    possible.append((r["practice_code"], cs))
+        sizes = {int(r["peer_group_size"]) for r in rows if r.get("peer_group_size")}
+        needed = (sizes.pop() if len(sizes) == 1 else 0) - sum(1 for r in rows if num(r["value"]) is not None)
+        if len(possible) != needed:
+            possible = [(c, cs) for c, cs in possible if num(truth.get((ind, c, period), {}).get("value")) is not None]
+        for c, cs in possible:
+            hidden.append(c)
+            domains[c] = ({n for n, _ in cs}, {d for _, d in cs})
+        if hidden:
+            hidden_groups.add(gk)
+            hidden_periods.add((ind, period))
+        if gk[2] == "similar":
+            continue  # one group per practice, whose members the rows do not show
         bench = {num(r["benchmark"]) for r in rows if num(r["benchmark"]) is not None}
-        if len(bench) != 1:
+        if len(bench) != 1 or not hidden:
             continue
         b = bench.pop()
         sn = sd = 0.0
-        hidden = []
+        shown = 0
         ok = True
         for r in rows:
             if num(r["value"]) is not None:
@@ -490,20 +588,92 @@ def recover_group_totals(key, cands):
                 if c is None:
                     ok = False
                     break
-                sn, sd = sn + c[0], sd + c[1]
-            elif r.get("not_compared_reason", "").startswith("disclosure control"):
-                cs = candidates((ind, r["practice_code"], period), [("", r)])
-                if cs and max(d for _, d in cs) >= min_den.get(ind, 0):
-                    hidden.append(r["practice_code"])
-        if not ok or hidden != [code]:
+                sn, sd, shown = sn + c[0], sd + c[1], shown + 1
+        sizes = {int(r["peer_group_size"]) for r in rows if r.get("peer_group_size")}
+        if not ok or sizes != {shown + len(hidden)}:
             continue
-        used = True
-        keep = [(n, d) for n, d in keep if abs((sn + n) / (sd + d) * m - b) <= 1e-9 * max(1, abs(b))]
-    return keep if used else None
+        lo_n = sum(min(domains[c][0]) for c in hidden)
+        hi_n = sum(max(domains[c][0]) for c in hidden)
+        lo_d = sum(min(domains[c][1]) for c in hidden)
+        hi_d = sum(max(domains[c][1]) for c in hidden)
+        tn, td = set(), set()
+        for hd in range(int(lo_d), int(hi_d) + 1):
+            hn = round(b * (sd + hd) / m - sn)
+            if lo_n <= hn <= hi_n and abs((sn + hn) / (sd + hd) * m - b) <= 1e-9 * max(1, abs(b)):
+                tn.add(hn)
+                td.add(hd)
+        if tn:
+            equations.append((hidden, tn, td))
+    return domains, equations
+
+
+def solvable(domains, equations, fixed):
+    """Whether some assignment of the hidden counts, each from its domain
+    (with `fixed` ones fixed), meets every equation (members, allowed totals)."""
+    names = sorted(domains, key=lambda c: (c not in fixed, len(domains[c])))
+    dom = {c: ([fixed[c]] if c in fixed else sorted(domains[c])) for c in names}
+    if any(c in fixed and fixed[c] not in domains[c] for c in fixed if c in domains):
+        return False
+    position = {c: i for i, c in enumerate(names)}
+    eqs = [([position[c] for c in members], allowed) for members, allowed in equations]
+    lo = [min(dom[c]) for c in names]
+    hi = [max(dom[c]) for c in names]
+    x = [None] * len(names)
+
+    def ok(k):
+        for members, allowed in eqs:
+            s = sum(x[i] if i <= k else lo[i] for i in members)
+            t = sum(x[i] if i <= k else hi[i] for i in members)
+            if not any(s <= a <= t for a in allowed):
+                return False
+        return True
+
+    def go(k):
+        if k == len(names):
+            return True
+        for v in dom[names[k]]:
+            x[k] = v
+            if ok(k) and go(k + 1):
+                return True
+        x[k] = None
+        return False
+
+    return go(0)
+
+
+systems = {}
+
+
+def recover_group_totals(key, field, insider):
+    """Values of the hidden count that every published total allows; with
+    `insider`, to each other hidden practice that knows its own counts (the
+    tightest of them). None when no total holds the row."""
+    ind, code, period = key
+    if (ind, period) not in systems:
+        systems[(ind, period)] = period_system(ind, period)
+    domains, equations = systems[(ind, period)]
+    if code not in domains or not any(code in members for members, _, _ in equations):
+        return None
+    k = 0 if field == "numerator" else 1
+    dom = {c: v[k] for c, v in domains.items()}
+    eqs = [(members, (tn, td)[k]) for members, tn, td in equations]
+    who = [None] + ([c for c in domains if c != code] if insider else [])
+    best = None
+    for x in who:
+        fixed = {}
+        if x is not None:
+            t = num(truth.get((ind, x, period), {}).get(field))
+            if t is None or t not in dom[x]:
+                continue
+            fixed[x] = t
+        values = {v for v in dom[code] if solvable(dom, eqs, {**fixed, code: v})}
+        if values and (best is None or len(values) < len(best)):
+            best = values
+    return best
 
 
 # --- Run every channel on every hidden count --------------------------------------
-pts = svg_points()
+pts = {} if primary_only else svg_points()
 recovered = defaultdict(set)
 wrong = defaultdict(int)
 for key, field, true in targets:
@@ -513,15 +683,18 @@ for key, field, true in targets:
     cands = candidates(key, sources)
     if not cands:
         continue
-    results = {"counts": cands}
-    for ch in ("value", "intervals", "funnel_limits"):
-        results[ch] = channel_filter(ch, key, cands, sources)
-    results["svg_points"] = recover_svg(key, cands, pts)
-    results["spc_centre"] = recover_spc(key, cands)
-    results["ranks"] = recover_ranks(key, cands)
-    results["peer_median"] = recover_median(key, cands)
-    results["spine"] = recover_spine(key, cands)
-    results["group_totals"] = recover_group_totals(key, cands)
+    results = {} if primary_only else {"counts": cands}
+    if not primary_only:
+        for ch in ("value", "intervals", "funnel_limits"):
+            results[ch] = channel_filter(ch, key, cands, sources)
+        results["svg_points"] = recover_svg(key, cands, pts)
+        results["spc_centre"] = recover_spc(key, cands)
+        results["ranks"] = recover_ranks(key, cands)
+        results["peer_median"] = recover_median(key, cands)
+        results["spine"] = recover_spine(key, cands)
+    for ch, insider in (("group_totals", False), ("group_totals_insider", True)):
+        values = recover_group_totals(key, field, insider)
+        results[ch] = None if values is None else [(v, v) for v in values]
     for ch, keep in results.items():
         if not keep:
             continue
@@ -533,10 +706,25 @@ for key, field, true in targets:
             else:
                 wrong[ch] += 1
 
+# Every CSV row (practice pages' included) of a group-period with a hidden
+# member must leave out what weighs or orders the members; a similar-practice
+# group (members not shown) its benchmark too, in any period with one.
+exposed = set()
+for (ind, code, period), lst in obs.items():
+    for rel, f in lst:
+        gk = (ind, period, f.get("peer_group"), f.get("peer_group_key"))
+        similar = gk[2] == "similar" and (ind, period) in hidden_periods
+        if gk in hidden_groups or similar:
+            fields = MEMBER_FIGURES + (["benchmark"] if similar else [])
+            if any(num(f.get(x)) is not None for x in fields):
+                exposed.add(gk)
+
 protected = set().union(*(recovered[c] for c in PROTECTED))
-for ch in PROTECTED + ["group_totals"]:
+for ch in PROTECTED:
     print(f"channel {ch}: {len(recovered[ch])} recovered" + (f", {wrong[ch]} wrong unique answers" if wrong[ch] else ""))
 for (key, field) in sorted(protected)[:10]:
     print("  e.g.", *key, field, "via", ", ".join(c for c in PROTECTED if (key, field) in recovered[c]))
 print(f"recovered {len(protected)} of {len(targets)} hidden counts (protected channels)")
-print(f"group_totals (not protected): {len(recovered['group_totals'])}")
+for gk in sorted(exposed)[:10]:
+    print("  exposed:", *gk)
+print(f"exposed group statistics: {len(exposed)}")

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use peerbench_pipeline::Pipeline;
+use peerbench_pipeline::{Outcome, Pipeline};
 use peerbench_synth::{Month, Preset, SynthOptions};
 
 #[derive(Parser)]
@@ -45,15 +45,39 @@ enum Command {
         #[arg(long)]
         warehouse: Option<String>,
         /// Stop an indicator that has not finished after this long, e.g. 10m or 90s
-        /// (default: the pipeline's [limits] indicator_timeout, or 5m).
+        /// (default: the pipeline's [limits] indicator_timeout, or 10m).
         #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
         indicator_timeout: Option<Duration>,
         #[command(flatten)]
         memory: MemoryArgs,
         /// Write the run's metrics to this file (Prometheus text format, for
-        /// node_exporter's textfile collector), whether it succeeds or fails.
+        /// node_exporter's textfile collector), whatever its outcome (not
+        /// with --dry-run, which changes nothing).
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        /// Run and publish even when nothing changed since the last
+        /// successful publication (otherwise that exits 99 at once).
+        #[arg(long)]
+        force: bool,
+        /// Print what the run would do (sources to load and why, indicators
+        /// to compute, where it would publish) and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// If another run holds the warehouse, wait up to this long for it
+        /// (e.g. 10m) instead of exiting 75 at once.
+        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+        wait_for_lock: Option<Duration>,
+    },
+    /// The latest runs recorded in the warehouse's `runs` table: when, how
+    /// each ended, rows loaded and set aside, indicators that failed.
+    Runs {
+        pipeline: PathBuf,
+        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
+        #[arg(long)]
+        warehouse: Option<String>,
+        /// How many runs to list, newest first.
+        #[arg(long, default_value_t = 10)]
+        last: usize,
     },
     /// Load the pipeline's extracts into its warehouse and print a summary.
     Ingest {
@@ -65,6 +89,10 @@ enum Command {
         /// node_exporter's textfile collector), whether it succeeds or fails.
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        /// If another run holds the warehouse, wait up to this long for it
+        /// (e.g. 10m) instead of exiting 75 at once.
+        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+        wait_for_lock: Option<Duration>,
     },
     /// Run read-only SQL against the pipeline's warehouse and print a table.
     Query {
@@ -114,8 +142,9 @@ enum Command {
 /// The memory the SQL may use; both override the pipeline's [limits].
 #[derive(clap::Args)]
 struct MemoryArgs {
-    /// Memory the queries' sorts, aggregates and joins may hold, e.g. 2GB or
-    /// 512MB (default: the pipeline's [limits] memory_limit, or 2GB).
+    /// Memory the queries' sorts, aggregates and joins may hold, e.g. 4GB or
+    /// 512MB (default: the pipeline's [limits] memory_limit, or 4GB, at most
+    /// half the machine's memory).
     #[arg(long, value_parser = peerbench_pipeline::parse_size)]
     memory_limit: Option<u64>,
     /// Folder for the files sorts and aggregates spill to beyond that
@@ -182,6 +211,14 @@ enum IndicatorCommand {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` (or a closed pager) ends the program quietly,
+    // as other command-line tools do, rather than as a panic.
+    #[cfg(unix)]
+    // SAFETY: restoring the default action for SIGPIPE before any thread
+    // starts; no handler of ours is involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     observe::init(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -200,7 +237,10 @@ fn main() -> ExitCode {
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            observe::error_line(&failure.message, failure.code);
+            // Exits 3 and 99 have said what happened already.
+            if !failure.message.is_empty() {
+                observe::error_line(&failure.message, failure.code);
+            }
             ExitCode::from(failure.code)
         }
     }
@@ -208,13 +248,22 @@ fn main() -> ExitCode {
 
 /// Exit codes, documented in docs/operations.md: 0 success; 1 the run failed
 /// (bad or missing input, an indicator error, a write error) and nothing new
-/// was published; 2 the command line or the pipeline file is wrong.
+/// was published; 2 the command line or the pipeline file is wrong; 3
+/// published with failed indicators; 75 another run holds the lock; 99
+/// nothing new to do.
 const EXIT_RUN_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 /// Another run holds the warehouse lock: this one did nothing. 75 is
 /// sysexits' EX_TEMPFAIL ("try again later"), which schedulers and mail
 /// agents read as transient.
 const EXIT_LOCKED: u8 = 75;
+/// Published, but some indicators failed and are named on the board page
+/// as not computed (`on_indicator_error = "publish_rest"`): alert someone.
+const EXIT_PUBLISHED_WITH_FAILURES: u8 = 3;
+/// Nothing changed since the last successful publication, which stands.
+/// 99 is what Airflow's BashOperator reads as "skipped"; systemd units list
+/// it in SuccessExitStatus (docs/operations.md).
+const EXIT_NOTHING_NEW: u8 = 99;
 
 struct Failure {
     code: u8,
@@ -262,57 +311,132 @@ async fn execute(command: Command) -> Result<(), Failure> {
             indicator_timeout,
             memory,
             metrics,
+            force,
+            dry_run,
+            wait_for_lock,
         } => {
             let started = Instant::now();
-            let outcome = async {
-                let mut p = load(&pipeline, warehouse)?;
-                if let Some(t) = indicator_timeout {
-                    p.limits.indicator_timeout = t;
+            let options = peerbench_pipeline::RunOptions { out, force };
+            // A pipeline file that cannot be loaded is in the metrics too
+            // (exit 2); a dry run changes nothing, the metrics file included.
+            let outcome = match load(&pipeline, warehouse) {
+                Ok(mut p) => {
+                    p.lock_wait = wait_for_lock.unwrap_or_default();
+                    if let Some(t) = indicator_timeout {
+                        p.limits.indicator_timeout = t;
+                    }
+                    memory.apply(&mut p);
+                    if dry_run {
+                        for line in p.dry_run(&options).await? {
+                            println!("{line}");
+                        }
+                        return Ok(());
+                    }
+                    p.run_with(&options).await.map_err(Failure::from)
                 }
-                memory.apply(&mut p);
-                Ok::<_, Failure>(p.run(out.as_deref()).await?)
-            }
-            .await;
+                Err(f) => Err(f),
+            };
             observe::finish_progress();
             if let Some(path) = &metrics {
-                let code = outcome.as_ref().err().map_or(0, |f| f.code);
+                let code = match &outcome {
+                    Err(f) => f.code,
+                    Ok(s) => match s.outcome {
+                        Outcome::Success => 0,
+                        Outcome::PublishedWithFailures => EXIT_PUBLISHED_WITH_FAILURES,
+                        Outcome::NothingNew => EXIT_NOTHING_NEW,
+                        Outcome::Failed => EXIT_RUN_FAILED,
+                    },
+                };
                 let mut m = metrics::Metrics::new("run", &pipeline, code, started.elapsed());
                 if let Ok(s) = &outcome {
                     m.ingest(&s.ingest);
-                    m.stages = s.stages.0.clone();
+                    m.stages = s
+                        .manifest
+                        .stage_seconds
+                        .iter()
+                        .map(|(k, v)| (k.clone(), *v))
+                        .collect();
                     m.outliers = s.outliers.clone();
                 }
                 write_metrics(&m, path);
             }
             let summary = outcome?;
             print_ingest(&summary.ingest);
+            let Some(published) = &summary.published else {
+                let since = summary.nothing_new_since.as_ref();
+                println!(
+                    "Nothing new: the extracts, indicators and settings are those of run {} ({}), whose publication stands. --force runs anyway.",
+                    since.map_or("?", |m| m.run_id.as_str()),
+                    since.map_or("?", |m| m.ended.as_str())
+                );
+                return Err(Failure {
+                    code: EXIT_NOTHING_NEW,
+                    message: String::new(),
+                });
+            };
             println!(
                 "Computed {} indicators: {} result rows, {} practice pages (run {}, {:.1}s).",
                 summary.indicators,
-                summary.published.result_rows,
-                summary.published.practice_pages,
+                published.result_rows,
+                published.practice_pages,
                 summary.run_id,
                 started.elapsed().as_secs_f64()
             );
-            let p = &summary.published;
             println!(
                 "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s).",
-                p.pages,
-                p.seconds,
-                p.pages as f64 / p.seconds.max(1e-9)
+                published.pages,
+                published.seconds,
+                published.pages as f64 / published.seconds.max(1e-9)
             );
-            println!("Board report: {}", summary.published.index.display());
+            println!("Board report: {}", published.index.display());
             println!("Quarantined rows: {}", summary.quarantine_csv.display());
+            println!(
+                "Run record: {} (run {})",
+                published.index.with_file_name("run.json").display(),
+                summary.manifest.run_id
+            );
+            if !summary.not_computed.is_empty() {
+                let names: Vec<String> = summary
+                    .not_computed
+                    .iter()
+                    .map(|n| format!("  - {}: {}", n.id, n.reason))
+                    .collect();
+                observe::warning_line(
+                    &format!(
+                        "published without {} indicator(s) that failed (named on the board page as not computed tonight):\n{}",
+                        summary.not_computed.len(),
+                        names.join("\n")
+                    ),
+                    EXIT_PUBLISHED_WITH_FAILURES,
+                );
+                return Err(Failure {
+                    code: EXIT_PUBLISHED_WITH_FAILURES,
+                    message: String::new(),
+                });
+            }
+            Ok(())
+        }
+        Command::Runs {
+            pipeline,
+            warehouse,
+            last,
+        } => {
+            let p = load(&pipeline, warehouse)?;
+            for line in p.runs(last).await? {
+                println!("{line}");
+            }
             Ok(())
         }
         Command::Ingest {
             pipeline,
             warehouse,
             metrics,
+            wait_for_lock,
         } => {
             let started = Instant::now();
             let outcome = async {
-                let p = load(&pipeline, warehouse)?;
+                let mut p = load(&pipeline, warehouse)?;
+                p.lock_wait = wait_for_lock.unwrap_or_default();
                 Ok::<_, Failure>(p.ingest().await?)
             }
             .await;
@@ -324,7 +448,7 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 if let Ok(s) = &outcome {
                     m.ingest(s);
                     // The whole command is its one stage.
-                    m.stages = vec![("ingest", took)];
+                    m.stages = vec![("ingest".to_string(), took.as_secs_f64())];
                 }
                 write_metrics(&m, path);
             }

@@ -27,8 +27,9 @@ pub struct Metrics {
     /// When the command ended.
     pub ended: SystemTime,
     pub duration: Duration,
-    /// Filled in only when the command succeeded.
-    pub stages: Vec<(&'static str, Duration)>,
+    /// Seconds per stage (the run's manifest's `stage_seconds`); filled in
+    /// only when the command did its work (exit 0, or 3 for a run).
+    pub stages: Vec<(String, f64)>,
     /// Per source: rows loaded and rows set aside.
     pub sources: Vec<(String, usize, usize)>,
     pub unclaimed_files: Option<usize>,
@@ -75,6 +76,9 @@ impl Metrics {
         let mut families: Vec<Family> = Vec::new();
         let mut family = |name, help, samples| families.push((name, help, samples));
         let one = |v: f64| vec![(String::new(), v)];
+        // Only a full success moves the last success: a run that published
+        // without failed indicators (3) should still alert, and one with
+        // nothing new (99) published nothing (the last success stands).
         let success = if self.exit_code == 0 {
             Some(ended)
         } else {
@@ -82,7 +86,7 @@ impl Metrics {
         };
         family(
             LAST_SUCCESS,
-            "When the command last succeeded (Unix time; 0 if it never has). A failed run keeps the previous value.",
+            "When the command last succeeded, exit code 0 (Unix time; 0 if it never has). Any other outcome (failed, published with failed indicators, nothing new, lock held) keeps the previous value.",
             one(success.unwrap_or(0.0)),
         );
         family(
@@ -92,7 +96,7 @@ impl Metrics {
         );
         family(
             "peerbench_last_run_exit_code",
-            "The last run's exit code: 0 success, 1 failed, 2 usage or pipeline file error, 75 another run held the warehouse.",
+            "The last run's exit code: 0 success, 1 failed, 2 usage or pipeline file error, 3 published without failed indicators, 75 another run held the warehouse, 99 nothing new since the last publication.",
             one(f64::from(self.exit_code)),
         );
         family(
@@ -100,7 +104,7 @@ impl Metrics {
             "How long the last run took, start to end.",
             one(self.duration.as_secs_f64()),
         );
-        if self.exit_code == 0 {
+        if self.did_its_work() {
             self.last_run(&mut family);
         }
         let mut out = String::new();
@@ -114,7 +118,15 @@ impl Metrics {
         out
     }
 
-    /// What only a successful run can say.
+    /// Whether the command ran to the end and its stages, rows and outliers
+    /// describe what is published: success, or a run published without its
+    /// failed indicators (3). Not a failure, nor 75 or 99 (nothing was
+    /// computed).
+    fn did_its_work(&self) -> bool {
+        self.exit_code == 0 || (self.command == "run" && self.exit_code == 3)
+    }
+
+    /// What only a run that did its work can say.
     fn last_run(&self, family: &mut impl FnMut(&'static str, &'static str, Samples)) {
         let one = |v: f64| vec![(String::new(), v)];
         let labelled = |label: &str, rows: Vec<(&str, f64)>| -> Vec<(String, f64)> {
@@ -124,18 +136,15 @@ impl Metrics {
         };
         family(
             "peerbench_stage_duration_seconds",
-            "Wall time of each stage of the last successful run.",
+            "Wall time of each stage of the last run that completed (exit 0, or 3 for a run).",
             labelled(
                 "stage",
-                self.stages
-                    .iter()
-                    .map(|(s, d)| (*s, d.as_secs_f64()))
-                    .collect(),
+                self.stages.iter().map(|(s, d)| (s.as_str(), *d)).collect(),
             ),
         );
         family(
             "peerbench_rows_loaded",
-            "Rows of each source's current files in its table after the last successful run (a source whose files were unchanged counts its last load).",
+            "Rows of each source's current files in its table after the last run that completed (a source whose files were unchanged counts its last load).",
             labelled(
                 "source",
                 self.sources
@@ -146,7 +155,7 @@ impl Metrics {
         );
         family(
             "peerbench_rows_quarantined",
-            "Rows (or whole files) of each source set aside by the last successful run's checks.",
+            "Rows (or whole files) of each source set aside by the checks of the last run that completed.",
             labelled(
                 "source",
                 self.sources
@@ -158,14 +167,14 @@ impl Metrics {
         if let Some(n) = self.unclaimed_files {
             family(
                 "peerbench_unclaimed_files",
-                "Files in the landing folders that no source reads, at the last successful run.",
+                "Files in the landing folders that no source reads, at the last run that completed.",
                 one(n as f64),
             );
         }
         if self.command == "run" {
             family(
                 "peerbench_outliers",
-                "Practices outside each indicator's 99.8% funnel limits in its latest period (primary peer group), at the last successful run.",
+                "Practices outside each indicator's 99.8% funnel limits in its latest period (primary peer group), at the last run that published.",
                 labelled(
                     "indicator",
                     self.outliers
@@ -271,6 +280,23 @@ mod tests {
         assert!(failed(None).contains(
             "peerbench_last_success_timestamp_seconds{pipeline=\"demo\",command=\"run\"} 0\n"
         ));
+    }
+
+    #[test]
+    fn published_with_failures_reports_the_run_but_not_a_success() {
+        let mut m = Metrics::new("run", Path::new("demo.toml"), 3, Duration::from_secs(2));
+        m.stages = vec![("ingest".into(), 1.5)];
+        let text = m.render(Some(1_700_000_000.5));
+        assert_eq!(last_success(&text), Some(1_700_000_000.5));
+        assert!(text.contains(
+            "peerbench_stage_duration_seconds{pipeline=\"demo\",command=\"run\",stage=\"ingest\"} 1.5\n"
+        ));
+        // Nothing new (99): no stages, the last success stands.
+        let mut m = Metrics::new("run", Path::new("demo.toml"), 99, Duration::from_secs(1));
+        m.stages = vec![("ingest".into(), 1.5)];
+        let text = m.render(Some(1_700_000_000.5));
+        assert_eq!(last_success(&text), Some(1_700_000_000.5));
+        assert!(!text.contains("peerbench_stage_duration_seconds{"));
     }
 
     #[test]

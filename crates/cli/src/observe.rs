@@ -209,14 +209,24 @@ pub fn finish_progress() {
 /// The closing line of a failed command: `Error: …` in text mode, a JSON
 /// object (level ERROR, with the exit code and the run id) in JSON mode.
 pub fn error_line(message: &str, exit_code: u8) {
+    closing_line("ERROR", "Error", message, exit_code);
+}
+
+/// The closing warning of a command that did its work but not all of it
+/// (exit 3: published without failed indicators), as `error_line`.
+pub fn warning_line(message: &str, exit_code: u8) {
+    closing_line("WARN", "Warning", message, exit_code);
+}
+
+fn closing_line(level: &str, prefix: &str, message: &str, exit_code: u8) {
     finish_progress();
     let Some(state) = STATE.get().filter(|s| s.format == LogFormat::Json) else {
-        eprintln!("Error: {message}");
+        eprintln!("{prefix}: {message}");
         return;
     };
     let mut line = vec![
         ("timestamp", Value::String(timestamp())),
-        ("level", Value::from("ERROR")),
+        ("level", Value::from(level)),
         ("message", Value::from(message)),
     ];
     if let Some(id) = state.run_id.lock().ok().and_then(|r| r.clone()) {

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
 pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
 pub use limits::{
-    DEFAULT_INDICATOR_TIMEOUT, DEFAULT_MEMORY_LIMIT, Limits, format_duration, format_size,
-    parse_duration, parse_size,
+    DEFAULT_INDICATOR_TIMEOUT, DEFAULT_MEMORY_LIMIT, Limits, default_memory_limit, format_duration,
+    format_size, parse_duration, parse_size,
 };
 pub use strata::{ESP_BANDS, Sex, Stratum, dsr_arrays, esp_band};
 
@@ -29,7 +29,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::memory_pool::MemoryLimit;
+use datafusion::execution::memory_pool::{MemoryLimit, PeakRecordingPool};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::prelude::SessionContext;
@@ -502,7 +502,7 @@ pub fn is_recursion_refused(error: &str) -> bool {
     error.contains("Recursive CTEs are not enabled")
 }
 
-/// The memory pool's limit, as written in the pipeline file.
+/// The memory pool's limit, written as in the pipeline file.
 fn memory_limit_of(ctx: &SessionContext) -> String {
     match ctx.runtime_env().memory_pool.memory_limit() {
         MemoryLimit::Finite(n) => format_size(n as u64),
@@ -604,6 +604,11 @@ pub async fn run_indicator(
     timeout: Duration,
 ) -> Result<Vec<IndicatorRow>> {
     let started = Instant::now();
+    let pool = Arc::clone(&ctx.runtime_env().memory_pool);
+    let recorder = PeakRecordingPool::from_pool(pool.as_ref());
+    if let Some(r) = recorder {
+        r.reset_peak();
+    }
     let (batches, (spilled_bytes, spill_files)) =
         match tokio::time::timeout(timeout, execute(ctx, indicator)).await {
             Ok(done) => done?,
@@ -615,14 +620,22 @@ pub async fn run_indicator(
             }
         };
     let took = started.elapsed();
-    if spill_files > 0 {
-        tracing::info!(
-            indicator = indicator.id,
-            "spilled {:.1} MB to disk in {spill_files} file(s) to stay within memory_limit ({})",
-            spilled_bytes as f64 / (1 << 20) as f64,
-            memory_limit_of(ctx)
-        );
-    }
+    let mb = |bytes: usize| bytes as f64 / (1 << 20) as f64;
+    tracing::info!(
+        indicator = indicator.id,
+        "ran in {:.1}s, peak memory {:.1} MB of memory_limit ({}){}",
+        took.as_secs_f64(),
+        recorder.map_or(0.0, |r| mb(r.peak_reserved())),
+        memory_limit_of(ctx),
+        if spill_files > 0 {
+            format!(
+                ", spilling {:.1} MB to disk in {spill_files} file(s)",
+                mb(spilled_bytes)
+            )
+        } else {
+            String::new()
+        }
+    );
     if took > timeout / 2 {
         tracing::warn!(
             indicator = indicator.id,

@@ -1379,6 +1379,118 @@ pub async fn register_codes(
     Ok(Some(codes))
 }
 
+/// What a load would do with one source, said without doing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePlan {
+    pub table: String,
+    pub files: usize,
+    /// Whether the load would read and commit the source.
+    pub load: bool,
+    /// Why, in words: "unchanged", "new table", "2 files new or changed: …".
+    pub why: String,
+}
+
+/// What `ingest` would do with each source — which would be read and
+/// committed, and why — reading only file hashes and the ledger.
+pub async fn plan(
+    warehouse: &Warehouse,
+    sources: &[Source],
+    base_dir: &Path,
+    register_table: Option<&str>,
+) -> Result<Vec<SourcePlan>> {
+    let known = match register_table {
+        Some(t) => register_codes(warehouse, t).await?,
+        None => None,
+    };
+    let mut plans = Vec::new();
+    for source in sources {
+        let extracts = extracts(source, base_dir).await?;
+        let mut current = BTreeMap::new();
+        for e in &extracts {
+            current.insert(e.label.clone(), hash_file(&e.path)?);
+        }
+        let files = current.len();
+        let plan = |load: bool, why: String| SourcePlan {
+            table: source.table.clone(),
+            files,
+            load,
+            why,
+        };
+        if warehouse.version(&source.table).await?.is_none() {
+            plans.push(plan(true, "new table: every file is read".into()));
+            continue;
+        }
+        let t = &source.table;
+        let sql = format!(
+            "SELECT file, sha256, definition FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = \
+             (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{t}')"
+        );
+        let mut before: BTreeMap<String, String> = BTreeMap::new();
+        let mut definitions = BTreeSet::new();
+        for b in query_table(warehouse, LEDGER_TABLE, &sql)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+        {
+            let (f, h, d) = (
+                strings(b.column(0))?,
+                strings(b.column(1))?,
+                strings(b.column(2))?,
+            );
+            for r in 0..b.num_rows() {
+                before.insert(
+                    f[r].clone().unwrap_or_default(),
+                    h[r].clone().unwrap_or_default(),
+                );
+                definitions.insert(d[r].clone().unwrap_or_default());
+            }
+        }
+        let known = if source.check_register {
+            known.as_ref()
+        } else {
+            None
+        };
+        let definition = load_definition(source, known);
+        let changed: Vec<&String> = current
+            .iter()
+            .filter(|(f, h)| before.get(*f) != Some(h))
+            .map(|(f, _)| f)
+            .collect();
+        let gone: Vec<&String> = before
+            .keys()
+            .filter(|f| !current.contains_key(*f))
+            .collect();
+        let name = |v: &[&String]| {
+            let shown: Vec<&str> = v.iter().take(3).map(|f| f.as_str()).collect();
+            let more = v.len().saturating_sub(3);
+            if more > 0 {
+                format!("{} and {more} more", shown.join(", "))
+            } else {
+                shown.join(", ")
+            }
+        };
+        plans.push(if !changed.is_empty() || !gone.is_empty() {
+            let mut why = Vec::new();
+            if !changed.is_empty() {
+                why.push(format!("{} file(s) new or changed: {}", changed.len(), name(&changed)));
+            }
+            if !gone.is_empty() {
+                why.push(format!("{} file(s) gone since the last load: {}", gone.len(), name(&gone)));
+            }
+            plan(true, why.join("; "))
+        } else if definitions != BTreeSet::from([definition]) {
+            plan(
+                true,
+                "the files are unchanged, but the checks, the source's definition or the practice register changed: every file is read again".into(),
+            )
+        } else {
+            plan(false, "unchanged since the last load: nothing read or committed".into())
+        });
+    }
+    Ok(plans)
+}
+
 /// Loads one source: unless every file is unchanged since the last load
 /// (by content hash), reads and checks every file and replaces the table in
 /// one commit. Files are streamed into the write one at a time, so memory

@@ -138,6 +138,8 @@ struct Section {
     /// How many earlier publications stay in `<output>.earlier/`.
     #[serde(default = "default_keep")]
     keep: usize,
+    /// "publish_rest" (default) or "fail".
+    on_indicator_error: Option<String>,
 }
 
 fn default_keep() -> usize {
@@ -434,6 +436,16 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
             .lock_stale_after
             .unwrap_or(Duration::from_secs(600)),
         keep: file.pipeline.keep,
+        lock_wait: Duration::ZERO,
+        on_indicator_error: match file.pipeline.on_indicator_error.as_deref() {
+            None | Some("publish_rest") => crate::OnIndicatorError::PublishRest,
+            Some("fail") => crate::OnIndicatorError::Fail,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "on_indicator_error = {other:?}: use \"publish_rest\" (publish the other indicators and name the failed ones) or \"fail\" (publish nothing)"
+                )));
+            }
+        },
         limits: {
             let defaults = peerbench_indicators::Limits::default();
             peerbench_indicators::Limits {

@@ -3,10 +3,10 @@
 //! peers, publish the reports. The CLI is a thin shell over this crate.
 
 mod config;
+pub mod manifest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use arrow::array::{Array, Float64Array, StringArray};
 use arrow::compute::cast;
@@ -20,12 +20,13 @@ use peerbench_compare::{
 };
 use peerbench_indicators::{load_catalogue, register_views, run_indicator, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
-use peerbench_report::{Jump, Provenance, Published, ReportInput, SourceQuality};
+use peerbench_report::{Jump, NotComputed, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 pub use config::ConfigError;
+pub use manifest::{Manifest, Outcome, RUNS_TABLE};
 pub use peerbench_indicators::{
     Indicator, Limits, fixture_path, format_duration, format_size, parse_duration, parse_size,
 };
@@ -108,55 +109,63 @@ pub struct Pipeline {
     /// How long an object-store run lock may go without a heartbeat before
     /// another host may take it over.
     pub lock_stale_after: std::time::Duration,
+    /// How long `run` and `ingest` wait for another run's lock before
+    /// giving up (exit 75); zero by default: a clash of schedules is
+    /// reported at once.
+    pub lock_wait: std::time::Duration,
     /// How many earlier publications stay in `<output>.earlier/`.
     pub keep: usize,
+    /// What `run` does when an indicator fails.
+    pub on_indicator_error: OnIndicatorError,
 }
 
 /// What a whole run did.
 #[derive(Debug)]
 pub struct RunSummary {
     pub ingest: IngestSummary,
+    /// Indicators computed and published.
     pub indicators: usize,
-    pub published: Published,
-    /// A fingerprint of what the results were computed from (the tables'
-    /// versions and the indicators' SQL), shown on the report.
+    /// None when there was nothing new to publish.
+    pub published: Option<Published>,
+    /// The id the pages show (of the table versions and SQL they came from).
     pub run_id: String,
-    /// This invocation's id (`<UTC time>-<pid>`): the `run_id` of every log
-    /// line of the run, and the warehouse lock's holder.
-    pub invocation_id: String,
     pub quarantine_csv: PathBuf,
-    /// Wall time per stage (`ingest`, `indicators`, `compare`, `publish`).
-    pub stages: StageTimes,
+    pub outcome: Outcome,
+    /// Indicators that failed and were left out of the publication.
+    pub not_computed: Vec<NotComputed>,
+    /// With `Outcome::NothingNew`: the run whose publication stands.
+    pub nothing_new_since: Option<Manifest>,
+    /// The run's record: `run_id` is this invocation's id (the `run_id` of
+    /// every log line), `stage_seconds` the wall time of each stage.
+    pub manifest: Manifest,
     /// Per indicator computed, the practices outside its 99.8% funnel
-    /// limits in its latest period (primary peer group), as on the board.
+    /// limits in its latest period (primary peer group), as on the board;
+    /// `manifest.counts.outliers` is their sum.
     pub outliers: BTreeMap<String, usize>,
 }
 
-/// The time a run spent in each stage, in the order the stages began.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StageTimes(pub Vec<(&'static str, Duration)>);
+/// How a run is asked to go.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Publish here instead of the pipeline's `output`.
+    pub out: Option<PathBuf>,
+    /// Run even when nothing changed since the last publication.
+    pub force: bool,
+}
 
-impl StageTimes {
-    fn add(&mut self, stage: &'static str, took: Duration) {
-        match self.0.iter_mut().find(|(s, _)| *s == stage) {
-            Some((_, d)) => *d += took,
-            None => self.0.push((stage, took)),
-        }
-    }
-
-    /// Logs a stage's time as it finishes (in its stage span, so a JSON
-    /// line carries the stage).
-    fn finished(&self, stage: &'static str) {
-        if let Some((_, took)) = self.0.iter().find(|(s, _)| *s == stage) {
-            stage_span(stage)
-                .in_scope(|| tracing::info!(stage, seconds = took.as_secs_f64(), "stage finished"));
-        }
-    }
+/// What a run does when an indicator fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnIndicatorError {
+    /// Publish nothing: the previous publication stands.
+    Fail,
+    /// Publish the others, and name the failed ones on the board page.
+    PublishRest,
 }
 
 /// A new invocation's id: the UTC time it started and the process id,
 /// e.g. `20261129T180409Z-41234`. It names the run in every log line (the
-/// `run` span's `run_id`) and as the holder of the warehouse lock.
+/// `run` span's `run_id`), as the holder of the warehouse lock, and in the
+/// run's manifest.
 pub fn invocation_id() -> String {
     format!(
         "{}-{}",
@@ -176,6 +185,21 @@ fn stage_span(stage: &str) -> tracing::Span {
     tracing::info_span!("stage", stage)
 }
 
+/// Logs a stage's time as it finishes (in its stage span, so a JSON line
+/// carries the stage).
+fn stage_finished(stage: &str, seconds: f64) {
+    stage_span(stage).in_scope(|| tracing::info!(stage, seconds, "stage finished"));
+}
+
+/// Adds `took` to a stage's time in the manifest (the one record of stage
+/// times: the metrics file and the logs read it from there).
+fn add_stage_time(manifest: &mut Manifest, stage: &str, took: std::time::Duration) {
+    *manifest
+        .stage_seconds
+        .entry(stage.to_string())
+        .or_insert(0.0) += took.as_secs_f64();
+}
+
 /// Where a long stage has got to, for the CLI's progress bars: `bar` names
 /// the bar, the message says what is being done. Off (and free) unless the
 /// CLI draws bars; never in the logs.
@@ -187,6 +211,38 @@ fn progress(bar: &str, done: usize, total: usize, what: &str) {
         total = total as u64,
         "{what}"
     );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The load's part of the manifest: every file, its counts, the checks.
+fn record_ingest(manifest: &mut Manifest, ingest: &IngestSummary) {
+    for s in &ingest.sources {
+        for f in &s.files {
+            manifest.inputs.push(manifest::InputFile {
+                source: s.table.clone(),
+                file: f.file.clone(),
+                sha256: f.sha256.clone(),
+                rows_read: f.rows_read,
+                rows_loaded: f.rows_loaded,
+                rows_quarantined: f.rows_quarantined,
+                rows_superseded: f.rows_superseded,
+                error: f.error.clone(),
+            });
+        }
+        manifest.warnings.extend(s.warning.clone());
+    }
+    manifest.counts.rows_read = manifest.inputs.iter().map(|f| f.rows_read).sum();
+    manifest.counts.rows_loaded = manifest.inputs.iter().map(|f| f.rows_loaded).sum();
+    manifest.counts.rows_quarantined = ingest.quarantined.len();
+    for q in &ingest.quarantined {
+        *manifest
+            .quarantine_by_check
+            .entry(q.check.as_str().to_string())
+            .or_insert(0) += 1;
+    }
 }
 
 impl Pipeline {
@@ -201,10 +257,23 @@ impl Pipeline {
     /// Takes the warehouse's run lock for `command`: one `run` or `ingest`
     /// at a time per warehouse. Says so when it takes over a lock that an
     /// earlier run (killed, or on a machine that stopped) left behind.
-    async fn lock(&self, warehouse: &Warehouse, command: &str, run_id: &str) -> Result<RunLock> {
-        let (lock, taken_over) = warehouse
-            .lock(Holder::new(run_id, command), self.lock_stale_after)
-            .await?;
+    async fn lock(&self, warehouse: &Warehouse, command: &str, id: &str) -> Result<RunLock> {
+        // With `lock_wait`, a run that finds the lock held waits (checking
+        // every second) rather than exiting at once.
+        let deadline = std::time::Instant::now() + self.lock_wait;
+        let (lock, taken_over) = loop {
+            match warehouse
+                .lock(Holder::new(id, command), self.lock_stale_after)
+                .await
+            {
+                Err(WarehouseError::Lock(LockError::Held { .. }))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                other => break other?,
+            }
+        };
         if let Some(t) = taken_over {
             tracing::warn!(
                 lock = lock.location(),
@@ -222,14 +291,14 @@ impl Pipeline {
             tracing::info!(pipeline = %self.file.display(), "ingest started");
             let warehouse = self.open_warehouse()?;
             let lock = self.lock(&warehouse, "ingest", &run_id).await?;
-            let started = Instant::now();
+            let started = std::time::Instant::now();
             let summary = self
                 .ingest_locked(&warehouse)
                 .instrument(stage_span("ingest"))
                 .await;
             lock.release().await;
             if summary.is_ok() {
-                StageTimes(vec![("ingest", started.elapsed())]).finished("ingest");
+                stage_finished("ingest", started.elapsed().as_secs_f64());
             }
             summary
         }
@@ -640,70 +709,404 @@ impl Pipeline {
         Ok(out)
     }
 
-    /// The whole journey: ingest, indicators, comparison, publication.
     /// The whole run (ingest, indicators, comparisons, publication),
     /// holding the warehouse's run lock throughout.
     pub async fn run(&self, out_override: Option<&Path>) -> Result<RunSummary> {
-        let run_id = invocation_id();
-        async {
-            tracing::info!(pipeline = %self.file.display(), "run started");
-            let warehouse = self.open_warehouse()?;
-            let lock = self.lock(&warehouse, "run", &run_id).await?;
-            let mut stages = StageTimes::default();
-            let summary = self
-                .run_locked(&warehouse, &lock, out_override, &mut stages)
-                .await;
-            lock.release().await;
-            summary.map(|s| RunSummary {
-                invocation_id: run_id.clone(),
-                stages,
-                ..s
-            })
-        }
-        .instrument(run_span(&run_id, "run"))
+        self.run_with(&RunOptions {
+            out: out_override.map(Path::to_path_buf),
+            ..RunOptions::default()
+        })
         .await
+    }
+
+    /// A run as the options say, recorded in the warehouse's `runs` table
+    /// (and, when it publishes, in the publication's `run.json`) whatever
+    /// its outcome.
+    pub async fn run_with(&self, options: &RunOptions) -> Result<RunSummary> {
+        let run_id = invocation_id();
+        let span = run_span(&run_id, "run");
+        self.run_in_span(options, run_id).instrument(span).await
+    }
+
+    async fn run_in_span(&self, options: &RunOptions, run_id: String) -> Result<RunSummary> {
+        tracing::info!(pipeline = %self.file.display(), "run started");
+        let mut manifest = self.manifest_skeleton(&run_id, options)?;
+        let warehouse = self.open_warehouse()?;
+        let lock = self.lock(&warehouse, "run", &run_id).await?;
+        let summary = self
+            .run_locked(&warehouse, &lock, options, &mut manifest)
+            .await;
+        manifest.ended = manifest::now();
+        manifest.peak_memory_bytes = manifest::peak_memory_bytes();
+        match &summary {
+            Ok(s) => manifest.outcome = s.outcome,
+            Err(e) => {
+                manifest.outcome = Outcome::Failed;
+                manifest.error = Some(e.to_string());
+            }
+        }
+        let metadata =
+            HashMap::from([("peerbench.operation".to_string(), serde_json::json!("run"))]);
+        if let Err(e) = warehouse
+            .append(
+                RUNS_TABLE,
+                manifest::runs_schema(),
+                vec![manifest::runs_row(&manifest)],
+                metadata,
+            )
+            .await
+        {
+            tracing::error!("could not record the run in the {RUNS_TABLE} table: {e}");
+        }
+        lock.release().await;
+        summary.map(|mut s| {
+            s.manifest = manifest;
+            s
+        })
+    }
+
+    /// The latest `last` runs recorded in the warehouse, newest first, one
+    /// line each.
+    pub async fn runs(&self, last: usize) -> Result<Vec<String>> {
+        let warehouse = self.open_warehouse()?;
+        if warehouse.version(RUNS_TABLE).await?.is_none() {
+            return Ok(vec![format!(
+                "No runs recorded in the warehouse at {} yet.",
+                warehouse.location()
+            )]);
+        }
+        let ctx = SessionContext::new();
+        warehouse.register(&ctx, RUNS_TABLE, None).await?;
+        let sql = format!(
+            "SELECT run_id, started, outcome, manifest FROM {RUNS_TABLE} ORDER BY started DESC LIMIT {last}"
+        );
+        let mut lines = vec![format!(
+            "{:<26} {:<24} {:<24} {:>8} {:>10} {:>9}  {}",
+            "run",
+            "started",
+            "outcome",
+            "seconds",
+            "rows",
+            "set aside",
+            "failed indicators / error"
+        )];
+        for b in query(&ctx, &sql).await? {
+            let (ids, started, outcomes, manifests) = (
+                text_column(&b, 0)?,
+                text_column(&b, 1)?,
+                text_column(&b, 2)?,
+                text_column(&b, 3)?,
+            );
+            for r in 0..b.num_rows() {
+                let id = ids[r].clone().unwrap_or_default();
+                let text = manifests[r].clone().unwrap_or_default();
+                let line = match Manifest::parse(&format!("of run {id}"), &text) {
+                    Ok(m) => {
+                        let failed: Vec<&str> = m
+                            .indicators
+                            .iter()
+                            .filter(|i| i.status == "failed")
+                            .map(|i| i.id.as_str())
+                            .collect();
+                        let note = if !failed.is_empty() {
+                            failed.join(", ")
+                        } else {
+                            m.error.clone().unwrap_or_default()
+                        };
+                        format!(
+                            "{:<26} {:<24} {:<24} {:>8.1} {:>10} {:>9}  {}",
+                            m.run_id,
+                            m.started,
+                            m.outcome.as_str(),
+                            m.duration_seconds().unwrap_or(0.0),
+                            m.counts.rows_loaded,
+                            m.counts.rows_quarantined,
+                            note
+                        )
+                    }
+                    Err(e) => format!(
+                        "{:<26} {:<24} {:<24}  {e}",
+                        id,
+                        started[r].clone().unwrap_or_default(),
+                        outcomes[r].clone().unwrap_or_default()
+                    ),
+                };
+                lines.push(line);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// What `run` would do, in lines for a person: which sources it would
+    /// load and why, which indicators it would compute, where it would
+    /// publish, or that there is nothing new. Loads, computes, publishes
+    /// and locks nothing.
+    pub async fn dry_run(&self, options: &RunOptions) -> Result<Vec<String>> {
+        let warehouse = self.open_warehouse()?;
+        let mut lines = vec![format!(
+            "Dry run of {}: nothing is loaded, computed or published.",
+            self.file.display()
+        )];
+        let plans = peerbench_ingest::plan(
+            &warehouse,
+            &self.sources,
+            &self.base_dir,
+            Some(&self.register),
+        )
+        .await?;
+        lines.push(format!("Sources (warehouse {}):", warehouse.location()));
+        for p in &plans {
+            lines.push(format!(
+                "  {:<22} {:>4} file(s)  {}  {}",
+                p.table,
+                p.files,
+                if p.load { "load" } else { "skip" },
+                p.why
+            ));
+        }
+        let catalogue = load_catalogue(&self.indicators_dir)?;
+        let (drafts, computed): (Vec<&Indicator>, Vec<&Indicator>) =
+            catalogue.iter().partition(|i| i.draft);
+        lines.push(format!(
+            "Indicators: {} to compute ({}){}",
+            computed.len(),
+            computed
+                .iter()
+                .map(|i| i.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if drafts.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; {} draft(s) not run ({})",
+                    drafts.len(),
+                    drafts
+                        .iter()
+                        .map(|i| i.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ));
+        let output = self.output_for(options);
+        lines.push(format!(
+            "Would publish to {} (keeping {} earlier publication(s) in {}.earlier), on a failing indicator: {}.",
+            output.display(),
+            self.keep,
+            output.display(),
+            match self.on_indicator_error {
+                OnIndicatorError::PublishRest => "publish the rest (exit 3)",
+                OnIndicatorError::Fail => "publish nothing (exit 1)",
+            }
+        ));
+        if !options.force
+            && !plans.iter().any(|p| p.load)
+            && warehouse.version(RUNS_TABLE).await?.is_some()
+        {
+            let mut manifest = self.manifest_skeleton("dry-run", options)?;
+            let (ctx, versions, _) = self.session(&warehouse).await?;
+            manifest.table_versions = versions
+                .into_iter()
+                .filter(|(t, _)| t != RUNS_TABLE)
+                .collect();
+            let id = self.content_id(&manifest, &catalogue, &self.views_text());
+            if let Some(last) = self.unchanged_since(&ctx, &id, &output).await {
+                lines.push(format!(
+                    "Nothing new since run {}: the run would exit 99 without computing or publishing (--force publishes anyway).",
+                    last.run_id
+                ));
+            }
+        }
+        Ok(lines)
+    }
+
+    /// What a manifest knows before the run starts.
+    fn manifest_skeleton(&self, run_id: &str, options: &RunOptions) -> Result<Manifest> {
+        let pipeline_bytes = std::fs::read(&self.file).map_err(|e| {
+            PipelineError::Query(format!("cannot read {}: {e}", self.file.display()))
+        })?;
+        let started = manifest::now();
+        Ok(Manifest {
+            schema_version: manifest::MANIFEST_SCHEMA,
+            run_id: run_id.to_string(),
+            content_id: String::new(),
+            report_id: String::new(),
+            command: "run".into(),
+            started: started.clone(),
+            ended: started,
+            outcome: Outcome::Failed,
+            error: None,
+            peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
+            pipeline: manifest::PipelineFile {
+                path: self.file.display().to_string(),
+                sha256: hex(&Sha256::digest(&pipeline_bytes)),
+            },
+            warehouse: self.warehouse.clone(),
+            output: Some(self.output_for(options).display().to_string()),
+            inputs: Vec::new(),
+            table_versions: BTreeMap::new(),
+            indicators: Vec::new(),
+            counts: manifest::Counts::default(),
+            quarantine_by_check: BTreeMap::new(),
+            warnings: Vec::new(),
+            stage_seconds: BTreeMap::new(),
+            peak_memory_bytes: None,
+        })
+    }
+
+    fn output_for(&self, options: &RunOptions) -> PathBuf {
+        options.out.clone().unwrap_or_else(|| self.output.clone())
+    }
+
+    /// What a publication is made from, as one hash: the release, the
+    /// pipeline file, where it reads and publishes, the table versions, and
+    /// every indicator's and shared view's SQL.
+    fn content_id(&self, manifest: &Manifest, catalogue: &[Indicator], views: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(format!(
+            "peerbench {}\npipeline {}\nwarehouse {}\noutput {:?}\n",
+            manifest.peerbench_version,
+            manifest.pipeline.sha256,
+            manifest.warehouse,
+            manifest.output
+        ));
+        for (t, v) in &manifest.table_versions {
+            h.update(format!("{t}@{v};"));
+        }
+        for ind in catalogue {
+            h.update(format!("{}\n{}\n", ind.path.display(), ind.sql));
+        }
+        h.update(views);
+        hex(&h.finalize())
+    }
+
+    /// The shared views' SQL, in name order (part of every indicator's hash).
+    fn views_text(&self) -> String {
+        let Some(dir) = &self.views_dir else {
+            return String::new();
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "sql"))
+            .map(|f| {
+                format!(
+                    "{}\n{}\n",
+                    f.display(),
+                    std::fs::read_to_string(f).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
+    /// The last successful publication made from exactly this content, if
+    /// the output folder still holds it.
+    async fn unchanged_since(
+        &self,
+        ctx: &SessionContext,
+        content_id: &str,
+        output: &Path,
+    ) -> Option<Manifest> {
+        if !ctx.table_exist(RUNS_TABLE).ok()? {
+            return None;
+        }
+        let sql = format!(
+            "SELECT manifest FROM {RUNS_TABLE} WHERE outcome = 'success' AND content_id = '{content_id}' ORDER BY started DESC LIMIT 1"
+        );
+        let batches = query(ctx, &sql).await.ok()?;
+        let text = batches
+            .first()
+            .and_then(|b| text_column(b, 0).ok())?
+            .into_iter()
+            .next()??;
+        let last = Manifest::parse(RUNS_TABLE, &text).ok()?;
+        let published = std::fs::read_to_string(output.join("run.json")).ok()?;
+        let published = Manifest::parse("run.json", &published).ok()?;
+        (last.content_id == content_id && published.content_id == content_id).then_some(last)
     }
 
     async fn run_locked(
         &self,
         warehouse: &Warehouse,
         lock: &RunLock,
-        out_override: Option<&Path>,
-        stages: &mut StageTimes,
+        options: &RunOptions,
+        manifest: &mut Manifest,
     ) -> Result<RunSummary> {
-        let output = out_override
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.output.clone());
-        let started = Instant::now();
+        let output = self.output_for(options);
+        let stage_started = std::time::Instant::now();
         let ingest = self
             .ingest_locked(warehouse)
             .instrument(stage_span("ingest"))
             .await;
-        stages.add("ingest", started.elapsed());
+        add_stage_time(manifest, "ingest", stage_started.elapsed());
         let ingest = ingest?;
-        stages.finished("ingest");
+        record_ingest(manifest, &ingest);
+        stage_finished("ingest", manifest.stage_seconds["ingest"]);
         // The indicators stage: the session, the register and each
         // indicator's SQL. Each indicator is compared as soon as it is
         // computed (the compare stage), so only one indicator's rows are
         // held at a time; the time goes to the stage doing the work.
-        let started = Instant::now();
-        let prepared = async {
-            let (ctx, versions, _) = self.session(warehouse).await?;
-            let mut practices = self.practices(&ctx).await?;
-            self.add_descriptors(&ctx, &mut practices).await?;
-            let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
-            Ok::<_, PipelineError>((ctx, versions, practices, catalogue))
+        let indicators_span = stage_span("indicators");
+        let stage_started = std::time::Instant::now();
+        let (ctx, versions, _) = self
+            .session(warehouse)
+            .instrument(indicators_span.clone())
+            .await?;
+        // The runs table changes every run: it is not something a
+        // publication is made from (nor listed on its pages).
+        let versions: Vec<(String, u64)> = versions
+            .into_iter()
+            .filter(|(t, _)| t != RUNS_TABLE)
+            .collect();
+        manifest.table_versions = versions.iter().cloned().collect();
+        let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
+        let views = self.views_text();
+        manifest.content_id = self.content_id(manifest, &catalogue, &views);
+        let loaded_anything = ingest.sources.iter().any(|s| s.committed_version.is_some());
+        if !options.force
+            && !loaded_anything
+            && let Some(last) = self
+                .unchanged_since(&ctx, &manifest.content_id, &output)
+                .instrument(indicators_span.clone())
+                .await
+        {
+            indicators_span.in_scope(|| {
+                tracing::info!(
+                    last_run = last.run_id,
+                    "nothing new since the last publication"
+                )
+            });
+            add_stage_time(manifest, "indicators", stage_started.elapsed());
+            return Ok(RunSummary {
+                ingest,
+                indicators: 0,
+                published: None,
+                run_id: last.report_id.clone(),
+                quarantine_csv: output.join("data").join("quarantine.csv"),
+                outcome: Outcome::NothingNew,
+                not_computed: Vec::new(),
+                nothing_new_since: Some(last),
+                manifest: manifest.clone(),
+                outliers: BTreeMap::new(),
+            });
         }
-        .instrument(stage_span("indicators"))
-        .await;
-        stages.add("indicators", started.elapsed());
-        let (ctx, versions, practices, catalogue) = prepared?;
+        let mut practices = self
+            .practices(&ctx)
+            .instrument(indicators_span.clone())
+            .await?;
+        self.add_descriptors(&ctx, &mut practices)
+            .instrument(indicators_span.clone())
+            .await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
 
-        let options = CompareOptions { spc: self.spc };
+        let compare_options = CompareOptions { spc: self.spc };
         let groups: Vec<_> = self
             .peer_groups
             .iter()
@@ -715,41 +1118,86 @@ impl Pipeline {
         for (t, v) in &versions {
             hasher.update(format!("{t}@{v};"));
         }
+        let mut not_computed = Vec::new();
+        let compare_span = stage_span("compare");
+        let mut compare_took = std::time::Duration::ZERO;
         for (i, ind) in catalogue.iter().enumerate() {
             hasher.update(ind.sql.as_bytes());
             progress("computing indicators", i, catalogue.len(), &ind.id);
-            let started = Instant::now();
-            let span = stage_span("indicators");
+            let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
+            let mut record = |status: &str, rows: usize, seconds: f64, error: Option<String>| {
+                manifest.indicators.push(manifest::IndicatorRun {
+                    id: ind.id.clone(),
+                    sql_sha256: sql_sha256.clone(),
+                    status: status.to_string(),
+                    rows,
+                    seconds,
+                    error,
+                });
+            };
+            // A draft is checked and tested by `indicators check`/`test`;
+            // the nightly run neither computes nor publishes it, so a
+            // half-written indicator cannot cost the board its pack.
+            if ind.draft {
+                indicators_span.in_scope(|| tracing::info!(indicator = ind.id, "draft: not run"));
+                record("draft_not_run", 0, 0.0, None);
+                continue;
+            }
+            let started = std::time::Instant::now();
             let computed = run_indicator(&ctx, ind, self.limits.indicator_timeout)
-                .instrument(span.clone())
+                .instrument(indicators_span.clone())
                 .await;
-            stages.add("indicators", started.elapsed());
             match computed {
                 Ok(rows) => {
-                    span.in_scope(|| {
+                    indicators_span.in_scope(|| {
                         tracing::info!(indicator = ind.id, rows = rows.len(), "computed")
                     });
-                    let started = Instant::now();
-                    stage_span("compare").in_scope(|| {
+                    record(
+                        "computed",
+                        rows.len(),
+                        started.elapsed().as_secs_f64(),
+                        None,
+                    );
+                    manifest.counts.indicator_rows += rows.len();
+                    let compare_started = std::time::Instant::now();
+                    compare_span.in_scope(|| {
                         results.extend(compare_indicator(
                             ind,
                             &rows,
                             &practice_map,
                             &groups,
-                            &options,
+                            &compare_options,
                         ))
                     });
-                    stages.add("compare", started.elapsed());
+                    compare_took += compare_started.elapsed();
                 }
                 Err(e) => {
-                    span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
+                    indicators_span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
+                    record(
+                        "failed",
+                        0,
+                        started.elapsed().as_secs_f64(),
+                        Some(e.to_string()),
+                    );
                     failures.push(e.to_string());
+                    not_computed.push(NotComputed {
+                        id: ind.id.clone(),
+                        title: ind.title.clone(),
+                        reason: e.to_string(),
+                    });
                 }
             }
         }
         progress("computing indicators", catalogue.len(), catalogue.len(), "");
-        stages.finished("indicators");
-        if !failures.is_empty() {
+        // One record of the stages' times: comparisons interleave with the
+        // indicators' SQL, and their time goes to the compare stage.
+        add_stage_time(
+            manifest,
+            "indicators",
+            stage_started.elapsed().saturating_sub(compare_took),
+        );
+        add_stage_time(manifest, "compare", compare_took);
+        if !failures.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
             return Err(PipelineError::IndicatorsFailed {
                 count: failures.len(),
                 details: failures
@@ -759,6 +1207,21 @@ impl Pipeline {
                     .join("\n"),
             });
         }
+        if !failures.is_empty() && failures.len() == catalogue.iter().filter(|i| !i.draft).count() {
+            return Err(PipelineError::IndicatorsFailed {
+                count: failures.len(),
+                details: format!(
+                    "  every indicator failed, so there is nothing to publish:\n{}",
+                    failures
+                        .iter()
+                        .map(|f| format!("  - {f}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            });
+        }
+        stage_finished("indicators", manifest.stage_seconds["indicators"]);
+        let stage_started = std::time::Instant::now();
         let run_id = hasher
             .finalize()
             .iter()
@@ -766,8 +1229,6 @@ impl Pipeline {
             .map(|b| format!("{b:02x}"))
             .collect::<String>();
 
-        let started = Instant::now();
-        let compare = stage_span("compare");
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
             if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
@@ -776,15 +1237,20 @@ impl Pipeline {
         }
         let completeness = self
             .latest_completeness(&ctx)
-            .instrument(compare.clone())
+            .instrument(compare_span.clone())
             .await;
-        let mut jumps = self.period_jumps(&ctx).instrument(compare).await;
-        let outliers = outliers(&catalogue, &results, &self.primary_peer_group);
-        stages.add("compare", started.elapsed());
-        stages.finished("compare");
-        let started = Instant::now();
-        let publish = stage_span("publish");
-        let _publishing = publish.enter();
+        let mut jumps = self
+            .period_jumps(&ctx)
+            .instrument(compare_span.clone())
+            .await;
+        // Failed indicators have no count (not a count of 0).
+        let mut outliers = outliers(&catalogue, &results, &self.primary_peer_group);
+        outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
+        add_stage_time(manifest, "compare", stage_started.elapsed());
+        stage_finished("compare", manifest.stage_seconds["compare"]);
+        let stage_started = std::time::Instant::now();
+        let publish_span = stage_span("publish");
+        let _publishing = publish_span.enter();
         let provenance = Provenance {
             run_id: run_id.clone(),
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -820,9 +1286,29 @@ impl Pipeline {
             quarantined_by_practice,
             unclaimed_files: ingest.unclaimed.clone(),
         };
+        let outcome = if not_computed.is_empty() {
+            Outcome::Success
+        } else {
+            Outcome::PublishedWithFailures
+        };
+        manifest.report_id = run_id.clone();
+        manifest.outcome = outcome;
+        manifest.counts.result_rows = results.len();
+        manifest.counts.outliers = outliers.values().sum();
+        // Failed indicators are left out of the pages, and said so.
+        let published_catalogue: Vec<Indicator> = catalogue
+            .iter()
+            .filter(|i| !not_computed.iter().any(|n| n.id == i.id))
+            .cloned()
+            .collect();
+        // run.json is written into the publication as it is built: its end
+        // time is when publishing began (the runs table has the rest).
+        let mut published_manifest = manifest.clone();
+        published_manifest.ended = manifest::now();
+        published_manifest.peak_memory_bytes = manifest::peak_memory_bytes();
         let input = ReportInput {
             title: self.name.clone(),
-            indicators: &catalogue,
+            indicators: &published_catalogue,
             practices: &practices,
             results: &results,
             primary_peer_group: self.primary_peer_group.clone(),
@@ -831,10 +1317,17 @@ impl Pipeline {
             peer_groups: self.peer_groups.clone(),
             disclosure: self.disclosure,
             keep_earlier: self.keep,
-            extra_files: vec![(
-                PathBuf::from("data/quarantine.csv"),
-                quarantine_csv(&ingest)?,
-            )],
+            not_computed: not_computed.clone(),
+            extra_files: vec![
+                (
+                    PathBuf::from("data/quarantine.csv"),
+                    quarantine_csv(&ingest)?,
+                ),
+                (
+                    PathBuf::from("run.json"),
+                    published_manifest.to_json().into_bytes(),
+                ),
+            ],
         };
         // An object-store lock whose heartbeat stalled may have been taken
         // over: then another run owns the warehouse, and this one must not
@@ -843,9 +1336,10 @@ impl Pipeline {
             return Err(PipelineError::LockLost(lock.location().to_string()));
         }
         let published = peerbench_report::publish(&input, &output);
-        stages.add("publish", started.elapsed());
+        add_stage_time(manifest, "publish", stage_started.elapsed());
         let published = published?;
-        stages.finished("publish");
+        manifest.counts.pages = published.pages;
+        stage_finished("publish", manifest.stage_seconds["publish"]);
         tracing::info!(
             report = %published.index.display(),
             report_run_id = run_id,
@@ -855,12 +1349,14 @@ impl Pipeline {
         let quarantine_csv = output.join("data").join("quarantine.csv");
         Ok(RunSummary {
             ingest,
-            indicators: catalogue.len(),
-            published,
+            indicators: published_catalogue.iter().filter(|i| !i.draft).count(),
+            published: Some(published),
             run_id,
-            invocation_id: String::new(),
             quarantine_csv,
-            stages: StageTimes::default(),
+            outcome,
+            not_computed,
+            nothing_new_since: None,
+            manifest: manifest.clone(),
             outliers,
         })
     }
@@ -869,7 +1365,7 @@ impl Pipeline {
 /// Per indicator, the practices outside its 99.8% funnel limits (after the
 /// overdispersion allowance) in its latest period, against the primary peer
 /// group: the rows the board lists as outliers, before disclosure control.
-/// Every indicator of the catalogue is named, with 0 where none is outside.
+/// Every indicator computed is named, with 0 where none is outside.
 fn outliers(
     catalogue: &[Indicator],
     results: &[ResultRow],
@@ -887,7 +1383,11 @@ fn outliers(
             *e = &r.period;
         }
     }
-    let mut out: BTreeMap<String, usize> = catalogue.iter().map(|i| (i.id.clone(), 0)).collect();
+    let mut out: BTreeMap<String, usize> = catalogue
+        .iter()
+        .filter(|i| !i.draft)
+        .map(|i| (i.id.clone(), 0))
+        .collect();
     for r in primary() {
         if latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
             && r.funnel_flag.is_some_and(|f| f.is_outlier())

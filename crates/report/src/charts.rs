@@ -161,8 +161,15 @@ fn polyline(points: &[(f64, f64)], style: &str) -> String {
 
 /// A funnel plot of every peer in the practice's group (latest period), the
 /// target and the overdispersion-adjusted 95% and 99.8% limits, with this
-/// practice highlighted and labelled.
-pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> String {
+/// practice highlighted and labelled. With `withheld`, disclosure control
+/// has taken the limits (and the target, or the practice's position) out of
+/// `practice`, and the description says so.
+pub fn funnel(
+    ind: &Indicator,
+    practice: &ResultRow,
+    peers: &[&ResultRow],
+    withheld: bool,
+) -> String {
     let valued: Vec<&&ResultRow> = peers
         .iter()
         .filter(|r| r.value.is_some() && r.denominator.is_some())
@@ -233,7 +240,11 @@ pub fn funnel(ind: &Indicator, practice: &ResultRow, peers: &[&ResultRow]) -> St
         v = num(value),
         target = practice.benchmark.map_or("–".into(), num),
         od = od.map_or(
-            String::from(" (not shown: too few practices to allow for overdispersion)"),
+            String::from(if withheld {
+                " (not shown, to protect a small count in the peer group)"
+            } else {
+                " (not shown: too few practices to allow for overdispersion)"
+            }),
             |o| format!(
                 ", adjusted for overdispersion (φ {:.2}, τ² {:.5})",
                 o.phi, o.tau2

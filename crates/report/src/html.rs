@@ -8,8 +8,7 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator, ValueType};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
-use crate::Disclosure;
-use crate::disclosure::SmallCounts;
+use crate::disclosure::{Suppression, View};
 
 use crate::ReportInput;
 
@@ -89,8 +88,8 @@ pub(crate) fn spc_words(r: &ResultRow) -> String {
 /// Period, counts, value with its 95% interval and the peer benchmark: the
 /// cells every table of a practice's figures starts with. A value the
 /// policy hides goes without its interval, which would give the count back.
-fn figure_cells(policy: Disclosure, r: &ResultRow) -> String {
-    let value = if policy.hides_value(r) {
+fn figure_cells(view: &View, r: &ResultRow) -> String {
+    let value = if view.hides_value(r) {
         "*".to_string()
     } else {
         format!("{} ({}–{})", fmt(r.value), fmt(r.lower_95), fmt(r.upper_95))
@@ -98,23 +97,21 @@ fn figure_cells(policy: Disclosure, r: &ResultRow) -> String {
     format!(
         "<td class=\"nowrap\">{}</td><td class=\"num\">{} / {}</td><td class=\"num\">{value}</td><td class=\"num\">{}</td>",
         esc(&r.period),
-        policy.count(r.numerator),
-        policy.count(r.denominator),
-        fmt(r.benchmark)
+        view.count(r.numerator),
+        view.count(r.denominator),
+        fmt(view.benchmark(r))
     )
 }
 
-/// Said instead of a funnel position or run-chart reading the policy hides.
-pub(crate) const NOT_SHOWN: &str = "Not shown (a count of 1 to 7)";
-
-/// The funnel position and the run-chart reading, in words.
-fn signal_cells(policy: Disclosure, r: &ResultRow) -> String {
-    if policy.hides_value(r) {
-        return format!("<td>{NOT_SHOWN}</td><td>{NOT_SHOWN}</td>");
+/// The funnel position and the run-chart reading, in words; what the policy
+/// hides says why.
+fn signal_cells(view: &View, r: &ResultRow) -> String {
+    if let Some(h) = view.hidden(r) {
+        return format!("<td>{0}</td><td>{0}</td>", h.words());
     }
     format!(
         "<td>{}</td><td>{}</td>",
-        funnel_words(r),
+        view.funnel_not_shown(r).unwrap_or_else(|| funnel_words(r)),
         esc(&spc_words(r))
     )
 }
@@ -199,8 +196,8 @@ pub struct Site<'a> {
     /// Indicator → every row of the primary peer group, for the board's
     /// indicator pages (caterpillar plots and federation trends).
     by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
-    /// What rests on counts of 1 to 7, for the disclosure policies.
-    pub(crate) small: SmallCounts<'a>,
+    /// What `standard` hides, for the disclosure policies.
+    pub(crate) sup: Suppression<'a>,
     /// "How this was made" is the same on every page: built once (it scans
     /// every latest result, which at national scale is 200,000 rows).
     how_made_html: std::sync::OnceLock<String>,
@@ -209,7 +206,13 @@ pub struct Site<'a> {
 impl<'a> Site<'a> {
     pub fn new(input: &'a ReportInput<'a>) -> Site<'a> {
         let primary = input.primary_peer_group.as_str();
+        let sup = Suppression::new(input.results, &input.peer_groups, input.indicators, primary);
         let peers_policy = input.disclosure.peers_on_practice_pages();
+        let peers_view = View {
+            own: peers_policy,
+            peers: peers_policy,
+            sup: &sup,
+        };
         let mut latest_period: HashMap<&str, &str> = HashMap::new();
         for r in input.results.iter().filter(|r| r.peer_group == primary) {
             let e = latest_period
@@ -239,7 +242,7 @@ impl<'a> Site<'a> {
                     .or_default()
                     .push(r);
                 latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
-                if let Some(v) = r.value.filter(|_| !peers_policy.hides_value(r)) {
+                if let Some(v) = r.value.filter(|_| !peers_view.hides_value(r)) {
                     peer_values
                         .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
                         .or_default()
@@ -258,8 +261,36 @@ impl<'a> Site<'a> {
             peer_rows,
             series,
             by_indicator,
-            small: SmallCounts::new(input.results, &input.peer_groups),
+            sup,
             how_made_html: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What the board shows of a row.
+    pub(crate) fn board_view(&self) -> View<'_> {
+        View {
+            own: self.input.disclosure.board,
+            peers: self.input.disclosure.board,
+            sup: &self.sup,
+        }
+    }
+
+    /// What a practice page shows of its own practice's rows.
+    pub(crate) fn page_view(&self) -> View<'_> {
+        View {
+            own: self.input.disclosure.practice_pages,
+            peers: self.input.disclosure.peers_on_practice_pages(),
+            sup: &self.sup,
+        }
+    }
+
+    /// What a practice page shows of other practices' rows.
+    pub(crate) fn peers_view(&self) -> View<'_> {
+        let peers = self.input.disclosure.peers_on_practice_pages();
+        View {
+            own: peers,
+            peers,
+            sup: &self.sup,
         }
     }
 
@@ -323,11 +354,15 @@ impl<'a> Site<'a> {
         s.push_str("Proportions use Wilson score intervals; rates use Byar's method (exact Poisson below 10 events). A practice is <em>better</em> or <em>worse</em> when the benchmark lies outside its 95% interval, otherwise <em>similar</em>; context indicators say <em>higher</em> or <em>lower</em>. Values below an indicator's minimum denominator, or from suppressed counts, are not compared.</p>\n");
         s.push_str("<p>Funnel limits allow for the normal variation between practices (Spiegelhalter's additive overdispersion adjustment: z-scores winsorised at the 10th and 90th percentiles give the dispersion ratio φ; τ² is the between-practice variance added to each practice's own). Outside the 99.8% limits is what boards call possible unwarranted variation. Run charts are XmR charts with limits from each practice's first 12 months and the four NHS Making Data Count rules.</p>\n");
         s.push_str("<table><caption>Funnel adjustment per indicator, latest period</caption><thead><tr><th scope=\"col\">Indicator</th><th scope=\"col\">Period</th><th scope=\"col\">φ</th><th scope=\"col\">τ²</th></tr></thead><tbody>\n");
+        // On every page: what the strictest of them may show.
+        let view = self.peers_view();
         for ind in self.indicators() {
             let od = self
                 .latest
                 .iter()
-                .find(|((i, _), r)| *i == ind.id && r.od_phi.is_some())
+                .find(|((i, _), r)| {
+                    *i == ind.id && r.od_phi.is_some() && view.withheld(r).is_none()
+                })
                 .map(|(_, r)| *r);
             if let Some(r) = od {
                 let _ = writeln!(
@@ -380,7 +415,8 @@ impl<'a> Site<'a> {
     /// and the practice's value with its 95% interval. Oriented so that the
     /// worse end is always on the left.
     fn spine(&self, ind: &Indicator, r: &ResultRow) -> String {
-        if self.input.disclosure.practice_pages.hides_value(r) {
+        let view = self.page_view();
+        if view.hides_value(r) {
             return String::new();
         }
         let Some(values) = self
@@ -410,7 +446,8 @@ impl<'a> Site<'a> {
         };
         let (a, b) = (x(min).min(x(max)), x(min).max(x(max)));
         let (c, d) = (x(q1).min(x(q3)), x(q1).max(x(q3)));
-        let (label, class) = comparison_label(r.comparison);
+        let (label, class) = comparison_label(view.comparison(r));
+        let benchmark = view.benchmark(r);
         let mut s = String::new();
         let _ = write!(
             s,
@@ -422,7 +459,7 @@ impl<'a> Site<'a> {
             max = fmt(Some(max)),
             q1 = fmt(Some(q1)),
             q3 = fmt(Some(q3)),
-            bm = fmt(r.benchmark),
+            bm = fmt(benchmark),
             side = match ind.polarity {
                 Polarity::NoJudgement => "Lower values on the left.",
                 _ => "Worse values on the left.",
@@ -438,7 +475,7 @@ impl<'a> Site<'a> {
             "<rect x=\"{c:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#768692\"/>",
             (d - c).max(1.0)
         );
-        if let Some(bm) = r.benchmark {
+        if let Some(bm) = benchmark {
             let _ = write!(
                 s,
                 "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"2\" y2=\"20\" stroke=\"#212b32\" stroke-width=\"2\"/>",
@@ -469,8 +506,8 @@ impl<'a> Site<'a> {
 
     pub fn practice_page(&self, code: &str) -> String {
         let p = &self.input.practices[code];
-        let policy = self.input.disclosure.practice_pages;
-        let peers_policy = self.input.disclosure.peers_on_practice_pages();
+        let view = self.page_view();
+        let peers_view = self.peers_view();
         let mut b = String::new();
         let _ = writeln!(
             b,
@@ -558,7 +595,7 @@ impl<'a> Site<'a> {
         let mut worse = Vec::new();
         for ind in self.indicators() {
             if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
-                match policy.comparison(r) {
+                match view.comparison(r) {
                     Comparison::Better => better.push(ind.title.as_str()),
                     Comparison::Worse => worse.push(ind.title.as_str()),
                     _ => {}
@@ -609,12 +646,12 @@ impl<'a> Site<'a> {
                 );
                 match self.latest.get(&(ind.id.as_str(), code)) {
                     Some(r) => {
-                        let (label, class) = comparison_label(policy.comparison(r));
+                        let (label, class) = comparison_label(view.comparison(r));
                         let _ = writeln!(
                             b,
                             "{}<td><span class=\"tag {class}\">{label}</span></td>{}<td>{}</td></tr>",
-                            figure_cells(policy, r),
-                            signal_cells(policy, r),
+                            figure_cells(&view, r),
+                            signal_cells(&view, r),
                             self.spine(ind, r)
                         );
                     }
@@ -646,37 +683,42 @@ impl<'a> Site<'a> {
                 // Peers only as far as the board shows them (a point or an
                 // interval gives its counts back); this practice as its page's
                 // policy allows.
-                let own_shown = !policy.hides_value(r);
-                let peers: Vec<&ResultRow> = self
+                let own_shown = !view.hides_value(r);
+                // Each with what its group's figures may show (comparison,
+                // benchmark, funnel).
+                let peers: Vec<std::borrow::Cow<ResultRow>> = self
                     .peer_rows
                     .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
                     .map_or(&[][..], Vec::as_slice)
                     .iter()
                     .copied()
-                    .filter(|p| {
+                    .filter_map(|p| {
                         if p.practice_code == code {
-                            own_shown
+                            own_shown.then(|| view.group_figures(p))
                         } else {
-                            !peers_policy.hides_value(p)
+                            (!peers_view.hides_value(p)).then(|| peers_view.group_figures(p))
                         }
                     })
                     .collect();
+                let peers: Vec<&ResultRow> = peers.iter().map(|p| p.as_ref()).collect();
                 // A DSR has no funnel (its precision is not one denominator's):
                 // its peers are ranked with their intervals instead.
                 if ind.value_type == ValueType::Dsr {
                     let highlight = own_shown.then_some(code);
                     b.push_str(&crate::charts::caterpillar(ind, &peers, highlight));
                 } else if own_shown {
-                    b.push_str(&crate::charts::funnel(ind, r, &peers));
+                    b.push_str(&crate::charts::funnel(
+                        ind,
+                        &view.group_figures(r),
+                        &peers,
+                        view.withheld(r).is_some(),
+                    ));
                 }
             }
             if let Some(series) = self.series.get(&(ind.id.as_str(), code)) {
                 // Its centre line and limits average every point, so a chart
                 // with a point the policy hides is not drawn.
-                if !series
-                    .first()
-                    .is_some_and(|r| policy.hides_spc_lines(r, &self.small))
-                {
+                if !series.first().is_some_and(|r| view.hides_spc_lines(r)) {
                     b.push_str(&crate::charts::run_chart(ind, series));
                 }
                 b.push_str("<table><caption>The numbers behind the charts (latest 12 periods)</caption><thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Numerator / denominator</th><th scope=\"col\">Value (95% interval)</th><th scope=\"col\">Peer benchmark</th><th scope=\"col\">Funnel</th><th scope=\"col\">Run chart</th></tr></thead><tbody>\n");
@@ -684,8 +726,8 @@ impl<'a> Site<'a> {
                     let _ = writeln!(
                         b,
                         "<tr>{}{}</tr>",
-                        figure_cells(policy, r),
-                        signal_cells(policy, r)
+                        figure_cells(&view, r),
+                        signal_cells(&view, r)
                     );
                 }
                 b.push_str("</tbody></table>\n");
@@ -725,15 +767,19 @@ impl<'a> Site<'a> {
 
     /// What changed since last period, as far as the board may show it: a
     /// change in a row whose value the board hides would give away its
-    /// funnel position, so it is left out (here, in changes.csv and the
-    /// workbook).
+    /// funnel position, and so would a change of funnel position where the
+    /// board withholds its group's funnel, so they are left out (here, in
+    /// changes.csv and the workbook).
     pub(crate) fn changes(&self) -> Vec<&'a peerbench_compare::Change> {
-        let board = self.input.disclosure.board;
+        let board = self.board_view();
         let hidden = |c: &peerbench_compare::Change, period: &str| {
+            let outlier = c.kind != peerbench_compare::ChangeKind::NewSpecialCause;
             self.series
                 .get(&(c.indicator_id.as_str(), c.practice_code.as_str()))
                 .and_then(|s| s.iter().find(|r| r.period == period))
-                .is_some_and(|r| board.hides_value(r))
+                .is_some_and(|r| {
+                    board.hides_value(r) || (outlier && board.funnel_not_shown(r).is_some())
+                })
         };
         self.input
             .changes
@@ -746,7 +792,7 @@ impl<'a> Site<'a> {
     /// intervals (caterpillar), the federation's trend, and the table of
     /// numbers behind both, downloadable as CSV.
     pub fn indicator_page(&self, ind: &Indicator) -> String {
-        let board = self.input.disclosure.board;
+        let board = self.board_view();
         let rows = self.indicator_rows(&ind.id);
         let latest = self
             .latest_period
@@ -773,11 +819,13 @@ impl<'a> Site<'a> {
         b.push_str("<h2>Practices ranked, latest period</h2>\n<p class=\"meta\">Each practice's value with its 95% interval, lowest to highest, against the peer benchmark (solid line). A blue square is better (or higher) than the benchmark, a yellow triangle worse (or lower), a grey dot similar. Overlapping intervals mean the difference may be chance.</p>\n");
         for group_rows in keys.values() {
             // The board shows only what its disclosure policy allows.
-            let shown: Vec<&ResultRow> = group_rows
+            let shown: Vec<std::borrow::Cow<ResultRow>> = group_rows
                 .iter()
                 .copied()
                 .filter(|r| !board.hides_value(r))
+                .map(|r| board.group_figures(r))
                 .collect();
+            let shown: Vec<&ResultRow> = shown.iter().map(|r| r.as_ref()).collect();
             b.push_str(&crate::charts::caterpillar(ind, &shown, None));
         }
 
@@ -785,7 +833,7 @@ impl<'a> Site<'a> {
         let mut by_period: BTreeMap<&str, (Option<f64>, Vec<f64>)> = BTreeMap::new();
         for r in rows.iter().filter(|r| !board.hides_value(r)) {
             let e = by_period.entry(r.period.as_str()).or_default();
-            e.0 = e.0.or(r.benchmark);
+            e.0 = e.0.or(board.benchmark(r));
             e.1.extend(r.value);
         }
         let trend: Vec<crate::charts::TrendPoint> = by_period
@@ -850,8 +898,8 @@ impl<'a> Site<'a> {
                 b,
                 "<tr><th scope=\"row\"><a href=\"../practices/{code}.html\">{}</a> <span class=\"meta\">{code}</span></th>{}<td><span class=\"tag {class}\">{label}</span></td>{}</tr>",
                 esc(name),
-                figure_cells(board, r),
-                signal_cells(board, r),
+                figure_cells(&board, r),
+                signal_cells(&board, r),
                 code = esc(&r.practice_code)
             );
         }
@@ -867,13 +915,26 @@ impl<'a> Site<'a> {
     }
 
     pub fn board_page(&self) -> String {
-        let board = self.input.disclosure.board;
+        let board = self.board_view();
         let mut b = String::new();
         let _ = writeln!(
             b,
             "<h1>{}: where each practice stands</h1>",
             esc(&self.input.title)
         );
+        if !self.input.not_computed.is_empty() {
+            b.push_str("<section class=\"not-computed\" role=\"alert\"><h2>Not computed tonight</h2>\n<p>These indicators could not be computed in this run. They are left out of this pack; their earlier results are in earlier packs, not shown here as tonight's.</p>\n<ul>\n");
+            for n in &self.input.not_computed {
+                let _ = writeln!(
+                    b,
+                    "<li><strong>{}</strong> ({}): {}</li>",
+                    esc(&n.title),
+                    esc(&n.id),
+                    esc(&n.reason)
+                );
+            }
+            b.push_str("</ul></section>\n");
+        }
         // Grouped by domain, as on the practice pages, then by title.
         let mut inds: Vec<&Indicator> = self.indicators().collect();
         let rank = |d: Domain| Domain::ALL.iter().position(|x| *x == d).unwrap_or(0);
@@ -893,7 +954,7 @@ impl<'a> Site<'a> {
             for code in self.input.practices.keys() {
                 if let Some(r) = self.latest.get(&(ind.id.as_str(), code.as_str())) {
                     *counts.entry(board.comparison(r)).or_default() += 1;
-                    bench = bench.or(r.benchmark);
+                    bench = bench.or(board.benchmark(r));
                 }
             }
             let c = |k| counts.get(&k).copied().unwrap_or(0);
@@ -966,7 +1027,9 @@ impl<'a> Site<'a> {
             .latest
             .values()
             .copied()
-            .filter(|r| r.funnel_flag.is_some_and(|f| f.is_outlier()) && !board.hides_value(r))
+            .filter(|r| {
+                r.funnel_flag.is_some_and(|f| f.is_outlier()) && board.funnel_not_shown(r).is_none()
+            })
             .collect();
         outliers.sort_by(|a, b| {
             (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
@@ -1305,22 +1368,27 @@ mod tests {
             trend: "no_significant_change",
             not_compared_reason: None,
         };
-        let s = Disclosure::Standard;
+        let sup = Suppression::default();
+        let s = View {
+            own: crate::Disclosure::Standard,
+            peers: crate::Disclosure::Standard,
+            sup: &sup,
+        };
         assert_eq!(
-            figure_cells(s, &r),
+            figure_cells(&s, &r),
             "<td class=\"nowrap\">2026-09</td><td class=\"num\">* / 100</td><td class=\"num\">*</td><td class=\"num\">10.5</td>"
         );
         assert_eq!(
-            signal_cells(s, &r),
+            signal_cells(&s, &r),
             "<td>Not shown (a count of 1 to 7)</td><td>Not shown (a count of 1 to 7)</td>"
         );
         r.numerator = Some(8.0);
         assert_eq!(
-            figure_cells(s, &r),
+            figure_cells(&s, &r),
             "<td class=\"nowrap\">2026-09</td><td class=\"num\">10 / 100</td><td class=\"num\">6.9 (3.4–13.5)</td><td class=\"num\">10.5</td>"
         );
         assert_eq!(
-            signal_cells(s, &r),
+            signal_cells(&s, &r),
             "<td>Within the limits</td><td>Common-cause variation only</td>"
         );
     }

@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
 use peerbench_indicators::Indicator;
 
-pub use disclosure::{Disclosure, DisclosurePolicy};
+pub use disclosure::{
+    Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,
+};
 pub use html::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
@@ -144,6 +146,17 @@ pub struct ReportInput<'a> {
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,
     /// How many earlier publications to keep in `<output>.earlier/`.
     pub keep_earlier: usize,
+    /// Indicators that failed tonight and were left out, with the reason:
+    /// the board says so rather than show their earlier results as tonight's.
+    pub not_computed: Vec<NotComputed>,
+}
+
+/// An indicator left out of a publication because it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotComputed {
+    pub id: String,
+    pub title: String,
+    pub reason: String,
 }
 
 /// What was published.
@@ -289,7 +302,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
                 policy.practice_pages.apply_with_peers(
                     policy.peers_on_practice_pages(),
                     r,
-                    &site.small,
+                    &site.sup,
                 )
             }),
         )?;
@@ -313,7 +326,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             &dir.join(format!("{}.csv", ind.id)),
             site.indicator_rows(&ind.id)
                 .iter()
-                .map(|r| policy.board.apply(r, &site.small)),
+                .map(|r| policy.board.apply(r, &site.sup)),
         )?;
     }
     let t = stage("indicator pages with their CSVs", t);
@@ -331,7 +344,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
         disclosed = input
             .results
             .iter()
-            .map(|r| policy.downloads.apply(r, &site.small))
+            .map(|r| policy.downloads.apply(r, &site.sup))
             .collect();
         &disclosed
     };

@@ -9,7 +9,7 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{NOT_SHOWN, Site, change_words, comparison_label, funnel_words, spc_words};
+use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
 use crate::safe_csv::neutralise;
 use crate::{ReportError, Result};
 
@@ -78,6 +78,7 @@ pub fn board_workbook(site: &Site) -> Result<Vec<u8>> {
 fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     let input = site.input;
     let board = input.disclosure.board;
+    let view = site.board_view();
     let mut inds: Vec<&Indicator> = site.published_indicators();
     let rank = |d: Domain| Domain::ALL.iter().position(|x| *x == d).unwrap_or(0);
     inds.sort_by(|a, b| (rank(a.domain), &a.title).cmp(&(rank(b.domain), &b.title)));
@@ -143,7 +144,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         let mut bench = None;
         for code in input.practices.keys() {
             if let Some(row) = site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                let c = board.comparison(row);
+                let c = view.comparison(row);
                 let slot = match c {
                     Comparison::Better => 0,
                     Comparison::Similar => 1,
@@ -152,7 +153,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
                     Comparison::NotCompared => 4,
                 };
                 counts[slot] += 1;
-                bench = bench.or(row.benchmark);
+                bench = bench.or(view.benchmark(row));
             }
         }
         ws.text(r, 0, &ind.id)?;
@@ -186,8 +187,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.text(r, 1, &p.name)?;
         for (k, ind) in inds.iter().enumerate() {
             let word = match site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                Some(row) if board.hides_value(row) => "Not compared",
-                Some(row) => comparison_label(row.comparison).0,
+                Some(row) => comparison_label(view.comparison(row)).0,
                 None => "No data",
             };
             ws.text(r, 2 + k as u16, word)?;
@@ -207,7 +207,9 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     let name_of = |code: &str| input.practices.get(code).map_or("", |p| p.name.as_str());
     let outliers: Vec<&&ResultRow> = latest
         .iter()
-        .filter(|r| r.funnel_flag.is_some_and(|f| f.is_outlier()) && !board.hides_value(r))
+        .filter(|r| {
+            r.funnel_flag.is_some_and(|f| f.is_outlier()) && view.funnel_not_shown(r).is_none()
+        })
         .collect();
     let ws = wb.add_worksheet().set_name("Outliers")?;
     header(
@@ -264,14 +266,14 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     )?;
     for (i, row) in latest.iter().enumerate() {
         let r = i as u32 + 1;
-        let hidden = board.hides_value(row);
+        let hidden = view.hidden(row);
         ws.text(r, 0, &row.indicator_id)?;
         ws.text(r, 1, title_of(&row.indicator_id))?;
         ws.text(r, 2, &row.practice_code)?;
         ws.text(r, 3, name_of(&row.practice_code))?;
         ws.text(r, 4, &row.period)?;
         // Counts as the board may show them: rounded, or * when small.
-        let published = board.apply(row, &site.small);
+        let published = board.apply(row, &site.sup);
         for (c, original, shown) in [
             (5u16, row.numerator, published.numerator),
             (6, row.denominator, published.denominator),
@@ -282,22 +284,25 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
                 (None, None) => ws.text(r, c, "suppressed").map(|_| ())?,
             }
         }
-        if hidden {
+        if hidden.is_some() {
             ws.text(r, 7, "*")?;
         } else {
             number(ws, r, 7, row.value, &one_dp)?;
             number(ws, r, 8, row.lower_95, &one_dp)?;
             number(ws, r, 9, row.upper_95, &one_dp)?;
         }
-        number(ws, r, 10, row.benchmark, &one_dp)?;
-        ws.text(r, 11, comparison_label(board.comparison(row)).0)?;
-        if hidden {
-            ws.text(r, 12, NOT_SHOWN)?;
-            ws.text(r, 13, NOT_SHOWN)?;
-        } else {
-            ws.text(r, 12, funnel_words(row))?;
-            ws.text(r, 13, spc_words(row))?;
-        }
+        number(ws, r, 10, view.benchmark(row), &one_dp)?;
+        ws.text(r, 11, comparison_label(view.comparison(row)).0)?;
+        ws.text(
+            r,
+            12,
+            view.funnel_not_shown(row)
+                .unwrap_or_else(|| funnel_words(row)),
+        )?;
+        match hidden {
+            Some(h) => ws.text(r, 13, h.words())?,
+            None => ws.text(r, 13, spc_words(row))?,
+        };
     }
 
     // 6. Since last period, as far as the board may show it.

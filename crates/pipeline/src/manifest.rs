@@ -1,0 +1,289 @@
+//! The run manifest: what one run read, did and made, for the operator who
+//! is asked next month where a number came from.
+//!
+//! Every run appends one row to the warehouse's `runs` table (the manifest
+//! as JSON beside a few columns to filter on), and a run that publishes puts
+//! the manifest in its publication as `run.json`. Fields are documented in
+//! docs/operations.md; `schema_version` changes whenever a field changes
+//! meaning or is removed (adding a field does not change it).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use serde::{Deserialize, Serialize};
+
+/// The manifest schema this release writes and reads.
+pub const MANIFEST_SCHEMA: u32 = 1;
+
+/// The warehouse table holding one row per run.
+pub const RUNS_TABLE: &str = "runs";
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every indicator computed and the publication replaced.
+    Success,
+    /// Published, but at least one indicator failed and is shown as not
+    /// computed (`on_indicator_error = "publish_rest"`).
+    PublishedWithFailures,
+    /// Nothing published: the previous publication stands.
+    Failed,
+    /// Inputs, indicators and settings unchanged since the last successful
+    /// publication: nothing computed or published.
+    NothingNew,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::PublishedWithFailures => "published_with_failures",
+            Outcome::Failed => "failed",
+            Outcome::NothingNew => "nothing_new",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelineFile {
+    pub path: String,
+    pub sha256: String,
+}
+
+/// One input file as the load saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputFile {
+    pub source: String,
+    pub file: String,
+    pub sha256: String,
+    pub rows_read: usize,
+    pub rows_loaded: usize,
+    pub rows_quarantined: usize,
+    pub rows_superseded: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One indicator's part in the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorRun {
+    pub id: String,
+    /// SHA-256 of the indicator's SQL file and every shared view's SQL.
+    pub sql_sha256: String,
+    /// `computed`, `failed` or `draft_not_run`.
+    pub status: String,
+    pub rows: usize,
+    pub seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Row counts through the stages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub rows_read: usize,
+    pub rows_loaded: usize,
+    pub rows_quarantined: usize,
+    pub indicator_rows: usize,
+    pub result_rows: usize,
+    pub pages: usize,
+    /// Practice-indicator results in their latest period beyond the 99.8%
+    /// funnel limits, in the primary peer group.
+    pub outliers: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    /// This run: `<UTC start>-<pid>`, unique per invocation.
+    pub run_id: String,
+    /// What the publication was made from: the peerbench release, the
+    /// pipeline file, the warehouse and output locations, the table
+    /// versions read, every indicator's and view's SQL. Two runs with the
+    /// same content id publish the same results.
+    pub content_id: String,
+    /// The id the pages show under "How this was made".
+    pub report_id: String,
+    pub command: String,
+    pub started: String,
+    pub ended: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub peerbench_version: String,
+    pub pipeline: PipelineFile,
+    pub warehouse: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    pub inputs: Vec<InputFile>,
+    /// Every warehouse table the run read, at the version it read.
+    pub table_versions: BTreeMap<String, u64>,
+    pub indicators: Vec<IndicatorRun>,
+    pub counts: Counts,
+    pub quarantine_by_check: BTreeMap<String, usize>,
+    pub warnings: Vec<String>,
+    /// Seconds per stage: ingest, indicators (with comparisons), publish.
+    pub stage_seconds: BTreeMap<String, f64>,
+    /// The process's peak resident memory so far (Linux VmHWM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+}
+
+/// Why a manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error(
+        "run manifest {what} has schema version {found}; this peerbench reads version {MANIFEST_SCHEMA}: use the peerbench release that wrote it ({release})"
+    )]
+    Schema {
+        what: String,
+        found: u64,
+        release: String,
+    },
+    #[error("run manifest {what} cannot be read: {reason}")]
+    Unreadable { what: String, reason: String },
+}
+
+impl Manifest {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest serialises") + "\n"
+    }
+
+    /// Reads a manifest, refusing one of another schema with a message that
+    /// says which release wrote it.
+    pub fn parse(what: &str, text: &str) -> Result<Manifest, ManifestError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ManifestError::Unreadable {
+                what: what.to_string(),
+                reason: e.to_string(),
+            })?;
+        let found = value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if found != u64::from(MANIFEST_SCHEMA) {
+            return Err(ManifestError::Schema {
+                what: what.to_string(),
+                found,
+                release: value
+                    .get("peerbench_version")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string(),
+            });
+        }
+        serde_json::from_value(value).map_err(|e| ManifestError::Unreadable {
+            what: what.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    pub fn duration_seconds(&self) -> Option<f64> {
+        let start = chrono::DateTime::parse_from_rfc3339(&self.started).ok()?;
+        let end = chrono::DateTime::parse_from_rfc3339(&self.ended).ok()?;
+        Some((end - start).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+pub fn runs_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("run_id", DataType::Utf8, false),
+        Field::new("started", DataType::Utf8, false),
+        Field::new("ended", DataType::Utf8, false),
+        Field::new("outcome", DataType::Utf8, false),
+        Field::new("content_id", DataType::Utf8, false),
+        Field::new("peerbench_version", DataType::Utf8, false),
+        Field::new("schema_version", DataType::Utf8, false),
+        Field::new("manifest", DataType::Utf8, false),
+    ]))
+}
+
+/// The manifest as a row of the `runs` table.
+pub fn runs_row(m: &Manifest) -> RecordBatch {
+    let col = |s: &str| Arc::new(StringArray::from(vec![s.to_string()])) as _;
+    RecordBatch::try_new(
+        runs_schema(),
+        vec![
+            col(&m.run_id),
+            col(&m.started),
+            col(&m.ended),
+            col(m.outcome.as_str()),
+            col(&m.content_id),
+            col(&m.peerbench_version),
+            col(&m.schema_version.to_string()),
+            col(&m.to_json()),
+        ],
+    )
+    .expect("the runs row matches its schema")
+}
+
+/// Now, as the manifest writes times.
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The process's peak resident memory (VmHWM), where /proc says.
+pub fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            schema_version: MANIFEST_SCHEMA,
+            run_id: "20261129T020000Z-42".into(),
+            content_id: "c".into(),
+            report_id: "r".into(),
+            command: "run".into(),
+            started: "2026-11-29T02:00:00.000Z".into(),
+            ended: "2026-11-29T02:01:30.500Z".into(),
+            outcome: Outcome::Success,
+            error: None,
+            peerbench_version: "0.1.0".into(),
+            pipeline: PipelineFile {
+                path: "pipelines/demo.toml".into(),
+                sha256: "s".into(),
+            },
+            warehouse: "w".into(),
+            output: Some("out/demo".into()),
+            inputs: vec![],
+            table_versions: BTreeMap::from([("appointments".into(), 3)]),
+            indicators: vec![],
+            counts: Counts::default(),
+            quarantine_by_check: BTreeMap::new(),
+            warnings: vec![],
+            stage_seconds: BTreeMap::new(),
+            peak_memory_bytes: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_manifest_reads_back_and_another_schema_is_named() {
+        let m = manifest();
+        assert_eq!(Manifest::parse("run.json", &m.to_json()).unwrap(), m);
+        assert_eq!(m.duration_seconds(), Some(90.5));
+        let old = m
+            .to_json()
+            .replace("\"schema_version\": 1", "\"schema_version\": 0");
+        let e = Manifest::parse("run.json", &old).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "run manifest run.json has schema version 0; this peerbench reads version 1: use the peerbench release that wrote it (0.1.0)"
+        );
+        assert!(
+            Manifest::parse("run.json", "{")
+                .unwrap_err()
+                .to_string()
+                .starts_with("run manifest run.json cannot be read")
+        );
+    }
+}
