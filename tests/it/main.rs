@@ -11,6 +11,7 @@ mod integrity;
 mod limits;
 mod loads;
 mod object_store;
+mod observability;
 mod operations;
 mod synth;
 

@@ -3,12 +3,15 @@
 //! A thin shell over the library crates: parse arguments, set up logging,
 //! call the pipeline, turn errors into one clear message and an exit code.
 
-use std::path::PathBuf;
+mod metrics;
+mod observe;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use peerbench_pipeline::Pipeline;
+use peerbench_pipeline::{Outcome, Pipeline};
 use peerbench_synth::{Month, Preset, SynthOptions};
 
 #[derive(Parser)]
@@ -21,6 +24,10 @@ struct Cli {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// How log lines on stderr are written: text for people, or json (one
+    /// object per line, with the run id and stage) for log shippers.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: observe::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +50,11 @@ enum Command {
         indicator_timeout: Option<Duration>,
         #[command(flatten)]
         memory: MemoryArgs,
+        /// Write the run's metrics to this file (Prometheus text format, for
+        /// node_exporter's textfile collector), whatever its outcome (not
+        /// with --dry-run, which changes nothing).
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
         /// Run and publish even when nothing changed since the last
         /// successful publication (otherwise that exits 99 at once).
         #[arg(long)]
@@ -73,6 +85,10 @@ enum Command {
         /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
         #[arg(long)]
         warehouse: Option<String>,
+        /// Write the load's metrics to this file (Prometheus text format, for
+        /// node_exporter's textfile collector), whether it succeeds or fails.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
         /// If another run holds the warehouse, wait up to this long for it
         /// (e.g. 10m) instead of exiting 75 at once.
         #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
@@ -194,37 +210,6 @@ enum IndicatorCommand {
     },
 }
 
-fn init_logging(verbose: u8) {
-    // -v and -vv raise peerbench's own logs; the engines it uses stay at
-    // warnings unless RUST_LOG asks for more.
-    let level = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let ours = [
-        "peerbench",
-        "peerbench_pipeline",
-        "peerbench_ingest",
-        "peerbench_warehouse",
-        "peerbench_indicators",
-        "peerbench_compare",
-        "peerbench_report",
-        "peerbench_synth",
-    ];
-    let directives = std::iter::once("warn".to_string())
-        .chain(ours.iter().map(|c| format!("{c}={level}")))
-        .collect::<Vec<_>>()
-        .join(",");
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directives));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
-}
-
 fn main() -> ExitCode {
     // Output piped into `head` (or a closed pager) ends the program quietly,
     // as other command-line tools do, rather than as a panic.
@@ -235,22 +220,26 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    observe::init(cli.verbose, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
+            observe::error_line(
+                &format!("cannot start the async runtime: {e}"),
+                EXIT_RUN_FAILED,
+            );
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(execute(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
+            // Exits 3 and 99 have said what happened already.
             if !failure.message.is_empty() {
-                eprintln!("Error: {}", failure.message);
+                observe::error_line(&failure.message, failure.code);
             }
             ExitCode::from(failure.code)
         }
@@ -321,25 +310,57 @@ async fn execute(command: Command) -> Result<(), Failure> {
             warehouse,
             indicator_timeout,
             memory,
+            metrics,
             force,
             dry_run,
             wait_for_lock,
         } => {
             let started = Instant::now();
-            let mut p = load(&pipeline, warehouse)?;
-            p.lock_wait = wait_for_lock.unwrap_or_default();
-            if let Some(t) = indicator_timeout {
-                p.limits.indicator_timeout = t;
-            }
-            memory.apply(&mut p);
             let options = peerbench_pipeline::RunOptions { out, force };
-            if dry_run {
-                for line in p.dry_run(&options).await? {
-                    println!("{line}");
+            // A pipeline file that cannot be loaded is in the metrics too
+            // (exit 2); a dry run changes nothing, the metrics file included.
+            let outcome = match load(&pipeline, warehouse) {
+                Ok(mut p) => {
+                    p.lock_wait = wait_for_lock.unwrap_or_default();
+                    if let Some(t) = indicator_timeout {
+                        p.limits.indicator_timeout = t;
+                    }
+                    memory.apply(&mut p);
+                    if dry_run {
+                        for line in p.dry_run(&options).await? {
+                            println!("{line}");
+                        }
+                        return Ok(());
+                    }
+                    p.run_with(&options).await.map_err(Failure::from)
                 }
-                return Ok(());
+                Err(f) => Err(f),
+            };
+            observe::finish_progress();
+            if let Some(path) = &metrics {
+                let code = match &outcome {
+                    Err(f) => f.code,
+                    Ok(s) => match s.outcome {
+                        Outcome::Success => 0,
+                        Outcome::PublishedWithFailures => EXIT_PUBLISHED_WITH_FAILURES,
+                        Outcome::NothingNew => EXIT_NOTHING_NEW,
+                        Outcome::Failed => EXIT_RUN_FAILED,
+                    },
+                };
+                let mut m = metrics::Metrics::new("run", &pipeline, code, started.elapsed());
+                if let Ok(s) = &outcome {
+                    m.ingest(&s.ingest);
+                    m.stages = s
+                        .manifest
+                        .stage_seconds
+                        .iter()
+                        .map(|(k, v)| (k.clone(), *v))
+                        .collect();
+                    m.outliers = s.outliers.clone();
+                }
+                write_metrics(&m, path);
             }
-            let summary = p.run_with(&options).await?;
+            let summary = outcome?;
             print_ingest(&summary.ingest);
             let Some(published) = &summary.published else {
                 let since = summary.nothing_new_since.as_ref();
@@ -380,10 +401,13 @@ async fn execute(command: Command) -> Result<(), Failure> {
                     .iter()
                     .map(|n| format!("  - {}: {}", n.id, n.reason))
                     .collect();
-                eprintln!(
-                    "Warning: published without {} indicator(s) that failed (named on the board page as not computed tonight):\n{}",
-                    summary.not_computed.len(),
-                    names.join("\n")
+                observe::warning_line(
+                    &format!(
+                        "published without {} indicator(s) that failed (named on the board page as not computed tonight):\n{}",
+                        summary.not_computed.len(),
+                        names.join("\n")
+                    ),
+                    EXIT_PUBLISHED_WITH_FAILURES,
                 );
                 return Err(Failure {
                     code: EXIT_PUBLISHED_WITH_FAILURES,
@@ -406,11 +430,29 @@ async fn execute(command: Command) -> Result<(), Failure> {
         Command::Ingest {
             pipeline,
             warehouse,
+            metrics,
             wait_for_lock,
         } => {
-            let mut p = load(&pipeline, warehouse)?;
-            p.lock_wait = wait_for_lock.unwrap_or_default();
-            let summary = p.ingest().await?;
+            let started = Instant::now();
+            let outcome = async {
+                let mut p = load(&pipeline, warehouse)?;
+                p.lock_wait = wait_for_lock.unwrap_or_default();
+                Ok::<_, Failure>(p.ingest().await?)
+            }
+            .await;
+            observe::finish_progress();
+            if let Some(path) = &metrics {
+                let code = outcome.as_ref().err().map_or(0, |f| f.code);
+                let took = started.elapsed();
+                let mut m = metrics::Metrics::new("ingest", &pipeline, code, took);
+                if let Ok(s) = &outcome {
+                    m.ingest(s);
+                    // The whole command is its one stage.
+                    m.stages = vec![("ingest".to_string(), took.as_secs_f64())];
+                }
+                write_metrics(&m, path);
+            }
+            let summary = outcome?;
             print_ingest(&summary);
             for q in summary.quarantined.iter().take(20) {
                 println!(
@@ -616,7 +658,16 @@ async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
     }
 }
 
-fn load(pipeline: &std::path::Path, warehouse: Option<String>) -> Result<Pipeline, Failure> {
+/// Writes the metrics file; a file that cannot be written is a warning,
+/// not a failure of the run (whose outcome the scheduler sees in the exit
+/// code, and the monitoring in a last-success time that does not move).
+fn write_metrics(m: &metrics::Metrics, path: &Path) {
+    if let Err(e) = m.write(path) {
+        tracing::warn!("{e}");
+    }
+}
+
+fn load(pipeline: &Path, warehouse: Option<String>) -> Result<Pipeline, Failure> {
     let mut p = Pipeline::load(pipeline)?;
     if let Some(w) = warehouse {
         p.warehouse = w;

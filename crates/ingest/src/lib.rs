@@ -21,6 +21,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::prelude::SessionContext;
 use peerbench_warehouse::{Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 pub use read::{
     BATCH_ROWS, FileStats, MAX_LINE_BYTES, is_practice_code, read_file, read_stream, schema_for,
@@ -991,8 +992,19 @@ fn read_source(
     let mut replaced: BTreeMap<(usize, usize), (BTreeSet<String>, usize)> = BTreeMap::new();
     let mut write_stopped = false;
     let mut unbalanced = None;
-    for &i in order {
+    let progress = |done: usize, file: &str| {
+        // For the CLI's progress bar (off unless it draws one).
+        tracing::trace!(
+            target: "peerbench_progress",
+            bar = %format_args!("loading {}", source.table),
+            done = done as u64,
+            total = order.len() as u64,
+            "{file}"
+        )
+    };
+    for (done, &i) in order.iter().enumerate() {
         let file = files[i].file.clone();
+        progress(done, &file);
         let mut mine: HashSet<(String, String)> = HashSet::new();
         let mut loaded = 0usize;
         let mut superseded = 0usize;
@@ -1125,6 +1137,7 @@ fn read_source(
             taken.entry(pair).or_insert(i);
         }
     }
+    progress(order.len(), "");
     let resubmissions = replaced
         .into_iter()
         .map(
@@ -1546,7 +1559,10 @@ pub async fn load_source(
     let reading = {
         let source = source.clone();
         let known = known_practices.cloned();
+        // The reader's log lines belong to the run and stage that started it.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
+            let _in_span = span.enter();
             let rows = Rows {
                 tx,
                 finished: std::sync::atomic::AtomicBool::new(false),
@@ -1687,6 +1703,7 @@ pub async fn ingest(
             known.as_ref(),
             &mut summary.quarantined,
         )
+        .instrument(tracing::info_span!("source", table = source.table))
         .await?;
         if Some(source.table.as_str()) == register_table {
             known = register_codes(warehouse, &source.table).await?;

@@ -23,6 +23,7 @@ use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Jump, NotComputed, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
+use tracing::Instrument;
 
 pub use config::ConfigError;
 pub use manifest::{Manifest, Outcome, RUNS_TABLE};
@@ -134,7 +135,13 @@ pub struct RunSummary {
     pub not_computed: Vec<NotComputed>,
     /// With `Outcome::NothingNew`: the run whose publication stands.
     pub nothing_new_since: Option<Manifest>,
+    /// The run's record: `run_id` is this invocation's id (the `run_id` of
+    /// every log line), `stage_seconds` the wall time of each stage.
     pub manifest: Manifest,
+    /// Per indicator computed, the practices outside its 99.8% funnel
+    /// limits in its latest period (primary peer group), as on the board;
+    /// `manifest.counts.outliers` is their sum.
+    pub outliers: BTreeMap<String, usize>,
 }
 
 /// How a run is asked to go.
@@ -155,13 +162,55 @@ pub enum OnIndicatorError {
     PublishRest,
 }
 
-/// A unique id for this invocation: `<UTC time>-<pid>`.
-fn invocation_id() -> String {
+/// A new invocation's id: the UTC time it started and the process id,
+/// e.g. `20261129T180409Z-41234`. It names the run in every log line (the
+/// `run` span's `run_id`), as the holder of the warehouse lock, and in the
+/// run's manifest.
+pub fn invocation_id() -> String {
     format!(
         "{}-{}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         std::process::id()
     )
+}
+
+/// The root span of a `run` or `ingest`: every log line of it carries the
+/// run's id.
+fn run_span(run_id: &str, command: &'static str) -> tracing::Span {
+    tracing::info_span!("run", run_id, command)
+}
+
+/// The span of one stage: `ingest`, `indicators`, `compare` or `publish`.
+fn stage_span(stage: &str) -> tracing::Span {
+    tracing::info_span!("stage", stage)
+}
+
+/// Logs a stage's time as it finishes (in its stage span, so a JSON line
+/// carries the stage).
+fn stage_finished(stage: &str, seconds: f64) {
+    stage_span(stage).in_scope(|| tracing::info!(stage, seconds, "stage finished"));
+}
+
+/// Adds `took` to a stage's time in the manifest (the one record of stage
+/// times: the metrics file and the logs read it from there).
+fn add_stage_time(manifest: &mut Manifest, stage: &str, took: std::time::Duration) {
+    *manifest
+        .stage_seconds
+        .entry(stage.to_string())
+        .or_insert(0.0) += took.as_secs_f64();
+}
+
+/// Where a long stage has got to, for the CLI's progress bars: `bar` names
+/// the bar, the message says what is being done. Off (and free) unless the
+/// CLI draws bars; never in the logs.
+fn progress(bar: &str, done: usize, total: usize, what: &str) {
+    tracing::trace!(
+        target: "peerbench_progress",
+        bar,
+        done = done as u64,
+        total = total as u64,
+        "{what}"
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -237,11 +286,24 @@ impl Pipeline {
 
     /// Loads the extracts into the warehouse, holding its run lock.
     pub async fn ingest(&self) -> Result<IngestSummary> {
-        let warehouse = self.open_warehouse()?;
-        let lock = self.lock(&warehouse, "ingest", &invocation_id()).await?;
-        let summary = self.ingest_locked(&warehouse).await;
-        lock.release().await;
-        summary
+        let run_id = invocation_id();
+        async {
+            tracing::info!(pipeline = %self.file.display(), "ingest started");
+            let warehouse = self.open_warehouse()?;
+            let lock = self.lock(&warehouse, "ingest", &run_id).await?;
+            let started = std::time::Instant::now();
+            let summary = self
+                .ingest_locked(&warehouse)
+                .instrument(stage_span("ingest"))
+                .await;
+            lock.release().await;
+            if summary.is_ok() {
+                stage_finished("ingest", started.elapsed().as_secs_f64());
+            }
+            summary
+        }
+        .instrument(run_span(&run_id, "ingest"))
+        .await
     }
 
     async fn ingest_locked(&self, warehouse: &Warehouse) -> Result<IngestSummary> {
@@ -662,6 +724,12 @@ impl Pipeline {
     /// its outcome.
     pub async fn run_with(&self, options: &RunOptions) -> Result<RunSummary> {
         let run_id = invocation_id();
+        let span = run_span(&run_id, "run");
+        self.run_in_span(options, run_id).instrument(span).await
+    }
+
+    async fn run_in_span(&self, options: &RunOptions, run_id: String) -> Result<RunSummary> {
+        tracing::info!(pipeline = %self.file.display(), "run started");
         let mut manifest = self.manifest_skeleton(&run_id, options)?;
         let warehouse = self.open_warehouse()?;
         let lock = self.lock(&warehouse, "run", &run_id).await?;
@@ -970,13 +1038,24 @@ impl Pipeline {
     ) -> Result<RunSummary> {
         let output = self.output_for(options);
         let stage_started = std::time::Instant::now();
-        let ingest = self.ingest_locked(warehouse).await?;
+        let ingest = self
+            .ingest_locked(warehouse)
+            .instrument(stage_span("ingest"))
+            .await;
+        add_stage_time(manifest, "ingest", stage_started.elapsed());
+        let ingest = ingest?;
         record_ingest(manifest, &ingest);
-        manifest
-            .stage_seconds
-            .insert("ingest".into(), stage_started.elapsed().as_secs_f64());
+        stage_finished("ingest", manifest.stage_seconds["ingest"]);
+        // The indicators stage: the session, the register and each
+        // indicator's SQL. Each indicator is compared as soon as it is
+        // computed (the compare stage), so only one indicator's rows are
+        // held at a time; the time goes to the stage doing the work.
+        let indicators_span = stage_span("indicators");
         let stage_started = std::time::Instant::now();
-        let (ctx, versions, _) = self.session(warehouse).await?;
+        let (ctx, versions, _) = self
+            .session(warehouse)
+            .instrument(indicators_span.clone())
+            .await?;
         // The runs table changes every run: it is not something a
         // publication is made from (nor listed on its pages).
         let versions: Vec<(String, u64)> = versions
@@ -992,12 +1071,16 @@ impl Pipeline {
             && !loaded_anything
             && let Some(last) = self
                 .unchanged_since(&ctx, &manifest.content_id, &output)
+                .instrument(indicators_span.clone())
                 .await
         {
-            tracing::info!(
-                last_run = last.run_id,
-                "nothing new since the last publication"
-            );
+            indicators_span.in_scope(|| {
+                tracing::info!(
+                    last_run = last.run_id,
+                    "nothing new since the last publication"
+                )
+            });
+            add_stage_time(manifest, "indicators", stage_started.elapsed());
             return Ok(RunSummary {
                 ingest,
                 indicators: 0,
@@ -1008,10 +1091,16 @@ impl Pipeline {
                 not_computed: Vec::new(),
                 nothing_new_since: Some(last),
                 manifest: manifest.clone(),
+                outliers: BTreeMap::new(),
             });
         }
-        let mut practices = self.practices(&ctx).await?;
-        self.add_descriptors(&ctx, &mut practices).await?;
+        let mut practices = self
+            .practices(&ctx)
+            .instrument(indicators_span.clone())
+            .await?;
+        self.add_descriptors(&ctx, &mut practices)
+            .instrument(indicators_span.clone())
+            .await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -1030,8 +1119,11 @@ impl Pipeline {
             hasher.update(format!("{t}@{v};"));
         }
         let mut not_computed = Vec::new();
-        for ind in &catalogue {
+        let compare_span = stage_span("compare");
+        let mut compare_took = std::time::Duration::ZERO;
+        for (i, ind) in catalogue.iter().enumerate() {
             hasher.update(ind.sql.as_bytes());
+            progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
             let mut record = |status: &str, rows: usize, seconds: f64, error: Option<String>| {
                 manifest.indicators.push(manifest::IndicatorRun {
@@ -1047,14 +1139,19 @@ impl Pipeline {
             // the nightly run neither computes nor publishes it, so a
             // half-written indicator cannot cost the board its pack.
             if ind.draft {
-                tracing::info!(indicator = ind.id, "draft: not run");
+                indicators_span.in_scope(|| tracing::info!(indicator = ind.id, "draft: not run"));
                 record("draft_not_run", 0, 0.0, None);
                 continue;
             }
             let started = std::time::Instant::now();
-            match run_indicator(&ctx, ind, self.limits.indicator_timeout).await {
+            let computed = run_indicator(&ctx, ind, self.limits.indicator_timeout)
+                .instrument(indicators_span.clone())
+                .await;
+            match computed {
                 Ok(rows) => {
-                    tracing::info!(indicator = ind.id, rows = rows.len(), "computed");
+                    indicators_span.in_scope(|| {
+                        tracing::info!(indicator = ind.id, rows = rows.len(), "computed")
+                    });
                     record(
                         "computed",
                         rows.len(),
@@ -1062,16 +1159,20 @@ impl Pipeline {
                         None,
                     );
                     manifest.counts.indicator_rows += rows.len();
-                    results.extend(compare_indicator(
-                        ind,
-                        &rows,
-                        &practice_map,
-                        &groups,
-                        &compare_options,
-                    ));
+                    let compare_started = std::time::Instant::now();
+                    compare_span.in_scope(|| {
+                        results.extend(compare_indicator(
+                            ind,
+                            &rows,
+                            &practice_map,
+                            &groups,
+                            &compare_options,
+                        ))
+                    });
+                    compare_took += compare_started.elapsed();
                 }
                 Err(e) => {
-                    tracing::error!("{e}");
+                    indicators_span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
                     record(
                         "failed",
                         0,
@@ -1087,6 +1188,15 @@ impl Pipeline {
                 }
             }
         }
+        progress("computing indicators", catalogue.len(), catalogue.len(), "");
+        // One record of the stages' times: comparisons interleave with the
+        // indicators' SQL, and their time goes to the compare stage.
+        add_stage_time(
+            manifest,
+            "indicators",
+            stage_started.elapsed().saturating_sub(compare_took),
+        );
+        add_stage_time(manifest, "compare", compare_took);
         if !failures.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
             return Err(PipelineError::IndicatorsFailed {
                 count: failures.len(),
@@ -1110,9 +1220,7 @@ impl Pipeline {
                 ),
             });
         }
-        manifest
-            .stage_seconds
-            .insert("indicators".into(), stage_started.elapsed().as_secs_f64());
+        stage_finished("indicators", manifest.stage_seconds["indicators"]);
         let stage_started = std::time::Instant::now();
         let run_id = hasher
             .finalize()
@@ -1127,8 +1235,22 @@ impl Pipeline {
                 *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
             }
         }
-        let completeness = self.latest_completeness(&ctx).await;
-        let mut jumps = self.period_jumps(&ctx).await;
+        let completeness = self
+            .latest_completeness(&ctx)
+            .instrument(compare_span.clone())
+            .await;
+        let mut jumps = self
+            .period_jumps(&ctx)
+            .instrument(compare_span.clone())
+            .await;
+        // Failed indicators have no count (not a count of 0).
+        let mut outliers = outliers(&catalogue, &results, &self.primary_peer_group);
+        outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
+        add_stage_time(manifest, "compare", stage_started.elapsed());
+        stage_finished("compare", manifest.stage_seconds["compare"]);
+        let stage_started = std::time::Instant::now();
+        let publish_span = stage_span("publish");
+        let _publishing = publish_span.enter();
         let provenance = Provenance {
             run_id: run_id.clone(),
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -1172,29 +1294,7 @@ impl Pipeline {
         manifest.report_id = run_id.clone();
         manifest.outcome = outcome;
         manifest.counts.result_rows = results.len();
-        let mut latest: HashMap<&str, &str> = HashMap::new();
-        for r in &results {
-            let p = latest
-                .entry(r.indicator_id.as_str())
-                .or_insert(r.period.as_str());
-            if r.period.as_str() > *p {
-                *p = r.period.as_str();
-            }
-        }
-        manifest.counts.outliers = results
-            .iter()
-            .filter(|r| {
-                r.peer_group == self.primary_peer_group
-                    && latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
-                    && matches!(
-                        r.funnel_flag,
-                        Some(
-                            peerbench_stats::FunnelFlag::High998
-                                | peerbench_stats::FunnelFlag::Low998
-                        )
-                    )
-            })
-            .count();
+        manifest.counts.outliers = outliers.values().sum();
         // Failed indicators are left out of the pages, and said so.
         let published_catalogue: Vec<Indicator> = catalogue
             .iter()
@@ -1235,11 +1335,17 @@ impl Pipeline {
         if lock.lost() {
             return Err(PipelineError::LockLost(lock.location().to_string()));
         }
-        let published = peerbench_report::publish(&input, &output)?;
+        let published = peerbench_report::publish(&input, &output);
+        add_stage_time(manifest, "publish", stage_started.elapsed());
+        let published = published?;
         manifest.counts.pages = published.pages;
-        manifest
-            .stage_seconds
-            .insert("publish".into(), stage_started.elapsed().as_secs_f64());
+        stage_finished("publish", manifest.stage_seconds["publish"]);
+        tracing::info!(
+            report = %published.index.display(),
+            report_run_id = run_id,
+            pages = published.pages,
+            "published"
+        );
         let quarantine_csv = output.join("data").join("quarantine.csv");
         Ok(RunSummary {
             ingest,
@@ -1251,8 +1357,45 @@ impl Pipeline {
             not_computed,
             nothing_new_since: None,
             manifest: manifest.clone(),
+            outliers,
         })
     }
+}
+
+/// Per indicator, the practices outside its 99.8% funnel limits (after the
+/// overdispersion allowance) in its latest period, against the primary peer
+/// group: the rows the board lists as outliers, before disclosure control.
+/// Every indicator computed is named, with 0 where none is outside.
+fn outliers(
+    catalogue: &[Indicator],
+    results: &[ResultRow],
+    primary_peer_group: &str,
+) -> BTreeMap<String, usize> {
+    let primary = || {
+        results
+            .iter()
+            .filter(|r| r.peer_group == primary_peer_group)
+    };
+    let mut latest: HashMap<&str, &str> = HashMap::new();
+    for r in primary() {
+        let e = latest.entry(&r.indicator_id).or_insert(&r.period);
+        if r.period.as_str() > *e {
+            *e = &r.period;
+        }
+    }
+    let mut out: BTreeMap<String, usize> = catalogue
+        .iter()
+        .filter(|i| !i.draft)
+        .map(|i| (i.id.clone(), 0))
+        .collect();
+    for r in primary() {
+        if latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
+            && r.funnel_flag.is_some_and(|f| f.is_outlier())
+        {
+            *out.entry(r.indicator_id.clone()).or_default() += 1;
+        }
+    }
+    out
 }
 
 /// The run's quarantined rows as CSV, for the people who can fix them. The

@@ -278,7 +278,16 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             .or_default()
             .push(r);
     }
-    for code in input.practices.keys() {
+    let practices = input.practices.len();
+    for (done, code) in input.practices.keys().enumerate() {
+        // For the CLI's progress bar (off unless it draws one).
+        tracing::trace!(
+            target: "peerbench_progress",
+            bar = "writing practice pages",
+            done = done as u64,
+            total = practices as u64,
+            "{code}"
+        );
         let dir = staging.join("practices");
         write(
             &dir.join(format!("{code}.html")),
@@ -298,6 +307,13 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             }),
         )?;
     }
+    tracing::trace!(
+        target: "peerbench_progress",
+        bar = "writing practice pages",
+        done = practices as u64,
+        total = practices as u64,
+        ""
+    );
     let t = stage("board, catalogue and practice pages with their CSVs", t);
     let indicator_pages = site.published_indicators().len();
     for ind in site.published_indicators() {
