@@ -278,7 +278,18 @@ fn lock_local(path: PathBuf, holder: Holder) -> Result<(RunLock, Option<TakenOve
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            file.read_to_string(&mut before).map_err(io)?;
+            // The holder writes its details just after taking the lock: a
+            // run that arrives in between finds the file empty, so read
+            // again for a moment before calling it unreadable.
+            for _ in 0..40 {
+                before.clear();
+                file.rewind().map_err(io)?;
+                file.read_to_string(&mut before).map_err(io)?;
+                if serde_json::from_str::<Holder>(&before).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             return Err(match serde_json::from_str::<Holder>(&before) {
                 Ok(holder) => LockError::Held {
                     location,
