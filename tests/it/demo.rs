@@ -523,27 +523,8 @@ fn disclosure_control_applies_where_configured() {
         "the board page must state its policy"
     );
 
-    let dir = tempfile::tempdir().unwrap();
-    let r = repo();
-    let text = std::fs::read_to_string(r.join("pipelines/demo.toml"))
-        .unwrap()
-        .replace("downloads = \"exact\"", "downloads = \"standard\"")
-        .replace("\"../", &format!("\"{}/", r.display()));
-    let p = dir.path().join("p.toml");
-    std::fs::write(&p, text).unwrap();
-    let out = dir.path().join("out");
-    let o = peerbench(&[
-        "run",
-        p.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--warehouse",
-        run.warehouse.to_str().unwrap(),
-        // Other tests use the demo's warehouse at the same time.
-        "--wait-for-lock",
-        "10m",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    // The demo's own policies, with downloads under disclosure control.
+    let (_dir, out) = publish_demo_with("standard", "exact", "standard");
     let (h, rows) = read_csv(&out.join("data/indicator_results.csv"));
     let c = |n: &str| h.iter().position(|x| x == n).unwrap();
     let (mut withheld, mut secondary) = (0, 0);
