@@ -124,6 +124,40 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
     let o = peerbench(&["run", p, "--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 
+    // Trying one indicator publishes it into a folder of its own and leaves
+    // the board's publication as it was.
+    let board = std::fs::read(dir.path().join("o/index.html")).unwrap();
+    let o = peerbench(&["run", p, "--select", "dna_rate"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let trial = dir.path().join("o-select");
+    let pages: Vec<String> = std::fs::read_dir(trial.join("board"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".html"))
+        .collect();
+    assert_eq!(pages, ["dna_rate.html"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("o/index.html")).unwrap(),
+        board
+    );
+    let o = peerbench(&[
+        "run",
+        p,
+        "--select",
+        "dna_rate",
+        "--out",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("never publishes into the board's folder"),
+        "{}",
+        stderr(&o)
+    );
+    let o = peerbench(&["run", p, "--select", "no_such_indicator"]);
+    assert!(!o.status.success());
+
     let o = peerbench(&["runs", p]);
     assert!(o.status.success(), "{}", stderr(&o));
     let listing = stdout(&o);
@@ -132,7 +166,11 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         .skip(1)
         .map(|l| l.split_whitespace().nth(2).unwrap())
         .collect();
-    assert_eq!(outcomes, ["success", "nothing_new", "success"], "{listing}");
+    assert_eq!(
+        outcomes,
+        ["success", "success", "nothing_new", "success"],
+        "{listing}"
+    );
 }
 
 #[test]

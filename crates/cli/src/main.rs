@@ -67,6 +67,11 @@ enum Command {
         /// (e.g. 10m) instead of exiting 75 at once.
         #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
         wait_for_lock: Option<Duration>,
+        /// Compute and publish only these indicators (id, tag:<tag> or
+        /// domain:<domain>; repeatable), into --out or <output>-select,
+        /// never the board's publication: for trying a change.
+        #[arg(long)]
+        select: Vec<String>,
     },
     /// The latest runs recorded in the warehouse's `runs` table: when, how
     /// each ended, rows loaded and set aside, indicators that failed.
@@ -314,9 +319,10 @@ async fn execute(command: Command) -> Result<(), Failure> {
             force,
             dry_run,
             wait_for_lock,
+            select,
         } => {
             let started = Instant::now();
-            let options = peerbench_pipeline::RunOptions { out, force };
+            let options = peerbench_pipeline::RunOptions { out, force, select };
             // A pipeline file that cannot be loaded is in the metrics too
             // (exit 2); a dry run changes nothing, the metrics file included.
             let outcome = match load(&pipeline, warehouse) {

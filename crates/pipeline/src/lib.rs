@@ -151,6 +151,9 @@ pub struct RunOptions {
     pub out: Option<PathBuf>,
     /// Run even when nothing changed since the last publication.
     pub force: bool,
+    /// Compute and publish only these indicators (ids, `tag:`, `domain:`),
+    /// into a folder of their own: never the board's publication.
+    pub select: Vec<String>,
 }
 
 /// What a run does when an indicator fails.
@@ -160,6 +163,12 @@ pub enum OnIndicatorError {
     Fail,
     /// Publish the others, and name the failed ones on the board page.
     PublishRest,
+}
+
+/// Whether two output paths name the same folder (as given, or resolved
+/// when both exist).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
 /// A new invocation's id: the UTC time it started and the process id,
@@ -723,6 +732,15 @@ impl Pipeline {
     /// (and, when it publishes, in the publication's `run.json`) whatever
     /// its outcome.
     pub async fn run_with(&self, options: &RunOptions) -> Result<RunSummary> {
+        if !options.select.is_empty() && same_folder(&self.output_for(options), &self.output) {
+            return Err(PipelineError::Query(format!(
+                "--select publishes a subset of the indicators, so it never publishes into the board's folder {}: give --out another folder (or leave it out to publish into {}-select)",
+                self.output.display(),
+                self.output.display()
+            )));
+        }
+        // An unknown selector is said before anything is loaded.
+        self.indicators(&options.select)?;
         let run_id = invocation_id();
         let span = run_span(&run_id, "run");
         self.run_in_span(options, run_id).instrument(span).await
@@ -864,7 +882,7 @@ impl Pipeline {
                 p.why
             ));
         }
-        let catalogue = load_catalogue(&self.indicators_dir)?;
+        let catalogue = self.indicators(&options.select)?;
         let (drafts, computed): (Vec<&Indicator>, Vec<&Indicator>) =
             catalogue.iter().partition(|i| i.draft);
         lines.push(format!(
@@ -955,8 +973,19 @@ impl Pipeline {
         })
     }
 
+    /// Where a run publishes: `--out`, else the pipeline's `output`; a
+    /// `--select` run without `--out` publishes beside it in
+    /// `<output>-select`, so a trial never replaces the board's pack.
     fn output_for(&self, options: &RunOptions) -> PathBuf {
-        options.out.clone().unwrap_or_else(|| self.output.clone())
+        match (&options.out, options.select.is_empty()) {
+            (Some(out), _) => out.clone(),
+            (None, true) => self.output.clone(),
+            (None, false) => {
+                let mut name = self.output.file_name().unwrap_or_default().to_os_string();
+                name.push("-select");
+                self.output.with_file_name(name)
+            }
+        }
     }
 
     /// What a publication is made from, as one hash: the release, the
@@ -1063,7 +1092,10 @@ impl Pipeline {
             .filter(|(t, _)| t != RUNS_TABLE)
             .collect();
         manifest.table_versions = versions.iter().cloned().collect();
-        let catalogue: Vec<Indicator> = load_catalogue(&self.indicators_dir)?;
+        let catalogue: Vec<Indicator> = self.indicators(&options.select)?;
+        if !options.select.is_empty() {
+            manifest.command = format!("run --select {}", options.select.join(" --select "));
+        }
         let views = self.views_text();
         manifest.content_id = self.content_id(manifest, &catalogue, &views);
         let loaded_anything = ingest.sources.iter().any(|s| s.committed_version.is_some());
