@@ -2,7 +2,6 @@
 //! consistent version, and the next run converges on exactly the rows of one
 //! clean load — nothing lost, nothing counted twice.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::{peerbench, stderr, stdout};
@@ -49,15 +48,10 @@ fn a_killed_load_converges_on_one_clean_load() {
     // Kill at several moments during the first load, then let a run finish.
     for (i, delay_ms) in [150u64, 600, 1200, 2500].into_iter().enumerate() {
         let w = dir.path().join(format!("killed-{i}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
-            .args(["ingest", p, "--warehouse", w.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL: no chance to clean up
-        let _ = child.wait();
+        crate::kill_after(
+            &["ingest", p, "--warehouse", w.to_str().unwrap()],
+            Duration::from_millis(delay_ms),
+        );
         let o = peerbench(&["ingest", p, "--warehouse", w.to_str().unwrap()]);
         assert!(
             o.status.success(),

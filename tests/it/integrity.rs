@@ -268,15 +268,10 @@ fn the_quarantine_survives_a_killed_run() {
 
     for delay_ms in [200u64, 700, 1500, 3000] {
         let w = dir.path().join(format!("killed-{delay_ms}"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
-            .args(["ingest", p, "--warehouse", w.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::kill_after(
+            &["ingest", p, "--warehouse", w.to_str().unwrap()],
+            std::time::Duration::from_millis(delay_ms),
+        );
         let o = peerbench(&["ingest", p, "--warehouse", w.to_str().unwrap()]);
         assert!(o.status.success(), "{}", stderr(&o));
         assert_eq!(query_at(p, &w), expected, "after a kill at {delay_ms} ms");
@@ -464,15 +459,10 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
     assert!(good.contains_key("index.html") && good.contains_key("data/quarantine.csv"));
 
     for percent in [35u32, 60, 75, 85, 92, 97] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
-            .args(["run", p, "--out", out.to_str().unwrap(), "--force"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(took * percent / 100);
-        let _ = child.kill();
-        let _ = child.wait();
+        crate::kill_after(
+            &["run", p, "--out", out.to_str().unwrap(), "--force"],
+            took * percent / 100,
+        );
         // Whatever moment it died, the output path holds one whole
         // publication: byte for byte the last good one (the data did not change).
         assert!(

@@ -35,6 +35,21 @@ pub fn peerbench(args: &[&str]) -> Output {
         .expect("run peerbench")
 }
 
+/// Starts the real binary with `args`, lets it run for `after`, then kills
+/// it with SIGKILL (no chance to clean up), as a crash or an operator would.
+pub fn kill_after(args: &[&str], after: std::time::Duration) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peerbench"))
+        .args(args)
+        .current_dir(repo())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start peerbench");
+    std::thread::sleep(after);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
