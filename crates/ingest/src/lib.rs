@@ -664,24 +664,25 @@ fn outside_entry(table: &str, path: &Path, folder: &str) -> QuarantinedRow {
 
 /// A path's label without resolving links (whose targets are not named).
 fn label_without_following(path: &Path) -> String {
-    let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
-    match (path.parent().and_then(|p| p.canonicalize().ok()), cwd) {
-        (Some(dir), Ok(cwd)) => {
-            let abs = dir.join(path.file_name().unwrap_or_default());
-            abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs)
-        }
-        _ => path.to_path_buf(),
-    }
-    .to_string_lossy()
-    .into_owned()
+    let resolved = path
+        .parent()
+        .and_then(|p| p.canonicalize().ok())
+        .map(|dir| dir.join(path.file_name().unwrap_or_default()));
+    shown(path, resolved)
 }
 
 /// How a file is named in messages and the quarantine: relative to the
 /// working directory when it lies below it, so users can open it directly.
 fn label(path: &Path) -> String {
+    shown(path, path.canonicalize().ok())
+}
+
+/// `resolved` (an absolute path) relative to the working directory when it
+/// lies below it; `path` as given when it could not be resolved.
+fn shown(path: &Path, resolved: Option<PathBuf>) -> String {
     let cwd = std::env::current_dir().and_then(|d| d.canonicalize());
-    match (path.canonicalize(), cwd) {
-        (Ok(abs), Ok(cwd)) => abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs),
+    match (resolved, cwd) {
+        (Some(abs), Ok(cwd)) => abs.strip_prefix(&cwd).map(Path::to_path_buf).unwrap_or(abs),
         _ => path.to_path_buf(),
     }
     .to_string_lossy()
