@@ -72,6 +72,16 @@ enum Command {
         /// never the board's publication: for trying a change.
         #[arg(long)]
         select: Vec<String>,
+        /// Compute every indicator now, reusing no earlier output (by
+        /// default an indicator none of whose tables changed since it was
+        /// last computed is read back, with the same results).
+        #[arg(long)]
+        full: bool,
+        /// Make an earlier run's publication again (`peerbench runs` lists
+        /// run ids), from the table versions and the SQL its record holds,
+        /// into --out or <output>-as-of-<run>; loads nothing.
+        #[arg(long, value_name = "RUN")]
+        as_of: Option<String>,
     },
     /// The latest runs recorded in the warehouse's `runs` table: when, how
     /// each ended, rows loaded and set aside, indicators that failed.
@@ -320,9 +330,17 @@ async fn execute(command: Command) -> Result<(), Failure> {
             dry_run,
             wait_for_lock,
             select,
+            full,
+            as_of,
         } => {
             let started = Instant::now();
-            let options = peerbench_pipeline::RunOptions { out, force, select };
+            let options = peerbench_pipeline::RunOptions {
+                out,
+                force,
+                select,
+                full,
+                as_of,
+            };
             // A pipeline file that cannot be loaded is in the metrics too
             // (exit 2); a dry run changes nothing, the metrics file included.
             let outcome = match load(&pipeline, warehouse) {
@@ -380,9 +398,20 @@ async fn execute(command: Command) -> Result<(), Failure> {
                     message: String::new(),
                 });
             };
+            let reused = summary
+                .manifest
+                .indicators
+                .iter()
+                .filter(|i| i.status == "reused")
+                .count();
             println!(
-                "Computed {} indicators: {} result rows, {} practice pages (run {}, {:.1}s).",
+                "Computed {} indicators{}: {} result rows, {} practice pages (run {}, {:.1}s).",
                 summary.indicators,
+                if reused > 0 {
+                    format!(" ({reused} reused: no table they read had changed)")
+                } else {
+                    String::new()
+                },
                 published.result_rows,
                 published.practice_pages,
                 summary.run_id,

@@ -24,7 +24,7 @@ pub use strata::{ESP_BANDS, Sex, Stratum, dsr_arrays, esp_band};
 
 use arrow::array::{Array, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::DataFusionError;
@@ -401,14 +401,28 @@ fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Every `.sql` file under `dir` (recursively), with its text, in path
+/// order.
+pub fn read_sql_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    sql_files(dir)?
+        .into_iter()
+        .map(|path| match std::fs::read_to_string(&path) {
+            Ok(text) => Ok((path, text)),
+            Err(source) => Err(IndicatorError::Read { path, source }),
+        })
+        .collect()
+}
+
 /// Reads every indicator under `dir` (recursively), sorted by id.
 pub fn load_catalogue(dir: &Path) -> Result<Vec<Indicator>> {
+    parse_catalogue(read_sql_files(dir)?)
+}
+
+/// The indicators of these files (path, text), sorted by id; two with one
+/// id are an error naming both files.
+pub fn parse_catalogue(files: Vec<(PathBuf, String)>) -> Result<Vec<Indicator>> {
     let mut indicators: Vec<Indicator> = Vec::new();
-    for path in sql_files(dir)? {
-        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read {
-            path: path.clone(),
-            source,
-        })?;
+    for (path, text) in files {
         let ind = Indicator::parse(&path, &text)?;
         if let Some(other) = indicators.iter().find(|i| i.id == ind.id) {
             return Err(IndicatorError::DuplicateId {
@@ -428,20 +442,25 @@ pub fn load_catalogue(dir: &Path) -> Result<Vec<Indicator>> {
 /// are defined with DDL the indicators themselves may not use. A view may use
 /// another: they are defined in rounds until no more can be.
 pub async fn register_views(ctx: &SessionContext, dir: &Path) -> Result<Vec<String>> {
-    let mut names = Vec::new();
     if !dir.is_dir() {
-        return Ok(names);
+        return Ok(Vec::new());
     }
+    register_view_texts(ctx, read_sql_files(dir)?).await
+}
+
+/// Registers shared views from their files' paths and texts (each named
+/// by its file's stem), as [`register_views`] does from a folder.
+pub async fn register_view_texts(
+    ctx: &SessionContext,
+    files: Vec<(PathBuf, String)>,
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
     let mut pending = Vec::new();
-    for path in sql_files(dir)? {
+    for (path, text) in files {
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = std::fs::read_to_string(&path).map_err(|source| IndicatorError::Read {
-            path: path.clone(),
-            source,
-        })?;
         pending.push((name, path, text.trim().trim_end_matches(';').to_string()));
     }
     loop {
@@ -581,7 +600,7 @@ fn spilled(plan: &Arc<dyn ExecutionPlan>) -> (usize, usize) {
 async fn execute(
     ctx: &SessionContext,
     indicator: &Indicator,
-) -> Result<(Vec<RecordBatch>, (usize, usize))> {
+) -> Result<(Computed, (usize, usize))> {
     let error = |e| query_error(ctx, indicator, e);
     let df = ctx
         .sql_with_options(&indicator.sql, sandbox())
@@ -593,7 +612,48 @@ async fn execute(
     let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task)
         .await
         .map_err(error)?;
-    Ok((batches, spilled(&plan)))
+    let spilled = spilled(&plan);
+    Ok((
+        Computed {
+            schema: plan.schema(),
+            batches,
+        },
+        spilled,
+    ))
+}
+
+/// The tables an indicator's SQL reads, through the shared views it uses
+/// (a view is planned as its own SELECT, so its tables appear in its
+/// place). What the result cache keys an indicator's output on: when none
+/// of these tables changed, neither did the output.
+pub async fn tables_read(
+    ctx: &SessionContext,
+    indicator: &Indicator,
+) -> Result<std::collections::BTreeSet<String>> {
+    let error = |e| query_error(ctx, indicator, e);
+    let plan = ctx
+        .sql_with_options(&indicator.sql, sandbox())
+        .await
+        .map_err(error)?
+        .into_optimized_plan()
+        .map_err(error)?;
+    let mut tables = std::collections::BTreeSet::new();
+    plan.apply_with_subqueries(|node| {
+        if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+            tables.insert(scan.table_name.table().to_string());
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })
+    .map_err(error)?;
+    Ok(tables)
+}
+
+/// One indicator's query output as the engine returned it, before the
+/// output contract is checked: what the result cache keeps.
+#[derive(Debug, Clone)]
+pub struct Computed {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
 }
 
 /// Runs one indicator within `timeout` and checks its output contract. A
@@ -603,13 +663,24 @@ pub async fn run_indicator(
     indicator: &Indicator,
     timeout: Duration,
 ) -> Result<Vec<IndicatorRow>> {
+    let computed = compute(ctx, indicator, timeout).await?;
+    rows_of(indicator, &computed.batches)
+}
+
+/// Runs one indicator's SQL within `timeout`, logging its time, memory and
+/// spilling; the output is not yet checked (see [`rows_of`]).
+pub async fn compute(
+    ctx: &SessionContext,
+    indicator: &Indicator,
+    timeout: Duration,
+) -> Result<Computed> {
     let started = Instant::now();
     let pool = Arc::clone(&ctx.runtime_env().memory_pool);
     let recorder = PeakRecordingPool::from_pool(pool.as_ref());
     if let Some(r) = recorder {
         r.reset_peak();
     }
-    let (batches, (spilled_bytes, spill_files)) =
+    let (computed, (spilled_bytes, spill_files)) =
         match tokio::time::timeout(timeout, execute(ctx, indicator)).await {
             Ok(done) => done?,
             Err(_) => {
@@ -644,6 +715,13 @@ pub async fn run_indicator(
             format_duration(timeout)
         );
     }
+    Ok(computed)
+}
+
+/// An indicator's output rows, checked against the output contract
+/// (columns, types, periods, strata) with messages naming the indicator's
+/// file.
+pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>> {
     let contract = |message: String| IndicatorError::Contract {
         path: indicator.path.clone(),
         message,
@@ -651,7 +729,7 @@ pub async fn run_indicator(
     let standardised = indicator.value_type.is_standardised();
     let mut rows = Vec::new();
     let mut strata_rows: Vec<(String, String, Stratum)> = Vec::new();
-    for batch in &batches {
+    for batch in batches {
         let schema = batch.schema();
         let column = |name: &str| {
             schema
@@ -998,6 +1076,28 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("must match the file name"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn tables_read_sees_through_views_and_subqueries() {
+        let ctx = SessionContext::new();
+        for t in ["appointments", "practices", "qof", "unused"] {
+            ctx.sql(&format!(
+                "CREATE TABLE {t} AS SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS month, 1 AS n"
+            ))
+            .await
+            .unwrap();
+        }
+        ctx.sql("CREATE VIEW practice_list AS SELECT p.practice_code, a.month, a.n FROM practices p JOIN appointments a USING (practice_code)")
+            .await
+            .unwrap();
+        let sql = GOOD.replace(
+            "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator",
+            "SELECT practice_code, month AS period, n AS numerator, n AS denominator FROM practice_list WHERE practice_code IN (SELECT practice_code FROM qof)",
+        );
+        let ind = Indicator::parse(Path::new("dna_rate.sql"), &sql).unwrap();
+        let read: Vec<String> = tables_read(&ctx, &ind).await.unwrap().into_iter().collect();
+        assert_eq!(read, ["appointments", "practices", "qof"]);
     }
 
     #[tokio::test]

@@ -314,9 +314,13 @@ mod tests {
             lines.sort();
             lines
         };
-        assert_eq!(text(&bounded), text(&free));
+        assert_eq!(text(&bounded.batches), text(&free.batches));
         assert_eq!(
-            bounded.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            bounded
+                .batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>(),
             1000
         );
     }

@@ -239,6 +239,13 @@ pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
+    parse(path, &text)
+}
+
+/// A pipeline from its file's text, with paths resolved as if the text
+/// were at `path` (`--as-of` reads the text a past run recorded).
+pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
+    let text = text.to_string();
     let file: File = toml::from_str(&text).map_err(|e| {
         let (line, column) = e.span().map_or((1, 1), |s| line_col(&text, s.start));
         ConfigError::Syntax {

@@ -4,6 +4,7 @@
 
 mod config;
 pub mod manifest;
+mod reuse;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use peerbench_compare::{
     CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResultRow, compare_indicator,
     what_changed,
 };
-use peerbench_indicators::{load_catalogue, register_views, run_indicator, sandbox};
+use peerbench_indicators::{IndicatorRow, load_catalogue, register_view_texts, sandbox};
 use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Jump, NotComputed, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
@@ -26,7 +27,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
 pub use config::ConfigError;
-pub use manifest::{Manifest, Outcome, RUNS_TABLE};
+pub use manifest::{Definitions, Manifest, Outcome, RUNS_TABLE};
 pub use peerbench_indicators::{
     Indicator, Limits, fixture_path, format_duration, format_size, parse_duration, parse_size,
 };
@@ -60,12 +61,16 @@ pub enum PipelineError {
         "another run took over the warehouse lock at {0} while this one was running (its heartbeat had stalled); nothing was published"
     )]
     LockLost(String),
+    /// `--as-of` names no run that can be made again (unknown, or one that
+    /// published nothing): a usage error.
+    #[error("{0}")]
+    AsOf(String),
 }
 
 impl PipelineError {
     /// The pipeline file itself is wrong (as opposed to the data or the run).
     pub fn is_configuration(&self) -> bool {
-        matches!(self, PipelineError::Config(_))
+        matches!(self, PipelineError::Config(_) | PipelineError::AsOf(_))
     }
 
     /// Another run holds the warehouse: this one did nothing and may simply
@@ -154,6 +159,30 @@ pub struct RunOptions {
     /// Compute and publish only these indicators (ids, `tag:`, `domain:`),
     /// into a folder of their own: never the board's publication.
     pub select: Vec<String>,
+    /// Compute every indicator, reusing no earlier output even where the
+    /// tables it reads are unchanged.
+    pub full: bool,
+    /// Make an earlier run's publication again, from the table versions
+    /// and the SQL its record holds, into a folder of its own.
+    pub as_of: Option<String>,
+}
+
+/// What the indicators stage starts from.
+struct Tonight {
+    ctx: SessionContext,
+    /// The tables read and their versions (not the runs table).
+    versions: Vec<(String, u64)>,
+    catalogue: Vec<Indicator>,
+    /// The shared views' SQL, as hashed into each indicator's record.
+    views: String,
+    ingest: IngestSummary,
+    output: PathBuf,
+    started: std::time::Instant,
+    /// The indicators stage's span, entered for each indicator.
+    span: tracing::Span,
+    /// Whether computed outputs are kept for later runs to reuse (not by
+    /// `--as-of`, whose table versions are past ones).
+    keep_outputs: bool,
 }
 
 /// What a run does when an indicator fails.
@@ -334,6 +363,15 @@ impl Pipeline {
         &self,
         warehouse: &Warehouse,
     ) -> Result<(SessionContext, Vec<(String, u64)>, Vec<String>)> {
+        self.session_with(warehouse, &self.definitions()?).await
+    }
+
+    /// As [`Self::session`], with the views of these definitions.
+    async fn session_with(
+        &self,
+        warehouse: &Warehouse,
+        definitions: &Definitions,
+    ) -> Result<(SessionContext, Vec<(String, u64)>, Vec<String>)> {
         let ctx = self.limits.session().map_err(PipelineError::Query)?;
         let mut versions = Vec::new();
         for table in warehouse.tables().await? {
@@ -343,11 +381,89 @@ impl Pipeline {
         if versions.is_empty() {
             return Err(PipelineError::EmptyWarehouse(warehouse.location()));
         }
-        let views = match &self.views_dir {
-            Some(dir) => register_views(&ctx, dir).await?,
-            None => Vec::new(),
-        };
+        let views = register_view_texts(&ctx, self.view_files(definitions)).await?;
         Ok((ctx, versions, views))
+    }
+
+    /// A session within the pipeline's limits over the tables at the given
+    /// versions (a past run's), with the views as recorded.
+    async fn session_at(
+        &self,
+        warehouse: &Warehouse,
+        pins: &BTreeMap<String, u64>,
+        definitions: &Definitions,
+    ) -> Result<(SessionContext, Vec<(String, u64)>)> {
+        let ctx = self.limits.session().map_err(PipelineError::Query)?;
+        let mut versions = Vec::new();
+        for (table, version) in pins {
+            let read = warehouse.register(&ctx, table, Some(*version)).await?;
+            versions.push((table.clone(), read));
+        }
+        register_view_texts(&ctx, self.view_files(definitions)).await?;
+        Ok((ctx, versions))
+    }
+
+    /// The pipeline file, every indicator and every shared view as they
+    /// are now, read once: a run is made from exactly these texts (and
+    /// records them).
+    fn definitions(&self) -> Result<Definitions> {
+        let read_error = |path: &Path, e: std::io::Error| {
+            PipelineError::Query(format!("cannot read {}: {e}", path.display()))
+        };
+        let under = |dir: &Path| -> Result<BTreeMap<String, String>> {
+            Ok(peerbench_indicators::read_sql_files(dir)?
+                .into_iter()
+                .map(|(path, text)| {
+                    let name = path.strip_prefix(dir).unwrap_or(&path);
+                    (name.to_string_lossy().into_owned(), text)
+                })
+                .collect())
+        };
+        Ok(Definitions {
+            pipeline: std::fs::read_to_string(&self.file).map_err(|e| read_error(&self.file, e))?,
+            indicators: under(&self.indicators_dir)?,
+            views: match &self.views_dir {
+                Some(dir) if dir.is_dir() => under(dir)?,
+                _ => BTreeMap::new(),
+            },
+        })
+    }
+
+    /// The catalogue of recorded indicators, narrowed by selectors.
+    fn catalogue_of(
+        &self,
+        definitions: &Definitions,
+        selectors: &[String],
+    ) -> Result<Vec<Indicator>> {
+        let catalogue = peerbench_indicators::parse_catalogue(
+            definitions
+                .indicators
+                .iter()
+                .map(|(name, text)| (self.indicators_dir.join(name), text.clone()))
+                .collect(),
+        )?;
+        let picked =
+            peerbench_indicators::select(&catalogue, selectors).map_err(PipelineError::Query)?;
+        Ok(picked.into_iter().cloned().collect())
+    }
+
+    /// The recorded views as (path, text), in path order.
+    fn view_files(&self, definitions: &Definitions) -> Vec<(PathBuf, String)> {
+        let dir = self.views_dir.clone().unwrap_or_default();
+        definitions
+            .views
+            .iter()
+            .map(|(name, text)| (dir.join(name), text.clone()))
+            .collect()
+    }
+
+    /// The recorded views' SQL as one text, in path order (part of every
+    /// indicator's hash).
+    fn views_text_of(&self, definitions: &Definitions) -> String {
+        self.view_files(definitions)
+            .iter()
+            .map(|(path, text)| format!("{}\n{text}\n", path.display()))
+            .collect()
     }
 
     /// The indicator catalogue, narrowed by `--select` style selectors.
@@ -739,11 +855,212 @@ impl Pipeline {
                 self.output.display()
             )));
         }
+        if let Some(past) = &options.as_of {
+            if !options.select.is_empty() {
+                return Err(PipelineError::AsOf(
+                    "--as-of makes a past run's whole publication again: it does not take --select"
+                        .into(),
+                ));
+            }
+            if same_folder(&self.output_for(options), &self.output) {
+                return Err(PipelineError::AsOf(format!(
+                    "--as-of publishes a past run, so it never publishes into the board's folder {}: give --out another folder (or leave it out to publish into {}-as-of-{past})",
+                    self.output.display(),
+                    self.output.display()
+                )));
+            }
+            let run_id = invocation_id();
+            let span = run_span(&run_id, "run");
+            return self.reproduce(options, past, run_id).instrument(span).await;
+        }
         // An unknown selector is said before anything is loaded.
         self.indicators(&options.select)?;
         let run_id = invocation_id();
         let span = run_span(&run_id, "run");
         self.run_in_span(options, run_id).instrument(span).await
+    }
+
+    /// `run --as-of`: an earlier run's publication made again from the
+    /// table versions (Delta time travel) and the pipeline, indicator and
+    /// view texts its record holds, into a folder of its own. Loads
+    /// nothing and takes no lock: it reads old versions only, and writes
+    /// only its own folder and a row of the runs table.
+    async fn reproduce(
+        &self,
+        options: &RunOptions,
+        as_of: &str,
+        run_id: String,
+    ) -> Result<RunSummary> {
+        tracing::info!(pipeline = %self.file.display(), as_of, "reproducing a past run");
+        let warehouse = self.open_warehouse()?;
+        let past = self.past_run(&warehouse, as_of).await?;
+        let definitions = match &past.definitions {
+            Some(d) => d.clone(),
+            None => self.definitions_matching(&past)?,
+        };
+        let mut then = Pipeline {
+            warehouse: self.warehouse.clone(),
+            ..config::parse(&self.file, &definitions.pipeline)?
+        };
+        // Settings given on the command line stand.
+        then.limits = self.limits.clone();
+        let mut manifest = then.manifest_skeleton(&run_id, options)?;
+        manifest.command = format!("run --as-of {as_of}");
+        manifest.output = Some(self.output_for(options).display().to_string());
+        manifest.pipeline.sha256 = hex(&Sha256::digest(definitions.pipeline.as_bytes()));
+        if past.peerbench_version != manifest.peerbench_version {
+            let warning = format!(
+                "run {as_of} was made by peerbench {}, this is {}: where the statistics changed between the two, figures may differ",
+                past.peerbench_version, manifest.peerbench_version
+            );
+            tracing::warn!("{warning}");
+            manifest.warnings.push(warning);
+        }
+        let summary = then
+            .reproduce_with(&warehouse, &past, definitions, options, &mut manifest)
+            .await;
+        self.record_run(&warehouse, &mut manifest, &summary).await;
+        summary.map(|mut s| {
+            s.manifest = manifest;
+            s
+        })
+    }
+
+    async fn reproduce_with(
+        &self,
+        warehouse: &Warehouse,
+        past: &Manifest,
+        definitions: Definitions,
+        options: &RunOptions,
+        manifest: &mut Manifest,
+    ) -> Result<RunSummary> {
+        let stage_started = std::time::Instant::now();
+        let indicators_span = stage_span("indicators");
+        let (ctx, versions) = self
+            .session_at(warehouse, &past.table_versions, &definitions)
+            .instrument(indicators_span.clone())
+            .await?;
+        manifest.table_versions = versions.iter().cloned().collect();
+        // The indicators that run computed (or tried to), as they were.
+        let catalogue: Vec<Indicator> = self
+            .catalogue_of(&definitions, &[])?
+            .into_iter()
+            .filter(|i| {
+                past.indicators
+                    .iter()
+                    .any(|p| p.id == i.id && p.status != "draft_not_run")
+            })
+            .collect();
+        let views = self.views_text_of(&definitions);
+        manifest.content_id = self.content_id(manifest, &catalogue, &views);
+        let ingest =
+            peerbench_ingest::outcome_at(warehouse, &self.sources, &past.table_versions).await?;
+        record_ingest(manifest, &ingest);
+        manifest.definitions = Some(definitions);
+        self.compute_and_publish(
+            warehouse,
+            None,
+            Tonight {
+                ctx,
+                versions,
+                catalogue,
+                views,
+                ingest,
+                output: self.output_for(options),
+                started: stage_started,
+                span: indicators_span,
+                keep_outputs: false,
+            },
+            options,
+            manifest,
+        )
+        .await
+    }
+
+    /// A past run's record from the runs table.
+    async fn past_run(&self, warehouse: &Warehouse, id: &str) -> Result<Manifest> {
+        let listing = format!(
+            "`peerbench runs {}` lists the runs recorded",
+            self.file.display()
+        );
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(PipelineError::AsOf(format!(
+                "--as-of {id:?} is not a run id (they look like 20261129T020000Z-4242): {listing}"
+            )));
+        }
+        if warehouse.version(RUNS_TABLE).await?.is_none() {
+            return Err(PipelineError::AsOf(format!(
+                "no run {id} in the warehouse at {}: it has no runs recorded yet",
+                warehouse.location()
+            )));
+        }
+        let ctx = SessionContext::new();
+        warehouse.register(&ctx, RUNS_TABLE, None).await?;
+        let sql = format!("SELECT manifest FROM {RUNS_TABLE} WHERE run_id = '{id}'");
+        let text = query(&ctx, &sql)
+            .await?
+            .first()
+            .map(|b| text_column(b, 0))
+            .transpose()?
+            .and_then(|t| t.into_iter().flatten().next());
+        let Some(text) = text else {
+            return Err(PipelineError::AsOf(format!(
+                "no run {id} in the warehouse at {}: {listing}",
+                warehouse.location()
+            )));
+        };
+        let past = Manifest::parse(&format!("of run {id}"), &text)
+            .map_err(|e| PipelineError::AsOf(e.to_string()))?;
+        match past.outcome {
+            Outcome::Success | Outcome::PublishedWithFailures => Ok(past),
+            other => Err(PipelineError::AsOf(format!(
+                "run {id} published nothing ({}), so there is nothing of it to make again: {listing}",
+                other.as_str()
+            ))),
+        }
+    }
+
+    /// For a record written before runs kept their SQL: today's files, if
+    /// they are still exactly those the run hashed.
+    fn definitions_matching(&self, past: &Manifest) -> Result<Definitions> {
+        let now = self.definitions()?;
+        let views = self.views_text_of(&now);
+        let catalogue = self.catalogue_of(&now, &[])?;
+        let mut changed: Vec<String> = Vec::new();
+        if hex(&Sha256::digest(now.pipeline.as_bytes())) != past.pipeline.sha256 {
+            changed.push(self.file.display().to_string());
+        }
+        for was in &past.indicators {
+            let same = catalogue.iter().any(|i| {
+                i.id == was.id
+                    && hex(&Sha256::digest(format!("{}{views}", i.sql))) == was.sql_sha256
+            });
+            if !same {
+                changed.push(format!("indicator {} (or a shared view)", was.id));
+            }
+        }
+        if changed.is_empty() {
+            return Ok(now);
+        }
+        Err(PipelineError::AsOf(format!(
+            "run {} recorded only hashes of its SQL (an earlier release made it), and {} changed since: restore the files as they were then (e.g. with git checkout) and run again",
+            past.run_id,
+            if changed.len() > 3 {
+                format!(
+                    "{}, {}, {} and {} more have",
+                    changed[0],
+                    changed[1],
+                    changed[2],
+                    changed.len() - 3
+                )
+            } else {
+                format!(
+                    "{} {}",
+                    changed.join(", "),
+                    if changed.len() == 1 { "has" } else { "have" }
+                )
+            }
+        )))
     }
 
     async fn run_in_span(&self, options: &RunOptions, run_id: String) -> Result<RunSummary> {
@@ -754,9 +1071,26 @@ impl Pipeline {
         let summary = self
             .run_locked(&warehouse, &lock, options, &mut manifest)
             .await;
+        self.record_run(&warehouse, &mut manifest, &summary).await;
+        lock.release().await;
+        summary.map(|mut s| {
+            s.manifest = manifest;
+            s
+        })
+    }
+
+    /// Completes a run's record with how it ended and appends it to the
+    /// runs table (a failure to do so is logged: the run's own outcome
+    /// stands).
+    async fn record_run(
+        &self,
+        warehouse: &Warehouse,
+        manifest: &mut Manifest,
+        summary: &Result<RunSummary>,
+    ) {
         manifest.ended = manifest::now();
         manifest.peak_memory_bytes = manifest::peak_memory_bytes();
-        match &summary {
+        match summary {
             Ok(s) => manifest.outcome = s.outcome,
             Err(e) => {
                 manifest.outcome = Outcome::Failed;
@@ -769,18 +1103,13 @@ impl Pipeline {
             .append(
                 RUNS_TABLE,
                 manifest::runs_schema(),
-                vec![manifest::runs_row(&manifest)],
+                vec![manifest::runs_row(manifest)],
                 metadata,
             )
             .await
         {
             tracing::error!("could not record the run in the {RUNS_TABLE} table: {e}");
         }
-        lock.release().await;
-        summary.map(|mut s| {
-            s.manifest = manifest;
-            s
-        })
     }
 
     /// The latest `last` runs recorded in the warehouse, newest first, one
@@ -970,6 +1299,7 @@ impl Pipeline {
             warnings: Vec::new(),
             stage_seconds: BTreeMap::new(),
             peak_memory_bytes: None,
+            definitions: None,
         })
     }
 
@@ -977,14 +1307,16 @@ impl Pipeline {
     /// `--select` run without `--out` publishes beside it in
     /// `<output>-select`, so a trial never replaces the board's pack.
     fn output_for(&self, options: &RunOptions) -> PathBuf {
-        match (&options.out, options.select.is_empty()) {
-            (Some(out), _) => out.clone(),
-            (None, true) => self.output.clone(),
-            (None, false) => {
-                let mut name = self.output.file_name().unwrap_or_default().to_os_string();
-                name.push("-select");
-                self.output.with_file_name(name)
-            }
+        let beside = |suffix: &str| {
+            let mut name = self.output.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            self.output.with_file_name(name)
+        };
+        match (&options.out, &options.as_of, options.select.is_empty()) {
+            (Some(out), _, _) => out.clone(),
+            (None, Some(run), _) => beside(&format!("-as-of-{run}")),
+            (None, None, true) => self.output.clone(),
+            (None, None, false) => beside("-select"),
         }
     }
 
@@ -1010,26 +1342,11 @@ impl Pipeline {
         hex(&h.finalize())
     }
 
-    /// The shared views' SQL, in name order (part of every indicator's hash).
+    /// The shared views' SQL as they are now, in name order.
     fn views_text(&self) -> String {
-        let Some(dir) = &self.views_dir else {
-            return String::new();
-        };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        files
-            .iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "sql"))
-            .map(|f| {
-                format!(
-                    "{}\n{}\n",
-                    f.display(),
-                    std::fs::read_to_string(f).unwrap_or_default()
-                )
-            })
-            .collect()
+        self.definitions()
+            .map(|d| self.views_text_of(&d))
+            .unwrap_or_default()
     }
 
     /// The last successful publication made from exactly this content, if
@@ -1058,6 +1375,45 @@ impl Pipeline {
         (last.content_id == content_id && published.content_id == content_id).then_some(last)
     }
 
+    /// An indicator's rows: its output kept by an earlier run when every
+    /// table its SQL reads is at the same version (and its SQL, the views
+    /// and this release are the same), else computed now and kept. True
+    /// when reused.
+    async fn compute_or_reuse(
+        &self,
+        warehouse: &Warehouse,
+        ctx: &SessionContext,
+        ind: &Indicator,
+        views: &str,
+        versions: &BTreeMap<String, u64>,
+        (reuse_kept, keep): (bool, bool),
+    ) -> (
+        std::result::Result<Vec<IndicatorRow>, peerbench_indicators::IndicatorError>,
+        bool,
+    ) {
+        // An indicator that cannot be planned has no key; computing it
+        // gives the error its usual words.
+        let key = match peerbench_indicators::tables_read(ctx, ind).await {
+            Ok(read) => reuse::key(ind, views, versions, &read),
+            Err(_) => None,
+        };
+        if let (Some(key), true) = (&key, reuse_kept)
+            && let Some(kept) = reuse::load(warehouse, &ind.id, key).await
+        {
+            return (peerbench_indicators::rows_of(ind, &kept.batches), true);
+        }
+        let computed =
+            match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
+                Ok(c) => c,
+                Err(e) => return (Err(e), false),
+            };
+        let rows = peerbench_indicators::rows_of(ind, &computed.batches);
+        if let (Ok(_), Some(key), true) = (&rows, &key, keep) {
+            reuse::store(warehouse, &ind.id, key, &computed).await;
+        }
+        (rows, false)
+    }
+
     async fn run_locked(
         &self,
         warehouse: &Warehouse,
@@ -1081,8 +1437,10 @@ impl Pipeline {
         // held at a time; the time goes to the stage doing the work.
         let indicators_span = stage_span("indicators");
         let stage_started = std::time::Instant::now();
+        // Everything the run is made from is read once, here.
+        let definitions = self.definitions()?;
         let (ctx, versions, _) = self
-            .session(warehouse)
+            .session_with(warehouse, &definitions)
             .instrument(indicators_span.clone())
             .await?;
         // The runs table changes every run: it is not something a
@@ -1092,11 +1450,11 @@ impl Pipeline {
             .filter(|(t, _)| t != RUNS_TABLE)
             .collect();
         manifest.table_versions = versions.iter().cloned().collect();
-        let catalogue: Vec<Indicator> = self.indicators(&options.select)?;
+        let catalogue = self.catalogue_of(&definitions, &options.select)?;
         if !options.select.is_empty() {
             manifest.command = format!("run --select {}", options.select.join(" --select "));
         }
-        let views = self.views_text();
+        let views = self.views_text_of(&definitions);
         manifest.content_id = self.content_id(manifest, &catalogue, &views);
         let loaded_anything = ingest.sources.iter().any(|s| s.committed_version.is_some());
         if !options.force
@@ -1126,6 +1484,48 @@ impl Pipeline {
                 outliers: BTreeMap::new(),
             });
         }
+        manifest.definitions = Some(definitions);
+        self.compute_and_publish(
+            warehouse,
+            Some(lock),
+            Tonight {
+                ctx,
+                versions,
+                catalogue,
+                views,
+                ingest,
+                output,
+                started: stage_started,
+                span: indicators_span,
+                keep_outputs: true,
+            },
+            options,
+            manifest,
+        )
+        .await
+    }
+
+    /// The indicators, comparisons and publication of a run, from a session
+    /// over the table versions it reads (tonight's, or a past run's).
+    async fn compute_and_publish(
+        &self,
+        warehouse: &Warehouse,
+        lock: Option<&RunLock>,
+        tonight: Tonight,
+        options: &RunOptions,
+        manifest: &mut Manifest,
+    ) -> Result<RunSummary> {
+        let Tonight {
+            ctx,
+            versions,
+            catalogue,
+            views,
+            ingest,
+            output,
+            started: stage_started,
+            span: indicators_span,
+            keep_outputs,
+        } = tonight;
         let mut practices = self
             .practices(&ctx)
             .instrument(indicators_span.clone())
@@ -1176,20 +1576,23 @@ impl Pipeline {
                 continue;
             }
             let started = std::time::Instant::now();
-            let computed = run_indicator(&ctx, ind, self.limits.indicator_timeout)
+            let (computed, reused) = self
+                .compute_or_reuse(
+                    warehouse,
+                    &ctx,
+                    ind,
+                    &views,
+                    &manifest.table_versions,
+                    (!options.full, keep_outputs),
+                )
                 .instrument(indicators_span.clone())
                 .await;
             match computed {
                 Ok(rows) => {
-                    indicators_span.in_scope(|| {
-                        tracing::info!(indicator = ind.id, rows = rows.len(), "computed")
-                    });
-                    record(
-                        "computed",
-                        rows.len(),
-                        started.elapsed().as_secs_f64(),
-                        None,
-                    );
+                    let status = if reused { "reused" } else { "computed" };
+                    indicators_span
+                        .in_scope(|| tracing::info!(indicator = ind.id, rows = rows.len(), status));
+                    record(status, rows.len(), started.elapsed().as_secs_f64(), None);
                     manifest.counts.indicator_rows += rows.len();
                     let compare_started = std::time::Instant::now();
                     compare_span.in_scope(|| {
@@ -1364,7 +1767,7 @@ impl Pipeline {
         // An object-store lock whose heartbeat stalled may have been taken
         // over: then another run owns the warehouse, and this one must not
         // publish what it computed.
-        if lock.lost() {
+        if let Some(lock) = lock.filter(|l| l.lost()) {
             return Err(PipelineError::LockLost(lock.location().to_string()));
         }
         let published = peerbench_report::publish(&input, &output);

@@ -73,7 +73,8 @@ pub struct IndicatorRun {
     pub id: String,
     /// SHA-256 of the indicator's SQL file and every shared view's SQL.
     pub sql_sha256: String,
-    /// `computed`, `failed` or `draft_not_run`.
+    /// `computed`, `reused` (its output kept by an earlier run, no table it
+    /// reads having changed since), `failed` or `draft_not_run`.
     pub status: String,
     pub rows: usize,
     pub seconds: f64,
@@ -130,6 +131,23 @@ pub struct Manifest {
     /// The process's peak resident memory so far (Linux VmHWM).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
+    /// The text the run was made from, so `run --as-of` can make it again
+    /// after the files have changed (absent from runs that published
+    /// nothing new, and from manifests written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definitions: Option<Definitions>,
+}
+
+/// The pipeline file, indicators and shared views exactly as a run read
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Definitions {
+    /// The pipeline file's text.
+    pub pipeline: String,
+    /// Each indicator's SQL file, by its path under the indicators folder.
+    pub indicators: BTreeMap<String, String>,
+    /// Each shared view's SQL file, by its path under the views folder.
+    pub views: BTreeMap<String, String>,
 }
 
 /// Why a manifest could not be read.

@@ -37,6 +37,7 @@ pub use deltalake::kernel::Version;
 pub use lock::{HEARTBEAT, Holder, LOCK_NAME, LockError, RunLock, TakenOver};
 
 mod lock;
+mod objects;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WarehouseError {
@@ -74,6 +75,20 @@ pub enum WarehouseError {
         "table {table:?} was changed by another writer while this one was replacing it (two loads at once?); nothing of this write was committed: run again once the other has finished"
     )]
     ConcurrentWrite { table: String },
+    #[error(
+        "table {table:?} version {version} can no longer be read: {reason} (a version whose files were vacuumed or removed cannot be reproduced)"
+    )]
+    VersionGone {
+        table: String,
+        version: Version,
+        reason: String,
+    },
+    #[error("cannot read or write {key}: {source}")]
+    Object {
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("query engine error: {0}")]
@@ -446,10 +461,28 @@ impl Warehouse {
         }
         let builder = self.builder(url).map_err(Self::delta_error(table))?;
         let delta = match version {
-            Some(v) => builder.with_version(v).load().await,
-            None => builder.load().await,
-        }
-        .map_err(Self::delta_error(table))?;
+            // A pinned version must still be whole: its log may outlive the
+            // data files a vacuum removed, and a query would then fail half
+            // way (or, worse, read a later file of the same name).
+            Some(v) => {
+                let gone = |reason: String| WarehouseError::VersionGone {
+                    table: table.to_string(),
+                    version: v,
+                    reason,
+                };
+                let delta = builder
+                    .with_version(v)
+                    .load()
+                    .await
+                    .map_err(|e| gone(e.to_string()))?;
+                match objects::first_missing_file(&delta).await {
+                    Ok(None) => delta,
+                    Ok(Some(file)) => return Err(gone(format!("its data file {file} is missing"))),
+                    Err(e) => return Err(gone(e.to_string())),
+                }
+            }
+            None => builder.load().await.map_err(Self::delta_error(table))?,
+        };
         delta
             .update_datafusion_session(&ctx.state())
             .map_err(Self::delta_error(table))?;
