@@ -118,7 +118,9 @@ impl RowBuilder {
         self.pending += 1;
     }
 
-    pub(crate) fn finish(&mut self) -> Result<RecordBatch> {
+    /// The rows built since the last batch, as a batch; `file` names the
+    /// file they came from should Arrow refuse them.
+    pub(crate) fn finish(&mut self, file: &str) -> Result<RecordBatch> {
         let mut arrays: Vec<ArrayRef> = Vec::new();
         for b in &mut self.builders {
             match b {
@@ -141,7 +143,8 @@ impl RowBuilder {
         arrays.push(Arc::new(self.file.finish()));
         arrays.push(Arc::new(self.line.finish()));
         self.pending = 0;
-        RecordBatch::try_new(self.schema.clone(), arrays)
-            .map_err(|e| IngestError::Internal(e.to_string()))
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(IngestError::arrow(format!(
+            "{file}: building a batch of its rows"
+        )))
     }
 }

@@ -171,8 +171,9 @@ impl Conflicts {
         let keep: arrow::array::BooleanArray = (offset..offset + n)
             .map(|r| Some(!self.set_aside.contains_key(&r)))
             .collect();
-        let batch = arrow::compute::filter_record_batch(&batch, &keep)
-            .map_err(|e| IngestError::Internal(e.to_string()))?;
+        let batch = arrow::compute::filter_record_batch(&batch, &keep).map_err(
+            IngestError::arrow(format!("{file}: setting aside rows with conflicting keys")),
+        )?;
         Ok((batch, rows))
     }
 }

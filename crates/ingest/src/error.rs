@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
+use arrow::error::ArrowError;
 use peerbench_warehouse::WarehouseError;
+
+use crate::spool::SpoolError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -97,8 +100,42 @@ pub enum IngestError {
     Warehouse(#[from] WarehouseError),
     #[error("query engine error: {0}")]
     Engine(#[from] datafusion::error::DataFusionError),
-    #[error("internal error while building rows: {0}")]
-    Internal(String),
+    /// Arrow refused to build, cast or filter a batch that peerbench made
+    /// itself: a bug, not bad input. `context` says where (the file or table).
+    #[error("{context}: {source} (a bug in peerbench: please report it)")]
+    Arrow {
+        context: String,
+        #[source]
+        source: ArrowError,
+    },
+    /// A file's checked rows could not be kept in, or read back from, a
+    /// temporary file while the file was read.
+    #[error(
+        "{file}: its rows could not be spooled to a temporary file ({source}); check the free space in the temporary folder (TMPDIR)"
+    )]
+    Spool {
+        file: String,
+        #[source]
+        source: SpoolError,
+    },
+    /// The Delta write stopped taking rows (its own error says why).
+    #[error("source {table:?}: the warehouse write stopped before every file was read")]
+    WriteStopped { table: String },
+    /// The thread reading a source's files panicked or was cancelled.
+    #[error("source {table:?}: reading its files stopped unexpectedly ({source})")]
+    Reader {
+        table: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 pub type Result<T, E = IngestError> = std::result::Result<T, E>;
+
+impl IngestError {
+    /// An Arrow error, with where it happened.
+    pub(crate) fn arrow(context: impl Into<String>) -> impl FnOnce(ArrowError) -> IngestError {
+        let context = context.into();
+        move |source| IngestError::Arrow { context, source }
+    }
+}

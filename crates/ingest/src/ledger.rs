@@ -74,7 +74,9 @@ pub(crate) async fn record(
             counts(|f| f.rows_read),
         ],
     )
-    .map_err(|e| IngestError::Internal(e.to_string()))?;
+    .map_err(IngestError::arrow(format!(
+        "table {LEDGER_TABLE}: building the rows of source {table}"
+    )))?;
     warehouse
         .append(LEDGER_TABLE, ledger_schema(), vec![ledger], HashMap::new())
         .await?;
@@ -99,8 +101,8 @@ pub(crate) async fn last_loaded(
     };
     let mut out = HashSet::new();
     for batch in batches.unwrap_or_default() {
-        let files = strings(batch.column(0))?;
-        let hashes = strings(batch.column(1))?;
+        let files = strings(LEDGER_TABLE, batch.column(0))?;
+        let hashes = strings(LEDGER_TABLE, batch.column(1))?;
         out.extend(
             files
                 .into_iter()
@@ -156,8 +158,11 @@ pub(crate) async fn first_loaded(
         .await?
         .unwrap_or_default()
     {
-        let versions = int64s(b.column(1))?;
-        for (h, v) in strings(b.column(0))?.into_iter().zip(versions) {
+        let versions = int64s(LEDGER_TABLE, b.column(1))?;
+        for (h, v) in strings(LEDGER_TABLE, b.column(0))?
+            .into_iter()
+            .zip(versions)
+        {
             if let Some(h) = h {
                 out.insert(h, v);
             }
@@ -186,9 +191,9 @@ pub(crate) async fn latest_files(
         .unwrap_or_default()
     {
         let (f, h, d) = (
-            strings(b.column(0))?,
-            strings(b.column(1))?,
-            strings(b.column(2))?,
+            strings(LEDGER_TABLE, b.column(0))?,
+            strings(LEDGER_TABLE, b.column(1))?,
+            strings(LEDGER_TABLE, b.column(2))?,
         );
         for r in 0..b.num_rows() {
             before.insert(
@@ -229,12 +234,15 @@ async fn latest_load(
     let mut version = None;
     for b in ledger {
         let (loaded, quarantined, superseded) = (
-            int64s(b.column(1))?,
-            int64s(b.column(2))?,
-            int64s(b.column(3))?,
+            int64s(LEDGER_TABLE, b.column(1))?,
+            int64s(LEDGER_TABLE, b.column(2))?,
+            int64s(LEDGER_TABLE, b.column(3))?,
         );
-        version = int64s(b.column(4))?.first().copied().or(version);
-        for (r, name) in strings(b.column(0))?.into_iter().enumerate() {
+        version = int64s(LEDGER_TABLE, b.column(4))?
+            .first()
+            .copied()
+            .or(version);
+        for (r, name) in strings(LEDGER_TABLE, b.column(0))?.into_iter().enumerate() {
             counts.insert(
                 name.unwrap_or_default(),
                 [loaded[r], quarantined[r], superseded[r]],

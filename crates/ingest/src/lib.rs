@@ -66,6 +66,7 @@ pub use records::MAX_QUOTED_LINES;
 pub use resubmission::Resubmission;
 pub use shape::{BUILTIN_SHAPES, ColumnKind, ColumnSpec, DateFormat, Shape, builtin, header_key};
 pub use source::Source;
+pub use spool::SpoolError;
 pub use tables::register_codes;
 
 /// The target of the crate's log lines, whichever module writes them: log

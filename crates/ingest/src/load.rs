@@ -110,7 +110,9 @@ fn read_source(
                 sent_any = true;
                 tx.send(Ok(batch)).map_err(|_| {
                     write_stopped = true;
-                    IngestError::Internal("the warehouse write stopped".into())
+                    IngestError::WriteStopped {
+                        table: source.table.clone(),
+                    }
                 })?;
             }
             Ok(())
@@ -297,9 +299,10 @@ async fn read_and_write(
             metadata,
         )
         .await;
-    let read = reading
-        .await
-        .map_err(|e| IngestError::Internal(format!("reading {}: {e}", source.table)))?;
+    let read = reading.await.map_err(|e| IngestError::Reader {
+        table: source.table.clone(),
+        source: e,
+    })?;
     Ok((read, written))
 }
 

@@ -48,8 +48,9 @@ fn quarantine_log_batch(rows: &[QuarantinedRow], version: u64) -> Result<RecordB
     let mut columns: Vec<arrow::array::ArrayRef> =
         vec![Arc::new(Int64Array::from(vec![version as i64; rows.len()]))];
     columns.extend(batch.columns().iter().cloned());
-    RecordBatch::try_new(quarantine_log_schema(), columns)
-        .map_err(|e| IngestError::Internal(e.to_string()))
+    RecordBatch::try_new(quarantine_log_schema(), columns).map_err(IngestError::arrow(format!(
+        "table {QUARANTINE_LOG_TABLE}: building its rows"
+    )))
 }
 
 pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
@@ -75,7 +76,9 @@ pub fn quarantine_batch(rows: &[QuarantinedRow]) -> Result<RecordBatch> {
             Arc::new(raw.finish()),
         ],
     )
-    .map_err(|e| IngestError::Internal(e.to_string()))
+    .map_err(IngestError::arrow(format!(
+        "table {QUARANTINE_TABLE}: building its rows"
+    )))
 }
 
 /// Logs a load's set-aside rows against the table version it committed.
@@ -118,12 +121,12 @@ pub(crate) async fn logged_rows(
     .await?;
     for b in quarantined.unwrap_or_default() {
         let (file, check, reason, raw) = (
-            strings(b.column(0))?,
-            strings(b.column(2))?,
-            strings(b.column(3))?,
-            strings(b.column(4))?,
+            strings(QUARANTINE_LOG_TABLE, b.column(0))?,
+            strings(QUARANTINE_LOG_TABLE, b.column(2))?,
+            strings(QUARANTINE_LOG_TABLE, b.column(3))?,
+            strings(QUARANTINE_LOG_TABLE, b.column(4))?,
         );
-        let lines = int64s(b.column(1))?;
+        let lines = int64s(QUARANTINE_LOG_TABLE, b.column(1))?;
         for r in 0..b.num_rows() {
             let Some(check) = check[r].as_deref().and_then(Check::from_name) else {
                 return Ok(None);
@@ -169,9 +172,9 @@ async fn quarantine_differs(warehouse: &Warehouse, rows: &[QuarantinedRow]) -> R
     type Key = (String, String, i64, String, String, String);
     let mut stored: Vec<Key> = Vec::new();
     for b in batches {
-        let text = |i| strings(b.column(i));
+        let text = |i| strings(QUARANTINE_TABLE, b.column(i));
         let (source, file, check, reason, raw) = (text(0)?, text(1)?, text(3)?, text(4)?, text(5)?);
-        let lines = int64s(b.column(2))?;
+        let lines = int64s(QUARANTINE_TABLE, b.column(2))?;
         for r in 0..b.num_rows() {
             stored.push((
                 source[r].clone().unwrap_or_default(),

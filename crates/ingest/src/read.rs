@@ -64,8 +64,9 @@ pub fn read_file(
         },
     )?;
     let schema = schema_for(shape);
-    let batch = arrow::compute::concat_batches(&schema, &batches)
-        .map_err(|e| IngestError::Internal(e.to_string()))?;
+    let batch = arrow::compute::concat_batches(&schema, &batches).map_err(IngestError::arrow(
+        format!("{file_label}: joining its batches"),
+    ))?;
     Ok(FileRead {
         batch,
         quarantined: stats.quarantined,
@@ -170,7 +171,7 @@ impl<'a> FileRows<'a> {
             header,
             max_quoted_lines,
             built: RowBuilder::new(shape, schema.clone()),
-            spool: Spool::new(schema),
+            spool: Spool::new(schema).for_file(file),
             duplicates: Duplicates::new(shape),
             quarantined: Vec::new(),
             rows_read: 0,
@@ -209,7 +210,7 @@ impl<'a> FileRows<'a> {
             Ok(values) => {
                 self.built.push(values, self.file, line);
                 if self.built.pending() >= BATCH_ROWS {
-                    self.spool.push(self.built.finish()?)?;
+                    self.spool.push(self.built.finish(self.file)?)?;
                 }
             }
             Err((check, reason)) => {
@@ -251,7 +252,7 @@ impl<'a> FileRows<'a> {
         emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
     ) -> Result<(Vec<QuarantinedRow>, usize)> {
         if self.built.pending() > 0 {
-            self.spool.push(self.built.finish()?)?;
+            self.spool.push(self.built.finish(self.file)?)?;
         }
         // The books must balance before a single row is handed on: every row
         // read is built (to be loaded, or set aside below as a conflicting

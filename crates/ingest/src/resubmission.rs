@@ -108,8 +108,10 @@ impl<'s> Supersession<'s> {
         let Some((practice, period)) = self.columns else {
             return Ok(batch);
         };
-        let _ = label;
-        let (codes, periods) = (text_column(&batch, practice)?, text_column(&batch, period)?);
+        let (codes, periods) = (
+            text_column(label, &batch, practice)?,
+            text_column(label, &batch, period)?,
+        );
         // Rows come grouped by practice and period, so the decision is
         // looked up once per run of equal pairs.
         let mut last: Option<((&str, &str), Option<usize>)> = None;
@@ -140,7 +142,9 @@ impl<'s> Supersession<'s> {
             return Ok(batch);
         }
         arrow::compute::filter_record_batch(&batch, &arrow::array::BooleanArray::from(keep))
-            .map_err(|e| IngestError::Internal(e.to_string()))
+            .map_err(IngestError::arrow(format!(
+                "{label}: leaving out rows a later file resubmitted"
+            )))
     }
 
     /// Once the file has been read: its practice-periods are taken, so

@@ -12,10 +12,22 @@ use crate::{IngestError, Result};
 /// temporary file.
 pub(crate) const SPOOL_MEMORY_BYTES: usize = 256 << 20;
 
+/// Why spooling failed: the temporary file itself, or Arrow writing or
+/// reading it back.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error(transparent)]
+    TempFile(#[from] std::io::Error),
+    #[error(transparent)]
+    Ipc(#[from] arrow::error::ArrowError),
+}
+
 /// A file's checked rows: in memory up to [`SPOOL_MEMORY_BYTES`], then in
 /// an Arrow IPC temporary file.
 pub(crate) struct Spool {
     schema: SchemaRef,
+    /// The file whose rows these are, for messages.
+    file: String,
     memory: Vec<RecordBatch>,
     bytes: usize,
     pub(crate) spill: Option<arrow::ipc::writer::StreamWriter<std::io::BufWriter<std::fs::File>>>,
@@ -26,6 +38,7 @@ impl Spool {
     pub(crate) fn new(schema: SchemaRef) -> Spool {
         Spool {
             schema,
+            file: String::new(),
             memory: Vec::new(),
             bytes: 0,
             spill: None,
@@ -33,21 +46,35 @@ impl Spool {
         }
     }
 
+    /// Names the file whose rows these are, in messages.
+    pub(crate) fn for_file(mut self, file: &str) -> Spool {
+        self.file = file.to_string();
+        self
+    }
+
+    fn error(&self) -> impl Fn(SpoolError) -> IngestError + '_ {
+        |source| IngestError::Spool {
+            file: self.file.clone(),
+            source,
+        }
+    }
+
     pub(crate) fn push(&mut self, batch: RecordBatch) -> Result<()> {
-        let internal =
-            |e: &dyn std::fmt::Display| IngestError::Internal(format!("spooling rows: {e}"));
+        self.try_push(batch).map_err(self.error())
+    }
+
+    fn try_push(&mut self, batch: RecordBatch) -> Result<(), SpoolError> {
         if let Some(w) = &mut self.spill {
-            return w.write(&batch).map_err(|e| internal(&e));
+            return Ok(w.write(&batch)?);
         }
         self.bytes += batch.get_array_memory_size();
         self.memory.push(batch);
         if self.bytes > SPOOL_MEMORY_BYTES {
-            let file = tempfile::NamedTempFile::new().map_err(|e| internal(&e))?;
-            let out = std::io::BufWriter::new(file.reopen().map_err(|e| internal(&e))?);
-            let mut w = arrow::ipc::writer::StreamWriter::try_new(out, &self.schema)
-                .map_err(|e| internal(&e))?;
+            let file = tempfile::NamedTempFile::new()?;
+            let out = std::io::BufWriter::new(file.reopen()?);
+            let mut w = arrow::ipc::writer::StreamWriter::try_new(out, &self.schema)?;
             for b in self.memory.drain(..) {
-                w.write(&b).map_err(|e| internal(&e))?;
+                w.write(&b)?;
             }
             self.bytes = 0;
             self.spill = Some(w);
@@ -58,23 +85,24 @@ impl Spool {
 
     /// Hands every batch, in order, to `f`.
     pub(crate) fn drain(mut self, f: &mut dyn FnMut(RecordBatch) -> Result<()>) -> Result<()> {
-        let internal =
-            |e: &dyn std::fmt::Display| IngestError::Internal(format!("reading spooled rows: {e}"));
-        if let (Some(mut w), Some(file)) = (self.spill.take(), self.spill_file.take()) {
-            w.finish().map_err(|e| internal(&e))?;
-            drop(w);
-            let reader = arrow::ipc::reader::StreamReader::try_new(
-                std::io::BufReader::new(file.reopen().map_err(|e| internal(&e))?),
-                None,
-            )
-            .map_err(|e| internal(&e))?;
-            for b in reader {
-                f(b.map_err(|e| internal(&e))?)?;
+        let (Some(mut w), Some(file)) = (self.spill.take(), self.spill_file.take()) else {
+            for b in self.memory {
+                f(b)?;
             }
             return Ok(());
-        }
-        for b in self.memory {
-            f(b)?;
+        };
+        let error = |source: SpoolError| IngestError::Spool {
+            file: self.file.clone(),
+            source,
+        };
+        w.finish().map_err(|e| error(e.into()))?;
+        drop(w);
+        let reopened = file.reopen().map_err(|e| error(e.into()))?;
+        let reader =
+            arrow::ipc::reader::StreamReader::try_new(std::io::BufReader::new(reopened), None)
+                .map_err(|e| error(e.into()))?;
+        for b in reader {
+            f(b.map_err(|e| error(e.into()))?)?;
         }
         Ok(())
     }
