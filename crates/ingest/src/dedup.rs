@@ -190,3 +190,89 @@ fn row_text(batch: &RecordBatch, columns: usize, row: usize) -> String {
         .collect::<Vec<_>>()
         .join(",")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::{RowBuilder, schema_for};
+    use crate::shape::builtin;
+
+    /// A clinical search row's values: practice, period (days), search, name,
+    /// numerator, denominator.
+    fn row(practice: &str, search: &str, numerator: i64) -> Vec<Value> {
+        vec![
+            Value::Text(practice.into()),
+            Value::Date(Some(20726)),
+            Value::Text(search.into()),
+            Value::Text("x".into()),
+            Value::Int(Some(numerator), false),
+            Value::Int(Some(100), false),
+        ]
+    }
+
+    #[test]
+    fn a_repeated_row_is_counted_once() {
+        let shape = builtin("clinical_search").unwrap();
+        let mut seen = Duplicates::new(&shape);
+        assert_eq!(seen.check(&row("A81001", "SMR", 10), 0, 2), Ok(()));
+        assert_eq!(seen.check(&row("A81001", "DM", 10), 1, 3), Ok(()));
+        assert_eq!(
+            seen.check(&row("A81001", "SMR", 10), 2, 4),
+            Err("duplicate of line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR): the row is counted once".into())
+        );
+        assert!(seen.into_conflicts().set_aside.is_empty());
+    }
+
+    #[test]
+    fn rows_sharing_a_key_with_different_values_are_all_set_aside() {
+        let shape = builtin("clinical_search").unwrap();
+        let mut seen = Duplicates::new(&shape);
+        let conflict = "with different values: neither row is loaded; send a corrected file";
+        assert_eq!(seen.check(&row("A81001", "SMR", 10), 0, 2), Ok(()));
+        assert_eq!(seen.check(&row("A81002", "SMR", 10), 1, 3), Ok(()));
+        assert_eq!(
+            seen.check(&row("A81001", "SMR", 12), 2, 4),
+            Err(format!(
+                "same key as line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR) {conflict}"
+            ))
+        );
+        // Once in conflict, even an exact repeat of the first row is set aside.
+        assert_eq!(
+            seen.check(&row("A81001", "SMR", 10), 2, 5),
+            Err(format!(
+                "same key as line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR) {conflict}"
+            ))
+        );
+
+        // The first row (built as row 0) comes out of its batch when the
+        // batches are handed on; a later batch is untouched.
+        let mut conflicts = seen.into_conflicts();
+        let schema = schema_for(&shape);
+        let mut built = RowBuilder::new(&shape, schema);
+        built.push(row("A81001", "SMR", 10), "f.csv", 2);
+        built.push(row("A81002", "SMR", 10), "f.csv", 3);
+        let first = built.finish("f.csv").unwrap();
+        built.push(row("A81003", "SMR", 10), "f.csv", 6);
+        let second = built.finish("f.csv").unwrap();
+        let (kept, set_aside) = conflicts.take_from(first, "searches", "f.csv").unwrap();
+        assert_eq!(kept.num_rows(), 1);
+        assert_eq!(
+            set_aside,
+            vec![QuarantinedRow::new(
+                "searches",
+                "f.csv",
+                2,
+                Check::DuplicateKey,
+                format!(
+                    "line 4 has the same key (practice_code A81001, period_end 2026-09-30, search_code SMR) {conflict}"
+                ),
+                // The built row as text, its suppression flag included.
+                "A81001,2026-09-30,SMR,x,10,false,100",
+            )]
+        );
+        let (kept, set_aside) = conflicts
+            .take_from(second.clone(), "searches", "f.csv")
+            .unwrap();
+        assert_eq!((kept, set_aside), (second, Vec::new()));
+    }
+}

@@ -250,3 +250,269 @@ fn check_period_value(value: &Value, today: NaiveDate) -> Result<(), (Check, Str
             .map_err(|why| (Check::PeriodOutOfRange, format!("{shown}: {why}"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, kind: ColumnKind) -> ColumnSpec {
+        ColumnSpec {
+            name: name.to_string(),
+            aliases: Vec::new(),
+            kind,
+            required: true,
+            key: false,
+            period: false,
+        }
+    }
+
+    fn optional(mut c: ColumnSpec) -> ColumnSpec {
+        c.required = false;
+        c
+    }
+
+    fn period(mut c: ColumnSpec) -> ColumnSpec {
+        c.period = true;
+        c
+    }
+
+    const COUNT: ColumnKind = ColumnKind::Count {
+        suppressible: false,
+    };
+    const CENSORED: ColumnKind = ColumnKind::Count { suppressible: true };
+    const SLASHED: ColumnKind = ColumnKind::Date {
+        format: DateFormat::DayMonthYearSlashed,
+    };
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 24).unwrap()
+    }
+
+    /// `field` read as `c`, with no practice register.
+    fn parse(c: &ColumnSpec, field: &str) -> Result<Value, (Check, String)> {
+        let context = FieldContext {
+            known_practices: None,
+            today: today(),
+        };
+        parse_field(c, field, &context)
+    }
+
+    fn fails(check: Check, reason: &str) -> Result<Value, (Check, String)> {
+        Err((check, reason.to_string()))
+    }
+
+    #[test]
+    fn practice_codes_are_a_letter_and_five_digits_in_upper_case() {
+        let c = column("practice_code", ColumnKind::PracticeCode);
+        assert_eq!(parse(&c, " A81001 "), Ok(Value::Text("A81001".into())));
+        assert_eq!(
+            parse(&c, "a81001"),
+            fails(
+                Check::PracticeCodeFormat,
+                "column practice_code: practice codes are upper case: a81001 (expected A81001)"
+            )
+        );
+        assert_eq!(
+            parse(&c, "A8100"),
+            fails(
+                Check::PracticeCodeFormat,
+                "column practice_code: \"A8100\" is not a practice code (expected a letter and five digits, e.g. A81001)"
+            )
+        );
+        assert_eq!(
+            parse(&c, ""),
+            fails(
+                Check::PracticeCodeFormat,
+                "column practice_code: \"\" is not a practice code (expected a letter and five digits, e.g. A81001)"
+            )
+        );
+    }
+
+    #[test]
+    fn a_practice_must_be_in_the_register_when_one_is_given() {
+        let c = column("practice_code", ColumnKind::PracticeCode);
+        let known: HashSet<String> = ["A81001".to_string()].into();
+        let context = FieldContext {
+            known_practices: Some(&known),
+            today: today(),
+        };
+        assert_eq!(
+            parse_field(&c, "A81001", &context),
+            Ok(Value::Text("A81001".into()))
+        );
+        assert_eq!(
+            parse_field(&c, "B81001", &context),
+            fails(
+                Check::UnknownPractice,
+                "column practice_code: practice B81001 is not in the practice register"
+            )
+        );
+    }
+
+    #[test]
+    fn a_required_text_column_must_not_be_empty() {
+        let c = column("search_code", ColumnKind::Text);
+        assert_eq!(parse(&c, " SMR "), Ok(Value::Text("SMR".into())));
+        assert_eq!(
+            parse(&c, "  "),
+            fails(Check::RequiredMissing, "column search_code is empty")
+        );
+        assert_eq!(parse(&optional(c), ""), Ok(Value::Text(String::new())));
+    }
+
+    #[test]
+    fn counts_are_non_negative_whole_numbers_or_suppression_markers() {
+        let (count, censored) = (column("denominator", COUNT), column("numerator", CENSORED));
+        assert_eq!(parse(&count, "12"), Ok(Value::Int(Some(12), false)));
+        assert_eq!(parse(&count, "0"), Ok(Value::Int(Some(0), false)));
+        assert_eq!(
+            parse(&count, "-4"),
+            fails(
+                Check::NegativeCount,
+                "column denominator: count -4 is negative"
+            )
+        );
+        assert_eq!(
+            parse(&count, "ten"),
+            fails(
+                Check::NotACount,
+                "column denominator: \"ten\" is not a whole number"
+            )
+        );
+        assert_eq!(
+            parse(&count, "*"),
+            fails(
+                Check::NotACount,
+                "column denominator: \"*\" is not a whole number"
+            )
+        );
+        assert_eq!(
+            parse(&count, "99999999999999999999"),
+            fails(
+                Check::NotACount,
+                "column denominator: 99999999999999999999 is too large for a count (at most 9223372036854775807)"
+            )
+        );
+        assert_eq!(
+            parse(&count, ""),
+            fails(
+                Check::NotACount,
+                "column denominator: \"\" is not a whole number"
+            )
+        );
+        assert_eq!(parse(&optional(count), ""), Ok(Value::Int(None, false)));
+        for marker in SUPPRESSION_MARKERS {
+            assert_eq!(
+                parse(&censored, marker),
+                Ok(Value::Int(None, true)),
+                "{marker}"
+            );
+        }
+        assert_eq!(
+            parse(&censored, "ten"),
+            fails(
+                Check::NotACount,
+                "column numerator: \"ten\" is not a whole number or a suppression marker (*, <5)"
+            )
+        );
+    }
+
+    #[test]
+    fn decimals_are_finite_numbers() {
+        let c = column("nic", ColumnKind::Decimal { suppressible: true });
+        assert_eq!(parse(&c, "1.5"), Ok(Value::Float(Some(1.5), false)));
+        assert_eq!(parse(&c, "<5"), Ok(Value::Float(None, true)));
+        assert_eq!(
+            parse(&c, "abc"),
+            fails(Check::NotANumber, "column nic: \"abc\" is not a number")
+        );
+        assert_eq!(
+            parse(&c, "NaN"),
+            fails(Check::NotANumber, "column nic: \"NaN\" is not a number")
+        );
+        assert_eq!(parse(&optional(c), ""), Ok(Value::Float(None, false)));
+    }
+
+    #[test]
+    fn dates_are_in_their_columns_format_and_periods_have_begun() {
+        let c = period(column("period_end", SLASHED));
+        assert_eq!(parse(&c, "30/09/2026"), Ok(Value::Date(Some(20726))));
+        assert_eq!(
+            parse(&c, "31/13/2026"),
+            fails(
+                Check::BadDate,
+                "column period_end: \"31/13/2026\" is not a date as dd/mm/yyyy (e.g. 30/09/2026)"
+            )
+        );
+        assert_eq!(
+            parse(&c, "30/09/2062"),
+            fails(
+                Check::PeriodOutOfRange,
+                "column period_end: 2062-09-30 is in the future (today is 2026-11-24): an extract cannot report a period that has not begun"
+            )
+        );
+        assert_eq!(
+            parse(&c, "30/09/1926"),
+            fails(
+                Check::PeriodOutOfRange,
+                "column period_end: 1926-09-30 is before 1990-01-01: a typing or export error"
+            )
+        );
+        // Only a period column is held to the calendar.
+        let opened = optional(column("open_date", SLASHED));
+        assert_eq!(parse(&opened, "01/01/1926"), Ok(Value::Date(Some(-16071))));
+        assert_eq!(parse(&opened, ""), Ok(Value::Date(None)));
+    }
+
+    #[test]
+    fn periods_kept_as_text_or_years_are_checked_as_periods() {
+        let year = period(column("reporting_year", ColumnKind::Text));
+        assert_eq!(parse(&year, "2025-26"), Ok(Value::Text("2025-26".into())));
+        assert_eq!(
+            parse(&year, "2025-27"),
+            fails(
+                Check::BadDate,
+                "column reporting_year: \"2025-27\" is not a period (expected a financial year such as 2025-26, a year such as 2026, a quarter such as 2026Q3 or a month such as 202609)"
+            )
+        );
+        assert_eq!(
+            parse(&year, "1985-86"),
+            fails(
+                Check::PeriodOutOfRange,
+                "column reporting_year: 1985-86: 1985-04-01 is before 1990-01-01: a typing or export error"
+            )
+        );
+        let survey = period(column("survey_year", COUNT));
+        assert_eq!(parse(&survey, "2026"), Ok(Value::Int(Some(2026), false)));
+        assert_eq!(
+            parse(&survey, "2031"),
+            fails(
+                Check::PeriodOutOfRange,
+                "column survey_year: 2031: 2031-01-01 is in the future (today is 2026-11-24): an extract cannot report a period that has not begun"
+            )
+        );
+        assert_eq!(
+            parse(&survey, "12345"),
+            fails(
+                Check::BadDate,
+                "column survey_year: \"12345\" is not a period (expected a financial year such as 2025-26, a year such as 2026, a quarter such as 2026Q3 or a month such as 202609)"
+            )
+        );
+        // The column's own check speaks first.
+        assert_eq!(
+            parse(&survey, "-2026"),
+            fails(
+                Check::NegativeCount,
+                "column survey_year: count -2026 is negative"
+            )
+        );
+    }
+
+    #[test]
+    fn values_are_shown_as_a_person_reads_them() {
+        assert_eq!(Value::Date(Some(20726)).display(), "2026-09-30");
+        assert_eq!(Value::Int(None, true).display(), "*");
+        assert_eq!(Value::Float(None, false).display(), "");
+        assert_eq!(Value::Int(Some(7), false).display(), "7");
+    }
+}

@@ -127,3 +127,92 @@ pub(crate) fn find_header<R: Read>(
     }
     Err(search.not_found(file, source, shape))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::builtin;
+
+    fn search() -> Shape {
+        builtin("clinical_search").unwrap()
+    }
+
+    fn fields(line: &str) -> Vec<String> {
+        line.split(',').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn columns_are_found_by_name_or_alias_ignoring_case_spaces_and_underscores() {
+        let header = fields("search code,NUMERATOR,practice_code,Month Ending,Population,Extra");
+        assert_eq!(missing_columns(&search(), &header), Vec::<String>::new());
+        // practice, period, search, name (absent), numerator, denominator.
+        assert_eq!(
+            column_positions(&search(), &header),
+            vec![Some(2), Some(3), Some(0), None, Some(1), Some(4)]
+        );
+        assert_eq!(
+            missing_columns(&search(), &fields("Practice Code,Numerator")),
+            vec!["period_end", "search_code", "denominator"]
+        );
+    }
+
+    #[test]
+    fn the_header_is_the_first_line_naming_every_required_column() {
+        let mut search_for = HeaderSearch::default();
+        let shape = search();
+        assert_eq!(search_for.offer(&shape, 1, fields("SystmOne report")), None);
+        assert_eq!(
+            search_for.offer(&shape, 2, fields("Practice Code,Numerator")),
+            None
+        );
+        let header = fields("Practice Code,Period End,Search Code,Numerator,Denominator");
+        assert_eq!(
+            search_for.offer(&shape, 3, header.clone()),
+            Some(Header {
+                line: 3,
+                fields: header,
+                positions: vec![Some(0), Some(1), Some(2), None, Some(3), Some(4)],
+            })
+        );
+    }
+
+    #[test]
+    fn without_a_header_the_closest_line_says_what_is_missing() {
+        let mut search_for = HeaderSearch::default();
+        let shape = search();
+        search_for.offer(&shape, 1, fields("Practice Code,Numerator"));
+        search_for.offer(
+            &shape,
+            2,
+            fields("Practice Code,Period End,Numerator,Denominator"),
+        );
+        search_for.offer(&shape, 3, fields("title"));
+        assert_eq!(
+            search_for
+                .not_found("f.csv", "searches", &shape)
+                .to_string(),
+            "f.csv: no header line found for source \"searches\" in the first 30 lines; \
+             closest line lacks [\"search_code\"] (expected columns such as \
+             [\"PRACTICE_CODE\", \"Period End\", \"Search Code\", \"Numerator\", \"Denominator\"])"
+        );
+    }
+
+    #[test]
+    fn the_header_may_follow_a_title_block_but_not_beyond_its_limit() {
+        let header = "Practice Code,Period End,Search Code,Numerator,Denominator\n";
+        let find = |preamble: usize| {
+            let text = format!(
+                "{}{header}A81001,30/09/2026,SMR,1,2\n",
+                "Title\n".repeat(preamble)
+            );
+            let mut lines = Lines::open("f.csv", text.as_bytes(), 10).unwrap();
+            find_header(&mut lines, &search(), "searches", "f.csv").map(|h| h.line)
+        };
+        assert_eq!(find(0).unwrap(), 1);
+        assert_eq!(find(MAX_PREAMBLE_LINES - 1).unwrap(), MAX_PREAMBLE_LINES);
+        assert!(matches!(
+            find(MAX_PREAMBLE_LINES),
+            Err(IngestError::NoHeader { .. })
+        ));
+    }
+}

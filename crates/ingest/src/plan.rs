@@ -119,3 +119,62 @@ fn decide(
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(f, h)| (f.to_string(), h.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_source_is_read_again_when_a_file_or_its_definition_changed() {
+        let before = files(&[("a.csv", "1"), ("b.csv", "2")]);
+        let defined = BTreeSet::from(["d1".to_string()]);
+        let decide_now = |current: &[(&str, &str)], definition: &str| {
+            decide(&files(current), &before, &defined, definition.to_string())
+        };
+        assert_eq!(
+            decide_now(&[("a.csv", "1"), ("b.csv", "2")], "d1"),
+            (
+                false,
+                "unchanged since the last load: nothing read or committed".into()
+            )
+        );
+        assert_eq!(
+            decide_now(&[("a.csv", "1"), ("b.csv", "2")], "d2"),
+            (
+                true,
+                "the files are unchanged, but the checks, the source's definition or the practice register changed: every file is read again".into()
+            )
+        );
+        assert_eq!(
+            decide_now(&[("a.csv", "9"), ("c.csv", "3")], "d1"),
+            (
+                true,
+                "2 file(s) new or changed: a.csv, c.csv; 1 file(s) gone since the last load: b.csv"
+                    .into()
+            )
+        );
+        assert_eq!(
+            decide_now(
+                &[
+                    ("a.csv", "9"),
+                    ("b.csv", "9"),
+                    ("c.csv", "9"),
+                    ("d.csv", "9"),
+                    ("e.csv", "9")
+                ],
+                "d1"
+            ),
+            (
+                true,
+                "5 file(s) new or changed: a.csv, b.csv, c.csv and 2 more".into()
+            )
+        );
+    }
+}

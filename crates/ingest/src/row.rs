@@ -56,3 +56,80 @@ fn check_at_most(shape: &Shape, values: &[Value]) -> Result<(), (Check, String)>
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shape::builtin;
+    use chrono::NaiveDate;
+
+    /// A clinical search row, in the header's order.
+    fn check(fields: &[&str]) -> Result<Vec<Value>, (Check, String)> {
+        let shape = builtin("clinical_search").unwrap();
+        let context = FieldContext {
+            known_practices: None,
+            today: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+        };
+        // The file's columns in another order than the shape's, without the
+        // optional search_name: practice, search, period, numerator, denominator.
+        let positions = [Some(0), Some(2), Some(1), None, Some(3), Some(4)];
+        check_row(
+            &shape,
+            &positions,
+            5,
+            &StringRecord::from(fields.to_vec()),
+            &context,
+        )
+    }
+
+    #[test]
+    fn a_good_row_has_its_values_in_the_shapes_order() {
+        assert_eq!(
+            check(&["A81001", "SMR", "30/09/2026", "*", "120"]),
+            Ok(vec![
+                Value::Text("A81001".into()),
+                Value::Date(Some(20726)),
+                Value::Text("SMR".into()),
+                Value::Text(String::new()),
+                Value::Int(None, true),
+                Value::Int(Some(120), false),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_row_must_have_as_many_fields_as_the_header() {
+        assert_eq!(
+            check(&["A81001", "SMR", "30/09/2026", "5"]),
+            Err((
+                Check::FieldCount,
+                "4 fields where the header has 5".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn the_first_failing_field_is_the_rows_check() {
+        assert_eq!(
+            check(&["A8100", "SMR", "31/13/2026", "5", "10"]),
+            Err((
+                Check::PracticeCodeFormat,
+                "column practice_code: \"A8100\" is not a practice code (expected a letter and five digits, e.g. A81001)".to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_numerator_may_not_exceed_its_denominator() {
+        assert_eq!(
+            check(&["A81001", "SMR", "30/09/2026", "140", "101"]),
+            Err((
+                Check::NumeratorAboveDenominator,
+                "numerator 140 is above denominator 101".to_string()
+            ))
+        );
+        // A suppressed numerator is not compared.
+        assert!(check(&["A81001", "SMR", "30/09/2026", "*", "1"]).is_ok());
+        assert!(check(&["A81001", "SMR", "30/09/2026", "101", "101"]).is_ok());
+    }
+}

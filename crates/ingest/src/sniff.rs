@@ -77,3 +77,43 @@ impl Encodings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_spreadsheet_and_binary_files_are_refused_by_name() {
+        let message = |start: &[u8]| sniff("f.csv", start).unwrap_err().to_string();
+        assert_eq!(message(b""), "f.csv: the file is empty");
+        let workbook = "f.csv: this is an Excel workbook; peerbench reads CSV extracts: save the sheet as CSV (UTF-8) from Excel, or ask for the CSV release of the publication";
+        assert_eq!(message(b"PK\x03\x04rest"), workbook);
+        assert_eq!(message(b"\xD0\xCF\x11\xE0rest"), workbook);
+        assert_eq!(
+            message(b"a,b\n1,\x002\n"),
+            "f.csv: this is not a text file (it contains NUL bytes); expected a CSV extract"
+        );
+        // A NUL beyond the bytes looked at is left to the reader.
+        let late = [vec![b'a'; BINARY_SNIFF_BYTES], vec![0]].concat();
+        assert!(sniff("f.csv", &late).is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_noted() {
+        let with = sniff("f.csv", b"\xEF\xBB\xBFa,b\n").unwrap();
+        assert_eq!((with.bom, with.label()), (true, "UTF-8 with BOM"));
+        let without = sniff("f.csv", b"a,b\n").unwrap();
+        assert_eq!((without.bom, without.label()), (false, "UTF-8"));
+    }
+
+    #[test]
+    fn lines_are_decoded_as_utf8_or_windows_1252_and_the_mix_is_named() {
+        let mut e = Encodings::default();
+        assert_eq!(e.decode(b"plain"), "plain");
+        assert_eq!(e.label(), "UTF-8");
+        assert_eq!(e.decode(b"Caf\xE9"), "Café");
+        assert_eq!(e.label(), "Windows-1252");
+        assert_eq!(e.decode("Zoë".as_bytes()), "Zoë");
+        assert_eq!(e.label(), "mixed UTF-8 and Windows-1252");
+    }
+}
