@@ -255,25 +255,10 @@ fn check_period_value(value: &Value, today: NaiveDate) -> Result<(), (Check, Str
 mod tests {
     use super::*;
 
+    use crate::shape::{col, optional, period};
+
     fn column(name: &str, kind: ColumnKind) -> ColumnSpec {
-        ColumnSpec {
-            name: name.to_string(),
-            aliases: Vec::new(),
-            kind,
-            required: true,
-            key: false,
-            period: false,
-        }
-    }
-
-    fn optional(mut c: ColumnSpec) -> ColumnSpec {
-        c.required = false;
-        c
-    }
-
-    fn period(mut c: ColumnSpec) -> ColumnSpec {
-        c.period = true;
-        c
+        col(name, &[], kind)
     }
 
     const COUNT: ColumnKind = ColumnKind::Count {

@@ -142,7 +142,7 @@ impl Shape {
     }
 }
 
-fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
+pub(crate) fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
     ColumnSpec {
         name: name.to_string(),
         aliases: aliases.iter().map(|s| s.to_string()).collect(),
@@ -153,7 +153,7 @@ fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
     }
 }
 
-fn optional(mut c: ColumnSpec) -> ColumnSpec {
+pub(crate) fn optional(mut c: ColumnSpec) -> ColumnSpec {
     c.required = false;
     c
 }
@@ -165,7 +165,7 @@ fn key(mut c: ColumnSpec) -> ColumnSpec {
 }
 
 /// Marks the column naming the row's period (part of the key too).
-fn period(mut c: ColumnSpec) -> ColumnSpec {
+pub(crate) fn period(mut c: ColumnSpec) -> ColumnSpec {
     c.key = true;
     c.period = true;
     c
