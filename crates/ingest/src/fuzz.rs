@@ -120,7 +120,9 @@ fn read_balances(bytes: &[u8]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(read.rows_read, non_blank.len() - header_at - 1);
             }
         }
-        Err(IngestError::Unbalanced { .. }) | Err(IngestError::Internal(_)) => {
+        Err(IngestError::Unbalanced { .. })
+        | Err(IngestError::Arrow { .. })
+        | Err(IngestError::Spool { .. }) => {
             return Err(TestCaseError::fail("the reader lost track of rows"));
         }
         // A file that cannot be read at all (no header, empty, binary) is

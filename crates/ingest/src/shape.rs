@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use ColumnKind::{Date, PracticeCode, Text};
+
 /// How a field is read, checked and stored.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
@@ -140,7 +142,7 @@ impl Shape {
     }
 }
 
-fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
+pub(crate) fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
     ColumnSpec {
         name: name.to_string(),
         aliases: aliases.iter().map(|s| s.to_string()).collect(),
@@ -151,7 +153,7 @@ fn col(name: &str, aliases: &[&str], kind: ColumnKind) -> ColumnSpec {
     }
 }
 
-fn optional(mut c: ColumnSpec) -> ColumnSpec {
+pub(crate) fn optional(mut c: ColumnSpec) -> ColumnSpec {
     c.required = false;
     c
 }
@@ -163,7 +165,7 @@ fn key(mut c: ColumnSpec) -> ColumnSpec {
 }
 
 /// Marks the column naming the row's period (part of the key too).
-fn period(mut c: ColumnSpec) -> ColumnSpec {
+pub(crate) fn period(mut c: ColumnSpec) -> ColumnSpec {
     c.key = true;
     c.period = true;
     c
@@ -179,210 +181,242 @@ const DECIMAL: ColumnKind = ColumnKind::Decimal {
 
 /// The built-in shapes for the common NHS sources, by name.
 pub fn builtin(name: &str) -> Option<Shape> {
-    use ColumnKind::{Date, PracticeCode, Text};
-    let practice = || {
-        key(col(
-            "practice_code",
-            &[
-                "PRACTICE_CODE",
-                "ORG_CODE",
-                "GP_CODE",
-                "CODE",
-                "Organisation Code",
-                "Practice Code",
-            ],
-            PracticeCode,
-        ))
-    };
-    let shape = match name {
-        "practice_register" => Shape {
-            columns: vec![
-                practice(),
-                col("practice_name", &["PRACTICE_NAME", "NAME"], Text),
-                col("pcn_code", &["PCN_CODE"], Text),
-                col("pcn_name", &["PCN_NAME"], Text),
-                col("federation", &["FEDERATION"], Text),
-                col("icb_code", &["ICB_CODE"], Text),
-                col("icb_name", &["ICB_NAME"], Text),
-                optional(col("supplier", &["SUPPLIER"], Text)),
-                optional(col(
-                    "open_date",
-                    &["OPEN_DATE"],
-                    Date {
-                        format: DateFormat::Iso,
-                    },
-                )),
-                optional(col(
-                    "close_date",
-                    &["CLOSE_DATE"],
-                    Date {
-                        format: DateFormat::Iso,
-                    },
-                )),
-                col("list_size", &["LIST_SIZE"], COUNT),
-                col("imd_score", &["IMD_SCORE"], DECIMAL),
-                col("imd_decile", &["IMD_DECILE"], COUNT),
-                col("rurality", &["RURALITY"], Text),
-            ],
-            at_most: vec![],
-        },
-        "registered_patients" => Shape {
-            columns: vec![
-                period(col(
-                    "extract_date",
-                    &["EXTRACT_DATE"],
-                    Date {
-                        format: DateFormat::DayMonYear,
-                    },
-                )),
-                practice(),
-                key(col("sex", &["SEX"], Text)),
-                key(col("age_band", &["AGE_GROUP_5", "AGE_BAND", "AGE"], Text)),
-                col("patients", &["NUMBER_OF_PATIENTS"], COUNT),
-            ],
-            at_most: vec![],
-        },
-        "appointments" => Shape {
-            columns: vec![
-                period(col(
-                    "month",
-                    &["APPOINTMENT_MONTH_START_DATE", "APPOINTMENT_MONTH"],
-                    Date {
-                        format: DateFormat::DayMonYear,
-                    },
-                )),
-                practice(),
-                optional(col("pcn_code", &["PCN_CODE"], Text)),
-                key(col("hcp_type", &["HCP_TYPE"], Text)),
-                key(col("appt_mode", &["APPT_MODE"], Text)),
-                key(col("appt_status", &["APPT_STATUS"], Text)),
-                col("appointments", &["COUNT_OF_APPOINTMENTS"], COUNT),
-            ],
-            at_most: vec![],
-        },
-        "prescribing" => Shape {
-            columns: vec![
-                period(col(
-                    "month",
-                    &["YEAR_MONTH"],
-                    Date {
-                        format: DateFormat::YearMonth,
-                    },
-                )),
-                practice(),
-                key(col(
-                    "bnf_code",
-                    &["BNF_CODE", "BNF_PRESENTATION_CODE"],
-                    Text,
-                )),
-                col(
-                    "bnf_description",
-                    &["BNF_DESCRIPTION", "BNF_PRESENTATION_NAME"],
-                    Text,
-                ),
-                col(
-                    "chemical_code",
-                    &["BNF_CHEMICAL_SUBSTANCE", "BNF_CHEMICAL_SUBSTANCE_CODE"],
-                    Text,
-                ),
-                col(
-                    "chemical",
-                    &[
-                        "CHEMICAL_SUBSTANCE_BNF_DESCR",
-                        "BNF_CHEMICAL_SUBSTANCE_NAME",
-                    ],
-                    Text,
-                ),
-                col("items", &["ITEMS", "TOTAL_ITEMS"], COUNT),
-                optional(col("quantity", &["QUANTITY"], DECIMAL)),
-                optional(col("total_quantity", &["TOTAL_QUANTITY"], DECIMAL)),
-                col("nic", &["NIC", "NET_INGREDIENT_COST"], DECIMAL),
-                col("actual_cost", &["ACTUAL_COST"], DECIMAL),
-            ],
-            at_most: vec![],
-        },
-        "qof" => Shape {
-            columns: vec![
-                period(col(
-                    "reporting_year",
-                    &["REPORTING_YEAR", "ACHIEVEMENT_YEAR"],
-                    Text,
-                )),
-                practice(),
-                key(col("indicator_code", &["INDICATOR_CODE"], Text)),
-                key(col("measure", &["MEASURE"], Text)),
-                col("value", &["VALUE"], CENSORED_COUNT),
-            ],
-            at_most: vec![],
-        },
-        "patient_survey" => Shape {
-            columns: vec![
-                period(col("survey_year", &["SURVEY_YEAR"], COUNT)),
-                practice(),
-                key(col("question_id", &["QUESTION_ID"], Text)),
-                optional(col("question_text", &["QUESTION_TEXT"], Text)),
-                col("responses", &["RESPONSES", "BASE"], COUNT),
-                col("positive", &["POSITIVE"], CENSORED_COUNT),
-                optional(col(
-                    "pct_positive",
-                    &["PCT_POSITIVE"],
-                    ColumnKind::Decimal { suppressible: true },
-                )),
-            ],
-            at_most: vec![("positive".into(), "responses".into())],
-        },
-        "clinical_search" => Shape {
-            columns: vec![
-                practice(),
-                period(col(
-                    "period_end",
-                    &["Period End", "Month Ending", "PERIOD_END"],
-                    Date {
-                        format: DateFormat::DayMonthYearSlashed,
-                    },
-                )),
-                key(col(
-                    "search_code",
-                    &["Search Code", "Indicator", "SEARCH_CODE"],
-                    Text,
-                )),
-                optional(col("search_name", &["Search Name", "Description"], Text)),
-                col("numerator", &["Numerator", "Count"], CENSORED_COUNT),
-                col("denominator", &["Denominator", "Population"], COUNT),
-            ],
-            at_most: vec![("numerator".into(), "denominator".into())],
-        },
-        "emergency_admissions" => Shape {
-            columns: vec![
-                period(col(
-                    "month",
-                    &["ADMISSION_MONTH", "YEAR_MONTH"],
-                    Date {
-                        format: DateFormat::YearMonth,
-                    },
-                )),
-                key(col(
-                    "practice_code",
-                    &[
-                        "REGISTERED_PRACTICE_CODE",
-                        "GP_PRACTICE_CODE",
-                        "PRACTICE_CODE",
-                    ],
-                    PracticeCode,
-                )),
-                key(col("sex", &["SEX", "GENDER"], Text)),
-                key(col("age_band", &["AGE_BAND", "AGE_GROUP_5"], Text)),
-                col(
-                    "admissions",
-                    &["EMERGENCY_ADMISSIONS", "ADMISSIONS"],
-                    CENSORED_COUNT,
-                ),
-            ],
-            at_most: vec![],
-        },
+    Some(match name {
+        "practice_register" => practice_register(),
+        "registered_patients" => registered_patients(),
+        "appointments" => appointments(),
+        "prescribing" => prescribing(),
+        "qof" => qof(),
+        "patient_survey" => patient_survey(),
+        "clinical_search" => clinical_search(),
+        "emergency_admissions" => emergency_admissions(),
         _ => return None,
-    };
-    Some(shape)
+    })
+}
+
+/// The practice code column, under the names extracts give it.
+fn practice() -> ColumnSpec {
+    key(col(
+        "practice_code",
+        &[
+            "PRACTICE_CODE",
+            "ORG_CODE",
+            "GP_CODE",
+            "CODE",
+            "Organisation Code",
+            "Practice Code",
+        ],
+        PracticeCode,
+    ))
+}
+
+fn practice_register() -> Shape {
+    Shape {
+        columns: vec![
+            practice(),
+            col("practice_name", &["PRACTICE_NAME", "NAME"], Text),
+            col("pcn_code", &["PCN_CODE"], Text),
+            col("pcn_name", &["PCN_NAME"], Text),
+            col("federation", &["FEDERATION"], Text),
+            col("icb_code", &["ICB_CODE"], Text),
+            col("icb_name", &["ICB_NAME"], Text),
+            optional(col("supplier", &["SUPPLIER"], Text)),
+            optional(col(
+                "open_date",
+                &["OPEN_DATE"],
+                Date {
+                    format: DateFormat::Iso,
+                },
+            )),
+            optional(col(
+                "close_date",
+                &["CLOSE_DATE"],
+                Date {
+                    format: DateFormat::Iso,
+                },
+            )),
+            col("list_size", &["LIST_SIZE"], COUNT),
+            col("imd_score", &["IMD_SCORE"], DECIMAL),
+            col("imd_decile", &["IMD_DECILE"], COUNT),
+            col("rurality", &["RURALITY"], Text),
+        ],
+        at_most: vec![],
+    }
+}
+
+fn registered_patients() -> Shape {
+    Shape {
+        columns: vec![
+            period(col(
+                "extract_date",
+                &["EXTRACT_DATE"],
+                Date {
+                    format: DateFormat::DayMonYear,
+                },
+            )),
+            practice(),
+            key(col("sex", &["SEX"], Text)),
+            key(col("age_band", &["AGE_GROUP_5", "AGE_BAND", "AGE"], Text)),
+            col("patients", &["NUMBER_OF_PATIENTS"], COUNT),
+        ],
+        at_most: vec![],
+    }
+}
+
+fn appointments() -> Shape {
+    Shape {
+        columns: vec![
+            period(col(
+                "month",
+                &["APPOINTMENT_MONTH_START_DATE", "APPOINTMENT_MONTH"],
+                Date {
+                    format: DateFormat::DayMonYear,
+                },
+            )),
+            practice(),
+            optional(col("pcn_code", &["PCN_CODE"], Text)),
+            key(col("hcp_type", &["HCP_TYPE"], Text)),
+            key(col("appt_mode", &["APPT_MODE"], Text)),
+            key(col("appt_status", &["APPT_STATUS"], Text)),
+            col("appointments", &["COUNT_OF_APPOINTMENTS"], COUNT),
+        ],
+        at_most: vec![],
+    }
+}
+
+fn prescribing() -> Shape {
+    Shape {
+        columns: vec![
+            period(col(
+                "month",
+                &["YEAR_MONTH"],
+                Date {
+                    format: DateFormat::YearMonth,
+                },
+            )),
+            practice(),
+            key(col(
+                "bnf_code",
+                &["BNF_CODE", "BNF_PRESENTATION_CODE"],
+                Text,
+            )),
+            col(
+                "bnf_description",
+                &["BNF_DESCRIPTION", "BNF_PRESENTATION_NAME"],
+                Text,
+            ),
+            col(
+                "chemical_code",
+                &["BNF_CHEMICAL_SUBSTANCE", "BNF_CHEMICAL_SUBSTANCE_CODE"],
+                Text,
+            ),
+            col(
+                "chemical",
+                &[
+                    "CHEMICAL_SUBSTANCE_BNF_DESCR",
+                    "BNF_CHEMICAL_SUBSTANCE_NAME",
+                ],
+                Text,
+            ),
+            col("items", &["ITEMS", "TOTAL_ITEMS"], COUNT),
+            optional(col("quantity", &["QUANTITY"], DECIMAL)),
+            optional(col("total_quantity", &["TOTAL_QUANTITY"], DECIMAL)),
+            col("nic", &["NIC", "NET_INGREDIENT_COST"], DECIMAL),
+            col("actual_cost", &["ACTUAL_COST"], DECIMAL),
+        ],
+        at_most: vec![],
+    }
+}
+
+fn qof() -> Shape {
+    Shape {
+        columns: vec![
+            period(col(
+                "reporting_year",
+                &["REPORTING_YEAR", "ACHIEVEMENT_YEAR"],
+                Text,
+            )),
+            practice(),
+            key(col("indicator_code", &["INDICATOR_CODE"], Text)),
+            key(col("measure", &["MEASURE"], Text)),
+            col("value", &["VALUE"], CENSORED_COUNT),
+        ],
+        at_most: vec![],
+    }
+}
+
+fn patient_survey() -> Shape {
+    Shape {
+        columns: vec![
+            period(col("survey_year", &["SURVEY_YEAR"], COUNT)),
+            practice(),
+            key(col("question_id", &["QUESTION_ID"], Text)),
+            optional(col("question_text", &["QUESTION_TEXT"], Text)),
+            col("responses", &["RESPONSES", "BASE"], COUNT),
+            col("positive", &["POSITIVE"], CENSORED_COUNT),
+            optional(col(
+                "pct_positive",
+                &["PCT_POSITIVE"],
+                ColumnKind::Decimal { suppressible: true },
+            )),
+        ],
+        at_most: vec![("positive".into(), "responses".into())],
+    }
+}
+
+fn clinical_search() -> Shape {
+    Shape {
+        columns: vec![
+            practice(),
+            period(col(
+                "period_end",
+                &["Period End", "Month Ending", "PERIOD_END"],
+                Date {
+                    format: DateFormat::DayMonthYearSlashed,
+                },
+            )),
+            key(col(
+                "search_code",
+                &["Search Code", "Indicator", "SEARCH_CODE"],
+                Text,
+            )),
+            optional(col("search_name", &["Search Name", "Description"], Text)),
+            col("numerator", &["Numerator", "Count"], CENSORED_COUNT),
+            col("denominator", &["Denominator", "Population"], COUNT),
+        ],
+        at_most: vec![("numerator".into(), "denominator".into())],
+    }
+}
+
+fn emergency_admissions() -> Shape {
+    Shape {
+        columns: vec![
+            period(col(
+                "month",
+                &["ADMISSION_MONTH", "YEAR_MONTH"],
+                Date {
+                    format: DateFormat::YearMonth,
+                },
+            )),
+            key(col(
+                "practice_code",
+                &[
+                    "REGISTERED_PRACTICE_CODE",
+                    "GP_PRACTICE_CODE",
+                    "PRACTICE_CODE",
+                ],
+                PracticeCode,
+            )),
+            key(col("sex", &["SEX", "GENDER"], Text)),
+            key(col("age_band", &["AGE_BAND", "AGE_GROUP_5"], Text)),
+            col(
+                "admissions",
+                &["EMERGENCY_ADMISSIONS", "ADMISSIONS"],
+                CENSORED_COUNT,
+            ),
+        ],
+        at_most: vec![],
+    }
 }
 
 pub const BUILTIN_SHAPES: &[&str] = &[

@@ -1,0 +1,278 @@
+//! Duplicate keys within one file: a row repeated exactly is counted once;
+//! rows that share a key but disagree are all set aside, since which is right
+//! cannot be known here (the practice's period then shows as missing).
+//!
+//! A conflict can show up after the first row with its key has been built
+//! (and perhaps spooled), so those first rows are noted while the file is
+//! read and taken out of its batches once it has been read to its end.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use arrow::record_batch::RecordBatch;
+
+use crate::field::Value;
+use crate::shape::Shape;
+use crate::{Check, IngestError, QuarantinedRow, Result};
+
+/// The first row seen with a key, to tell a repeated row from a conflicting one.
+struct FirstWithKey {
+    /// Its index among the rows built so far.
+    row: usize,
+    line: usize,
+    values_hash: u64,
+    /// Already set aside because a later row with its key disagreed.
+    conflicted: bool,
+}
+
+/// A row's key as 128 bits: a national file has millions of rows, and
+/// holding each key's text would double the memory a file takes to read.
+/// Two independent 64-bit hashes collide with odds near 2^-128.
+fn key_hash(values: &[Value], key_columns: &[usize]) -> u128 {
+    let half = |seed: u8| {
+        let mut h = DefaultHasher::new();
+        seed.hash(&mut h);
+        for &i in key_columns {
+            values[i].hash_into(&mut h);
+        }
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
+}
+
+/// The keys seen so far in one file.
+pub(crate) struct Duplicates<'s> {
+    shape: &'s Shape,
+    key_columns: Vec<usize>,
+    first_with_key: HashMap<u128, FirstWithKey>,
+    /// Rows already built that a later, conflicting row with their key sets
+    /// aside: (row, line, reason).
+    conflicted_rows: Vec<(usize, usize, String)>,
+}
+
+impl<'s> Duplicates<'s> {
+    pub(crate) fn new(shape: &'s Shape) -> Self {
+        Duplicates {
+            shape,
+            key_columns: shape.key_columns(),
+            first_with_key: HashMap::new(),
+            conflicted_rows: Vec::new(),
+        }
+    }
+
+    /// Checks a row that would be built as row `row`, read at `line`: Ok
+    /// when its key is new, otherwise why it is set aside. A conflict also
+    /// marks the first row with the key (see [`Duplicates::into_conflicts`]).
+    pub(crate) fn check(
+        &mut self,
+        values: &[Value],
+        row: usize,
+        line: usize,
+    ) -> Result<(), String> {
+        let key = key_hash(values, &self.key_columns);
+        let mut hasher = DefaultHasher::new();
+        values.iter().for_each(|v| v.hash_into(&mut hasher));
+        let values_hash = hasher.finish();
+        let mut e = match self.first_with_key.entry(key) {
+            Entry::Vacant(e) => {
+                e.insert(FirstWithKey {
+                    row,
+                    line,
+                    values_hash,
+                    conflicted: false,
+                });
+                return Ok(());
+            }
+            Entry::Occupied(e) => e,
+        };
+        let described = self
+            .key_columns
+            .iter()
+            .map(|&i| format!("{} {}", self.shape.columns[i].name, values[i].display()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let first = e.get_mut();
+        if first.values_hash == values_hash && !first.conflicted {
+            return Err(format!(
+                "duplicate of line {} ({described}): the row is counted once",
+                first.line
+            ));
+        }
+        if !first.conflicted {
+            first.conflicted = true;
+            self.conflicted_rows.push((
+                first.row,
+                first.line,
+                format!(
+                    "line {line} has the same key ({described}) with different values: neither row is loaded; send a corrected file"
+                ),
+            ));
+        }
+        Err(format!(
+            "same key as line {} ({described}) with different values: neither row is loaded; send a corrected file",
+            first.line
+        ))
+    }
+
+    /// The rows already built that a later row contradicted.
+    pub(crate) fn into_conflicts(self) -> Conflicts {
+        Conflicts {
+            set_aside: self
+                .conflicted_rows
+                .into_iter()
+                .map(|(row, line, reason)| (row, (line, reason)))
+                .collect(),
+            offset: 0,
+        }
+    }
+}
+
+/// Built rows to set aside, by their index among the rows built, taken out
+/// of the file's batches as they are handed on in order.
+pub(crate) struct Conflicts {
+    set_aside: HashMap<usize, (usize, String)>,
+    /// The index of the first row of the next batch.
+    offset: usize,
+}
+
+impl Conflicts {
+    /// The next batch less its rows to set aside, and those rows as the
+    /// quarantine keeps them.
+    pub(crate) fn take_from(
+        &mut self,
+        batch: RecordBatch,
+        source: &str,
+        file: &str,
+    ) -> Result<(RecordBatch, Vec<QuarantinedRow>)> {
+        let (offset, n) = (self.offset, batch.num_rows());
+        self.offset += n;
+        let in_batch: Vec<usize> = (offset..offset + n)
+            .filter(|r| self.set_aside.contains_key(r))
+            .collect();
+        if in_batch.is_empty() {
+            return Ok((batch, Vec::new()));
+        }
+        let columns = batch.num_columns() - 2; // not source_file, source_line
+        let rows = in_batch
+            .iter()
+            .map(|r| {
+                let (line, reason) = &self.set_aside[r];
+                QuarantinedRow::new(
+                    source,
+                    file,
+                    *line,
+                    Check::DuplicateKey,
+                    reason.clone(),
+                    &row_text(&batch, columns, r - offset),
+                )
+            })
+            .collect();
+        let keep: arrow::array::BooleanArray = (offset..offset + n)
+            .map(|r| Some(!self.set_aside.contains_key(&r)))
+            .collect();
+        let batch = arrow::compute::filter_record_batch(&batch, &keep).map_err(
+            IngestError::arrow(format!("{file}: setting aside rows with conflicting keys")),
+        )?;
+        Ok((batch, rows))
+    }
+}
+
+/// A built row as comma-separated text, for the quarantine's `raw` column.
+fn row_text(batch: &RecordBatch, columns: usize, row: usize) -> String {
+    let options = arrow::util::display::FormatOptions::default();
+    (0..columns)
+        .map(|c| {
+            arrow::util::display::ArrayFormatter::try_new(batch.column(c).as_ref(), &options)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::columns::{RowBuilder, schema_for};
+    use crate::shape::builtin;
+
+    /// A clinical search row's values: practice, period (days), search, name,
+    /// numerator, denominator.
+    fn row(practice: &str, search: &str, numerator: i64) -> Vec<Value> {
+        vec![
+            Value::Text(practice.into()),
+            Value::Date(Some(20726)),
+            Value::Text(search.into()),
+            Value::Text("x".into()),
+            Value::Int(Some(numerator), false),
+            Value::Int(Some(100), false),
+        ]
+    }
+
+    #[test]
+    fn a_repeated_row_is_counted_once() {
+        let shape = builtin("clinical_search").unwrap();
+        let mut seen = Duplicates::new(&shape);
+        assert_eq!(seen.check(&row("A81001", "SMR", 10), 0, 2), Ok(()));
+        assert_eq!(seen.check(&row("A81001", "DM", 10), 1, 3), Ok(()));
+        assert_eq!(
+            seen.check(&row("A81001", "SMR", 10), 2, 4),
+            Err("duplicate of line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR): the row is counted once".into())
+        );
+        assert!(seen.into_conflicts().set_aside.is_empty());
+    }
+
+    #[test]
+    fn rows_sharing_a_key_with_different_values_are_all_set_aside() {
+        let shape = builtin("clinical_search").unwrap();
+        let mut seen = Duplicates::new(&shape);
+        let conflict = "with different values: neither row is loaded; send a corrected file";
+        assert_eq!(seen.check(&row("A81001", "SMR", 10), 0, 2), Ok(()));
+        assert_eq!(seen.check(&row("A81002", "SMR", 10), 1, 3), Ok(()));
+        assert_eq!(
+            seen.check(&row("A81001", "SMR", 12), 2, 4),
+            Err(format!(
+                "same key as line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR) {conflict}"
+            ))
+        );
+        // Once in conflict, even an exact repeat of the first row is set aside.
+        assert_eq!(
+            seen.check(&row("A81001", "SMR", 10), 2, 5),
+            Err(format!(
+                "same key as line 2 (practice_code A81001, period_end 2026-09-30, search_code SMR) {conflict}"
+            ))
+        );
+
+        // The first row (built as row 0) comes out of its batch when the
+        // batches are handed on; a later batch is untouched.
+        let mut conflicts = seen.into_conflicts();
+        let schema = schema_for(&shape);
+        let mut built = RowBuilder::new(&shape, schema);
+        built.push(row("A81001", "SMR", 10), "f.csv", 2);
+        built.push(row("A81002", "SMR", 10), "f.csv", 3);
+        let first = built.finish("f.csv").unwrap();
+        built.push(row("A81003", "SMR", 10), "f.csv", 6);
+        let second = built.finish("f.csv").unwrap();
+        let (kept, set_aside) = conflicts.take_from(first, "searches", "f.csv").unwrap();
+        assert_eq!(kept.num_rows(), 1);
+        assert_eq!(
+            set_aside,
+            vec![QuarantinedRow::new(
+                "searches",
+                "f.csv",
+                2,
+                Check::DuplicateKey,
+                format!(
+                    "line 4 has the same key (practice_code A81001, period_end 2026-09-30, search_code SMR) {conflict}"
+                ),
+                // The built row as text, its suppression flag included.
+                "A81001,2026-09-30,SMR,x,10,false,100",
+            )]
+        );
+        let (kept, set_aside) = conflicts
+            .take_from(second.clone(), "searches", "f.csv")
+            .unwrap();
+        assert_eq!((kept, set_aside), (second, Vec::new()));
+    }
+}

@@ -1,0 +1,63 @@
+//! What a load did: per file, per source, and for the whole ingest.
+
+use std::collections::BTreeMap;
+
+use crate::QuarantinedRow;
+use crate::resubmission::Resubmission;
+
+/// What happened to one file.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub file: String,
+    pub sha256: String,
+    pub encoding: &'static str,
+    pub rows_read: usize,
+    pub rows_loaded: usize,
+    pub rows_quarantined: usize,
+    /// Rows not loaded because a later file resubmitted their practice's period.
+    pub rows_superseded: usize,
+    pub error: Option<String>,
+}
+
+/// What happened to one source.
+#[derive(Debug, Clone)]
+pub struct SourceOutcome {
+    pub table: String,
+    pub files: Vec<FileOutcome>,
+    /// The version committed, or None if the files were unchanged since the last load.
+    pub committed_version: Option<u64>,
+    pub quarantine_by_check: BTreeMap<&'static str, usize>,
+    pub resubmissions: Vec<Resubmission>,
+    /// Set when more rows were set aside than the source's warning level.
+    pub warning: Option<String>,
+}
+
+impl SourceOutcome {
+    pub fn rows_superseded(&self) -> usize {
+        self.files.iter().map(|f| f.rows_superseded).sum()
+    }
+    pub fn rows_loaded(&self) -> usize {
+        self.files.iter().map(|f| f.rows_loaded).sum()
+    }
+    pub fn rows_quarantined(&self) -> usize {
+        self.files.iter().map(|f| f.rows_quarantined).sum()
+    }
+}
+
+/// Everything one ingest did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestSummary {
+    pub sources: Vec<SourceOutcome>,
+    pub quarantined: Vec<QuarantinedRow>,
+    /// Files in a landing folder that no source reads.
+    pub unclaimed: Vec<String>,
+}
+
+/// How many rows each check set aside.
+pub(crate) fn count_by_check(rejected: &[QuarantinedRow]) -> BTreeMap<&'static str, usize> {
+    let mut by_check = BTreeMap::new();
+    for r in rejected {
+        *by_check.entry(r.check.as_str()).or_insert(0) += 1;
+    }
+    by_check
+}

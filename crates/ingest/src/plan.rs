@@ -1,0 +1,180 @@
+//! What a load would do, said without doing it: which sources would be read
+//! and committed, and why, from file hashes and the ledger alone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use peerbench_warehouse::Warehouse;
+
+use crate::extraction::{extracts, hash_file};
+use crate::ledger::{latest_files, load_definition};
+use crate::tables::register_codes;
+use crate::{Result, Source};
+
+/// What a load would do with one source, said without doing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcePlan {
+    pub table: String,
+    pub files: usize,
+    /// Whether the load would read and commit the source.
+    pub load: bool,
+    /// Why, in words: "unchanged", "new table", "2 files new or changed: …".
+    pub why: String,
+}
+
+/// What `ingest` would do with each source — which would be read and
+/// committed, and why — reading only file hashes and the ledger.
+pub async fn plan(
+    warehouse: &Warehouse,
+    sources: &[Source],
+    base_dir: &Path,
+    register_table: Option<&str>,
+) -> Result<Vec<SourcePlan>> {
+    let known = match register_table {
+        Some(t) => register_codes(warehouse, t).await?,
+        None => None,
+    };
+    let mut plans = Vec::new();
+    for source in sources {
+        let extracts = extracts(source, base_dir).await?;
+        let mut current = BTreeMap::new();
+        for e in &extracts {
+            current.insert(e.label.clone(), hash_file(&e.path)?);
+        }
+        let (load, why) = if warehouse.version(&source.table).await?.is_none() {
+            (true, "new table: every file is read".into())
+        } else {
+            let (before, definitions) = latest_files(warehouse, &source.table).await?;
+            let known = if source.check_register {
+                known.as_ref()
+            } else {
+                None
+            };
+            let definition = load_definition(source, known);
+            decide(&current, &before, &definitions, definition)
+        };
+        plans.push(SourcePlan {
+            table: source.table.clone(),
+            files: current.len(),
+            load,
+            why,
+        });
+    }
+    Ok(plans)
+}
+
+/// Whether an existing table would be loaded again, and why: its files
+/// (`current`, file → hash) against those of its last load (`before`) and
+/// the definitions that load was checked under.
+fn decide(
+    current: &BTreeMap<String, String>,
+    before: &BTreeMap<String, String>,
+    definitions: &BTreeSet<String>,
+    definition: String,
+) -> (bool, String) {
+    let changed: Vec<&String> = current
+        .iter()
+        .filter(|(f, h)| before.get(*f) != Some(h))
+        .map(|(f, _)| f)
+        .collect();
+    let gone: Vec<&String> = before
+        .keys()
+        .filter(|f| !current.contains_key(*f))
+        .collect();
+    let name = |v: &[&String]| {
+        let shown: Vec<&str> = v.iter().take(3).map(|f| f.as_str()).collect();
+        let more = v.len().saturating_sub(3);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    if !changed.is_empty() || !gone.is_empty() {
+        let mut why = Vec::new();
+        if !changed.is_empty() {
+            why.push(format!(
+                "{} file(s) new or changed: {}",
+                changed.len(),
+                name(&changed)
+            ));
+        }
+        if !gone.is_empty() {
+            why.push(format!(
+                "{} file(s) gone since the last load: {}",
+                gone.len(),
+                name(&gone)
+            ));
+        }
+        (true, why.join("; "))
+    } else if *definitions != BTreeSet::from([definition]) {
+        (
+            true,
+            "the files are unchanged, but the checks, the source's definition or the practice register changed: every file is read again".into(),
+        )
+    } else {
+        (
+            false,
+            "unchanged since the last load: nothing read or committed".into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(f, h)| (f.to_string(), h.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_source_is_read_again_when_a_file_or_its_definition_changed() {
+        let before = files(&[("a.csv", "1"), ("b.csv", "2")]);
+        let defined = BTreeSet::from(["d1".to_string()]);
+        let decide_now = |current: &[(&str, &str)], definition: &str| {
+            decide(&files(current), &before, &defined, definition.to_string())
+        };
+        assert_eq!(
+            decide_now(&[("a.csv", "1"), ("b.csv", "2")], "d1"),
+            (
+                false,
+                "unchanged since the last load: nothing read or committed".into()
+            )
+        );
+        assert_eq!(
+            decide_now(&[("a.csv", "1"), ("b.csv", "2")], "d2"),
+            (
+                true,
+                "the files are unchanged, but the checks, the source's definition or the practice register changed: every file is read again".into()
+            )
+        );
+        assert_eq!(
+            decide_now(&[("a.csv", "9"), ("c.csv", "3")], "d1"),
+            (
+                true,
+                "2 file(s) new or changed: a.csv, c.csv; 1 file(s) gone since the last load: b.csv"
+                    .into()
+            )
+        );
+        assert_eq!(
+            decide_now(
+                &[
+                    ("a.csv", "9"),
+                    ("b.csv", "9"),
+                    ("c.csv", "9"),
+                    ("d.csv", "9"),
+                    ("e.csv", "9")
+                ],
+                "d1"
+            ),
+            (
+                true,
+                "5 file(s) new or changed: a.csv, b.csv, c.csv and 2 more".into()
+            )
+        );
+    }
+}

@@ -1,0 +1,94 @@
+//! Reading warehouse tables back: one table queried (None when it does not
+//! exist yet), and columns as text or whole numbers whatever Arrow type
+//! they were stored as.
+
+use std::collections::HashSet;
+
+use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use datafusion::prelude::SessionContext;
+use peerbench_warehouse::Warehouse;
+
+use crate::{IngestError, Result};
+
+/// Runs `sql` over one warehouse table; None when the table does not exist yet.
+pub(crate) async fn query_table(
+    warehouse: &Warehouse,
+    table: &str,
+    sql: &str,
+) -> Result<Option<Vec<RecordBatch>>> {
+    if warehouse.version(table).await?.is_none() {
+        return Ok(None);
+    }
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, table, None).await?;
+    Ok(Some(ctx.sql(sql).await?.collect().await?))
+}
+
+/// Text values of any string column of `table`. DataFusion reads Parquet
+/// strings as `Utf8View`, so cast rather than assume `Utf8`.
+pub(crate) fn strings(table: &str, array: &ArrayRef) -> Result<Vec<Option<String>>> {
+    let a = as_text(array).map_err(IngestError::arrow(format!(
+        "table {table}: reading a column back as text"
+    )))?;
+    Ok((0..a.len())
+        .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+        .collect())
+}
+
+/// Whole numbers of any integer column of `table` (nulls as 0).
+pub(crate) fn int64s(table: &str, array: &ArrayRef) -> Result<Vec<i64>> {
+    let a = cast_to::<Int64Array>(array, &DataType::Int64).map_err(IngestError::arrow(format!(
+        "table {table}: reading a column back as whole numbers"
+    )))?;
+    Ok((0..a.len())
+        .map(|i| if a.is_valid(i) { a.value(i) } else { 0 })
+        .collect())
+}
+
+/// A column of a file's batch as text: practice codes and periods (dates,
+/// years) alike. `file` names the file should the column be missing.
+pub(crate) fn text_column(file: &str, batch: &RecordBatch, name: &str) -> Result<StringArray> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
+        .and_then(as_text)
+        .map_err(IngestError::arrow(format!(
+            "{file}: reading column {name} as text"
+        )))
+}
+
+/// Any column cast to text.
+fn as_text(array: &ArrayRef) -> std::result::Result<StringArray, ArrowError> {
+    cast_to::<StringArray>(array, &DataType::Utf8)
+}
+
+/// A column cast to `to`, as the array type `A` of that data type.
+fn cast_to<A: Array + Clone + 'static>(
+    array: &ArrayRef,
+    to: &DataType,
+) -> std::result::Result<A, ArrowError> {
+    arrow::compute::cast(array, to)?
+        .as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .ok_or_else(|| ArrowError::CastError(format!("{} is not a {to} array", array.data_type())))
+}
+
+/// The practice codes in the register table, if it has been loaded.
+pub async fn register_codes(
+    warehouse: &Warehouse,
+    register_table: &str,
+) -> Result<Option<HashSet<String>>> {
+    let sql = format!("SELECT DISTINCT practice_code FROM {register_table}");
+    let Some(batches) = query_table(warehouse, register_table, &sql).await? else {
+        return Ok(None);
+    };
+    let mut codes = HashSet::new();
+    for b in batches {
+        codes.extend(strings(register_table, b.column(0))?.into_iter().flatten());
+    }
+    Ok(Some(codes))
+}
