@@ -385,6 +385,11 @@ async fn execute(command: Command) -> Result<(), Failure> {
                 write_metrics(&m, path);
             }
             let summary = outcome?;
+            if let Some(past) = &options.as_of {
+                println!(
+                    "Run {past} made again from its table versions and recorded SQL; nothing was loaded. The loads in effect then:"
+                );
+            }
             print_ingest(&summary.ingest);
             let Some(published) = &summary.published else {
                 let since = summary.nothing_new_since.as_ref();

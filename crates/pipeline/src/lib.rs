@@ -1236,6 +1236,11 @@ impl Pipeline {
                 )
             }
         ));
+        if !options.full
+            && let Some(line) = self.reusable(&warehouse, &plans, &computed).await
+        {
+            lines.push(line);
+        }
         let output = self.output_for(options);
         lines.push(format!(
             "Would publish to {} (keeping {} earlier publication(s) in {}.earlier), on a failing indicator: {}.",
@@ -1266,6 +1271,41 @@ impl Pipeline {
             }
         }
         Ok(lines)
+    }
+
+    /// For a dry run: the indicators whose output a run would reuse (none
+    /// of the tables they read is to be loaded, and their output for the
+    /// tables as they are is kept), as a line; None when there are none or
+    /// the warehouse has no tables yet.
+    async fn reusable(
+        &self,
+        warehouse: &Warehouse,
+        plans: &[peerbench_ingest::SourcePlan],
+        computed: &[&Indicator],
+    ) -> Option<String> {
+        let definitions = self.definitions().ok()?;
+        let (ctx, versions, _) = self.session_with(warehouse, &definitions).await.ok()?;
+        let versions: BTreeMap<String, u64> = versions.into_iter().collect();
+        let views = self.views_text_of(&definitions);
+        let mut reused = Vec::new();
+        for ind in computed {
+            let Ok(read) = peerbench_indicators::tables_read(&ctx, ind).await else {
+                continue;
+            };
+            let loading = plans.iter().any(|p| p.load && read.contains(&p.table));
+            if let (false, Some(key)) = (loading, reuse::key(ind, &views, &versions, &read))
+                && reuse::is_kept(warehouse, &ind.id, &key).await
+            {
+                reused.push(ind.id.as_str());
+            }
+        }
+        (!reused.is_empty()).then(|| {
+            format!(
+                "  of which {} would be reused, no table they read having changed ({}); --full computes them all",
+                reused.len(),
+                reused.join(", ")
+            )
+        })
     }
 
     /// What a manifest knows before the run starts.

@@ -51,6 +51,15 @@ fn object(id: &str, key: &str) -> String {
     format!("{FOLDER}/{id}/{key}.parquet")
 }
 
+/// Whether an output is kept under `key` (without reading it).
+pub async fn is_kept(warehouse: &Warehouse, id: &str, key: &str) -> bool {
+    let wanted = object(id, key);
+    warehouse
+        .list_objects(&format!("{FOLDER}/{id}"))
+        .await
+        .is_ok_and(|kept| kept.contains(&wanted))
+}
+
 /// The output kept under `key`, if there is one that reads back whole.
 pub async fn load(warehouse: &Warehouse, id: &str, key: &str) -> Option<Computed> {
     let bytes = match warehouse.get_object(&object(id, key)).await {

@@ -167,3 +167,54 @@ pub(crate) async fn first_missing_file(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Warehouse, WarehouseError};
+
+    #[tokio::test]
+    async fn objects_beside_the_tables_are_written_whole_listed_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Warehouse::local(dir.path()).unwrap();
+        assert_eq!(w.get_object("_cache/a/1.bin").await.unwrap(), None);
+        assert_eq!(
+            w.list_objects("_cache/a").await.unwrap(),
+            Vec::<String>::new()
+        );
+        w.put_object("_cache/a/1.bin", b"one".to_vec())
+            .await
+            .unwrap();
+        w.put_object("_cache/a/2.bin", b"two".to_vec())
+            .await
+            .unwrap();
+        w.put_object("_cache/a/1.bin", b"uno".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(
+            w.get_object("_cache/a/1.bin").await.unwrap(),
+            Some(b"uno".to_vec())
+        );
+        assert_eq!(
+            w.list_objects("_cache/a").await.unwrap(),
+            ["_cache/a/1.bin", "_cache/a/2.bin"]
+        );
+        w.delete_object("_cache/a/1.bin").await.unwrap();
+        w.delete_object("_cache/a/1.bin").await.unwrap();
+        assert_eq!(
+            w.list_objects("_cache/a").await.unwrap(),
+            ["_cache/a/2.bin"]
+        );
+        // Objects are never tables, and no key reaches outside the warehouse
+        // or into a table.
+        assert_eq!(w.tables().await.unwrap(), Vec::<String>::new());
+        for bad in ["practices/x", "_cache/../../etc", "_cache//x", ""] {
+            assert!(
+                matches!(
+                    w.put_object(bad, Vec::new()).await,
+                    Err(WarehouseError::BadLocation { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+}
