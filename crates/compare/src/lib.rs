@@ -14,12 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use peerbench_indicators::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
-    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions,
-    adjusted_limits, byar_rate, compare_with_benchmark, dsr, exact_limits, flag, overdispersion,
-    percent_rank_sorted, quantile_type7, recent_trend, trend_label, wilson_proportion, xmr,
+    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions, SpcRule,
+    TrendLabel, Variation, adjusted_limits, byar_rate, compare_with_benchmark, dsr, exact_limits,
+    flag, overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
+    wilson_proportion, xmr,
 };
 
-pub use changes::{Change, ChangeKind, what_changed};
+pub use changes::{Change, ChangeKind, Reading, what_changed};
 pub use neighbours::{DescriptorWeight, nearest_neighbours};
 
 /// What a practice is, for grouping.
@@ -183,13 +184,16 @@ pub struct ResultRow {
     pub funnel_flag_unadjusted: Option<FunnelFlag>,
     pub od_phi: Option<f64>,
     pub od_tau2: Option<f64>,
-    pub spc_signal: Option<&'static str>,
-    pub spc_variation: Option<&'static str>,
+    /// The special-cause rule the point breaks; None for common cause or
+    /// no chart.
+    pub spc_signal: Option<SpcRule>,
+    /// None when the practice's series is too short to chart.
+    pub spc_variation: Option<Variation>,
     pub spc_centre: Option<f64>,
     pub spc_lower: Option<f64>,
     pub spc_upper: Option<f64>,
     pub spc_trial: Option<bool>,
-    pub trend: &'static str,
+    pub trend: TrendLabel,
     pub not_compared_reason: Option<String>,
 }
 
@@ -265,8 +269,8 @@ struct GroupStats {
 
 /// One point of a practice's own XmR chart.
 struct SpcAtPoint {
-    signal: Option<&'static str>,
-    variation: &'static str,
+    signal: Option<SpcRule>,
+    variation: Variation,
     centre: f64,
     lower: f64,
     upper: f64,
@@ -276,7 +280,7 @@ struct SpcAtPoint {
 /// Per-practice SPC and trend over its own series, keyed by period.
 struct OwnSeries {
     spc: HashMap<String, SpcAtPoint>,
-    trend: HashMap<String, &'static str>,
+    trend: HashMap<String, TrendLabel>,
 }
 
 fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> OwnSeries {
@@ -297,8 +301,8 @@ fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> Own
                 spc.insert(
                     period.to_string(),
                     SpcAtPoint {
-                        signal: point.signal.map(|s| s.as_str()),
-                        variation: point.variation.as_str(),
+                        signal: point.signal,
+                        variation: point.variation,
                         centre: chart.centre,
                         lower: chart.lower,
                         upper: chart.upper,
@@ -478,7 +482,7 @@ pub fn compare_indicator(
                     .trend
                     .get(period)
                     .copied()
-                    .unwrap_or("cannot_be_calculated"),
+                    .unwrap_or(TrendLabel::CannotBeCalculated),
                 not_compared_reason: e.reason.clone(),
             };
             let Some(v) = &e.valued else {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use peerbench_compare::ResultRow;
 use peerbench_indicators::{Indicator, ValueType};
-use peerbench_stats::{FunnelKind, Overdispersion, adjusted_limits};
+use peerbench_stats::{FunnelKind, Overdispersion, Variation, adjusted_limits};
 
 use crate::html::esc;
 
@@ -333,10 +333,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
     ys.extend([centre, lower, upper]);
     let scale = Scale::over(0.0, (series.len().max(2) - 1) as f64, &ys, false);
     let signals = points.iter().filter(|p| p.1.spc_signal.is_some()).count();
-    let latest = last
-        .spc_variation
-        .unwrap_or("common_cause")
-        .replace('_', " ");
+    let latest = crate::wording::variation_plain(last.spc_variation);
     let mut s = String::new();
     let _ = write!(
         s,
@@ -377,7 +374,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
     for (i, r, v) in &points {
         let (x, y) = (scale.x(*i as f64), scale.y(*v));
         match r.spc_variation {
-            Some("improvement") => {
+            Some(Variation::Improvement) => {
                 let _ = write!(
                     s,
                     "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"#005eb8\" stroke=\"#212b32\"/>",
@@ -385,7 +382,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
                     y - 4.5
                 );
             }
-            Some("concern") => {
+            Some(Variation::Concern) => {
                 let _ = write!(
                     s,
                     "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\"/>",
@@ -396,7 +393,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
                     y + 4.0
                 );
             }
-            Some("neutral") => {
+            Some(Variation::Neutral) => {
                 let _ = write!(
                     s,
                     "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"#330072\" stroke=\"#212b32\"/>"

@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use peerbench_compare::PeerGroupKind;
 use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator, ValueType};
-use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
+use peerbench_stats::{Comparison, Polarity, quantile_type7};
 
 use crate::disclosure::{Suppression, View};
 
 use crate::ReportInput;
+use crate::wording;
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -37,52 +38,12 @@ fn fmt(x: Option<f64>) -> String {
     }
 }
 
-/// Plain words for a practice's place on the peer funnel.
 pub(crate) fn funnel_words(r: &ResultRow) -> &'static str {
-    match r.funnel_flag {
-        Some(FunnelFlag::High998) => "Above the 99.8% limit",
-        Some(FunnelFlag::High95) => "Above the 95% limit",
-        Some(FunnelFlag::Within) => "Within the limits",
-        Some(FunnelFlag::Low95) => "Below the 95% limit",
-        Some(FunnelFlag::Low998) => "Below the 99.8% limit",
-        None => "Not assessed",
-    }
+    wording::funnel_position(r.funnel_flag)
 }
 
-/// Plain words for a funnel position or SPC signal as the changes record
-/// them (`high_998`, `two_of_three`, …).
-pub(crate) fn change_words(s: &str) -> &str {
-    match s {
-        "high_998" => "above the 99.8% limit",
-        "high_95" => "above the 95% limit",
-        "within" => "within the limits",
-        "low_95" => "below the 95% limit",
-        "low_998" => "below the 99.8% limit",
-        "outside_limits" => "a point outside the process limits",
-        "trend" => "a run of rising or falling points",
-        "two_of_three" => "two of three points near a limit",
-        "shift" => "a run of points on one side of the average",
-        "common_cause" => "common-cause variation only",
-        other => other,
-    }
-}
-
-/// Plain words for the latest point of the practice's own SPC chart.
 pub(crate) fn spc_words(r: &ResultRow) -> String {
-    let rule = match r.spc_signal {
-        Some("outside_limits") => "a point outside the process limits",
-        Some("trend") => "a run of rising or falling points",
-        Some("two_of_three") => "two of three points near a limit",
-        Some("shift") => "a run of points on one side of the average",
-        _ => "",
-    };
-    match r.spc_variation {
-        None => "Too few months to chart".to_string(),
-        Some("common_cause") => "Common-cause variation only".to_string(),
-        Some("improvement") => format!("Improvement: {rule}"),
-        Some("concern") => format!("Concern: {rule}"),
-        Some(_) => format!("Special cause: {rule}"),
-    }
+    wording::run_chart_reading(r.spc_signal, r.spc_variation)
 }
 
 /// Period, counts, value with its 95% interval and the peer benchmark: the
@@ -116,16 +77,9 @@ fn signal_cells(view: &View, r: &ResultRow) -> String {
     )
 }
 
-/// Word and CSS class for a comparison. The word is always printed.
 pub(crate) fn comparison_label(c: Comparison) -> (&'static str, &'static str) {
-    match c {
-        Comparison::Better => ("Better", "better"),
-        Comparison::Similar => ("Similar", "similar"),
-        Comparison::Worse => ("Worse", "worse"),
-        Comparison::Higher => ("Higher", "higher"),
-        Comparison::Lower => ("Lower", "lower"),
-        Comparison::NotCompared => ("Not compared", "none"),
-    }
+    let t = wording::comparison_tag(c);
+    (t.word, t.class)
 }
 
 // Colour-blind-safe pairs from the NHS identity palette (blue for better,
@@ -377,12 +331,9 @@ impl<'a> Site<'a> {
         }
         s.push_str("</tbody></table>\n<table><caption>Peer groups</caption><thead><tr><th scope=\"col\">Name</th><th scope=\"col\">Who is in it</th></tr></thead><tbody>\n");
         for g in &self.input.peer_groups {
-            let who = match &g.kind {
-                PeerGroupKind::All => "every practice loaded".to_string(),
-                PeerGroupKind::Federation => "practices in the same federation".to_string(),
-                PeerGroupKind::Pcn => "practices in the same primary care network".to_string(),
-                PeerGroupKind::Icb => "practices in the same integrated care board".to_string(),
-                PeerGroupKind::Similar { k, weights } => format!(
+            let who = match (&g.kind, wording::peer_group_members(&g.kind)) {
+                (_, Some(who)) => who.to_string(),
+                (PeerGroupKind::Similar { k, weights }, None) => format!(
                     "the practice and the {k} practices most like it on standardised descriptors, weighted {}",
                     weights
                         .iter()
@@ -390,6 +341,7 @@ impl<'a> Site<'a> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
+                (_, None) => String::new(),
             };
             let _ = writeln!(s, "<tr><td>{}</td><td>{who}</td></tr>", esc(&g.name));
         }
@@ -460,10 +412,7 @@ impl<'a> Site<'a> {
             q1 = fmt(Some(q1)),
             q3 = fmt(Some(q3)),
             bm = fmt(benchmark),
-            side = match ind.polarity {
-                Polarity::NoJudgement => "Lower values on the left.",
-                _ => "Worse values on the left.",
-            }
+            side = wording::spine_left(ind.polarity)
         );
         let _ = write!(
             s,
@@ -744,11 +693,7 @@ impl<'a> Site<'a> {
                 } else {
                     &ind.caveats
                 }),
-                match ind.polarity {
-                    Polarity::HighIsGood => "higher",
-                    Polarity::LowIsGood => "lower",
-                    Polarity::NoJudgement => "neither (context only)",
-                }
+                wording::better_is(ind.polarity)
             );
         }
         b.push_str(self.how_made());
@@ -1072,11 +1017,7 @@ impl<'a> Site<'a> {
         } else {
             b.push_str("<table><thead><tr><th scope=\"col\">What changed</th><th scope=\"col\">Indicator</th><th scope=\"col\">Practice</th><th scope=\"col\">Now</th><th scope=\"col\">Before</th></tr></thead><tbody>\n");
             for c in changes {
-                let what = match c.kind {
-                    peerbench_compare::ChangeKind::NewOutlier => "New outlier",
-                    peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
-                    peerbench_compare::ChangeKind::NewSpecialCause => "New special-cause signal",
-                };
+                let what = wording::change_kind(c.kind);
                 let title = inds
                     .iter()
                     .find(|i| i.id == c.indicator_id)
@@ -1090,9 +1031,9 @@ impl<'a> Site<'a> {
                         .practices
                         .get(&c.practice_code)
                         .map_or("", |p| p.name.as_str())),
-                    esc(change_words(&c.now)),
+                    esc(wording::reading(c.now)),
                     esc(&c.period),
-                    esc(change_words(&c.before)),
+                    esc(wording::reading(c.before)),
                     esc(&c.previous_period),
                     code = esc(&c.practice_code)
                 );
@@ -1274,11 +1215,7 @@ pub fn catalogue_page(title: &str, indicators: &[Indicator]) -> String {
             ind.domain.title(),
             ind.value_type.as_str(),
             esc(&ind.units),
-            match ind.polarity {
-                Polarity::HighIsGood => "higher",
-                Polarity::LowIsGood => "lower",
-                Polarity::NoJudgement => "neither (context)",
-            },
+            wording::better_is_short(ind.polarity),
             ind.min_denominator,
             id = esc(&ind.id)
         );
@@ -1327,6 +1264,7 @@ pub fn catalogue_page(title: &str, indicators: &[Indicator]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peerbench_stats::FunnelFlag;
 
     /// A hidden value goes without its interval, funnel position and
     /// run-chart reading; a shown one keeps them.
@@ -1360,12 +1298,12 @@ mod tests {
             od_phi: None,
             od_tau2: None,
             spc_signal: None,
-            spc_variation: Some("common_cause"),
+            spc_variation: Some(peerbench_stats::Variation::CommonCause),
             spc_centre: None,
             spc_lower: None,
             spc_upper: None,
             spc_trial: None,
-            trend: "no_significant_change",
+            trend: peerbench_stats::TrendLabel::NoSignificantChange,
             not_compared_reason: None,
         };
         let sup = Suppression::default();

@@ -14,6 +14,7 @@ mod html;
 mod publication;
 mod safe_csv;
 mod table;
+mod wording;
 mod workbook;
 
 use std::collections::BTreeMap;

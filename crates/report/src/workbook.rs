@@ -9,8 +9,9 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
+use crate::html::{Site, comparison_label, funnel_words, spc_words};
 use crate::safe_csv::neutralise;
+use crate::wording;
 use crate::{ReportError, Result};
 
 /// Text goes into cells only as strings (never formulas), neutralised like
@@ -324,19 +325,15 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     )?;
     for (i, c) in changes.iter().enumerate() {
         let r = i as u32 + 1;
-        let what = match c.kind {
-            peerbench_compare::ChangeKind::NewOutlier => "New outlier",
-            peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
-            peerbench_compare::ChangeKind::NewSpecialCause => "New special-cause signal",
-        };
+        let what = wording::change_kind(c.kind);
         ws.text(r, 0, what)?;
         ws.text(r, 1, title_of(&c.indicator_id))?;
         ws.text(r, 2, &c.practice_code)?;
         ws.text(r, 3, name_of(&c.practice_code))?;
         ws.text(r, 4, &c.period)?;
-        ws.text(r, 5, change_words(&c.now))?;
+        ws.text(r, 5, wording::reading(c.now))?;
         ws.text(r, 6, &c.previous_period)?;
-        ws.text(r, 7, change_words(&c.before))?;
+        ws.text(r, 7, wording::reading(c.before))?;
     }
 
     // 7. Data quality.
