@@ -10,7 +10,7 @@
 
 mod charts;
 mod disclosure;
-mod html;
+mod pages;
 mod publication;
 mod safe_csv;
 mod table;
@@ -26,7 +26,7 @@ use peerbench_indicators::Indicator;
 pub use disclosure::{
     Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,
 };
-pub use html::catalogue_page;
+pub use pages::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
 
@@ -257,7 +257,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
         std::time::Instant::now()
     };
     let t = std::time::Instant::now();
-    let site = html::Site::new(input);
+    let site = pages::Site::new(input);
     let t = stage("indexed the results", t);
     write(
         &staging.join("indicators.html"),

@@ -9,7 +9,7 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{Site, comparison_label, funnel_words, spc_words};
+use crate::pages::Site;
 use crate::safe_csv::neutralise;
 use crate::wording;
 use crate::{ReportError, Result};
@@ -188,7 +188,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.text(r, 1, &p.name)?;
         for (k, ind) in inds.iter().enumerate() {
             let word = match site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                Some(row) => comparison_label(view.comparison(row)).0,
+                Some(row) => wording::comparison_tag(view.comparison(row)).word,
                 None => "No data",
             };
             ws.text(r, 2 + k as u16, word)?;
@@ -239,7 +239,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         number(ws, r, 4, row.value, &one_dp)?;
         number(ws, r, 5, row.funnel_lower_998, &one_dp)?;
         number(ws, r, 6, row.funnel_upper_998, &one_dp)?;
-        ws.text(r, 7, funnel_words(row))?;
+        ws.text(r, 7, wording::funnel_position(row.funnel_flag))?;
         number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
         number(ws, r, 9, row.od_tau2, &five_dp)?;
     }
@@ -293,16 +293,20 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             number(ws, r, 9, row.upper_95, &one_dp)?;
         }
         number(ws, r, 10, view.benchmark(row), &one_dp)?;
-        ws.text(r, 11, comparison_label(view.comparison(row)).0)?;
+        ws.text(r, 11, wording::comparison_tag(view.comparison(row)).word)?;
         ws.text(
             r,
             12,
             view.funnel_not_shown(row)
-                .unwrap_or_else(|| funnel_words(row)),
+                .unwrap_or_else(|| wording::funnel_position(row.funnel_flag)),
         )?;
         match hidden {
             Some(h) => ws.text(r, 13, h.words())?,
-            None => ws.text(r, 13, spc_words(row))?,
+            None => ws.text(
+                r,
+                13,
+                wording::run_chart_reading(row.spc_signal, row.spc_variation),
+            )?,
         };
     }
 
