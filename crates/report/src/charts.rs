@@ -322,23 +322,13 @@ pub fn funnel(
         .fold(f64::INFINITY, f64::min)
         .max(1.0);
     let mut ys: Vec<f64> = valued.iter().filter_map(|r| r.value).collect();
-    let mut curves: Vec<Vec<(f64, f64, f64)>> = Vec::new(); // per level: (n, lo, hi)
-    if let Some(od) = &od {
-        for level in [0.95, 0.998] {
-            let curve: Vec<(f64, f64, f64)> = (0..=60)
-                .map(|i| n_min * 0.8 + (n_max - n_min * 0.8) * i as f64 / 60.0)
-                .filter_map(|x| {
-                    adjusted_limits(od, x, kind, level)
-                        .ok()
-                        .map(|(lo, hi)| (x, lo * m, hi * m))
-                })
-                .collect();
-            if let Some(first) = curve.first() {
-                ys.push(first.1);
-                ys.push(first.2);
-            }
-            curves.push(curve);
-        }
+    let curves = od.as_ref().map_or_else(Vec::new, |od| {
+        funnel_limits(od, kind, m, (n_min * 0.8, n_max))
+    });
+    // The limits are widest at the smallest denominator drawn.
+    for first in curves.iter().filter_map(|c| c.first()) {
+        ys.push(first.1);
+        ys.push(first.2);
     }
     let scale = Scale::over(0.0, n_max, &ys, kind == FunnelKind::Proportion);
     let flag = practice.funnel_flag.map_or("not assessed", |f| f.as_str());
@@ -397,6 +387,29 @@ pub fn funnel(
         text x=(d1(px + dx)) y=(d1(py - 8.0)) font-size="12" font-weight="bold" text-anchor=(anchor) fill="#212b32" { "This practice" }
     };
     svg("fn", ind, "funnel plot", &desc, content)
+}
+
+/// The 95% and then the 99.8% limits across denominators `from` to `to`, as
+/// (denominator, lower, upper) in the indicator's units.
+fn funnel_limits(
+    od: &Overdispersion,
+    kind: FunnelKind,
+    multiplier: f64,
+    (from, to): (f64, f64),
+) -> Vec<Vec<(f64, f64, f64)>> {
+    [0.95, 0.998]
+        .iter()
+        .map(|level| {
+            (0..=60)
+                .map(|i| from + (to - from) * i as f64 / 60.0)
+                .filter_map(|x| {
+                    adjusted_limits(od, x, kind, *level)
+                        .ok()
+                        .map(|(lo, hi)| (x, lo * multiplier, hi * multiplier))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The practice's own XmR run chart: values, centre line, process limits,

@@ -1072,9 +1072,16 @@ mod tests {
             not_compared_reason.as_deref(),
             Some("disclosure control: a count of 1 to 7")
         );
+    }
 
-        // Two more practices share A's part of the total: the two smallest
-        // numerators. They are shown like A, with their own reason.
+    /// Two more practices share A's part of the total: the two smallest
+    /// numerators. They are shown like A, with their own reason; the rest
+    /// keep their own statistics.
+    #[test]
+    fn secondary_suppression_shares_a_small_count() {
+        let rows = six();
+        let groups = federation();
+        let sup = Suppression::new(&rows, &groups, &[], "federation");
         assert_eq!(
             hidden_codes(&rows, &sup),
             [
