@@ -170,7 +170,7 @@ fn read_me(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
     ];
     for (i, (k, v)) in lines.iter().enumerate() {
         ws.text_with_format(i as u32, 0, *k, &Format::new().set_bold())?;
-        ws.text_with_format(i as u32, 1, v, &wrap)?;
+        ws.text_with_format(i as u32, 1, v, wrap)?;
     }
 
     Ok(())
@@ -234,7 +234,7 @@ fn summary(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
                 .copied()
                 .unwrap_or(""),
         )?;
-        number(ws, r, 5, bench, &one_dp)?;
+        number(ws, r, 5, bench, one_dp)?;
         for (k, n) in counts.iter().enumerate() {
             ws.write_number(r, 6 + k as u16, *n)?;
         }
@@ -308,9 +308,9 @@ fn outliers(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ws.text(r, 1, &row.practice_code)?;
         ws.text(r, 2, pack.name_of(&row.practice_code))?;
         ws.text(r, 3, &row.period)?;
-        number(ws, r, 4, row.value, &one_dp)?;
-        number(ws, r, 5, row.funnel_lower_998, &one_dp)?;
-        number(ws, r, 6, row.funnel_upper_998, &one_dp)?;
+        number(ws, r, 4, row.value, one_dp)?;
+        number(ws, r, 5, row.funnel_lower_998, one_dp)?;
+        number(ws, r, 6, row.funnel_upper_998, one_dp)?;
         ws.text(r, 7, wording::funnel_position(row.funnel_flag))?;
         number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
         number(ws, r, 9, row.od_tau2, &five_dp)?;
@@ -365,7 +365,7 @@ fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
             (6, row.denominator, published.denominator),
         ] {
             match (original, shown) {
-                (_, Some(v)) => ws.write_number_with_format(r, c, v, &whole).map(|_| ())?,
+                (_, Some(v)) => ws.write_number_with_format(r, c, v, whole).map(|_| ())?,
                 (Some(_), None) => ws.text(r, c, "*").map(|_| ())?,
                 (None, None) => ws.text(r, c, "suppressed").map(|_| ())?,
             }
@@ -373,11 +373,11 @@ fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         if hidden.is_some() {
             ws.text(r, 7, "*")?;
         } else {
-            number(ws, r, 7, row.value, &one_dp)?;
-            number(ws, r, 8, row.lower_95, &one_dp)?;
-            number(ws, r, 9, row.upper_95, &one_dp)?;
+            number(ws, r, 7, row.value, one_dp)?;
+            number(ws, r, 8, row.lower_95, one_dp)?;
+            number(ws, r, 9, row.upper_95, one_dp)?;
         }
-        number(ws, r, 10, view.benchmark(row), &one_dp)?;
+        number(ws, r, 10, view.benchmark(row), one_dp)?;
         ws.text(r, 11, wording::comparison_tag(view.comparison(row)).word)?;
         ws.text(
             r,
@@ -457,8 +457,8 @@ fn data_quality(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         let r = i as u32 + 1;
         ws.text(r, 0, &s.table)?;
         ws.write_number(r, 1, s.files as f64)?;
-        ws.write_number_with_format(r, 2, s.rows_loaded as f64, &whole)?;
-        ws.write_number_with_format(r, 3, s.rows_quarantined as f64, &whole)?;
+        ws.write_number_with_format(r, 2, s.rows_loaded as f64, whole)?;
+        ws.write_number_with_format(r, 3, s.rows_quarantined as f64, whole)?;
         let mut why = s
             .by_check
             .iter()
@@ -473,7 +473,7 @@ fn data_quality(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
             ws.text(r, 5, m)?;
             ws.text(r, 6, s.missing_latest.join(", "))?;
         }
-        ws.write_number_with_format(r, 7, s.rows_replaced as f64, &whole)?;
+        ws.write_number_with_format(r, 7, s.rows_replaced as f64, whole)?;
         let jumps = s
             .jumps
             .iter()
