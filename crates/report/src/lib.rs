@@ -7,6 +7,15 @@
 //! words as well as colours, and are deterministic: the same input gives the
 //! same bytes. Publication is atomic: the pages are built in a staging folder
 //! and swapped into place, so readers never see half a report.
+//!
+//! Pages are written with maud's `html!` macro, which escapes every value it
+//! splices in: text from extracts and indicator files cannot become markup,
+//! and raw output is a visible `PreEscaped` (only the charts' SVG shapes and
+//! the stylesheet). maud rather than askama because the pages are mostly
+//! logic around small pieces of markup, which maud keeps in ordinary Rust
+//! beside it, with pages, sections, cells and charts all one `Markup` type
+//! (see `pages`). The words shown for each statistical category come from
+//! one place, `wording`; the results table keeps the categories' tokens.
 
 mod charts;
 mod disclosure;
