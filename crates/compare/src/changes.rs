@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use peerbench_stats::{FunnelFlag, SpcRule};
+
 use crate::ResultRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -26,6 +28,29 @@ impl ChangeKind {
     }
 }
 
+/// What a change records of a practice in one period: its place on the
+/// peer funnel, or its own run chart's reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    Funnel(FunnelFlag),
+    /// A special-cause signal, by the rule it breaks.
+    Signal(SpcRule),
+    /// A charted point with no special cause.
+    CommonCause,
+}
+
+impl Reading {
+    /// In the results table's words (`high_998`, `shift`, `common_cause`),
+    /// as `changes.csv` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reading::Funnel(f) => f.as_str(),
+            Reading::Signal(rule) => rule.as_str(),
+            Reading::CommonCause => "common_cause",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub indicator_id: String,
@@ -33,9 +58,9 @@ pub struct Change {
     pub period: String,
     pub previous_period: String,
     pub kind: ChangeKind,
-    /// What it is now, in the results table's words (e.g. `high_998`, `shift`).
-    pub now: String,
-    pub before: String,
+    /// What it is now and was before.
+    pub now: Reading,
+    pub before: Reading,
 }
 
 /// Changes between each indicator's latest two periods, in `peer_group`.
@@ -67,28 +92,40 @@ pub fn what_changed(results: &[ResultRow], peer_group: &str) -> Vec<Change> {
             ) else {
                 continue;
             };
-            let mut push = |kind: ChangeKind, n: &str, b: &str| {
+            let mut push = |kind: ChangeKind, now: Reading, before: Reading| {
                 out.push(Change {
                     indicator_id: ind.to_string(),
                     practice_code: code.to_string(),
                     period: latest.to_string(),
                     previous_period: previous.to_string(),
                     kind,
-                    now: n.to_string(),
-                    before: b.to_string(),
+                    now,
+                    before,
                 })
             };
             if let (Some(fn_), Some(fb)) = (now.funnel_flag, before.funnel_flag) {
                 if fn_.is_outlier() && !fb.is_outlier() {
-                    push(ChangeKind::NewOutlier, fn_.as_str(), fb.as_str());
+                    push(
+                        ChangeKind::NewOutlier,
+                        Reading::Funnel(fn_),
+                        Reading::Funnel(fb),
+                    );
                 } else if !fn_.is_outlier() && fb.is_outlier() {
-                    push(ChangeKind::ResolvedOutlier, fn_.as_str(), fb.as_str());
+                    push(
+                        ChangeKind::ResolvedOutlier,
+                        Reading::Funnel(fn_),
+                        Reading::Funnel(fb),
+                    );
                 }
             }
             if let (Some(signal), None) = (now.spc_signal, before.spc_signal)
                 && before.spc_variation.is_some()
             {
-                push(ChangeKind::NewSpecialCause, signal, "common_cause");
+                push(
+                    ChangeKind::NewSpecialCause,
+                    Reading::Signal(signal),
+                    Reading::CommonCause,
+                );
             }
         }
     }

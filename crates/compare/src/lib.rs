@@ -14,12 +14,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use peerbench_indicators::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
-    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions,
-    adjusted_limits, byar_rate, compare_with_benchmark, dsr, exact_limits, flag, overdispersion,
-    percent_rank_sorted, quantile_type7, recent_trend, trend_label, wilson_proportion, xmr,
+    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions, SpcRule,
+    TrendLabel, Variation, adjusted_limits, byar_rate, compare_with_benchmark, dsr, exact_limits,
+    flag, overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
+    wilson_proportion, xmr,
 };
 
-pub use changes::{Change, ChangeKind, what_changed};
+pub use changes::{Change, ChangeKind, Reading, what_changed};
 pub use neighbours::{DescriptorWeight, nearest_neighbours};
 
 /// What a practice is, for grouping.
@@ -183,13 +184,16 @@ pub struct ResultRow {
     pub funnel_flag_unadjusted: Option<FunnelFlag>,
     pub od_phi: Option<f64>,
     pub od_tau2: Option<f64>,
-    pub spc_signal: Option<&'static str>,
-    pub spc_variation: Option<&'static str>,
+    /// The special-cause rule the point breaks; None for common cause or
+    /// no chart.
+    pub spc_signal: Option<SpcRule>,
+    /// None when the practice's series is too short to chart.
+    pub spc_variation: Option<Variation>,
     pub spc_centre: Option<f64>,
     pub spc_lower: Option<f64>,
     pub spc_upper: Option<f64>,
     pub spc_trial: Option<bool>,
-    pub trend: &'static str,
+    pub trend: TrendLabel,
     pub not_compared_reason: Option<String>,
 }
 
@@ -265,8 +269,8 @@ struct GroupStats {
 
 /// One point of a practice's own XmR chart.
 struct SpcAtPoint {
-    signal: Option<&'static str>,
-    variation: &'static str,
+    signal: Option<SpcRule>,
+    variation: Variation,
     centre: f64,
     lower: f64,
     upper: f64,
@@ -276,7 +280,7 @@ struct SpcAtPoint {
 /// Per-practice SPC and trend over its own series, keyed by period.
 struct OwnSeries {
     spc: HashMap<String, SpcAtPoint>,
-    trend: HashMap<String, &'static str>,
+    trend: HashMap<String, TrendLabel>,
 }
 
 fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> OwnSeries {
@@ -297,8 +301,8 @@ fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> Own
                 spc.insert(
                     period.to_string(),
                     SpcAtPoint {
-                        signal: point.signal.map(|s| s.as_str()),
-                        variation: point.variation.as_str(),
+                        signal: point.signal,
+                        variation: point.variation,
                         centre: chart.centre,
                         lower: chart.lower,
                         upper: chart.upper,
@@ -347,31 +351,7 @@ pub fn compare_indicator(
         rows
     };
     // Evaluate every practice-period once; the peer groups share it.
-    let evals: Vec<Eval> = rows
-        .iter()
-        .filter(|r| practices.contains_key(&r.practice_code))
-        .map(|row| {
-            let (valued, reason) = match (row.numerator, row.denominator) {
-                (None, _) | (_, None) => (None, Some("suppressed or missing input".to_string())),
-                (Some(_), Some(d)) if d < ind.min_denominator => (
-                    None,
-                    Some(format!(
-                        "denominator {d} below the minimum of {}",
-                        ind.min_denominator
-                    )),
-                ),
-                (Some(n), Some(d)) => match evaluate(ind, row, n, d) {
-                    Ok(v) => (Some(v), None),
-                    Err(e) => (None, Some(e.to_string())),
-                },
-            };
-            Eval {
-                row,
-                valued,
-                reason,
-            }
-        })
-        .collect();
+    let evals = evaluate_rows(ind, rows, practices);
     let mut by_practice_period: HashMap<(&str, &str), &Eval> = HashMap::new();
     let mut by_practice: BTreeMap<&str, Vec<&Eval>> = BTreeMap::new();
     for e in &evals {
@@ -386,7 +366,6 @@ pub fn compare_indicator(
         .map(|(code, es)| (*code, own_series(ind, es, options)))
         .collect();
     let kind = funnel_kind(ind);
-    let m = ind.multiplier;
 
     let mut out = Vec::with_capacity(evals.len() * groups.len());
     for resolved in groups {
@@ -406,38 +385,7 @@ pub fn compare_indicator(
                     .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
                     .filter(|p| p.valued.is_some())
                     .collect();
-                // Sorted once, so each member's percent rank is a binary search.
-                let mut values: Vec<f64> = peers.iter().filter_map(|p| p.valued.as_ref().map(|v| v.value)).collect();
-                values.sort_by(f64::total_cmp);
-                let units: Vec<FunnelUnit> = peers
-                    .iter()
-                    .map(|p| FunnelUnit { numerator: p.row.numerator.unwrap_or(0.0), denominator: p.row.denominator.unwrap_or(0.0) })
-                    .collect();
-                let (sum_o, sum_n) = units.iter().fold((0.0, 0.0), |(o, n), u| (o + u.numerator, n + u.denominator));
-                let (od, funnel_reason) = match kind {
-                    None => (None, Some("funnel: not drawn for a directly standardised rate; its interval is compared with the peer benchmark".to_string())),
-                    Some(_) if peers.len() < group.min_practices_for_funnel => (None, Some(format!(
-                        "funnel: only {} practices with data in peer group {} (at least {} needed to estimate overdispersion)",
-                        peers.len(), group.name, group.min_practices_for_funnel
-                    ))),
-                    Some(kind) => match overdispersion(&units, kind) {
-                        Ok(od) => (Some(od), None),
-                        Err(e) => (None, Some(format!("funnel: {e}"))),
-                    },
-                };
-                let benchmark = if ind.value_type == ValueType::Dsr {
-                    pooled_dsr(&peers, m)
-                } else {
-                    (sum_n > 0.0).then(|| sum_o / sum_n * m)
-                };
-                GroupStats {
-                    size: peers.len(),
-                    benchmark,
-                    median: quantile_type7(&values, 0.5).ok(),
-                    values,
-                    od,
-                    funnel_reason,
-                }
+                group_stats(ind, group, kind, &peers)
             });
             let own_series = &own[code];
             let spc = own_series.spc.get(period);
@@ -478,54 +426,14 @@ pub fn compare_indicator(
                     .trend
                     .get(period)
                     .copied()
-                    .unwrap_or("cannot_be_calculated"),
+                    .unwrap_or(TrendLabel::CannotBeCalculated),
                 not_compared_reason: e.reason.clone(),
             };
             let Some(v) = &e.valued else {
                 out.push(row);
                 continue;
             };
-            row.value = Some(v.value);
-            row.lower_95 = Some(v.ci95.lower);
-            row.upper_95 = Some(v.ci95.upper);
-            row.lower_998 = Some(v.ci998.lower);
-            row.upper_998 = Some(v.ci998.upper);
-            row.percentile_rank = percent_rank_sorted(&stats.values, v.value).ok();
-            match stats.benchmark {
-                Some(b) if stats.size >= group.min_practices => {
-                    row.comparison = compare_with_benchmark(v.ci95, b, ind.polarity);
-                    row.comparison_998 = compare_with_benchmark(v.ci998, b, ind.polarity);
-                }
-                _ => {
-                    row.not_compared_reason = Some(format!(
-                        "only {} practices with data in peer group {} (at least {} needed)",
-                        stats.size, group.name, group.min_practices
-                    ));
-                }
-            }
-            let n = e.row.denominator.unwrap_or(0.0);
-            if let (Some(od), Some(kind)) = (&stats.od, kind) {
-                let limits =
-                    |level| adjusted_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
-                let exact = |level| {
-                    exact_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m))
-                };
-                if let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) {
-                    row.funnel_lower_95 = Some(l95.0);
-                    row.funnel_upper_95 = Some(l95.1);
-                    row.funnel_lower_998 = Some(l998.0);
-                    row.funnel_upper_998 = Some(l998.1);
-                    row.funnel_flag = Some(flag(v.value, l95, l998));
-                }
-                if let (Ok(e95), Ok(e998)) = (exact(0.95), exact(0.998)) {
-                    row.funnel_flag_unadjusted = Some(flag(v.value, e95, e998));
-                }
-            } else if let Some(reason) = &stats.funnel_reason {
-                row.not_compared_reason = Some(match row.not_compared_reason.take() {
-                    Some(r) => format!("{r}; {reason}"),
-                    None => reason.clone(),
-                });
-            }
+            compare_valued(&mut row, v, ind, group, stats);
             out.push(row);
         }
     }
@@ -538,6 +446,152 @@ pub fn compare_indicator(
         ))
     });
     out
+}
+
+/// Each practice-period's value and intervals, or why it has none.
+fn evaluate_rows<'r>(
+    ind: &Indicator,
+    rows: &'r [IndicatorRow],
+    practices: &HashMap<String, PracticeInfo>,
+) -> Vec<Eval<'r>> {
+    rows.iter()
+        .filter(|r| practices.contains_key(&r.practice_code))
+        .map(|row| {
+            let (valued, reason) = match (row.numerator, row.denominator) {
+                (None, _) | (_, None) => (None, Some("suppressed or missing input".to_string())),
+                (Some(_), Some(d)) if d < ind.min_denominator => (
+                    None,
+                    Some(format!(
+                        "denominator {d} below the minimum of {}",
+                        ind.min_denominator
+                    )),
+                ),
+                (Some(n), Some(d)) => match evaluate(ind, row, n, d) {
+                    Ok(v) => (Some(v), None),
+                    Err(e) => (None, Some(e.to_string())),
+                },
+            };
+            Eval {
+                row,
+                valued,
+                reason,
+            }
+        })
+        .collect()
+}
+
+/// What a peer group's members in one period share: size, pooled
+/// benchmark, median, sorted values, and the overdispersion of its funnel
+/// (or why there is none).
+fn group_stats(
+    ind: &Indicator,
+    group: &PeerGroup,
+    kind: Option<FunnelKind>,
+    peers: &[&Eval],
+) -> GroupStats {
+    let m = ind.multiplier;
+    // Sorted once, so each member's percent rank is a binary search.
+    let mut values: Vec<f64> = peers
+        .iter()
+        .filter_map(|p| p.valued.as_ref().map(|v| v.value))
+        .collect();
+    values.sort_by(f64::total_cmp);
+    let units: Vec<FunnelUnit> = peers
+        .iter()
+        .map(|p| FunnelUnit {
+            numerator: p.row.numerator.unwrap_or(0.0),
+            denominator: p.row.denominator.unwrap_or(0.0),
+        })
+        .collect();
+    let (sum_o, sum_n) = units
+        .iter()
+        .fold((0.0, 0.0), |(o, n), u| (o + u.numerator, n + u.denominator));
+    let (od, funnel_reason) = match kind {
+        None => (None, Some("funnel: not drawn for a directly standardised rate; its interval is compared with the peer benchmark".to_string())),
+        Some(_) if peers.len() < group.min_practices_for_funnel => (None, Some(format!(
+            "funnel: only {} practices with data in peer group {} (at least {} needed to estimate overdispersion)",
+            peers.len(), group.name, group.min_practices_for_funnel
+        ))),
+        Some(kind) => match overdispersion(&units, kind) {
+            Ok(od) => (Some(od), None),
+            Err(e) => (None, Some(format!("funnel: {e}"))),
+        },
+    };
+    let benchmark = if ind.value_type == ValueType::Dsr {
+        pooled_dsr(peers, m)
+    } else {
+        (sum_n > 0.0).then(|| sum_o / sum_n * m)
+    };
+    GroupStats {
+        size: peers.len(),
+        benchmark,
+        median: quantile_type7(&values, 0.5).ok(),
+        values,
+        od,
+        funnel_reason,
+    }
+}
+
+/// A valued row's value and intervals, its percent rank and comparison
+/// in its peer group, and its place on the group's funnel.
+fn compare_valued(
+    row: &mut ResultRow,
+    v: &Valued,
+    ind: &Indicator,
+    group: &PeerGroup,
+    stats: &GroupStats,
+) {
+    row.value = Some(v.value);
+    row.lower_95 = Some(v.ci95.lower);
+    row.upper_95 = Some(v.ci95.upper);
+    row.lower_998 = Some(v.ci998.lower);
+    row.upper_998 = Some(v.ci998.upper);
+    row.percentile_rank = percent_rank_sorted(&stats.values, v.value).ok();
+    match stats.benchmark {
+        Some(b) if stats.size >= group.min_practices => {
+            row.comparison = compare_with_benchmark(v.ci95, b, ind.polarity);
+            row.comparison_998 = compare_with_benchmark(v.ci998, b, ind.polarity);
+        }
+        _ => {
+            row.not_compared_reason = Some(format!(
+                "only {} practices with data in peer group {} (at least {} needed)",
+                stats.size, group.name, group.min_practices
+            ));
+        }
+    }
+    place_on_funnel(row, v.value, stats, funnel_kind(ind), ind.multiplier);
+}
+
+/// A valued row's funnel limits at its denominator and its position
+/// against them (adjusted and exact), or why it has none.
+fn place_on_funnel(
+    row: &mut ResultRow,
+    value: f64,
+    stats: &GroupStats,
+    kind: Option<FunnelKind>,
+    m: f64,
+) {
+    let n = row.denominator.unwrap_or(0.0);
+    if let (Some(od), Some(kind)) = (&stats.od, kind) {
+        let limits = |level| adjusted_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
+        let exact =
+            |level| exact_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
+        if let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) {
+            row.funnel_lower_95 = Some(l95.0);
+            row.funnel_upper_95 = Some(l95.1);
+            row.funnel_lower_998 = Some(l998.0);
+            row.funnel_upper_998 = Some(l998.1);
+            row.funnel_flag = Some(flag(value, l95, l998));
+        }
+        if let (Ok(e95), Ok(e998)) = (exact(0.95), exact(0.998)) {
+            row.funnel_flag_unadjusted = Some(flag(value, e95, e998));
+        }
+    } else if let Some(reason) = &stats.funnel_reason {
+        row.not_compared_reason = Some(match row.not_compared_reason.take() {
+            Some(r) => format!("{r}; {reason}"),
+            None => reason.clone(),
+        });
+    }
 }
 
 /// The peer benchmark of a DSR: the DSR of the group's strata pooled.

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::*;
-use peerbench_stats::FunnelFlag;
+use peerbench_stats::{FunnelFlag, SpcRule, TrendLabel, Variation};
 
 fn indicator(value_type: &str, polarity: &str) -> Indicator {
     let text = format!(
@@ -186,21 +186,21 @@ fn spc_trend_and_what_changed_follow_the_series() {
         .iter()
         .find(|r| r.practice_code == "A00001" && r.period == "2026-12")
         .unwrap();
-    assert_eq!(last.spc_signal, Some("outside_limits"));
-    assert_eq!(last.spc_variation, Some("concern"));
+    assert_eq!(last.spc_signal, Some(SpcRule::OutsideLimits));
+    assert_eq!(last.spc_variation, Some(Variation::Concern));
     assert_eq!(last.spc_trial, Some(false));
     assert_eq!(last.funnel_flag, Some(FunnelFlag::High998));
     let steady = out
         .iter()
         .find(|r| r.practice_code == "A00005" && r.period == "2026-12")
         .unwrap();
-    assert_eq!(steady.trend, "no_significant_change");
+    assert_eq!(steady.trend, TrendLabel::NoSignificantChange);
     assert_eq!(steady.funnel_flag, Some(FunnelFlag::Within));
     let changes = what_changed(&out, "all");
     assert!(
         changes.iter().any(|c| c.practice_code == "A00001"
             && c.kind == ChangeKind::NewOutlier
-            && c.now == "high_998"),
+            && c.now == Reading::Funnel(FunnelFlag::High998)),
         "{changes:?}"
     );
     assert!(
@@ -323,7 +323,7 @@ fn dsr_is_compared_by_interval_with_the_pooled_dsr() {
             .unwrap()
             .contains("standardised")
     );
-    assert_eq!(a.trend, "cannot_be_calculated");
+    assert_eq!(a.trend, TrendLabel::CannotBeCalculated);
     // Six events: too few for a DSR, so no value, not a noisy one.
     let c = by_code["A00003"];
     assert_eq!((c.value, c.comparison), (None, Comparison::NotCompared));

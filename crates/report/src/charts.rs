@@ -1,13 +1,24 @@
 //! Charts as accessible, deterministic SVG: a title and a description on
 //! each, line styles as well as colours, and numbers beside them in the page.
+//!
+//! Each chart is [`Markup`]: its elements with text in them (the `svg`
+//! itself, its title and description, axis labels) are written with maud's
+//! `html!` and escaped like any page text. Its shapes (`rect`, `line`,
+//! `circle`, `polyline`, `path`) are written by [`shape`], the report's one
+//! raw-HTML escape hatch: SVG shapes must close themselves (`<rect/>`),
+//! which `html!` does not write, and they hold only numbers and constants
+//! this module chooses, never text from the data.
 
 use std::fmt::Write as _;
 
+use maud::{Markup, PreEscaped, html};
 use peerbench_compare::ResultRow;
 use peerbench_indicators::{Indicator, ValueType};
-use peerbench_stats::{FunnelKind, Overdispersion, adjusted_limits};
+use peerbench_stats::{
+    Comparison, FunnelKind, Overdispersion, Polarity, Variation, adjusted_limits,
+};
 
-use crate::html::esc;
+use crate::wording;
 
 const W: f64 = 520.0;
 const H: f64 = 280.0;
@@ -101,62 +112,165 @@ impl Scale {
     }
 }
 
-fn axes(s: &mut String, scale: &Scale, x_label: &str, y_label: &str, x_ticks: &[(f64, String)]) {
-    let _ = write!(
-        s,
-        "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"#ffffff\" stroke=\"#768692\"/>",
-        W - LEFT - RIGHT,
-        H - TOP - BOTTOM
-    );
-    for (v, label) in nice_ticks(scale.y0, scale.y1) {
-        let y = scale.y(v);
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e8edee\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\" fill=\"#212b32\">{}</text>",
-            W - RIGHT,
-            LEFT - 4.0,
-            y + 4.0,
-            label
-        );
-    }
-    for (v, label) in x_ticks {
-        let x = scale.x(*v);
-        // Labels at the edges are anchored inwards so they are not clipped.
-        let anchor = if x > W - RIGHT - 24.0 {
-            "end"
-        } else if x < LEFT + 24.0 {
-            "start"
-        } else {
-            "middle"
-        };
-        let _ = write!(
-            s,
-            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"{anchor}\" fill=\"#212b32\">{}</text>",
-            H - BOTTOM + 14.0,
-            esc(label)
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4c6272\">{}</text><text x=\"12\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4c6272\" transform=\"rotate(-90 12 {:.1})\">{}</text>",
-        LEFT + (W - LEFT - RIGHT) / 2.0,
-        H - 8.0,
-        esc(x_label),
-        TOP + (H - TOP - BOTTOM) / 2.0,
-        TOP + (H - TOP - BOTTOM) / 2.0,
-        esc(y_label)
-    );
+/// An SVG shape from numbers and constants only: the escape hatch (see the
+/// module's documentation). Never pass it text from the data.
+fn shape(svg: std::fmt::Arguments<'_>) -> Markup {
+    PreEscaped(svg.to_string())
 }
 
-fn polyline(points: &[(f64, f64)], style: &str) -> String {
+/// A coordinate, to one decimal place.
+fn d1(x: f64) -> String {
+    format!("{x:.1}")
+}
+
+/// The chart's `svg` element, with its accessible title and description;
+/// `kind` prefixes their ids (unique on the page with the indicator's id).
+fn svg(kind: &str, ind: &Indicator, title: &str, desc: &str, content: Markup) -> Markup {
+    let id = |part: &str| format!("{kind}-{}-{part}", ind.id);
+    html! {
+        svg class="chart" role="img" width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) }
+            aria-labelledby={ (id("t")) " " (id("d")) } {
+            title id=(id("t")) { (ind.title) ": " (title) }
+            desc id=(id("d")) { (desc) }
+            (content)
+        }
+    }
+}
+
+fn axes(scale: &Scale, x_label: &str, y_label: &str, x_ticks: &[(f64, String)]) -> Markup {
+    let middle = TOP + (H - TOP - BOTTOM) / 2.0;
+    html! {
+        (shape(format_args!(
+            "<rect x=\"{LEFT}\" y=\"{TOP}\" width=\"{}\" height=\"{}\" fill=\"#ffffff\" stroke=\"#768692\"/>",
+            W - LEFT - RIGHT,
+            H - TOP - BOTTOM
+        )))
+        @for (v, label) in nice_ticks(scale.y0, scale.y1) {
+            @let y = scale.y(v);
+            (shape(format_args!(
+                "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#e8edee\"/>",
+                W - RIGHT
+            )))
+            text x=(d1(LEFT - 4.0)) y=(d1(y + 4.0)) font-size="11" text-anchor="end" fill="#212b32" { (label) }
+        }
+        @for (v, label) in x_ticks {
+            @let x = scale.x(*v);
+            // Labels at the edges are anchored inwards so they are not clipped.
+            @let anchor = if x > W - RIGHT - 24.0 {
+                "end"
+            } else if x < LEFT + 24.0 {
+                "start"
+            } else {
+                "middle"
+            };
+            text x=(d1(x)) y=(d1(H - BOTTOM + 14.0)) font-size="11" text-anchor=(anchor) fill="#212b32" { (label) }
+        }
+        text x=(d1(LEFT + (W - LEFT - RIGHT) / 2.0)) y=(d1(H - 8.0)) font-size="11" text-anchor="middle" fill="#4c6272" { (x_label) }
+        text x="12" y=(d1(middle)) font-size="11" text-anchor="middle" fill="#4c6272"
+            transform={ "rotate(-90 12 " (d1(middle)) ")" } { (y_label) }
+    }
+}
+
+fn polyline(points: &[(f64, f64)], style: &str) -> Markup {
     let pts: Vec<String> = points
         .iter()
         .map(|(x, y)| format!("{x:.1},{y:.1}"))
         .collect();
-    format!(
+    shape(format_args!(
         "<polyline fill=\"none\" {style} points=\"{}\"/>",
         pts.join(" ")
-    )
+    ))
+}
+
+/// A horizontal line across the plot at `y`.
+fn across(y: f64, style: &str) -> Markup {
+    shape(format_args!(
+        "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" {style}/>",
+        W - RIGHT
+    ))
+}
+
+/// What a spine chart draws: the practice's value and interval, the peer
+/// distribution (minimum, quartiles, maximum), the benchmark and the
+/// comparison that colours the practice's mark.
+pub struct Spine {
+    pub value: f64,
+    pub lower_95: Option<f64>,
+    pub upper_95: Option<f64>,
+    pub peers: [f64; 4],
+    pub benchmark: Option<f64>,
+    pub comparison: Comparison,
+}
+
+/// A spine chart: peer range (min–max), interquartile box, benchmark line
+/// and the practice's value with its 95% interval. Oriented so that the
+/// worse end is always on the left.
+pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
+    let [min, q1, q3, max] = s.peers;
+    let v = s.value;
+    let lo = min.min(s.lower_95.unwrap_or(v));
+    let hi = max.max(s.upper_95.unwrap_or(v));
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    let flip = ind.polarity == Polarity::LowIsGood;
+    let (w, pad) = (220.0, 6.0);
+    let x = |val: f64| {
+        let t = (val - lo) / span;
+        let t = if flip { 1.0 - t } else { t };
+        pad + t * (w - 2.0 * pad)
+    };
+    let (a, b) = (x(min).min(x(max)), x(min).max(x(max)));
+    let (c, d) = (x(q1).min(x(q3)), x(q1).max(x(q3)));
+    let f = |x: f64| crate::pages::fmt(Some(x));
+    let desc = format!(
+        "Practice {} against peer range {} to {}, middle half {} to {}, benchmark {}; {}. {}",
+        f(v),
+        f(min),
+        f(max),
+        f(q1),
+        f(q3),
+        crate::pages::fmt(s.benchmark),
+        wording::comparison_tag(s.comparison).word,
+        wording::spine_left(ind.polarity)
+    );
+    let fill = match s.comparison {
+        Comparison::Better => "#005eb8",
+        Comparison::Worse => "#ffb81c",
+        Comparison::Higher | Comparison::Lower => "#330072",
+        _ => "#ffffff",
+    };
+    let id = |part: &str| format!("sp-{}-{part}", ind.id);
+    html! {
+        svg class="spine" role="img" width=(w) height="22" viewBox={ "0 0 " (w) " 22" }
+            aria-labelledby={ (id("t")) " " (id("d")) } {
+            title id=(id("t")) { (ind.title) ": spine chart" }
+            desc id=(id("d")) { (desc) }
+            (shape(format_args!(
+                "<rect x=\"{a:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#d8dde0\"/>",
+                (b - a).max(1.0)
+            )))
+            (shape(format_args!(
+                "<rect x=\"{c:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#768692\"/>",
+                (d - c).max(1.0)
+            )))
+            @if let Some(bm) = s.benchmark {
+                (shape(format_args!(
+                    "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"2\" y2=\"20\" stroke=\"#212b32\" stroke-width=\"2\"/>",
+                    x(bm)
+                )))
+            }
+            @if let (Some(l), Some(u)) = (s.lower_95, s.upper_95) {
+                (shape(format_args!(
+                    "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"11\" y2=\"11\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
+                    x(l),
+                    x(u)
+                )))
+            }
+            (shape(format_args!(
+                "<circle cx=\"{:.1}\" cy=\"11\" r=\"5\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
+                x(v)
+            )))
+        }
+    }
 }
 
 /// A funnel plot of every peer in the practice's group (latest period), the
@@ -169,16 +283,16 @@ pub fn funnel(
     practice: &ResultRow,
     peers: &[&ResultRow],
     withheld: bool,
-) -> String {
+) -> Markup {
     let valued: Vec<&&ResultRow> = peers
         .iter()
         .filter(|r| r.value.is_some() && r.denominator.is_some())
         .collect();
     let (Some(value), Some(n)) = (practice.value, practice.denominator) else {
-        return String::new();
+        return html! {};
     };
     if valued.len() < 3 {
-        return String::new();
+        return html! {};
     }
     // A deterministic sample keeps national-scale pages small.
     let step = valued.len().div_ceil(MAX_POINTS).max(1);
@@ -208,35 +322,21 @@ pub fn funnel(
         .fold(f64::INFINITY, f64::min)
         .max(1.0);
     let mut ys: Vec<f64> = valued.iter().filter_map(|r| r.value).collect();
-    let mut curves: Vec<Vec<(f64, f64, f64)>> = Vec::new(); // per level: (n, lo, hi)
-    if let Some(od) = &od {
-        for level in [0.95, 0.998] {
-            let curve: Vec<(f64, f64, f64)> = (0..=60)
-                .map(|i| n_min * 0.8 + (n_max - n_min * 0.8) * i as f64 / 60.0)
-                .filter_map(|x| {
-                    adjusted_limits(od, x, kind, level)
-                        .ok()
-                        .map(|(lo, hi)| (x, lo * m, hi * m))
-                })
-                .collect();
-            if let Some(first) = curve.first() {
-                ys.push(first.1);
-                ys.push(first.2);
-            }
-            curves.push(curve);
-        }
+    let curves = od.as_ref().map_or_else(Vec::new, |od| {
+        funnel_limits(od, kind, m, (n_min * 0.8, n_max))
+    });
+    // The limits are widest at the smallest denominator drawn.
+    for first in curves.iter().filter_map(|c| c.first()) {
+        ys.push(first.1);
+        ys.push(first.2);
     }
     let scale = Scale::over(0.0, n_max, &ys, kind == FunnelKind::Proportion);
     let flag = practice.funnel_flag.map_or("not assessed", |f| f.as_str());
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"fn-{id}-t fn-{id}-d\"><title id=\"fn-{id}-t\">{title}: funnel plot</title><desc id=\"fn-{id}-d\">{count} practices in peer group {group} by denominator{sampled}. This practice: {v} with denominator {n:.0}, {flag}. Target {target}; 95% limits dashed, 99.8% limits dotted{od}.</desc>",
-        id = esc(&ind.id),
-        title = esc(&ind.title),
+    let desc = format!(
+        "{count} practices in peer group {group} by denominator{sampled}. This practice: {v} with denominator {n:.0}, {flag}. Target {target}; 95% limits dashed, 99.8% limits dotted{od}.",
         count = valued.len(),
         sampled = sampled_note(step),
-        group = esc(&practice.peer_group),
+        group = practice.peer_group,
         v = num(value),
         target = practice.benchmark.map_or("–".into(), num),
         od = od.map_or(
@@ -251,52 +351,10 @@ pub fn funnel(
             )
         ),
     );
-    let ticks = nice_ticks(0.0, n_max);
-    axes(
-        &mut s,
-        &scale,
-        &format!(
-            "Denominator: {}",
-            ind.denominator.chars().take(60).collect::<String>()
-        ),
-        &ind.units,
-        &ticks,
+    let x_label = format!(
+        "Denominator: {}",
+        ind.denominator.chars().take(60).collect::<String>()
     );
-    for (curve, dash) in curves
-        .iter()
-        .zip(["stroke-dasharray=\"6 3\"", "stroke-dasharray=\"2 2\""])
-    {
-        let lower: Vec<(f64, f64)> = curve
-            .iter()
-            .map(|(x, l, _)| (scale.x(*x), scale.y(*l)))
-            .collect();
-        let upper: Vec<(f64, f64)> = curve
-            .iter()
-            .map(|(x, _, u)| (scale.x(*x), scale.y(*u)))
-            .collect();
-        let style = format!("stroke=\"#425563\" stroke-width=\"1.2\" {dash}");
-        s.push_str(&polyline(&lower, &style));
-        s.push_str(&polyline(&upper, &style));
-    }
-    if let Some(b) = practice.benchmark {
-        let y = scale.y(b);
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
-            W - RIGHT
-        );
-    }
-    for r in &shown {
-        if r.practice_code == practice.practice_code {
-            continue;
-        }
-        let _ = write!(
-            s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#aeb7bd\" stroke=\"#768692\" stroke-width=\"0.5\"/>",
-            scale.x(r.denominator.unwrap_or(0.0)),
-            scale.y(r.value.unwrap_or(0.0))
-        );
-    }
     let (px, py) = (scale.x(n), scale.y(value));
     let fill = match practice.funnel_flag {
         Some(f) if f.is_outlier() => "#ffb81c",
@@ -304,48 +362,81 @@ pub fn funnel(
     };
     let anchor = if px > W / 2.0 { "end" } else { "start" };
     let dx = if px > W / 2.0 { -9.0 } else { 9.0 };
-    let _ = write!(
-        s,
-        "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"6\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"bold\" text-anchor=\"{anchor}\" fill=\"#212b32\">This practice</text></svg>",
-        px + dx,
-        py - 8.0
-    );
-    s
+    let content = html! {
+        (axes(&scale, &x_label, &ind.units, &nice_ticks(0.0, n_max)))
+        @for (curve, dash) in curves.iter().zip(["stroke-dasharray=\"6 3\"", "stroke-dasharray=\"2 2\""]) {
+            @let style = format!("stroke=\"#425563\" stroke-width=\"1.2\" {dash}");
+            @let lower: Vec<(f64, f64)> = curve.iter().map(|(x, l, _)| (scale.x(*x), scale.y(*l))).collect();
+            @let upper: Vec<(f64, f64)> = curve.iter().map(|(x, _, u)| (scale.x(*x), scale.y(*u))).collect();
+            (polyline(&lower, &style))
+            (polyline(&upper, &style))
+        }
+        @if let Some(b) = practice.benchmark {
+            (across(scale.y(b), "stroke=\"#212b32\" stroke-width=\"1.5\""))
+        }
+        @for r in shown.iter().filter(|r| r.practice_code != practice.practice_code) {
+            (shape(format_args!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"#aeb7bd\" stroke=\"#768692\" stroke-width=\"0.5\"/>",
+                scale.x(r.denominator.unwrap_or(0.0)),
+                scale.y(r.value.unwrap_or(0.0))
+            )))
+        }
+        (shape(format_args!(
+            "<circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"6\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"2\"/>"
+        )))
+        text x=(d1(px + dx)) y=(d1(py - 8.0)) font-size="12" font-weight="bold" text-anchor=(anchor) fill="#212b32" { "This practice" }
+    };
+    svg("fn", ind, "funnel plot", &desc, content)
+}
+
+/// The 95% and then the 99.8% limits across denominators `from` to `to`, as
+/// (denominator, lower, upper) in the indicator's units.
+fn funnel_limits(
+    od: &Overdispersion,
+    kind: FunnelKind,
+    multiplier: f64,
+    (from, to): (f64, f64),
+) -> Vec<Vec<(f64, f64, f64)>> {
+    [0.95, 0.998]
+        .iter()
+        .map(|level| {
+            (0..=60)
+                .map(|i| from + (to - from) * i as f64 / 60.0)
+                .filter_map(|x| {
+                    adjusted_limits(od, x, kind, *level)
+                        .ok()
+                        .map(|(lo, hi)| (x, lo * multiplier, hi * multiplier))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// The practice's own XmR run chart: values, centre line, process limits,
 /// and each special-cause point marked by shape and colour.
-pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
+pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
     let points: Vec<(usize, &ResultRow, f64)> = series
         .iter()
         .enumerate()
         .filter_map(|(i, r)| r.value.map(|v| (i, *r, v)))
         .collect();
     let Some(last) = points.last().map(|p| p.1) else {
-        return String::new();
+        return html! {};
     };
     let (Some(centre), Some(lower), Some(upper)) =
         (last.spc_centre, last.spc_lower, last.spc_upper)
     else {
-        return String::new();
+        return html! {};
     };
     let mut ys: Vec<f64> = points.iter().map(|p| p.2).collect();
     ys.extend([centre, lower, upper]);
     let scale = Scale::over(0.0, (series.len().max(2) - 1) as f64, &ys, false);
     let signals = points.iter().filter(|p| p.1.spc_signal.is_some()).count();
-    let latest = last
-        .spc_variation
-        .unwrap_or("common_cause")
-        .replace('_', " ");
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"rc-{id}-t rc-{id}-d\"><title id=\"rc-{id}-t\">{title}: run chart with process limits</title><desc id=\"rc-{id}-d\">{n} points from {first} to {lastp}. Mean {c}, process limits {l} to {u}{trial}. {signals} special-cause points; latest point: {latest}.</desc>",
-        id = esc(&ind.id),
-        title = esc(&ind.title),
+    let desc = format!(
+        "{n} points from {first} to {lastp}. Mean {c}, process limits {l} to {u}{trial}. {signals} special-cause points; latest point: {latest}.",
         n = points.len(),
-        first = esc(&series[0].period),
-        lastp = esc(&last.period),
+        first = series[0].period,
+        lastp = last.period,
         c = num(centre),
         l = num(lower),
         u = num(upper),
@@ -354,71 +445,57 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> String {
         } else {
             ""
         },
+        latest = wording::variation_plain(last.spc_variation),
     );
     let ticks = period_ticks(series.iter().map(|r| r.period.as_str()));
-    axes(&mut s, &scale, "Month", &ind.units, &ticks);
-    for (v, dash) in [
-        (upper, "stroke-dasharray=\"6 3\""),
-        (lower, "stroke-dasharray=\"6 3\""),
-        (centre, ""),
-    ] {
-        let y = scale.y(v);
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#425563\" stroke-width=\"1.2\" {dash}/>",
-            W - RIGHT
-        );
-    }
     let line: Vec<(f64, f64)> = points
         .iter()
         .map(|(i, _, v)| (scale.x(*i as f64), scale.y(*v)))
         .collect();
-    s.push_str(&polyline(&line, "stroke=\"#768692\" stroke-width=\"1.5\""));
-    for (i, r, v) in &points {
-        let (x, y) = (scale.x(*i as f64), scale.y(*v));
-        match r.spc_variation {
-            Some("improvement") => {
-                let _ = write!(
-                    s,
-                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"#005eb8\" stroke=\"#212b32\"/>",
-                    x - 4.5,
-                    y - 4.5
-                );
-            }
-            Some("concern") => {
-                let _ = write!(
-                    s,
-                    "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\"/>",
-                    y - 6.0,
-                    x + 5.5,
-                    y + 4.0,
-                    x - 5.5,
-                    y + 4.0
-                );
-            }
-            Some("neutral") => {
-                let _ = write!(
-                    s,
-                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"#330072\" stroke=\"#212b32\"/>"
-                );
-            }
-            _ => {
-                let _ = write!(
-                    s,
-                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"#ffffff\" stroke=\"#425563\"/>"
-                );
-            }
+    let content = html! {
+        (axes(&scale, "Month", &ind.units, &ticks))
+        @for (v, dash) in [(upper, "stroke-dasharray=\"6 3\""), (lower, "stroke-dasharray=\"6 3\""), (centre, "")] {
+            (across(scale.y(v), &format!("stroke=\"#425563\" stroke-width=\"1.2\" {dash}")))
         }
+        (polyline(&line, "stroke=\"#768692\" stroke-width=\"1.5\""))
+        @for (i, r, v) in &points {
+            (run_point(scale.x(*i as f64), scale.y(*v), r.spc_variation))
+        }
+    };
+    svg("rc", ind, "run chart with process limits", &desc, content)
+}
+
+/// A run chart's point: a square for improvement, a triangle for concern,
+/// a filled dot for a special cause on a context indicator.
+fn run_point(x: f64, y: f64, variation: Option<Variation>) -> Markup {
+    match variation {
+        Some(Variation::Improvement) => shape(format_args!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"#005eb8\" stroke=\"#212b32\"/>",
+            x - 4.5,
+            y - 4.5
+        )),
+        Some(Variation::Concern) => shape(format_args!(
+            "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\"/>",
+            y - 6.0,
+            x + 5.5,
+            y + 4.0,
+            x - 5.5,
+            y + 4.0
+        )),
+        Some(Variation::Neutral) => shape(format_args!(
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"4.5\" fill=\"#330072\" stroke=\"#212b32\"/>"
+        )),
+        _ => shape(format_args!(
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"#ffffff\" stroke=\"#425563\"/>"
+        )),
     }
-    s.push_str("</svg>");
-    s
 }
 
 /// A caterpillar plot: every practice in a peer group in the latest period,
 /// ranked by value, each with its 95% interval, against the peer benchmark.
 /// Works for every value type, including directly standardised rates, which
 /// have no funnel. `highlight` marks one practice (on its own page).
-pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>) -> String {
+pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>) -> Markup {
     // (row, value, lower 95%, upper 95%)
     type Ranked<'r> = (&'r ResultRow, f64, f64, f64);
     let mut valued: Vec<Ranked> = rows
@@ -429,7 +506,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         })
         .collect();
     if valued.len() < 3 {
-        return String::new();
+        return html! {};
     }
     valued.sort_by(|a, b| {
         a.1.total_cmp(&b.1)
@@ -452,20 +529,15 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         &ys,
         ind.value_type == ValueType::Proportion,
     );
-    let count =
-        |c: peerbench_stats::Comparison| valued.iter().filter(|r| r.0.comparison == c).count();
-    use peerbench_stats::Comparison::{Better, Higher, Lower, Worse};
+    let count = |c: Comparison| valued.iter().filter(|r| r.0.comparison == c).count();
+    use Comparison::{Better, Higher, Lower, Worse};
     let first = valued[0].0;
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"cp-{id}-t cp-{id}-d\"><title id=\"cp-{id}-t\">{title}: practices ranked, with 95% intervals</title><desc id=\"cp-{id}-d\">{n} practices in peer group {group}{sampled}, {period}, ranked from lowest to highest value, each with its 95% confidence interval; peer benchmark {b} (solid line). {better} better or higher than the benchmark, {worse} worse or lower{this}.</desc>",
-        id = esc(&ind.id),
-        title = esc(&ind.title),
+    let desc = format!(
+        "{n} practices in peer group {group}{sampled}, {period}, ranked from lowest to highest value, each with its 95% confidence interval; peer benchmark {b} (solid line). {better} better or higher than the benchmark, {worse} worse or lower{this}.",
         n = valued.len(),
         sampled = sampled_note(step),
-        group = esc(&first.peer_group),
-        period = esc(&first.period),
+        group = first.peer_group,
+        period = first.period,
         b = benchmark.map_or("–".into(), num),
         better = count(Better) + count(Higher),
         worse = count(Worse) + count(Lower),
@@ -475,8 +547,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
                 .position(|r| r.0.practice_code == h)
                 .map(|i| (h, i)))
             .map_or(String::new(), |(h, i)| format!(
-                "; this practice ({}) is ranked {} of {}",
-                esc(h),
+                "; this practice ({h}) is ranked {} of {}",
                 i + 1,
                 valued.len()
             )),
@@ -486,68 +557,66 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         .filter(|i| i % every == 0)
         .map(|i| (i as f64, format!("{}", i + 1)))
         .collect();
-    axes(
-        &mut s,
-        &scale,
-        "Practices, ranked by value",
-        &ind.units,
-        &ticks,
-    );
-    if let Some(b) = benchmark {
-        let y = scale.y(b);
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
-            W - RIGHT
-        );
-    }
-    let mut mark = None;
-    for (i, (r, v, l, u)) in &shown {
-        let x = scale.x(*i as f64);
-        let (yv, yl, yu) = (scale.y(*v), scale.y(*l), scale.y(*u));
-        let this = Some(r.practice_code.as_str()) == highlight;
-        let stroke = if this { "#212b32" } else { "#768692" };
-        let _ = write!(
-            s,
-            "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{yl:.1}\" y2=\"{yu:.1}\" stroke=\"{stroke}\" stroke-width=\"{}\"/>",
-            if this { 2.5 } else { 1.0 }
-        );
-        // Shape as well as colour: square better/higher, triangle worse/lower.
-        let marker = match r.comparison {
-            Better | Higher => format!(
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"6\" height=\"6\" fill=\"#005eb8\"/>",
-                x - 3.0,
-                yv - 3.0
-            ),
-            Worse | Lower => format!(
-                "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\" stroke-width=\"0.5\"/>",
-                yv - 4.0,
-                x + 3.5,
-                yv + 3.0,
-                x - 3.5,
-                yv + 3.0
-            ),
-            _ => format!(
-                "<circle cx=\"{x:.1}\" cy=\"{yv:.1}\" r=\"2.5\" fill=\"#aeb7bd\" stroke=\"#425563\" stroke-width=\"0.5\"/>"
-            ),
-        };
-        s.push_str(&marker);
-        if this {
-            mark = Some((x, yv, yu));
+    let mark = shown
+        .iter()
+        .find(|(_, r)| Some(r.0.practice_code.as_str()) == highlight)
+        .map(|(i, r)| (scale.x(*i as f64), scale.y(r.1), scale.y(r.3)));
+    let content = html! {
+        (axes(&scale, "Practices, ranked by value", &ind.units, &ticks))
+        @if let Some(b) = benchmark {
+            (across(scale.y(b), "stroke=\"#212b32\" stroke-width=\"1.5\""))
         }
+        @for (i, (r, v, l, u)) in &shown {
+            @let x = scale.x(*i as f64);
+            @let this = Some(r.practice_code.as_str()) == highlight;
+            (shape(format_args!(
+                "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"{}\"/>",
+                scale.y(*l),
+                scale.y(*u),
+                if this { "#212b32" } else { "#768692" },
+                if this { 2.5 } else { 1.0 }
+            )))
+            (ranked_mark(x, scale.y(*v), r.comparison))
+        }
+        @if let Some((x, yv, yu)) = mark {
+            (shape(format_args!(
+                "<circle cx=\"{x:.1}\" cy=\"{yv:.1}\" r=\"6\" fill=\"none\" stroke=\"#212b32\" stroke-width=\"2\"/>"
+            )))
+            text x=(d1(x + if x > W / 2.0 { -8.0 } else { 8.0 })) y=(d1((yu - 6.0).max(TOP + 12.0)))
+                font-size="12" font-weight="bold" text-anchor=(if x > W / 2.0 { "end" } else { "start" })
+                fill="#212b32" { "This practice" }
+        }
+    };
+    svg(
+        "cp",
+        ind,
+        "practices ranked, with 95% intervals",
+        &desc,
+        content,
+    )
+}
+
+/// A ranked practice's mark, by shape as well as colour: a square better
+/// or higher, a triangle worse or lower, a dot otherwise.
+fn ranked_mark(x: f64, y: f64, comparison: Comparison) -> Markup {
+    match comparison {
+        Comparison::Better | Comparison::Higher => shape(format_args!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"6\" height=\"6\" fill=\"#005eb8\"/>",
+            x - 3.0,
+            y - 3.0
+        )),
+        Comparison::Worse | Comparison::Lower => shape(format_args!(
+            "<path d=\"M{x:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z\" fill=\"#ffb81c\" stroke=\"#212b32\" stroke-width=\"0.5\"/>",
+            y - 4.0,
+            x + 3.5,
+            y + 3.0,
+            x - 3.5,
+            y + 3.0
+        )),
+        _ => shape(format_args!(
+            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#aeb7bd\" stroke=\"#425563\" stroke-width=\"0.5\"/>"
+        )),
     }
-    if let Some((x, yv, yu)) = mark {
-        let anchor = if x > W / 2.0 { "end" } else { "start" };
-        let dx = if x > W / 2.0 { -8.0 } else { 8.0 };
-        let _ = write!(
-            s,
-            "<circle cx=\"{x:.1}\" cy=\"{yv:.1}\" r=\"6\" fill=\"none\" stroke=\"#212b32\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" font-weight=\"bold\" text-anchor=\"{anchor}\" fill=\"#212b32\">This practice</text>",
-            x + dx,
-            (yu - 6.0).max(TOP + 12.0)
-        );
-    }
-    s.push_str("</svg>");
-    s
 }
 
 /// One period of a federation trend.
@@ -562,14 +631,14 @@ pub struct TrendPoint {
 
 /// The federation's trend: the pooled peer value each period, with the
 /// middle half of practices as a band and their median dashed.
-pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
+pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> Markup {
     let usable: Vec<(usize, &TrendPoint, f64)> = points
         .iter()
         .enumerate()
         .filter_map(|(i, p)| p.benchmark.map(|b| (i, p, b)))
         .collect();
     if usable.len() < 2 {
-        return String::new();
+        return html! {};
     }
     let ys: Vec<f64> = usable
         .iter()
@@ -582,23 +651,12 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
         ind.value_type == ValueType::Proportion,
     );
     let (first, last) = (usable[0], usable[usable.len() - 1]);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg class=\"chart\" role=\"img\" width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" aria-labelledby=\"tr-{id}-t tr-{id}-d\"><title id=\"tr-{id}-t\">{title}: federation trend</title><desc id=\"tr-{id}-d\">Pooled peer value from {p0} ({v0}) to {p1} ({v1}); shaded band the middle half of practices, dashed line their median.</desc>",
-        id = esc(&ind.id),
-        title = esc(&ind.title),
-        p0 = esc(&first.1.period),
+    let desc = format!(
+        "Pooled peer value from {p0} ({v0}) to {p1} ({v1}); shaded band the middle half of practices, dashed line their median.",
+        p0 = first.1.period,
         v0 = num(first.2),
-        p1 = esc(&last.1.period),
+        p1 = last.1.period,
         v1 = num(last.2),
-    );
-    axes(
-        &mut s,
-        &scale,
-        "Period",
-        &ind.units,
-        &period_ticks(points.iter().map(|p| p.period.as_str())),
     );
     // The interquartile band as one closed path: q3 left to right, q1 back.
     let band: Vec<(f64, f64, f64)> = points
@@ -609,42 +667,37 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> String {
             _ => None,
         })
         .collect();
-    if band.len() >= 2 {
-        let mut d = String::new();
-        for (k, (x, _, y3)) in band.iter().enumerate() {
-            let _ = write!(d, "{}{x:.1} {y3:.1} ", if k == 0 { "M" } else { "L" });
-        }
-        for (x, y1, _) in band.iter().rev() {
-            let _ = write!(d, "L{x:.1} {y1:.1} ");
-        }
-        let _ = write!(
-            s,
-            "<path d=\"{}Z\" fill=\"#c8d2d8\" stroke=\"#768692\" stroke-width=\"0.8\"/>",
-            d
-        );
+    let mut d = String::new();
+    for (k, (x, _, y3)) in band.iter().enumerate() {
+        let _ = write!(d, "{}{x:.1} {y3:.1} ", if k == 0 { "M" } else { "L" });
+    }
+    for (x, y1, _) in band.iter().rev() {
+        let _ = write!(d, "L{x:.1} {y1:.1} ");
     }
     let median: Vec<(f64, f64)> = points
         .iter()
         .enumerate()
         .filter_map(|(i, p)| p.median.map(|m| (scale.x(i as f64), scale.y(m))))
         .collect();
-    s.push_str(&polyline(
-        &median,
-        "stroke=\"#425563\" stroke-width=\"1.2\" stroke-dasharray=\"5 3\"",
-    ));
     let line: Vec<(f64, f64)> = usable
         .iter()
         .map(|(i, _, b)| (scale.x(*i as f64), scale.y(*b)))
         .collect();
-    s.push_str(&polyline(&line, "stroke=\"#005eb8\" stroke-width=\"2.5\""));
-    for (x, y) in &line {
-        let _ = write!(
-            s,
-            "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#005eb8\"/>"
-        );
-    }
-    s.push_str("</svg>");
-    s
+    let ticks = period_ticks(points.iter().map(|p| p.period.as_str()));
+    let content = html! {
+        (axes(&scale, "Period", &ind.units, &ticks))
+        @if band.len() >= 2 {
+            (shape(format_args!(
+                "<path d=\"{d}Z\" fill=\"#c8d2d8\" stroke=\"#768692\" stroke-width=\"0.8\"/>"
+            )))
+        }
+        (polyline(&median, "stroke=\"#425563\" stroke-width=\"1.2\" stroke-dasharray=\"5 3\""))
+        (polyline(&line, "stroke=\"#005eb8\" stroke-width=\"2.5\""))
+        @for (x, y) in &line {
+            (shape(format_args!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#005eb8\"/>")))
+        }
+    };
+    svg("tr", ind, "federation trend", &desc, content)
 }
 
 /// Up to seven evenly spaced period labels, always including the last.

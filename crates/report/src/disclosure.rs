@@ -35,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 
 use peerbench_compare::{PeerGroup, PeerGroupKind, ResultRow};
 use peerbench_indicators::{Indicator, ValueType};
-use peerbench_stats::Comparison;
+use peerbench_stats::{Comparison, TrendLabel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Disclosure {
@@ -740,7 +740,7 @@ impl Disclosure {
             out.funnel_flag_unadjusted = None;
             out.spc_signal = None;
             out.spc_variation = None;
-            out.trend = "cannot_be_calculated";
+            out.trend = TrendLabel::CannotBeCalculated;
             out.not_compared_reason = Some(why.reason().into());
         }
         out
@@ -867,7 +867,7 @@ impl View<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use peerbench_stats::FunnelFlag;
+    use peerbench_stats::{FunnelFlag, SpcRule, Variation};
 
     #[test]
     fn counts_follow_methods_section_9() {
@@ -931,13 +931,13 @@ mod tests {
             funnel_flag_unadjusted: Some(FunnelFlag::Low998),
             od_phi: Some(1.5),
             od_tau2: Some(0.001),
-            spc_signal: Some("shift"),
-            spc_variation: Some("concern"),
+            spc_signal: Some(SpcRule::Shift),
+            spc_variation: Some(Variation::Concern),
             spc_centre: Some(4.0),
             spc_lower: Some(1.0),
             spc_upper: Some(7.0),
             spc_trial: Some(false),
-            trend: "decreasing_getting_worse",
+            trend: TrendLabel::DecreasingGettingWorse,
             not_compared_reason: None,
         }
     }
@@ -1067,14 +1067,21 @@ mod tests {
         );
         assert_eq!((funnel_flag, funnel_flag_unadjusted), (None, None));
         assert_eq!((spc_signal, spc_variation, spc_trial), (None, None, None));
-        assert_eq!(trend, "cannot_be_calculated");
+        assert_eq!(trend, TrendLabel::CannotBeCalculated);
         assert_eq!(
             not_compared_reason.as_deref(),
             Some("disclosure control: a count of 1 to 7")
         );
+    }
 
-        // Two more practices share A's part of the total: the two smallest
-        // numerators. They are shown like A, with their own reason.
+    /// Two more practices share A's part of the total: the two smallest
+    /// numerators. They are shown like A, with their own reason; the rest
+    /// keep their own statistics.
+    #[test]
+    fn secondary_suppression_shares_a_small_count() {
+        let rows = six();
+        let groups = federation();
+        let sup = Suppression::new(&rows, &groups, &[], "federation");
         assert_eq!(
             hidden_codes(&rows, &sup),
             [
@@ -1196,7 +1203,7 @@ mod tests {
                 (shown.value, shown.spc_centre, shown.spc_upper),
                 (Some(10.0), None, None)
             );
-            assert_eq!(shown.spc_variation, Some("concern"));
+            assert_eq!(shown.spc_variation, Some(Variation::Concern));
             assert_eq!(Disclosure::Exact.apply(later, &sup).spc_centre, Some(4.0));
         }
     }

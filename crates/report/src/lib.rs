@@ -7,13 +7,23 @@
 //! words as well as colours, and are deterministic: the same input gives the
 //! same bytes. Publication is atomic: the pages are built in a staging folder
 //! and swapped into place, so readers never see half a report.
+//!
+//! Pages are written with maud's `html!` macro, which escapes every value it
+//! splices in: text from extracts and indicator files cannot become markup,
+//! and raw output is a visible `PreEscaped` (only the charts' SVG shapes and
+//! the stylesheet). maud rather than askama because the pages are mostly
+//! logic around small pieces of markup, which maud keeps in ordinary Rust
+//! beside it, with pages, sections, cells and charts all one `Markup` type
+//! (see `pages`). The words shown for each statistical category come from
+//! one place, `wording`; the results table keeps the categories' tokens.
 
 mod charts;
 mod disclosure;
-mod html;
+mod pages;
 mod publication;
 mod safe_csv;
 mod table;
+mod wording;
 mod workbook;
 
 use std::collections::BTreeMap;
@@ -25,7 +35,7 @@ use peerbench_indicators::Indicator;
 pub use disclosure::{
     Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,
 };
-pub use html::catalogue_page;
+pub use pages::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
 
@@ -256,7 +266,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
         std::time::Instant::now()
     };
     let t = std::time::Instant::now();
-    let site = html::Site::new(input);
+    let site = pages::Site::new(input);
     let t = stage("indexed the results", t);
     write(
         &staging.join("indicators.html"),

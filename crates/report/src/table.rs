@@ -56,6 +56,11 @@ fn funnel(f: Option<peerbench_stats::FunnelFlag>) -> &'static str {
     f.map_or("not_compared", |f| f.as_str())
 }
 
+/// The rule behind a special cause; empty (not null) when there is none.
+fn spc_signal(r: &ResultRow) -> &'static str {
+    r.spc_signal.map_or("", |s| s.as_str())
+}
+
 pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
     let text = |f: &dyn Fn(&ResultRow) -> String| -> ArrayRef {
         Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
@@ -97,15 +102,15 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
         text(&|r| funnel(r.funnel_flag_unadjusted).to_string()),
         num(&|r| r.od_phi),
         num(&|r| r.od_tau2),
-        text(&|r| r.spc_signal.unwrap_or_default().to_string()),
-        opt_text(&|r| r.spc_variation.map(str::to_string)),
+        text(&|r| spc_signal(r).to_string()),
+        opt_text(&|r| r.spc_variation.map(|v| v.as_str().to_string())),
         num(&|r| r.spc_centre),
         num(&|r| r.spc_lower),
         num(&|r| r.spc_upper),
         Arc::new(BooleanArray::from(
             rows.iter().map(|r| r.spc_trial).collect::<Vec<_>>(),
         )),
-        text(&|r| r.trend.to_string()),
+        text(&|r| r.trend.as_str().to_string()),
         opt_text(&|r| r.not_compared_reason.clone()),
     ];
     let fields: Vec<Field> = RESULT_COLUMNS
@@ -192,13 +197,13 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
             Cell::Text(funnel(r.funnel_flag_unadjusted)),
             Cell::Number(r.od_phi),
             Cell::Number(r.od_tau2),
-            Cell::Text(r.spc_signal.unwrap_or_default()),
-            Cell::Text(r.spc_variation.unwrap_or_default()),
+            Cell::Text(spc_signal(r)),
+            Cell::Text(r.spc_variation.map_or("", |v| v.as_str())),
             Cell::Number(r.spc_centre),
             Cell::Number(r.spc_lower),
             Cell::Number(r.spc_upper),
             Cell::Text(&spc_trial),
-            Cell::Text(r.trend),
+            Cell::Text(r.trend.as_str()),
             Cell::Text(r.not_compared_reason.as_deref().unwrap_or_default()),
         ])
         .map_err(io)?;
@@ -229,8 +234,8 @@ pub fn changes_csv(changes: &[&peerbench_compare::Change]) -> Result<Vec<u8>> {
                 Cell::Text(&c.period),
                 Cell::Text(&c.previous_period),
                 Cell::Text(c.kind.as_str()),
-                Cell::Text(&c.now),
-                Cell::Text(&c.before),
+                Cell::Text(c.now.as_str()),
+                Cell::Text(c.before.as_str()),
             ]
         }),
     )

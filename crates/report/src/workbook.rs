@@ -9,8 +9,9 @@ use peerbench_compare::ResultRow;
 use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
-use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
+use crate::pages::Site;
 use crate::safe_csv::neutralise;
+use crate::wording;
 use crate::{ReportError, Result};
 
 /// Text goes into cells only as strings (never formulas), neutralised like
@@ -75,27 +76,80 @@ pub fn board_workbook(site: &Site) -> Result<Vec<u8>> {
     build(site).map_err(internal)
 }
 
+/// What every sheet reads: the site, the board's view of it, the
+/// indicators in board order and the number formats.
+struct Pack<'s, 'a> {
+    site: &'s Site<'a>,
+    input: &'s crate::ReportInput<'a>,
+    board: crate::Disclosure,
+    view: crate::disclosure::View<'s>,
+    inds: Vec<&'a Indicator>,
+    one_dp: Format,
+    whole: Format,
+    wrap: Format,
+    /// Every latest result, by indicator then practice.
+    latest: Vec<&'a ResultRow>,
+}
+
+impl Pack<'_, '_> {
+    fn title_of(&self, id: &str) -> String {
+        self.inds
+            .iter()
+            .find(|i| i.id == id)
+            .map_or(id.to_string(), |i| i.title.clone())
+    }
+
+    fn name_of(&self, code: &str) -> &str {
+        self.input
+            .practices
+            .get(code)
+            .map_or("", |p| p.name.as_str())
+    }
+}
+
+/// One sheet per view of the board pack, in the order the board page shows them.
 fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
-    let input = site.input;
-    let board = input.disclosure.board;
-    let view = site.board_view();
     let mut inds: Vec<&Indicator> = site.published_indicators();
     let rank = |d: Domain| Domain::ALL.iter().position(|x| *x == d).unwrap_or(0);
     inds.sort_by(|a, b| (rank(a.domain), &a.title).cmp(&(rank(b.domain), &b.title)));
-    let one_dp = Format::new().set_num_format("#,##0.0");
-    let whole = Format::new().set_num_format("#,##0");
-    let wrap = Format::new().set_text_wrap().set_align(FormatAlign::Top);
-
+    let mut latest: Vec<&ResultRow> = site.latest.values().copied().collect();
+    latest.sort_by(|a, b| {
+        (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
+    });
+    let pack = Pack {
+        site,
+        input: site.input,
+        board: site.input.disclosure.board,
+        view: site.board_view(),
+        inds,
+        one_dp: Format::new().set_num_format("#,##0.0"),
+        whole: Format::new().set_num_format("#,##0"),
+        wrap: Format::new().set_text_wrap().set_align(FormatAlign::Top),
+        latest,
+    };
     let mut wb = Workbook::new();
     // Fixed document properties keep the bytes the same for the same run.
     let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2000, 1, 1)?;
     wb.set_properties(
         &rust_xlsxwriter::DocProperties::new()
-            .set_title(&input.title)
+            .set_title(&site.input.title)
             .set_creation_datetime(&created),
     );
+    read_me(&pack, &mut wb)?;
+    summary(&pack, &mut wb)?;
+    heat_map(&pack, &mut wb)?;
+    outliers(&pack, &mut wb)?;
+    latest_results(&pack, &mut wb)?;
+    changes(&pack, &mut wb)?;
+    data_quality(&pack, &mut wb)?;
+    wb.save_to_buffer()
+}
 
-    // 1. Read me: what this is and how it was made.
+/// 1. Read me: what this is and how it was made.
+fn read_me(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let Pack {
+        input, board, wrap, ..
+    } = pack;
     let ws = wb.add_worksheet().set_name("Read me")?;
     ws.set_column_width(0, 24)?;
     ws.set_column_width(1, 100)?;
@@ -116,10 +170,22 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     ];
     for (i, (k, v)) in lines.iter().enumerate() {
         ws.text_with_format(i as u32, 0, *k, &Format::new().set_bold())?;
-        ws.text_with_format(i as u32, 1, v, &wrap)?;
+        ws.text_with_format(i as u32, 1, v, wrap)?;
     }
 
-    // 2. Summary by indicator.
+    Ok(())
+}
+
+/// 2. Summary by indicator.
+fn summary(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let Pack {
+        site,
+        input,
+        view,
+        inds,
+        one_dp,
+        ..
+    } = pack;
     let ws = wb.add_worksheet().set_name("Summary")?;
     header(
         ws,
@@ -168,13 +234,24 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
                 .copied()
                 .unwrap_or(""),
         )?;
-        number(ws, r, 5, bench, &one_dp)?;
+        number(ws, r, 5, bench, one_dp)?;
         for (k, n) in counts.iter().enumerate() {
             ws.write_number(r, 6 + k as u16, *n)?;
         }
     }
 
-    // 3. Heat map: the comparison word per practice and indicator.
+    Ok(())
+}
+
+/// 3. Heat map: the comparison word per practice and indicator.
+fn heat_map(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let Pack {
+        site,
+        input,
+        view,
+        inds,
+        ..
+    } = pack;
     let ws = wb.add_worksheet().set_name("Heat map")?;
     let mut columns: Vec<(&str, f64)> = vec![("Practice code", 10.0), ("Practice", 30.0)];
     columns.extend(inds.iter().map(|i| (i.title.as_str(), 14.0)));
@@ -187,25 +264,21 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.text(r, 1, &p.name)?;
         for (k, ind) in inds.iter().enumerate() {
             let word = match site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                Some(row) => comparison_label(view.comparison(row)).0,
+                Some(row) => wording::comparison_tag(view.comparison(row)).word,
                 None => "No data",
             };
             ws.text(r, 2 + k as u16, word)?;
         }
     }
 
-    // 4. Outliers beyond the 99.8% limits, and 5. every latest result.
-    let mut latest: Vec<&ResultRow> = site.latest.values().copied().collect();
-    latest.sort_by(|a, b| {
-        (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
-    });
-    let title_of = |id: &str| {
-        inds.iter()
-            .find(|i| i.id == id)
-            .map_or(id.to_string(), |i| i.title.clone())
-    };
-    let name_of = |code: &str| input.practices.get(code).map_or("", |p| p.name.as_str());
-    let outliers: Vec<&&ResultRow> = latest
+    Ok(())
+}
+
+/// 4. Outliers beyond the 99.8% limits.
+fn outliers(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let Pack { view, one_dp, .. } = pack;
+    let outliers: Vec<&&ResultRow> = pack
+        .latest
         .iter()
         .filter(|r| {
             r.funnel_flag.is_some_and(|f| f.is_outlier()) && view.funnel_not_shown(r).is_none()
@@ -231,18 +304,31 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     let five_dp = Format::new().set_num_format("0.00000");
     for (i, row) in outliers.iter().enumerate() {
         let r = i as u32 + 1;
-        ws.text(r, 0, title_of(&row.indicator_id))?;
+        ws.text(r, 0, pack.title_of(&row.indicator_id))?;
         ws.text(r, 1, &row.practice_code)?;
-        ws.text(r, 2, name_of(&row.practice_code))?;
+        ws.text(r, 2, pack.name_of(&row.practice_code))?;
         ws.text(r, 3, &row.period)?;
-        number(ws, r, 4, row.value, &one_dp)?;
-        number(ws, r, 5, row.funnel_lower_998, &one_dp)?;
-        number(ws, r, 6, row.funnel_upper_998, &one_dp)?;
-        ws.text(r, 7, funnel_words(row))?;
+        number(ws, r, 4, row.value, one_dp)?;
+        number(ws, r, 5, row.funnel_lower_998, one_dp)?;
+        number(ws, r, 6, row.funnel_upper_998, one_dp)?;
+        ws.text(r, 7, wording::funnel_position(row.funnel_flag))?;
         number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
         number(ws, r, 9, row.od_tau2, &five_dp)?;
     }
 
+    Ok(())
+}
+
+/// 5. Every latest result.
+fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let Pack {
+        site,
+        board,
+        view,
+        one_dp,
+        whole,
+        ..
+    } = pack;
     let ws = wb.add_worksheet().set_name("Latest results")?;
     header(
         ws,
@@ -262,15 +348,15 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ("Peer funnel", 22.0),
             ("Own run chart", 30.0),
         ],
-        latest.len() as u32,
+        pack.latest.len() as u32,
     )?;
-    for (i, row) in latest.iter().enumerate() {
+    for (i, row) in pack.latest.iter().enumerate() {
         let r = i as u32 + 1;
         let hidden = view.hidden(row);
         ws.text(r, 0, &row.indicator_id)?;
-        ws.text(r, 1, title_of(&row.indicator_id))?;
+        ws.text(r, 1, pack.title_of(&row.indicator_id))?;
         ws.text(r, 2, &row.practice_code)?;
-        ws.text(r, 3, name_of(&row.practice_code))?;
+        ws.text(r, 3, pack.name_of(&row.practice_code))?;
         ws.text(r, 4, &row.period)?;
         // Counts as the board may show them: rounded, or * when small.
         let published = board.apply(row, &site.sup);
@@ -279,7 +365,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             (6, row.denominator, published.denominator),
         ] {
             match (original, shown) {
-                (_, Some(v)) => ws.write_number_with_format(r, c, v, &whole).map(|_| ())?,
+                (_, Some(v)) => ws.write_number_with_format(r, c, v, whole).map(|_| ())?,
                 (Some(_), None) => ws.text(r, c, "*").map(|_| ())?,
                 (None, None) => ws.text(r, c, "suppressed").map(|_| ())?,
             }
@@ -287,25 +373,34 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         if hidden.is_some() {
             ws.text(r, 7, "*")?;
         } else {
-            number(ws, r, 7, row.value, &one_dp)?;
-            number(ws, r, 8, row.lower_95, &one_dp)?;
-            number(ws, r, 9, row.upper_95, &one_dp)?;
+            number(ws, r, 7, row.value, one_dp)?;
+            number(ws, r, 8, row.lower_95, one_dp)?;
+            number(ws, r, 9, row.upper_95, one_dp)?;
         }
-        number(ws, r, 10, view.benchmark(row), &one_dp)?;
-        ws.text(r, 11, comparison_label(view.comparison(row)).0)?;
+        number(ws, r, 10, view.benchmark(row), one_dp)?;
+        ws.text(r, 11, wording::comparison_tag(view.comparison(row)).word)?;
         ws.text(
             r,
             12,
             view.funnel_not_shown(row)
-                .unwrap_or_else(|| funnel_words(row)),
+                .unwrap_or_else(|| wording::funnel_position(row.funnel_flag)),
         )?;
         match hidden {
             Some(h) => ws.text(r, 13, h.words())?,
-            None => ws.text(r, 13, spc_words(row))?,
+            None => ws.text(
+                r,
+                13,
+                wording::run_chart_reading(row.spc_signal, row.spc_variation),
+            )?,
         };
     }
 
-    // 6. Since last period, as far as the board may show it.
+    Ok(())
+}
+
+/// 6. Since last period, as far as the board may show it.
+fn changes(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let Pack { site, .. } = pack;
     let changes = site.changes();
     let ws = wb.add_worksheet().set_name("Changes")?;
     header(
@@ -324,22 +419,24 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
     )?;
     for (i, c) in changes.iter().enumerate() {
         let r = i as u32 + 1;
-        let what = match c.kind {
-            peerbench_compare::ChangeKind::NewOutlier => "New outlier",
-            peerbench_compare::ChangeKind::ResolvedOutlier => "No longer an outlier",
-            peerbench_compare::ChangeKind::NewSpecialCause => "New special-cause signal",
-        };
+        let what = wording::change_kind(c.kind);
         ws.text(r, 0, what)?;
-        ws.text(r, 1, title_of(&c.indicator_id))?;
+        ws.text(r, 1, pack.title_of(&c.indicator_id))?;
         ws.text(r, 2, &c.practice_code)?;
-        ws.text(r, 3, name_of(&c.practice_code))?;
+        ws.text(r, 3, pack.name_of(&c.practice_code))?;
         ws.text(r, 4, &c.period)?;
-        ws.text(r, 5, change_words(&c.now))?;
+        ws.text(r, 5, wording::reading(c.now))?;
         ws.text(r, 6, &c.previous_period)?;
-        ws.text(r, 7, change_words(&c.before))?;
+        ws.text(r, 7, wording::reading(c.before))?;
     }
 
-    // 7. Data quality.
+    Ok(())
+}
+
+/// 7. Data quality.
+fn data_quality(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
+    let p = &pack.input.provenance;
+    let Pack { whole, .. } = pack;
     let ws = wb.add_worksheet().set_name("Data quality")?;
     header(
         ws,
@@ -360,8 +457,8 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         let r = i as u32 + 1;
         ws.text(r, 0, &s.table)?;
         ws.write_number(r, 1, s.files as f64)?;
-        ws.write_number_with_format(r, 2, s.rows_loaded as f64, &whole)?;
-        ws.write_number_with_format(r, 3, s.rows_quarantined as f64, &whole)?;
+        ws.write_number_with_format(r, 2, s.rows_loaded as f64, whole)?;
+        ws.write_number_with_format(r, 3, s.rows_quarantined as f64, whole)?;
         let mut why = s
             .by_check
             .iter()
@@ -376,7 +473,7 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
             ws.text(r, 5, m)?;
             ws.text(r, 6, s.missing_latest.join(", "))?;
         }
-        ws.write_number_with_format(r, 7, s.rows_replaced as f64, &whole)?;
+        ws.write_number_with_format(r, 7, s.rows_replaced as f64, whole)?;
         let jumps = s
             .jumps
             .iter()
@@ -386,5 +483,5 @@ fn build(site: &Site) -> Result<Vec<u8>, XlsxError> {
         ws.text(r, 8, jumps)?;
     }
 
-    wb.save_to_buffer()
+    Ok(())
 }

@@ -30,7 +30,7 @@ pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
 pub use quantiles::{percent_rank, percent_rank_sorted, quantile_type7};
 pub use spc::{SpcChart, SpcOptions, SpcPoint, SpcRule, Variation, xmr};
 pub use standardised::{DSR_MIN_EVENTS, ESP_2013, Standardised, dsr, isr};
-pub use trend::{RecentTrend, recent_trend, trend_label};
+pub use trend::{RecentTrend, TrendLabel, recent_trend, trend_label};
 
 /// What can be wrong with the numbers handed to a statistic.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

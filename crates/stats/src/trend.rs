@@ -85,17 +85,49 @@ pub fn recent_trend(series: &[(f64, f64)], kind: FunnelKind) -> RecentTrend {
     }
 }
 
+/// A recent trend as a report states it: the direction and, where the
+/// indicator has a better direction, whether it is getting better or worse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrendLabel {
+    CannotBeCalculated,
+    NoSignificantChange,
+    IncreasingGettingBetter,
+    IncreasingGettingWorse,
+    /// Increasing, on an indicator with no better direction.
+    Increasing,
+    DecreasingGettingBetter,
+    DecreasingGettingWorse,
+    /// Decreasing, on an indicator with no better direction.
+    Decreasing,
+}
+
+impl TrendLabel {
+    /// The label in the results table (`trend` column).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrendLabel::CannotBeCalculated => "cannot_be_calculated",
+            TrendLabel::NoSignificantChange => "no_significant_change",
+            TrendLabel::IncreasingGettingBetter => "increasing_getting_better",
+            TrendLabel::IncreasingGettingWorse => "increasing_getting_worse",
+            TrendLabel::Increasing => "increasing",
+            TrendLabel::DecreasingGettingBetter => "decreasing_getting_better",
+            TrendLabel::DecreasingGettingWorse => "decreasing_getting_worse",
+            TrendLabel::Decreasing => "decreasing",
+        }
+    }
+}
+
 /// The label a report prints: direction and, where it means something, better or worse.
-pub fn trend_label(trend: RecentTrend, polarity: Polarity) -> &'static str {
+pub fn trend_label(trend: RecentTrend, polarity: Polarity) -> TrendLabel {
     match (trend, polarity) {
-        (RecentTrend::CannotBeCalculated, _) => "cannot_be_calculated",
-        (RecentTrend::NoSignificantChange, _) => "no_significant_change",
-        (RecentTrend::Increasing, Polarity::HighIsGood) => "increasing_getting_better",
-        (RecentTrend::Increasing, Polarity::LowIsGood) => "increasing_getting_worse",
-        (RecentTrend::Increasing, Polarity::NoJudgement) => "increasing",
-        (RecentTrend::Decreasing, Polarity::HighIsGood) => "decreasing_getting_worse",
-        (RecentTrend::Decreasing, Polarity::LowIsGood) => "decreasing_getting_better",
-        (RecentTrend::Decreasing, Polarity::NoJudgement) => "decreasing",
+        (RecentTrend::CannotBeCalculated, _) => TrendLabel::CannotBeCalculated,
+        (RecentTrend::NoSignificantChange, _) => TrendLabel::NoSignificantChange,
+        (RecentTrend::Increasing, Polarity::HighIsGood) => TrendLabel::IncreasingGettingBetter,
+        (RecentTrend::Increasing, Polarity::LowIsGood) => TrendLabel::IncreasingGettingWorse,
+        (RecentTrend::Increasing, Polarity::NoJudgement) => TrendLabel::Increasing,
+        (RecentTrend::Decreasing, Polarity::HighIsGood) => TrendLabel::DecreasingGettingWorse,
+        (RecentTrend::Decreasing, Polarity::LowIsGood) => TrendLabel::DecreasingGettingBetter,
+        (RecentTrend::Decreasing, Polarity::NoJudgement) => TrendLabel::Decreasing,
     }
 }
 
@@ -159,7 +191,7 @@ mod tests {
         let t = recent_trend(&jump, FunnelKind::Proportion);
         assert_eq!(t, RecentTrend::NoSignificantChange);
         assert_eq!(
-            trend_label(RecentTrend::Increasing, Polarity::LowIsGood),
+            trend_label(RecentTrend::Increasing, Polarity::LowIsGood).as_str(),
             "increasing_getting_worse"
         );
     }

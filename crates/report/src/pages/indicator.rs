@@ -1,0 +1,171 @@
+//! An indicator's board page (`board/<id>.html`): practices ranked with
+//! their intervals (caterpillar), the federation's trend, and the table of
+//! numbers behind both, downloadable as CSV.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use maud::{Markup, html};
+use peerbench_compare::ResultRow;
+use peerbench_indicators::Indicator;
+use peerbench_stats::quantile_type7;
+
+use super::{Site, comparison_tag, figure_cells, fmt, head, practice_link, signal_cells};
+use crate::charts::{self, TrendPoint};
+
+impl Site<'_> {
+    pub fn indicator_page(&self, ind: &Indicator) -> String {
+        let board = self.board_view();
+        let rows = self.indicator_rows(&ind.id);
+        let latest = self.latest_period_of(&ind.id);
+        // Latest period, by group key (one key for a federation-wide group).
+        let mut keys: BTreeMap<&str, Vec<&ResultRow>> = BTreeMap::new();
+        for r in rows.iter().filter(|r| r.period == latest) {
+            keys.entry(r.peer_group_key.as_str()).or_default().push(r);
+        }
+        let body = html! {
+            h1 { (ind.title) } "\n"
+            p {
+                (ind.units) " · latest period " (latest) " · compared with peer group “"
+                (self.input.primary_peer_group) "”. "
+                a href={ "../indicators.html#" (ind.id) } { "Definition and caveats" } "."
+            } "\n"
+            p { (ind.definition) } "\n"
+            h2 { "Practices ranked, latest period" } "\n"
+            p class="meta" {
+                "Each practice's value with its 95% interval, lowest to highest, against the peer benchmark (solid line). A blue square is better (or higher) than the benchmark, a yellow triangle worse (or lower), a grey dot similar. Overlapping intervals mean the difference may be chance."
+            } "\n"
+            @for group_rows in keys.values() {
+                // The board shows only what its disclosure policy allows.
+                @let shown: Vec<Cow<ResultRow>> = group_rows
+                    .iter()
+                    .copied()
+                    .filter(|r| !board.hides_value(r))
+                    .map(|r| board.group_figures(r))
+                    .collect();
+                @let shown: Vec<&ResultRow> = shown.iter().map(|r| r.as_ref()).collect();
+                (charts::caterpillar(ind, &shown, None))
+            }
+            @if keys.len() <= 1 { (self.federation_trend(ind, rows)) }
+            h2 { "Every practice, latest period" } "\n"
+            (self.every_practice(rows, latest))
+            p {
+                "Download these numbers, every period: "
+                a href={ (ind.id) ".csv" } { (ind.id) ".csv" }
+            } "\n"
+            (self.how_made())
+        };
+        self.page(
+            &format!("{} — {}", ind.title, self.input.title),
+            "../",
+            body,
+        )
+    }
+
+    /// The pooled peer value each period and the spread of practices, as a
+    /// chart and a table.
+    fn federation_trend(&self, ind: &Indicator, rows: &[&ResultRow]) -> Markup {
+        let board = self.board_view();
+        let mut by_period: BTreeMap<&str, (Option<f64>, Vec<f64>)> = BTreeMap::new();
+        for r in rows.iter().filter(|r| !board.hides_value(r)) {
+            let e = by_period.entry(r.period.as_str()).or_default();
+            e.0 = e.0.or(board.benchmark(r));
+            e.1.extend(r.value);
+        }
+        let trend: Vec<TrendPoint> = by_period
+            .iter_mut()
+            .map(|(period, (bench, values))| {
+                values.sort_by(f64::total_cmp);
+                TrendPoint {
+                    period: period.to_string(),
+                    benchmark: *bench,
+                    q1: quantile_type7(values, 0.25).ok(),
+                    median: quantile_type7(values, 0.5).ok(),
+                    q3: quantile_type7(values, 0.75).ok(),
+                    practices: values.len(),
+                }
+            })
+            .collect();
+        let columns = [
+            "Period",
+            "Practices",
+            "Peer value",
+            "Lower quartile",
+            "Median",
+            "Upper quartile",
+        ];
+        html! {
+            h2 { "Federation trend" } "\n"
+            p class="meta" {
+                "The pooled peer value each period (solid line) and the middle half of practices (shaded band, with the median dashed)."
+            } "\n"
+            (charts::trend_chart(ind, &trend))
+            table {
+                caption { "The numbers behind the trend" }
+                (head(&columns))
+                tbody {
+                    "\n"
+                    @for t in trend.iter().rev().take(12).rev() {
+                        tr {
+                            td class="nowrap" { (t.period) }
+                            td class="num" { (t.practices) }
+                            td class="num" { (fmt(t.benchmark)) }
+                            td class="num" { (fmt(t.q1)) }
+                            td class="num" { (fmt(t.median)) }
+                            td class="num" { (fmt(t.q3)) }
+                        } "\n"
+                    }
+                }
+            } "\n"
+        }
+    }
+
+    /// Every practice in the latest period, lowest value first; values the
+    /// board may not show go last.
+    fn every_practice(&self, rows: &[&ResultRow], latest: &str) -> Markup {
+        let board = self.board_view();
+        let mut ranked: Vec<&ResultRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.period == latest)
+            .collect();
+        ranked.sort_by(|a, b| {
+            let v = |r: &ResultRow| if board.hides_value(r) { None } else { r.value };
+            match (v(a), v(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+            .then_with(|| a.practice_code.cmp(&b.practice_code))
+        });
+        let columns = [
+            "Practice",
+            "Period",
+            "Numerator / denominator",
+            "Value (95% interval)",
+            "Peer benchmark",
+            "Compared with peers",
+            "Peer funnel",
+            "Own run chart",
+        ];
+        html! {
+            table {
+                (head(&columns))
+                tbody {
+                    "\n"
+                    @for r in ranked {
+                        tr {
+                            th scope="row" {
+                                (practice_link("../", &r.practice_code, self.practice_name(&r.practice_code)))
+                            }
+                            (figure_cells(&board, r))
+                            td { (comparison_tag(board.comparison(r))) }
+                            (signal_cells(&board, r))
+                        } "\n"
+                    }
+                }
+            } "\n"
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The report's HTML pages: one layout ([`layout`]) and one module per kind
+//! of page (the board pack, an indicator's board page, a practice's report,
+//! the indicator catalogue), over a [`Site`] that indexes the results once.
+//!
+//! Pages are written with maud's `html!` macro. It was chosen over askama
+//! because the pages are mostly logic (disclosure decisions, rankings,
+//! groupings) around small pieces of markup: with maud that logic stays in
+//! ordinary, type-checked Rust beside the markup it produces, charts and
+//! table cells are values of one type ([`Markup`]) that compose without
+//! template files or a view-model layer, and it has no runtime dependencies
+//! and no default features. Like askama it escapes by construction: every
+//! `(value)` spliced into a page is escaped, so text from extracts or
+//! indicator files can never become markup. Raw output needs a visible
+//! `PreEscaped`, used in two places only, both for what the crate itself
+//! wrote and never for data: the charts' SVG shapes (`charts::shape`, from
+//! numbers and constants) and the layout's stylesheet constant. (maud
+//! escapes `&`, `<`, `>` and `"`; an apostrophe needs no escaping in text or
+//! in the double-quoted attributes maud writes, so it is left as is: pages
+//! written before maud said `&#39;` where they now say `'`.)
+
+mod board;
+mod catalogue;
+mod indicator;
+mod layout;
+#[cfg(test)]
+mod page_tests;
+mod practice;
+
+use std::collections::HashMap;
+
+use maud::{Markup, html};
+use peerbench_compare::ResultRow;
+use peerbench_indicators::Indicator;
+
+use crate::ReportInput;
+use crate::disclosure::{Suppression, View};
+use crate::wording;
+
+pub use catalogue::catalogue_page;
+
+/// Rounds for display: 1 decimal place for percentages and rates.
+pub(crate) fn fmt(x: Option<f64>) -> String {
+    match x {
+        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
+        Some(v) => format!("{v:.1}"),
+        None => "–".into(),
+    }
+}
+
+/// A table's header row of column headings.
+fn head(columns: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for c in columns { th scope="col" { (c) } } } }
+    }
+}
+
+/// Period, counts, value with its 95% interval and the peer benchmark: the
+/// cells every table of a practice's figures starts with. A value the
+/// policy hides goes without its interval, which would give the count back.
+fn figure_cells(view: &View, r: &ResultRow) -> Markup {
+    let value = if view.hides_value(r) {
+        "*".to_string()
+    } else {
+        format!("{} ({}–{})", fmt(r.value), fmt(r.lower_95), fmt(r.upper_95))
+    };
+    html! {
+        td class="nowrap" { (r.period) }
+        td class="num" { (view.count(r.numerator)) " / " (view.count(r.denominator)) }
+        td class="num" { (value) }
+        td class="num" { (fmt(view.benchmark(r))) }
+    }
+}
+
+/// The funnel position and the run-chart reading, in words; what the policy
+/// hides says why.
+fn signal_cells(view: &View, r: &ResultRow) -> Markup {
+    if let Some(h) = view.hidden(r) {
+        return html! { td { (h.words()) } td { (h.words()) } };
+    }
+    html! {
+        td { (view.funnel_not_shown(r).unwrap_or_else(|| wording::funnel_position(r.funnel_flag))) }
+        td { (wording::run_chart_reading(r.spc_signal, r.spc_variation)) }
+    }
+}
+
+/// A comparison's word in its coloured tag.
+fn comparison_tag(c: peerbench_stats::Comparison) -> Markup {
+    let tag = wording::comparison_tag(c);
+    html! { span class={ "tag " (tag.class) } { (tag.word) } }
+}
+
+/// A practice's name linked to its page, then its code.
+fn practice_link(root: &str, code: &str, name: &str) -> Markup {
+    html! {
+        a href={ (root) "practices/" (code) ".html" } { (name) } " " span class="meta" { (code) }
+    }
+}
+
+pub struct Site<'a> {
+    pub(crate) input: &'a ReportInput<'a>,
+    /// (indicator, practice) → its result in the latest period, primary peer group.
+    pub(crate) latest: HashMap<(&'a str, &'a str), &'a ResultRow>,
+    pub(crate) latest_period: HashMap<&'a str, &'a str>,
+    /// Indicator → peer values in the latest period (primary peer group, by
+    /// key), as far as practice pages may show peers.
+    peer_values: HashMap<(&'a str, &'a str), Vec<f64>>,
+    /// (indicator, group key) → the group's rows in the latest period, for funnels.
+    peer_rows: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
+    /// (indicator, practice) → its rows in period order, for run charts.
+    series: HashMap<(&'a str, &'a str), Vec<&'a ResultRow>>,
+    /// Indicator → every row of the primary peer group, for the board's
+    /// indicator pages (caterpillar plots and federation trends).
+    by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
+    /// What `standard` hides, for the disclosure policies.
+    pub(crate) sup: Suppression<'a>,
+    /// "How this was made" is the same on every page: built once (it scans
+    /// every latest result, which at national scale is 200,000 rows).
+    how_made: std::sync::OnceLock<Markup>,
+}
+
+impl<'a> Site<'a> {
+    pub fn new(input: &'a ReportInput<'a>) -> Site<'a> {
+        let primary = input.primary_peer_group.as_str();
+        let sup = Suppression::new(input.results, &input.peer_groups, input.indicators, primary);
+        let peers_policy = input.disclosure.peers_on_practice_pages();
+        let peers_view = View {
+            own: peers_policy,
+            peers: peers_policy,
+            sup: &sup,
+        };
+        let mut latest_period: HashMap<&str, &str> = HashMap::new();
+        for r in input.results.iter().filter(|r| r.peer_group == primary) {
+            let e = latest_period
+                .entry(r.indicator_id.as_str())
+                .or_insert(r.period.as_str());
+            if r.period.as_str() > *e {
+                *e = r.period.as_str();
+            }
+        }
+        let mut latest = HashMap::new();
+        let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
+        let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
+        let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
+        let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
+        for r in input.results.iter().filter(|r| r.peer_group == primary) {
+            by_indicator
+                .entry(r.indicator_id.as_str())
+                .or_default()
+                .push(r);
+            series
+                .entry((r.indicator_id.as_str(), r.practice_code.as_str()))
+                .or_default()
+                .push(r);
+            if latest_period.get(r.indicator_id.as_str()) == Some(&r.period.as_str()) {
+                peer_rows
+                    .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
+                    .or_default()
+                    .push(r);
+                latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
+                if let Some(v) = r.value.filter(|_| !peers_view.hides_value(r)) {
+                    peer_values
+                        .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
+                        .or_default()
+                        .push(v);
+                }
+            }
+        }
+        series
+            .values_mut()
+            .for_each(|s| s.sort_by(|a, b| a.period.cmp(&b.period)));
+        Site {
+            input,
+            latest,
+            latest_period,
+            peer_values,
+            peer_rows,
+            series,
+            by_indicator,
+            sup,
+            how_made: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// What the board shows of a row.
+    pub(crate) fn board_view(&self) -> View<'_> {
+        View {
+            own: self.input.disclosure.board,
+            peers: self.input.disclosure.board,
+            sup: &self.sup,
+        }
+    }
+
+    /// What a practice page shows of its own practice's rows.
+    pub(crate) fn page_view(&self) -> View<'_> {
+        View {
+            own: self.input.disclosure.practice_pages,
+            peers: self.input.disclosure.peers_on_practice_pages(),
+            sup: &self.sup,
+        }
+    }
+
+    /// What a practice page shows of other practices' rows.
+    pub(crate) fn peers_view(&self) -> View<'_> {
+        let peers = self.input.disclosure.peers_on_practice_pages();
+        View {
+            own: peers,
+            peers,
+            sup: &self.sup,
+        }
+    }
+
+    /// Whether a practice has no row, or no usable numerator and
+    /// denominator, for an indicator in its latest period.
+    fn lacks_latest(&self, indicator: &str, code: &str) -> bool {
+        self.latest
+            .get(&(indicator, code))
+            .is_none_or(|r| r.numerator.is_none() || r.denominator.is_none())
+    }
+
+    /// An indicator's latest period, or "–" when it has no rows.
+    fn latest_period_of(&self, indicator: &str) -> &'a str {
+        self.latest_period.get(indicator).copied().unwrap_or("–")
+    }
+
+    /// A practice's name, or nothing for a code not in the register.
+    fn practice_name(&self, code: &str) -> &'a str {
+        self.input
+            .practices
+            .get(code)
+            .map_or("", |p| p.name.as_str())
+    }
+
+    /// Rows from this practice set aside at ingest.
+    fn quarantined(&self, code: &str) -> usize {
+        self.input
+            .provenance
+            .quarantined_by_practice
+            .get(code)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn indicators(&self) -> impl Iterator<Item = &'a Indicator> + '_ {
+        self.input.indicators.iter().filter(|i| !i.draft)
+    }
+
+    /// The published indicators, for the board's per-indicator pages.
+    pub fn published_indicators(&self) -> Vec<&'a Indicator> {
+        self.indicators().collect()
+    }
+
+    /// Every row of an indicator in the primary peer group, for its download.
+    pub fn indicator_rows(&self, id: &str) -> &[&'a ResultRow] {
+        self.by_indicator.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// What changed since last period, as far as the board may show it: a
+    /// change in a row whose value the board hides would give away its
+    /// funnel position, and so would a change of funnel position where the
+    /// board withholds its group's funnel, so they are left out (here, in
+    /// changes.csv and the workbook).
+    pub(crate) fn changes(&self) -> Vec<&'a peerbench_compare::Change> {
+        let board = self.board_view();
+        let hidden = |c: &peerbench_compare::Change, period: &str| {
+            let outlier = c.kind != peerbench_compare::ChangeKind::NewSpecialCause;
+            self.series
+                .get(&(c.indicator_id.as_str(), c.practice_code.as_str()))
+                .and_then(|s| s.iter().find(|r| r.period == period))
+                .is_some_and(|r| {
+                    board.hides_value(r) || (outlier && board.funnel_not_shown(r).is_some())
+                })
+        };
+        self.input
+            .changes
+            .iter()
+            .filter(|c| !hidden(c, &c.period) && !hidden(c, &c.previous_period))
+            .collect()
+    }
+
+    /// A page in the site's layout, with the footer naming the run.
+    fn page(&self, title: &str, root: &str, body: Markup) -> String {
+        let p = &self.input.provenance;
+        let footer = html! {
+            footer {
+                "Made by peerbench " (p.peerbench_version) " · run " (p.run_id) " · pipeline "
+                (p.pipeline_name)
+                ". Synthetic or real, every number here traces back to the results table."
+            }
+        };
+        layout::page(title, root, &self.input.title, body, Some(footer)).into_string()
+    }
+
+    /// "How this was made", the same on every page.
+    fn how_made(&self) -> &Markup {
+        self.how_made.get_or_init(|| self.build_how_made())
+    }
+
+    fn build_how_made(&self) -> Markup {
+        let p = &self.input.provenance;
+        // On every page: what the strictest of them may show.
+        let view = self.peers_view();
+        let adjustments: Vec<(&Indicator, &ResultRow)> = self
+            .indicators()
+            .filter_map(|ind| {
+                self.latest
+                    .iter()
+                    .find(|((i, _), r)| {
+                        *i == ind.id && r.od_phi.is_some() && view.withheld(r).is_none()
+                    })
+                    .map(|(_, r)| (ind, *r))
+            })
+            .collect();
+        let disclosure = &self.input.disclosure;
+        html! {
+            h2 id="how" { "How this was made" } "\n"
+            p {
+                "Each indicator is a SQL query over the federation's warehouse (Delta Lake tables). "
+                "Practices are compared with their peer group " strong { (self.input.primary_peer_group) }
+                ": the benchmark is the pooled peer value (total numerator over total denominator). "
+                "Proportions use Wilson score intervals; rates use Byar's method (exact Poisson below 10 events). A practice is "
+                em { "better" } " or " em { "worse" } " when the benchmark lies outside its 95% interval, otherwise "
+                em { "similar" } "; context indicators say " em { "higher" } " or " em { "lower" }
+                ". Values below an indicator's minimum denominator, or from suppressed counts, are not compared."
+            } "\n"
+            p {
+                "Funnel limits allow for the normal variation between practices (Spiegelhalter's additive overdispersion adjustment: z-scores winsorised at the 10th and 90th percentiles give the dispersion ratio φ; τ² is the between-practice variance added to each practice's own). Outside the 99.8% limits is what boards call possible unwarranted variation. Run charts are XmR charts with limits from each practice's first 12 months and the four NHS Making Data Count rules."
+            } "\n"
+            table {
+                caption { "Funnel adjustment per indicator, latest period" }
+                (head(&["Indicator", "Period", "φ", "τ²"]))
+                tbody {
+                    "\n"
+                    @for (ind, r) in &adjustments {
+                        tr {
+                            td { (ind.title) } td { (r.period) }
+                            td class="num" { (format!("{:.2}", r.od_phi.unwrap_or_default())) }
+                            td class="num" { (format!("{:.5}", r.od_tau2.unwrap_or_default())) }
+                        } "\n"
+                    }
+                }
+            } "\n"
+            table {
+                caption { "Peer groups" } (head(&["Name", "Who is in it"]))
+                tbody {
+                    "\n"
+                    @for g in &self.input.peer_groups {
+                        tr { td { (g.name) } td { (peer_group_members(&g.kind)) } } "\n"
+                    }
+                }
+            } "\n"
+            table {
+                caption { "Warehouse tables read" } (head(&["Table", "Delta version"]))
+                tbody {
+                    "\n"
+                    @for (t, v) in &p.table_versions {
+                        tr { td { (t) } td class="num" { (v) } } "\n"
+                    }
+                }
+            } "\n"
+            p class="meta" {
+                "peerbench " (p.peerbench_version) " · run id " (p.run_id) ". Board page: "
+                (disclosure.board.describe()) ". Practice pages: " (disclosure.practice_pages.describe())
+                ". Downloads: " (disclosure.downloads.describe()) "."
+            } "\n"
+        }
+    }
+}
+
+/// Who is in a peer group, for "How this was made".
+fn peer_group_members(kind: &peerbench_compare::PeerGroupKind) -> String {
+    match (kind, wording::peer_group_members(kind)) {
+        (_, Some(who)) => who.to_string(),
+        (peerbench_compare::PeerGroupKind::Similar { k, weights }, None) => format!(
+            "the practice and the {k} practices most like it on standardised descriptors, weighted {}",
+            weights
+                .iter()
+                .map(|w| format!("{} × {}", w.name, w.weight))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (_, None) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerbench_stats::{Comparison, FunnelFlag};
+
+    /// A hidden value goes without its interval, funnel position and
+    /// run-chart reading; a shown one keeps them.
+    #[test]
+    fn figures_with_a_small_count_show_no_interval_or_signals() {
+        let mut r = ResultRow {
+            indicator_id: "x".into(),
+            practice_code: "A81000".into(),
+            period: "2026-09".into(),
+            peer_group: "federation".into(),
+            peer_group_key: "F".into(),
+            peer_group_size: 30,
+            numerator: Some(7.0),
+            denominator: Some(102.0),
+            value: Some(6.862745098),
+            lower_95: Some(3.3667),
+            upper_95: Some(13.4876),
+            lower_998: None,
+            upper_998: None,
+            benchmark: Some(10.512),
+            peer_median: None,
+            percentile_rank: None,
+            comparison: Comparison::Similar,
+            comparison_998: Comparison::Similar,
+            funnel_lower_95: None,
+            funnel_upper_95: None,
+            funnel_lower_998: None,
+            funnel_upper_998: None,
+            funnel_flag: Some(FunnelFlag::Within),
+            funnel_flag_unadjusted: None,
+            od_phi: None,
+            od_tau2: None,
+            spc_signal: None,
+            spc_variation: Some(peerbench_stats::Variation::CommonCause),
+            spc_centre: None,
+            spc_lower: None,
+            spc_upper: None,
+            spc_trial: None,
+            trend: peerbench_stats::TrendLabel::NoSignificantChange,
+            not_compared_reason: None,
+        };
+        let sup = Suppression::default();
+        let s = View {
+            own: crate::Disclosure::Standard,
+            peers: crate::Disclosure::Standard,
+            sup: &sup,
+        };
+        assert_eq!(
+            figure_cells(&s, &r).into_string(),
+            "<td class=\"nowrap\">2026-09</td><td class=\"num\">* / 100</td><td class=\"num\">*</td><td class=\"num\">10.5</td>"
+        );
+        assert_eq!(
+            signal_cells(&s, &r).into_string(),
+            "<td>Not shown (a count of 1 to 7)</td><td>Not shown (a count of 1 to 7)</td>"
+        );
+        r.numerator = Some(8.0);
+        assert_eq!(
+            figure_cells(&s, &r).into_string(),
+            "<td class=\"nowrap\">2026-09</td><td class=\"num\">10 / 100</td><td class=\"num\">6.9 (3.4–13.5)</td><td class=\"num\">10.5</td>"
+        );
+        assert_eq!(
+            signal_cells(&s, &r).into_string(),
+            "<td>Within the limits</td><td>Common-cause variation only</td>"
+        );
+    }
+}

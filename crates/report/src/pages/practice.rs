@@ -1,0 +1,299 @@
+//! A practice's report (`practices/<CODE>.html`): its facts, a summary in
+//! words, where it stands on each indicator (with spine charts), and each
+//! indicator in detail (funnel or caterpillar, run chart, the numbers).
+
+use std::borrow::Cow;
+
+use maud::{Markup, html};
+use peerbench_compare::ResultRow;
+use peerbench_indicators::{Domain, Indicator, ValueType};
+use peerbench_stats::{Comparison, quantile_type7};
+
+use super::{Site, comparison_tag, figure_cells, head, signal_cells};
+use crate::charts;
+use crate::wording;
+
+impl Site<'_> {
+    pub fn practice_page(&self, code: &str) -> String {
+        let p = &self.input.practices[code];
+        let body = html! {
+            h1 { (p.name) " " span class="meta" { "(" (p.code) ")" } } "\n"
+            (self.facts(code))
+            p class="meta" {
+                "Download this practice's numbers, every indicator and period: "
+                a href={ (code) ".csv" } { (code) ".csv" }
+            } "\n"
+            (self.in_brief(code))
+            h2 { "Where you stand" } "\n"
+            p class="meta" {
+                "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, with its 95% interval). Worse is always to the left."
+            } "\n"
+            @for domain in Domain::ALL { (self.where_you_stand(domain, code)) }
+            h2 { "Each indicator in detail" } "\n"
+            p class="meta" {
+                "Funnel plots: every practice in the peer group by its denominator; solid line the peer value, dashed the 95% limits, dotted the 99.8% limits, allowing for the normal variation between practices. Run charts: this practice month by month; solid line its average, dashed its process limits; a blue square marks special-cause improvement, a yellow triangle special-cause concern, a purple dot a special cause on a context indicator."
+            } "\n"
+            @for ind in self.indicators() { (self.in_detail(ind, code)) "\n" }
+            (self.how_made())
+        };
+        self.page(&format!("{} — practice report", p.name), "../", body)
+    }
+
+    /// Who the practice is, what it is compared with, and how complete its
+    /// data are.
+    fn facts(&self, code: &str) -> Markup {
+        let p = &self.input.practices[code];
+        let q = self.quarantined(code);
+        // Indicators with no row, or no usable value, for this practice in
+        // their latest period: its comparison is incomplete, and says so.
+        let missing: Vec<&str> = self
+            .indicators()
+            .filter(|i| self.lacks_latest(&i.id, code))
+            .map(|i| i.title.as_str())
+            .collect();
+        let total = self.indicators().count();
+        let jumps: Vec<String> = self
+            .input
+            .provenance
+            .sources
+            .iter()
+            .flat_map(|s| {
+                s.jumps
+                    .iter()
+                    .filter(|j| j.practice_code == code)
+                    .map(move |j| format!("{} ({})", j.describe(), s.table))
+            })
+            .collect();
+        html! {
+            dl class="facts" {
+                "\n"
+                dt { "PCN" } dd { (p.pcn_name) " (" (p.pcn_code) ")" } "\n"
+                dt { "Federation" } dd { (p.federation) } "\n"
+                @if let Some(l) = p.list_size {
+                    dt { "Registered patients" } dd { (format!("{l:.0}")) } "\n"
+                }
+                dt { "Compared with" } dd { "peer group “" (self.input.primary_peer_group) "”" } "\n"
+                dt { "Data completeness" }
+                dd {
+                    @if missing.is_empty() {
+                        "data for all " (total) " indicators in their latest period"
+                    } @else {
+                        strong { "incomplete" } ": data for " (total - missing.len()) " of " (total)
+                        " indicators in their latest period; missing or suppressed: "
+                    }
+                    (missing.join("; ")) ". "
+                    @if q == 0 {
+                        "All rows received for this practice passed their checks."
+                    } @else {
+                        (q) " rows from this practice failed their checks and were set aside — see the board page's data quality section."
+                    }
+                } "\n"
+                @if !jumps.is_empty() {
+                    dt { "Sudden changes" }
+                    dd {
+                        strong { "check the extract" } ": " (jumps.join("; "))
+                        ". A change this large is more often an extract problem than a real one."
+                    } "\n"
+                }
+            } "\n"
+        }
+    }
+
+    /// The plain-language summary: stronger than peers, areas to look at.
+    fn in_brief(&self, code: &str) -> Markup {
+        let view = self.page_view();
+        let mut better = Vec::new();
+        let mut worse = Vec::new();
+        for ind in self.indicators() {
+            if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
+                match view.comparison(r) {
+                    Comparison::Better => better.push(ind.title.as_str()),
+                    Comparison::Worse => worse.push(ind.title.as_str()),
+                    _ => {}
+                }
+            }
+        }
+        html! {
+            h2 { "In brief" } "\n"
+            ul {
+                "\n"
+                @if better.is_empty() {
+                    li { "No indicator is significantly better than peers in the latest period." }
+                } @else {
+                    li { strong { "Stronger than peers:" } " " (better.join("; ")) "." }
+                } "\n"
+                @if worse.is_empty() {
+                    li { "No indicator is significantly worse than peers in the latest period." }
+                } @else {
+                    li { strong { "Areas to look at:" } " " (worse.join("; ")) "." }
+                } "\n"
+            } "\n"
+        }
+    }
+
+    /// One domain's table of the latest period, a spine chart per indicator.
+    fn where_you_stand(&self, domain: Domain, code: &str) -> Markup {
+        let inds: Vec<&Indicator> = self.indicators().filter(|i| i.domain == domain).collect();
+        if inds.is_empty() {
+            return html! {};
+        }
+        let view = self.page_view();
+        let columns = [
+            "Indicator",
+            "Period",
+            "Numerator / denominator",
+            "Practice value (95% interval)",
+            "Peer benchmark",
+            "Compared with peers",
+            "Peer funnel (allowing for normal variation)",
+            "Own run chart, latest month",
+            "Spine chart",
+        ];
+        html! {
+            h3 { (domain.title()) } "\n"
+            table {
+                (head(&columns))
+                tbody {
+                    "\n"
+                    @for ind in inds {
+                        tr {
+                            th scope="row" {
+                                a href={ "#" (ind.id) } { (ind.title) } br; span class="meta" { (ind.units) }
+                            }
+                            @match self.latest.get(&(ind.id.as_str(), code)) {
+                                Some(r) => {
+                                    (figure_cells(&view, r))
+                                    td { (comparison_tag(view.comparison(r))) }
+                                    (signal_cells(&view, r))
+                                    td { (self.spine(ind, r)) }
+                                }
+                                None => {
+                                    td colspan="8" class="meta" {
+                                        "No data for this practice in the latest period ("
+                                        (self.latest_period_of(&ind.id)) ")."
+                                    }
+                                }
+                            }
+                        } "\n"
+                    }
+                }
+            } "\n"
+        }
+    }
+
+    /// The spine chart of a practice's latest value among its peers'.
+    fn spine(&self, ind: &Indicator, r: &ResultRow) -> Markup {
+        let view = self.page_view();
+        if view.hides_value(r) {
+            return html! {};
+        }
+        let Some(values) = self
+            .peer_values
+            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
+        else {
+            return html! {};
+        };
+        let (Some(value), Ok(min), Ok(q1), Ok(q3), Ok(max)) = (
+            r.value,
+            quantile_type7(values, 0.0),
+            quantile_type7(values, 0.25),
+            quantile_type7(values, 0.75),
+            quantile_type7(values, 1.0),
+        ) else {
+            return html! {};
+        };
+        charts::spine(
+            ind,
+            &charts::Spine {
+                value,
+                lower_95: r.lower_95,
+                upper_95: r.upper_95,
+                peers: [min, q1, q3, max],
+                benchmark: view.benchmark(r),
+                comparison: view.comparison(r),
+            },
+        )
+    }
+
+    /// One indicator in detail: the practice among its peers (funnel, or
+    /// caterpillar for a DSR), its run chart, the numbers behind them and
+    /// the indicator's definition.
+    fn in_detail(&self, ind: &Indicator, code: &str) -> Markup {
+        let view = self.page_view();
+        let series = self.series.get(&(ind.id.as_str(), code));
+        html! {
+            section id=(ind.id) {
+                h3 { (ind.title) } "\n"
+                @if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
+                    (self.among_peers(ind, r, code))
+                }
+                @if let Some(series) = series {
+                    // Its centre line and limits average every point, so a
+                    // chart with a point the policy hides is not drawn.
+                    @if !series.first().is_some_and(|r| view.hides_spc_lines(r)) {
+                        (charts::run_chart(ind, series))
+                    }
+                    table {
+                        caption { "The numbers behind the charts (latest 12 periods)" }
+                        (head(&["Period", "Numerator / denominator", "Value (95% interval)", "Peer benchmark", "Funnel", "Run chart"]))
+                        tbody {
+                            "\n"
+                            @for r in series.iter().rev().take(12).rev() {
+                                tr { (figure_cells(&view, r)) (signal_cells(&view, r)) } "\n"
+                            }
+                        }
+                    } "\n"
+                }
+                dl class="facts" {
+                    dt { "Numerator" } dd { (ind.numerator) }
+                    dt { "Denominator" } dd { (ind.denominator) }
+                    dt { "Definition" } dd { (ind.definition) }
+                    dt { "Source" } dd { (ind.source) }
+                    dt { "Caveats" }
+                    dd { (if ind.caveats.is_empty() { "None recorded." } else { &ind.caveats }) }
+                    dt { "Better is" } dd { (wording::better_is(ind.polarity)) }
+                }
+            }
+        }
+    }
+
+    /// The practice among its peer group in the latest period: a funnel
+    /// plot, or for a DSR (whose precision is not one denominator's) its
+    /// peers ranked with their intervals.
+    fn among_peers(&self, ind: &Indicator, r: &ResultRow, code: &str) -> Markup {
+        let view = self.page_view();
+        let peers_view = self.peers_view();
+        // Peers only as far as the board shows them (a point or an interval
+        // gives its counts back); this practice as its page's policy allows.
+        let own_shown = !view.hides_value(r);
+        // Each with what its group's figures may show (comparison,
+        // benchmark, funnel).
+        let peers: Vec<Cow<ResultRow>> = self
+            .peer_rows
+            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .copied()
+            .filter_map(|p| {
+                if p.practice_code == code {
+                    own_shown.then(|| view.group_figures(p))
+                } else {
+                    (!peers_view.hides_value(p)).then(|| peers_view.group_figures(p))
+                }
+            })
+            .collect();
+        let peers: Vec<&ResultRow> = peers.iter().map(|p| p.as_ref()).collect();
+        if ind.value_type == ValueType::Dsr {
+            charts::caterpillar(ind, &peers, own_shown.then_some(code))
+        } else if own_shown {
+            charts::funnel(
+                ind,
+                &view.group_figures(r),
+                &peers,
+                view.withheld(r).is_some(),
+            )
+        } else {
+            html! {}
+        }
+    }
+}

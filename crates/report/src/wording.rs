@@ -1,0 +1,228 @@
+//! The words and tags a reader sees for each category the statistics
+//! produce: a comparison, a funnel position, a run-chart reading, a change
+//! since last period, a polarity. The results table keeps the categories'
+//! documented tokens (`high_998`, `two_of_three`, …, each enum's `as_str`);
+//! pages and the workbook say them in plain words, from here only.
+
+use peerbench_compare::{ChangeKind, PeerGroupKind, Reading};
+use peerbench_stats::{Comparison, FunnelFlag, Polarity, SpcRule, Variation};
+
+/// A comparison as a page shows it: the word, always printed, and the CSS
+/// class that colours it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tag {
+    pub word: &'static str,
+    pub class: &'static str,
+}
+
+pub(crate) fn comparison_tag(c: Comparison) -> Tag {
+    let (word, class) = match c {
+        Comparison::Better => ("Better", "better"),
+        Comparison::Similar => ("Similar", "similar"),
+        Comparison::Worse => ("Worse", "worse"),
+        Comparison::Higher => ("Higher", "higher"),
+        Comparison::Lower => ("Lower", "lower"),
+        Comparison::NotCompared => ("Not compared", "none"),
+    };
+    Tag { word, class }
+}
+
+/// A practice's place on the peer funnel, as a table cell says it.
+pub(crate) fn funnel_position(flag: Option<FunnelFlag>) -> &'static str {
+    match flag {
+        Some(FunnelFlag::High998) => "Above the 99.8% limit",
+        Some(FunnelFlag::High95) => "Above the 95% limit",
+        Some(FunnelFlag::Within) => "Within the limits",
+        Some(FunnelFlag::Low95) => "Below the 95% limit",
+        Some(FunnelFlag::Low998) => "Below the 99.8% limit",
+        None => "Not assessed",
+    }
+}
+
+/// The special-cause rule a point breaks, in words.
+pub(crate) fn spc_rule(rule: SpcRule) -> &'static str {
+    match rule {
+        SpcRule::OutsideLimits => "a point outside the process limits",
+        SpcRule::Trend => "a run of rising or falling points",
+        SpcRule::TwoOfThree => "two of three points near a limit",
+        SpcRule::Shift => "a run of points on one side of the average",
+    }
+}
+
+/// The latest point of a practice's own run chart, as a table cell says it.
+pub(crate) fn run_chart_reading(signal: Option<SpcRule>, variation: Option<Variation>) -> String {
+    let rule = signal.map_or("", spc_rule);
+    match variation {
+        None => "Too few months to chart".to_string(),
+        Some(Variation::CommonCause) => "Common-cause variation only".to_string(),
+        Some(Variation::Improvement) => format!("Improvement: {rule}"),
+        Some(Variation::Concern) => format!("Concern: {rule}"),
+        Some(Variation::Neutral) => format!("Special cause: {rule}"),
+    }
+}
+
+/// A run chart's latest variation in a chart description ("common cause").
+pub(crate) fn variation_plain(variation: Option<Variation>) -> &'static str {
+    match variation.unwrap_or(Variation::CommonCause) {
+        Variation::Improvement => "improvement",
+        Variation::Concern => "concern",
+        Variation::Neutral => "neutral",
+        Variation::CommonCause => "common cause",
+    }
+}
+
+/// What kind of change since last period.
+pub(crate) fn change_kind(kind: ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::NewOutlier => "New outlier",
+        ChangeKind::ResolvedOutlier => "No longer an outlier",
+        ChangeKind::NewSpecialCause => "New special-cause signal",
+    }
+}
+
+/// A funnel position or run-chart signal as a change records it, mid-sentence.
+pub(crate) fn reading(r: Reading) -> &'static str {
+    match r {
+        Reading::Funnel(FunnelFlag::High998) => "above the 99.8% limit",
+        Reading::Funnel(FunnelFlag::High95) => "above the 95% limit",
+        Reading::Funnel(FunnelFlag::Within) => "within the limits",
+        Reading::Funnel(FunnelFlag::Low95) => "below the 95% limit",
+        Reading::Funnel(FunnelFlag::Low998) => "below the 99.8% limit",
+        Reading::Signal(rule) => spc_rule(rule),
+        Reading::CommonCause => "common-cause variation only",
+    }
+}
+
+/// "Better is …" beside an indicator's definition on a practice page.
+pub(crate) fn better_is(p: Polarity) -> &'static str {
+    match p {
+        Polarity::HighIsGood => "higher",
+        Polarity::LowIsGood => "lower",
+        Polarity::NoJudgement => "neither (context only)",
+    }
+}
+
+/// "Better is" in the catalogue's table, where the column is narrow.
+pub(crate) fn better_is_short(p: Polarity) -> &'static str {
+    match p {
+        Polarity::NoJudgement => "neither (context)",
+        _ => better_is(p),
+    }
+}
+
+/// Which end of a spine chart is on the left, for its description.
+pub(crate) fn spine_left(p: Polarity) -> &'static str {
+    match p {
+        Polarity::NoJudgement => "Lower values on the left.",
+        _ => "Worse values on the left.",
+    }
+}
+
+/// Who is in a structural peer group; None for similar-practice groups,
+/// whose description names their weights.
+pub(crate) fn peer_group_members(kind: &PeerGroupKind) -> Option<&'static str> {
+    match kind {
+        PeerGroupKind::All => Some("every practice loaded"),
+        PeerGroupKind::Federation => Some("practices in the same federation"),
+        PeerGroupKind::Pcn => Some("practices in the same primary care network"),
+        PeerGroupKind::Icb => Some("practices in the same integrated care board"),
+        PeerGroupKind::Similar { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_comparison_has_a_word_and_a_distinct_class() {
+        let all = [
+            Comparison::Better,
+            Comparison::Similar,
+            Comparison::Worse,
+            Comparison::Higher,
+            Comparison::Lower,
+            Comparison::NotCompared,
+        ];
+        let tags: Vec<Tag> = all.iter().map(|c| comparison_tag(*c)).collect();
+        insta::assert_debug_snapshot!(tags);
+        let mut classes: Vec<&str> = tags.iter().map(|t| t.class).collect();
+        classes.sort_unstable();
+        classes.dedup();
+        assert_eq!(classes.len(), all.len());
+    }
+
+    #[test]
+    fn run_chart_readings_name_the_rule() {
+        let cases = [
+            (None, None),
+            (None, Some(Variation::CommonCause)),
+            (Some(SpcRule::OutsideLimits), Some(Variation::Improvement)),
+            (Some(SpcRule::Trend), Some(Variation::Concern)),
+            (Some(SpcRule::TwoOfThree), Some(Variation::Neutral)),
+            (Some(SpcRule::Shift), Some(Variation::Concern)),
+        ];
+        let words: Vec<String> = cases
+            .iter()
+            .map(|(s, v)| run_chart_reading(*s, *v))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "Too few months to chart",
+                "Common-cause variation only",
+                "Improvement: a point outside the process limits",
+                "Concern: a run of rising or falling points",
+                "Special cause: two of three points near a limit",
+                "Concern: a run of points on one side of the average",
+            ]
+        );
+        assert_eq!(variation_plain(None), "common cause");
+        assert_eq!(variation_plain(Some(Variation::Neutral)), "neutral");
+    }
+
+    #[test]
+    fn funnel_positions_and_changes_agree() {
+        let flags = [
+            FunnelFlag::High998,
+            FunnelFlag::High95,
+            FunnelFlag::Within,
+            FunnelFlag::Low95,
+            FunnelFlag::Low998,
+        ];
+        for f in flags {
+            // The change says mid-sentence what the cell says at its start.
+            let cell = funnel_position(Some(f));
+            let mut lower = cell.to_string();
+            lower[..1].make_ascii_lowercase();
+            assert_eq!(reading(Reading::Funnel(f)), lower);
+        }
+        assert_eq!(funnel_position(None), "Not assessed");
+        assert_eq!(
+            reading(Reading::Signal(SpcRule::Shift)),
+            "a run of points on one side of the average"
+        );
+        assert_eq!(reading(Reading::CommonCause), "common-cause variation only");
+        assert_eq!(
+            change_kind(ChangeKind::ResolvedOutlier),
+            "No longer an outlier"
+        );
+    }
+
+    #[test]
+    fn polarity_words() {
+        assert_eq!(better_is(Polarity::HighIsGood), "higher");
+        assert_eq!(better_is(Polarity::NoJudgement), "neither (context only)");
+        assert_eq!(better_is_short(Polarity::LowIsGood), "lower");
+        assert_eq!(better_is_short(Polarity::NoJudgement), "neither (context)");
+        assert_eq!(spine_left(Polarity::LowIsGood), "Worse values on the left.");
+        assert_eq!(
+            spine_left(Polarity::NoJudgement),
+            "Lower values on the left."
+        );
+        assert_eq!(
+            peer_group_members(&PeerGroupKind::Pcn),
+            Some("practices in the same primary care network")
+        );
+    }
+}
