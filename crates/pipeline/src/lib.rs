@@ -1630,8 +1630,9 @@ impl Pipeline {
             match computed {
                 Ok(rows) => {
                     let status = if reused { "reused" } else { "computed" };
-                    indicators_span
-                        .in_scope(|| tracing::info!(indicator = ind.id, rows = rows.len(), status));
+                    indicators_span.in_scope(|| {
+                        tracing::info!(indicator = ind.id, rows = rows.len(), "{status}")
+                    });
                     record(status, rows.len(), started.elapsed().as_secs_f64(), None);
                     manifest.counts.indicator_rows += rows.len();
                     let compare_started = std::time::Instant::now();
