@@ -35,54 +35,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole pipeline: ingest, indicators, comparison, reports.
-    Run {
-        /// The pipeline file, e.g. pipelines/demo.toml.
-        pipeline: PathBuf,
-        /// Where to publish the reports (default: the pipeline's `output`).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
-        #[arg(long)]
-        warehouse: Option<String>,
-        /// Stop an indicator that has not finished after this long, e.g. 10m or 90s
-        /// (default: the pipeline's [limits] indicator_timeout, or 10m).
-        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
-        indicator_timeout: Option<Duration>,
-        #[command(flatten)]
-        memory: MemoryArgs,
-        /// Write the run's metrics to this file (Prometheus text format, for
-        /// node_exporter's textfile collector), whatever its outcome (not
-        /// with --dry-run, which changes nothing).
-        #[arg(long, value_name = "FILE")]
-        metrics: Option<PathBuf>,
-        /// Run and publish even when nothing changed since the last
-        /// successful publication (otherwise that exits 99 at once).
-        #[arg(long)]
-        force: bool,
-        /// Print what the run would do (sources to load and why, indicators
-        /// to compute, where it would publish) and change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// If another run holds the warehouse, wait up to this long for it
-        /// (e.g. 10m) instead of exiting 75 at once.
-        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
-        wait_for_lock: Option<Duration>,
-        /// Compute and publish only these indicators (id, tag:<tag> or
-        /// domain:<domain>; repeatable), into --out or <output>-select,
-        /// never the board's publication: for trying a change.
-        #[arg(long)]
-        select: Vec<String>,
-        /// Compute every indicator now, reusing no earlier output (by
-        /// default an indicator none of whose tables changed since it was
-        /// last computed is read back, with the same results).
-        #[arg(long)]
-        full: bool,
-        /// Make an earlier run's publication again (`peerbench runs` lists
-        /// run ids), from the table versions and the SQL its record holds,
-        /// into --out or <output>-as-of-<run>; loads nothing.
-        #[arg(long, value_name = "RUN")]
-        as_of: Option<String>,
-    },
+    Run(RunArgs),
     /// The latest runs recorded in the warehouse's `runs` table: when, how
     /// each ended, rows loaded and set aside, indicators that failed.
     Runs {
@@ -152,6 +105,57 @@ enum Command {
         #[arg(long)]
         trends: Option<usize>,
     },
+}
+
+/// `peerbench run`'s arguments.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The pipeline file, e.g. pipelines/demo.toml.
+    pipeline: PathBuf,
+    /// Where to publish the reports (default: the pipeline's `output`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Use this warehouse (a folder, or s3://bucket/prefix) instead of the pipeline's `warehouse`.
+    #[arg(long)]
+    warehouse: Option<String>,
+    /// Stop an indicator that has not finished after this long, e.g. 10m or 90s
+    /// (default: the pipeline's [limits] indicator_timeout, or 10m).
+    #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+    indicator_timeout: Option<Duration>,
+    #[command(flatten)]
+    memory: MemoryArgs,
+    /// Write the run's metrics to this file (Prometheus text format, for
+    /// node_exporter's textfile collector), whatever its outcome (not
+    /// with --dry-run, which changes nothing).
+    #[arg(long, value_name = "FILE")]
+    metrics: Option<PathBuf>,
+    /// Run and publish even when nothing changed since the last
+    /// successful publication (otherwise that exits 99 at once).
+    #[arg(long)]
+    force: bool,
+    /// Print what the run would do (sources to load and why, indicators
+    /// to compute, where it would publish) and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// If another run holds the warehouse, wait up to this long for it
+    /// (e.g. 10m) instead of exiting 75 at once.
+    #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+    wait_for_lock: Option<Duration>,
+    /// Compute and publish only these indicators (id, tag:<tag> or
+    /// domain:<domain>; repeatable), into --out or <output>-select,
+    /// never the board's publication: for trying a change.
+    #[arg(long)]
+    select: Vec<String>,
+    /// Compute every indicator now, reusing no earlier output (by
+    /// default an indicator none of whose tables changed since it was
+    /// last computed is read back, with the same results).
+    #[arg(long)]
+    full: bool,
+    /// Make an earlier run's publication again (`peerbench runs` lists
+    /// run ids), from the table versions and the SQL its record holds,
+    /// into --out or <output>-as-of-<run>; loads nothing.
+    #[arg(long, value_name = "RUN")]
+    as_of: Option<String>,
 }
 
 /// The memory the SQL may use; both override the pipeline's [limits].
@@ -319,143 +323,7 @@ impl From<peerbench_pipeline::PipelineError> for Failure {
 
 async fn execute(command: Command) -> Result<(), Failure> {
     match command {
-        Command::Run {
-            pipeline,
-            out,
-            warehouse,
-            indicator_timeout,
-            memory,
-            metrics,
-            force,
-            dry_run,
-            wait_for_lock,
-            select,
-            full,
-            as_of,
-        } => {
-            let started = Instant::now();
-            let options = peerbench_pipeline::RunOptions {
-                out,
-                force,
-                select,
-                full,
-                as_of,
-            };
-            // A pipeline file that cannot be loaded is in the metrics too
-            // (exit 2); a dry run changes nothing, the metrics file included.
-            let outcome = match load(&pipeline, warehouse) {
-                Ok(mut p) => {
-                    p.lock_wait = wait_for_lock.unwrap_or_default();
-                    if let Some(t) = indicator_timeout {
-                        p.limits.indicator_timeout = t;
-                    }
-                    memory.apply(&mut p);
-                    if dry_run {
-                        for line in p.dry_run(&options).await? {
-                            println!("{line}");
-                        }
-                        return Ok(());
-                    }
-                    p.run_with(&options).await.map_err(Failure::from)
-                }
-                Err(f) => Err(f),
-            };
-            observe::finish_progress();
-            if let Some(path) = &metrics {
-                let code = match &outcome {
-                    Err(f) => f.code,
-                    Ok(s) => match s.outcome {
-                        Outcome::Success => 0,
-                        Outcome::PublishedWithFailures => EXIT_PUBLISHED_WITH_FAILURES,
-                        Outcome::NothingNew => EXIT_NOTHING_NEW,
-                        Outcome::Failed => EXIT_RUN_FAILED,
-                    },
-                };
-                let mut m = metrics::Metrics::new("run", &pipeline, code, started.elapsed());
-                if let Ok(s) = &outcome {
-                    m.ingest(&s.ingest);
-                    m.stages = s
-                        .manifest
-                        .stage_seconds
-                        .iter()
-                        .map(|(k, v)| (k.clone(), *v))
-                        .collect();
-                    m.outliers = s.outliers.clone();
-                }
-                write_metrics(&m, path);
-            }
-            let summary = outcome?;
-            if let Some(past) = &options.as_of {
-                println!(
-                    "Run {past} made again from its table versions and recorded SQL; nothing was loaded. The loads in effect then:"
-                );
-            }
-            print_ingest(&summary.ingest);
-            let Some(published) = &summary.published else {
-                let since = summary.nothing_new_since.as_ref();
-                println!(
-                    "Nothing new: the extracts, indicators and settings are those of run {} ({}), whose publication stands. --force runs anyway.",
-                    since.map_or("?", |m| m.run_id.as_str()),
-                    since.map_or("?", |m| m.ended.as_str())
-                );
-                return Err(Failure {
-                    code: EXIT_NOTHING_NEW,
-                    message: String::new(),
-                });
-            };
-            let reused = summary
-                .manifest
-                .indicators
-                .iter()
-                .filter(|i| i.status == "reused")
-                .count();
-            println!(
-                "Computed {} indicators{}: {} result rows, {} practice pages (run {}, {:.1}s).",
-                summary.indicators,
-                if reused > 0 {
-                    format!(" ({reused} reused: no table they read had changed)")
-                } else {
-                    String::new()
-                },
-                published.result_rows,
-                published.practice_pages,
-                summary.run_id,
-                started.elapsed().as_secs_f64()
-            );
-            println!(
-                "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s).",
-                published.pages,
-                published.seconds,
-                published.pages as f64 / published.seconds.max(1e-9)
-            );
-            println!("Board report: {}", published.index.display());
-            println!("Quarantined rows: {}", summary.quarantine_csv.display());
-            println!(
-                "Run record: {} (run {})",
-                published.index.with_file_name("run.json").display(),
-                summary.manifest.run_id
-            );
-            if !summary.not_computed.is_empty() {
-                let names: Vec<String> = summary
-                    .not_computed
-                    .iter()
-                    .map(|n| format!("  - {}: {}", n.id, n.reason))
-                    .collect();
-                observe::warning_line(
-                    &format!(
-                        "published without {} indicator(s) that failed (named on the board page as not computed tonight):\n{}",
-                        summary.not_computed.len(),
-                        names.join("\n")
-                    ),
-                    EXIT_PUBLISHED_WITH_FAILURES,
-                );
-                return Err(Failure {
-                    code: EXIT_PUBLISHED_WITH_FAILURES,
-                    message: String::new(),
-                });
-            }
-            Ok(())
-        }
+        Command::Run(args) => run(args).await,
         Command::Runs {
             pipeline,
             warehouse,
@@ -574,6 +442,166 @@ async fn execute(command: Command) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+/// `peerbench run`: the run (or dry run, or `--as-of`), its metrics
+/// file, and the summary on stdout.
+async fn run(args: RunArgs) -> Result<(), Failure> {
+    let RunArgs {
+        pipeline,
+        out,
+        warehouse,
+        indicator_timeout,
+        memory,
+        metrics,
+        force,
+        dry_run,
+        wait_for_lock,
+        select,
+        full,
+        as_of,
+    } = args;
+    let started = Instant::now();
+    let options = peerbench_pipeline::RunOptions {
+        out,
+        force,
+        select,
+        full,
+        as_of,
+    };
+    // A pipeline file that cannot be loaded is in the metrics too
+    // (exit 2); a dry run changes nothing, the metrics file included.
+    let outcome = match load(&pipeline, warehouse) {
+        Ok(mut p) => {
+            p.lock_wait = wait_for_lock.unwrap_or_default();
+            if let Some(t) = indicator_timeout {
+                p.limits.indicator_timeout = t;
+            }
+            memory.apply(&mut p);
+            if dry_run {
+                for line in p.dry_run(&options).await? {
+                    println!("{line}");
+                }
+                return Ok(());
+            }
+            p.run_with(&options).await.map_err(Failure::from)
+        }
+        Err(f) => Err(f),
+    };
+    observe::finish_progress();
+    if let Some(path) = &metrics {
+        write_run_metrics(path, &pipeline, &outcome, started.elapsed());
+    }
+    print_run(&outcome?, options.as_of.as_deref(), started)
+}
+
+/// The metrics file of a run, whatever its outcome.
+fn write_run_metrics(
+    path: &Path,
+    pipeline: &Path,
+    outcome: &Result<peerbench_pipeline::RunSummary, Failure>,
+    took: Duration,
+) {
+    let code = match outcome {
+        Err(f) => f.code,
+        Ok(s) => match s.outcome {
+            Outcome::Success => 0,
+            Outcome::PublishedWithFailures => EXIT_PUBLISHED_WITH_FAILURES,
+            Outcome::NothingNew => EXIT_NOTHING_NEW,
+            Outcome::Failed => EXIT_RUN_FAILED,
+        },
+    };
+    let mut m = metrics::Metrics::new("run", pipeline, code, took);
+    if let Ok(s) = outcome {
+        m.ingest(&s.ingest);
+        m.stages = s
+            .manifest
+            .stage_seconds
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        m.outliers = s.outliers.clone();
+    }
+    write_metrics(&m, path);
+}
+
+/// A run's summary on stdout, and its exit code: 99 when there was
+/// nothing new, 3 when it published without failed indicators.
+fn print_run(
+    summary: &peerbench_pipeline::RunSummary,
+    as_of: Option<&str>,
+    started: Instant,
+) -> Result<(), Failure> {
+    if let Some(past) = as_of {
+        println!(
+            "Run {past} made again from its table versions and recorded SQL; nothing was loaded. The loads in effect then:"
+        );
+    }
+    print_ingest(&summary.ingest);
+    let Some(published) = &summary.published else {
+        let since = summary.nothing_new_since.as_ref();
+        println!(
+            "Nothing new: the extracts, indicators and settings are those of run {} ({}), whose publication stands. --force runs anyway.",
+            since.map_or("?", |m| m.run_id.as_str()),
+            since.map_or("?", |m| m.ended.as_str())
+        );
+        return Err(Failure {
+            code: EXIT_NOTHING_NEW,
+            message: String::new(),
+        });
+    };
+    let reused = summary
+        .manifest
+        .indicators
+        .iter()
+        .filter(|i| i.status == "reused")
+        .count();
+    println!(
+        "Computed {} indicators{}: {} result rows, {} practice pages (run {}, {:.1}s).",
+        summary.indicators,
+        if reused > 0 {
+            format!(" ({reused} reused: no table they read had changed)")
+        } else {
+            String::new()
+        },
+        published.result_rows,
+        published.practice_pages,
+        summary.run_id,
+        started.elapsed().as_secs_f64()
+    );
+    println!(
+        "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s).",
+        published.pages,
+        published.seconds,
+        published.pages as f64 / published.seconds.max(1e-9)
+    );
+    println!("Board report: {}", published.index.display());
+    println!("Quarantined rows: {}", summary.quarantine_csv.display());
+    println!(
+        "Run record: {} (run {})",
+        published.index.with_file_name("run.json").display(),
+        summary.manifest.run_id
+    );
+    if !summary.not_computed.is_empty() {
+        let names: Vec<String> = summary
+            .not_computed
+            .iter()
+            .map(|n| format!("  - {}: {}", n.id, n.reason))
+            .collect();
+        observe::warning_line(
+            &format!(
+                "published without {} indicator(s) that failed (named on the board page as not computed tonight):\n{}",
+                summary.not_computed.len(),
+                names.join("\n")
+            ),
+            EXIT_PUBLISHED_WITH_FAILURES,
+        );
+        return Err(Failure {
+            code: EXIT_PUBLISHED_WITH_FAILURES,
+            message: String::new(),
+        });
+    }
+    Ok(())
 }
 
 async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {

@@ -296,53 +296,8 @@ pub fn build_practices(
         }
         let list = list.clamp(1_000.0, 60_000.0);
         let tilt = unit.sample(&mut rng) * 0.15;
-        let mut age_share = [0f64; 20];
-        for (b, share) in age_share.iter_mut().enumerate() {
-            let age = b as f64 * 5.0 + 2.5;
-            let shape = match community {
-                Community::Typical => 0.0,
-                Community::Student => {
-                    if (15.0..25.0).contains(&age) {
-                        1.6
-                    } else if age < 15.0 {
-                        -0.8
-                    } else {
-                        -0.3
-                    }
-                }
-                Community::Retirement => (age - 45.0) / 45.0 * 0.8,
-                Community::YoungFamilies => {
-                    if age < 15.0 || (25.0..45.0).contains(&age) {
-                        0.35
-                    } else if age > 60.0 {
-                        -0.4
-                    } else {
-                        0.0
-                    }
-                }
-                Community::InnerCity => {
-                    if (20.0..45.0).contains(&age) {
-                        0.45
-                    } else if age > 60.0 {
-                        -0.5
-                    } else {
-                        -0.1
-                    }
-                }
-            };
-            *share = ENGLAND_AGE_SHARE[b] * (shape + tilt * (age - 45.0) / 45.0).exp();
-        }
-        let total: f64 = age_share.iter().sum();
-        age_share.iter_mut().for_each(|s| *s /= total);
-        let mut male_share = [0f64; 20];
-        for (b, m) in male_share.iter_mut().enumerate() {
-            // Slightly more boys at birth, more women in old age.
-            *m = if b < 13 {
-                0.51
-            } else {
-                0.51 - (b as f64 - 12.0) * 0.025
-            };
-        }
+        let age_share = age_profile(community, tilt);
+        let male_share = male_shares();
 
         let imd_score = imd_dist.sample(&mut rng).clamp(2.0, 80.0);
         let imd_decile = imd_decile(imd_score);
@@ -388,8 +343,72 @@ pub fn build_practices(
             effects,
         });
     }
-    // A few practices open or close part-way through the series (about 1 in
-    // 30 of each, at least one of each when the series is long enough).
+    open_and_close_some(&mut practices, first, months);
+    practices
+}
+
+/// A practice's share of patients in each five-year age band: England's,
+/// bent towards its kind of community and tilted older or younger.
+fn age_profile(community: Community, tilt: f64) -> [f64; 20] {
+    let mut age_share = [0f64; 20];
+    for (b, share) in age_share.iter_mut().enumerate() {
+        let age = b as f64 * 5.0 + 2.5;
+        let shape = match community {
+            Community::Typical => 0.0,
+            Community::Student => {
+                if (15.0..25.0).contains(&age) {
+                    1.6
+                } else if age < 15.0 {
+                    -0.8
+                } else {
+                    -0.3
+                }
+            }
+            Community::Retirement => (age - 45.0) / 45.0 * 0.8,
+            Community::YoungFamilies => {
+                if age < 15.0 || (25.0..45.0).contains(&age) {
+                    0.35
+                } else if age > 60.0 {
+                    -0.4
+                } else {
+                    0.0
+                }
+            }
+            Community::InnerCity => {
+                if (20.0..45.0).contains(&age) {
+                    0.45
+                } else if age > 60.0 {
+                    -0.5
+                } else {
+                    -0.1
+                }
+            }
+        };
+        *share = ENGLAND_AGE_SHARE[b] * (shape + tilt * (age - 45.0) / 45.0).exp();
+    }
+    let total: f64 = age_share.iter().sum();
+    age_share.iter_mut().for_each(|s| *s /= total);
+    age_share
+}
+
+/// The share of each age band that is male.
+fn male_shares() -> [f64; 20] {
+    let mut male_share = [0f64; 20];
+    for (b, m) in male_share.iter_mut().enumerate() {
+        // Slightly more boys at birth, more women in old age.
+        *m = if b < 13 {
+            0.51
+        } else {
+            0.51 - (b as f64 - 12.0) * 0.025
+        };
+    }
+    male_share
+}
+
+/// A few practices open or close part-way through the series (about 1 in
+/// 30 of each, at least one of each when the series is long enough).
+fn open_and_close_some(practices: &mut [Practice], first: Month, months: usize) {
+    let count = practices.len();
     if months >= 12 {
         let changes = (count / 30).max(1);
         for k in 0..changes {
@@ -403,7 +422,6 @@ pub fn build_practices(
             }
         }
     }
-    practices
 }
 
 /// IMD 2019 LSOA score cut points for deciles (1 = most deprived).
