@@ -14,6 +14,7 @@ mod object_store;
 mod observability;
 mod operations;
 mod synth;
+mod transcripts;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
