@@ -916,8 +916,13 @@ impl Pipeline {
             tracing::warn!("{warning}");
             manifest.warnings.push(warning);
         }
+        // Into the folder checked above (today's pipeline file's output).
+        let options = RunOptions {
+            out: Some(self.output_for(options)),
+            ..options.clone()
+        };
         let summary = then
-            .reproduce_with(&warehouse, &past, definitions, options, &mut manifest)
+            .reproduce_with(&warehouse, &past, definitions, &options, &mut manifest)
             .await;
         self.record_run(&warehouse, &mut manifest, &summary).await;
         summary.map(|mut s| {
