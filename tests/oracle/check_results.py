@@ -438,12 +438,12 @@ def xmr_signals(x, baseline=12):
     return centre, ucl, sig
 
 
-def chi_trend(points, vtype):
+def chi_trend(points, vtype, t=None):
     O = [p[0] for p in points]
     n = [p[1] for p in points]
     if any(o is None or d is None or d <= 0 for o, d in zip(O, n)):
         return None
-    t = list(range(1, len(points) + 1))
+    t = t or list(range(1, len(points) + 1))
     pbar = sum(O) / sum(n)
     T = sum(ti * (o - d * pbar) for ti, o, d in zip(t, O, n))
     spread = sum(d * ti * ti for ti, d in zip(t, n)) - sum(d * ti for ti, d in zip(t, n)) ** 2 / sum(n)
@@ -474,7 +474,8 @@ for (ind, code), rows_ in series.items():
             elif res[1] <= chi2.ppf(0.998, 1):
                 expected = "no_significant_change"
             else:
-                signs = [chi_trend(last[:j] + last[j + 1 :], vtype) for j in range(5)]
+                # Each point dropped in turn; the others keep their real times.
+                signs = [chi_trend(last[:j] + last[j + 1 :], vtype, [t for t in range(1, 6) if t != j + 1]) for j in range(5)]
                 robust = all(sg is not None and sg[0] != 0 and (sg[0] > 0) == (res[0] > 0) for sg in signs)
                 if not robust:
                     expected = "no_significant_change"
