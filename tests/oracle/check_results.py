@@ -22,7 +22,7 @@ import tomllib
 
 import duckdb
 import numpy as np
-from scipy.stats import chi2, norm
+from scipy.stats import binom, chi2, norm, poisson
 from statsmodels.stats.proportion import proportion_confint
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -330,7 +330,8 @@ if similar is not None:
 
 frame = con.execute(
     """SELECT indicator_id, period, peer_group, peer_group_key, practice_code, numerator, denominator, value,
-              funnel_lower_95, funnel_upper_95, funnel_lower_998, funnel_upper_998, funnel_flag, od_phi, od_tau2
+              funnel_lower_95, funnel_upper_95, funnel_lower_998, funnel_upper_998, funnel_flag, od_phi, od_tau2,
+              funnel_flag_unadjusted, comparison, comparison_998, benchmark
        FROM results WHERE value IS NOT NULL AND peer_group IN ('federation', 'pcn')
        ORDER BY indicator_id, period, peer_group, peer_group_key, practice_code"""
 ).fetchall()
@@ -369,23 +370,54 @@ for key, members in groups.items():
         if not (close(m[13], phi, 1e-9) and close(m[14], tau2, 1e-9)):
             fail(f"{key} {m[4]}: phi/tau2 ({m[13]}, {m[14]}) vs ({phi}, {tau2})")
             break
-        lims = []
+        lims, unadj = [], []
         for level in (0.95, 0.998):
             zz = norm.ppf(1 - (1 - level) / 2)
+            a = (1 - level) / 2
             if vtype == "proportion":
                 c, sp = np.arcsin(np.sqrt(t)), zz * np.sqrt(1 / (4 * ni) + tau2)
-                lims.append((np.sin(max(c - sp, 0)) ** 2 * mult, np.sin(min(c + sp, np.pi / 2)) ** 2 * mult))
+                lo, hi = np.sin(max(c - sp, 0)) ** 2, np.sin(min(c + sp, np.pi / 2)) ** 2
+                half = zz * math.sqrt(t * (1 - t) / ni)
+                ulo, uhi = max(t - half, 0.0), min(t + half, 1.0)
+                small = min(t * ni, (1 - t) * ni) < 10
+                exact = (binom.ppf(a, ni, t) / ni, binom.ppf(1 - a, ni, t) / ni) if small else None
             else:
                 sp = zz * np.sqrt(1 / (t * ni) + tau2)
-                lims.append((t * np.exp(-sp) * mult, t * np.exp(sp) * mult))
+                lo, hi = t * np.exp(-sp), t * np.exp(sp)
+                E = t * ni
+                ulo = chi2.ppf(a, 2 * E) / 2 / ni if E > 0 else 0.0
+                uhi = chi2.ppf(1 - a, 2 * E + 2) / 2 / ni
+                small = E < 10
+                exact = (poisson.ppf(a, E) / ni, poisson.ppf(1 - a, E) / ni) if small else None
+            # Small expected counts (methods reference §4): the exact limits on
+            # the count, and the adjusted ones widened to them.
+            if exact is not None:
+                lo, hi = min(lo, exact[0]), max(hi, exact[1])
+                ulo, uhi = exact
+            lims.append((lo * mult, hi * mult))
+            unadj.append((ulo * mult, uhi * mult))
         got = [(m[8], m[9]), (m[10], m[11])]
         if any(not (close(g[0], e[0], 1e-9) and close(g[1], e[1], 1e-9)) for g, e in zip(got, lims)):
             fail(f"{key} {m[4]}: funnel limits {got} vs {lims}")
         v = m[7]
-        expected_flag = ("high_998" if v > lims[1][1] else "low_998" if v < lims[1][0]
-                         else "high_95" if v > lims[0][1] else "low_95" if v < lims[0][0] else "within")
-        if expected_flag != m[12]:
-            fail(f"{key} {m[4]}: funnel_flag {m[12]} vs {expected_flag}")
+
+        def position(l95, l998):
+            return ("high_998" if v > l998[1] else "low_998" if v < l998[0]
+                    else "high_95" if v > l95[1] else "low_95" if v < l95[0] else "within")
+
+        if position(*lims) != m[12]:
+            fail(f"{key} {m[4]}: funnel_flag {m[12]} vs {position(*lims)}")
+        # Where the expected count is small, a practice beyond a funnel limit
+        # is also beyond the benchmark by its own interval at that level (the
+        # funnel may allow more, for overdispersion, never less).
+        if small and m[12] not in ("within", None):
+            comparison = m[17] if m[12].endswith("998") else m[16]
+            side = "high" if v > m[18] else "low"
+            if comparison in ("similar", "not_compared") or not m[12].startswith(side):
+                fail(f"{key} {m[4]}: funnel_flag {m[12]} but {comparison} against its interval")
+        # Unadjusted limits recomputed here; a value within 1e-9 of one is not judged.
+        if not any(close(v, x, 1e-9) for l in unadj for x in l) and position(*unadj) != m[15]:
+            fail(f"{key} {m[4]}: funnel_flag_unadjusted {m[15]} vs {position(*unadj)}")
         funnels_checked += 1
 
 # --- 5. SPC (XmR, Making Data Count rules) and recent trend, recomputed -------------
@@ -398,52 +430,52 @@ for r in con.execute(
 
 
 def xmr_signals(x, baseline=12):
+    """NHSRplotthedots' defaults, translated from its R source (ptd_spc_standard,
+    ptd_calculate_point_type): moving ranges screened (screen_outliers = TRUE),
+    two-in-three over points between 2 and 3 sigma with all three of the
+    window on one side of the mean."""
     base = x[: min(baseline, len(x))]
     centre = sum(base) / len(base)
-    mr = sum(abs(b - a) for a, b in zip(base, base[1:])) / (len(base) - 1)
-    ucl, lcl = centre + 2.66 * mr, centre - 2.66 * mr
-    u2, l2 = centre + 2 / 3 * 2.66 * mr, centre - 2 / 3 * 2.66 * mr
-    rank = {"outside_limits": 0, "trend": 1, "two_of_three": 2, "shift": 3}
-    sig = [None] * len(x)
-
-    def mark(i, rule):
-        if sig[i] is None or rank[rule] < rank[sig[i]]:
-            sig[i] = rule
-
-    for i, v in enumerate(x):
-        if v > ucl or v < lcl:
-            mark(i, "outside_limits")
-    for sign in (1, -1):
-        start = 0
-        for i in range(1, len(x) + 1):
-            if i == len(x) or not (sign * (x[i] - x[i - 1]) > 0):
-                if i - start >= 7:
-                    for j in range(start, i):
-                        mark(j, "trend")
-                start = i
-    for w in range(len(x) - 2):
-        for up in (True, False):
-            hits = [i for i in range(w, w + 3) if (x[i] > u2 if up else x[i] < l2)]
-            if len(hits) >= 2:
-                for i in hits:
-                    mark(i, "two_of_three")
-    for up in (True, False):
-        start = 0
-        for i in range(len(x) + 1):
-            if i == len(x) or not (x[i] > centre if up else x[i] < centre):
-                if i - start >= 7:
-                    for j in range(start, i):
-                        mark(j, "shift")
-                start = i + 1
+    mrs = [abs(b - a) for a, b in zip(base, base[1:])]
+    amr = sum(mrs) / len(mrs)
+    kept = [m for m in mrs if m < 3.267 * amr]
+    amr = sum(kept) / len(kept) if kept else amr
+    ucl, lcl = centre + 2.66 * amr, centre - 2.66 * amr
+    u2, l2 = centre + 2 / 3 * 2.66 * amr, centre - 2 / 3 * 2.66 * amr
+    n = len(x)
+    outside = [v > ucl or v < lcl for v in x]
+    rtm = [(v > centre) - (v < centre) for v in x]
+    close_ = [not o and (v < l2 or v > u2) for v, o in zip(x, outside)]
+    # ptd_seven_point_trend, then ptd_part_of_seven_trend
+    trend_end = [0] * n
+    for i in range(6, n):
+        d = [(x[j] > x[j - 1]) - (x[j] < x[j - 1]) for j in range(i - 5, i + 1)]
+        trend_end[i] = 1 if all(v == 1 for v in d) else -1 if all(v == -1 for v in d) else 0
+    part_of = lambda ends: [any(ends[j] != 0 for j in range(i, min(n, i + 7))) for i in range(n)]
+    in_trend = part_of(trend_end)
+    # ptd_two_in_three and ptd_part_of_two_in_three
+    cp, rp = [0, 0] + close_ + [0, 0], [0, 0] + rtm + [0, 0]
+    two3 = [
+        any(sum(cp[i + k : i + k + 3]) >= 2 and abs(sum(rp[i + k : i + k + 3])) == 3 for k in range(3)) and close_[i]
+        for i in range(n)
+    ]
+    # ptd_seven_point_one_side_mean, then part of
+    vp = [0] * 6 + rtm
+    side_end = [1 if vp[i] != 0 and all(vp[i] == vp[i - k] for k in range(1, 7)) else 0 for i in range(6, n + 6)]
+    in_shift = part_of(side_end)
+    sig = []
+    for i in range(n):
+        sig.append("outside_limits" if outside[i] else "trend" if in_trend[i] else
+                   "two_of_three" if two3[i] else "shift" if in_shift[i] else None)
     return centre, ucl, sig
 
 
-def chi_trend(points, vtype):
+def chi_trend(points, vtype, t=None):
     O = [p[0] for p in points]
     n = [p[1] for p in points]
     if any(o is None or d is None or d <= 0 for o, d in zip(O, n)):
         return None
-    t = list(range(1, len(points) + 1))
+    t = t or list(range(1, len(points) + 1))
     pbar = sum(O) / sum(n)
     T = sum(ti * (o - d * pbar) for ti, o, d in zip(t, O, n))
     spread = sum(d * ti * ti for ti, d in zip(t, n)) - sum(d * ti for ti, d in zip(t, n)) ** 2 / sum(n)
@@ -474,7 +506,8 @@ for (ind, code), rows_ in series.items():
             elif res[1] <= chi2.ppf(0.998, 1):
                 expected = "no_significant_change"
             else:
-                signs = [chi_trend(last[:j] + last[j + 1 :], vtype) for j in range(5)]
+                # Each point dropped in turn; the others keep their real times.
+                signs = [chi_trend(last[:j] + last[j + 1 :], vtype, [t for t in range(1, 6) if t != j + 1]) for j in range(5)]
                 robust = all(sg is not None and sg[0] != 0 and (sg[0] > 0) == (res[0] > 0) for sg in signs)
                 if not robust:
                     expected = "no_significant_change"

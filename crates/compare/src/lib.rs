@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, HashMap};
 use peerbench_indicators::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions, SpcRule,
-    TrendLabel, Variation, adjusted_limits, byar_rate, compare_with_benchmark, dsr, exact_limits,
-    flag, overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
-    wilson_proportion, xmr,
+    TrendLabel, Variation, byar_rate, compare_with_benchmark, dsr, flag, funnel_limits,
+    overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
+    unadjusted_limits, wilson_proportion, xmr,
 };
 
 pub use changes::{Change, ChangeKind, Reading, what_changed};
@@ -563,7 +563,10 @@ fn compare_valued(
 }
 
 /// A valued row's funnel limits at its denominator and its position
-/// against them (adjusted and exact), or why it has none.
+/// against them (adjusted and exact), or why it has none. Where the
+/// expected count is small the limits are the exact ones on the count
+/// (methods reference §4, small counts), so a zero is flagged only when a
+/// zero is itself improbable.
 fn place_on_funnel(
     row: &mut ResultRow,
     value: f64,
@@ -573,9 +576,9 @@ fn place_on_funnel(
 ) {
     let n = row.denominator.unwrap_or(0.0);
     if let (Some(od), Some(kind)) = (&stats.od, kind) {
-        let limits = |level| adjusted_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
+        let limits = |level| funnel_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
         let exact =
-            |level| exact_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
+            |level| unadjusted_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
         if let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) {
             row.funnel_lower_95 = Some(l95.0);
             row.funnel_upper_95 = Some(l95.1);

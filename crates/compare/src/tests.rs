@@ -332,3 +332,54 @@ fn dsr_is_compared_by_interval_with_the_pooled_dsr() {
         "{c:?}"
     );
 }
+
+#[test]
+fn a_zero_with_a_small_expected_count_is_not_flagged_low() {
+    // A rare event: ten practices of 1,000 with 20 events between them, one
+    // of 10,000 with 20 and one of 10,000 with none. Target 40 / 22,000.
+    let counts = [2.0, 3.0, 1.0, 2.0, 2.0, 3.0, 1.0, 2.0, 0.0, 4.0, 20.0, 0.0];
+    let practices: HashMap<_, _> = (0..12)
+        .map(|i| practice(&format!("A{i:05}"), "U1"))
+        .collect();
+    let rows: Vec<IndicatorRow> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let d = if i < 10 { 1000.0 } else { 10000.0 };
+            row(&format!("A{i:05}"), "2026-09", Some(*o), Some(d))
+        })
+        .collect();
+    let groups: Vec<ResolvedPeerGroup> = [group("federation", PeerGroupKind::Federation, 3, 10)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
+    let out = compare_indicator(
+        &indicator("rate", "low_is_good"),
+        &rows,
+        &practices,
+        &groups,
+        &CompareOptions::default(),
+    );
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    // A00008: 0 of 1,000, E = 1000 × 40/22000 = 1.82; P(X = 0) = e^−1.82 =
+    // 0.16, so a zero is unremarkable: within the funnel, adjusted or not,
+    // and the benchmark (1.82 per 1,000) lies inside its exact interval
+    // (0 to χ²(0.999; 2)/2 = 6.91 per 1,000). The log-scale limit alone put
+    // it below the 99.8% limit.
+    let small = by_code["A00008"];
+    assert_eq!(small.value, Some(0.0));
+    assert_eq!(small.funnel_lower_95, Some(0.0));
+    assert_eq!(small.funnel_lower_998, Some(0.0));
+    assert_eq!(small.funnel_flag, Some(FunnelFlag::Within));
+    assert_eq!(small.funnel_flag_unadjusted, Some(FunnelFlag::Within));
+    assert_eq!(
+        (small.comparison, small.comparison_998),
+        (Comparison::Similar, Comparison::Similar)
+    );
+    // A00011: 0 of 10,000, E = 18.2 and P(X = 0) = 1.3e-8: low on every
+    // count, and its interval (0 to 0.69 per 1,000) lies below the benchmark.
+    let large = by_code["A00011"];
+    assert_eq!(large.funnel_flag, Some(FunnelFlag::Low998));
+    assert_eq!(large.funnel_flag_unadjusted, Some(FunnelFlag::Low998));
+    assert_eq!(large.comparison_998, Comparison::Better);
+}

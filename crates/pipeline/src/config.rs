@@ -85,26 +85,31 @@ struct DisclosureEntry {
     downloads: Option<String>,
 }
 
-/// Optional statistical choices; the defaults follow the methods reference.
+/// Optional statistical choices; the defaults follow the methods reference
+/// and, for SPC, NHSRplotthedots' defaults (docs/methods.md).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StatisticsEntry {
     /// SPC limits from the first N points of each series (0: all points).
     #[serde(default = "default_spc_baseline")]
     spc_baseline: usize,
-    /// Count points beyond 3σ towards two-of-three (November 2023 guidance).
-    #[serde(default = "yes")]
-    two_of_three_includes_beyond_limits: bool,
+    /// Count points beyond 3σ towards two-of-three (the Making Data Count
+    /// tool since November 2023); NHSRplotthedots does not.
     #[serde(default)]
+    two_of_three_includes_beyond_limits: bool,
+    /// Leave moving ranges above the upper range limit out of σ
+    /// (NHSRplotthedots' `screen_outliers`, on by default there).
+    #[serde(default = "yes")]
     screen_moving_ranges: bool,
 }
 
 impl Default for StatisticsEntry {
     fn default() -> Self {
+        let spc = SpcOptions::default();
         StatisticsEntry {
             spc_baseline: default_spc_baseline(),
-            two_of_three_includes_beyond_limits: true,
-            screen_moving_ranges: false,
+            two_of_three_includes_beyond_limits: spc.two_of_three_includes_beyond_limits,
+            screen_moving_ranges: spc.screen_moving_ranges,
         }
     }
 }

@@ -15,7 +15,7 @@ use maud::{Markup, PreEscaped, html};
 use peerbench_compare::ResultRow;
 use peerbench_indicators::{Indicator, ValueType};
 use peerbench_stats::{
-    Comparison, FunnelKind, Overdispersion, Polarity, Variation, adjusted_limits,
+    Comparison, FunnelKind, Overdispersion, Polarity, Variation, funnel_limits as limits_at,
 };
 
 use crate::wording;
@@ -389,7 +389,8 @@ pub fn funnel(
     svg("fn", ind, "funnel plot", &desc, content)
 }
 
-/// The 95% and then the 99.8% limits across denominators `from` to `to`, as
+/// The 95% and then the 99.8% limits across denominators `from` to `to`
+/// (exact on the count where the expected count is small, as the flags), as
 /// (denominator, lower, upper) in the indicator's units.
 fn funnel_limits(
     od: &Overdispersion,
@@ -403,7 +404,7 @@ fn funnel_limits(
             (0..=60)
                 .map(|i| from + (to - from) * i as f64 / 60.0)
                 .filter_map(|x| {
-                    adjusted_limits(od, x, kind, *level)
+                    limits_at(od, x, kind, *level)
                         .ok()
                         .map(|(lo, hi)| (x, lo * multiplier, hi * multiplier))
                 })

@@ -200,6 +200,130 @@ pub fn exact_limits(target: f64, n: f64, kind: FunnelKind, level: f64) -> Result
     }
 }
 
+/// Below this expected count a funnel's limits are not taken from a normal
+/// approximation alone (methods reference §4, small counts): 10, the count
+/// below which PHEindicatormethods' ratio significance test
+/// (`funnel_ratio_significance`) and peerbench's own intervals switch from
+/// Byar's approximation to exact Poisson limits.
+pub const SMALL_EXPECTED_COUNT: f64 = 10.0;
+
+/// The count a unit of denominator `n` is expected to have at the target:
+/// E = p̄·n for rates and ratios; for proportions the smaller of the expected
+/// events n·p̄ and non-events n·(1 − p̄), whichever tail is near its bound.
+pub fn expected_count(target: f64, n: f64, kind: FunnelKind) -> f64 {
+    match kind {
+        FunnelKind::Ratio => target * n,
+        FunnelKind::Proportion => (target * n).min((1.0 - target) * n),
+    }
+}
+
+/// The smallest count k with P(X ≤ k) ≥ q, scanning the probability mass
+/// function up from zero (`pmf0` is P(X = 0), `next(k)` turns P(X = k) into
+/// P(X = k + 1)); at most `max` (the binomial's n).
+fn discrete_quantile(q: f64, pmf0: f64, next: impl Fn(f64) -> f64, max: f64) -> f64 {
+    let (mut k, mut pmf, mut cdf) = (0.0, pmf0, pmf0);
+    while cdf < q && k < max {
+        pmf *= next(k);
+        k += 1.0;
+        cdf += pmf;
+    }
+    k
+}
+
+/// Exact limits on the count itself (methods reference §4, small counts):
+/// `(lo, hi)` with a count O low at `level` when O < lo, i.e. P(X ≤ O) <
+/// (1 − level)/2, and high when O > hi, i.e. P(X ≥ O) < (1 − level)/2, for
+/// X ~ Poisson(p̄·n) (rates and ratios) or Binomial(n, p̄) (proportions).
+/// `lo` and `hi` are the distribution's (1 − level)/2 and (1 + level)/2
+/// quantiles, as R's `qpois`/`qbinom` and scipy's `ppf` define them. So an
+/// observed zero is low only when P(X = 0) is itself below the tail.
+///
+/// Summed from zero, so meant for small expected counts (see
+/// [`SMALL_EXPECTED_COUNT`]); a Poisson mean above 700 is refused.
+pub fn exact_count_limits(target: f64, n: f64, kind: FunnelKind, level: f64) -> Result<(f64, f64)> {
+    if !(n > 0.0 && n.is_finite()) {
+        return Err(StatsError::ZeroDenominator);
+    }
+    if !(target.is_finite() && target >= 0.0) {
+        return Err(StatsError::NotFinite {
+            what: "funnel target",
+        });
+    }
+    z_for_level(level)?; // validates the level
+    let tail = (1.0 - level) / 2.0;
+    match kind {
+        FunnelKind::Ratio => {
+            let mean = target * n;
+            if mean > 700.0 {
+                return Err(StatsError::NotFinite {
+                    what: "exact Poisson limits of a large expected count",
+                });
+            }
+            let pmf0 = (-mean).exp();
+            let next = |k: f64| mean / (k + 1.0);
+            Ok((
+                discrete_quantile(tail, pmf0, next, f64::INFINITY),
+                discrete_quantile(1.0 - tail, pmf0, next, f64::INFINITY),
+            ))
+        }
+        FunnelKind::Proportion => {
+            if target > 1.0 {
+                return Err(StatsError::BadProbability(target));
+            }
+            // Scan from the near end: events when p̄ ≤ ½, else non-events
+            // (a count of events O is low exactly when n − O non-events is high).
+            let quantiles = |p: f64| {
+                let pmf0 = (n * (-p).ln_1p()).exp();
+                let next = move |k: f64| (n - k) / (k + 1.0) * p / (1.0 - p);
+                (
+                    discrete_quantile(tail, pmf0, next, n),
+                    discrete_quantile(1.0 - tail, pmf0, next, n),
+                )
+            };
+            if target <= 0.5 {
+                Ok(quantiles(target))
+            } else {
+                let (lo, hi) = quantiles(1.0 - target);
+                Ok((n - hi, n - lo))
+            }
+        }
+    }
+}
+
+/// The funnel's control limits at denominator `n` in the target's units:
+/// the overdispersion-adjusted limits ([`adjusted_limits`]) and, where the
+/// expected count is below [`SMALL_EXPECTED_COUNT`], widened to the exact
+/// limits on the count ([`exact_count_limits`]) wherever those are wider, so
+/// that a count the exact distribution finds unremarkable (a zero with a
+/// small expected count) is never flagged, while the allowance for
+/// between-practice variation is kept.
+pub fn funnel_limits(
+    od: &Overdispersion,
+    n: f64,
+    kind: FunnelKind,
+    level: f64,
+) -> Result<(f64, f64)> {
+    let (lo, hi) = adjusted_limits(od, n, kind, level)?;
+    if expected_count(od.target, n, kind) >= SMALL_EXPECTED_COUNT {
+        return Ok((lo, hi));
+    }
+    let (count_lo, count_hi) = exact_count_limits(od.target, n, kind, level)?;
+    Ok((lo.min(count_lo / n), hi.max(count_hi / n)))
+}
+
+/// Limits without the overdispersion adjustment, in the target's units:
+/// [`exact_limits`], or where the expected count is below
+/// [`SMALL_EXPECTED_COUNT`] the exact limits on the count
+/// ([`exact_count_limits`]) — the continuous chi-square limits put a rare
+/// event's lower limit above zero however small the expected count.
+pub fn unadjusted_limits(target: f64, n: f64, kind: FunnelKind, level: f64) -> Result<(f64, f64)> {
+    if expected_count(target, n, kind) >= SMALL_EXPECTED_COUNT {
+        return exact_limits(target, n, kind, level);
+    }
+    let (count_lo, count_hi) = exact_count_limits(target, n, kind, level)?;
+    Ok((count_lo / n, count_hi / n))
+}
+
 /// Where `value` (same units as the limits) falls against 95% and 99.8% limits.
 pub fn flag(value: f64, limits_95: (f64, f64), limits_998: (f64, f64)) -> FunnelFlag {
     if value > limits_998.1 {
@@ -301,6 +425,147 @@ mod tests {
         let (lo, hi) = exact_limits(0.2, 400.0, FunnelKind::Proportion, 0.95).unwrap();
         let half = 1.959963984540054 * (0.2f64 * 0.8 / 400.0).sqrt();
         assert!((lo - (0.2 - half)).abs() < 1e-15 && (hi - (0.2 + half)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_zero_is_low_only_when_a_zero_is_improbable() {
+        // Hand-worked: a zero is low at 99.8% when P(X = 0) = e^−E < 0.001,
+        // i.e. E > ln 1000 = 6.908, and at 95% when e^−E < 0.025, E > ln 40 = 3.689.
+        let zero_low = |e: f64, level: f64| {
+            exact_count_limits(e, 1.0, FunnelKind::Ratio, level)
+                .unwrap()
+                .0
+                > 0.0
+        };
+        for (e, low_95, low_998) in [
+            (0.1, false, false),
+            (2.9, false, false),
+            (3.6, false, false),
+            (3.7, true, false),
+            (6.9, true, false),
+            (6.92, true, true),
+        ] {
+            assert_eq!(zero_low(e, 0.95), low_95, "E = {e} at 95%");
+            assert_eq!(zero_low(e, 0.998), low_998, "E = {e} at 99.8%");
+        }
+        // Binomial, hand-worked: n = 100, p̄ = 0.02: P(0) = 0.98^100 = 0.133;
+        // n = 400: 0.98^400 = e^(400 ln 0.98) = 3.1e-4 < 0.001.
+        let lo = |n: f64, level| {
+            exact_count_limits(0.02, n, FunnelKind::Proportion, level)
+                .unwrap()
+                .0
+        };
+        assert_eq!((lo(100.0, 0.95), lo(100.0, 0.998)), (0.0, 0.0));
+        assert!(lo(400.0, 0.998) > 0.0);
+    }
+
+    // scipy.stats.poisson.ppf and binom.ppf at (1 ∓ level)/2.
+    #[test]
+    fn exact_count_limits_match_scipy() {
+        let poisson = [
+            (0.1, (0.0, 1.0), (0.0, 2.0)),
+            (1.0, (0.0, 3.0), (0.0, 5.0)),
+            (2.9, (0.0, 7.0), (0.0, 9.0)),
+            (4.0, (1.0, 8.0), (0.0, 11.0)),
+            (7.0, (2.0, 13.0), (1.0, 16.0)),
+            (9.9, (4.0, 16.0), (2.0, 21.0)),
+        ];
+        for (mean, l95, l998) in poisson {
+            // As a rate of 0.01 per head over mean × 100 heads.
+            let n = mean * 100.0;
+            assert_eq!(
+                exact_count_limits(0.01, n, FunnelKind::Ratio, 0.95).unwrap(),
+                l95,
+                "{mean}"
+            );
+            assert_eq!(
+                exact_count_limits(0.01, n, FunnelKind::Ratio, 0.998).unwrap(),
+                l998,
+                "{mean}"
+            );
+        }
+        let binomial = [
+            (100.0, 0.02, (0.0, 5.0), (0.0, 7.0)),
+            (400.0, 0.02, (3.0, 14.0), (1.0, 18.0)),
+            (50.0, 0.97, (46.0, 50.0), (44.0, 50.0)),
+            (30.0, 0.5, (10.0, 20.0), (7.0, 23.0)),
+        ];
+        for (n, p, l95, l998) in binomial {
+            let k = FunnelKind::Proportion;
+            assert_eq!(exact_count_limits(p, n, k, 0.95).unwrap(), l95, "{n} {p}");
+            assert_eq!(exact_count_limits(p, n, k, 0.998).unwrap(), l998, "{n} {p}");
+        }
+    }
+
+    #[test]
+    fn small_count_flags_agree_with_the_exact_interval() {
+        // For counts below 10 the practice's interval is the exact Poisson one
+        // (χ²(α/2; 2O)/2, χ²(1 − α/2; 2O + 2)/2), and PHEindicatormethods'
+        // funnel_ratio_significance flags a unit when the target's count E lies
+        // outside it. The exact count limits give the same verdict.
+        for level in [0.95, 0.998] {
+            let a = 1.0 - level;
+            for e10 in 1..100 {
+                let e = e10 as f64 / 10.0;
+                let (lo, hi) = exact_count_limits(e, 1.0, FunnelKind::Ratio, level).unwrap();
+                for o in 0..10u32 {
+                    let o = o as f64;
+                    let upper = chi_square_quantile(1.0 - a / 2.0, 2.0 * o + 2.0).unwrap() / 2.0;
+                    let lower = if o == 0.0 {
+                        0.0
+                    } else {
+                        chi_square_quantile(a / 2.0, 2.0 * o).unwrap() / 2.0
+                    };
+                    assert_eq!(o < lo, e > upper, "low: O = {o}, E = {e}, {level}");
+                    assert_eq!(o > hi, e < lower, "high: O = {o}, E = {e}, {level}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn funnel_limits_widen_only_for_small_expected_counts() {
+        // ISR-like: target 1 (O/E), τ² = 0.05.
+        let od = Overdispersion {
+            target: 1.0,
+            phi: 2.0,
+            tau2: 0.05,
+            units: 30,
+        };
+        // E = 2: the log-scale lower limit is above zero, so a zero would be
+        // "low"; exact: P(X = 0) = e^−2 = 0.135, not low, so the limit is 0.
+        let (adj_lo, adj_hi) = adjusted_limits(&od, 2.0, FunnelKind::Ratio, 0.998).unwrap();
+        assert!(adj_lo > 0.0);
+        let (lo, hi) = funnel_limits(&od, 2.0, FunnelKind::Ratio, 0.998).unwrap();
+        assert_eq!(lo, 0.0);
+        // The upper side keeps the (wider) adjusted limit: qpois(0.999, 2) = 8
+        // counts, 4 per unit of E, below exp(3.09·√(1/2 + 0.05)) = 9.9.
+        assert_eq!(hi, adj_hi.max(4.0));
+        assert!(hi > 9.0);
+        assert_eq!(
+            flag(
+                0.0,
+                funnel_limits(&od, 2.0, FunnelKind::Ratio, 0.95).unwrap(),
+                (lo, hi)
+            ),
+            FunnelFlag::Within
+        );
+        // At E = 10 and above, the adjusted limits stand as they are.
+        assert_eq!(
+            funnel_limits(&od, 10.0, FunnelKind::Ratio, 0.998).unwrap(),
+            adjusted_limits(&od, 10.0, FunnelKind::Ratio, 0.998).unwrap()
+        );
+        // Unadjusted: the continuous chi-square limit at E = 2 is above zero;
+        // the exact one on the count is zero.
+        assert!(exact_limits(1.0, 2.0, FunnelKind::Ratio, 0.998).unwrap().0 > 0.0);
+        assert_eq!(
+            unadjusted_limits(1.0, 2.0, FunnelKind::Ratio, 0.998).unwrap(),
+            (0.0, 4.0)
+        );
+        assert_eq!(
+            unadjusted_limits(1.0, 12.0, FunnelKind::Ratio, 0.998).unwrap(),
+            exact_limits(1.0, 12.0, FunnelKind::Ratio, 0.998).unwrap()
+        );
     }
 
     #[test]

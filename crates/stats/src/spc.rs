@@ -10,7 +10,8 @@ pub enum SpcRule {
     OutsideLimits,
     /// A run of points all increasing or all decreasing.
     Trend,
-    /// Two out of three consecutive points beyond 2σ on the same side.
+    /// Two out of three consecutive points beyond 2σ on one side, all three
+    /// on that side of the mean.
     TwoOfThree,
     /// A run of points on one side of the mean.
     Shift,
@@ -47,14 +48,20 @@ impl Variation {
     }
 }
 
+/// The defaults are NHSRplotthedots' (`ptd_spc`, `ptd_spc_standard`,
+/// `ptd_calculate_point_type`; docs/methods.md names each rule).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpcOptions {
-    /// Points used for the centre line and limits (None: all points).
+    /// Points used for the centre line and limits (None: all points;
+    /// NHSRplotthedots' `fix_after_n_points`).
     pub baseline: Option<usize>,
-    /// Whether points beyond the process limits count towards two-of-three
-    /// (the November 2023 guidance: yes; older tools: no).
+    /// Whether points beyond the process limits count towards two-of-three.
+    /// NHSRplotthedots (`close_to_limits` in `ptd_spc_standard`): no, only
+    /// points between 2σ and 3σ; the Making Data Count single-chart tool since
+    /// November 2023: yes.
     pub two_of_three_includes_beyond_limits: bool,
-    /// Screen moving ranges above 3.267·MR̄ before recomputing MR̄.
+    /// Leave out moving ranges of 3.267·MR̄ or more and recompute MR̄
+    /// (NHSRplotthedots' `screen_outliers`, on by default there).
     pub screen_moving_ranges: bool,
     /// Points in a trend or shift run.
     pub run_length: usize,
@@ -64,8 +71,8 @@ impl Default for SpcOptions {
     fn default() -> Self {
         SpcOptions {
             baseline: None,
-            two_of_three_includes_beyond_limits: true,
-            screen_moving_ranges: false,
+            two_of_three_includes_beyond_limits: false,
+            screen_moving_ranges: true,
             run_length: 7,
         }
     }
@@ -107,11 +114,9 @@ pub fn xmr(values: &[f64], polarity: Polarity, options: &SpcOptions) -> Result<S
     let ranges: Vec<f64> = base.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
     let mut mr = ranges.iter().sum::<f64>() / ranges.len() as f64;
     if options.screen_moving_ranges {
-        let kept: Vec<f64> = ranges
-            .iter()
-            .copied()
-            .filter(|r| *r <= 3.267 * mr)
-            .collect();
+        // As NHSRplotthedots: a range is kept when strictly below 3.267·MR̄
+        // (the upper range limit), and MR̄ is recomputed once.
+        let kept: Vec<f64> = ranges.iter().copied().filter(|r| *r < 3.267 * mr).collect();
         if !kept.is_empty() {
             mr = kept.iter().sum::<f64>() / kept.len() as f64;
         }
@@ -156,7 +161,11 @@ pub fn xmr(values: &[f64], polarity: Polarity, options: &SpcOptions) -> Result<S
             }
         }
     }
-    // Rule 3: two of three consecutive points beyond 2σ on the same side.
+    // Rule 3: two of three consecutive points beyond 2σ on one side, with all
+    // three points of the window on that side of the mean (a point on the
+    // mean is on neither side), as NHSRplotthedots' `ptd_two_in_three`. Only
+    // the points beyond 2σ are marked (`ptd_part_of_two_in_three`).
+    let same_side = |v: f64, up: bool| if up { v > centre } else { v < centre };
     let beyond = |v: f64, up: bool| {
         let past_2s = if up {
             v > upper_2sigma
@@ -168,6 +177,9 @@ pub fn xmr(values: &[f64], polarity: Polarity, options: &SpcOptions) -> Result<S
     };
     for w in 0..n.saturating_sub(2) {
         for up in [true, false] {
+            if !(w..w + 3).all(|i| same_side(values[i], up)) {
+                continue;
+            }
             let hits: Vec<usize> = (w..w + 3).filter(|&i| beyond(values[i], up)).collect();
             if hits.len() >= 2 {
                 hits.into_iter()
@@ -284,36 +296,155 @@ mod tests {
         assert!(s[7..14].contains(&Some("shift")), "{s:?}");
     }
 
-    #[test]
-    fn two_of_three_variant_is_selectable() {
-        // Centre 10, MR̄ 1 over a long quiet series, then 2 points: one beyond
-        // 2σ (≈11.77) and one beyond 3σ (12.66).
-        let mut v: Vec<f64> = (0..20)
+    /// Centre 10 and MR̄ 1 from 20 alternating points (9.5, 10.5, …): process
+    /// limits 10 ± 2.66 = 7.34 and 12.66, 2σ band at 10 ± 1.7733….
+    fn quiet_baseline() -> (Vec<f64>, SpcOptions) {
+        let v: Vec<f64> = (0..20)
             .map(|i| if i % 2 == 0 { 9.5 } else { 10.5 })
             .collect();
-        v.extend([12.0, 13.5, 10.0]);
-        let baseline = SpcOptions {
+        let opts = SpcOptions {
             baseline: Some(20),
             ..SpcOptions::default()
         };
-        let new = signals(&v, &baseline);
+        (v, opts)
+    }
+
+    #[test]
+    fn two_of_three_counts_beyond_3_sigma_only_as_an_option() {
+        // 12.0 is between 2σ (11.77) and 3σ (12.66); 13.5 is beyond 3σ; the
+        // window 10.5, 12.0, 13.5 is all above the mean.
+        let (mut v, baseline) = quiet_baseline();
+        v.extend([12.0, 13.5, 10.0]);
+        let default = signals(&v, &baseline);
         assert_eq!(
-            new[20],
-            Some("two_of_three"),
-            "2023 guidance counts the point beyond 3σ too"
+            default[20], None,
+            "NHSRplotthedots counts only points between 2σ and 3σ (close_to_limits)"
         );
-        let old = signals(
+        assert_eq!(default[21], Some("outside_limits"));
+        let mdc_2023 = signals(
             &v,
             &SpcOptions {
-                two_of_three_includes_beyond_limits: false,
+                two_of_three_includes_beyond_limits: true,
                 ..baseline
             },
         );
         assert_eq!(
-            old[20], None,
-            "older rule counts only the band between 2σ and 3σ"
+            mdc_2023[20],
+            Some("two_of_three"),
+            "the November 2023 Making Data Count tool counts the point beyond 3σ too"
         );
-        assert_eq!(old[21], Some("outside_limits"));
+        assert_eq!(mdc_2023[21], Some("outside_limits"));
+    }
+
+    #[test]
+    fn two_of_three_needs_all_three_points_on_one_side() {
+        // Hand-worked, as NHSRplotthedots' test of ptd_two_in_three(c(1, 0, 1),
+        // c(1, -1, 1)): 12.0 and 12.2 are beyond 2σ (11.77) and inside 3σ
+        // (12.66), but 9.0 between them is below the mean, so no window of
+        // three is all above it: common cause. The looser rule (two beyond 2σ,
+        // wherever the third is) flagged 12.0 and 12.2.
+        let (mut v, opts) = quiet_baseline();
+        v.extend([12.0, 9.0, 12.2, 9.5]);
+        assert_eq!(signals(&v, &opts)[20..], [None, None, None, None]);
+        // The same two points with the middle one above the mean (10.5): the
+        // window 12.0, 10.5, 12.2 qualifies and only the two beyond 2σ are marked.
+        let (mut v, opts) = quiet_baseline();
+        v.extend([12.0, 10.5, 12.2, 9.5]);
+        assert_eq!(
+            signals(&v, &opts)[20..],
+            [Some("two_of_three"), None, Some("two_of_three"), None]
+        );
+        // A point exactly on the mean is on neither side: 10.0 breaks the window.
+        let (mut v, opts) = quiet_baseline();
+        v.extend([12.0, 10.0, 12.2, 9.5]);
+        assert_eq!(signals(&v, &opts)[20..], [None, None, None, None]);
+        // Below the mean, mirrored.
+        let (mut v, opts) = quiet_baseline();
+        v.extend([8.0, 9.9, 7.9, 10.5]);
+        let c = xmr(&v, Polarity::HighIsGood, &opts).unwrap();
+        assert_eq!(c.points[20].signal, Some(SpcRule::TwoOfThree));
+        assert_eq!(c.points[20].variation, Variation::Concern);
+        assert_eq!(c.points[21].signal, None);
+        assert_eq!(c.points[22].signal, Some(SpcRule::TwoOfThree));
+    }
+
+    #[test]
+    fn moving_range_screening_matches_nhsrplotthedots() {
+        // NHSRplotthedots' own snapshot (tests/testthat/_snaps/ptd_spc_standard.md):
+        // set.seed(123); y <- rnorm(20), then y[15] <- 10.
+        let mut y = vec![
+            -0.56047565,
+            -0.23017749,
+            1.55870831,
+            0.07050839,
+            0.12928774,
+            1.71506499,
+            0.46091621,
+            -1.26506123,
+            -0.68685285,
+            -0.44566197,
+            1.22408180,
+            0.35981383,
+            0.40077145,
+            0.11068272,
+            -0.55584113,
+            1.78691314,
+            0.49785048,
+            -1.96661716,
+            0.70135590,
+            -0.47279141,
+        ];
+        let screened = SpcOptions::default();
+        let plain = SpcOptions {
+            screen_moving_ranges: false,
+            ..screened
+        };
+        let c = xmr(&y, Polarity::HighIsGood, &screened).unwrap();
+        assert!((c.centre - 0.1416238).abs() < 1e-7);
+        assert!((c.lower - -3.01138).abs() < 1e-5 && (c.upper - 3.294627).abs() < 1e-6);
+        y[14] = 10.0;
+        let c = xmr(&y, Polarity::HighIsGood, &screened).unwrap();
+        assert!((c.centre - 0.6694159).abs() < 1e-7);
+        assert!((c.lower - -2.383666).abs() < 1e-6 && (c.upper - 3.722497).abs() < 1e-6);
+        let c = xmr(&y, Polarity::HighIsGood, &plain).unwrap();
+        assert!((c.lower - -4.596625).abs() < 1e-6 && (c.upper - 5.935457).abs() < 1e-6);
+        // Hand-worked: ten ranges of 1 and one of 10, MR̄ = 20/11; 10 is above
+        // 3.267 × 20/11 = 5.94, so it is left out and MR̄ = 1.
+        let v = [
+            10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 11.0, 10.0, 20.0,
+        ];
+        let c = xmr(&v, Polarity::HighIsGood, &screened).unwrap();
+        assert!((c.centre - 11.25).abs() < 1e-12);
+        assert!((c.upper - (11.25 + 2.66)).abs() < 1e-12);
+        let c = xmr(&v, Polarity::HighIsGood, &plain).unwrap();
+        assert!((c.upper - (11.25 + 2.66 * 20.0 / 11.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn trend_and_shift_follow_nhsrplotthedots() {
+        let (base, opts) = quiet_baseline();
+        // Six rising points are not a trend; seven are (ptd_seven_point_trend).
+        // A tie breaks a run: sign(diff) is 0. (The baseline ends at 10.5.)
+        let mut v = base.clone();
+        v.extend([9.3, 9.6, 9.9, 10.2, 10.4, 10.6, 9.5]);
+        assert!(signals(&v, &opts)[20..].iter().all(|s| s.is_none()));
+        let mut v = base.clone();
+        v.extend([9.3, 9.6, 9.9, 10.2, 10.4, 10.6, 10.8]);
+        assert!(signals(&v, &opts)[20..].iter().all(|s| *s == Some("trend")));
+        let mut v = base.clone();
+        v.extend([9.3, 9.6, 9.9, 9.9, 10.2, 10.4, 10.6, 10.8]);
+        assert!(signals(&v, &opts)[20..].iter().all(|s| s.is_none()));
+        // Seven points above the mean are a shift, six are not; a point on the
+        // mean (10.0) breaks the run (ptd_seven_point_one_side_mean).
+        let mut v = base.clone();
+        v.extend([9.5, 10.2, 10.4, 10.1, 10.3, 10.2, 10.4, 9.0]);
+        assert!(signals(&v, &opts)[20..].iter().all(|s| s.is_none()));
+        let mut v = base.clone();
+        v.extend([9.5, 10.2, 10.4, 10.1, 10.3, 10.2, 10.4, 10.1]);
+        assert!(signals(&v, &opts)[21..].iter().all(|s| *s == Some("shift")));
+        let mut v = base;
+        v.extend([9.5, 10.2, 10.4, 10.1, 10.0, 10.3, 10.2, 10.4, 10.1]);
+        assert!(signals(&v, &opts)[20..].iter().all(|s| s.is_none()));
     }
 
     #[test]

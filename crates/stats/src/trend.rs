@@ -17,27 +17,24 @@ pub enum RecentTrend {
 
 const POINTS: usize = 5;
 
-/// Score statistic and its variance for a linear trend over time scores 1..k:
-/// Cochran–Armitage for proportions, the Poisson score test for rates.
-fn score(points: &[(f64, f64)], kind: FunnelKind) -> Option<(f64, f64)> {
+/// Score statistic and its variance for a linear trend over the points at
+/// the time positions `times` (1..5 for the full window; a point dropped keeps
+/// the others at their real positions): Cochran–Armitage for proportions,
+/// the Poisson score test for rates.
+fn score(points: &[(f64, f64)], times: &[f64], kind: FunnelKind) -> Option<(f64, f64)> {
     let total_o: f64 = points.iter().map(|p| p.0).sum();
     let total_n: f64 = points.iter().map(|p| p.1).sum();
     if total_n <= 0.0 {
         return None;
     }
     let pooled = total_o / total_n;
-    let t = |i: usize| i as f64 + 1.0;
     let stat: f64 = points
         .iter()
-        .enumerate()
-        .map(|(i, (o, n))| t(i) * (o - n * pooled))
+        .zip(times)
+        .map(|((o, n), t)| t * (o - n * pooled))
         .sum();
-    let snt: f64 = points.iter().enumerate().map(|(i, (_, n))| n * t(i)).sum();
-    let snt2: f64 = points
-        .iter()
-        .enumerate()
-        .map(|(i, (_, n))| n * t(i) * t(i))
-        .sum();
+    let snt: f64 = points.iter().zip(times).map(|((_, n), t)| n * t).sum();
+    let snt2: f64 = points.iter().zip(times).map(|((_, n), t)| n * t * t).sum();
     let spread = snt2 - snt * snt / total_n;
     let var = match kind {
         FunnelKind::Proportion => pooled * (1.0 - pooled) * spread,
@@ -59,7 +56,8 @@ pub fn recent_trend(series: &[(f64, f64)], kind: FunnelKind) -> RecentTrend {
     {
         return RecentTrend::CannotBeCalculated;
     }
-    let Some((stat, var)) = score(last, kind) else {
+    let times: Vec<f64> = (1..=POINTS).map(|t| t as f64).collect();
+    let Some((stat, var)) = score(last, &times, kind) else {
         return RecentTrend::CannotBeCalculated;
     };
     // χ²(0.998, 1) = 9.5495…: computed once, not per practice-period.
@@ -69,14 +67,19 @@ pub fn recent_trend(series: &[(f64, f64)], kind: FunnelKind) -> RecentTrend {
         return RecentTrend::NoSignificantChange;
     }
     let robust = (0..POINTS).all(|drop| {
-        let rest: Vec<(f64, f64)> = last
+        // The remaining points keep their real time positions (1, 2, 4, 5
+        // when the third is dropped): renumbering them 1..4 would test a
+        // different slope.
+        let (rest, rest_times): (Vec<(f64, f64)>, Vec<f64>) = last
             .iter()
+            .zip(&times)
             .enumerate()
             .filter(|(i, _)| *i != drop)
-            .map(|(_, p)| *p)
-            .collect();
+            .map(|(_, (p, t))| (*p, *t))
+            .unzip();
         // A zero slope does not keep the sign (and 0.0.signum() is 1.0 in Rust).
-        score(&rest, kind).is_some_and(|(s, _)| s != 0.0 && s.signum() == stat.signum())
+        score(&rest, &rest_times, kind)
+            .is_some_and(|(s, _)| s != 0.0 && s.signum() == stat.signum())
     });
     match (robust, stat > 0.0) {
         (false, _) => RecentTrend::NoSignificantChange,
@@ -178,6 +181,32 @@ mod tests {
         assert_eq!(
             recent_trend(&zeros, FunnelKind::Proportion),
             RecentTrend::CannotBeCalculated
+        );
+    }
+
+    #[test]
+    fn dropped_point_leaves_the_others_at_their_real_times() {
+        // Hand-worked, rates over 1,000 each: 100, 110, 120, 240, 100.
+        // O = 670, p̄ = 0.134, T = Σ (t − 3)·O = −200 − 110 + 240 + 200 = 130,
+        // Σnt² − (Σnt)²/N = 55,000 − 45,000 = 10,000, var = 1,340,
+        // χ² = 130²/1,340 = 12.61 > 9.5495: significant and increasing.
+        let o = [100.0, 110.0, 120.0, 240.0, 100.0];
+        let series: Vec<(f64, f64)> = o.iter().map(|o| (*o, 1000.0)).collect();
+        let (t, var) = score(&series, &[1.0, 2.0, 3.0, 4.0, 5.0], FunnelKind::Ratio).unwrap();
+        assert!((t - 130.0).abs() < 1e-9 && (var - 1340.0).abs() < 1e-9);
+        // Without the fourth point the others sit at times 1, 2, 3, 5 (mean
+        // 2.75): T = −1.75·100 − 0.75·110 + 0.25·120 + 2.25·100 = −2.5, the
+        // slope turns, so the trend does not survive dropping a point.
+        let rest = [series[0], series[1], series[2], series[4]];
+        let (t_real, _) = score(&rest, &[1.0, 2.0, 3.0, 5.0], FunnelKind::Ratio).unwrap();
+        assert!((t_real - -2.5).abs() < 1e-9, "{t_real}");
+        // Renumbered 1..4 (mean 2.5) it would read −150 − 55 + 60 + 150 = +5,
+        // and the series was called "increasing".
+        let (t_renumbered, _) = score(&rest, &[1.0, 2.0, 3.0, 4.0], FunnelKind::Ratio).unwrap();
+        assert!((t_renumbered - 5.0).abs() < 1e-9, "{t_renumbered}");
+        assert_eq!(
+            recent_trend(&series, FunnelKind::Ratio),
+            RecentTrend::NoSignificantChange
         );
     }
 
