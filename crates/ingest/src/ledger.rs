@@ -290,16 +290,10 @@ pub async fn outcome_at(
         {
             let names = strings(LEDGER_TABLE, b.column(0))?;
             for (file, sha256) in names.into_iter().zip(strings(LEDGER_TABLE, b.column(1))?) {
-                files.push(FileOutcome {
-                    file: file.unwrap_or_default(),
-                    sha256: sha256.unwrap_or_default(),
-                    encoding: "unknown",
-                    rows_read: 0,
-                    rows_loaded: 0,
-                    rows_quarantined: 0,
-                    rows_superseded: 0,
-                    error: None,
-                });
+                files.push(FileOutcome::unread(
+                    file.unwrap_or_default(),
+                    sha256.unwrap_or_default(),
+                ));
             }
         }
         match unchanged_outcome(warehouse, source, files.clone(), Some(version)).await? {

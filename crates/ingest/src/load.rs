@@ -246,16 +246,10 @@ fn hashed(extracts: &[Extract]) -> Result<Vec<FileOutcome>> {
     extracts
         .iter()
         .map(|extract| {
-            Ok(FileOutcome {
-                file: extract.label.clone(),
-                sha256: hash_file(&extract.path)?,
-                encoding: "unknown",
-                rows_read: 0,
-                rows_loaded: 0,
-                rows_quarantined: 0,
-                rows_superseded: 0,
-                error: None,
-            })
+            Ok(FileOutcome::unread(
+                extract.label.clone(),
+                hash_file(&extract.path)?,
+            ))
         })
         .collect()
 }

@@ -19,6 +19,22 @@ pub struct FileOutcome {
     pub error: Option<String>,
 }
 
+impl FileOutcome {
+    /// A file known by its name and hash, before its rows are counted.
+    pub(crate) fn unread(file: String, sha256: String) -> FileOutcome {
+        FileOutcome {
+            file,
+            sha256,
+            encoding: "unknown",
+            rows_read: 0,
+            rows_loaded: 0,
+            rows_quarantined: 0,
+            rows_superseded: 0,
+            error: None,
+        }
+    }
+}
+
 /// What happened to one source.
 #[derive(Debug, Clone)]
 pub struct SourceOutcome {
