@@ -147,6 +147,7 @@ fn funnels_and_spc_find_the_planted_effects() {
     };
     let (fpr_adjusted, fpr_unadjusted) = (fpr("funnel_flag"), fpr("funnel_flag_unadjusted"));
     let mut by_indicator: BTreeMap<String, Vec<(f64, String)>> = BTreeMap::new();
+    let mut every_month = (0usize, 0usize, 0usize);
     let mut indicator_names: Vec<&String> = indicators.iter().collect();
     indicator_names.sort();
     for ind in indicator_names {
@@ -180,8 +181,37 @@ fn funnels_and_spc_find_the_planted_effects() {
                 .or_default()
                 .push((z, r[c["funnel_flag"]].clone()));
         }
+        // Every month, for the record only: a practice's months share its
+        // random effect, so they are not independent trials.
+        for (k, s) in series
+            .iter()
+            .filter(|(k, _)| &k.1 == ind && !planted.contains(*k))
+        {
+            let effect = deliberate[&(k.0.clone(), ind.clone())] - centre;
+            for r in s.iter().filter(|r| !r[c["value"]].is_empty()) {
+                let z = expected_z(
+                    m,
+                    num(r, "denominator"),
+                    num(r, "benchmark"),
+                    num(r, "od_tau2"),
+                    effect,
+                );
+                if z.abs() < 1.0 {
+                    let f = r[c["funnel_flag"]].as_str();
+                    every_month.0 += 1;
+                    every_month.1 += usize::from(f != "within" && f != "not_compared");
+                    every_month.2 += usize::from(f.ends_with("_998"));
+                }
+            }
+        }
     }
     let false_flag_failures = print_false_flags(&by_indicator);
+    eprintln!(
+        "  every month (not independent): typical pairs beyond 95% {:.1}%, beyond 99.8% {:.2}% of {}",
+        100.0 * every_month.1 as f64 / every_month.0 as f64,
+        100.0 * every_month.2 as f64 / every_month.0 as f64,
+        every_month.0
+    );
 
     // SPC: planted shifts and trends signal after they start, in their direction.
     let (mut spc_found, mut spc_total) = (0, 0);
