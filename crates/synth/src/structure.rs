@@ -10,6 +10,17 @@ use crate::catalogue::PrescribingGroup;
 use crate::model::build_practices;
 use crate::{QOF_INDICATORS, SURVEY_QUESTIONS, SynthOptions};
 
+/// Standard deviations of each practice's own random effect (log scale for
+/// rates, log odds for proportions): the overdispersion a funnel must allow
+/// for beyond the deliberate effects.
+pub const SD_APPOINTMENTS: f64 = 0.12;
+pub const SD_DNA: f64 = 0.22;
+/// By prescribing group: antibiotics, broad-spectrum antibiotics, opioids,
+/// hypnotics, other.
+pub const SD_PRESCRIBING: [f64; 5] = [0.14, 0.2, 0.16, 0.2, 0.08];
+pub const SD_CONSULTATIONS_75: f64 = 0.12;
+pub const SD_MEDICATION_REVIEW: f64 = 0.3;
+
 /// Appointments per patient rise by this much on the log scale per unit of
 /// deprivation z-score.
 pub const APPOINTMENT_DEPRIVATION: f64 = 0.04;
@@ -40,6 +51,11 @@ pub struct DeliberateEffect {
     /// practice with England's age mix and a typical deprivation score
     /// (IMD 21). Zero for indicators the generator gives no such effect.
     pub log_effect: f64,
+    /// Standard deviation of the practice's own random effect on the same
+    /// scale (approximate where two groups' effects mix: all antibiotics,
+    /// and the broad-spectrum share, whose log odds carry the difference of
+    /// the broad-spectrum and other antibiotics' effects).
+    pub random_sd: f64,
 }
 
 /// The deliberate age-mix and deprivation effects of every practice on every
@@ -58,6 +74,27 @@ pub fn deliberate_effects(options: &SynthOptions) -> Vec<DeliberateEffect> {
     let prescribing = |p: &crate::model::Practice, g: PrescribingGroup| {
         p.age_factor(|b| g.age_weight(b)).ln() + g.deprivation_effect() * p.deprivation_z()
     };
+    // Broad-spectrum antibiotics' share of all antibiotic items, by base rate.
+    let rate = |g: PrescribingGroup| {
+        crate::CHEMICALS
+            .iter()
+            .filter(|c| c.group == g)
+            .map(|c| c.base_rate)
+            .sum::<f64>()
+    };
+    let broad = rate(PrescribingGroup::BroadSpectrumAntibiotic);
+    let w = broad / (broad + rate(PrescribingGroup::Antibiotic));
+    let [abx, bsa, opioid, hypnotic, _] = SD_PRESCRIBING;
+    let random_sd: [f64; 8] = [
+        SD_APPOINTMENTS,
+        SD_DNA,
+        ((1.0 - w).powi(2) * abx * abx + w * w * bsa * bsa).sqrt(),
+        abx.hypot(bsa),
+        opioid,
+        hypnotic,
+        SD_CONSULTATIONS_75,
+        SD_MEDICATION_REVIEW,
+    ];
     let mut out = Vec::new();
     for p in &practices {
         let effects: [(&'static str, f64); 8] = [
@@ -96,11 +133,12 @@ pub fn deliberate_effects(options: &SynthOptions) -> Vec<DeliberateEffect> {
                 .zip(crate::PLANTABLE_INDICATORS)
                 .all(|(e, (id, _))| e.0 == *id)
         );
-        for (indicator, log_effect) in effects {
+        for ((indicator, log_effect), random_sd) in effects.into_iter().zip(random_sd) {
             out.push(DeliberateEffect {
                 practice_code: p.code.clone(),
                 indicator,
                 log_effect,
+                random_sd,
             });
         }
     }
