@@ -158,6 +158,7 @@ fn funnels_and_spc_find_the_planted_effects() {
     let (fpr_adjusted, fpr_unadjusted) = (fpr("funnel_flag"), fpr("funnel_flag_unadjusted"));
     let mut by_indicator: BTreeMap<String, Vec<Unplanted>> = BTreeMap::new();
     let mut every_month = (0usize, 0usize, 0usize);
+    let mut slopes: Vec<(String, f64)> = Vec::new();
     let mut indicator_names: Vec<&String> = indicators.iter().collect();
     indicator_names.sort();
     for ind in indicator_names {
@@ -199,11 +200,37 @@ fn funnels_and_spc_find_the_planted_effects() {
         }
         // Every month, for the record only: a practice's months share its
         // random effect, so they are not independent trials.
+        let mut pairs: Vec<(f64, f64)> = Vec::new();
         for (k, s) in series
             .iter()
             .filter(|(k, _)| &k.1 == ind && !planted.contains(*k))
         {
             let effect = deliberate[&(k.0.clone(), ind.clone())].0 - centre;
+            // The practice's observed departure, averaged over its months, on
+            // the scale its deliberate effect is stated on.
+            let departures: Vec<f64> = s
+                .iter()
+                .filter(|r| !r[c["value"]].is_empty() && num(r, "numerator") > 0.0)
+                .map(|r| {
+                    let (o, n, p) = (
+                        num(r, "numerator"),
+                        num(r, "denominator"),
+                        num(r, "benchmark") / m.multiplier,
+                    );
+                    if m.proportion {
+                        let q = o / n;
+                        (q / (1.0 - q)).ln() - (p / (1.0 - p)).ln()
+                    } else {
+                        (o / (p * n)).ln()
+                    }
+                })
+                .collect();
+            if !departures.is_empty() {
+                pairs.push((
+                    effect,
+                    departures.iter().sum::<f64>() / departures.len() as f64,
+                ));
+            }
             for r in s.iter().filter(|r| !r[c["value"]].is_empty()) {
                 let z = expected_z(
                     m,
@@ -219,6 +246,20 @@ fn funnels_and_spc_find_the_planted_effects() {
                     every_month.2 += usize::from(f.ends_with("_998"));
                 }
             }
+        }
+        // The deliberate effects the generator reports are the ones in its
+        // data: practices' observed departures rise one for one with them.
+        let mean =
+            |f: &dyn Fn(&(f64, f64)) -> f64| pairs.iter().map(f).sum::<f64>() / pairs.len() as f64;
+        let (mx, my) = (mean(&|p| p.0), mean(&|p| p.1));
+        let sxx = mean(&|p| (p.0 - mx).powi(2));
+        if sxx.sqrt() > 0.05 {
+            let slope = mean(&|p| (p.0 - mx) * (p.1 - my)) / sxx;
+            eprintln!(
+                "  {ind}: deliberate effects SD {:.3}, observed departure per unit of effect {slope:.2}",
+                sxx.sqrt()
+            );
+            slopes.push((ind.clone(), slope));
         }
     }
     let false_flag_failures = print_false_flags(&by_indicator);
@@ -273,6 +314,10 @@ fn funnels_and_spc_find_the_planted_effects() {
     // Recall in each expected-z bin is what the normal theory of the adjusted
     // limits predicts, within a binomial tolerance.
     assert!(failures.is_empty(), "recall below theory: {failures:?}");
+    assert!(
+        slopes.iter().all(|(_, b)| (0.75..=1.25).contains(b)),
+        "deliberate effects do not match the data: {slopes:?}"
+    );
     assert!(
         false_flag_failures.is_empty(),
         "false flags above nominal: {false_flag_failures:?}"
