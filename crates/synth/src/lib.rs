@@ -14,11 +14,13 @@ mod catalogue;
 mod model;
 mod month;
 mod plant;
+mod structure;
 mod write;
 
 pub use catalogue::{AGE_BANDS, CHEMICALS, CLINICAL_SEARCHES, QOF_INDICATORS, SURVEY_QUESTIONS};
 pub use month::Month;
 pub use plant::{PLANTABLE_INDICATORS, Plant, PlantKind};
+pub use structure::{DeliberateEffect, deliberate_effects};
 
 use std::path::{Path, PathBuf};
 

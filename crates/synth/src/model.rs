@@ -7,6 +7,9 @@ use rand_distr::{Distribution, LogNormal, Normal};
 
 use crate::catalogue::{AGE_BANDS, BAND_65, BAND_75, ENGLAND_AGE_SHARE};
 use crate::month::Month;
+use crate::structure::{
+    SD_APPOINTMENTS, SD_CONSULTATIONS_75, SD_DNA, SD_MEDICATION_REVIEW, SD_PRESCRIBING,
+};
 
 /// An independent random stream for one practice and one purpose, so adding a
 /// source or a practice never changes the numbers drawn for the others.
@@ -306,15 +309,15 @@ pub fn build_practices(
 
         let mut sd = |s: f64| unit.sample(&mut rng) * s;
         let effects = PracticeEffects {
-            appointments: sd(0.12),
-            dna: sd(0.22),
+            appointments: sd(SD_APPOINTMENTS),
+            dna: sd(SD_DNA),
             face_to_face: sd(0.35),
             gp_share: sd(0.3),
-            prescribing: [sd(0.14), sd(0.2), sd(0.16), sd(0.2), sd(0.08)],
+            prescribing: SD_PRESCRIBING.map(&mut sd),
             qof: (0..qof_count).map(|_| sd(0.22)).collect(),
             survey: (0..survey_count).map(|_| sd(0.25)).collect(),
-            cons75: sd(0.12),
-            smr: sd(0.3),
+            cons75: sd(SD_CONSULTATIONS_75),
+            smr: sd(SD_MEDICATION_REVIEW),
             dementia: sd(0.1),
         };
         practices.push(Practice {

@@ -15,6 +15,10 @@ use crate::catalogue::{
 use crate::model::{BANDS, Practice, over_65, over_75, stream};
 use crate::month::Month;
 use crate::plant::Plant;
+use crate::structure::{
+    APPOINTMENT_DEPRIVATION, DNA_DEPRIVATION, DNA_YOUNG_ADULTS, appointment_age_weight,
+    young_adult_weight,
+};
 use crate::{Result, SynthError, SynthOptions, SynthSummary};
 
 // Stream tags: one independent random stream per practice and source.
@@ -304,21 +308,21 @@ impl<'a> Writer<'a> {
                 let rng = &mut rngs[p.index];
                 let pop = p.population(i);
                 let list: u64 = pop.iter().flatten().sum();
-                let age = p.age_factor(|b| 0.55 + (b as f64 * 5.0 / 55.0).powi(2));
+                let age = p.age_factor(appointment_age_weight);
                 let expected = list as f64
                     * 0.46
                     * age
-                    * (0.04 * p.deprivation_z()).exp()
+                    * (APPOINTMENT_DEPRIVATION * p.deprivation_z()).exp()
                     * appointment_season(m)
                     * p.effects.appointments.exp()
                     * self.plant(p.index, "appointments_per_1000", m);
                 let total = poisson(rng, expected);
-                let young = p.age_factor(|b| if (3..7).contains(&b) { 1.0 } else { 0.0 });
+                let young = p.age_factor(young_adult_weight);
                 let p_dna = scale_odds(
                     logistic(
                         logit(0.042)
-                            + 0.22 * p.deprivation_z()
-                            + 0.3 * (young - 1.0)
+                            + DNA_DEPRIVATION * p.deprivation_z()
+                            + DNA_YOUNG_ADULTS * (young - 1.0)
                             + p.effects.dna,
                     ),
                     self.plant(p.index, "dna_rate", m),
