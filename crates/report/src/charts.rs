@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Indicator, ValueType};
+use peerbench_catalogue::{Indicator, ValueType};
 use peerbench_stats::{FunnelKind, Overdispersion, adjusted_limits};
 
 use crate::html::esc;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use peerbench_compare::PeerGroupKind;
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Domain, Indicator, ValueType};
+use peerbench_catalogue::{Domain, Indicator, ValueType};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
 use crate::disclosure::{Suppression, View};

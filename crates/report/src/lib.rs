@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
-use peerbench_indicators::Indicator;
+use peerbench_catalogue::Indicator;
 
 pub use disclosure::{
     Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,

@@ -6,7 +6,7 @@
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Domain, Indicator};
+use peerbench_catalogue::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
 use crate::html::{Site, change_words, comparison_label, funnel_words, spc_words};
