@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema};
-pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
+pub use fixture::{CaseOutcome, FixtureProblem, fixture_path, run_fixtures};
 pub use limits::{
     DEFAULT_INDICATOR_TIMEOUT, DEFAULT_MEMORY_LIMIT, Limits, default_memory_limit, format_duration,
     format_size, parse_duration, parse_size,
@@ -26,7 +26,7 @@ pub use peerbench_catalogue::{
     parse_catalogue, read_sql_files, select,
 };
 
-use arrow::array::{Array, Date32Array, Float64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -67,6 +67,31 @@ pub enum IndicatorError {
     },
     #[error("{path}: output contract: {message}")]
     Contract { path: PathBuf, message: String },
+    /// A fixture file (`<id>.test.toml`) that is not TOML of the expected form.
+    #[error("{path}: {message}")]
+    FixtureSyntax { path: PathBuf, message: String },
+    /// A fixture case whose tables cannot be filled as it says.
+    #[error("{path}: case {case:?}: {problem}")]
+    Fixture {
+        path: PathBuf,
+        case: String,
+        #[source]
+        problem: FixtureProblem,
+    },
+    /// `spill_dir` cannot be created.
+    #[error("spill_dir {path}: cannot create it: {source}")]
+    SpillDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// DataFusion's runtime (memory pool, spill files) cannot be set up.
+    #[error("{}{source}", spill_dir.as_ref().map(|d| format!("spill_dir {}: ", d.display())).unwrap_or_default())]
+    Runtime {
+        spill_dir: Option<PathBuf>,
+        #[source]
+        source: DataFusionError,
+    },
     #[error("cannot define view {name:?} from {path}: {message}")]
     View {
         name: String,
@@ -358,142 +383,33 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
     let mut rows = Vec::new();
     let mut strata_rows: Vec<(String, String, Stratum)> = Vec::new();
     for batch in batches {
-        let schema = batch.schema();
-        let column = |name: &str| {
-            schema
-                .index_of(name)
-                .map(|i| batch.column(i).clone())
-                .map_err(|_| {
-                    let found: Vec<String> =
-                        schema.fields().iter().map(|f| f.name().clone()).collect();
-                    contract(format!(
-                        "the query must return a column named {name:?}; it returns {}",
-                        found.join(", ")
-                    ))
-                })
-        };
-        let codes = column("practice_code")?;
-        let codes =
-            cast(&codes, &DataType::Utf8).map_err(|e| contract(format!("practice_code: {e}")))?;
-        let codes = codes
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| contract("practice_code must be text".into()))?;
-        let period_col = column("period")?;
-        let periods: Vec<Option<String>> = match period_col.data_type() {
-            DataType::Date32 => {
-                let a = period_col
-                    .as_any()
-                    .downcast_ref::<Date32Array>()
-                    .ok_or_else(|| contract("period".into()))?;
-                (0..a.len())
-                    .map(|i| {
-                        a.value_as_date(i)
-                            .filter(|_| a.is_valid(i))
-                            .map(|d| d.format("%Y-%m").to_string())
-                    })
-                    .collect()
-            }
-            DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Int32
-            | DataType::Int64 => {
-                let a = cast(&period_col, &DataType::Utf8)
-                    .map_err(|e| contract(format!("period: {e}")))?;
-                let a = a
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .ok_or_else(|| contract("period".into()))?;
-                (0..a.len())
-                    .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
-                    .collect()
-            }
-            other => {
-                return Err(contract(format!(
-                    "period must be a DATE (a month) or text (e.g. '2025-26'); found {other}"
-                )));
-            }
-        };
-        let number = |name: &str| -> Result<Float64Array> {
-            let c = column(name)?;
-            if !c.data_type().is_numeric() && c.data_type() != &DataType::Null {
-                return Err(contract(format!(
-                    "{name} must be a number; found {}",
-                    c.data_type()
-                )));
-            }
-            let c = cast(&c, &DataType::Float64).map_err(|e| contract(format!("{name}: {e}")))?;
-            c.as_any()
-                .downcast_ref::<Float64Array>()
-                .cloned()
-                .ok_or_else(|| contract(name.to_string()))
-        };
-        let num = number("numerator")?;
-        let den = number("denominator")?;
-        let text = |name: &str| -> Result<Option<StringArray>> {
-            let Ok(i) = schema.index_of(name) else {
-                return Ok(None);
-            };
-            let c = cast(batch.column(i), &DataType::Utf8)
-                .map_err(|e| contract(format!("{name}: {e}")))?;
-            Ok(c.as_any().downcast_ref::<StringArray>().cloned())
-        };
-        let (bands, sexes) = if standardised {
-            let bands = text("age_band")?.ok_or_else(|| {
-                contract(format!(
-                    "a {} indicator returns one row per age band: add a column named \"age_band\" (0-4, 5-9, …, 85-89, 90+) and, optionally, \"sex\"",
-                    indicator.value_type.as_str()
-                ))
-            })?;
-            (Some(bands), text("sex")?)
-        } else {
-            (None, None)
-        };
-        for (i, period) in periods.into_iter().enumerate() {
-            if !codes.is_valid(i) {
+        let columns = OutputColumns::of(indicator, batch).map_err(contract)?;
+        for i in 0..batch.num_rows() {
+            if !columns.codes.is_valid(i) {
                 return Err(contract(format!(
                     "row {} has no practice_code",
                     rows.len() + 1
                 )));
             }
-            let Some(period) = period else {
+            let code = columns.codes.value(i);
+            let Some(period) = columns.periods[i].clone() else {
                 return Err(contract(format!(
-                    "row {} ({}) has no period",
-                    rows.len() + 1,
-                    codes.value(i)
+                    "row {} ({code}) has no period",
+                    rows.len() + 1
                 )));
             };
-            let numerator = num.is_valid(i).then(|| num.value(i));
-            let denominator = den.is_valid(i).then(|| den.value(i));
-            if let Some(bands) = &bands {
-                let at = || {
-                    format!(
-                        "row {} ({} {period})",
-                        strata_rows.len() + 1,
-                        codes.value(i)
-                    )
-                };
-                if !bands.is_valid(i) {
-                    return Err(contract(format!("{} has no age_band", at())));
-                }
-                let band =
-                    esp_band(bands.value(i)).map_err(|e| contract(format!("{}: {e}", at())))?;
-                let sex = match &sexes {
-                    None => Sex::Persons,
-                    Some(s) if !s.is_valid(i) => {
-                        return Err(contract(format!("{} has no sex", at())));
-                    }
-                    Some(s) => Sex::parse(s.value(i)).ok_or_else(|| {
-                        contract(format!(
-                            "{}: sex {:?} is not one of male, female (or M, F, 1, 2)",
-                            at(),
-                            s.value(i)
-                        ))
-                    })?,
-                };
+            let numerator = columns.numerators.is_valid(i).then(|| columns.numerators.value(i));
+            let denominator = columns
+                .denominators
+                .is_valid(i)
+                .then(|| columns.denominators.value(i));
+            if let Some(bands) = &columns.bands {
+                let at = || format!("row {} ({code} {period})", strata_rows.len() + 1);
+                let (band, sex) = columns
+                    .stratum(bands, i)
+                    .map_err(|e| contract(format!("{}{e}", at())))?;
                 strata_rows.push((
-                    codes.value(i).to_string(),
+                    code.to_string(),
                     period,
                     Stratum {
                         band,
@@ -505,7 +421,7 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
                 continue;
             }
             rows.push(IndicatorRow {
-                practice_code: codes.value(i).to_string(),
+                practice_code: code.to_string(),
                 period,
                 numerator,
                 denominator,
@@ -527,6 +443,140 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
     }
     rows.sort_by(|a, b| (&a.practice_code, &a.period).cmp(&(&b.practice_code, &b.period)));
     Ok(rows)
+}
+
+/// One batch of an indicator's output, its contract's columns read as the
+/// types the engine works in. Errors are the contract's words.
+struct OutputColumns {
+    codes: StringArray,
+    /// Months as YYYY-MM, other periods as text.
+    periods: Vec<Option<String>>,
+    numerators: Float64Array,
+    denominators: Float64Array,
+    /// Standardised indicators only.
+    bands: Option<StringArray>,
+    sexes: Option<StringArray>,
+}
+
+impl OutputColumns {
+    fn of(indicator: &Indicator, batch: &RecordBatch) -> std::result::Result<Self, String> {
+        let schema = batch.schema();
+        let column = |name: &str| {
+            schema
+                .index_of(name)
+                .map(|i| batch.column(i).clone())
+                .map_err(|_| {
+                    let found: Vec<String> =
+                        schema.fields().iter().map(|f| f.name().clone()).collect();
+                    format!(
+                        "the query must return a column named {name:?}; it returns {}",
+                        found.join(", ")
+                    )
+                })
+        };
+        let codes = cast(&column("practice_code")?, &DataType::Utf8)
+            .map_err(|e| format!("practice_code: {e}"))?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(|| "practice_code must be text".to_string())?;
+        let number = |name: &str| -> std::result::Result<Float64Array, String> {
+            let c = column(name)?;
+            if !c.data_type().is_numeric() && c.data_type() != &DataType::Null {
+                return Err(format!("{name} must be a number; found {}", c.data_type()));
+            }
+            let c = cast(&c, &DataType::Float64).map_err(|e| format!("{name}: {e}"))?;
+            c.as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .ok_or_else(|| name.to_string())
+        };
+        let periods = periods_of(&column("period")?)?;
+        let (numerators, denominators) = (number("numerator")?, number("denominator")?);
+        let text = |name: &str| -> std::result::Result<Option<StringArray>, String> {
+            let Ok(i) = schema.index_of(name) else {
+                return Ok(None);
+            };
+            let c = cast(batch.column(i), &DataType::Utf8).map_err(|e| format!("{name}: {e}"))?;
+            Ok(c.as_any().downcast_ref::<StringArray>().cloned())
+        };
+        let (bands, sexes) = if indicator.value_type.is_standardised() {
+            let bands = text("age_band")?.ok_or_else(|| {
+                format!(
+                    "a {} indicator returns one row per age band: add a column named \"age_band\" (0-4, 5-9, …, 85-89, 90+) and, optionally, \"sex\"",
+                    indicator.value_type.as_str()
+                )
+            })?;
+            (Some(bands), text("sex")?)
+        } else {
+            (None, None)
+        };
+        Ok(OutputColumns {
+            codes,
+            periods,
+            numerators,
+            denominators,
+            bands,
+            sexes,
+        })
+    }
+
+    /// Row `i`'s age band and sex; an error is the rest of a sentence that
+    /// starts with where the row is.
+    fn stratum(&self, bands: &StringArray, i: usize) -> std::result::Result<(usize, Sex), String> {
+        if !bands.is_valid(i) {
+            return Err(" has no age_band".into());
+        }
+        let band = esp_band(bands.value(i)).map_err(|e| format!(": {e}"))?;
+        let sex = match &self.sexes {
+            None => Sex::Persons,
+            Some(s) if !s.is_valid(i) => return Err(" has no sex".into()),
+            Some(s) => Sex::parse(s.value(i)).ok_or_else(|| {
+                format!(
+                    ": sex {:?} is not one of male, female (or M, F, 1, 2)",
+                    s.value(i)
+                )
+            })?,
+        };
+        Ok((band, sex))
+    }
+}
+
+/// An output's period column as text: a DATE as its month (YYYY-MM), text
+/// and whole numbers as they are.
+fn periods_of(column: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
+    match column.data_type() {
+        DataType::Date32 => {
+            let a = column
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .ok_or_else(|| "period".to_string())?;
+            Ok((0..a.len())
+                .map(|i| {
+                    a.value_as_date(i)
+                        .filter(|_| a.is_valid(i))
+                        .map(|d| d.format("%Y-%m").to_string())
+                })
+                .collect())
+        }
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Int32
+        | DataType::Int64 => {
+            let a = cast(column, &DataType::Utf8).map_err(|e| format!("period: {e}"))?;
+            let a = a
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| "period".to_string())?;
+            Ok((0..a.len())
+                .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+                .collect())
+        }
+        other => Err(format!(
+            "period must be a DATE (a month) or text (e.g. '2025-26'); found {other}"
+        )),
+    }
 }
 
 /// Gathers a standardised indicator's rows into one row per practice and
@@ -585,17 +635,24 @@ fn group_strata(
 }
 
 
+/// An id `indicators new` cannot use: a usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "indicator id {id:?}: use lower-case letters, digits and underscores, starting with a letter"
+)]
+pub struct InvalidId {
+    pub id: String,
+}
+
 /// A new indicator file with every metadata field, to fill in.
-pub fn scaffold(id: &str, domain: Domain) -> Result<String, String> {
+pub fn scaffold(id: &str, domain: Domain) -> Result<String, InvalidId> {
     let valid = id.len() <= 64
         && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
-        return Err(format!(
-            "indicator id {id:?}: use lower-case letters, digits and underscores, starting with a letter"
-        ));
+        return Err(InvalidId { id: id.to_string() });
     }
     Ok(format!(
         r#"/*
