@@ -281,6 +281,11 @@ mod tests {
             warnings: vec![],
             stage_seconds: BTreeMap::new(),
             peak_memory_bytes: Some(1),
+            definitions: Some(Definitions {
+                pipeline: "[pipeline]\n".into(),
+                indicators: BTreeMap::from([("demand/dna_rate.sql".into(), "SELECT 1".into())]),
+                views: BTreeMap::new(),
+            }),
         }
     }
 
