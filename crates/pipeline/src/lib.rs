@@ -332,6 +332,33 @@ pub struct RunOptions {
     pub as_of: Option<String>,
 }
 
+/// What the indicators stage made: the comparisons of the indicators
+/// computed, and those that failed.
+struct Compared {
+    results: Vec<ResultRow>,
+    not_computed: Vec<NotComputed>,
+    /// The time spent comparing (the compare stage's share).
+    took: std::time::Duration,
+}
+
+/// The publication's id: a hash of the table versions read and of every
+/// indicator's SQL (drafts too), its first six bytes in hex.
+fn report_id(versions: &[(String, u64)], catalogue: &[Indicator]) -> String {
+    let mut hasher = Sha256::new();
+    for (t, v) in versions {
+        hasher.update(format!("{t}@{v};"));
+    }
+    for ind in catalogue {
+        hasher.update(ind.sql.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What the indicators stage starts from.
 struct Tonight {
     ctx: SessionContext,
@@ -1653,46 +1680,67 @@ impl Pipeline {
         options: &RunOptions,
         manifest: &mut Manifest,
     ) -> Result<RunSummary> {
+        let mut practices = self
+            .practices(&tonight.ctx)
+            .instrument(tonight.span.clone())
+            .await?;
+        self.add_descriptors(&tonight.ctx, &mut practices)
+            .instrument(tonight.span.clone())
+            .await?;
+        let compared = self
+            .compute_indicators(warehouse, &tonight, !options.full, &practices, manifest)
+            .await;
+        // One record of the stages' times: comparisons interleave with the
+        // indicators' SQL, and their time goes to the compare stage.
+        add_stage_time(
+            manifest,
+            "indicators",
+            tonight.started.elapsed().saturating_sub(compared.took),
+        );
+        add_stage_time(manifest, "compare", compared.took);
+        self.refuse_failures(&tonight.catalogue, &compared.not_computed)?;
+        stage_finished("indicators", manifest.stage_seconds["indicators"]);
+        self.publish(lock, tonight, practices, compared, manifest)
+            .await
+    }
+
+    /// Computes (or reuses) each indicator of the catalogue, recording it in
+    /// the manifest, and compares each practice with its peers as soon as
+    /// the indicator's rows are there, so only one indicator's rows are held
+    /// at a time.
+    async fn compute_indicators(
+        &self,
+        warehouse: &Warehouse,
+        tonight: &Tonight,
+        reuse_kept: bool,
+        practices: &BTreeMap<String, PracticeInfo>,
+        manifest: &mut Manifest,
+    ) -> Compared {
         let Tonight {
             ctx,
-            versions,
             catalogue,
             views,
-            ingest,
-            output,
-            started: stage_started,
             span: indicators_span,
             keep_outputs,
+            ..
         } = tonight;
-        let mut practices = self
-            .practices(&ctx)
-            .instrument(indicators_span.clone())
-            .await?;
-        self.add_descriptors(&ctx, &mut practices)
-            .instrument(indicators_span.clone())
-            .await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-
         let compare_options = CompareOptions { spc: self.spc };
         let groups: Vec<_> = self
             .peer_groups
             .iter()
             .map(|g| g.resolve(&practice_map))
             .collect();
-        let mut results: Vec<ResultRow> = Vec::new();
-        let mut failures = Vec::new();
-        let mut hasher = Sha256::new();
-        for (t, v) in &versions {
-            hasher.update(format!("{t}@{v};"));
-        }
-        let mut not_computed = Vec::new();
+        let mut compared = Compared {
+            results: Vec::new(),
+            not_computed: Vec::new(),
+            took: std::time::Duration::ZERO,
+        };
         let compare_span = stage_span("compare");
-        let mut compare_took = std::time::Duration::ZERO;
         for (i, ind) in catalogue.iter().enumerate() {
-            hasher.update(ind.sql.as_bytes());
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
             let mut record = |status: &str, rows: usize, seconds: f64, error: Option<String>| {
@@ -1717,11 +1765,11 @@ impl Pipeline {
             let (computed, reused) = self
                 .compute_or_reuse(
                     warehouse,
-                    &ctx,
+                    ctx,
                     ind,
-                    &views,
+                    views,
                     &manifest.table_versions,
-                    (!options.full, keep_outputs),
+                    (reuse_kept, *keep_outputs),
                 )
                 .instrument(indicators_span.clone())
                 .await;
@@ -1734,7 +1782,7 @@ impl Pipeline {
                     manifest.counts.indicator_rows += rows.len();
                     let compare_started = std::time::Instant::now();
                     compare_span.in_scope(|| {
-                        results.extend(compare_indicator(
+                        compared.results.extend(compare_indicator(
                             ind,
                             &rows,
                             &practice_map,
@@ -1742,7 +1790,7 @@ impl Pipeline {
                             &compare_options,
                         ))
                     });
-                    compare_took += compare_started.elapsed();
+                    compared.took += compare_started.elapsed();
                 }
                 Err(e) => {
                     indicators_span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
@@ -1752,8 +1800,7 @@ impl Pipeline {
                         started.elapsed().as_secs_f64(),
                         Some(e.to_string()),
                     );
-                    failures.push(e.to_string());
-                    not_computed.push(NotComputed {
+                    compared.not_computed.push(NotComputed {
                         id: ind.id.clone(),
                         title: ind.title.clone(),
                         reason: e.to_string(),
@@ -1762,70 +1809,76 @@ impl Pipeline {
             }
         }
         progress("computing indicators", catalogue.len(), catalogue.len(), "");
-        // One record of the stages' times: comparisons interleave with the
-        // indicators' SQL, and their time goes to the compare stage.
-        add_stage_time(
-            manifest,
-            "indicators",
-            stage_started.elapsed().saturating_sub(compare_took),
-        );
-        add_stage_time(manifest, "compare", compare_took);
-        if !failures.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
+        compared
+    }
+
+    /// Nothing is published when an indicator failed and the pipeline says
+    /// so, or when every indicator failed.
+    fn refuse_failures(&self, catalogue: &[Indicator], failed: &[NotComputed]) -> Result<()> {
+        let listed = || {
+            failed
+                .iter()
+                .map(|f| format!("  - {}", f.reason))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        if !failed.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
             return Err(PipelineError::IndicatorsFailed {
-                count: failures.len(),
-                details: failures
-                    .iter()
-                    .map(|f| format!("  - {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                count: failed.len(),
+                details: listed(),
             });
         }
-        if !failures.is_empty() && failures.len() == catalogue.iter().filter(|i| !i.draft).count() {
+        if !failed.is_empty() && failed.len() == catalogue.iter().filter(|i| !i.draft).count() {
             return Err(PipelineError::IndicatorsFailed {
-                count: failures.len(),
+                count: failed.len(),
                 details: format!(
                     "  every indicator failed, so there is nothing to publish:\n{}",
-                    failures
-                        .iter()
-                        .map(|f| format!("  - {f}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
+                    listed()
                 ),
             });
         }
-        stage_finished("indicators", manifest.stage_seconds["indicators"]);
-        let stage_started = std::time::Instant::now();
-        let run_id = hasher
-            .finalize()
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        Ok(())
+    }
 
+    /// The checks on the data the pages show beside the numbers: each
+    /// source's latest month and the practices missing from it, and the
+    /// practices whose latest period jumped.
+    async fn data_checks(
+        &self,
+        ctx: &SessionContext,
+    ) -> (
+        HashMap<String, (String, Vec<String>)>,
+        HashMap<String, Vec<Jump>>,
+    ) {
+        (
+            self.latest_completeness(ctx).await,
+            self.period_jumps(ctx).await,
+        )
+    }
+
+    /// Where the publication's numbers come from and how good the data
+    /// was: the run, the table versions, and per source its files, the
+    /// rows set aside, its latest month's missing practices and sudden
+    /// changes.
+    fn provenance(
+        &self,
+        run_id: String,
+        versions: Vec<(String, u64)>,
+        ingest: &IngestSummary,
+        practices: &BTreeMap<String, PracticeInfo>,
+        (completeness, mut jumps): (
+            HashMap<String, (String, Vec<String>)>,
+            HashMap<String, Vec<Jump>>,
+        ),
+    ) -> Provenance {
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
             if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
                 *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
             }
         }
-        let completeness = self
-            .latest_completeness(&ctx)
-            .instrument(compare_span.clone())
-            .await;
-        let mut jumps = self
-            .period_jumps(&ctx)
-            .instrument(compare_span.clone())
-            .await;
-        // Failed indicators have no count (not a count of 0).
-        let mut outliers = outliers(&catalogue, &results, &self.primary_peer_group);
-        outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
-        add_stage_time(manifest, "compare", stage_started.elapsed());
-        stage_finished("compare", manifest.stage_seconds["compare"]);
-        let stage_started = std::time::Instant::now();
-        let publish_span = stage_span("publish");
-        let _publishing = publish_span.enter();
-        let provenance = Provenance {
-            run_id: run_id.clone(),
+        Provenance {
+            run_id,
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
             pipeline_name: self
                 .file
@@ -1858,7 +1911,53 @@ impl Pipeline {
                 .collect(),
             quarantined_by_practice,
             unclaimed_files: ingest.unclaimed.clone(),
-        };
+        }
+    }
+
+    /// The compare stage's checks on the data (completeness, sudden
+    /// changes, outliers) and the publication of the pages.
+    async fn publish(
+        &self,
+        lock: Option<&RunLock>,
+        tonight: Tonight,
+        practices: BTreeMap<String, PracticeInfo>,
+        compared: Compared,
+        manifest: &mut Manifest,
+    ) -> Result<RunSummary> {
+        let Tonight {
+            ctx,
+            versions,
+            catalogue,
+            ingest,
+            output,
+            ..
+        } = tonight;
+        let Compared {
+            results,
+            not_computed,
+            ..
+        } = compared;
+        let stage_started = std::time::Instant::now();
+        let run_id = report_id(&versions, &catalogue);
+        let (completeness, jumps) = self
+            .data_checks(&ctx)
+            .instrument(stage_span("compare"))
+            .await;
+        // Failed indicators have no count (not a count of 0).
+        let mut outliers = outliers(&catalogue, &results, &self.primary_peer_group);
+        outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
+        add_stage_time(manifest, "compare", stage_started.elapsed());
+        stage_finished("compare", manifest.stage_seconds["compare"]);
+        let stage_started = std::time::Instant::now();
+        let publish_span = stage_span("publish");
+        let _publishing = publish_span.enter();
+        let provenance = self.provenance(
+            run_id.clone(),
+            versions,
+            &ingest,
+            &practices,
+            (completeness, jumps),
+        );
         let outcome = if not_computed.is_empty() {
             Outcome::Success
         } else {
