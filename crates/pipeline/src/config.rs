@@ -272,102 +272,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         })
     };
 
-    let mut sources = Vec::new();
-    for s in file.sources {
-        let shape = match (&s.shape, s.columns) {
-            (Some(name), None) => {
-                let mut shape = builtin(name).ok_or_else(|| {
-                    invalid(format!(
-                        "source {:?}: unknown shape {name:?} (built-in shapes: {})",
-                        s.table,
-                        BUILTIN_SHAPES.join(", ")
-                    ))
-                })?;
-                shape.at_most.extend(s.at_most);
-                shape
-            }
-            (None, Some(columns)) => Shape {
-                columns,
-                at_most: s.at_most,
-            },
-            _ => {
-                return Err(invalid(format!(
-                    "source {:?}: give either `shape` (one of {}) or `columns`, not both or neither",
-                    s.table,
-                    BUILTIN_SHAPES.join(", ")
-                )));
-            }
-        };
-        if sources.iter().any(|x: &Source| x.table == s.table) {
-            return Err(invalid(format!("two sources load the table {:?}", s.table)));
-        }
-        sources.push(Source {
-            table: s.table,
-            shape,
-            files: s.files,
-            max_rejected_pct: s.max_rejected_pct,
-            warn_rejected_pct: s.warn_rejected_pct.min(s.max_rejected_pct),
-            check_register: s.check_register,
-            max_quoted_lines: s.max_quoted_lines,
-        });
-    }
+    let sources = sources_of(file.sources, &invalid)?;
     if !sources.iter().any(|s| s.table == file.pipeline.register) {
         return Err(invalid(format!(
             "register = {:?} but no [[source]] loads that table",
             file.pipeline.register
         )));
     }
-    let mut peer_groups = Vec::new();
-    for g in file.peer_groups {
-        let kind = if g.kind == "similar" {
-            let weights = g.descriptors.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
-                invalid(format!("peer group {:?}: kind \"similar\" needs descriptors = {{ name = weight, … }}", g.name))
-            })?;
-            if weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
-                return Err(invalid(format!(
-                    "peer group {:?}: descriptor weights must be non-negative numbers",
-                    g.name
-                )));
-            }
-            PeerGroupKind::Similar {
-                k: g.k.unwrap_or(10).max(1),
-                weights: weights
-                    .into_iter()
-                    .map(|(name, weight)| DescriptorWeight { name, weight })
-                    .collect(),
-            }
-        } else {
-            if g.k.is_some() || g.descriptors.is_some() {
-                return Err(invalid(format!(
-                    "peer group {:?}: k and descriptors apply only to kind = \"similar\"",
-                    g.name
-                )));
-            }
-            PeerGroupKind::parse_structural(&g.kind).ok_or_else(|| {
-                invalid(format!(
-                    "peer group {:?}: unknown kind {:?} (use all, federation, pcn, icb or similar)",
-                    g.name, g.kind
-                ))
-            })?
-        };
-        if peer_groups.iter().any(|p: &PeerGroup| p.name == g.name) {
-            return Err(invalid(format!("two peer groups are named {:?}", g.name)));
-        }
-        peer_groups.push(PeerGroup {
-            name: g.name,
-            kind,
-            min_practices: g.min_practices.max(2),
-            min_practices_for_funnel: g.min_practices_for_funnel.max(3),
-        });
-    }
-    if peer_groups.is_empty() {
-        peer_groups.push(PeerGroup {
-            name: "all".into(),
-            kind: PeerGroupKind::All,
-            min_practices: 5,
-            min_practices_for_funnel: 10,
-        });
-    }
+    let peer_groups = peer_groups_of(file.peer_groups, &invalid)?;
     let primary = file
         .pipeline
         .primary_peer_group
@@ -377,29 +289,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             "primary_peer_group {primary:?} is not one of the [[peer_group]] names"
         )));
     }
-    let defaults = DisclosurePolicy::default();
-    let policy = |key: &str,
-                  value: &Option<String>,
-                  default: Disclosure|
-     -> Result<Disclosure, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) => Disclosure::parse(v).ok_or_else(|| {
-                invalid(format!(
-                    "[disclosure] {key} = {v:?}: use \"standard\" or \"exact\""
-                ))
-            }),
-        }
-    };
-    let disclosure = DisclosurePolicy {
-        board: policy("board", &file.disclosure.board, defaults.board)?,
-        practice_pages: policy(
-            "practice_pages",
-            &file.disclosure.practice_pages,
-            defaults.practice_pages,
-        )?,
-        downloads: policy("downloads", &file.disclosure.downloads, defaults.downloads)?,
-    };
+    let disclosure = disclosure_of(&file.disclosure, &invalid)?;
     let indicators_dir = resolve(&file.pipeline.indicators);
     if !indicators_dir.is_dir() {
         return Err(invalid(format!(
@@ -453,19 +343,163 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
                 )));
             }
         },
-        limits: {
-            let defaults = peerbench_indicators::Limits::default();
-            peerbench_indicators::Limits {
-                indicator_timeout: file
-                    .limits
-                    .indicator_timeout
-                    .unwrap_or(defaults.indicator_timeout),
-                memory_limit: file.limits.memory_limit.unwrap_or(defaults.memory_limit),
-                spill_dir: file.limits.spill_dir.as_deref().map(resolve),
-            }
-        },
+        limits: limits_of(&file.limits, resolve),
         sources,
         peer_groups,
         base_dir,
     })
+}
+
+/// The `[[source]]` entries: each with a built-in shape or its own columns,
+/// each table loaded by one source only.
+fn sources_of(
+    entries: Vec<SourceEntry>,
+    invalid: &impl Fn(String) -> ConfigError,
+) -> Result<Vec<Source>, ConfigError> {
+    let mut sources = Vec::new();
+    for s in entries {
+        let shape = match (&s.shape, s.columns) {
+            (Some(name), None) => {
+                let mut shape = builtin(name).ok_or_else(|| {
+                    invalid(format!(
+                        "source {:?}: unknown shape {name:?} (built-in shapes: {})",
+                        s.table,
+                        BUILTIN_SHAPES.join(", ")
+                    ))
+                })?;
+                shape.at_most.extend(s.at_most);
+                shape
+            }
+            (None, Some(columns)) => Shape {
+                columns,
+                at_most: s.at_most,
+            },
+            _ => {
+                return Err(invalid(format!(
+                    "source {:?}: give either `shape` (one of {}) or `columns`, not both or neither",
+                    s.table,
+                    BUILTIN_SHAPES.join(", ")
+                )));
+            }
+        };
+        if sources.iter().any(|x: &Source| x.table == s.table) {
+            return Err(invalid(format!("two sources load the table {:?}", s.table)));
+        }
+        sources.push(Source {
+            table: s.table,
+            shape,
+            files: s.files,
+            max_rejected_pct: s.max_rejected_pct,
+            warn_rejected_pct: s.warn_rejected_pct.min(s.max_rejected_pct),
+            check_register: s.check_register,
+            max_quoted_lines: s.max_quoted_lines,
+        });
+    }
+    Ok(sources)
+}
+
+/// The `[[peer_group]]` entries, uniquely named; "all" when there are none.
+fn peer_groups_of(
+    entries: Vec<PeerGroupEntry>,
+    invalid: &impl Fn(String) -> ConfigError,
+) -> Result<Vec<PeerGroup>, ConfigError> {
+    let mut peer_groups = Vec::new();
+    for g in entries {
+        let kind = if g.kind == "similar" {
+            let weights = g.descriptors.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
+                invalid(format!("peer group {:?}: kind \"similar\" needs descriptors = {{ name = weight, … }}", g.name))
+            })?;
+            if weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return Err(invalid(format!(
+                    "peer group {:?}: descriptor weights must be non-negative numbers",
+                    g.name
+                )));
+            }
+            PeerGroupKind::Similar {
+                k: g.k.unwrap_or(10).max(1),
+                weights: weights
+                    .into_iter()
+                    .map(|(name, weight)| DescriptorWeight { name, weight })
+                    .collect(),
+            }
+        } else {
+            if g.k.is_some() || g.descriptors.is_some() {
+                return Err(invalid(format!(
+                    "peer group {:?}: k and descriptors apply only to kind = \"similar\"",
+                    g.name
+                )));
+            }
+            PeerGroupKind::parse_structural(&g.kind).ok_or_else(|| {
+                invalid(format!(
+                    "peer group {:?}: unknown kind {:?} (use all, federation, pcn, icb or similar)",
+                    g.name, g.kind
+                ))
+            })?
+        };
+        if peer_groups.iter().any(|p: &PeerGroup| p.name == g.name) {
+            return Err(invalid(format!("two peer groups are named {:?}", g.name)));
+        }
+        peer_groups.push(PeerGroup {
+            name: g.name,
+            kind,
+            min_practices: g.min_practices.max(2),
+            min_practices_for_funnel: g.min_practices_for_funnel.max(3),
+        });
+    }
+    if peer_groups.is_empty() {
+        peer_groups.push(PeerGroup {
+            name: "all".into(),
+            kind: PeerGroupKind::All,
+            min_practices: 5,
+            min_practices_for_funnel: 10,
+        });
+    }
+    Ok(peer_groups)
+}
+
+/// `[disclosure]`: "standard" or "exact" per output, the defaults where not
+/// given.
+fn disclosure_of(
+    entry: &DisclosureEntry,
+    invalid: &impl Fn(String) -> ConfigError,
+) -> Result<DisclosurePolicy, ConfigError> {
+    let defaults = DisclosurePolicy::default();
+    let policy = |key: &str,
+                  value: &Option<String>,
+                  default: Disclosure|
+     -> Result<Disclosure, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => Disclosure::parse(v).ok_or_else(|| {
+                invalid(format!(
+                    "[disclosure] {key} = {v:?}: use \"standard\" or \"exact\""
+                ))
+            }),
+        }
+    };
+    let disclosure = DisclosurePolicy {
+        board: policy("board", &entry.board, defaults.board)?,
+        practice_pages: policy(
+            "practice_pages",
+            &entry.practice_pages,
+            defaults.practice_pages,
+        )?,
+        downloads: policy("downloads", &entry.downloads, defaults.downloads)?,
+    };
+    Ok(disclosure)
+}
+
+/// `[limits]`, with the defaults for what it leaves out.
+fn limits_of(
+    entry: &LimitsEntry,
+    resolve: impl Fn(&str) -> PathBuf,
+) -> peerbench_indicators::Limits {
+    let defaults = peerbench_indicators::Limits::default();
+    peerbench_indicators::Limits {
+        indicator_timeout: entry
+            .indicator_timeout
+            .unwrap_or(defaults.indicator_timeout),
+        memory_limit: entry.memory_limit.unwrap_or(defaults.memory_limit),
+        spill_dir: entry.spill_dir.as_deref().map(resolve),
+    }
 }

@@ -140,7 +140,10 @@ pub enum AsOfError {
     NotARunId { run: String, pipeline: PathBuf },
     #[error("no run {run} in the warehouse at {warehouse}: it has no runs recorded yet")]
     NoRunsYet { run: String, warehouse: String },
-    #[error("no run {run} in the warehouse at {warehouse}: {}", runs_listing(pipeline))]
+    #[error(
+        "no run {run} in the warehouse at {warehouse}: {}",
+        runs_listing(pipeline)
+    )]
     NoSuchRun {
         run: String,
         warehouse: String,
@@ -636,7 +639,8 @@ impl Pipeline {
                 .map(|(name, text)| (self.indicators_dir.join(name), text.clone()))
                 .collect(),
         )?;
-        let picked = peerbench_indicators::select(&catalogue, selectors).map_err(UsageError::from)?;
+        let picked =
+            peerbench_indicators::select(&catalogue, selectors).map_err(UsageError::from)?;
         Ok(picked.into_iter().cloned().collect())
     }
 
@@ -662,7 +666,8 @@ impl Pipeline {
     /// The indicator catalogue, narrowed by `--select` style selectors.
     pub fn indicators(&self, selectors: &[String]) -> Result<Vec<Indicator>> {
         let catalogue = load_catalogue(&self.indicators_dir)?;
-        let picked = peerbench_indicators::select(&catalogue, selectors).map_err(UsageError::from)?;
+        let picked =
+            peerbench_indicators::select(&catalogue, selectors).map_err(UsageError::from)?;
         Ok(picked.into_iter().cloned().collect())
     }
 
@@ -768,19 +773,16 @@ impl Pipeline {
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         let warehouse = self.open_warehouse()?;
         let (ctx, _, _) = self.session(&warehouse).await?;
-        let df = ctx
-            .sql_with_options(sql, sandbox())
-            .await
-            .map_err(|e| {
-                let message = e.to_string();
-                if message.contains("not supported") {
-                    QueryError::ReadOnly(e)
-                } else if peerbench_indicators::is_recursion_refused(&message) {
-                    QueryError::Recursive
-                } else {
-                    QueryError::DataFusion(e)
-                }
-            })?;
+        let df = ctx.sql_with_options(sql, sandbox()).await.map_err(|e| {
+            let message = e.to_string();
+            if message.contains("not supported") {
+                QueryError::ReadOnly(e)
+            } else if peerbench_indicators::is_recursion_refused(&message) {
+                QueryError::Recursive
+            } else {
+                QueryError::DataFusion(e)
+            }
+        })?;
         Ok(df.collect().await.map_err(|e| {
             let root = e.find_root();
             if matches!(root, DataFusionError::ResourcesExhausted(_)) {
