@@ -417,9 +417,6 @@ mod tests {
 
     const GOOD: &str = "/*\nid = \"dna_rate\"\ntitle = \"DNA\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"GPAD\"\n*/\nSELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator\n";
 
-
-
-
     #[test]
     fn parses_metadata_and_defaults() {
         let ind = Indicator::parse(Path::new("sql/indicators/demand/dna_rate.sql"), GOOD).unwrap();
@@ -440,5 +437,4 @@ mod tests {
             .to_string();
         assert!(err.contains("must match the file name"), "{err}");
     }
-
 }

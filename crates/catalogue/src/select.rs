@@ -15,7 +15,10 @@ pub struct UnknownDomain {
 pub enum SelectError {
     #[error(transparent)]
     UnknownDomain(#[from] UnknownDomain),
-    #[error("--select {selector:?} matches no indicator{}", did_you_mean(suggestions))]
+    #[error(
+        "--select {selector:?} matches no indicator{}",
+        did_you_mean(suggestions)
+    )]
     NoMatch {
         selector: String,
         /// The closest indicator ids, at most three.
@@ -121,5 +124,4 @@ mod tests {
         assert!(close_matches("zzz", ["appointments.appt_status"]).is_empty());
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
-
 }

@@ -293,11 +293,10 @@ pub async fn run_fixtures(
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let file: FixtureFile =
-        toml::from_str(&text).map_err(|e| IndicatorError::FixtureSyntax {
-            path: path.clone(),
-            message: e.message().to_string(),
-        })?;
+    let file: FixtureFile = toml::from_str(&text).map_err(|e| IndicatorError::FixtureSyntax {
+        path: path.clone(),
+        message: e.message().to_string(),
+    })?;
     let mut outcomes = Vec::new();
     for case in file.cases {
         let ctx = limits.session()?;

@@ -164,7 +164,6 @@ pub fn sandbox() -> SQLOptions {
         .with_allow_statements(false)
 }
 
-
 /// What analysts are told when DataFusion refuses `WITH RECURSIVE` (the
 /// sessions of [`Limits::session`] do).
 pub const RECURSION_REFUSED: &str = "recursive queries are not allowed in indicators: WITH RECURSIVE can loop without end (for a series of numbers or months, use generate_series, e.g. generate_series(DATE '2025-04-01', DATE '2026-03-01', INTERVAL '1 month'))";
@@ -398,7 +397,10 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
                     rows.len() + 1
                 )));
             };
-            let numerator = columns.numerators.is_valid(i).then(|| columns.numerators.value(i));
+            let numerator = columns
+                .numerators
+                .is_valid(i)
+                .then(|| columns.numerators.value(i));
             let denominator = columns
                 .denominators
                 .is_valid(i)
@@ -633,7 +635,6 @@ fn group_strata(
     }
     Ok(rows)
 }
-
 
 /// An id `indicators new` cannot use: a usage error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -503,3 +503,136 @@ fn limits_of(
         spill_dir: entry.spill_dir.as_deref().map(resolve),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pipeline file `dir/p.toml` with an indicators folder beside it.
+    const MINIMAL: &str = "[pipeline]\nname = \"t\"\nwarehouse = \"w\"\noutput = \"out/t\"\nindicators = \"sql\"\nregister = \"practices\"\n\n[[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"practices.csv\"\n";
+
+    fn parsed(extra: &str) -> (tempfile::TempDir, Result<Pipeline, ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sql")).unwrap();
+        let path = dir.path().join("p.toml");
+        let pipeline = parse(&path, &format!("{MINIMAL}{extra}"));
+        (dir, pipeline)
+    }
+
+    /// The error's message with the temporary folder taken out.
+    fn message(dir: &tempfile::TempDir, e: ConfigError) -> String {
+        e.to_string()
+            .replace(&format!("{}/", dir.path().display()), "")
+    }
+
+    #[test]
+    fn paths_resolve_against_the_files_folder_and_defaults_apply() {
+        let (dir, p) = parsed("");
+        let p = p.unwrap();
+        assert_eq!(p.output, dir.path().join("out/t"));
+        assert_eq!(p.warehouse, dir.path().join("w").display().to_string());
+        assert_eq!(p.indicators_dir, dir.path().join("sql"));
+        assert_eq!(p.base_dir, dir.path());
+        assert_eq!(
+            p.peer_groups
+                .iter()
+                .map(|g| (g.name.as_str(), g.min_practices))
+                .collect::<Vec<_>>(),
+            [("all", 5)]
+        );
+        assert_eq!(p.primary_peer_group, "all");
+        assert_eq!(p.keep, 1);
+        assert_eq!(p.on_indicator_error, crate::OnIndicatorError::PublishRest);
+        assert_eq!(p.lock_stale_after, Duration::from_secs(600));
+        assert_eq!(p.limits, peerbench_indicators::Limits::default());
+    }
+
+    #[test]
+    fn a_syntax_error_is_located_by_line_and_column() {
+        let (dir, p) = parsed("\n[limits]\nmemory_limit = \"16 megs\"\n");
+        assert_eq!(
+            message(&dir, p.unwrap_err()),
+            "p.toml:14:16: \"16 megs\" is not a size: write a number and a unit, e.g. \"512MB\" or \"2GB\""
+        );
+        let (dir, p) = parsed("colour = \"blue\"\n");
+        let e = p.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Syntax {
+                    line: 12,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            message(&dir, e).starts_with("p.toml:12:1: unknown field `colour`"),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn what_parses_but_cannot_be_run_is_named() {
+        let cases = [
+            (
+                "[[source]]\ntable = \"x\"\nshape = \"nope\"\nfiles = \"x.csv\"\n",
+                format!(
+                    "p.toml: source \"x\": unknown shape \"nope\" (built-in shapes: {})",
+                    BUILTIN_SHAPES.join(", ")
+                ),
+            ),
+            (
+                "[[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"again.csv\"\n",
+                "p.toml: two sources load the table \"practices\"".to_string(),
+            ),
+            (
+                "[[peer_group]]\nname = \"pcn\"\nkind = \"pcn\"\nk = 3\n",
+                "p.toml: peer group \"pcn\": k and descriptors apply only to kind = \"similar\""
+                    .to_string(),
+            ),
+            (
+                "[[peer_group]]\nname = \"g\"\nkind = \"county\"\n",
+                "p.toml: peer group \"g\": unknown kind \"county\" (use all, federation, pcn, icb or similar)"
+                    .to_string(),
+            ),
+            (
+                "[disclosure]\nboard = \"loose\"\n",
+                "p.toml: [disclosure] board = \"loose\": use \"standard\" or \"exact\"".to_string(),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let (dir, p) = parsed(extra);
+            assert_eq!(message(&dir, p.unwrap_err()), expected, "{extra}");
+        }
+        let (dir, p) = parsed("");
+        drop(p);
+        let text = MINIMAL.replace("register = \"practices\"", "register = \"gp\"");
+        let e = parse(&dir.path().join("p.toml"), &text).unwrap_err();
+        assert_eq!(
+            message(&dir, e),
+            "p.toml: register = \"gp\" but no [[source]] loads that table"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_says_which() {
+        let e = load(Path::new("/nonexistent/p.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "cannot read pipeline file /nonexistent/p.toml: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn normalize_removes_dots_lexically() {
+        assert_eq!(
+            normalize(Path::new("pipelines/../out/./demo")),
+            Path::new("out/demo")
+        );
+        assert_eq!(normalize(Path::new("../x")), Path::new("../x"));
+        assert_eq!(normalize(Path::new("./")), Path::new("."));
+    }
+}

@@ -5,6 +5,8 @@
 mod config;
 pub mod manifest;
 mod reuse;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

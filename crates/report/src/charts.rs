@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use peerbench_compare::ResultRow;
 use peerbench_catalogue::{Indicator, ValueType};
+use peerbench_compare::ResultRow;
 use peerbench_stats::{FunnelKind, Overdispersion, adjusted_limits};
 
 use crate::html::esc;

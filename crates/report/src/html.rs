@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use peerbench_catalogue::{Domain, Indicator, ValueType};
 use peerbench_compare::PeerGroupKind;
 use peerbench_compare::ResultRow;
-use peerbench_catalogue::{Domain, Indicator, ValueType};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, quantile_type7};
 
 use crate::disclosure::{Suppression, View};
