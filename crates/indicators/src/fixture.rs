@@ -303,7 +303,7 @@ pub async fn run_fixtures(
         fill_tables(&ctx, schemas, &case).map_err(|problem| IndicatorError::Fixture {
             path: path.clone(),
             case: case.name.clone(),
-            problem,
+            problem: Box::new(problem),
         })?;
         if let Some(dir) = views_dir {
             register_views(&ctx, dir).await?;

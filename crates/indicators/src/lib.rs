@@ -76,7 +76,7 @@ pub enum IndicatorError {
         path: PathBuf,
         case: String,
         #[source]
-        problem: FixtureProblem,
+        problem: Box<FixtureProblem>,
     },
     /// `spill_dir` cannot be created.
     #[error("spill_dir {path}: cannot create it: {source}")]

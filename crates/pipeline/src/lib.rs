@@ -337,6 +337,15 @@ pub struct RunOptions {
     pub as_of: Option<String>,
 }
 
+/// What the pages show about the data beside the numbers.
+struct DataChecks {
+    /// Per source: its latest month (YYYY-MM) and the practices missing
+    /// from it.
+    completeness: HashMap<String, (String, Vec<String>)>,
+    /// Per source: the practices whose latest period jumped.
+    jumps: HashMap<String, Vec<Jump>>,
+}
+
 /// What the indicators stage made: the comparisons of the indicators
 /// computed, and those that failed.
 struct Compared {
@@ -1847,17 +1856,11 @@ impl Pipeline {
     /// The checks on the data the pages show beside the numbers: each
     /// source's latest month and the practices missing from it, and the
     /// practices whose latest period jumped.
-    async fn data_checks(
-        &self,
-        ctx: &SessionContext,
-    ) -> (
-        HashMap<String, (String, Vec<String>)>,
-        HashMap<String, Vec<Jump>>,
-    ) {
-        (
-            self.latest_completeness(ctx).await,
-            self.period_jumps(ctx).await,
-        )
+    async fn data_checks(&self, ctx: &SessionContext) -> DataChecks {
+        DataChecks {
+            completeness: self.latest_completeness(ctx).await,
+            jumps: self.period_jumps(ctx).await,
+        }
     }
 
     /// Where the publication's numbers come from and how good the data
@@ -1870,11 +1873,12 @@ impl Pipeline {
         versions: Vec<(String, u64)>,
         ingest: &IngestSummary,
         practices: &BTreeMap<String, PracticeInfo>,
-        (completeness, mut jumps): (
-            HashMap<String, (String, Vec<String>)>,
-            HashMap<String, Vec<Jump>>,
-        ),
+        checks: DataChecks,
     ) -> Provenance {
+        let DataChecks {
+            completeness,
+            mut jumps,
+        } = checks;
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
             if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
@@ -1943,7 +1947,7 @@ impl Pipeline {
         } = compared;
         let stage_started = std::time::Instant::now();
         let run_id = report_id(&versions, &catalogue);
-        let (completeness, jumps) = self
+        let checks = self
             .data_checks(&ctx)
             .instrument(stage_span("compare"))
             .await;
@@ -1955,13 +1959,7 @@ impl Pipeline {
         let stage_started = std::time::Instant::now();
         let publish_span = stage_span("publish");
         let _publishing = publish_span.enter();
-        let provenance = self.provenance(
-            run_id.clone(),
-            versions,
-            &ingest,
-            &practices,
-            (completeness, jumps),
-        );
+        let provenance = self.provenance(run_id.clone(), versions, &ingest, &practices, checks);
         let outcome = if not_computed.is_empty() {
             Outcome::Success
         } else {
