@@ -84,46 +84,32 @@ async fn usage_errors_are_refused_before_the_warehouse_is_opened() {
         e.to_string()
             .replace(&format!("{}/", dir.path().display()), "")
     };
-    let e = p
-        .run_with(&options(&["dna_rate"], None, board.clone()))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused(e),
-        "--select publishes a subset of the indicators, so it never publishes into the board's folder out/t: give --out another folder (or leave it out to publish into out/t-select)"
-    );
-    let e = p
-        .run_with(&options(&["dna_rat"], None, None))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused(e),
-        "--select \"dna_rat\" matches no indicator — did you mean dna_rate?"
-    );
-    let e = p
-        .run_with(&options(&["domain:access"], None, None))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused(e),
-        "unknown domain \"access\" (domains: clinical, prescribing, demand, patient_experience, demographics)"
-    );
-    let e = p
-        .run_with(&options(&["dna_rate"], Some("r"), None))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused(e),
-        "--as-of makes a past run's whole publication again: it does not take --select"
-    );
-    let e = p
-        .run_with(&options(&[], Some("r1"), board))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        refused(e),
-        "--as-of publishes a past run, so it never publishes into the board's folder out/t: give --out another folder (or leave it out to publish into out/t-as-of-r1)"
-    );
+    let cases = [
+        (
+            options(&["dna_rate"], None, board.clone()),
+            "--select publishes a subset of the indicators, so it never publishes into the board's folder out/t: give --out another folder (or leave it out to publish into out/t-select)",
+        ),
+        (
+            options(&["dna_rat"], None, None),
+            "--select \"dna_rat\" matches no indicator — did you mean dna_rate?",
+        ),
+        (
+            options(&["domain:access"], None, None),
+            "unknown domain \"access\" (domains: clinical, prescribing, demand, patient_experience, demographics)",
+        ),
+        (
+            options(&["dna_rate"], Some("r"), None),
+            "--as-of makes a past run's whole publication again: it does not take --select",
+        ),
+        (
+            options(&[], Some("r1"), board),
+            "--as-of publishes a past run, so it never publishes into the board's folder out/t: give --out another folder (or leave it out to publish into out/t-as-of-r1)",
+        ),
+    ];
+    for (options, expected) in cases {
+        let e = p.run_with(&options).await.unwrap_err();
+        assert_eq!(refused(e), expected);
+    }
     assert!(
         !dir.path().join("w").exists(),
         "no warehouse was created or opened"
