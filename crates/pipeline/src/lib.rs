@@ -59,9 +59,18 @@ pub enum PipelineError {
     #[error(transparent)]
     Catalogue(#[from] CatalogueError),
     #[error(
-        "{count} indicator(s) failed, so nothing was published (the previous report is untouched):\n{details}"
+        "{} indicator(s) failed, so nothing was published (the previous report is untouched):\n{}{}",
+        failed.len(),
+        if *every { "  every indicator failed, so there is nothing to publish:\n" } else { "" },
+        failed.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
     )]
-    IndicatorsFailed { count: usize, details: String },
+    IndicatorsFailed {
+        /// Each failed indicator's error.
+        failed: Vec<String>,
+        /// Every indicator failed (rather than the pipeline saying that
+        /// one failure publishes nothing).
+        every: bool,
+    },
     #[error(transparent)]
     Report(#[from] peerbench_report::ReportError),
     /// `peerbench query`'s SQL was refused or failed.
@@ -1789,8 +1798,11 @@ impl Pipeline {
             match computed {
                 Ok(rows) => {
                     let status = if reused { "reused" } else { "computed" };
-                    indicators_span
-                        .in_scope(|| tracing::info!(indicator = ind.id, rows = rows.len(), status));
+                    // "computed" as before reuse came, so log readers keep
+                    // finding it; "reused" otherwise.
+                    indicators_span.in_scope(|| {
+                        tracing::info!(indicator = ind.id, rows = rows.len(), "{status}")
+                    });
                     record(status, rows.len(), started.elapsed().as_secs_f64(), None);
                     manifest.counts.indicator_rows += rows.len();
                     let compare_started = std::time::Instant::now();
@@ -1828,26 +1840,11 @@ impl Pipeline {
     /// Nothing is published when an indicator failed and the pipeline says
     /// so, or when every indicator failed.
     fn refuse_failures(&self, catalogue: &[Indicator], failed: &[NotComputed]) -> Result<()> {
-        let listed = || {
-            failed
-                .iter()
-                .map(|f| format!("  - {}", f.reason))
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        if !failed.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
+        let every = failed.len() == catalogue.iter().filter(|i| !i.draft).count();
+        if !failed.is_empty() && (self.on_indicator_error == OnIndicatorError::Fail || every) {
             return Err(PipelineError::IndicatorsFailed {
-                count: failed.len(),
-                details: listed(),
-            });
-        }
-        if !failed.is_empty() && failed.len() == catalogue.iter().filter(|i| !i.draft).count() {
-            return Err(PipelineError::IndicatorsFailed {
-                count: failed.len(),
-                details: format!(
-                    "  every indicator failed, so there is nothing to publish:\n{}",
-                    listed()
-                ),
+                failed: failed.iter().map(|f| f.reason.clone()).collect(),
+                every: self.on_indicator_error != OnIndicatorError::Fail,
             });
         }
         Ok(())

@@ -177,8 +177,8 @@ fn errors_map_to_the_exit_codes_families() {
             source: io(),
         },
         PipelineError::IndicatorsFailed {
-            count: 1,
-            details: "d".into(),
+            failed: vec!["d".into()],
+            every: false,
         },
         QueryError::Recursive.into(),
         PipelineError::EmptyWarehouse("w".into()),
@@ -254,6 +254,22 @@ fn messages_name_the_file_and_the_runs() {
         }
         .to_string(),
         "the practice register table \"practices\": column 2 is not text"
+    );
+}
+
+#[test]
+fn failed_indicators_are_listed_one_a_line() {
+    let failed = |every| PipelineError::IndicatorsFailed {
+        failed: vec!["a.sql: x".into(), "b.sql: y".into()],
+        every,
+    };
+    assert_eq!(
+        failed(false).to_string(),
+        "2 indicator(s) failed, so nothing was published (the previous report is untouched):\n  - a.sql: x\n  - b.sql: y"
+    );
+    assert_eq!(
+        failed(true).to_string(),
+        "2 indicator(s) failed, so nothing was published (the previous report is untouched):\n  every indicator failed, so there is nothing to publish:\n  - a.sql: x\n  - b.sql: y"
     );
 }
 
