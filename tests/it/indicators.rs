@@ -207,8 +207,9 @@ fn a_new_indicator_is_scaffolded_and_checks() {
         "--domain",
         "demand",
     ]);
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(
-        !o.status.success() && stderr(&o).contains("already exists"),
+        stderr(&o).contains("an indicator \"gp_dna_share\" already exists"),
         "{}",
         stderr(&o)
     );

@@ -149,14 +149,14 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         "--out",
         dir.path().join("o").to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a usage error");
     assert!(
         stderr(&o).contains("never publishes into the board's folder"),
         "{}",
         stderr(&o)
     );
     let o = peerbench(&["run", p, "--select", "no_such_indicator"]);
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
     let o = peerbench(&["runs", p]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -12,7 +12,7 @@ mod neighbours;
 
 use std::collections::{BTreeMap, HashMap};
 
-use peerbench_indicators::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
+use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions, SpcRule,
     TrendLabel, Variation, byar_rate, compare_with_benchmark, dsr, flag, funnel_limits,

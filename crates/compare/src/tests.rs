@@ -249,9 +249,9 @@ fn nearest_neighbours_on_weighted_descriptors() {
 }
 
 fn banded(code: &str, strata: &[(usize, f64, f64)]) -> IndicatorRow {
-    let strata: Vec<peerbench_indicators::Stratum> = strata
+    let strata: Vec<peerbench_catalogue::Stratum> = strata
         .iter()
-        .map(|&(band, o, n)| peerbench_indicators::Stratum {
+        .map(|&(band, o, n)| peerbench_catalogue::Stratum {
             band,
             sex: Sex::Persons,
             numerator: Some(o),

@@ -3,9 +3,11 @@
 //! contract — without executing the heavy part (DataFusion plans lazily).
 
 use arrow::datatypes::{DataType, Schema};
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use crate::{Indicator, ValueType, sandbox};
+use crate::{Indicator, ValueType, close_matches, did_you_mean, sandbox};
 
 /// One thing wrong with an indicator, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,43 +110,6 @@ pub fn check_metadata(ind: &Indicator) -> Vec<Problem> {
     problems
 }
 
-/// Levenshtein distance, for "did you mean" suggestions.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The names closest to `wanted` (at most three, within a few edits).
-pub fn close_matches<'a>(
-    wanted: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
-    let wanted = wanted.to_ascii_lowercase();
-    let mut scored: Vec<(usize, String)> = candidates
-        .into_iter()
-        .map(|c| {
-            let short = c.rsplit('.').next().unwrap_or(c).to_string();
-            (edit_distance(&wanted, &short.to_ascii_lowercase()), short)
-        })
-        .filter(|(d, s)| *d <= 2.max(wanted.len() / 3) && *d < s.len())
-        .collect();
-    scored.sort();
-    scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, s)| s).collect()
-}
-
 /// Where the SQL (after the metadata) first uses `name` as a whole word,
 /// case-insensitively; the start of the SQL if nowhere.
 pub(crate) fn locate(ind: &Indicator, name: &str) -> (usize, usize) {
@@ -165,53 +130,86 @@ pub(crate) fn locate(ind: &Indicator, name: &str) -> (usize, usize) {
     position(&ind.sql, body_start)
 }
 
+/// The errors a DataFusion error wraps, outermost first (through its
+/// context and diagnostics to the root).
+fn chain(e: &DataFusionError) -> impl Iterator<Item = &DataFusionError> {
+    std::iter::successors(Some(e), |e| {
+        std::error::Error::source(*e)?.downcast_ref::<DataFusionError>()
+    })
+}
+
+/// The tables and views the SQL names that the session does not have:
+/// what DataFusion's plan error "table '…' not found" is about, found from
+/// the statement rather than the message's words.
+fn unknown_tables(ctx: &SessionContext, sql: &str) -> Vec<String> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let Ok(statement) = state.sql_to_statement(sql, &dialect) else {
+        return Vec::new();
+    };
+    state
+        .resolve_table_references(&statement)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| !ctx.table_exist(t.clone()).unwrap_or(true))
+        .map(|t| t.table().to_string())
+        .collect()
+}
+
 /// Turns a planning error into a located, actionable problem: an unknown
 /// column or table gets its position in the file and the close matches.
-fn explain(ind: &Indicator, error: &str, known_tables: &[String]) -> Problem {
+fn explain(
+    ctx: &SessionContext,
+    ind: &Indicator,
+    error: &DataFusionError,
+    known_tables: &[String],
+) -> Problem {
     let body_start = ind.sql.find("*/").map_or(0, |i| i + 2);
     let locate = |name: &str| locate(ind, name);
-    if crate::is_recursion_refused(error) {
+    let text = error.to_string();
+    if crate::is_recursion_refused(&text) {
         let (l, c) = locate("recursive");
         return Problem::at(l, c, crate::RECURSION_REFUSED);
     }
-    // "No field named appt_statu. Valid fields are a.x, a.y."
-    if let Some(rest) = error.split("No field named ").nth(1) {
-        let name = rest
-            .split(['.', ' '])
-            .next()
-            .unwrap_or("")
-            .trim_matches('"');
-        let valid: Vec<&str> = rest
-            .split("Valid fields are ")
-            .nth(1)
-            .map(|v| {
-                v.trim_end_matches('.')
-                    .split(", ")
-                    .map(|f| f.trim_matches('"'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let (l, c) = locate(name);
-        let suggestion = match close_matches(name, valid.iter().copied()).as_slice() {
-            [] => String::new(),
-            m => format!(" — did you mean {}?", m.join(" or ")),
-        };
-        return Problem::at(l, c, format!("unknown column {name:?}{suggestion}"));
+    for e in chain(error) {
+        match e {
+            DataFusionError::SchemaError(schema, _) => {
+                if let SchemaError::FieldNotFound {
+                    field,
+                    valid_fields,
+                } = schema.as_ref()
+                {
+                    let name = field.name();
+                    let (l, c) = locate(name);
+                    let valid: Vec<String> = valid_fields.iter().map(|f| f.flat_name()).collect();
+                    let suggestion =
+                        did_you_mean(&close_matches(name, valid.iter().map(String::as_str)));
+                    return Problem::at(l, c, format!("unknown column {name:?}{suggestion}"));
+                }
+            }
+            DataFusionError::Plan(_) => {
+                if let Some(name) = unknown_tables(ctx, &ind.sql).into_iter().next() {
+                    let (l, c) = locate(&name);
+                    let suggestion =
+                        match close_matches(&name, known_tables.iter().map(String::as_str))
+                            .as_slice()
+                        {
+                            [] => format!(" (tables and views: {})", known_tables.join(", ")),
+                            m => did_you_mean(m),
+                        };
+                    return Problem::at(
+                        l,
+                        c,
+                        format!("unknown table or view {name:?}{suggestion}"),
+                    );
+                }
+            }
+            _ => {}
+        }
     }
-    // "table 'x' not found"
-    if let Some(rest) = error.split("table '").nth(1) {
-        let full = rest.split('\'').next().unwrap_or("");
-        let name = full.rsplit('.').next().unwrap_or(full);
-        let (l, c) = locate(name);
-        let suggestion =
-            match close_matches(name, known_tables.iter().map(String::as_str)).as_slice() {
-                [] => format!(" (tables and views: {})", known_tables.join(", ")),
-                m => format!(" — did you mean {}?", m.join(" or ")),
-            };
-        return Problem::at(l, c, format!("unknown table or view {name:?}{suggestion}"));
-    }
-    let first = error.lines().next().unwrap_or(error);
-    // sqlparser errors carry "at Line: 3, Column: 5", counted within the SQL.
+    let first = text.lines().next().unwrap_or(&text);
+    // sqlparser's errors carry their place only in their words, "at Line:
+    // 13, Column: 5", counted in the whole file (the metadata is a comment).
     if let Some(pos) = first.split("Line: ").nth(1) {
         let line: usize = pos
             .split(',')
@@ -289,7 +287,7 @@ pub async fn check_indicator(
                 problems.push(Problem::at(l + 1, c.min(1), p));
             }
         }
-        Err(e) => problems.push(explain(ind, &e.to_string(), known_tables)),
+        Err(e) => problems.push(explain(ctx, ind, &e, known_tables)),
     }
     problems
 }
@@ -298,16 +296,68 @@ pub async fn check_indicator(
 mod tests {
     use super::*;
 
-    #[test]
-    fn suggestions_are_close() {
-        assert_eq!(
-            close_matches(
-                "appt_statu",
-                ["appointments.appt_status", "appointments.month"]
-            ),
-            vec!["appt_status"]
+    /// An indicator `t.sql` whose SQL starts on line 12.
+    fn indicator(sql: &str) -> Indicator {
+        let text = format!(
+            "/*\nid = \"t\"\ntitle = \"T\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"GPAD\"\n*/\n{sql}"
         );
-        assert!(close_matches("zzz", ["appointments.appt_status"]).is_empty());
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        Indicator::parse(std::path::Path::new("t.sql"), &text).unwrap()
+    }
+
+    async fn problems(sql: &str) -> Vec<Problem> {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE appointments (practice_code VARCHAR, month DATE, appt_status VARCHAR, appointments BIGINT)")
+            .await
+            .unwrap();
+        let known = ["appointments".to_string(), "practices".to_string()];
+        check_indicator(&ctx, &indicator(sql), &known).await
+    }
+
+    #[tokio::test]
+    async fn an_unknown_column_is_found_by_datafusions_schema_error() {
+        let sql = "SELECT practice_code, month AS period,\n  sum(CASE WHEN appt_statu = 'DNA' THEN 1 ELSE 0 END) AS numerator,\n  sum(appointments) AS denominator\nFROM appointments GROUP BY 1, 2\n";
+        assert_eq!(
+            problems(sql).await,
+            [Problem::at(
+                13,
+                17,
+                "unknown column \"appt_statu\" — did you mean appt_status?"
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_table_is_found_from_the_statement() {
+        let sql = "SELECT practice_code, month AS period,\n  1 AS numerator, 1 AS denominator\nFROM appointmentz\n";
+        assert_eq!(
+            problems(sql).await,
+            [Problem::at(
+                14,
+                6,
+                "unknown table or view \"appointmentz\" — did you mean appointments?"
+            )]
+        );
+        let sql = "WITH x AS (SELECT 1 AS a)\nSELECT * FROM x JOIN zzz ON true\n";
+        assert_eq!(
+            problems(sql).await,
+            [Problem::at(
+                13,
+                22,
+                "unknown table or view \"zzz\" (tables and views: appointments, practices)"
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_parse_error_keeps_sqlparsers_place() {
+        let sql = "SELECT practice_code\nFROM appointments WHERE )\n";
+        assert_eq!(
+            problems(sql).await,
+            [Problem::at(
+                13,
+                25,
+                "SQL error: ParserError(\"Expected: an expression, found: ) at Line: 13, Column: 25\")"
+            )]
+        );
     }
 }

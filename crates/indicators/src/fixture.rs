@@ -13,9 +13,57 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
 use serde::Deserialize;
 
-use crate::{Indicator, IndicatorRow, Limits, Sex, esp_band, register_views, run_indicator};
+use crate::{
+    Indicator, IndicatorError, IndicatorRow, Limits, Sex, esp_band, register_views, run_indicator,
+};
+
+/// What is wrong with one case of a fixture file.
+#[derive(Debug, thiserror::Error)]
+pub enum FixtureProblem {
+    #[error("no warehouse table {table:?} (tables: {tables})")]
+    NoTable { table: String, tables: String },
+    #[error("table {table}: no column {column:?} (columns: {columns})")]
+    NoColumn {
+        table: String,
+        column: String,
+        columns: String,
+    },
+    #[error("table {table}: row {row} has {values} values for {columns} columns")]
+    RowLength {
+        table: String,
+        row: usize,
+        values: usize,
+        columns: usize,
+    },
+    #[error("table {table}: column {column}: {value} is not a {data_type}")]
+    NotA {
+        table: String,
+        column: String,
+        value: toml::Value,
+        data_type: DataType,
+    },
+    #[error("table {table}: column {column} has unsupported type {data_type}")]
+    UnsupportedType {
+        table: String,
+        column: String,
+        data_type: DataType,
+    },
+    #[error("table {table}: {source}")]
+    Arrow {
+        table: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("table {table}: {source}")]
+    Register {
+        table: String,
+        #[source]
+        source: datafusion::error::DataFusionError,
+    },
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,39 +161,36 @@ fn chrono_like(s: &str) -> Option<i32> {
     Some((era * 146_097 + doe - 719_468) as i32)
 }
 
-fn build_batch(schema: &SchemaRef, t: &TableRows) -> Result<RecordBatch, String> {
+fn build_batch(schema: &SchemaRef, t: &TableRows) -> Result<RecordBatch, FixtureProblem> {
     for c in &t.columns {
         if schema.field_with_name(c).is_err() {
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(format!(
-                "table {}: no column {c:?} (columns: {})",
-                t.name,
-                names.join(", ")
-            ));
+            return Err(FixtureProblem::NoColumn {
+                table: t.name.clone(),
+                column: c.clone(),
+                columns: names.join(", "),
+            });
         }
     }
     for (i, r) in t.rows.iter().enumerate() {
         if r.len() != t.columns.len() {
-            return Err(format!(
-                "table {}: row {} has {} values for {} columns",
-                t.name,
-                i + 1,
-                r.len(),
-                t.columns.len()
-            ));
+            return Err(FixtureProblem::RowLength {
+                table: t.name.clone(),
+                row: i + 1,
+                values: r.len(),
+                columns: t.columns.len(),
+            });
         }
     }
     let mut arrays: Vec<ArrayRef> = Vec::new();
     for field in schema.fields() {
         let pos = t.columns.iter().position(|c| c == field.name());
         let value = |row: &Vec<toml::Value>| pos.map(|p| row[p].clone());
-        let bad = |v: &toml::Value| {
-            format!(
-                "table {}: column {}: {v} is not a {}",
-                t.name,
-                field.name(),
-                field.data_type()
-            )
+        let bad = |v: &toml::Value| FixtureProblem::NotA {
+            table: t.name.clone(),
+            column: field.name().clone(),
+            value: v.clone(),
+            data_type: field.data_type().clone(),
         };
         let array: ArrayRef = match field.data_type() {
             DataType::Utf8 => {
@@ -220,16 +265,19 @@ fn build_batch(schema: &SchemaRef, t: &TableRows) -> Result<RecordBatch, String>
                 Arc::new(b.finish())
             }
             other => {
-                return Err(format!(
-                    "table {}: column {} has unsupported type {other}",
-                    t.name,
-                    field.name()
-                ));
+                return Err(FixtureProblem::UnsupportedType {
+                    table: t.name.clone(),
+                    column: field.name().clone(),
+                    data_type: other.clone(),
+                });
             }
         };
         arrays.push(array);
     }
-    RecordBatch::try_new(schema.clone(), arrays).map_err(|e| format!("table {}: {e}", t.name))
+    RecordBatch::try_new(schema.clone(), arrays).map_err(|source| FixtureProblem::Arrow {
+        table: t.name.clone(),
+        source,
+    })
 }
 
 /// Runs every case in the indicator's fixture file. `schemas` are the
@@ -240,122 +288,145 @@ pub async fn run_fixtures(
     schemas: &BTreeMap<String, SchemaRef>,
     views_dir: Option<&Path>,
     limits: &Limits,
-) -> Result<Option<Vec<CaseOutcome>>, String> {
+) -> Result<Option<Vec<CaseOutcome>>, IndicatorError> {
     let path = fixture_path(ind);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let file: FixtureFile =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    let file: FixtureFile = toml::from_str(&text).map_err(|e| IndicatorError::FixtureSyntax {
+        path: path.clone(),
+        message: e.message().to_string(),
+    })?;
     let mut outcomes = Vec::new();
     for case in file.cases {
         let ctx = limits.session()?;
-        let mut given: HashMap<&str, &TableRows> = HashMap::new();
-        for t in &case.tables {
-            if !schemas.contains_key(&t.name) {
-                return Err(format!(
-                    "{}: case {:?}: no warehouse table {:?} (tables: {})",
-                    path.display(),
-                    case.name,
-                    t.name,
-                    schemas.keys().cloned().collect::<Vec<_>>().join(", ")
-                ));
-            }
-            given.insert(t.name.as_str(), t);
-        }
-        for (name, schema) in schemas {
-            let batch = match given.get(name.as_str()) {
-                Some(t) => build_batch(schema, t)
-                    .map_err(|e| format!("{}: case {:?}: {e}", path.display(), case.name))?,
-                None => RecordBatch::new_empty(schema.clone()),
-            };
-            let table =
-                MemTable::try_new(schema.clone(), vec![vec![batch]]).map_err(|e| e.to_string())?;
-            ctx.register_table(name.as_str(), Arc::new(table))
-                .map_err(|e| e.to_string())?;
-        }
+        fill_tables(&ctx, schemas, &case).map_err(|problem| IndicatorError::Fixture {
+            path: path.clone(),
+            case: case.name.clone(),
+            problem: Box::new(problem),
+        })?;
         if let Some(dir) = views_dir {
-            register_views(&ctx, dir).await.map_err(|e| e.to_string())?;
+            register_views(&ctx, dir).await?;
         }
-        let mut failures = Vec::new();
-        match run_indicator(&ctx, ind, limits.indicator_timeout).await {
-            Err(e) => failures.push(e.to_string()),
-            Ok(rows) => {
-                let got: BTreeMap<(String, String), &IndicatorRow> = rows
-                    .iter()
-                    .map(|r| ((r.practice_code.clone(), r.period.clone()), r))
-                    .collect();
-                for e in &case.expect {
-                    let Some(r) = got.get(&(e.practice_code.clone(), e.period.clone())) else {
-                        failures.push(format!(
-                            "expected a row for {} {}, got none",
-                            e.practice_code, e.period
-                        ));
-                        continue;
-                    };
-                    let (what, got_n, got_d) = match &e.age_band {
-                        None => (String::new(), r.numerator, r.denominator),
-                        Some(label) => {
-                            let band = match esp_band(label) {
-                                Ok(b) => b,
-                                Err(err) => {
-                                    failures.push(err);
-                                    continue;
-                                }
-                            };
-                            let sex = match e.sex.as_deref().map(Sex::parse) {
-                                None => Sex::Persons,
-                                Some(Some(s)) => s,
-                                Some(None) => {
-                                    failures.push(format!("sex {:?} is not male or female", e.sex));
-                                    continue;
-                                }
-                            };
-                            let what = format!(
-                                " age band {label}{}",
-                                e.sex.as_deref().map_or(String::new(), |s| format!(" {s}"))
-                            );
-                            match r.strata.iter().find(|s| s.band == band && s.sex == sex) {
-                                Some(s) => (what, s.numerator, s.denominator),
-                                None => {
-                                    failures.push(format!(
-                                        "expected a row for {} {}{what}, got none",
-                                        e.practice_code, e.period
-                                    ));
-                                    continue;
-                                }
-                            }
-                        }
-                    };
-                    if !same(got_n, e.numerator) || !same(got_d, e.denominator) {
-                        failures.push(format!(
-                            "{} {}{what}: expected {}/{}, got {}/{}",
-                            e.practice_code,
-                            e.period,
-                            shown(e.numerator),
-                            shown(e.denominator),
-                            shown(got_n),
-                            shown(got_d)
-                        ));
-                    }
-                }
-                for (code, period) in got.keys() {
-                    if !case
-                        .expect
-                        .iter()
-                        .any(|e| &e.practice_code == code && &e.period == period)
-                    {
-                        failures.push(format!("unexpected row for {code} {period}"));
-                    }
-                }
-            }
-        }
+        let failures = match run_indicator(&ctx, ind, limits.indicator_timeout).await {
+            Err(e) => vec![e.to_string()],
+            Ok(rows) => case_failures(&case, &rows),
+        };
         outcomes.push(CaseOutcome {
             name: case.name,
             failures,
         });
     }
     Ok(Some(outcomes))
+}
+
+/// Registers every warehouse table in `ctx`: with the case's rows where it
+/// gives them, empty where not.
+fn fill_tables(
+    ctx: &SessionContext,
+    schemas: &BTreeMap<String, SchemaRef>,
+    case: &Case,
+) -> Result<(), FixtureProblem> {
+    let mut given: HashMap<&str, &TableRows> = HashMap::new();
+    for t in &case.tables {
+        if !schemas.contains_key(&t.name) {
+            return Err(FixtureProblem::NoTable {
+                table: t.name.clone(),
+                tables: schemas.keys().cloned().collect::<Vec<_>>().join(", "),
+            });
+        }
+        given.insert(t.name.as_str(), t);
+    }
+    for (name, schema) in schemas {
+        let batch = match given.get(name.as_str()) {
+            Some(t) => build_batch(schema, t)?,
+            None => RecordBatch::new_empty(schema.clone()),
+        };
+        let register = |source| FixtureProblem::Register {
+            table: name.clone(),
+            source,
+        };
+        let table = MemTable::try_new(schema.clone(), vec![vec![batch]]).map_err(register)?;
+        ctx.register_table(name.as_str(), Arc::new(table))
+            .map_err(register)?;
+    }
+    Ok(())
+}
+
+/// How the indicator's rows differ from what the case expects: one line per
+/// difference, none when they agree.
+fn case_failures(case: &Case, rows: &[IndicatorRow]) -> Vec<String> {
+    let got: BTreeMap<(String, String), &IndicatorRow> = rows
+        .iter()
+        .map(|r| ((r.practice_code.clone(), r.period.clone()), r))
+        .collect();
+    let mut failures = Vec::new();
+    for e in &case.expect {
+        let Some(r) = got.get(&(e.practice_code.clone(), e.period.clone())) else {
+            failures.push(format!(
+                "expected a row for {} {}, got none",
+                e.practice_code, e.period
+            ));
+            continue;
+        };
+        let (what, got_n, got_d) = match &e.age_band {
+            None => (String::new(), r.numerator, r.denominator),
+            Some(label) => match stratum_of(e, label, r) {
+                Ok(found) => found,
+                Err(failure) => {
+                    failures.push(failure);
+                    continue;
+                }
+            },
+        };
+        if !same(got_n, e.numerator) || !same(got_d, e.denominator) {
+            failures.push(format!(
+                "{} {}{what}: expected {}/{}, got {}/{}",
+                e.practice_code,
+                e.period,
+                shown(e.numerator),
+                shown(e.denominator),
+                shown(got_n),
+                shown(got_d)
+            ));
+        }
+    }
+    for (code, period) in got.keys() {
+        if !case
+            .expect
+            .iter()
+            .any(|e| &e.practice_code == code && &e.period == period)
+        {
+            failures.push(format!("unexpected row for {code} {period}"));
+        }
+    }
+    failures
+}
+
+/// For an expectation about one age band (and sex): how it is named in
+/// messages, and the row's numerator and denominator in that stratum.
+fn stratum_of(
+    e: &Expected,
+    label: &str,
+    r: &IndicatorRow,
+) -> Result<(String, Option<f64>, Option<f64>), String> {
+    let band = esp_band(label)?;
+    let sex = match e.sex.as_deref().map(Sex::parse) {
+        None => Sex::Persons,
+        Some(Some(s)) => s,
+        Some(None) => return Err(format!("sex {:?} is not male or female", e.sex)),
+    };
+    let what = format!(
+        " age band {label}{}",
+        e.sex.as_deref().map_or(String::new(), |s| format!(" {s}"))
+    );
+    match r.strata.iter().find(|s| s.band == band && s.sex == sex) {
+        Some(s) => Ok((what, s.numerator, s.denominator)),
+        None => Err(format!(
+            "expected a row for {} {}{what}, got none",
+            e.practice_code, e.period
+        )),
+    }
 }
 
 #[cfg(test)]

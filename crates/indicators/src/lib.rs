@@ -8,21 +8,25 @@
 mod check;
 mod fixture;
 mod limits;
-mod strata;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use check::{Problem, check_indicator, check_metadata, check_output_schema, close_matches};
-pub use fixture::{CaseOutcome, fixture_path, run_fixtures};
+pub use check::{Problem, check_indicator, check_metadata, check_output_schema};
+pub use fixture::{CaseOutcome, FixtureProblem, fixture_path, run_fixtures};
 pub use limits::{
     DEFAULT_INDICATOR_TIMEOUT, DEFAULT_MEMORY_LIMIT, Limits, default_memory_limit, format_duration,
     format_size, parse_duration, parse_size,
 };
-pub use strata::{ESP_BANDS, Sex, Stratum, dsr_arrays, esp_band};
+// The catalogue's plain types, where they have always been found.
+pub use peerbench_catalogue::{
+    CatalogueError, Domain, ESP_BANDS, Indicator, IndicatorRow, SelectError, Sex, Stratum,
+    UnknownDomain, ValueType, close_matches, did_you_mean, dsr_arrays, esp_band, load_catalogue,
+    parse_catalogue, read_sql_files, select,
+};
 
-use arrow::array::{Array, Date32Array, Float64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -33,33 +37,12 @@ use datafusion::execution::memory_pool::{MemoryLimit, PeakRecordingPool};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::coop::CooperativeExec;
 use datafusion::prelude::SessionContext;
-use peerbench_stats::Polarity;
-use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndicatorError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(
-        "{path}: the file must start with a /* … */ comment holding the indicator's metadata (TOML)"
-    )]
-    NoMetadata { path: PathBuf },
-    #[error("{path}:{line}: metadata: {message}")]
-    BadMetadata {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{path}: the indicator id {id:?} must match the file name ({stem:?}.sql)")]
-    IdMismatch {
-        path: PathBuf,
-        id: String,
-        stem: String,
-    },
+    /// An indicator file, or the catalogue as a whole, is wrong.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
     #[error("{path}: {message}")]
     Sql { path: PathBuf, message: String },
     /// SQL the sandbox refuses, located in the file.
@@ -84,358 +67,40 @@ pub enum IndicatorError {
     },
     #[error("{path}: output contract: {message}")]
     Contract { path: PathBuf, message: String },
+    /// A fixture file (`<id>.test.toml`) that is not TOML of the expected form.
+    #[error("{path}: {message}")]
+    FixtureSyntax { path: PathBuf, message: String },
+    /// A fixture case whose tables cannot be filled as it says.
+    #[error("{path}: case {case:?}: {problem}")]
+    Fixture {
+        path: PathBuf,
+        case: String,
+        #[source]
+        problem: Box<FixtureProblem>,
+    },
+    /// `spill_dir` cannot be created.
+    #[error("spill_dir {path}: cannot create it: {source}")]
+    SpillDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// DataFusion's runtime (memory pool, spill files) cannot be set up.
+    #[error("{}{source}", spill_dir.as_ref().map(|d| format!("spill_dir {}: ", d.display())).unwrap_or_default())]
+    Runtime {
+        spill_dir: Option<PathBuf>,
+        #[source]
+        source: DataFusionError,
+    },
     #[error("cannot define view {name:?} from {path}: {message}")]
     View {
         name: String,
         path: PathBuf,
         message: String,
     },
-    #[error("two indicators share the id {id:?}: {first} and {second}")]
-    DuplicateId {
-        id: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
 }
 
 pub type Result<T, E = IndicatorError> = std::result::Result<T, E>;
-
-/// How an indicator's value is built from its numerator and denominator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ValueType {
-    /// O/n × 100, Wilson interval.
-    Proportion,
-    /// O/n × multiplier, Byar / exact Poisson interval.
-    Rate,
-    /// O/n where n is not a head count (items per STAR-PU, cost per patient).
-    Ratio,
-    /// Directly standardised rate (Dobson): Σ wᵢOᵢ/nᵢ ÷ Σwᵢ × multiplier with
-    /// the 2013 European Standard Population as weights. The SQL returns one
-    /// row per age band (and optionally sex).
-    Dsr,
-    /// Indirectly standardised ratio O/E × 100, E from the rates by age band
-    /// (and sex) of every practice loaded in the same period: 100 is what the
-    /// practice would see at the federation's rates.
-    Isr,
-}
-
-impl ValueType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValueType::Proportion => "proportion",
-            ValueType::Rate => "rate",
-            ValueType::Ratio => "ratio",
-            ValueType::Dsr => "dsr",
-            ValueType::Isr => "isr",
-        }
-    }
-
-    /// Standardised value types need the SQL's output by age band (and sex).
-    pub fn is_standardised(self) -> bool {
-        matches!(self, ValueType::Dsr | ValueType::Isr)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Domain {
-    Demand,
-    PatientExperience,
-    Demographics,
-    Prescribing,
-    Clinical,
-}
-
-impl Domain {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Domain::Demand => "demand",
-            Domain::PatientExperience => "patient_experience",
-            Domain::Demographics => "demographics",
-            Domain::Prescribing => "prescribing",
-            Domain::Clinical => "clinical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Domain> {
-        Domain::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Domain::Demand => "Demand and access",
-            Domain::PatientExperience => "Patient experience",
-            Domain::Demographics => "Demographics (context)",
-            Domain::Prescribing => "Prescribing",
-            Domain::Clinical => "Clinical care",
-        }
-    }
-    pub const ALL: [Domain; 5] = [
-        Domain::Clinical,
-        Domain::Prescribing,
-        Domain::Demand,
-        Domain::PatientExperience,
-        Domain::Demographics,
-    ];
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum PolarityName {
-    HighIsGood,
-    LowIsGood,
-    NoJudgement,
-}
-
-/// The metadata block at the top of an indicator file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMeta {
-    id: String,
-    title: String,
-    numerator: String,
-    denominator: String,
-    domain: Domain,
-    value_type: ValueType,
-    multiplier: Option<f64>,
-    polarity: PolarityName,
-    definition: String,
-    #[serde(default)]
-    why_it_matters: String,
-    source: String,
-    #[serde(default)]
-    caveats: String,
-    #[serde(default)]
-    owner: String,
-    #[serde(default)]
-    reviewed: Option<String>,
-    #[serde(default)]
-    next_review: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    #[serde(default)]
-    draft: bool,
-    #[serde(default)]
-    min_denominator: Option<f64>,
-    /// Short unit label for reports, e.g. "%" or "per 1,000 patients".
-    #[serde(default)]
-    units: Option<String>,
-}
-
-/// An indicator: its metadata and its SQL.
-#[derive(Debug, Clone)]
-pub struct Indicator {
-    pub id: String,
-    pub title: String,
-    pub numerator: String,
-    pub denominator: String,
-    pub domain: Domain,
-    pub value_type: ValueType,
-    pub multiplier: f64,
-    pub polarity: Polarity,
-    pub definition: String,
-    pub why_it_matters: String,
-    pub source: String,
-    pub caveats: String,
-    pub owner: String,
-    pub reviewed: Option<String>,
-    pub next_review: Option<String>,
-    pub tags: Vec<String>,
-    pub draft: bool,
-    pub min_denominator: f64,
-    pub units: String,
-    pub path: PathBuf,
-    pub sql: String,
-}
-
-/// Splits the leading `/* … */` block from the SQL; returns (metadata, line of its first character).
-fn metadata_block(text: &str) -> Option<(&str, usize)> {
-    let start = text.find("/*")?;
-    if !text[..start].trim().is_empty() {
-        return None;
-    }
-    let end = text[start..].find("*/")? + start;
-    let body = &text[start + 2..end];
-    let line = text[..start + 2].matches('\n').count() + 1;
-    Some((body, line))
-}
-
-impl Indicator {
-    pub fn parse(path: &Path, text: &str) -> Result<Indicator> {
-        let (block, first_line) =
-            metadata_block(text).ok_or_else(|| IndicatorError::NoMetadata {
-                path: path.to_path_buf(),
-            })?;
-        let raw: RawMeta = toml::from_str(block).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| first_line + block[..s.start.min(block.len())].matches('\n').count())
-                .unwrap_or(first_line);
-            IndicatorError::BadMetadata {
-                path: path.to_path_buf(),
-                line,
-                message: e.message().to_string(),
-            }
-        })?;
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        // Ids become file names and anchors in the published report.
-        let id_ok = raw
-            .id
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase())
-            && raw
-                .id
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !id_ok {
-            return Err(IndicatorError::BadMetadata {
-                path: path.to_path_buf(),
-                line: first_line,
-                message: format!(
-                    "id {:?}: use lower-case letters, digits and underscores, starting with a letter",
-                    raw.id
-                ),
-            });
-        }
-        if raw.id != stem {
-            return Err(IndicatorError::IdMismatch {
-                path: path.to_path_buf(),
-                id: raw.id,
-                stem,
-            });
-        }
-        let multiplier = raw.multiplier.unwrap_or(match raw.value_type {
-            ValueType::Proportion | ValueType::Isr => 100.0,
-            ValueType::Rate => 1000.0,
-            ValueType::Ratio => 1.0,
-            ValueType::Dsr => 100_000.0,
-        });
-        if raw.value_type == ValueType::Isr && multiplier != 100.0 {
-            return Err(IndicatorError::BadMetadata {
-                path: path.to_path_buf(),
-                line: first_line,
-                message: format!(
-                    "an isr is O/E × 100 (100 = as expected); leave out the multiplier or set it to 100, found {multiplier}"
-                ),
-            });
-        }
-        if !(multiplier.is_finite() && multiplier > 0.0) {
-            return Err(IndicatorError::BadMetadata {
-                path: path.to_path_buf(),
-                line: first_line,
-                message: format!("multiplier must be a positive number, found {multiplier}"),
-            });
-        }
-        let units = raw.units.unwrap_or_else(|| match raw.value_type {
-            ValueType::Proportion => "%".to_string(),
-            ValueType::Dsr => format!("per {} (age-standardised)", format_thousands(multiplier)),
-            ValueType::Isr => "ratio (100 = as expected)".to_string(),
-            _ => format!("per {}", format_thousands(multiplier)),
-        });
-        Ok(Indicator {
-            id: raw.id,
-            title: raw.title,
-            numerator: raw.numerator,
-            denominator: raw.denominator,
-            domain: raw.domain,
-            value_type: raw.value_type,
-            multiplier,
-            polarity: match raw.polarity {
-                PolarityName::HighIsGood => Polarity::HighIsGood,
-                PolarityName::LowIsGood => Polarity::LowIsGood,
-                PolarityName::NoJudgement => Polarity::NoJudgement,
-            },
-            definition: raw.definition,
-            why_it_matters: raw.why_it_matters,
-            source: raw.source,
-            caveats: raw.caveats,
-            owner: raw.owner,
-            reviewed: raw.reviewed,
-            next_review: raw.next_review,
-            tags: raw.tags,
-            draft: raw.draft,
-            min_denominator: raw.min_denominator.unwrap_or(1.0),
-            units,
-            path: path.to_path_buf(),
-            sql: text.to_string(),
-        })
-    }
-}
-
-fn format_thousands(x: f64) -> String {
-    let n = x.round() as i64;
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn sql_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|source| IndicatorError::Read {
-            path: d.clone(),
-            source,
-        })?;
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "sql") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Every `.sql` file under `dir` (recursively), with its text, in path
-/// order.
-pub fn read_sql_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
-    sql_files(dir)?
-        .into_iter()
-        .map(|path| match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((path, text)),
-            Err(source) => Err(IndicatorError::Read { path, source }),
-        })
-        .collect()
-}
-
-/// Reads every indicator under `dir` (recursively), sorted by id.
-pub fn load_catalogue(dir: &Path) -> Result<Vec<Indicator>> {
-    parse_catalogue(read_sql_files(dir)?)
-}
-
-/// The indicators of these files (path, text), sorted by id; two with one
-/// id are an error naming both files.
-pub fn parse_catalogue(files: Vec<(PathBuf, String)>) -> Result<Vec<Indicator>> {
-    let mut indicators: Vec<Indicator> = Vec::new();
-    for (path, text) in files {
-        let ind = Indicator::parse(&path, &text)?;
-        if let Some(other) = indicators.iter().find(|i| i.id == ind.id) {
-            return Err(IndicatorError::DuplicateId {
-                id: ind.id,
-                first: other.path.clone(),
-                second: path,
-            });
-        }
-        indicators.push(ind);
-    }
-    indicators.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(indicators)
-}
 
 /// Registers the shared views under `dir`: each `<name>.sql` holds one SELECT
 /// that indicators can refer to as `<name>`. Views are project code, so they
@@ -497,19 +162,6 @@ pub fn sandbox() -> SQLOptions {
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false)
-}
-
-/// One practice × period row of an indicator's output. A missing numerator
-/// or denominator (suppressed at source) stays missing: never zero.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IndicatorRow {
-    pub practice_code: String,
-    pub period: String,
-    /// For standardised indicators, the totals over the strata.
-    pub numerator: Option<f64>,
-    pub denominator: Option<f64>,
-    /// Age bands (and sexes) of standardised indicators; empty otherwise.
-    pub strata: Vec<Stratum>,
 }
 
 /// What analysts are told when DataFusion refuses `WITH RECURSIVE` (the
@@ -730,142 +382,36 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
     let mut rows = Vec::new();
     let mut strata_rows: Vec<(String, String, Stratum)> = Vec::new();
     for batch in batches {
-        let schema = batch.schema();
-        let column = |name: &str| {
-            schema
-                .index_of(name)
-                .map(|i| batch.column(i).clone())
-                .map_err(|_| {
-                    let found: Vec<String> =
-                        schema.fields().iter().map(|f| f.name().clone()).collect();
-                    contract(format!(
-                        "the query must return a column named {name:?}; it returns {}",
-                        found.join(", ")
-                    ))
-                })
-        };
-        let codes = column("practice_code")?;
-        let codes =
-            cast(&codes, &DataType::Utf8).map_err(|e| contract(format!("practice_code: {e}")))?;
-        let codes = codes
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .ok_or_else(|| contract("practice_code must be text".into()))?;
-        let period_col = column("period")?;
-        let periods: Vec<Option<String>> = match period_col.data_type() {
-            DataType::Date32 => {
-                let a = period_col
-                    .as_any()
-                    .downcast_ref::<Date32Array>()
-                    .ok_or_else(|| contract("period".into()))?;
-                (0..a.len())
-                    .map(|i| {
-                        a.value_as_date(i)
-                            .filter(|_| a.is_valid(i))
-                            .map(|d| d.format("%Y-%m").to_string())
-                    })
-                    .collect()
-            }
-            DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Utf8View
-            | DataType::Int32
-            | DataType::Int64 => {
-                let a = cast(&period_col, &DataType::Utf8)
-                    .map_err(|e| contract(format!("period: {e}")))?;
-                let a = a
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .ok_or_else(|| contract("period".into()))?;
-                (0..a.len())
-                    .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
-                    .collect()
-            }
-            other => {
-                return Err(contract(format!(
-                    "period must be a DATE (a month) or text (e.g. '2025-26'); found {other}"
-                )));
-            }
-        };
-        let number = |name: &str| -> Result<Float64Array> {
-            let c = column(name)?;
-            if !c.data_type().is_numeric() && c.data_type() != &DataType::Null {
-                return Err(contract(format!(
-                    "{name} must be a number; found {}",
-                    c.data_type()
-                )));
-            }
-            let c = cast(&c, &DataType::Float64).map_err(|e| contract(format!("{name}: {e}")))?;
-            c.as_any()
-                .downcast_ref::<Float64Array>()
-                .cloned()
-                .ok_or_else(|| contract(name.to_string()))
-        };
-        let num = number("numerator")?;
-        let den = number("denominator")?;
-        let text = |name: &str| -> Result<Option<StringArray>> {
-            let Ok(i) = schema.index_of(name) else {
-                return Ok(None);
-            };
-            let c = cast(batch.column(i), &DataType::Utf8)
-                .map_err(|e| contract(format!("{name}: {e}")))?;
-            Ok(c.as_any().downcast_ref::<StringArray>().cloned())
-        };
-        let (bands, sexes) = if standardised {
-            let bands = text("age_band")?.ok_or_else(|| {
-                contract(format!(
-                    "a {} indicator returns one row per age band: add a column named \"age_band\" (0-4, 5-9, …, 85-89, 90+) and, optionally, \"sex\"",
-                    indicator.value_type.as_str()
-                ))
-            })?;
-            (Some(bands), text("sex")?)
-        } else {
-            (None, None)
-        };
-        for (i, period) in periods.into_iter().enumerate() {
-            if !codes.is_valid(i) {
+        let columns = OutputColumns::of(indicator, batch).map_err(contract)?;
+        for i in 0..batch.num_rows() {
+            if !columns.codes.is_valid(i) {
                 return Err(contract(format!(
                     "row {} has no practice_code",
                     rows.len() + 1
                 )));
             }
-            let Some(period) = period else {
+            let code = columns.codes.value(i);
+            let Some(period) = columns.periods[i].clone() else {
                 return Err(contract(format!(
-                    "row {} ({}) has no period",
-                    rows.len() + 1,
-                    codes.value(i)
+                    "row {} ({code}) has no period",
+                    rows.len() + 1
                 )));
             };
-            let numerator = num.is_valid(i).then(|| num.value(i));
-            let denominator = den.is_valid(i).then(|| den.value(i));
-            if let Some(bands) = &bands {
-                let at = || {
-                    format!(
-                        "row {} ({} {period})",
-                        strata_rows.len() + 1,
-                        codes.value(i)
-                    )
-                };
-                if !bands.is_valid(i) {
-                    return Err(contract(format!("{} has no age_band", at())));
-                }
-                let band =
-                    esp_band(bands.value(i)).map_err(|e| contract(format!("{}: {e}", at())))?;
-                let sex = match &sexes {
-                    None => Sex::Persons,
-                    Some(s) if !s.is_valid(i) => {
-                        return Err(contract(format!("{} has no sex", at())));
-                    }
-                    Some(s) => Sex::parse(s.value(i)).ok_or_else(|| {
-                        contract(format!(
-                            "{}: sex {:?} is not one of male, female (or M, F, 1, 2)",
-                            at(),
-                            s.value(i)
-                        ))
-                    })?,
-                };
+            let numerator = columns
+                .numerators
+                .is_valid(i)
+                .then(|| columns.numerators.value(i));
+            let denominator = columns
+                .denominators
+                .is_valid(i)
+                .then(|| columns.denominators.value(i));
+            if let Some(bands) = &columns.bands {
+                let at = || format!("row {} ({code} {period})", strata_rows.len() + 1);
+                let (band, sex) = columns
+                    .stratum(bands, i)
+                    .map_err(|e| contract(format!("{}{e}", at())))?;
                 strata_rows.push((
-                    codes.value(i).to_string(),
+                    code.to_string(),
                     period,
                     Stratum {
                         band,
@@ -877,7 +423,7 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
                 continue;
             }
             rows.push(IndicatorRow {
-                practice_code: codes.value(i).to_string(),
+                practice_code: code.to_string(),
                 period,
                 numerator,
                 denominator,
@@ -899,6 +445,140 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
     }
     rows.sort_by(|a, b| (&a.practice_code, &a.period).cmp(&(&b.practice_code, &b.period)));
     Ok(rows)
+}
+
+/// One batch of an indicator's output, its contract's columns read as the
+/// types the engine works in. Errors are the contract's words.
+struct OutputColumns {
+    codes: StringArray,
+    /// Months as YYYY-MM, other periods as text.
+    periods: Vec<Option<String>>,
+    numerators: Float64Array,
+    denominators: Float64Array,
+    /// Standardised indicators only.
+    bands: Option<StringArray>,
+    sexes: Option<StringArray>,
+}
+
+impl OutputColumns {
+    fn of(indicator: &Indicator, batch: &RecordBatch) -> std::result::Result<Self, String> {
+        let schema = batch.schema();
+        let column = |name: &str| {
+            schema
+                .index_of(name)
+                .map(|i| batch.column(i).clone())
+                .map_err(|_| {
+                    let found: Vec<String> =
+                        schema.fields().iter().map(|f| f.name().clone()).collect();
+                    format!(
+                        "the query must return a column named {name:?}; it returns {}",
+                        found.join(", ")
+                    )
+                })
+        };
+        let codes = cast(&column("practice_code")?, &DataType::Utf8)
+            .map_err(|e| format!("practice_code: {e}"))?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .cloned()
+            .ok_or_else(|| "practice_code must be text".to_string())?;
+        let number = |name: &str| -> std::result::Result<Float64Array, String> {
+            let c = column(name)?;
+            if !c.data_type().is_numeric() && c.data_type() != &DataType::Null {
+                return Err(format!("{name} must be a number; found {}", c.data_type()));
+            }
+            let c = cast(&c, &DataType::Float64).map_err(|e| format!("{name}: {e}"))?;
+            c.as_any()
+                .downcast_ref::<Float64Array>()
+                .cloned()
+                .ok_or_else(|| name.to_string())
+        };
+        let periods = periods_of(&column("period")?)?;
+        let (numerators, denominators) = (number("numerator")?, number("denominator")?);
+        let text = |name: &str| -> std::result::Result<Option<StringArray>, String> {
+            let Ok(i) = schema.index_of(name) else {
+                return Ok(None);
+            };
+            let c = cast(batch.column(i), &DataType::Utf8).map_err(|e| format!("{name}: {e}"))?;
+            Ok(c.as_any().downcast_ref::<StringArray>().cloned())
+        };
+        let (bands, sexes) = if indicator.value_type.is_standardised() {
+            let bands = text("age_band")?.ok_or_else(|| {
+                format!(
+                    "a {} indicator returns one row per age band: add a column named \"age_band\" (0-4, 5-9, …, 85-89, 90+) and, optionally, \"sex\"",
+                    indicator.value_type.as_str()
+                )
+            })?;
+            (Some(bands), text("sex")?)
+        } else {
+            (None, None)
+        };
+        Ok(OutputColumns {
+            codes,
+            periods,
+            numerators,
+            denominators,
+            bands,
+            sexes,
+        })
+    }
+
+    /// Row `i`'s age band and sex; an error is the rest of a sentence that
+    /// starts with where the row is.
+    fn stratum(&self, bands: &StringArray, i: usize) -> std::result::Result<(usize, Sex), String> {
+        if !bands.is_valid(i) {
+            return Err(" has no age_band".into());
+        }
+        let band = esp_band(bands.value(i)).map_err(|e| format!(": {e}"))?;
+        let sex = match &self.sexes {
+            None => Sex::Persons,
+            Some(s) if !s.is_valid(i) => return Err(" has no sex".into()),
+            Some(s) => Sex::parse(s.value(i)).ok_or_else(|| {
+                format!(
+                    ": sex {:?} is not one of male, female (or M, F, 1, 2)",
+                    s.value(i)
+                )
+            })?,
+        };
+        Ok((band, sex))
+    }
+}
+
+/// An output's period column as text: a DATE as its month (YYYY-MM), text
+/// and whole numbers as they are.
+fn periods_of(column: &ArrayRef) -> std::result::Result<Vec<Option<String>>, String> {
+    match column.data_type() {
+        DataType::Date32 => {
+            let a = column
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .ok_or_else(|| "period".to_string())?;
+            Ok((0..a.len())
+                .map(|i| {
+                    a.value_as_date(i)
+                        .filter(|_| a.is_valid(i))
+                        .map(|d| d.format("%Y-%m").to_string())
+                })
+                .collect())
+        }
+        DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View
+        | DataType::Int32
+        | DataType::Int64 => {
+            let a = cast(column, &DataType::Utf8).map_err(|e| format!("period: {e}"))?;
+            let a = a
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .ok_or_else(|| "period".to_string())?;
+            Ok((0..a.len())
+                .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
+                .collect())
+        }
+        other => Err(format!(
+            "period must be a DATE (a month) or text (e.g. '2025-26'); found {other}"
+        )),
+    }
 }
 
 /// Gathers a standardised indicator's rows into one row per practice and
@@ -956,61 +636,24 @@ fn group_strata(
     Ok(rows)
 }
 
-/// Picks indicators like dbt's `--select`: an id, `tag:<tag>` or
-/// `domain:<domain>`; several selectors are a union; none selects all.
-pub fn select<'a>(
-    catalogue: &'a [Indicator],
-    selectors: &[String],
-) -> Result<Vec<&'a Indicator>, String> {
-    if selectors.is_empty() {
-        return Ok(catalogue.iter().collect());
-    }
-    let mut out: Vec<&Indicator> = Vec::new();
-    for sel in selectors {
-        let matched: Vec<&Indicator> = if let Some(tag) = sel.strip_prefix("tag:") {
-            catalogue
-                .iter()
-                .filter(|i| i.tags.iter().any(|t| t == tag))
-                .collect()
-        } else if let Some(domain) = sel.strip_prefix("domain:") {
-            let d = Domain::parse(domain).ok_or_else(|| {
-                format!(
-                    "unknown domain {domain:?} (domains: {})",
-                    Domain::ALL.map(Domain::as_str).join(", ")
-                )
-            })?;
-            catalogue.iter().filter(|i| i.domain == d).collect()
-        } else {
-            catalogue.iter().filter(|i| i.id == *sel).collect()
-        };
-        if matched.is_empty() {
-            let ids: Vec<&str> = catalogue.iter().map(|i| i.id.as_str()).collect();
-            let hint = match close_matches(sel, ids).as_slice() {
-                [] => String::new(),
-                m => format!(" — did you mean {}?", m.join(" or ")),
-            };
-            return Err(format!("--select {sel:?} matches no indicator{hint}"));
-        }
-        for m in matched {
-            if !out.iter().any(|o| o.id == m.id) {
-                out.push(m);
-            }
-        }
-    }
-    Ok(out)
+/// An id `indicators new` cannot use: a usage error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "indicator id {id:?}: use lower-case letters, digits and underscores, starting with a letter"
+)]
+pub struct InvalidId {
+    pub id: String,
 }
 
 /// A new indicator file with every metadata field, to fill in.
-pub fn scaffold(id: &str, domain: Domain) -> Result<String, String> {
+pub fn scaffold(id: &str, domain: Domain) -> Result<String, InvalidId> {
     let valid = id.len() <= 64
         && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && id
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !valid {
-        return Err(format!(
-            "indicator id {id:?}: use lower-case letters, digits and underscores, starting with a letter"
-        ));
+        return Err(InvalidId { id: id.to_string() });
     }
     Ok(format!(
         r#"/*
@@ -1056,28 +699,6 @@ mod tests {
     const LIMIT: Duration = DEFAULT_INDICATOR_TIMEOUT;
 
     const GOOD: &str = "/*\nid = \"dna_rate\"\ntitle = \"DNA\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"GPAD\"\n*/\nSELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator\n";
-
-    #[test]
-    fn parses_metadata_and_defaults() {
-        let ind = Indicator::parse(Path::new("sql/indicators/demand/dna_rate.sql"), GOOD).unwrap();
-        assert_eq!(ind.multiplier, 100.0);
-        assert_eq!(ind.units, "%");
-        assert_eq!(ind.polarity, Polarity::LowIsGood);
-    }
-
-    #[test]
-    fn metadata_errors_name_file_and_line() {
-        let bad = GOOD.replace("polarity = \"low_is_good\"", "polarity = \"low_is_bad\"");
-        let err = Indicator::parse(Path::new("dna_rate.sql"), &bad)
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("dna_rate.sql:8:"), "{err}");
-        let err = Indicator::parse(Path::new("other.sql"), GOOD)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("must match the file name"), "{err}");
-    }
-
     #[tokio::test]
     async fn tables_read_sees_through_views_and_subqueries() {
         let ctx = SessionContext::new();

@@ -14,6 +14,8 @@ use datafusion::execution::memory_pool::{FairSpillPool, PeakRecordingPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use crate::IndicatorError;
+
 /// The default time limit per indicator: the slowest national-scale
 /// indicator took 131 s in a dev build on a busy 2-core machine (a release
 /// build is several times faster).
@@ -90,12 +92,14 @@ impl Limits {
     /// pool, and a later one in the same query then fails instead of
     /// spilling. The pool records its peak, which each indicator's log
     /// line reports (`-v`).
-    pub fn session(&self) -> Result<SessionContext, String> {
+    pub fn session(&self) -> Result<SessionContext, IndicatorError> {
         let pool = usize::try_from(self.memory_limit).unwrap_or(usize::MAX);
         let disk = match &self.spill_dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("spill_dir {}: cannot create it: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|source| IndicatorError::SpillDir {
+                    path: dir.clone(),
+                    source,
+                })?;
                 DiskManagerMode::Directories(vec![dir.clone()])
             }
             None => DiskManagerMode::OsTmpDirectory,
@@ -106,9 +110,9 @@ impl Limits {
             ))))
             .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(disk))
             .build_arc()
-            .map_err(|e| match &self.spill_dir {
-                Some(dir) => format!("spill_dir {}: {e}", dir.display()),
-                None => e.to_string(),
+            .map_err(|source| IndicatorError::Runtime {
+                spill_dir: self.spill_dir.clone(),
+                source,
             })?;
         let mut config = SessionConfig::new();
         config.options_mut().execution.enable_recursive_ctes = false;

@@ -277,102 +277,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         })
     };
 
-    let mut sources = Vec::new();
-    for s in file.sources {
-        let shape = match (&s.shape, s.columns) {
-            (Some(name), None) => {
-                let mut shape = builtin(name).ok_or_else(|| {
-                    invalid(format!(
-                        "source {:?}: unknown shape {name:?} (built-in shapes: {})",
-                        s.table,
-                        BUILTIN_SHAPES.join(", ")
-                    ))
-                })?;
-                shape.at_most.extend(s.at_most);
-                shape
-            }
-            (None, Some(columns)) => Shape {
-                columns,
-                at_most: s.at_most,
-            },
-            _ => {
-                return Err(invalid(format!(
-                    "source {:?}: give either `shape` (one of {}) or `columns`, not both or neither",
-                    s.table,
-                    BUILTIN_SHAPES.join(", ")
-                )));
-            }
-        };
-        if sources.iter().any(|x: &Source| x.table == s.table) {
-            return Err(invalid(format!("two sources load the table {:?}", s.table)));
-        }
-        sources.push(Source {
-            table: s.table,
-            shape,
-            files: s.files,
-            max_rejected_pct: s.max_rejected_pct,
-            warn_rejected_pct: s.warn_rejected_pct.min(s.max_rejected_pct),
-            check_register: s.check_register,
-            max_quoted_lines: s.max_quoted_lines,
-        });
-    }
+    let sources = sources_of(file.sources, &invalid)?;
     if !sources.iter().any(|s| s.table == file.pipeline.register) {
         return Err(invalid(format!(
             "register = {:?} but no [[source]] loads that table",
             file.pipeline.register
         )));
     }
-    let mut peer_groups = Vec::new();
-    for g in file.peer_groups {
-        let kind = if g.kind == "similar" {
-            let weights = g.descriptors.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
-                invalid(format!("peer group {:?}: kind \"similar\" needs descriptors = {{ name = weight, … }}", g.name))
-            })?;
-            if weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
-                return Err(invalid(format!(
-                    "peer group {:?}: descriptor weights must be non-negative numbers",
-                    g.name
-                )));
-            }
-            PeerGroupKind::Similar {
-                k: g.k.unwrap_or(10).max(1),
-                weights: weights
-                    .into_iter()
-                    .map(|(name, weight)| DescriptorWeight { name, weight })
-                    .collect(),
-            }
-        } else {
-            if g.k.is_some() || g.descriptors.is_some() {
-                return Err(invalid(format!(
-                    "peer group {:?}: k and descriptors apply only to kind = \"similar\"",
-                    g.name
-                )));
-            }
-            PeerGroupKind::parse_structural(&g.kind).ok_or_else(|| {
-                invalid(format!(
-                    "peer group {:?}: unknown kind {:?} (use all, federation, pcn, icb or similar)",
-                    g.name, g.kind
-                ))
-            })?
-        };
-        if peer_groups.iter().any(|p: &PeerGroup| p.name == g.name) {
-            return Err(invalid(format!("two peer groups are named {:?}", g.name)));
-        }
-        peer_groups.push(PeerGroup {
-            name: g.name,
-            kind,
-            min_practices: g.min_practices.max(2),
-            min_practices_for_funnel: g.min_practices_for_funnel.max(3),
-        });
-    }
-    if peer_groups.is_empty() {
-        peer_groups.push(PeerGroup {
-            name: "all".into(),
-            kind: PeerGroupKind::All,
-            min_practices: 5,
-            min_practices_for_funnel: 10,
-        });
-    }
+    let peer_groups = peer_groups_of(file.peer_groups, &invalid)?;
     let primary = file
         .pipeline
         .primary_peer_group
@@ -382,29 +294,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             "primary_peer_group {primary:?} is not one of the [[peer_group]] names"
         )));
     }
-    let defaults = DisclosurePolicy::default();
-    let policy = |key: &str,
-                  value: &Option<String>,
-                  default: Disclosure|
-     -> Result<Disclosure, ConfigError> {
-        match value {
-            None => Ok(default),
-            Some(v) => Disclosure::parse(v).ok_or_else(|| {
-                invalid(format!(
-                    "[disclosure] {key} = {v:?}: use \"standard\" or \"exact\""
-                ))
-            }),
-        }
-    };
-    let disclosure = DisclosurePolicy {
-        board: policy("board", &file.disclosure.board, defaults.board)?,
-        practice_pages: policy(
-            "practice_pages",
-            &file.disclosure.practice_pages,
-            defaults.practice_pages,
-        )?,
-        downloads: policy("downloads", &file.disclosure.downloads, defaults.downloads)?,
-    };
+    let disclosure = disclosure_of(&file.disclosure, &invalid)?;
     let indicators_dir = resolve(&file.pipeline.indicators);
     if !indicators_dir.is_dir() {
         return Err(invalid(format!(
@@ -458,19 +348,296 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
                 )));
             }
         },
-        limits: {
-            let defaults = peerbench_indicators::Limits::default();
-            peerbench_indicators::Limits {
-                indicator_timeout: file
-                    .limits
-                    .indicator_timeout
-                    .unwrap_or(defaults.indicator_timeout),
-                memory_limit: file.limits.memory_limit.unwrap_or(defaults.memory_limit),
-                spill_dir: file.limits.spill_dir.as_deref().map(resolve),
-            }
-        },
+        limits: limits_of(&file.limits, resolve),
         sources,
         peer_groups,
         base_dir,
     })
+}
+
+/// The `[[source]]` entries: each with a built-in shape or its own columns,
+/// each table loaded by one source only.
+fn sources_of(
+    entries: Vec<SourceEntry>,
+    invalid: &impl Fn(String) -> ConfigError,
+) -> Result<Vec<Source>, ConfigError> {
+    let mut sources = Vec::new();
+    for s in entries {
+        let shape = match (&s.shape, s.columns) {
+            (Some(name), None) => {
+                let mut shape = builtin(name).ok_or_else(|| {
+                    invalid(format!(
+                        "source {:?}: unknown shape {name:?} (built-in shapes: {})",
+                        s.table,
+                        BUILTIN_SHAPES.join(", ")
+                    ))
+                })?;
+                shape.at_most.extend(s.at_most);
+                shape
+            }
+            (None, Some(columns)) => Shape {
+                columns,
+                at_most: s.at_most,
+            },
+            _ => {
+                return Err(invalid(format!(
+                    "source {:?}: give either `shape` (one of {}) or `columns`, not both or neither",
+                    s.table,
+                    BUILTIN_SHAPES.join(", ")
+                )));
+            }
+        };
+        if sources.iter().any(|x: &Source| x.table == s.table) {
+            return Err(invalid(format!("two sources load the table {:?}", s.table)));
+        }
+        sources.push(Source {
+            table: s.table,
+            shape,
+            files: s.files,
+            max_rejected_pct: s.max_rejected_pct,
+            warn_rejected_pct: s.warn_rejected_pct.min(s.max_rejected_pct),
+            check_register: s.check_register,
+            max_quoted_lines: s.max_quoted_lines,
+        });
+    }
+    Ok(sources)
+}
+
+/// The `[[peer_group]]` entries, uniquely named; "all" when there are none.
+fn peer_groups_of(
+    entries: Vec<PeerGroupEntry>,
+    invalid: &impl Fn(String) -> ConfigError,
+) -> Result<Vec<PeerGroup>, ConfigError> {
+    let mut peer_groups = Vec::new();
+    for g in entries {
+        let kind = if g.kind == "similar" {
+            let weights = g.descriptors.clone().filter(|d| !d.is_empty()).ok_or_else(|| {
+                invalid(format!("peer group {:?}: kind \"similar\" needs descriptors = {{ name = weight, … }}", g.name))
+            })?;
+            if weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
+                return Err(invalid(format!(
+                    "peer group {:?}: descriptor weights must be non-negative numbers",
+                    g.name
+                )));
+            }
+            PeerGroupKind::Similar {
+                k: g.k.unwrap_or(10).max(1),
+                weights: weights
+                    .into_iter()
+                    .map(|(name, weight)| DescriptorWeight { name, weight })
+                    .collect(),
+            }
+        } else {
+            if g.k.is_some() || g.descriptors.is_some() {
+                return Err(invalid(format!(
+                    "peer group {:?}: k and descriptors apply only to kind = \"similar\"",
+                    g.name
+                )));
+            }
+            PeerGroupKind::parse_structural(&g.kind).ok_or_else(|| {
+                invalid(format!(
+                    "peer group {:?}: unknown kind {:?} (use all, federation, pcn, icb or similar)",
+                    g.name, g.kind
+                ))
+            })?
+        };
+        if peer_groups.iter().any(|p: &PeerGroup| p.name == g.name) {
+            return Err(invalid(format!("two peer groups are named {:?}", g.name)));
+        }
+        peer_groups.push(PeerGroup {
+            name: g.name,
+            kind,
+            min_practices: g.min_practices.max(2),
+            min_practices_for_funnel: g.min_practices_for_funnel.max(3),
+        });
+    }
+    if peer_groups.is_empty() {
+        peer_groups.push(PeerGroup {
+            name: "all".into(),
+            kind: PeerGroupKind::All,
+            min_practices: 5,
+            min_practices_for_funnel: 10,
+        });
+    }
+    Ok(peer_groups)
+}
+
+/// `[disclosure]`: "standard" or "exact" per output, the defaults where not
+/// given.
+fn disclosure_of(
+    entry: &DisclosureEntry,
+    invalid: &impl Fn(String) -> ConfigError,
+) -> Result<DisclosurePolicy, ConfigError> {
+    let defaults = DisclosurePolicy::default();
+    let policy = |key: &str,
+                  value: &Option<String>,
+                  default: Disclosure|
+     -> Result<Disclosure, ConfigError> {
+        match value {
+            None => Ok(default),
+            Some(v) => Disclosure::parse(v).ok_or_else(|| {
+                invalid(format!(
+                    "[disclosure] {key} = {v:?}: use \"standard\" or \"exact\""
+                ))
+            }),
+        }
+    };
+    let disclosure = DisclosurePolicy {
+        board: policy("board", &entry.board, defaults.board)?,
+        practice_pages: policy(
+            "practice_pages",
+            &entry.practice_pages,
+            defaults.practice_pages,
+        )?,
+        downloads: policy("downloads", &entry.downloads, defaults.downloads)?,
+    };
+    Ok(disclosure)
+}
+
+/// `[limits]`, with the defaults for what it leaves out.
+fn limits_of(
+    entry: &LimitsEntry,
+    resolve: impl Fn(&str) -> PathBuf,
+) -> peerbench_indicators::Limits {
+    let defaults = peerbench_indicators::Limits::default();
+    peerbench_indicators::Limits {
+        indicator_timeout: entry
+            .indicator_timeout
+            .unwrap_or(defaults.indicator_timeout),
+        memory_limit: entry.memory_limit.unwrap_or(defaults.memory_limit),
+        spill_dir: entry.spill_dir.as_deref().map(resolve),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pipeline file `dir/p.toml` with an indicators folder beside it.
+    const MINIMAL: &str = "[pipeline]\nname = \"t\"\nwarehouse = \"w\"\noutput = \"out/t\"\nindicators = \"sql\"\nregister = \"practices\"\n\n[[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"practices.csv\"\n";
+
+    fn parsed(extra: &str) -> (tempfile::TempDir, Result<Pipeline, ConfigError>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sql")).unwrap();
+        let path = dir.path().join("p.toml");
+        let pipeline = parse(&path, &format!("{MINIMAL}{extra}"));
+        (dir, pipeline)
+    }
+
+    /// The error's message with the temporary folder taken out.
+    fn message(dir: &tempfile::TempDir, e: ConfigError) -> String {
+        e.to_string()
+            .replace(&format!("{}/", dir.path().display()), "")
+    }
+
+    #[test]
+    fn paths_resolve_against_the_files_folder_and_defaults_apply() {
+        let (dir, p) = parsed("");
+        let p = p.unwrap();
+        assert_eq!(p.output, dir.path().join("out/t"));
+        assert_eq!(p.warehouse, dir.path().join("w").display().to_string());
+        assert_eq!(p.indicators_dir, dir.path().join("sql"));
+        assert_eq!(p.base_dir, dir.path());
+        assert_eq!(
+            p.peer_groups
+                .iter()
+                .map(|g| (g.name.as_str(), g.min_practices))
+                .collect::<Vec<_>>(),
+            [("all", 5)]
+        );
+        assert_eq!(p.primary_peer_group, "all");
+        assert_eq!(p.keep, 1);
+        assert_eq!(p.on_indicator_error, crate::OnIndicatorError::PublishRest);
+        assert_eq!(p.lock_stale_after, Duration::from_secs(600));
+        assert_eq!(p.limits, peerbench_indicators::Limits::default());
+    }
+
+    #[test]
+    fn a_syntax_error_is_located_by_line_and_column() {
+        let (dir, p) = parsed("\n[limits]\nmemory_limit = \"16 megs\"\n");
+        assert_eq!(
+            message(&dir, p.unwrap_err()),
+            "p.toml:14:16: \"16 megs\" is not a size: write a number and a unit, e.g. \"512MB\" or \"2GB\""
+        );
+        let (dir, p) = parsed("colour = \"blue\"\n");
+        let e = p.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ConfigError::Syntax {
+                    line: 12,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(
+            message(&dir, e).starts_with("p.toml:12:1: unknown field `colour`"),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
+    fn what_parses_but_cannot_be_run_is_named() {
+        let cases = [
+            (
+                "[[source]]\ntable = \"x\"\nshape = \"nope\"\nfiles = \"x.csv\"\n",
+                format!(
+                    "p.toml: source \"x\": unknown shape \"nope\" (built-in shapes: {})",
+                    BUILTIN_SHAPES.join(", ")
+                ),
+            ),
+            (
+                "[[source]]\ntable = \"practices\"\nshape = \"practice_register\"\nfiles = \"again.csv\"\n",
+                "p.toml: two sources load the table \"practices\"".to_string(),
+            ),
+            (
+                "[[peer_group]]\nname = \"pcn\"\nkind = \"pcn\"\nk = 3\n",
+                "p.toml: peer group \"pcn\": k and descriptors apply only to kind = \"similar\""
+                    .to_string(),
+            ),
+            (
+                "[[peer_group]]\nname = \"g\"\nkind = \"county\"\n",
+                "p.toml: peer group \"g\": unknown kind \"county\" (use all, federation, pcn, icb or similar)"
+                    .to_string(),
+            ),
+            (
+                "[disclosure]\nboard = \"loose\"\n",
+                "p.toml: [disclosure] board = \"loose\": use \"standard\" or \"exact\"".to_string(),
+            ),
+        ];
+        for (extra, expected) in cases {
+            let (dir, p) = parsed(extra);
+            assert_eq!(message(&dir, p.unwrap_err()), expected, "{extra}");
+        }
+        let (dir, p) = parsed("");
+        drop(p);
+        let text = MINIMAL.replace("register = \"practices\"", "register = \"gp\"");
+        let e = parse(&dir.path().join("p.toml"), &text).unwrap_err();
+        assert_eq!(
+            message(&dir, e),
+            "p.toml: register = \"gp\" but no [[source]] loads that table"
+        );
+    }
+
+    #[test]
+    fn a_missing_file_says_which() {
+        let e = load(Path::new("/nonexistent/p.toml")).unwrap_err();
+        assert!(matches!(e, ConfigError::Read { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "cannot read pipeline file /nonexistent/p.toml: No such file or directory (os error 2)"
+        );
+    }
+
+    #[test]
+    fn normalize_removes_dots_lexically() {
+        assert_eq!(
+            normalize(Path::new("pipelines/../out/./demo")),
+            Path::new("out/demo")
+        );
+        assert_eq!(normalize(Path::new("../x")), Path::new("../x"));
+        assert_eq!(normalize(Path::new("./")), Path::new("."));
+    }
 }

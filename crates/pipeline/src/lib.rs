@@ -5,6 +5,8 @@
 mod config;
 pub mod manifest;
 mod reuse;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
@@ -19,7 +22,10 @@ use peerbench_compare::{
     CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResultRow, compare_indicator,
     what_changed,
 };
-use peerbench_indicators::{IndicatorRow, load_catalogue, register_view_texts, sandbox};
+use peerbench_indicators::{
+    CatalogueError, IndicatorRow, InvalidId, SelectError, UnknownDomain, load_catalogue,
+    register_view_texts, sandbox,
+};
 use peerbench_ingest::{IngestSummary, Source};
 use peerbench_report::{Jump, NotComputed, Provenance, Published, ReportInput, SourceQuality};
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
@@ -37,40 +43,213 @@ pub use peerbench_ingest::IngestSummary as IngestReport;
 pub enum PipelineError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The command line asks for something that cannot be done.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// `--as-of` names no run that can be made again.
+    #[error(transparent)]
+    AsOf(#[from] AsOfError),
     #[error(transparent)]
     Ingest(#[from] peerbench_ingest::IngestError),
     #[error(transparent)]
     Warehouse(#[from] peerbench_warehouse::WarehouseError),
     #[error(transparent)]
     Indicator(#[from] peerbench_indicators::IndicatorError),
+    /// An indicator file, or the catalogue as a whole, is wrong.
+    #[error(transparent)]
+    Catalogue(#[from] CatalogueError),
     #[error(
-        "{count} indicator(s) failed, so nothing was published (the previous report is untouched):\n{details}"
+        "{} indicator(s) failed, so nothing was published (the previous report is untouched):\n{}{}",
+        failed.len(),
+        if *every { "  every indicator failed, so there is nothing to publish:\n" } else { "" },
+        failed.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n")
     )]
-    IndicatorsFailed { count: usize, details: String },
+    IndicatorsFailed {
+        /// Each failed indicator's error.
+        failed: Vec<String>,
+        /// Every indicator failed (rather than the pipeline saying that
+        /// one failure publishes nothing).
+        every: bool,
+    },
     #[error(transparent)]
     Report(#[from] peerbench_report::ReportError),
-    #[error("{0}")]
-    Query(String),
+    /// `peerbench query`'s SQL was refused or failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "the warehouse at {0} has no tables yet: run `peerbench ingest` or `peerbench run` with this pipeline first"
     )]
     EmptyWarehouse(String),
-    #[error("the practice register table {table:?}: {message}")]
-    Register { table: String, message: String },
+    #[error("the practice register table {table:?}: {source}")]
+    Register {
+        table: String,
+        #[source]
+        source: TableError,
+    },
+    #[error("descriptors for similar practices ({table}): {source}")]
+    Descriptors {
+        table: String,
+        #[source]
+        source: TableError,
+    },
+    /// A table the pipeline keeps for itself (the runs table) cannot be read.
+    #[error("the {table} table: {source}")]
+    Table {
+        table: String,
+        #[source]
+        source: TableError,
+    },
     #[error(
         "another run took over the warehouse lock at {0} while this one was running (its heartbeat had stalled); nothing was published"
     )]
     LockLost(String),
-    /// `--as-of` names no run that can be made again (unknown, or one that
-    /// published nothing): a usage error.
+}
+
+/// What the command line asks for and cannot have (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(
+        "--select publishes a subset of the indicators, so it never publishes into the board's folder {output}: give --out another folder (or leave it out to publish into {output}-select)"
+    )]
+    SelectIntoBoard { output: PathBuf },
+    #[error(transparent)]
+    UnknownDomain(#[from] UnknownDomain),
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    #[error("an indicator {id:?} already exists")]
+    IndicatorExists { id: String },
+}
+
+/// `--as-of` names no run that can be made again (unknown, or one that
+/// published nothing), or is given with what it cannot take (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum AsOfError {
+    #[error("--as-of makes a past run's whole publication again: it does not take --select")]
+    WithSelect,
+    #[error(
+        "--as-of publishes a past run, so it never publishes into the board's folder {output}: give --out another folder (or leave it out to publish into {output}-as-of-{run})"
+    )]
+    IntoBoard { output: PathBuf, run: String },
+    #[error(
+        "--as-of {run:?} is not a run id (they look like 20261129T020000Z-4242): {}",
+        runs_listing(pipeline)
+    )]
+    NotARunId { run: String, pipeline: PathBuf },
+    #[error("no run {run} in the warehouse at {warehouse}: it has no runs recorded yet")]
+    NoRunsYet { run: String, warehouse: String },
+    #[error(
+        "no run {run} in the warehouse at {warehouse}: {}",
+        runs_listing(pipeline)
+    )]
+    NoSuchRun {
+        run: String,
+        warehouse: String,
+        pipeline: PathBuf,
+    },
+    #[error(transparent)]
+    Record(#[from] manifest::ManifestError),
+    #[error(
+        "run {run} published nothing ({}), so there is nothing of it to make again: {}",
+        outcome.as_str(),
+        runs_listing(pipeline)
+    )]
+    PublishedNothing {
+        run: String,
+        outcome: Outcome,
+        pipeline: PathBuf,
+    },
+    #[error(
+        "run {run} recorded only hashes of its SQL (an earlier release made it), and {} changed since: restore the files as they were then (e.g. with git checkout) and run again",
+        changed_since(changed)
+    )]
+    Changed { run: String, changed: Vec<String> },
+}
+
+/// Where to find the run ids `--as-of` takes.
+fn runs_listing(pipeline: &Path) -> String {
+    format!(
+        "`peerbench runs {}` lists the runs recorded",
+        pipeline.display()
+    )
+}
+
+/// "a, b and c have", "a has", "a, b, c and 2 more have".
+fn changed_since(changed: &[String]) -> String {
+    if changed.len() > 3 {
+        format!(
+            "{}, {}, {} and {} more have",
+            changed[0],
+            changed[1],
+            changed[2],
+            changed.len() - 3
+        )
+    } else {
+        format!(
+            "{} {}",
+            changed.join(", "),
+            if changed.len() == 1 { "has" } else { "have" }
+        )
+    }
+}
+
+/// `peerbench query`'s SQL refused, or failing as it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("queries are read-only: only SELECT is allowed ({0})")]
+    ReadOnly(#[source] DataFusionError),
+    #[error("{}", peerbench_indicators::RECURSION_REFUSED.replace(" in indicators", ""))]
+    Recursive,
+    #[error(
+        "the query needed more memory than memory_limit ({limit}) allows, even spilling to disk ({detail}): raise memory_limit under [limits] in the pipeline file, or use --memory-limit"
+    )]
+    OutOfMemory { limit: String, detail: String },
     #[error("{0}")]
-    AsOf(String),
+    DataFusion(#[from] DataFusionError),
+}
+
+/// Why a table the run reads cannot be read as it needs.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{0}")]
+    DataFusion(#[from] DataFusionError),
+    #[error("{0}")]
+    Arrow(#[from] ArrowError),
+    #[error("no column {name:?}; available: {available}")]
+    NoColumn { name: String, available: String },
+    #[error("{0} is not text")]
+    NotText(String),
+    #[error("{0} is not numeric")]
+    NotNumeric(String),
+    #[error("{name}: {source}")]
+    Cast {
+        name: String,
+        #[source]
+        source: ArrowError,
+    },
 }
 
 impl PipelineError {
-    /// The pipeline file itself is wrong (as opposed to the data or the run).
+    /// The pipeline file or the command line is wrong (as opposed to the
+    /// data or the run): exit 2.
     pub fn is_configuration(&self) -> bool {
-        matches!(self, PipelineError::Config(_) | PipelineError::AsOf(_))
+        matches!(
+            self,
+            PipelineError::Config(_) | PipelineError::Usage(_) | PipelineError::AsOf(_)
+        )
     }
 
     /// Another run holds the warehouse: this one did nothing and may simply
@@ -165,6 +344,42 @@ pub struct RunOptions {
     /// Make an earlier run's publication again, from the table versions
     /// and the SQL its record holds, into a folder of its own.
     pub as_of: Option<String>,
+}
+
+/// What the pages show about the data beside the numbers.
+struct DataChecks {
+    /// Per source: its latest month (YYYY-MM) and the practices missing
+    /// from it.
+    completeness: HashMap<String, (String, Vec<String>)>,
+    /// Per source: the practices whose latest period jumped.
+    jumps: HashMap<String, Vec<Jump>>,
+}
+
+/// What the indicators stage made: the comparisons of the indicators
+/// computed, and those that failed.
+struct Compared {
+    results: Vec<ResultRow>,
+    not_computed: Vec<NotComputed>,
+    /// The time spent comparing (the compare stage's share).
+    took: std::time::Duration,
+}
+
+/// The publication's id: a hash of the table versions read and of every
+/// indicator's SQL (drafts too), its first six bytes in hex.
+fn report_id(versions: &[(String, u64)], catalogue: &[Indicator]) -> String {
+    let mut hasher = Sha256::new();
+    for (t, v) in versions {
+        hasher.update(format!("{t}@{v};"));
+    }
+    for ind in catalogue {
+        hasher.update(ind.sql.as_bytes());
+    }
+    hasher
+        .finalize()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// What the indicators stage starts from.
@@ -372,7 +587,7 @@ impl Pipeline {
         warehouse: &Warehouse,
         definitions: &Definitions,
     ) -> Result<(SessionContext, Vec<(String, u64)>, Vec<String>)> {
-        let ctx = self.limits.session().map_err(PipelineError::Query)?;
+        let ctx = self.limits.session()?;
         let mut versions = Vec::new();
         for table in warehouse.tables().await? {
             let version = warehouse.register(&ctx, &table, None).await?;
@@ -393,7 +608,7 @@ impl Pipeline {
         pins: &BTreeMap<String, u64>,
         definitions: &Definitions,
     ) -> Result<(SessionContext, Vec<(String, u64)>)> {
-        let ctx = self.limits.session().map_err(PipelineError::Query)?;
+        let ctx = self.limits.session()?;
         let mut versions = Vec::new();
         for (table, version) in pins {
             let read = warehouse.register(&ctx, table, Some(*version)).await?;
@@ -407,9 +622,6 @@ impl Pipeline {
     /// are now, read once: a run is made from exactly these texts (and
     /// records them).
     fn definitions(&self) -> Result<Definitions> {
-        let read_error = |path: &Path, e: std::io::Error| {
-            PipelineError::Query(format!("cannot read {}: {e}", path.display()))
-        };
         let under = |dir: &Path| -> Result<BTreeMap<String, String>> {
             Ok(peerbench_indicators::read_sql_files(dir)?
                 .into_iter()
@@ -420,7 +632,12 @@ impl Pipeline {
                 .collect())
         };
         Ok(Definitions {
-            pipeline: std::fs::read_to_string(&self.file).map_err(|e| read_error(&self.file, e))?,
+            pipeline: std::fs::read_to_string(&self.file).map_err(|source| {
+                PipelineError::Read {
+                    path: self.file.clone(),
+                    source,
+                }
+            })?,
             indicators: under(&self.indicators_dir)?,
             views: match &self.views_dir {
                 Some(dir) if dir.is_dir() => under(dir)?,
@@ -443,7 +660,7 @@ impl Pipeline {
                 .collect(),
         )?;
         let picked =
-            peerbench_indicators::select(&catalogue, selectors).map_err(PipelineError::Query)?;
+            peerbench_indicators::select(&catalogue, selectors).map_err(UsageError::from)?;
         Ok(picked.into_iter().cloned().collect())
     }
 
@@ -470,7 +687,7 @@ impl Pipeline {
     pub fn indicators(&self, selectors: &[String]) -> Result<Vec<Indicator>> {
         let catalogue = load_catalogue(&self.indicators_dir)?;
         let picked =
-            peerbench_indicators::select(&catalogue, selectors).map_err(PipelineError::Query)?;
+            peerbench_indicators::select(&catalogue, selectors).map_err(UsageError::from)?;
         Ok(picked.into_iter().cloned().collect())
     }
 
@@ -515,8 +732,7 @@ impl Pipeline {
                 self.views_dir.as_deref(),
                 &self.limits,
             )
-            .await
-            .map_err(PipelineError::Query)?;
+            .await?;
             out.push((ind, outcome));
         }
         Ok(out)
@@ -533,28 +749,22 @@ impl Pipeline {
                     peerbench_report::catalogue_page(&self.name, &catalogue),
                 )
             })
-            .map_err(|e| PipelineError::Query(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|source| PipelineError::Write {
+                path: path.clone(),
+                source,
+            })?;
         Ok(path)
     }
 
     /// Writes a new indicator file with every metadata field.
     pub fn new_indicator(&self, id: &str, domain: &str) -> Result<PathBuf> {
-        let d = peerbench_indicators::Domain::parse(domain).ok_or_else(|| {
-            PipelineError::Query(format!(
-                "unknown domain {domain:?} (domains: {})",
-                peerbench_indicators::Domain::ALL
-                    .map(|d| d.as_str())
-                    .join(", ")
-            ))
-        })?;
-        let text = peerbench_indicators::scaffold(id, d).map_err(PipelineError::Query)?;
+        let d = peerbench_indicators::Domain::named(domain).map_err(UsageError::from)?;
+        let text = peerbench_indicators::scaffold(id, d).map_err(UsageError::from)?;
         if load_catalogue(&self.indicators_dir)?
             .iter()
             .any(|i| i.id == id)
         {
-            return Err(PipelineError::Query(format!(
-                "an indicator {id:?} already exists"
-            )));
+            return Err(UsageError::IndicatorExists { id: id.to_string() }.into());
         }
         let dir = self.indicators_dir.join(d.as_str());
         let path = dir.join(format!("{id}.sql"));
@@ -572,7 +782,10 @@ impl Pipeline {
         std::fs::create_dir_all(&dir)
             .and_then(|()| std::fs::write(&path, text))
             .and_then(|()| std::fs::write(dir.join(format!("{id}.test.toml")), fixture))
-            .map_err(|e| PipelineError::Query(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|source| PipelineError::Write {
+                path: path.clone(),
+                source,
+            })?;
         Ok(path)
     }
 
@@ -583,52 +796,43 @@ impl Pipeline {
         let df = ctx.sql_with_options(sql, sandbox()).await.map_err(|e| {
             let message = e.to_string();
             if message.contains("not supported") {
-                PipelineError::Query(format!(
-                    "queries are read-only: only SELECT is allowed ({message})"
-                ))
+                QueryError::ReadOnly(e)
             } else if peerbench_indicators::is_recursion_refused(&message) {
-                PipelineError::Query(
-                    peerbench_indicators::RECURSION_REFUSED.replace(" in indicators", ""),
-                )
+                QueryError::Recursive
             } else {
-                PipelineError::Query(message)
+                QueryError::DataFusion(e)
             }
         })?;
-        df.collect().await.map_err(|e| {
+        Ok(df.collect().await.map_err(|e| {
             let root = e.find_root();
             if matches!(root, DataFusionError::ResourcesExhausted(_)) {
-                PipelineError::Query(format!(
-                    "the query needed more memory than memory_limit ({}) allows, even spilling to disk ({}): raise memory_limit under [limits] in the pipeline file, or use --memory-limit",
-                    format_size(self.limits.memory_limit),
-                    root.strip_backtrace()
+                QueryError::OutOfMemory {
+                    limit: format_size(self.limits.memory_limit),
+                    detail: root
+                        .strip_backtrace()
                         .lines()
                         .next()
                         .unwrap_or_default()
                         .trim_start_matches("Resources exhausted: ")
-                ))
+                        .to_string(),
+                }
             } else {
-                PipelineError::Query(e.to_string())
+                QueryError::DataFusion(e)
             }
-        })
+        })?)
     }
 
     async fn practices(&self, ctx: &SessionContext) -> Result<BTreeMap<String, PracticeInfo>> {
-        let err = |message: String| PipelineError::Register {
+        let err = |source: TableError| PipelineError::Register {
             table: self.register.clone(),
-            message,
+            source,
         };
         let sql = format!(
             "SELECT practice_code, practice_name, pcn_code, pcn_name, federation, icb_code, \
              CAST(list_size AS DOUBLE) AS list_size FROM {} ORDER BY practice_code",
             self.register
         );
-        let batches = ctx
-            .sql(&sql)
-            .await
-            .map_err(|e| err(e.to_string()))?
-            .collect()
-            .await
-            .map_err(|e| err(e.to_string()))?;
+        let batches = query(ctx, &sql).await.map_err(err)?;
         let mut out = BTreeMap::new();
         for b in batches {
             let text: Vec<StringArray> = (0..6)
@@ -636,7 +840,7 @@ impl Pipeline {
                     cast(b.column(i), &DataType::Utf8)
                         .ok()
                         .and_then(|a| a.as_any().downcast_ref::<StringArray>().cloned())
-                        .ok_or_else(|| err(format!("column {i} is not text")))
+                        .ok_or_else(|| err(TableError::NotText(format!("column {i}"))))
                 })
                 .collect::<Result<_>>()?;
             let list = b.column(6).as_any().downcast_ref::<Float64Array>().cloned();
@@ -686,19 +890,13 @@ impl Pipeline {
         if wanted.is_empty() {
             return Ok(());
         }
-        let err = |message: String| {
-            PipelineError::Query(format!(
-                "descriptors for similar practices ({}): {message}",
-                self.descriptors
-            ))
+        let err = |source: TableError| PipelineError::Descriptors {
+            table: self.descriptors.clone(),
+            source,
         };
-        let batches = ctx
-            .sql(&format!("SELECT * FROM {}", self.descriptors))
+        let batches = query(ctx, &format!("SELECT * FROM {}", self.descriptors))
             .await
-            .map_err(|e| err(e.to_string()))?
-            .collect()
-            .await
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(err)?;
         for b in &batches {
             let schema = b.schema();
             for name in &wanted {
@@ -709,28 +907,32 @@ impl Pipeline {
                         .map(|f| f.name().as_str())
                         .filter(|n| *n != "practice_code")
                         .collect();
-                    return Err(err(format!(
-                        "no column {name:?}; available: {}",
-                        have.join(", ")
-                    )));
+                    return Err(err(TableError::NoColumn {
+                        name: name.to_string(),
+                        available: have.join(", "),
+                    }));
                 }
             }
             let index = schema
                 .index_of("practice_code")
-                .map_err(|e| err(e.to_string()))?;
-            let codes = cast(b.column(index), &DataType::Utf8).map_err(|e| err(e.to_string()))?;
+                .map_err(|e| err(e.into()))?;
+            let codes = cast(b.column(index), &DataType::Utf8).map_err(|e| err(e.into()))?;
             let codes = codes
                 .as_any()
                 .downcast_ref::<StringArray>()
-                .ok_or_else(|| err("practice_code is not text".into()))?;
+                .ok_or_else(|| err(TableError::NotText("practice_code".into())))?;
             for name in &wanted {
-                let index = schema.index_of(name).map_err(|e| err(e.to_string()))?;
-                let col = cast(b.column(index), &DataType::Float64)
-                    .map_err(|e| err(format!("{name}: {e}")))?;
+                let index = schema.index_of(name).map_err(|e| err(e.into()))?;
+                let col = cast(b.column(index), &DataType::Float64).map_err(|source| {
+                    err(TableError::Cast {
+                        name: name.to_string(),
+                        source,
+                    })
+                })?;
                 let col = col
                     .as_any()
                     .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| err(format!("{name} is not numeric")))?;
+                    .ok_or_else(|| err(TableError::NotNumeric(name.to_string())))?;
                 for i in 0..b.num_rows() {
                     if let Some(p) = practices.get_mut(codes.value(i))
                         && col.is_valid(i)
@@ -826,7 +1028,7 @@ impl Pipeline {
     }
 
     /// The first column of a query's rows as text.
-    async fn strings(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<String>> {
+    async fn strings(&self, ctx: &SessionContext, sql: &str) -> Result<Vec<String>, TableError> {
         let mut out = Vec::new();
         for b in query(ctx, sql).await? {
             out.extend(text_column(&b, 0)?.into_iter().flatten());
@@ -849,25 +1051,21 @@ impl Pipeline {
     /// its outcome.
     pub async fn run_with(&self, options: &RunOptions) -> Result<RunSummary> {
         if !options.select.is_empty() && same_folder(&self.output_for(options), &self.output) {
-            return Err(PipelineError::Query(format!(
-                "--select publishes a subset of the indicators, so it never publishes into the board's folder {}: give --out another folder (or leave it out to publish into {}-select)",
-                self.output.display(),
-                self.output.display()
-            )));
+            return Err(UsageError::SelectIntoBoard {
+                output: self.output.clone(),
+            }
+            .into());
         }
         if let Some(past) = &options.as_of {
             if !options.select.is_empty() {
-                return Err(PipelineError::AsOf(
-                    "--as-of makes a past run's whole publication again: it does not take --select"
-                        .into(),
-                ));
+                return Err(AsOfError::WithSelect.into());
             }
             if same_folder(&self.output_for(options), &self.output) {
-                return Err(PipelineError::AsOf(format!(
-                    "--as-of publishes a past run, so it never publishes into the board's folder {}: give --out another folder (or leave it out to publish into {}-as-of-{past})",
-                    self.output.display(),
-                    self.output.display()
-                )));
+                return Err(AsOfError::IntoBoard {
+                    output: self.output.clone(),
+                    run: past.clone(),
+                }
+                .into());
             }
             let run_id = invocation_id();
             let span = run_span(&run_id, "run");
@@ -984,44 +1182,46 @@ impl Pipeline {
 
     /// A past run's record from the runs table.
     async fn past_run(&self, warehouse: &Warehouse, id: &str) -> Result<Manifest> {
-        let listing = format!(
-            "`peerbench runs {}` lists the runs recorded",
-            self.file.display()
-        );
+        let run = id.to_string();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(PipelineError::AsOf(format!(
-                "--as-of {id:?} is not a run id (they look like 20261129T020000Z-4242): {listing}"
-            )));
+            return Err(AsOfError::NotARunId {
+                run,
+                pipeline: self.file.clone(),
+            }
+            .into());
         }
         if warehouse.version(RUNS_TABLE).await?.is_none() {
-            return Err(PipelineError::AsOf(format!(
-                "no run {id} in the warehouse at {}: it has no runs recorded yet",
-                warehouse.location()
-            )));
+            return Err(AsOfError::NoRunsYet {
+                run,
+                warehouse: warehouse.location(),
+            }
+            .into());
         }
         let ctx = SessionContext::new();
         warehouse.register(&ctx, RUNS_TABLE, None).await?;
         let sql = format!("SELECT manifest FROM {RUNS_TABLE} WHERE run_id = '{id}'");
         let text = query(&ctx, &sql)
-            .await?
-            .first()
-            .map(|b| text_column(b, 0))
-            .transpose()?
+            .await
+            .and_then(|batches| batches.first().map(|b| text_column(b, 0)).transpose())
+            .map_err(runs_table)?
             .and_then(|t| t.into_iter().flatten().next());
         let Some(text) = text else {
-            return Err(PipelineError::AsOf(format!(
-                "no run {id} in the warehouse at {}: {listing}",
-                warehouse.location()
-            )));
+            return Err(AsOfError::NoSuchRun {
+                run,
+                warehouse: warehouse.location(),
+                pipeline: self.file.clone(),
+            }
+            .into());
         };
-        let past = Manifest::parse(&format!("of run {id}"), &text)
-            .map_err(|e| PipelineError::AsOf(e.to_string()))?;
+        let past = Manifest::parse(&format!("of run {id}"), &text).map_err(AsOfError::from)?;
         match past.outcome {
             Outcome::Success | Outcome::PublishedWithFailures => Ok(past),
-            other => Err(PipelineError::AsOf(format!(
-                "run {id} published nothing ({}), so there is nothing of it to make again: {listing}",
-                other.as_str()
-            ))),
+            outcome => Err(AsOfError::PublishedNothing {
+                run,
+                outcome,
+                pipeline: self.file.clone(),
+            }
+            .into()),
         }
     }
 
@@ -1047,25 +1247,11 @@ impl Pipeline {
         if changed.is_empty() {
             return Ok(now);
         }
-        Err(PipelineError::AsOf(format!(
-            "run {} recorded only hashes of its SQL (an earlier release made it), and {} changed since: restore the files as they were then (e.g. with git checkout) and run again",
-            past.run_id,
-            if changed.len() > 3 {
-                format!(
-                    "{}, {}, {} and {} more have",
-                    changed[0],
-                    changed[1],
-                    changed[2],
-                    changed.len() - 3
-                )
-            } else {
-                format!(
-                    "{} {}",
-                    changed.join(", "),
-                    if changed.len() == 1 { "has" } else { "have" }
-                )
-            }
-        )))
+        Err(AsOfError::Changed {
+            run: past.run_id.clone(),
+            changed,
+        }
+        .into())
     }
 
     async fn run_in_span(&self, options: &RunOptions, run_id: String) -> Result<RunSummary> {
@@ -1142,12 +1328,12 @@ impl Pipeline {
             "set aside",
             "failed indicators / error"
         )];
-        for b in query(&ctx, &sql).await? {
+        for b in query(&ctx, &sql).await.map_err(runs_table)? {
             let (ids, started, outcomes, manifests) = (
-                text_column(&b, 0)?,
-                text_column(&b, 1)?,
-                text_column(&b, 2)?,
-                text_column(&b, 3)?,
+                text_column(&b, 0).map_err(runs_table)?,
+                text_column(&b, 1).map_err(runs_table)?,
+                text_column(&b, 2).map_err(runs_table)?,
+                text_column(&b, 3).map_err(runs_table)?,
             );
             for r in 0..b.num_rows() {
                 let id = ids[r].clone().unwrap_or_default();
@@ -1315,8 +1501,9 @@ impl Pipeline {
 
     /// What a manifest knows before the run starts.
     fn manifest_skeleton(&self, run_id: &str, options: &RunOptions) -> Result<Manifest> {
-        let pipeline_bytes = std::fs::read(&self.file).map_err(|e| {
-            PipelineError::Query(format!("cannot read {}: {e}", self.file.display()))
+        let pipeline_bytes = std::fs::read(&self.file).map_err(|source| PipelineError::Read {
+            path: self.file.clone(),
+            source,
         })?;
         let started = manifest::now();
         Ok(Manifest {
@@ -1560,46 +1747,67 @@ impl Pipeline {
         options: &RunOptions,
         manifest: &mut Manifest,
     ) -> Result<RunSummary> {
+        let mut practices = self
+            .practices(&tonight.ctx)
+            .instrument(tonight.span.clone())
+            .await?;
+        self.add_descriptors(&tonight.ctx, &mut practices)
+            .instrument(tonight.span.clone())
+            .await?;
+        let compared = self
+            .compute_indicators(warehouse, &tonight, !options.full, &practices, manifest)
+            .await;
+        // One record of the stages' times: comparisons interleave with the
+        // indicators' SQL, and their time goes to the compare stage.
+        add_stage_time(
+            manifest,
+            "indicators",
+            tonight.started.elapsed().saturating_sub(compared.took),
+        );
+        add_stage_time(manifest, "compare", compared.took);
+        self.refuse_failures(&tonight.catalogue, &compared.not_computed)?;
+        stage_finished("indicators", manifest.stage_seconds["indicators"]);
+        self.publish(lock, tonight, practices, compared, manifest)
+            .await
+    }
+
+    /// Computes (or reuses) each indicator of the catalogue, recording it in
+    /// the manifest, and compares each practice with its peers as soon as
+    /// the indicator's rows are there, so only one indicator's rows are held
+    /// at a time.
+    async fn compute_indicators(
+        &self,
+        warehouse: &Warehouse,
+        tonight: &Tonight,
+        reuse_kept: bool,
+        practices: &BTreeMap<String, PracticeInfo>,
+        manifest: &mut Manifest,
+    ) -> Compared {
         let Tonight {
             ctx,
-            versions,
             catalogue,
             views,
-            ingest,
-            output,
-            started: stage_started,
             span: indicators_span,
             keep_outputs,
+            ..
         } = tonight;
-        let mut practices = self
-            .practices(&ctx)
-            .instrument(indicators_span.clone())
-            .await?;
-        self.add_descriptors(&ctx, &mut practices)
-            .instrument(indicators_span.clone())
-            .await?;
         let practice_map: HashMap<String, PracticeInfo> = practices
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-
         let compare_options = CompareOptions { spc: self.spc };
         let groups: Vec<_> = self
             .peer_groups
             .iter()
             .map(|g| g.resolve(&practice_map))
             .collect();
-        let mut results: Vec<ResultRow> = Vec::new();
-        let mut failures = Vec::new();
-        let mut hasher = Sha256::new();
-        for (t, v) in &versions {
-            hasher.update(format!("{t}@{v};"));
-        }
-        let mut not_computed = Vec::new();
+        let mut compared = Compared {
+            results: Vec::new(),
+            not_computed: Vec::new(),
+            took: std::time::Duration::ZERO,
+        };
         let compare_span = stage_span("compare");
-        let mut compare_took = std::time::Duration::ZERO;
         for (i, ind) in catalogue.iter().enumerate() {
-            hasher.update(ind.sql.as_bytes());
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
             let mut record = |status: &str, rows: usize, seconds: f64, error: Option<String>| {
@@ -1624,17 +1832,19 @@ impl Pipeline {
             let (computed, reused) = self
                 .compute_or_reuse(
                     warehouse,
-                    &ctx,
+                    ctx,
                     ind,
-                    &views,
+                    views,
                     &manifest.table_versions,
-                    (!options.full, keep_outputs),
+                    (reuse_kept, *keep_outputs),
                 )
                 .instrument(indicators_span.clone())
                 .await;
             match computed {
                 Ok(rows) => {
                     let status = if reused { "reused" } else { "computed" };
+                    // "computed" as before reuse came, so log readers keep
+                    // finding it; "reused" otherwise.
                     indicators_span.in_scope(|| {
                         tracing::info!(indicator = ind.id, rows = rows.len(), "{status}")
                     });
@@ -1642,7 +1852,7 @@ impl Pipeline {
                     manifest.counts.indicator_rows += rows.len();
                     let compare_started = std::time::Instant::now();
                     compare_span.in_scope(|| {
-                        results.extend(compare_indicator(
+                        compared.results.extend(compare_indicator(
                             ind,
                             &rows,
                             &practice_map,
@@ -1650,7 +1860,7 @@ impl Pipeline {
                             &compare_options,
                         ))
                     });
-                    compare_took += compare_started.elapsed();
+                    compared.took += compare_started.elapsed();
                 }
                 Err(e) => {
                     indicators_span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
@@ -1660,8 +1870,7 @@ impl Pipeline {
                         started.elapsed().as_secs_f64(),
                         Some(e.to_string()),
                     );
-                    failures.push(e.to_string());
-                    not_computed.push(NotComputed {
+                    compared.not_computed.push(NotComputed {
                         id: ind.id.clone(),
                         title: ind.title.clone(),
                         reason: e.to_string(),
@@ -1670,70 +1879,56 @@ impl Pipeline {
             }
         }
         progress("computing indicators", catalogue.len(), catalogue.len(), "");
-        // One record of the stages' times: comparisons interleave with the
-        // indicators' SQL, and their time goes to the compare stage.
-        add_stage_time(
-            manifest,
-            "indicators",
-            stage_started.elapsed().saturating_sub(compare_took),
-        );
-        add_stage_time(manifest, "compare", compare_took);
-        if !failures.is_empty() && self.on_indicator_error == OnIndicatorError::Fail {
-            return Err(PipelineError::IndicatorsFailed {
-                count: failures.len(),
-                details: failures
-                    .iter()
-                    .map(|f| format!("  - {f}"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
-        }
-        if !failures.is_empty() && failures.len() == catalogue.iter().filter(|i| !i.draft).count() {
-            return Err(PipelineError::IndicatorsFailed {
-                count: failures.len(),
-                details: format!(
-                    "  every indicator failed, so there is nothing to publish:\n{}",
-                    failures
-                        .iter()
-                        .map(|f| format!("  - {f}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ),
-            });
-        }
-        stage_finished("indicators", manifest.stage_seconds["indicators"]);
-        let stage_started = std::time::Instant::now();
-        let run_id = hasher
-            .finalize()
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>();
+        compared
+    }
 
+    /// Nothing is published when an indicator failed and the pipeline says
+    /// so, or when every indicator failed.
+    fn refuse_failures(&self, catalogue: &[Indicator], failed: &[NotComputed]) -> Result<()> {
+        let every = failed.len() == catalogue.iter().filter(|i| !i.draft).count();
+        if !failed.is_empty() && (self.on_indicator_error == OnIndicatorError::Fail || every) {
+            return Err(PipelineError::IndicatorsFailed {
+                failed: failed.iter().map(|f| f.reason.clone()).collect(),
+                every: self.on_indicator_error != OnIndicatorError::Fail,
+            });
+        }
+        Ok(())
+    }
+
+    /// The checks on the data the pages show beside the numbers: each
+    /// source's latest month and the practices missing from it, and the
+    /// practices whose latest period jumped.
+    async fn data_checks(&self, ctx: &SessionContext) -> DataChecks {
+        DataChecks {
+            completeness: self.latest_completeness(ctx).await,
+            jumps: self.period_jumps(ctx).await,
+        }
+    }
+
+    /// Where the publication's numbers come from and how good the data
+    /// was: the run, the table versions, and per source its files, the
+    /// rows set aside, its latest month's missing practices and sudden
+    /// changes.
+    fn provenance(
+        &self,
+        run_id: String,
+        versions: Vec<(String, u64)>,
+        ingest: &IngestSummary,
+        practices: &BTreeMap<String, PracticeInfo>,
+        checks: DataChecks,
+    ) -> Provenance {
+        let DataChecks {
+            completeness,
+            mut jumps,
+        } = checks;
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
             if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
                 *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
             }
         }
-        let completeness = self
-            .latest_completeness(&ctx)
-            .instrument(compare_span.clone())
-            .await;
-        let mut jumps = self
-            .period_jumps(&ctx)
-            .instrument(compare_span.clone())
-            .await;
-        // Failed indicators have no count (not a count of 0).
-        let mut outliers = outliers(&catalogue, &results, &self.primary_peer_group);
-        outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
-        add_stage_time(manifest, "compare", stage_started.elapsed());
-        stage_finished("compare", manifest.stage_seconds["compare"]);
-        let stage_started = std::time::Instant::now();
-        let publish_span = stage_span("publish");
-        let _publishing = publish_span.enter();
-        let provenance = Provenance {
-            run_id: run_id.clone(),
+        Provenance {
+            run_id,
             peerbench_version: env!("CARGO_PKG_VERSION").to_string(),
             pipeline_name: self
                 .file
@@ -1766,7 +1961,47 @@ impl Pipeline {
                 .collect(),
             quarantined_by_practice,
             unclaimed_files: ingest.unclaimed.clone(),
-        };
+        }
+    }
+
+    /// The compare stage's checks on the data (completeness, sudden
+    /// changes, outliers) and the publication of the pages.
+    async fn publish(
+        &self,
+        lock: Option<&RunLock>,
+        tonight: Tonight,
+        practices: BTreeMap<String, PracticeInfo>,
+        compared: Compared,
+        manifest: &mut Manifest,
+    ) -> Result<RunSummary> {
+        let Tonight {
+            ctx,
+            versions,
+            catalogue,
+            ingest,
+            output,
+            ..
+        } = tonight;
+        let Compared {
+            results,
+            not_computed,
+            ..
+        } = compared;
+        let stage_started = std::time::Instant::now();
+        let run_id = report_id(&versions, &catalogue);
+        let checks = self
+            .data_checks(&ctx)
+            .instrument(stage_span("compare"))
+            .await;
+        // Failed indicators have no count (not a count of 0).
+        let mut outliers = outliers(&catalogue, &results, &self.primary_peer_group);
+        outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
+        add_stage_time(manifest, "compare", stage_started.elapsed());
+        stage_finished("compare", manifest.stage_seconds["compare"]);
+        let stage_started = std::time::Instant::now();
+        let publish_span = stage_span("publish");
+        let _publishing = publish_span.enter();
+        let provenance = self.provenance(run_id.clone(), versions, &ingest, &practices, checks);
         let outcome = if not_computed.is_empty() {
             Outcome::Success
         } else {
@@ -1901,23 +2136,25 @@ fn quarantine_csv(ingest: &IngestSummary) -> Result<Vec<u8>> {
 }
 
 /// A query's rows.
-async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
-    ctx.sql(sql)
-        .await
-        .map_err(|e| PipelineError::Query(e.to_string()))?
-        .collect()
-        .await
-        .map_err(|e| PipelineError::Query(e.to_string()))
+async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, TableError> {
+    Ok(ctx.sql(sql).await?.collect().await?)
+}
+
+/// An error reading the runs table.
+fn runs_table(source: TableError) -> PipelineError {
+    PipelineError::Table {
+        table: RUNS_TABLE.to_string(),
+        source,
+    }
 }
 
 /// One column of a batch as text, whatever its type (nulls as None).
-fn text_column(b: &arrow::record_batch::RecordBatch, i: usize) -> Result<Vec<Option<String>>> {
-    let col = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8)
-        .map_err(|e| PipelineError::Query(e.to_string()))?;
+fn text_column(b: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, TableError> {
+    let col = cast(b.column(i), &DataType::Utf8)?;
     let col = col
         .as_any()
-        .downcast_ref::<arrow::array::StringArray>()
-        .ok_or_else(|| PipelineError::Query("not text".into()))?;
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| TableError::NotText(format!("column {i}")))?;
     Ok((0..col.len())
         .map(|r| col.is_valid(r).then(|| col.value(r).to_string()))
         .collect())
@@ -1925,7 +2162,10 @@ fn text_column(b: &arrow::record_batch::RecordBatch, i: usize) -> Result<Vec<Opt
 
 /// One source's sudden changes since the previous period (see
 /// `Pipeline::period_jumps`); None when the source has no period.
-async fn source_jumps(ctx: &SessionContext, source: &Source) -> Result<Option<Vec<Jump>>> {
+async fn source_jumps(
+    ctx: &SessionContext,
+    source: &Source,
+) -> Result<Option<Vec<Jump>>, TableError> {
     let shape = &source.shape;
     let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column()) else {
         return Ok(None);
@@ -1963,7 +2203,7 @@ async fn source_jumps(ctx: &SessionContext, source: &Source) -> Result<Option<Ve
             text_column(&b, 1)?,
             text_column(&b, 2)?,
         );
-        let number = |i: usize| -> Result<Vec<Option<i64>>> {
+        let number = |i: usize| -> Result<Vec<Option<i64>>, TableError> {
             Ok(text_column(&b, i)?
                 .into_iter()
                 .map(|s| s.and_then(|s| s.parse().ok()))

@@ -302,11 +302,71 @@ mod tests {
             e,
             "run manifest run.json has schema version 0; this peerbench reads version 1: use the peerbench release that wrote it (0.1.0)"
         );
-        assert!(
-            Manifest::parse("run.json", "{")
-                .unwrap_err()
-                .to_string()
-                .starts_with("run manifest run.json cannot be read")
+        assert_eq!(
+            Manifest::parse("run.json", "{").unwrap_err().to_string(),
+            "run manifest run.json cannot be read: EOF while parsing an object at line 1 column 1"
         );
+    }
+
+    #[test]
+    fn the_recorded_definitions_and_outcome_survive_the_round_trip() {
+        let mut m = manifest();
+        m.outcome = Outcome::PublishedWithFailures;
+        m.error = Some("an indicator failed".into());
+        let back = Manifest::parse("run.json", &m.to_json()).unwrap();
+        assert_eq!(back.definitions, m.definitions);
+        assert_eq!(back.outcome, Outcome::PublishedWithFailures);
+        assert_eq!(back, m);
+        // A record from before runs kept their SQL reads back without it.
+        let mut value: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        value.as_object_mut().unwrap().remove("definitions");
+        let old = Manifest::parse("run.json", &value.to_string()).unwrap();
+        assert_eq!(old.definitions, None);
+    }
+
+    #[test]
+    fn a_manifest_without_a_schema_or_fields_is_refused_by_name() {
+        let e = Manifest::parse("of run r1", "{}").unwrap_err();
+        assert!(
+            matches!(&e, ManifestError::Schema { found: 0, release, .. } if release == "unknown"),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "run manifest of run r1 has schema version 0; this peerbench reads version 1: use the peerbench release that wrote it (unknown)"
+        );
+        let e = Manifest::parse("run.json", "{\"schema_version\": 1}").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "run manifest run.json cannot be read: missing field `run_id`"
+        );
+    }
+
+    #[test]
+    fn the_runs_row_carries_the_manifest() {
+        let m = manifest();
+        let row = runs_row(&m);
+        assert_eq!(row.schema(), runs_schema());
+        let text = |i: usize| {
+            row.column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .value(0)
+                .to_string()
+        };
+        assert_eq!(
+            (0..7).map(text).collect::<Vec<_>>(),
+            [
+                "20261129T020000Z-42",
+                "2026-11-29T02:00:00.000Z",
+                "2026-11-29T02:01:30.500Z",
+                "success",
+                "c",
+                "0.1.0",
+                "1"
+            ]
+        );
+        assert_eq!(Manifest::parse("runs", &text(7)).unwrap(), m);
     }
 }

@@ -12,8 +12,8 @@
 use std::fmt::Write as _;
 
 use maud::{Markup, PreEscaped, html};
+use peerbench_catalogue::{Indicator, ValueType};
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Indicator, ValueType};
 use peerbench_stats::{
     Comparison, FunnelKind, Overdispersion, Polarity, Variation, funnel_limits as limits_at,
 };

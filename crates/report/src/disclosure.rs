@@ -33,8 +33,8 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use peerbench_catalogue::{Indicator, ValueType};
 use peerbench_compare::{PeerGroup, PeerGroupKind, ResultRow};
-use peerbench_indicators::{Indicator, ValueType};
 use peerbench_stats::{Comparison, TrendLabel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -29,8 +29,8 @@ mod workbook;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use peerbench_catalogue::Indicator;
 use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
-use peerbench_indicators::Indicator;
 
 pub use disclosure::{
     Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,

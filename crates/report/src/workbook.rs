@@ -5,8 +5,8 @@
 
 use rust_xlsxwriter::{Format, FormatAlign, Workbook, Worksheet, XlsxError};
 
+use peerbench_catalogue::{Domain, Indicator};
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
 use crate::pages::Site;

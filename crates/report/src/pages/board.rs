@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
+use peerbench_catalogue::{Domain, Indicator};
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Domain, Indicator};
 use peerbench_stats::Comparison;
 
 use super::{Site, comparison_tag, fmt, head, practice_link};

@@ -2,7 +2,7 @@
 //! written from the SQL files' headers, grouped by domain.
 
 use maud::{Markup, html};
-use peerbench_indicators::{Domain, Indicator};
+use peerbench_catalogue::{Domain, Indicator};
 
 use super::{head, layout};
 use crate::wording;

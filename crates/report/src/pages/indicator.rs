@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use maud::{Markup, html};
+use peerbench_catalogue::Indicator;
 use peerbench_compare::ResultRow;
-use peerbench_indicators::Indicator;
 use peerbench_stats::quantile_type7;
 
 use super::{Site, comparison_tag, figure_cells, fmt, head, practice_link, signal_cells};

@@ -29,8 +29,8 @@ mod practice;
 use std::collections::HashMap;
 
 use maud::{Markup, html};
+use peerbench_catalogue::Indicator;
 use peerbench_compare::ResultRow;
-use peerbench_indicators::Indicator;
 
 use crate::ReportInput;
 use crate::disclosure::{Suppression, View};

@@ -8,11 +8,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use peerbench_catalogue::{Indicator, IndicatorRow};
 use peerbench_compare::{
     CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResolvedPeerGroup, ResultRow,
     compare_indicator, what_changed,
 };
-use peerbench_indicators::{Indicator, IndicatorRow};
 
 use super::{Site, catalogue_page};
 use crate::{

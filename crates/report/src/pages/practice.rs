@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use maud::{Markup, html};
+use peerbench_catalogue::{Domain, Indicator, ValueType};
 use peerbench_compare::ResultRow;
-use peerbench_indicators::{Domain, Indicator, ValueType};
 use peerbench_stats::{Comparison, quantile_type7};
 
 use super::{Site, comparison_tag, figure_cells, head, signal_cells};
