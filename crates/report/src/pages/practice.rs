@@ -209,6 +209,7 @@ impl Site<'_> {
                 lower_95: r.lower_95,
                 upper_95: r.upper_95,
                 peers: [min, q1, q3, max],
+                whiskers: charts::spine_whiskers(values, q1, q3),
                 benchmark: view.benchmark(r),
                 comparison: view.comparison(r),
             },
