@@ -340,11 +340,15 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
         .collect();
     let f = |x: f64| crate::pages::fmt(Some(x));
     let practice_beyond = match v_beyond {
-        Some(side) => format!(", beyond the scale (drawn at its {} edge)", side_word(side)),
+        Some(side) => format!(
+            "; the practice's value, {}, is beyond the scale, drawn at its {} edge with an arrow",
+            f(v),
+            side_word(side)
+        ),
         None => String::new(),
     };
     let peers_note = if scale.x(min).1.is_some() || scale.x(max).1.is_some() {
-        "; peers beyond the scale are drawn at its edge"
+        "; peers' values beyond the scale are drawn at its edge with an arrow"
     } else {
         ""
     };
@@ -354,10 +358,9 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
         "the middle of the peers' values"
     };
     let desc = format!(
-        "Practice {}{} against peer range {} to {}, middle half {} to {}, benchmark {}; {}. \
-         Scale centred on {}, running {} either side of it{}. {}",
+        "Practice {} against peer range {} to {}, middle half {} to {}, benchmark {}; {}. \
+         Scale centred on {}, running {} either side of it{}{}. {}",
         f(v),
-        practice_beyond,
         f(min),
         f(max),
         f(q1),
@@ -366,6 +369,7 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
         wording::comparison_tag(s.comparison).word,
         centred,
         f(scale.half),
+        practice_beyond,
         peers_note,
         wording::spine_left(ind.polarity)
     );
@@ -960,7 +964,11 @@ mod tests {
         let svg = spine(&indicator("high_is_good"), &extreme_spine(1000.0)).into_string();
         assert!(
             svg.contains(
-                "Practice 1000, beyond the scale (drawn at its right edge) against peer range 40.0 to 1000"
+                "Practice 1000 against peer range 40.0 to 1000, middle half 45.0 to 55.0, \
+                 benchmark 50.0; Similar. Scale centred on the benchmark, running 10.0 either \
+                 side of it; the practice's value, 1000, is beyond the scale, drawn at its right \
+                 edge with an arrow; peers' values beyond the scale are drawn at its edge with an \
+                 arrow."
             ),
             "{svg}"
         );
@@ -980,7 +988,7 @@ mod tests {
         assert!(svg.contains("Practice 45.0 against"), "{svg}");
         assert!(svg.contains("<circle cx=\"158.0\""), "{svg}");
         assert!(
-            svg.contains("peers beyond the scale are drawn at its edge"),
+            svg.contains("peers' values beyond the scale are drawn at its edge"),
             "{svg}"
         );
         assert!(
