@@ -191,38 +191,175 @@ fn across(y: f64, style: &str) -> Markup {
 }
 
 /// What a spine chart draws: the practice's value and interval, the peer
-/// distribution (minimum, quartiles, maximum), the benchmark and the
-/// comparison that colours the practice's mark.
+/// distribution (minimum, quartiles, maximum, and the ends of its box-plot
+/// whiskers, which set the scale), the benchmark and the comparison that
+/// colours the practice's mark.
 pub struct Spine {
     pub value: f64,
     pub lower_95: Option<f64>,
     pub upper_95: Option<f64>,
+    /// The peers' minimum, lower quartile, upper quartile and maximum.
     pub peers: [f64; 4],
+    /// The peers' most extreme values inside Tukey's fences (see
+    /// [`spine_whiskers`]): the scale reaches the further of them.
+    pub whiskers: [f64; 2],
     pub benchmark: Option<f64>,
     pub comparison: Comparison,
+}
+
+/// The ends of a box plot's whiskers (Tukey): the lowest and highest of
+/// `values` within 1.5 interquartile ranges of the quartiles `q1` and `q3`.
+/// One extreme practice moves neither, however far out it is.
+pub fn spine_whiskers(values: &[f64], q1: f64, q3: f64) -> [f64; 2] {
+    let fence = 1.5 * (q3 - q1);
+    let (lo_fence, hi_fence) = (q1 - fence, q3 + fence);
+    let inside = || {
+        values
+            .iter()
+            .copied()
+            .filter(move |v| v.is_finite() && (lo_fence..=hi_fence).contains(v))
+    };
+    let lo = inside().fold(f64::INFINITY, f64::min);
+    let hi = inside().fold(f64::NEG_INFINITY, f64::max);
+    if lo <= hi { [lo, hi] } else { [q1, q3] }
+}
+
+/// Width of a spine chart, and the margin either side of its scale (room
+/// for the practice's mark and an arrow at the edge).
+const SPINE_W: f64 = 220.0;
+const SPINE_PAD: f64 = 14.0;
+
+/// Where a value falls beyond a spine chart's scale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Beyond {
+    Left,
+    Right,
+}
+
+/// A spine chart's scale: symmetric about `centre` (the benchmark, or the
+/// middle of the whiskers when there is none), running `half` either side
+/// of it; values beyond are clipped to the edge.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct SpineScale {
+    centre: f64,
+    half: f64,
+    flip: bool,
+}
+
+impl SpineScale {
+    fn new(s: &Spine, polarity: Polarity) -> Self {
+        let [lw, uw] = s.whiskers;
+        let centre = s.benchmark.unwrap_or((lw + uw) / 2.0);
+        let from = |x: f64| (x - centre).abs();
+        let mut half = from(lw).max(from(uw));
+        if !(half.is_finite() && half > 0.0) {
+            // Every peer the same as the centre: reach the practice or the
+            // peers' extremes instead, or any width at all.
+            let [min, _, _, max] = s.peers;
+            half = from(min).max(from(max)).max(from(s.value));
+        }
+        if !(half.is_finite() && half > 0.0) {
+            half = 1.0;
+        }
+        SpineScale {
+            centre,
+            half,
+            flip: polarity == Polarity::LowIsGood,
+        }
+    }
+
+    fn lo(&self) -> f64 {
+        self.centre - self.half
+    }
+
+    /// The x of `val` on the chart, clipped to the scale, and the side it
+    /// is beyond if it was clipped.
+    fn x(&self, val: f64) -> (f64, Option<Beyond>) {
+        let t = (val - self.lo()) / (2.0 * self.half);
+        let (t, beyond) = if t < 0.0 {
+            (0.0, Some(Beyond::Left))
+        } else if t > 1.0 {
+            (1.0, Some(Beyond::Right))
+        } else {
+            (t, None)
+        };
+        let (t, beyond) = if self.flip {
+            let other = beyond.map(|b| match b {
+                Beyond::Left => Beyond::Right,
+                Beyond::Right => Beyond::Left,
+            });
+            (1.0 - t, other)
+        } else {
+            (t, beyond)
+        };
+        (SPINE_PAD + t * (SPINE_W - 2.0 * SPINE_PAD), beyond)
+    }
+}
+
+/// An arrowhead just outside the scale's edge on `side`, pointing out.
+fn spine_arrow(side: Beyond, y0: f64, y1: f64, style: &str) -> Markup {
+    let (edge, out) = match side {
+        Beyond::Left => (SPINE_PAD, -1.0),
+        Beyond::Right => (SPINE_W - SPINE_PAD, 1.0),
+    };
+    let (base, tip) = (edge + out * 7.0, edge + out * 12.0);
+    shape(format_args!(
+        "<polyline fill=\"none\" {style} points=\"{base:.1},{y0:.1} {tip:.1},{:.1} {base:.1},{y1:.1}\"/>",
+        (y0 + y1) / 2.0
+    ))
+}
+
+fn side_word(b: Beyond) -> &'static str {
+    match b {
+        Beyond::Left => "left",
+        Beyond::Right => "right",
+    }
 }
 
 /// A spine chart: peer range (min–max), interquartile box, benchmark line
 /// and the practice's value with its 95% interval. Oriented so that the
 /// worse end is always on the left.
+///
+/// The scale is centred on the benchmark and symmetric about it, as
+/// Fingertips draws its spine charts, but runs only as far as the further
+/// whisker end (so one extreme practice cannot squash the others): values
+/// beyond are drawn at the edge with an arrow pointing out, and the
+/// description gives their real values and says they are beyond the scale.
 pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
     let [min, q1, q3, max] = s.peers;
     let v = s.value;
-    let lo = min.min(s.lower_95.unwrap_or(v));
-    let hi = max.max(s.upper_95.unwrap_or(v));
-    let span = if hi > lo { hi - lo } else { 1.0 };
-    let flip = ind.polarity == Polarity::LowIsGood;
-    let (w, pad) = (220.0, 6.0);
-    let x = |val: f64| {
-        let t = (val - lo) / span;
-        let t = if flip { 1.0 - t } else { t };
-        pad + t * (w - 2.0 * pad)
-    };
+    let scale = SpineScale::new(s, ind.polarity);
+    let x = |val: f64| scale.x(val).0;
     let (a, b) = (x(min).min(x(max)), x(min).max(x(max)));
     let (c, d) = (x(q1).min(x(q3)), x(q1).max(x(q3)));
+    let (vx, v_beyond) = scale.x(v);
+    let peers_beyond: Vec<Beyond> = [scale.x(min).1, scale.x(max).1]
+        .into_iter()
+        .flatten()
+        .filter(|b| Some(*b) != v_beyond)
+        .collect();
     let f = |x: f64| crate::pages::fmt(Some(x));
+    let practice_beyond = match v_beyond {
+        Some(side) => format!(
+            "; the practice's value, {}, is beyond the scale, drawn at its {} edge with an arrow",
+            f(v),
+            side_word(side)
+        ),
+        None => String::new(),
+    };
+    let peers_note = if scale.x(min).1.is_some() || scale.x(max).1.is_some() {
+        "; peers' values beyond the scale are drawn at its edge with an arrow"
+    } else {
+        ""
+    };
+    let centred = if s.benchmark.is_some() {
+        "the benchmark"
+    } else {
+        "the middle of the peers' values"
+    };
     let desc = format!(
-        "Practice {} against peer range {} to {}, middle half {} to {}, benchmark {}; {}. {}",
+        "Practice {} against peer range {} to {}, middle half {} to {}, benchmark {}; {}. \
+         Scale centred on {}, running {} either side of it{}{}. {}",
         f(v),
         f(min),
         f(max),
@@ -230,6 +367,10 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
         f(q3),
         crate::pages::fmt(s.benchmark),
         wording::comparison_tag(s.comparison).word,
+        centred,
+        f(scale.half),
+        practice_beyond,
+        peers_note,
         wording::spine_left(ind.polarity)
     );
     let fill = match s.comparison {
@@ -239,6 +380,7 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
         _ => "#ffffff",
     };
     let id = |part: &str| format!("sp-{}-{part}", ind.id);
+    let w = SPINE_W;
     html! {
         svg class="spine" role="img" width=(w) height="22" viewBox={ "0 0 " (w) " 22" }
             aria-labelledby={ (id("t")) " " (id("d")) } {
@@ -252,6 +394,9 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
                 "<rect x=\"{c:.1}\" y=\"7\" width=\"{:.1}\" height=\"8\" fill=\"#768692\"/>",
                 (d - c).max(1.0)
             )))
+            @for side in &peers_beyond {
+                (spine_arrow(*side, 7.0, 15.0, "stroke=\"#768692\" stroke-width=\"2\""))
+            }
             @if let Some(bm) = s.benchmark {
                 (shape(format_args!(
                     "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"2\" y2=\"20\" stroke=\"#212b32\" stroke-width=\"2\"/>",
@@ -265,9 +410,11 @@ pub fn spine(ind: &Indicator, s: &Spine) -> Markup {
                     x(u)
                 )))
             }
+            @if let Some(side) = v_beyond {
+                (spine_arrow(side, 4.0, 18.0, "stroke=\"#212b32\" stroke-width=\"2\""))
+            }
             (shape(format_args!(
-                "<circle cx=\"{:.1}\" cy=\"11\" r=\"5\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>",
-                x(v)
+                "<circle cx=\"{vx:.1}\" cy=\"11\" r=\"5\" fill=\"{fill}\" stroke=\"#212b32\" stroke-width=\"1.5\"/>"
             )))
         }
     }
@@ -725,7 +872,130 @@ fn period_ticks<'p>(periods: impl Iterator<Item = &'p str>) -> Vec<(f64, String)
 
 #[cfg(test)]
 mod tests {
-    use super::nice_ticks;
+    use std::path::Path;
+
+    use peerbench_stats::quantile_type7;
+
+    use super::{
+        Beyond, Comparison, Indicator, Polarity, Spine, SpineScale, nice_ticks, spine,
+        spine_whiskers,
+    };
+
+    /// Ten ordinary peers 40, 42, …, 58 around a benchmark of 50, and one
+    /// extreme practice at 1000 (the value given).
+    fn extreme_spine(value: f64) -> Spine {
+        let mut values: Vec<f64> = (0..10).map(|i| 40.0 + 2.0 * f64::from(i)).collect();
+        values.push(1000.0);
+        let q = |p| quantile_type7(&values, p).expect("quantile");
+        let (q1, q3) = (q(0.25), q(0.75));
+        Spine {
+            value,
+            lower_95: None,
+            upper_95: None,
+            peers: [q(0.0), q1, q3, q(1.0)],
+            whiskers: spine_whiskers(&values, q1, q3),
+            benchmark: Some(50.0),
+            comparison: Comparison::Similar,
+        }
+    }
+
+    #[test]
+    fn one_extreme_practice_does_not_squash_the_others() {
+        let s = extreme_spine(1000.0);
+        // Quartiles 45 and 55 (type 7); Tukey's fences 30 and 70, so the
+        // whiskers end at 40 and 58 and 1000 is outside them.
+        assert_eq!(s.peers, [40.0, 45.0, 55.0, 1000.0]);
+        assert_eq!(s.whiskers, [40.0, 58.0]);
+        let scale = SpineScale::new(&s, Polarity::HighIsGood);
+        // Centred on the benchmark, reaching the further whisker (40).
+        assert_eq!((scale.centre, scale.half), (50.0, 10.0));
+        assert_eq!((scale.lo(), scale.centre + scale.half), (40.0, 60.0));
+        // The scale's 192 px run from x = 14 (40) to x = 206 (60).
+        assert_eq!(scale.x(40.0), (14.0, None));
+        assert_eq!(scale.x(45.0), (62.0, None));
+        assert_eq!(scale.x(50.0), (110.0, None));
+        assert_eq!(scale.x(55.0), (158.0, None));
+        assert_eq!(scale.x(60.0), (206.0, None));
+        // The middle half of the peers spans half the chart (96 px); on a
+        // minimum-to-maximum scale it would have had 192 × 10 / 960 = 2 px.
+        assert_eq!(scale.x(55.0).0 - scale.x(45.0).0, 96.0);
+        // The extreme is clipped to the edge, and says so.
+        assert_eq!(scale.x(1000.0), (206.0, Some(Beyond::Right)));
+        assert_eq!(scale.x(-5.0), (14.0, Some(Beyond::Left)));
+        // Low is good: the worse end (high) is on the left.
+        let flipped = SpineScale::new(&s, Polarity::LowIsGood);
+        assert_eq!(flipped.x(45.0), (158.0, None));
+        assert_eq!(flipped.x(1000.0), (14.0, Some(Beyond::Left)));
+    }
+
+    #[test]
+    fn whiskers_ignore_one_extreme_in_a_small_group() {
+        let values = [10.0, 11.0, 12.0, 13.0, 500.0];
+        let q = |p| quantile_type7(&values, p).expect("quantile");
+        assert_eq!((q(0.25), q(0.75)), (11.0, 13.0));
+        assert_eq!(spine_whiskers(&values, 11.0, 13.0), [10.0, 13.0]);
+    }
+
+    #[test]
+    fn flat_peers_still_give_a_scale() {
+        let s = Spine {
+            value: 7.0,
+            lower_95: None,
+            upper_95: None,
+            peers: [5.0; 4],
+            whiskers: [5.0, 5.0],
+            benchmark: Some(5.0),
+            comparison: Comparison::Similar,
+        };
+        let scale = SpineScale::new(&s, Polarity::HighIsGood);
+        assert_eq!((scale.centre, scale.half), (5.0, 2.0));
+        assert_eq!(scale.x(7.0), (206.0, None));
+    }
+
+    fn indicator(polarity: &str) -> Indicator {
+        let text = format!(
+            "/*\nid = \"x\"\ntitle = \"X\"\ndomain = \"clinical\"\nvalue_type = \"rate\"\nmultiplier = 1000\npolarity = \"{polarity}\"\nnumerator = \"n\"\ndenominator = \"d\"\ndefinition = \"d\"\nsource = \"s\"\nmin_denominator = 30\n*/\nSELECT 1"
+        );
+        Indicator::parse(Path::new("x.sql"), &text).expect("fixture indicator")
+    }
+
+    #[test]
+    fn the_extreme_practice_is_drawn_at_the_edge_and_described() {
+        let svg = spine(&indicator("high_is_good"), &extreme_spine(1000.0)).into_string();
+        assert!(
+            svg.contains(
+                "Practice 1000 against peer range 40.0 to 1000, middle half 45.0 to 55.0, \
+                 benchmark 50.0; Similar. Scale centred on the benchmark, running 10.0 either \
+                 side of it; the practice's value, 1000, is beyond the scale, drawn at its right \
+                 edge with an arrow; peers' values beyond the scale are drawn at its edge with an \
+                 arrow."
+            ),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("Scale centred on the benchmark, running 10.0 either side of it"),
+            "{svg}"
+        );
+        // Its mark is at the right edge, with an arrow pointing out.
+        assert!(svg.contains("<circle cx=\"206.0\""), "{svg}");
+        assert!(
+            svg.contains("points=\"213.0,4.0 218.0,11.0 213.0,18.0\""),
+            "{svg}"
+        );
+        // An ordinary practice: in place, no arrow for it, and a grey one
+        // for the peer beyond the scale.
+        let svg = spine(&indicator("low_is_good"), &extreme_spine(45.0)).into_string();
+        assert!(svg.contains("Practice 45.0 against"), "{svg}");
+        assert!(svg.contains("<circle cx=\"158.0\""), "{svg}");
+        assert!(
+            svg.contains("peers' values beyond the scale are drawn at its edge"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("points=\"7.0,7.0 2.0,11.0 7.0,15.0\""),
+            "{svg}"
+        );
+    }
 
     #[test]
     fn ticks_are_round_numbers() {

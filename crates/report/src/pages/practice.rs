@@ -26,7 +26,7 @@ impl Site<'_> {
             (self.in_brief(code))
             h2 { "Where you stand" } "\n"
             p class="meta" {
-                "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, with its 95% interval). Worse is always to the left."
+                "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, with its 95% interval). Worse is always to the left. The benchmark is always in the middle, and the scale runs equally far either side of it, to the ends of the peers' usual spread (box-plot whiskers); a value beyond is drawn at the edge with an arrowhead pointing out."
             } "\n"
             @for domain in Domain::ALL { (self.where_you_stand(domain, code)) }
             h2 { "Each indicator in detail" } "\n"
@@ -209,6 +209,7 @@ impl Site<'_> {
                 lower_95: r.lower_95,
                 upper_95: r.upper_95,
                 peers: [min, q1, q3, max],
+                whiskers: charts::spine_whiskers(values, q1, q3),
                 benchmark: view.benchmark(r),
                 comparison: view.comparison(r),
             },
