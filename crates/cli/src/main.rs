@@ -321,6 +321,7 @@ impl From<peerbench_pipeline::PipelineError> for Failure {
     }
 }
 
+/// One arm per subcommand (the long ones call functions of their own).
 async fn execute(command: Command) -> Result<(), Failure> {
     match command {
         Command::Run(args) => run(args).await,
@@ -604,6 +605,7 @@ fn print_run(
     Ok(())
 }
 
+/// `peerbench indicators …`: one arm per subcommand.
 async fn indicators(command: IndicatorCommand) -> Result<(), Failure> {
     match command {
         IndicatorCommand::List { pipeline, select } => {

@@ -99,6 +99,10 @@ pub struct SpcChart {
 }
 
 /// An XmR chart over a practice's own series, in time order.
+///
+/// One function on purpose: the limits, then each rule in NHSRplotthedots'
+/// order over the same points, read top to bottom as the reference's
+/// `ptd_spc_standard` and `ptd_calculate_point_type` read.
 pub fn xmr(values: &[f64], polarity: Polarity, options: &SpcOptions) -> Result<SpcChart> {
     if values.len() < 2 {
         return Err(StatsError::Empty);

@@ -227,6 +227,11 @@ const ICB_LETTERS: &[u8] = b"ABCDEFGHJKLMNPRSTVWXYZ";
 
 /// Builds `count` practices grouped into PCNs (about 6 practices each),
 /// federations (about 40 practices) and ICBs (`icbs`).
+///
+/// One loop on purpose: each practice's draws come from one random stream in
+/// a fixed order, and the committed sample is those exact bytes; the pure
+/// parts (age profile, sex shares, openings) are already functions of their
+/// own.
 pub fn build_practices(
     seed: u64,
     count: usize,
