@@ -132,6 +132,12 @@ fn a_typo_is_located_with_close_matches() {
         out.contains(&format!("dna_rate.sql:{line}:{column}: unknown column \"appt_statu\" — did you mean appt_status?")),
         "{out}"
     );
+    // The whole of what the analyst reads, so a changed word is a reviewed
+    // snapshot diff.
+    insta::assert_snapshot!(
+        "check_typo",
+        crate::transcripts::stable(&format!("{out}---\n{}", stderr(&o)), dir.path())
+    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod loads;
 mod object_store;
 mod observability;
 mod operations;
+mod readme;
 mod synth;
 mod transcripts;
 

@@ -6,9 +6,21 @@
 use crate::{peerbench, stderr, stdout};
 
 /// The output with the machine's own paths replaced by stable names.
-fn stable(text: &str, dir: &std::path::Path) -> String {
+pub fn stable(text: &str, dir: &std::path::Path) -> String {
     text.replace(dir.to_str().unwrap(), "[TMP]")
         .replace(crate::repo().to_str().unwrap(), "[REPO]")
+}
+
+/// As [`stable`], with what differs from run to run (the invocation's id,
+/// seconds, pages per second) replaced too.
+fn timeless(text: &str, dir: &std::path::Path) -> String {
+    let text = stable(text, dir);
+    let run_id = regex::Regex::new(r"\d{8}T\d{6}Z-\d+").unwrap();
+    let seconds = regex::Regex::new(r"\d+\.\ds\b").unwrap();
+    let rate = regex::Regex::new(r"\(\d+ pages/s\)").unwrap();
+    let text = run_id.replace_all(&text, "[RUN]");
+    let text = seconds.replace_all(&text, "[S]s");
+    rate.replace_all(&text, "([N] pages/s)").into_owned()
 }
 
 #[test]
@@ -45,4 +57,11 @@ fn run_help() {
     let o = peerbench(&["run", "--help"]);
     assert!(o.status.success(), "{}", stderr(&o));
     insta::assert_snapshot!("run_help", stdout(&o));
+}
+
+#[test]
+fn run_summary_of_the_demo() {
+    let demo = crate::demo::demo();
+    let dir = demo.out.parent().unwrap();
+    insta::assert_snapshot!("run_demo", timeless(&demo.first_stdout, dir));
 }
