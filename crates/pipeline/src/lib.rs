@@ -2132,7 +2132,13 @@ fn quarantine_csv(ingest: &IngestSummary) -> Result<Vec<u8>> {
             ]
         }),
     )
-    .map_err(|e| peerbench_report::ReportError::Internal(format!("quarantine.csv: {e}")).into())
+    .map_err(|source| {
+        peerbench_report::ReportError::Csv {
+            what: "quarantine.csv".into(),
+            source,
+        }
+        .into()
+    })
 }
 
 /// A query's rows.

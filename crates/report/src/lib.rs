@@ -51,8 +51,22 @@ pub enum ReportError {
     UnsafePracticeCode(String),
     #[error("{0}: a file published with the report must be a relative path inside it")]
     UnsafeFilePath(PathBuf),
-    #[error("internal error while writing the report: {0}")]
-    Internal(String),
+    #[error("cannot build the results table's rows: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("cannot write {path} as Parquet: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot write {what} as CSV: {source}")]
+    Csv {
+        what: String,
+        #[source]
+        source: csv::Error,
+    },
+    #[error("cannot write the Excel workbook: {0}")]
+    Workbook(#[from] rust_xlsxwriter::XlsxError),
 }
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;

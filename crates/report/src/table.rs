@@ -124,8 +124,10 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
             )
         })
         .collect();
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
-        .map_err(|e| ReportError::Internal(e.to_string()))
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Writes the rows as Parquet, a batch of `BATCH_ROWS` at a time, so a
@@ -136,20 +138,17 @@ pub fn write_parquet(path: &Path, rows: &[ResultRow]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     })?;
+    let parquet = |source| ReportError::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let first = results_batch(&rows[..rows.len().min(BATCH_ROWS)])?;
-    let mut writer = ArrowWriter::try_new(file, first.schema(), None)
-        .map_err(|e| ReportError::Internal(e.to_string()))?;
-    writer
-        .write(&first)
-        .map_err(|e| ReportError::Internal(e.to_string()))?;
+    let mut writer = ArrowWriter::try_new(file, first.schema(), None).map_err(parquet)?;
+    writer.write(&first).map_err(parquet)?;
     for chunk in rows.chunks(BATCH_ROWS).skip(1) {
-        writer
-            .write(&results_batch(chunk)?)
-            .map_err(|e| ReportError::Internal(e.to_string()))?;
+        writer.write(&results_batch(chunk)?).map_err(parquet)?;
     }
-    writer
-        .close()
-        .map_err(|e| ReportError::Internal(e.to_string()))?;
+    writer.close().map_err(parquet)?;
     Ok(())
 }
 
@@ -161,7 +160,10 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
     path: &Path,
     rows: impl IntoIterator<Item = R>,
 ) -> Result<()> {
-    let io = |e: csv::Error| ReportError::Internal(format!("{}: {e}", path.display()));
+    let io = |source: csv::Error| ReportError::Csv {
+        what: path.display().to_string(),
+        source,
+    };
     let file = File::create(path).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
@@ -239,5 +241,8 @@ pub fn changes_csv(changes: &[&peerbench_compare::Change]) -> Result<Vec<u8>> {
             ]
         }),
     )
-    .map_err(|e| ReportError::Internal(format!("changes.csv: {e}")))
+    .map_err(|source| ReportError::Csv {
+        what: "changes.csv".into(),
+        source,
+    })
 }

@@ -43,10 +43,6 @@ impl SafeText for Worksheet {
     }
 }
 
-fn internal(e: XlsxError) -> ReportError {
-    ReportError::Internal(format!("Excel workbook: {e}"))
-}
-
 /// Header row in bold on the NHS pale grey, frozen, with a filter over the
 /// table below it.
 fn header(ws: &mut Worksheet, columns: &[(&str, f64)], rows: u32) -> Result<(), XlsxError> {
@@ -73,7 +69,7 @@ fn number(ws: &mut Worksheet, r: u32, c: u16, x: Option<f64>, f: &Format) -> Res
 
 /// Builds the workbook; returns its bytes.
 pub fn board_workbook(site: &Site) -> Result<Vec<u8>> {
-    build(site).map_err(internal)
+    build(site).map_err(ReportError::Workbook)
 }
 
 /// What every sheet reads: the site, the board's view of it, the
