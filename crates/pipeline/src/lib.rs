@@ -1402,7 +1402,9 @@ impl Pipeline {
                 p.why
             ));
         }
-        let catalogue = self.indicators(&options.select)?;
+        // The indicators and views as a run would read them, read once.
+        let definitions = self.definitions()?;
+        let catalogue = self.catalogue_of(&definitions, &options.select)?;
         let (drafts, computed): (Vec<&Indicator>, Vec<&Indicator>) =
             catalogue.iter().partition(|i| i.draft);
         lines.push(format!(
@@ -1428,7 +1430,9 @@ impl Pipeline {
             }
         ));
         if !options.full
-            && let Some(line) = self.reusable(&warehouse, &plans, &computed).await
+            && let Some(line) = self
+                .reusable(&warehouse, &definitions, &plans, &computed)
+                .await
         {
             lines.push(line);
         }
@@ -1448,12 +1452,12 @@ impl Pipeline {
             && warehouse.version(RUNS_TABLE).await?.is_some()
         {
             let mut manifest = self.manifest_skeleton("dry-run", options)?;
-            let (ctx, versions, _) = self.session(&warehouse).await?;
+            let (ctx, versions, _) = self.session_with(&warehouse, &definitions).await?;
             manifest.table_versions = versions
                 .into_iter()
                 .filter(|(t, _)| t != RUNS_TABLE)
                 .collect();
-            let id = self.content_id(&manifest, &catalogue, &self.views_text());
+            let id = self.content_id(&manifest, &catalogue, &self.views_text_of(&definitions));
             if let Some(last) = self.unchanged_since(&ctx, &id, &output).await {
                 lines.push(format!(
                     "Nothing new since run {}: the run would exit 99 without computing or publishing (--force publishes anyway).",
@@ -1471,13 +1475,13 @@ impl Pipeline {
     async fn reusable(
         &self,
         warehouse: &Warehouse,
+        definitions: &Definitions,
         plans: &[peerbench_ingest::SourcePlan],
         computed: &[&Indicator],
     ) -> Option<String> {
-        let definitions = self.definitions().ok()?;
-        let (ctx, versions, _) = self.session_with(warehouse, &definitions).await.ok()?;
+        let (ctx, versions, _) = self.session_with(warehouse, definitions).await.ok()?;
         let versions: BTreeMap<String, u64> = versions.into_iter().collect();
-        let views = self.views_text_of(&definitions);
+        let views = self.views_text_of(definitions);
         let mut reused = Vec::new();
         for ind in computed {
             let Ok(read) = peerbench_indicators::tables_read(&ctx, ind).await else {
@@ -1572,13 +1576,6 @@ impl Pipeline {
         }
         h.update(views);
         hex(&h.finalize())
-    }
-
-    /// The shared views' SQL as they are now, in name order.
-    fn views_text(&self) -> String {
-        self.definitions()
-            .map(|d| self.views_text_of(&d))
-            .unwrap_or_default()
     }
 
     /// The last successful publication made from exactly this content, if

@@ -943,6 +943,18 @@ mod tests {
     }
 
     /// The same practice's row in its PCN.
+    /// Each practice (code, numerator of 400, PCN) in September 2026, as
+    /// compared within its PCN and within the federation.
+    fn federation_and_pcn_rows(practices: &[(&str, f64, &str)]) -> Vec<ResultRow> {
+        let mut rows = Vec::new();
+        for &(code, n, pcn) in practices {
+            let r = row(code, "2026-09", n, 400.0);
+            rows.push(in_pcn(&r, pcn));
+            rows.push(r);
+        }
+        rows
+    }
+
     fn in_pcn(r: &ResultRow, pcn: &str) -> ResultRow {
         ResultRow {
             peer_group: "pcn".into(),
@@ -1212,8 +1224,7 @@ mod tests {
     /// of 0 (which, shown as it is, cannot share a total).
     #[test]
     fn secondary_rows_share_the_total_in_every_group_holding_the_small_count() {
-        let mut rows = Vec::new();
-        for (code, n, pcn) in [
+        let mut rows = federation_and_pcn_rows(&[
             ("A", 3.0, "P1"),
             ("B", 0.0, "P1"),
             ("C", 20.0, "P1"),
@@ -1222,11 +1233,7 @@ mod tests {
             ("F", 30.0, "P2"),
             ("G", 40.0, "P2"),
             ("H", 50.0, "P2"),
-        ] {
-            let r = row(code, "2026-09", n, 400.0);
-            rows.push(in_pcn(&r, pcn));
-            rows.push(r);
-        }
+        ]);
         let groups = federation_and_pcns();
         let sup = Suppression::new(&rows, &groups, &[], "federation");
         // Not E (smallest in the federation, but in the other PCN: the two
@@ -1267,8 +1274,7 @@ mod tests {
     /// withheld rather than the federation's (the primary group).
     #[test]
     fn a_group_of_one_is_withheld_rather_than_given_away() {
-        let mut rows = Vec::new();
-        for (code, n, pcn) in [
+        let rows = federation_and_pcn_rows(&[
             ("A", 3.0, "P1"),
             ("B", 20.0, "P2"),
             ("C", 25.0, "P2"),
@@ -1277,11 +1283,7 @@ mod tests {
             ("F", 40.0, "P3"),
             ("G", 45.0, "P3"),
             ("H", 50.0, "P3"),
-        ] {
-            let r = row(code, "2026-09", n, 400.0);
-            rows.push(in_pcn(&r, pcn));
-            rows.push(r);
-        }
+        ]);
         let groups = federation_and_pcns();
         let sup = Suppression::new(&rows, &groups, &[], "federation");
         assert_eq!(
