@@ -182,6 +182,13 @@ pub struct ResultRow {
     pub funnel_flag: Option<FunnelFlag>,
     /// Against exact limits without the adjustment, for comparison.
     pub funnel_flag_unadjusted: Option<FunnelFlag>,
+    /// How far the practice sits from the peer value on the funnel's
+    /// overdispersion-adjusted scale, in standard deviations: the
+    /// transformed value less the transformed target, over √(s² + τ²)
+    /// (methods reference §4.2). ±1.96 is at the 95% limits and ±3.09 at
+    /// the 99.8% limits wherever those are not widened for a small expected
+    /// count. Ranks "how far outside the limits"; None with no funnel.
+    pub funnel_z: Option<f64>,
     pub od_phi: Option<f64>,
     pub od_tau2: Option<f64>,
     /// The special-cause rule the point breaks; None for common cause or
@@ -414,6 +421,7 @@ pub fn compare_indicator(
                 funnel_upper_998: None,
                 funnel_flag: None,
                 funnel_flag_unadjusted: None,
+                funnel_z: None,
                 od_phi: stats.od.map(|o| o.phi),
                 od_tau2: stats.od.map(|o| o.tau2),
                 spc_signal: spc.and_then(|s| s.signal),
@@ -585,6 +593,7 @@ fn place_on_funnel(
             row.funnel_lower_998 = Some(l998.0);
             row.funnel_upper_998 = Some(l998.1);
             row.funnel_flag = Some(flag(value, l95, l998));
+            row.funnel_z = funnel_z(od, row.numerator.unwrap_or(0.0), n, kind);
         }
         if let (Ok(e95), Ok(e998)) = (exact(0.95), exact(0.998)) {
             row.funnel_flag_unadjusted = Some(flag(value, e95, e998));
@@ -595,6 +604,33 @@ fn place_on_funnel(
             None => reason.clone(),
         });
     }
+}
+
+/// A unit's z-score on the funnel's overdispersion-adjusted scale (methods
+/// reference §4.2, steps 1, 2 and 6): proportions `asin(√(O/n))` against
+/// `asin(√p̄)` with `s² = 1/(4n)`; rates and ratios `log(O/E)` against 0
+/// with `s² = 1/E`, `E = p̄·n`; each over `√(s² + τ²)`, so that the adjusted
+/// limits at level z are exactly ±z. A count of zero is taken as 0.5, as
+/// the overdispersion estimate takes it (`log 0` is undefined).
+fn funnel_z(od: &Overdispersion, o: f64, n: f64, kind: FunnelKind) -> Option<f64> {
+    if !(n > 0.0 && n.is_finite() && o.is_finite()) {
+        return None;
+    }
+    let z = match kind {
+        FunnelKind::Proportion => {
+            let p = (o / n).clamp(0.0, 1.0);
+            (p.sqrt().asin() - od.target.sqrt().asin()) / (1.0 / (4.0 * n) + od.tau2).sqrt()
+        }
+        FunnelKind::Ratio => {
+            let expected = od.target * n;
+            if expected <= 0.0 {
+                return None;
+            }
+            let o = if o > 0.0 { o } else { 0.5 };
+            (o / expected).ln() / (1.0 / expected + od.tau2).sqrt()
+        }
+    };
+    z.is_finite().then_some(z)
 }
 
 /// The peer benchmark of a DSR: the DSR of the group's strata pooled.

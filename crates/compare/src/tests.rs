@@ -383,3 +383,78 @@ fn a_zero_with_a_small_expected_count_is_not_flagged_low() {
     assert_eq!(large.funnel_flag_unadjusted, Some(FunnelFlag::Low998));
     assert_eq!(large.comparison_998, Comparison::Better);
 }
+
+/// The funnel z-score is the position on the adjusted scale: beyond ±3.09
+/// exactly when the practice is outside the 99.8% limits, beyond ±1.96 when
+/// outside the 95% (large expected counts, so the limits are not widened),
+/// for proportions and for ratios.
+#[test]
+fn funnel_z_agrees_with_the_adjusted_limits() {
+    let practices: HashMap<_, _> = (0..20)
+        .map(|i| practice(&format!("A{i:05}"), "U1"))
+        .collect();
+    let groups: Vec<ResolvedPeerGroup> = [group("federation", PeerGroupKind::Federation, 3, 10)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
+    // Practices spread around 20%, two far out either side.
+    let rows: Vec<IndicatorRow> = (0..20)
+        .map(|i| {
+            let d = 2000.0 + 150.0 * i as f64;
+            let p = match i {
+                3 => 0.05,
+                11 => 0.42,
+                _ => 0.17 + 0.003 * i as f64,
+            };
+            row(
+                &format!("A{i:05}"),
+                "2026-09",
+                Some((p * d).round()),
+                Some(d),
+            )
+        })
+        .collect();
+    for value_type in ["proportion", "rate"] {
+        let out = compare_indicator(
+            &indicator(value_type, "high_is_good"),
+            &rows,
+            &practices,
+            &groups,
+            &CompareOptions::default(),
+        );
+        let mut flagged = 0;
+        for r in &out {
+            let z = r.funnel_z.expect("every practice is on the funnel");
+            let expected = if z > 3.090232 {
+                FunnelFlag::High998
+            } else if z > 1.959964 {
+                FunnelFlag::High95
+            } else if z < -3.090232 {
+                FunnelFlag::Low998
+            } else if z < -1.959964 {
+                FunnelFlag::Low95
+            } else {
+                FunnelFlag::Within
+            };
+            assert_eq!(
+                r.funnel_flag,
+                Some(expected),
+                "{value_type} {} z {z}",
+                r.practice_code
+            );
+            flagged += usize::from(expected.is_outlier());
+        }
+        assert!(
+            flagged >= 2,
+            "{value_type}: the two far practices are outliers"
+        );
+        let z = |code: &str| {
+            out.iter()
+                .find(|r| r.practice_code == code)
+                .unwrap()
+                .funnel_z
+                .unwrap()
+        };
+        assert!(z("A00003") < -3.1 && z("A00011") > 3.1);
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use peerbench_compare::{DescriptorWeight, PeerGroup, PeerGroupKind};
 use peerbench_ingest::{BUILTIN_SHAPES, ColumnSpec, Shape, Source, builtin};
-use peerbench_report::{Disclosure, DisclosurePolicy};
+use peerbench_report::{Disclosure, DisclosurePolicy, VerdictLead};
 use peerbench_stats::SpcOptions;
 use serde::Deserialize;
 
@@ -45,7 +45,18 @@ struct File {
     #[serde(default)]
     disclosure: DisclosureEntry,
     #[serde(default)]
+    reports: ReportsEntry,
+    #[serde(default)]
     limits: LimitsEntry,
+}
+
+/// How the pages present the results (`[reports]`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportsEntry {
+    /// Which comparison leads each indicator's verdict: "funnel" (default)
+    /// or "interval".
+    verdict: Option<String>,
 }
 
 /// What the indicators' SQL may cost; defaults in `peerbench_indicators::Limits`.
@@ -295,6 +306,14 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         )));
     }
     let disclosure = disclosure_of(&file.disclosure, &invalid)?;
+    let verdict = match file.reports.verdict.as_deref() {
+        None => VerdictLead::default(),
+        Some(v) => VerdictLead::parse(v).ok_or_else(|| {
+            invalid(format!(
+                "[reports] verdict = {v:?}: use \"funnel\" (lead with the peer funnel, which allows for normal variation between practices) or \"interval\" (lead with the 95% interval against the benchmark, as Fingertips does)"
+            ))
+        })?,
+    };
     let indicators_dir = resolve(&file.pipeline.indicators);
     if !indicators_dir.is_dir() {
         return Err(invalid(format!(
@@ -320,6 +339,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
         views_dir: file.pipeline.views.as_deref().map(resolve),
         register: file.pipeline.register,
         disclosure,
+        verdict,
         descriptors: file
             .pipeline
             .descriptors
@@ -550,6 +570,9 @@ mod tests {
         assert_eq!(p.on_indicator_error, crate::OnIndicatorError::PublishRest);
         assert_eq!(p.lock_stale_after, Duration::from_secs(600));
         assert_eq!(p.limits, peerbench_indicators::Limits::default());
+        assert_eq!(p.verdict, VerdictLead::Funnel);
+        let (_dir, p) = parsed("[reports]\nverdict = \"interval\"\n");
+        assert_eq!(p.unwrap().verdict, VerdictLead::Interval);
     }
 
     #[test]
@@ -605,6 +628,10 @@ mod tests {
             (
                 "[disclosure]\nboard = \"loose\"\n",
                 "p.toml: [disclosure] board = \"loose\": use \"standard\" or \"exact\"".to_string(),
+            ),
+            (
+                "[reports]\nverdict = \"caterpillar\"\n",
+                "p.toml: [reports] verdict = \"caterpillar\": use \"funnel\" (lead with the peer funnel, which allows for normal variation between practices) or \"interval\" (lead with the 95% interval against the benchmark, as Fingertips does)".to_string(),
             ),
         ];
         for (extra, expected) in cases {

@@ -285,6 +285,9 @@ pub struct Pipeline {
     pub spc: peerbench_stats::SpcOptions,
     /// What each kind of published output may show.
     pub disclosure: peerbench_report::DisclosurePolicy,
+    /// Which comparison leads each indicator's verdict on the pages
+    /// (`[reports] verdict`).
+    pub verdict: peerbench_report::VerdictLead,
     pub primary_peer_group: String,
     /// Time and memory limits on the indicators' SQL (`[limits]`).
     pub limits: Limits,
@@ -2029,6 +2032,7 @@ impl Pipeline {
             changes: what_changed(&results, &self.primary_peer_group),
             peer_groups: self.peer_groups.clone(),
             disclosure: self.disclosure,
+            verdict: self.verdict,
             keep_earlier: self.keep,
             not_computed: not_computed.clone(),
             extra_files: vec![

@@ -35,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 
 use peerbench_catalogue::{Indicator, ValueType};
 use peerbench_compare::{PeerGroup, PeerGroupKind, ResultRow};
-use peerbench_stats::{Comparison, TrendLabel};
+use peerbench_stats::{Comparison, FunnelFlag, TrendLabel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Disclosure {
@@ -303,6 +303,14 @@ impl<'a> Suppression<'a> {
         } else {
             None
         }
+    }
+
+    /// Withholds the figures of the row's (structural) group, for tests of
+    /// what pages make of it.
+    #[cfg(test)]
+    pub(crate) fn withhold_for_test(&mut self, r: &'a ResultRow, w: Withheld) {
+        self.structural.insert(r.peer_group.as_str());
+        self.withheld.insert(group_key(r), w);
     }
 
     /// Whether the practice's own series for the row's indicator holds a
@@ -738,6 +746,7 @@ impl Disclosure {
             out.funnel_upper_998 = None;
             out.funnel_flag = None;
             out.funnel_flag_unadjusted = None;
+            out.funnel_z = None;
             out.spc_signal = None;
             out.spc_variation = None;
             out.trend = TrendLabel::CannotBeCalculated;
@@ -759,6 +768,7 @@ fn withhold(out: &mut ResultRow, w: Withheld) {
     out.funnel_lower_998 = None;
     out.funnel_upper_998 = None;
     out.funnel_flag = None;
+    out.funnel_z = None;
     let mut reason = FUNNEL_REASON;
     if w == Withheld::Pooled {
         gone |= out.benchmark.is_some();
@@ -836,6 +846,22 @@ impl View<'_> {
             (None, Some(_)) if r.funnel_flag.is_some() => Some(NOT_SHOWN_ELSEWHERE),
             _ => None,
         }
+    }
+
+    /// The funnel position shown: none where [`View::funnel_not_shown`]
+    /// says why, or with no funnel.
+    pub fn funnel_flag(&self, r: &ResultRow) -> Option<FunnelFlag> {
+        if self.hides_value(r) || self.withheld(r).is_some() {
+            None
+        } else {
+            r.funnel_flag
+        }
+    }
+
+    /// The funnel z-score, shown (and used to rank) exactly where the
+    /// funnel position is.
+    pub fn funnel_z(&self, r: &ResultRow) -> Option<f64> {
+        self.funnel_flag(r).and(r.funnel_z)
     }
 
     /// Whether the centre line and limits of the practice's own SPC chart
@@ -929,6 +955,7 @@ mod tests {
             funnel_upper_998: Some(17.0),
             funnel_flag: Some(FunnelFlag::Low95),
             funnel_flag_unadjusted: Some(FunnelFlag::Low998),
+            funnel_z: Some(-4.2),
             od_phi: Some(1.5),
             od_tau2: Some(0.001),
             spc_signal: Some(SpcRule::Shift),
@@ -1018,6 +1045,7 @@ mod tests {
             funnel_upper_998,
             funnel_flag,
             funnel_flag_unadjusted,
+            funnel_z,
             od_phi,
             od_tau2,
             spc_signal,
@@ -1078,6 +1106,8 @@ mod tests {
             (Comparison::NotCompared, Comparison::NotCompared)
         );
         assert_eq!((funnel_flag, funnel_flag_unadjusted), (None, None));
+        // The position on the funnel brackets the value.
+        assert_eq!(funnel_z, None);
         assert_eq!((spc_signal, spc_variation, spc_trial), (None, None, None));
         assert_eq!(trend, TrendLabel::CannotBeCalculated);
         assert_eq!(

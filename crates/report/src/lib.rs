@@ -23,6 +23,7 @@ mod pages;
 mod publication;
 mod safe_csv;
 mod table;
+mod verdict;
 mod wording;
 mod workbook;
 
@@ -38,6 +39,7 @@ pub use disclosure::{
 pub use pages::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
 pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
+pub use verdict::VerdictLead;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -165,6 +167,8 @@ pub struct ReportInput<'a> {
     pub peer_groups: Vec<PeerGroup>,
     /// What each kind of output may show (methods reference §9).
     pub disclosure: DisclosurePolicy,
+    /// Which comparison leads each indicator's verdict (`[reports] verdict`).
+    pub verdict: VerdictLead,
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,

@@ -7,6 +7,8 @@
 use peerbench_compare::{ChangeKind, PeerGroupKind, Reading};
 use peerbench_stats::{Comparison, FunnelFlag, Polarity, SpcRule, Variation};
 
+use crate::verdict::VerdictLead;
+
 /// A comparison as a page shows it: the word, always printed, and the CSS
 /// class that colours it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +38,51 @@ pub(crate) fn funnel_position(flag: Option<FunnelFlag>) -> &'static str {
         Some(FunnelFlag::Low95) => "Below the 95% limit",
         Some(FunnelFlag::Low998) => "Below the 99.8% limit",
         None => "Not assessed",
+    }
+}
+
+/// A funnel position as the lead of a practice's verdict: what it means,
+/// then where it is.
+pub(crate) fn funnel_verdict(flag: FunnelFlag) -> &'static str {
+    match flag {
+        FunnelFlag::High998 => {
+            "Higher than normal variation between practices explains (above the 99.8% limit)"
+        }
+        FunnelFlag::High95 => {
+            "Within the range expected from normal variation between practices (above the 95% limit, inside the 99.8%)"
+        }
+        FunnelFlag::Within => "Within the range expected from normal variation between practices",
+        FunnelFlag::Low95 => {
+            "Within the range expected from normal variation between practices (below the 95% limit, inside the 99.8%)"
+        }
+        FunnelFlag::Low998 => {
+            "Lower than normal variation between practices explains (below the 99.8% limit)"
+        }
+    }
+}
+
+/// The comparison of a practice's 95% interval with the peer benchmark, in
+/// words: which side of the benchmark the interval lies (`above`: the value
+/// is above the benchmark).
+pub(crate) fn interval_verdict(c: Comparison, above: bool) -> &'static str {
+    match (c, above) {
+        (Comparison::NotCompared, _) => "Not compared",
+        (Comparison::Similar, _) => "Its 95% interval includes the peer benchmark",
+        (_, true) => "Its 95% interval is entirely above the peer benchmark",
+        (_, false) => "Its 95% interval is entirely below the peer benchmark",
+    }
+}
+
+/// Which comparison leads this report's verdicts, and what it means: one
+/// sentence on every page that shows verdicts.
+pub(crate) fn verdict_lead(lead: VerdictLead) -> &'static str {
+    match lead {
+        VerdictLead::Funnel => {
+            "Each indicator's verdict leads with the peer funnel, which allows for the normal variation between practices: Better or Worse (Higher or Lower for context indicators) means outside the funnel's 99.8% limits, and is what to act on. The second line says whether the practice's 95% interval includes the peer benchmark; with large lists it often does not, from differences that normal variation explains, so it describes and does not flag. Age-standardised rates have no funnel and are judged on their interval, and say so."
+        }
+        VerdictLead::Interval => {
+            "Each indicator's verdict leads with the practice's 95% interval, as Fingertips does: Better or Worse (Higher or Lower for context indicators) means the interval lies entirely on one side of the peer benchmark. With large lists this marks many practices, some for differences that normal variation between practices explains; the second line gives the peer funnel position, which allows for that variation: outside its 99.8% limits is what boards act on."
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use peerbench_stats::Comparison;
 
 use super::{Site, comparison_tag, fmt, head, practice_link};
 use crate::disclosure::View;
+use crate::verdict::{Basis, VerdictLead};
 use crate::{SourceQuality, wording};
 
 impl Site<'_> {
@@ -26,18 +27,20 @@ impl Site<'_> {
             p {
                 (self.input.practices.len()) " practices, " (inds.len())
                 " indicators, compared with peer group “" (self.input.primary_peer_group)
-                "”. Each cell gives the latest period's comparison in words; open a practice for its full report."
+                "”. Each cell gives the latest period's verdict in words; open a practice for its full report."
             } "\n"
+            p class="meta" { (wording::verdict_lead(self.input.verdict)) } "\n"
             h2 { "Summary by indicator" } "\n"
+            p class="meta" { "How many practices have each verdict in the latest period." } "\n"
             (self.summary(&inds))
             h2 { "Practices × indicators" } "\n"
             p class="meta" {
-                "The latest period's comparison with peers, in words, one table per domain. Open an indicator for its ranked practices and federation trend, or a practice for its full report."
+                "The latest period's verdict, in words, one table per domain (the counts above add them up). “(interval)” marks a verdict judged on the 95% interval where the report leads with the funnel but the indicator or period has none: age-standardised rates, a funnel withheld to protect a small count, or a peer group too small to estimate the variation between practices. Open an indicator for its ranked practices and federation trend, or a practice for its full report."
             } "\n"
             @for domain in Domain::ALL { (self.heat_map(domain, &inds)) }
             h2 { "Outside the 99.8% limits" } "\n"
             p {
-                "Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged."
+                "Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged. Most outside the limits first (ranked by the funnel's z-score on its adjusted scale: the 99.8% limits are at 3.09)."
             } "\n"
             (self.outliers(&inds))
             h2 { "Since last period" } "\n"
@@ -121,7 +124,7 @@ impl Site<'_> {
         }
     }
 
-    /// How many practices compare how on an indicator in its latest
+    /// How many practices have each verdict on an indicator in its latest
     /// period, and its benchmark, as the board may show them.
     fn comparisons(
         &self,
@@ -132,7 +135,7 @@ impl Site<'_> {
         let mut bench = None;
         for code in self.input.practices.keys() {
             if let Some(r) = self.latest.get(&(ind.id.as_str(), code.as_str())) {
-                *counts.entry(board.comparison(r)).or_default() += 1;
+                *counts.entry(self.verdict(board, ind, r).tag).or_default() += 1;
                 bench = bench.or(board.benchmark(r));
             }
         }
@@ -172,7 +175,15 @@ impl Site<'_> {
                                 th scope="row" { (practice_link("", code, &p.name)) }
                                 @for ind in &in_domain {
                                     @match self.latest.get(&(ind.id.as_str(), code.as_str())) {
-                                        Some(r) => td { (comparison_tag(board.comparison(r))) },
+                                        Some(r) => {
+                                            @let v = self.verdict(&board, ind, r);
+                                            td {
+                                                (comparison_tag(v.tag))
+                                                @if v.basis == Basis::Interval && self.input.verdict == VerdictLead::Funnel && v.tag != Comparison::NotCompared {
+                                                    " " span class="meta" { "(interval)" }
+                                                }
+                                            }
+                                        }
                                         None => td class="meta" { "no data" },
                                     }
                                 }
@@ -195,8 +206,12 @@ impl Site<'_> {
                 r.funnel_flag.is_some_and(|f| f.is_outlier()) && board.funnel_not_shown(r).is_none()
             })
             .collect();
+        // Most outside the limits first; ties by indicator and practice.
+        let distance = |r: &ResultRow| board.funnel_z(r).map_or(0.0, f64::abs);
         outliers.sort_by(|a, b| {
-            (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
+            distance(b).total_cmp(&distance(a)).then_with(|| {
+                (&a.indicator_id, &a.practice_code).cmp(&(&b.indicator_id, &b.practice_code))
+            })
         });
         if outliers.is_empty() {
             return html! { p { "None." } "\n" };

@@ -10,8 +10,9 @@ use peerbench_catalogue::Indicator;
 use peerbench_compare::ResultRow;
 use peerbench_stats::quantile_type7;
 
-use super::{Site, comparison_tag, figure_cells, fmt, head, practice_link, signal_cells};
+use super::{Site, figure_cells, fmt, head, practice_link, run_chart_cell, verdict_cell};
 use crate::charts::{self, TrendPoint};
+use crate::wording;
 
 impl Site<'_> {
     pub fn indicator_page(&self, ind: &Indicator) -> String {
@@ -48,7 +49,8 @@ impl Site<'_> {
             }
             @if keys.len() <= 1 { (self.federation_trend(ind, rows)) }
             h2 { "Every practice, latest period" } "\n"
-            (self.every_practice(rows, latest))
+            p class="meta" { (wording::verdict_lead(self.input.verdict)) } "\n"
+            (self.every_practice(ind, rows, latest))
             p {
                 "Download these numbers, every period: "
                 a href={ (ind.id) ".csv" } { (ind.id) ".csv" }
@@ -122,7 +124,7 @@ impl Site<'_> {
 
     /// Every practice in the latest period, lowest value first; values the
     /// board may not show go last.
-    fn every_practice(&self, rows: &[&ResultRow], latest: &str) -> Markup {
+    fn every_practice(&self, ind: &Indicator, rows: &[&ResultRow], latest: &str) -> Markup {
         let board = self.board_view();
         let mut ranked: Vec<&ResultRow> = rows
             .iter()
@@ -145,8 +147,7 @@ impl Site<'_> {
             "Numerator / denominator",
             "Value (95% interval)",
             "Peer benchmark",
-            "Compared with peers",
-            "Peer funnel",
+            "Against peers (the verdict, then the other comparison)",
             "Own run chart",
         ];
         html! {
@@ -160,8 +161,8 @@ impl Site<'_> {
                                 (practice_link("../", &r.practice_code, self.practice_name(&r.practice_code)))
                             }
                             (figure_cells(&board, r))
-                            td { (comparison_tag(board.comparison(r))) }
-                            (signal_cells(&board, r))
+                            (verdict_cell(&self.verdict(&board, ind, r)))
+                            (run_chart_cell(&board, r))
                         } "\n"
                     }
                 }

@@ -34,6 +34,7 @@ use peerbench_compare::ResultRow;
 
 use crate::ReportInput;
 use crate::disclosure::{Suppression, View};
+use crate::verdict::{Verdict, verdict};
 use crate::wording;
 
 pub use catalogue::catalogue_page;
@@ -80,6 +81,33 @@ fn signal_cells(view: &View, r: &ResultRow) -> Markup {
     html! {
         td { (view.funnel_not_shown(r).unwrap_or_else(|| wording::funnel_position(r.funnel_flag))) }
         td { (wording::run_chart_reading(r.spc_signal, r.spc_variation)) }
+    }
+}
+
+/// The own run chart's latest reading, or why the policy hides it.
+fn run_chart_cell(view: &View, r: &ResultRow) -> Markup {
+    html! {
+        td {
+            @if let Some(h) = view.hidden(r) {
+                (h.words())
+            } @else {
+                (wording::run_chart_reading(r.spc_signal, r.spc_variation))
+            }
+        }
+    }
+}
+
+/// An indicator's verdict: its tag and plain words, then the other
+/// comparison on a second line. A verdict judged on the interval where the
+/// report leads with the funnel says so in its words.
+fn verdict_cell(v: &Verdict) -> Markup {
+    html! {
+        td class="verdict" {
+            (comparison_tag(v.tag)) " " (v.lead)
+            @if let Some(second) = &v.second {
+                br; span class="meta" { (second) }
+            }
+        }
     }
 }
 
@@ -209,6 +237,12 @@ impl<'a> Site<'a> {
         }
     }
 
+    /// An indicator's verdict for a row, as `view` may show it, led by the
+    /// comparison the pipeline chose.
+    pub(crate) fn verdict(&self, view: &View, ind: &Indicator, r: &ResultRow) -> Verdict {
+        verdict(view, ind, r, self.input.verdict)
+    }
+
     /// Whether a practice has no row, or no usable numerator and
     /// denominator, for an indicator in its latest period.
     fn lacks_latest(&self, indicator: &str, code: &str) -> bool {
@@ -317,13 +351,18 @@ impl<'a> Site<'a> {
                 "Each indicator is a SQL query over the federation's warehouse (Delta Lake tables). "
                 "Practices are compared with their peer group " strong { (self.input.primary_peer_group) }
                 ": the benchmark is the pooled peer value (total numerator over total denominator). "
-                "Proportions use Wilson score intervals; rates use Byar's method (exact Poisson below 10 events). A practice is "
+                "Proportions use Wilson score intervals; rates use Byar's method (exact Poisson below 10 events). On its interval, a practice is "
                 em { "better" } " or " em { "worse" } " when the benchmark lies outside its 95% interval, otherwise "
                 em { "similar" } "; context indicators say " em { "higher" } " or " em { "lower" }
                 ". Values below an indicator's minimum denominator, or from suppressed counts, are not compared."
             } "\n"
             p {
                 "Funnel limits allow for the normal variation between practices (Spiegelhalter's additive overdispersion adjustment: z-scores winsorised at the 10th and 90th percentiles give the dispersion ratio φ; τ² is the between-practice variance added to each practice's own). Outside the 99.8% limits is what boards call possible unwarranted variation. Run charts are XmR charts with limits from each practice's first 12 months and the four NHS Making Data Count rules."
+            } "\n"
+            p {
+                strong { "Verdicts." } " " (wording::verdict_lead(self.input.verdict))
+                " Lists of indicators or practices are ranked by how far outside the limits each sits (the funnel's z-score on its adjusted scale; for a verdict on the interval, the distance from the benchmark in standard errors), most outside first. Set by "
+                code { "[reports] verdict = \"" (self.input.verdict.as_str()) "\"" } " in the pipeline file."
             } "\n"
             table {
                 caption { "Funnel adjustment per indicator, latest period" }
@@ -416,6 +455,7 @@ mod tests {
             funnel_upper_998: None,
             funnel_flag: Some(FunnelFlag::Within),
             funnel_flag_unadjusted: None,
+            funnel_z: None,
             od_phi: None,
             od_tau2: None,
             spc_signal: None,

@@ -17,6 +17,7 @@ use peerbench_compare::{
 use super::{Site, catalogue_page};
 use crate::{
     Disclosure, DisclosurePolicy, Jump, NotComputed, Provenance, ReportInput, SourceQuality,
+    VerdictLead,
 };
 
 fn indicator(id: &str, extra: &str) -> Indicator {
@@ -169,6 +170,15 @@ fn with_site(check: impl FnOnce(&Site, &[Indicator])) {
 
 /// The fixture with the board under `board`'s disclosure policy.
 fn with_site_under(board: Disclosure, check: impl FnOnce(&Site, &[Indicator])) {
+    with_site_led_by(board, VerdictLead::Funnel, check)
+}
+
+/// The fixture with the board under `board`'s policy and verdicts led by `verdict`.
+fn with_site_led_by(
+    board: Disclosure,
+    verdict: VerdictLead,
+    check: impl FnOnce(&Site, &[Indicator]),
+) {
     let inds = indicators();
     let practices = practices();
     let results = results(&inds, &practices);
@@ -192,6 +202,7 @@ fn with_site_under(board: Disclosure, check: impl FnOnce(&Site, &[Indicator])) {
             practice_pages: Disclosure::Exact,
             downloads: Disclosure::Standard,
         },
+        verdict,
         extra_files: vec![],
         keep_earlier: 0,
         not_computed: vec![NotComputed {
@@ -228,6 +239,27 @@ fn practice_page() {
         // Practice 2's name needs escaping; practice 6 has the small count.
         insta::assert_snapshot!("practice_page_escaped_name", site.practice_page("A00002"));
         insta::assert_snapshot!("practice_page_small_count", site.practice_page("A00006"));
+    });
+}
+
+/// With `[reports] verdict = "interval"` the pages lead with the 95%
+/// interval, say so, and give the funnel position as the second line.
+#[test]
+fn pages_led_by_the_interval() {
+    with_site_led_by(Disclosure::Exact, VerdictLead::Interval, |site, _| {
+        let page = site.practice_page("A00002");
+        assert!(
+            page.contains("verdict leads with the practice's 95% interval, as Fingertips does")
+        );
+        assert!(page.contains("On the peer funnel: "));
+        assert!(!page.contains("verdict leads with the peer funnel"));
+        assert!(page.contains("<code>[reports] verdict = &quot;interval&quot;</code>"));
+        let board = site.board_page();
+        assert!(board.contains("verdict leads with the practice's 95% interval"));
+        assert!(
+            !board.contains("(interval)</span>"),
+            "nothing is marked as an exception"
+        );
     });
 }
 

@@ -9,8 +9,9 @@ use peerbench_catalogue::{Domain, Indicator, ValueType};
 use peerbench_compare::ResultRow;
 use peerbench_stats::{Comparison, quantile_type7};
 
-use super::{Site, comparison_tag, figure_cells, head, signal_cells};
+use super::{Site, figure_cells, head, run_chart_cell, signal_cells, verdict_cell};
 use crate::charts;
+use crate::verdict::{self, Basis, VerdictLead};
 use crate::wording;
 
 impl Site<'_> {
@@ -26,7 +27,7 @@ impl Site<'_> {
             (self.in_brief(code))
             h2 { "Where you stand" } "\n"
             p class="meta" {
-                "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, with its 95% interval). Worse is always to the left. The benchmark is always in the middle, and the scale runs equally far either side of it, to the ends of the peers' usual spread (box-plot whiskers); a value beyond is drawn at the edge with an arrowhead pointing out."
+                "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, coloured by its verdict, with its 95% interval). Worse is always to the left. The benchmark is always in the middle, and the scale runs equally far either side of it, to the ends of the peers' usual spread (box-plot whiskers); a value beyond is drawn at the edge with an arrowhead pointing out."
             } "\n"
             @for domain in Domain::ALL { (self.where_you_stand(domain, code)) }
             h2 { "Each indicator in detail" } "\n"
@@ -99,35 +100,64 @@ impl Site<'_> {
         }
     }
 
-    /// The plain-language summary: stronger than peers, areas to look at.
+    /// The plain-language summary: stronger than peers, areas to look at,
+    /// from the leading verdict, each ranked most outside the limits first.
     fn in_brief(&self, code: &str) -> Markup {
         let view = self.page_view();
         let mut better = Vec::new();
         let mut worse = Vec::new();
         for ind in self.indicators() {
             if let Some(r) = self.latest.get(&(ind.id.as_str(), code)) {
-                match view.comparison(r) {
-                    Comparison::Better => better.push(ind.title.as_str()),
-                    Comparison::Worse => worse.push(ind.title.as_str()),
+                let v = self.verdict(&view, ind, r);
+                let item = (v.basis, ind.title.as_str(), v.distance);
+                match v.tag {
+                    Comparison::Better => better.push(item),
+                    Comparison::Worse => worse.push(item),
                     _ => {}
                 }
             }
         }
+        verdict::rank(&mut better);
+        verdict::rank(&mut worse);
+        let (side_better, side_worse, none) = match self.input.verdict {
+            VerdictLead::Funnel => (
+                "outside the 99.8% funnel limits on the better side, most outside first",
+                "outside the 99.8% funnel limits on the worse side, most outside first",
+                "No indicator is outside the 99.8% funnel limits on the",
+            ),
+            VerdictLead::Interval => (
+                "95% interval entirely on the better side of the peer benchmark, furthest first",
+                "95% interval entirely on the worse side of the peer benchmark, furthest first",
+                "No indicator's 95% interval lies entirely on the",
+            ),
+        };
+        let list = |items: &[(Basis, &str, Option<f64>)]| -> Markup {
+            html! {
+                @for (i, (basis, title, _)) in items.iter().enumerate() {
+                    @if i > 0 { "; " }
+                    (title)
+                    @if *basis == Basis::Interval && self.input.verdict == VerdictLead::Funnel {
+                        " (on its 95% interval: no funnel)"
+                    }
+                }
+            }
+        };
         html! {
             h2 { "In brief" } "\n"
             ul {
                 "\n"
                 @if better.is_empty() {
-                    li { "No indicator is significantly better than peers in the latest period." }
+                    li { (none) " better side in the latest period." }
                 } @else {
-                    li { strong { "Stronger than peers:" } " " (better.join("; ")) "." }
+                    li { strong { "Stronger than peers" } " (" (side_better) "): " (list(&better)) "." }
                 } "\n"
                 @if worse.is_empty() {
-                    li { "No indicator is significantly worse than peers in the latest period." }
+                    li { (none) " worse side in the latest period." }
                 } @else {
-                    li { strong { "Areas to look at:" } " " (worse.join("; ")) "." }
+                    li { strong { "Areas to look at" } " (" (side_worse) "): " (list(&worse)) "." }
                 } "\n"
             } "\n"
+            p class="meta" { (wording::verdict_lead(self.input.verdict)) } "\n"
         }
     }
 
@@ -144,8 +174,7 @@ impl Site<'_> {
             "Numerator / denominator",
             "Practice value (95% interval)",
             "Peer benchmark",
-            "Compared with peers",
-            "Peer funnel (allowing for normal variation)",
+            "Against peers (the verdict, then the other comparison)",
             "Own run chart, latest month",
             "Spine chart",
         ];
@@ -163,12 +192,12 @@ impl Site<'_> {
                             @match self.latest.get(&(ind.id.as_str(), code)) {
                                 Some(r) => {
                                     (figure_cells(&view, r))
-                                    td { (comparison_tag(view.comparison(r))) }
-                                    (signal_cells(&view, r))
+                                    (verdict_cell(&self.verdict(&view, ind, r)))
+                                    (run_chart_cell(&view, r))
                                     td { (self.spine(ind, r)) }
                                 }
                                 None => {
-                                    td colspan="8" class="meta" {
+                                    td colspan="7" class="meta" {
                                         "No data for this practice in the latest period ("
                                         (self.latest_period_of(&ind.id)) ")."
                                     }
@@ -211,7 +240,7 @@ impl Site<'_> {
                 peers: [min, q1, q3, max],
                 whiskers: charts::spine_whiskers(values, q1, q3),
                 benchmark: view.benchmark(r),
-                comparison: view.comparison(r),
+                comparison: self.verdict(&view, ind, r).tag,
             },
         )
     }

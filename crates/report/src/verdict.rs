@@ -1,0 +1,393 @@
+//! One verdict per indicator (issue 15): the practice page, the board's heat
+//! map and summary, and "Areas to look at" lead with one comparison, chosen
+//! by the pipeline (`[reports] verdict`), and give the other as a
+//! descriptive second line, saying which to act on when they seem to
+//! disagree.
+//!
+//! - `funnel` (the default): the practice's place on the peer funnel, which
+//!   allows for the normal variation between practices (Spiegelhalter's
+//!   overdispersion adjustment). Better or worse means outside the 99.8%
+//!   limits: what a board should act on. Age-standardised rates have no
+//!   funnel, and a funnel is not shown where disclosure control withholds
+//!   it or the group is too small to estimate the variation: those lead with
+//!   the interval comparison, labelled as such.
+//! - `interval`: the Fingertips comparison of the practice's 95% interval
+//!   with the peer benchmark. With large lists and real differences between
+//!   practices it marks many practices better or worse.
+//!
+//! Everything here reads a row through the page's disclosure [`View`]: a
+//! verdict never shows what the view hides (a hidden value is not
+//! compared; a withheld funnel is neither shown nor used to rank).
+
+use peerbench_catalogue::{Indicator, ValueType};
+use peerbench_compare::ResultRow;
+use peerbench_stats::{Comparison, FunnelFlag, Polarity};
+
+use crate::disclosure::View;
+use crate::wording;
+
+/// Which comparison leads a report's verdicts (`[reports] verdict`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerdictLead {
+    /// The overdispersion-adjusted funnel position.
+    #[default]
+    Funnel,
+    /// The 95% interval against the peer benchmark (Fingertips).
+    Interval,
+}
+
+impl VerdictLead {
+    pub fn parse(s: &str) -> Option<VerdictLead> {
+        match s {
+            "funnel" => Some(VerdictLead::Funnel),
+            "interval" => Some(VerdictLead::Interval),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictLead::Funnel => "funnel",
+            VerdictLead::Interval => "interval",
+        }
+    }
+}
+
+/// What a verdict was judged on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Basis {
+    Funnel,
+    Interval,
+}
+
+/// One indicator's verdict for one practice, as a page shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Verdict {
+    /// The category its tag says and colours (Better, Similar, Worse,
+    /// Higher, Lower, Not compared).
+    pub tag: Comparison,
+    /// What it was judged on: the report's lead, or the interval where the
+    /// funnel leads but the indicator or period has none.
+    pub basis: Basis,
+    /// The verdict in plain words.
+    pub lead: String,
+    /// The other comparison, descriptive, with which to act on where the
+    /// two seem to disagree; None when there is nothing to add.
+    pub second: Option<String>,
+    /// How far from the peer value, in standard deviations on the verdict's
+    /// own scale (the funnel's z-score, or the value's distance from the
+    /// benchmark in its 95% interval's standard errors), for ranking: most
+    /// outside the limits first. None where the view shows no such thing.
+    pub distance: Option<f64>,
+}
+
+/// z for 95%, as the intervals use it.
+const Z95: f64 = 1.959_963_984_540_054;
+
+/// The verdict of a row (its indicator's latest, usually) as `view` may show it.
+pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: VerdictLead) -> Verdict {
+    if let Some(h) = view.hidden(r) {
+        return Verdict {
+            tag: Comparison::NotCompared,
+            basis: Basis::Interval,
+            lead: h.words().to_string(),
+            second: None,
+            distance: None,
+        };
+    }
+    let interval = view.comparison(r);
+    let flag = view.funnel_flag(r);
+    let interval_words = interval_words(interval, r);
+    let funnel_words = flag.map(funnel_words);
+    match (lead, flag) {
+        (VerdictLead::Funnel, Some(f)) => {
+            let tag = funnel_category(f, ind.polarity);
+            let second = (interval != Comparison::NotCompared).then(|| {
+                if agree(tag, interval) {
+                    interval_words.clone()
+                } else {
+                    format!(
+                        "{interval_words}: a difference from the benchmark, but within what normal variation between practices explains. Act on the funnel."
+                    )
+                }
+            });
+            Verdict {
+                tag,
+                basis: Basis::Funnel,
+                lead: funnel_words.unwrap_or_default(),
+                second,
+                distance: view.funnel_z(r).map(f64::abs),
+            }
+        }
+        (VerdictLead::Funnel, None) => {
+            let why = if ind.value_type == ValueType::Dsr {
+                "no funnel for an age-standardised rate".to_string()
+            } else if let Some(not_shown) = view.funnel_not_shown(r) {
+                format!("the funnel is {}", lower_first(not_shown))
+            } else {
+                "no funnel for this peer group and period".to_string()
+            };
+            Verdict {
+                tag: interval,
+                basis: Basis::Interval,
+                lead: if interval == Comparison::NotCompared {
+                    interval_words
+                } else {
+                    format!("{interval_words} (judged on its interval: {why})")
+                },
+                second: None,
+                distance: interval_distance(view, r),
+            }
+        }
+        (VerdictLead::Interval, _) => {
+            let second = funnel_words.map(|w| {
+                let on = format!("On the peer funnel: {}", lower_first(&w));
+                if agree(interval, flag.map_or(interval, |f| funnel_category(f, ind.polarity))) {
+                    on
+                } else {
+                    format!(
+                        "{on}. The funnel allows for normal variation between practices; outside its 99.8% limits is what boards act on."
+                    )
+                }
+            });
+            Verdict {
+                tag: interval,
+                basis: Basis::Interval,
+                lead: interval_words,
+                second,
+                distance: interval_distance(view, r),
+            }
+        }
+    }
+}
+
+/// Whether two categories say the same thing (both beyond, on the same side,
+/// or both not).
+fn agree(a: Comparison, b: Comparison) -> bool {
+    a == b || a == Comparison::NotCompared || b == Comparison::NotCompared
+}
+
+/// A funnel position as a verdict's category: beyond the 99.8% limits is
+/// better or worse (higher or lower without a polarity); anything inside
+/// them is similar.
+pub(crate) fn funnel_category(f: FunnelFlag, p: Polarity) -> Comparison {
+    match (f, p) {
+        (FunnelFlag::High998, Polarity::HighIsGood) | (FunnelFlag::Low998, Polarity::LowIsGood) => {
+            Comparison::Better
+        }
+        (FunnelFlag::High998, Polarity::LowIsGood) | (FunnelFlag::Low998, Polarity::HighIsGood) => {
+            Comparison::Worse
+        }
+        (FunnelFlag::High998, Polarity::NoJudgement) => Comparison::Higher,
+        (FunnelFlag::Low998, Polarity::NoJudgement) => Comparison::Lower,
+        _ => Comparison::Similar,
+    }
+}
+
+/// A funnel position as the lead of a verdict.
+fn funnel_words(f: FunnelFlag) -> String {
+    wording::funnel_verdict(f).to_string()
+}
+
+/// The interval comparison in words: which side of the benchmark its 95%
+/// interval lies.
+fn interval_words(c: Comparison, r: &ResultRow) -> String {
+    let above = match (r.value, r.benchmark) {
+        (Some(v), Some(b)) => v > b,
+        _ => false,
+    };
+    wording::interval_verdict(c, above).to_string()
+}
+
+/// How far the value lies from the benchmark in standard errors of its 95%
+/// interval (the half-width on the benchmark's side over 1.96): beyond 1.96
+/// exactly when the interval excludes the benchmark.
+fn interval_distance(view: &View, r: &ResultRow) -> Option<f64> {
+    if view.comparison(r) == Comparison::NotCompared {
+        return None;
+    }
+    let (v, b, lo, hi) = (r.value?, view.benchmark(r)?, r.lower_95?, r.upper_95?);
+    let half = if v >= b { v - lo } else { hi - v };
+    (half > 0.0).then(|| (v - b).abs() / (half / Z95))
+}
+
+fn lower_first(s: &str) -> String {
+    let mut out = s.to_string();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_lowercase();
+    }
+    out
+}
+
+/// Verdicts of one kind (say, every Worse) ranked most outside the limits
+/// first; those without a distance last, then by name.
+pub(crate) fn rank<'a, T>(items: &mut [(T, &'a str, Option<f64>)]) {
+    items.sort_by(|a, b| {
+        let d = |x: Option<f64>| x.map_or(f64::NEG_INFINITY, |d| d);
+        d(b.2).total_cmp(&d(a.2)).then_with(|| a.1.cmp(b.1))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disclosure::{Disclosure, Suppression};
+    use peerbench_stats::TrendLabel;
+
+    fn row(flag: Option<FunnelFlag>, z: Option<f64>, c: Comparison) -> ResultRow {
+        ResultRow {
+            indicator_id: "x".into(),
+            practice_code: "A81000".into(),
+            period: "2026-09".into(),
+            peer_group: "federation".into(),
+            peer_group_key: "F".into(),
+            peer_group_size: 30,
+            numerator: Some(300.0),
+            denominator: Some(1000.0),
+            value: Some(30.0),
+            lower_95: Some(27.2),
+            upper_95: Some(32.9),
+            lower_998: None,
+            upper_998: None,
+            benchmark: Some(25.0),
+            peer_median: None,
+            percentile_rank: None,
+            comparison: c,
+            comparison_998: c,
+            funnel_lower_95: None,
+            funnel_upper_95: None,
+            funnel_lower_998: None,
+            funnel_upper_998: None,
+            funnel_flag: flag,
+            funnel_flag_unadjusted: None,
+            funnel_z: z,
+            od_phi: Some(4.0),
+            od_tau2: Some(0.01),
+            spc_signal: None,
+            spc_variation: None,
+            spc_centre: None,
+            spc_lower: None,
+            spc_upper: None,
+            spc_trial: None,
+            trend: TrendLabel::CannotBeCalculated,
+            not_compared_reason: None,
+        }
+    }
+
+    fn indicator(value_type: &str, polarity: &str) -> Indicator {
+        let text = format!(
+            "/*\nid = \"x\"\ntitle = \"X\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"{value_type}\"\npolarity = \"{polarity}\"\ndefinition = \"x\"\nsource = \"s\"\n*/\nSELECT 1"
+        );
+        Indicator::parse(std::path::Path::new("x.sql"), &text).unwrap()
+    }
+
+    #[test]
+    fn the_funnel_leads_and_the_interval_follows_saying_which_to_act_on() {
+        let sup = Suppression::default();
+        let view = View {
+            own: Disclosure::Exact,
+            peers: Disclosure::Exact,
+            sup: &sup,
+        };
+        let ind = indicator("proportion", "low_is_good");
+        // Worse on its interval, within the funnel's limits: Similar leads.
+        let r = row(Some(FunnelFlag::High95), Some(2.4), Comparison::Worse);
+        let v = verdict(&view, &ind, &r, VerdictLead::Funnel);
+        assert_eq!(v.tag, Comparison::Similar);
+        assert_eq!(v.basis, Basis::Funnel);
+        assert_eq!(
+            v.lead,
+            "Within the range expected from normal variation between practices (above the 95% limit, inside the 99.8%)"
+        );
+        assert_eq!(
+            v.second.as_deref(),
+            Some(
+                "Its 95% interval is entirely above the peer benchmark: a difference from the benchmark, but within what normal variation between practices explains. Act on the funnel."
+            )
+        );
+        assert_eq!(v.distance, Some(2.4));
+        // The same row with the interval leading.
+        let v = verdict(&view, &ind, &r, VerdictLead::Interval);
+        assert_eq!(v.tag, Comparison::Worse);
+        assert_eq!(
+            v.lead,
+            "Its 95% interval is entirely above the peer benchmark"
+        );
+        assert!(v.second.unwrap().starts_with(
+            "On the peer funnel: within the range expected from normal variation between practices (above the 95% limit, inside the 99.8%). The funnel allows"
+        ));
+        // (30 − 25) / ((30 − 27.2) / 1.96) = 3.5
+        assert!((v.distance.unwrap() - 3.49993).abs() < 1e-4);
+        // Beyond the 99.8% limit: Worse for a low-is-good indicator, Higher
+        // for context; the interval agrees, so it is said plainly.
+        let r = row(Some(FunnelFlag::High998), Some(-4.0), Comparison::Worse);
+        let v = verdict(&view, &ind, &r, VerdictLead::Funnel);
+        assert_eq!(v.tag, Comparison::Worse);
+        assert_eq!(
+            v.lead,
+            "Higher than normal variation between practices explains (above the 99.8% limit)"
+        );
+        assert_eq!(
+            v.second.as_deref(),
+            Some("Its 95% interval is entirely above the peer benchmark")
+        );
+        assert_eq!(v.distance, Some(4.0));
+        let context = indicator("proportion", "no_judgement");
+        assert_eq!(
+            verdict(&view, &context, &r, VerdictLead::Funnel).tag,
+            Comparison::Higher
+        );
+        // An age-standardised rate has no funnel: its interval leads, and says so.
+        let dsr = indicator("dsr", "low_is_good");
+        let v = verdict(
+            &view,
+            &dsr,
+            &row(None, None, Comparison::Worse),
+            VerdictLead::Funnel,
+        );
+        assert_eq!(v.tag, Comparison::Worse);
+        assert_eq!(v.basis, Basis::Interval);
+        assert_eq!(
+            v.lead,
+            "Its 95% interval is entirely above the peer benchmark (judged on its interval: no funnel for an age-standardised rate)"
+        );
+    }
+
+    #[test]
+    fn a_withheld_funnel_is_neither_shown_nor_ranked() {
+        let r = row(Some(FunnelFlag::High998), Some(5.0), Comparison::Worse);
+        let mut sup = Suppression::default();
+        sup.withhold_for_test(&r, crate::disclosure::Withheld::Members);
+        let board = View {
+            own: Disclosure::Standard,
+            peers: Disclosure::Standard,
+            sup: &sup,
+        };
+        let v = verdict(
+            &board,
+            &indicator("proportion", "low_is_good"),
+            &r,
+            VerdictLead::Funnel,
+        );
+        assert_eq!(v.basis, Basis::Interval);
+        assert_eq!(v.tag, Comparison::Worse);
+        assert!(v.lead.ends_with(
+            "(judged on its interval: the funnel is not shown, to protect a small count elsewhere)"
+        ));
+        assert!(!v.lead.contains("99.8"));
+        assert_ne!(v.distance, Some(5.0));
+    }
+
+    #[test]
+    fn ranked_most_outside_first() {
+        let mut items = vec![
+            ((), "b", Some(3.2)),
+            ((), "a", None),
+            ((), "c", Some(7.5)),
+            ((), "d", Some(3.2)),
+        ];
+        rank(&mut items);
+        let order: Vec<&str> = items.iter().map(|i| i.1).collect();
+        assert_eq!(order, ["c", "b", "d", "a"]);
+    }
+}
