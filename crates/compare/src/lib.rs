@@ -32,7 +32,14 @@ pub struct PracticeInfo {
     pub pcn_name: String,
     pub federation: String,
     pub icb_code: String,
+    /// Registered patients, as the practice page's header shows them.
     pub list_size: Option<f64>,
+    /// The warehouse table the list size was read from: the registered
+    /// patients extract where there is one, else the practice register.
+    pub list_size_source: String,
+    /// The month of that extract (YYYY-MM); None when the source gives no
+    /// month (a register's list size is undated).
+    pub list_size_month: Option<String>,
     /// Numeric descriptors for similar-practice groups (list size, % 65+, …).
     pub descriptors: BTreeMap<String, f64>,
 }

@@ -865,12 +865,53 @@ impl Pipeline {
                         federation: t(4),
                         icb_code: t(5),
                         list_size: list.as_ref().filter(|a| a.is_valid(r)).map(|a| a.value(r)),
+                        list_size_source: self.register.clone(),
+                        list_size_month: None,
                         descriptors: BTreeMap::new(),
                     },
                 );
             }
         }
         Ok(out)
+    }
+
+    /// Each practice's registered patients from its latest month in the
+    /// registered-patients extract (the first source counting `patients` by
+    /// practice and period), with the table and month, so the practice
+    /// page's header says where its list size comes from. A practice with
+    /// no rows there keeps the register's (undated) list size. A failed
+    /// query leaves every practice on the register's, with a warning.
+    async fn add_registered_lists(
+        &self,
+        ctx: &SessionContext,
+        practices: &mut BTreeMap<String, PracticeInfo>,
+    ) {
+        let Some(source) = self.sources.iter().find(|s| {
+            s.table != self.register
+                && s.shape.practice_column().is_some()
+                && s.shape.period_column().is_some()
+                && s.shape.columns.iter().any(|c| {
+                    c.name == "patients"
+                        && matches!(c.kind, peerbench_ingest::ColumnKind::Count { .. })
+                })
+        }) else {
+            return;
+        };
+        match latest_lists(ctx, source).await {
+            Ok(lists) => {
+                for (code, month, patients) in lists {
+                    if let Some(p) = practices.get_mut(&code) {
+                        p.list_size = Some(patients);
+                        p.list_size_source = source.table.clone();
+                        p.list_size_month = Some(month);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                table = source.table,
+                "registered lists not read, the register's list sizes are shown: {e}"
+            ),
+        }
     }
 
     /// Numeric descriptors per practice, for similar-practice peer groups.
@@ -1751,6 +1792,9 @@ impl Pipeline {
             .practices(&tonight.ctx)
             .instrument(tonight.span.clone())
             .await?;
+        self.add_registered_lists(&tonight.ctx, &mut practices)
+            .instrument(tonight.span.clone())
+            .await;
         self.add_descriptors(&tonight.ctx, &mut practices)
             .instrument(tonight.span.clone())
             .await?;
@@ -2165,6 +2209,47 @@ fn text_column(b: &RecordBatch, i: usize) -> Result<Vec<Option<String>>, TableEr
     Ok((0..col.len())
         .map(|r| col.is_valid(r).then(|| col.value(r).to_string()))
         .collect())
+}
+
+/// Each practice's registered patients in its own latest period of a
+/// source counting `patients`: (practice code, YYYY-MM, patients).
+async fn latest_lists(
+    ctx: &SessionContext,
+    source: &Source,
+) -> Result<Vec<(String, String, f64)>, TableError> {
+    let shape = &source.shape;
+    let (Some(practice), Some(period)) = (shape.practice_column(), shape.period_column()) else {
+        return Ok(Vec::new());
+    };
+    let t = &source.table;
+    let sql = format!(
+        "WITH per AS (SELECT {practice} AS practice_code, {period} AS period, sum(patients) AS patients FROM {t} GROUP BY 1, 2), \
+         latest AS (SELECT practice_code, max(period) AS period FROM per GROUP BY 1) \
+         SELECT per.practice_code, CAST(per.period AS VARCHAR), CAST(per.patients AS DOUBLE) \
+         FROM per JOIN latest ON per.practice_code = latest.practice_code AND per.period = latest.period ORDER BY 1"
+    );
+    let mut out = Vec::new();
+    for b in query(ctx, &sql).await? {
+        let (codes, periods, patients) = (
+            text_column(&b, 0)?,
+            text_column(&b, 1)?,
+            text_column(&b, 2)?,
+        );
+        for ((code, period), n) in codes.into_iter().zip(periods).zip(patients) {
+            if let (Some(code), Some(period), Some(n)) =
+                (code, period, n.and_then(|n| n.parse::<f64>().ok()))
+            {
+                // Periods are dates for a monthly extract: show YYYY-MM.
+                let month = if period.len() == 10 && period.as_bytes()[4] == b'-' {
+                    period[..7].to_string()
+                } else {
+                    period
+                };
+                out.push((code, month, n));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// One source's sudden changes since the previous period (see

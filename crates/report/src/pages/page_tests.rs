@@ -66,6 +66,9 @@ fn practices() -> BTreeMap<String, PracticeInfo> {
                 federation: "F".into(),
                 icb_code: "QAA".into(),
                 list_size: Some(8000.0 + 1000.0 * i as f64),
+                list_size_source: "registered_patients".into(),
+                // Practice 6's latest list is a month behind the others'.
+                list_size_month: Some(if i == 5 { "2026-01" } else { "2026-02" }.into()),
                 descriptors: BTreeMap::new(),
             };
             (code, info)

@@ -71,7 +71,16 @@ impl Site<'_> {
                 dt { "PCN" } dd { (p.pcn_name) " (" (p.pcn_code) ")" } "\n"
                 dt { "Federation" } dd { (p.federation) } "\n"
                 @if let Some(l) = p.list_size {
-                    dt { "Registered patients" } dd { (format!("{l:.0}")) } "\n"
+                    dt { "Registered patients" }
+                    dd {
+                        (format!("{l:.0}")) " "
+                        span class="meta" {
+                            @match &p.list_size_month {
+                                Some(month) => { "(" (month) ", from table " (p.list_size_source) ")" }
+                                None => { "(from table " (p.list_size_source) ", which gives no month)" }
+                            }
+                        }
+                    } "\n"
                 }
                 dt { "Compared with" } dd { "peer group “" (self.input.primary_peer_group) "”" } "\n"
                 dt { "Data completeness" }
