@@ -331,7 +331,7 @@ if similar is not None:
 frame = con.execute(
     """SELECT indicator_id, period, peer_group, peer_group_key, practice_code, numerator, denominator, value,
               funnel_lower_95, funnel_upper_95, funnel_lower_998, funnel_upper_998, funnel_flag, od_phi, od_tau2,
-              funnel_flag_unadjusted, comparison, comparison_998, benchmark
+              funnel_flag_unadjusted, comparison, comparison_998, benchmark, funnel_z
        FROM results WHERE value IS NOT NULL AND peer_group IN ('federation', 'pcn')
        ORDER BY indicator_id, period, peer_group, peer_group_key, practice_code"""
 ).fetchall()
@@ -344,13 +344,13 @@ for key, members in groups.items():
     vtype, mult, _ = meta[ind]
     if vtype == "dsr":
         # No funnel for a DSR: its precision is not a function of one denominator.
-        if any(m[12] != "not_compared" or m[8] is not None for m in members):
+        if any(m[12] != "not_compared" or m[8] is not None or m[19] is not None for m in members):
             fail(f"{key}: a DSR was placed on a funnel")
         continue
     O = np.array([m[5] for m in members], float)
     n = np.array([m[6] for m in members], float)
     if len(members) < 10:
-        if any(m[12] != "not_compared" for m in members):
+        if any(m[12] != "not_compared" or m[19] is not None for m in members):
             fail(f"{key}: funnel computed for {len(members)} practices")
         continue
     t = O.sum() / n.sum()
@@ -366,10 +366,15 @@ for key, members in groups.items():
     phi = float((np.clip(z, lo, hi) ** 2).mean())
     w = 1 / s**2
     tau2 = max(0.0, (k * phi - (k - 1)) / (w.sum() - (w**2).sum() / w.sum())) if k * phi > k - 1 else 0.0
-    for m, ni in zip(members, n):
+    for m, ni, zi, si in zip(members, n, z, s):
         if not (close(m[13], phi, 1e-9) and close(m[14], tau2, 1e-9)):
             fail(f"{key} {m[4]}: phi/tau2 ({m[13]}, {m[14]}) vs ({phi}, {tau2})")
             break
+        # The position on the adjusted scale: the z-score with τ² added to
+        # its variance, so the adjusted limits are at ±z exactly.
+        z_adj = float(zi * si / np.sqrt(si**2 + tau2))
+        if m[19] is None or not close(m[19], z_adj, 1e-9):
+            fail(f"{key} {m[4]}: funnel_z {m[19]} vs {z_adj}")
         lims, unadj = [], []
         for level in (0.95, 0.998):
             zz = norm.ppf(1 - (1 - level) / 2)

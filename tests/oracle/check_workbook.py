@@ -5,8 +5,9 @@ frozen header and a filter, numbers are stored as numbers with a number
 format, the latest results agree with the CSV under the board's disclosure
 control (counts of 1-7 as *, others rounded to 5; values from small counts
 hidden, and those the board's CSVs beside it hide to protect them, or whose
-peer group figures they withhold), and the heat map and summary agree with
-the comparisons.
+peer group figures they withhold), and the verdicts (led by the funnel
+where the board shows one, else by the interval comparison) agree with the
+results, and the heat map and summary agree with the verdicts.
 
 Usage: check_workbook.py WORKBOOK RESULTS_CSV PRIMARY_PEER_GROUP
 """
@@ -101,11 +102,25 @@ for row in ws.iter_rows(min_row=2):
                                             "lower": "Lower", "not_compared": "Not compared"}[e["comparison"]]
     if word != want:
         fail(f"{key}: comparison {word!r}, expected {want!r}")
-    words[key] = word
+    # The verdict leads with the funnel where the board shows one (the
+    # demo's setting): beyond its 99.8% limits it says what the interval
+    # says (the adjusted limits are wider than the 95% interval's reach, so
+    # the interval then excludes the benchmark on the same side); within
+    # them, Similar. With no funnel shown (an age-standardised rate, a group
+    # too small, a funnel withheld, a hidden value) the interval leads.
+    funnel_shown = not (hidden or pooled) and "funnel: not shown" not in reason and e["funnel_flag"] != "not_compared"
+    if funnel_shown:
+        want_verdict, want_basis = (word if e["funnel_flag"] in ("high_998", "low_998") else "Similar"), "funnel"
+    else:
+        want_verdict, want_basis = word, "interval"
+    verdict = v[col["Verdict"]]
+    if (verdict, v[col["Verdict judged on"]]) != (want_verdict, want_basis):
+        fail(f"{key}: verdict {verdict!r} on {v[col['Verdict judged on']]!r}, expected {want_verdict!r} on {want_basis!r} (funnel {e['funnel_flag']}, comparison {word})")
+    words[key] = verdict
 if seen != set(expected):
     fail(f"{len(set(expected) - seen)} latest results missing from the workbook")
 
-# The heat map says the same words; the summary counts them.
+# The heat map says the same verdicts; the summary counts them.
 ws = wb["Heat map"]
 titles = [c.value for c in ws[1]][2:]
 title_to_id = {r[1].value: r[0].value for r in wb["Summary"].iter_rows(min_row=2)}

@@ -208,7 +208,7 @@ if primary_only:
     # and everything from the row's own counts withheld; group figures stay.
     assert policy["downloads"] == "exact", "--primary-only needs an exact publication"
     OWN = ["value", "lower_95", "upper_95", "lower_998", "upper_998", "percentile_rank", "funnel_lower_95",
-           "funnel_upper_95", "funnel_lower_998", "funnel_upper_998"]
+           "funnel_upper_95", "funnel_lower_998", "funnel_upper_998", "funnel_z"]
 
     def as_primary_only(r):
         r = dict(r)
@@ -531,7 +531,7 @@ def hidden_sources(key):
     return src
 
 
-MEMBER_FIGURES = ["od_phi", "od_tau2", "funnel_lower_95", "funnel_upper_95", "funnel_lower_998", "funnel_upper_998", "peer_median", "percentile_rank"]
+MEMBER_FIGURES = ["od_phi", "od_tau2", "funnel_lower_95", "funnel_upper_95", "funnel_lower_998", "funnel_upper_998", "funnel_z", "peer_median", "percentile_rank"]
 # Group-periods with a hidden member pooled, and indicator-periods with one.
 hidden_groups = set()
 hidden_periods = set()

@@ -11,6 +11,7 @@ use peerbench_stats::Comparison;
 
 use crate::pages::Site;
 use crate::safe_csv::neutralise;
+use crate::verdict::{Basis, Verdict};
 use crate::wording;
 use crate::{ReportError, Result};
 
@@ -95,6 +96,17 @@ impl Pack<'_, '_> {
             .map_or(id.to_string(), |i| i.title.clone())
     }
 
+    /// A latest result's verdict as the board shows it (None for a row of
+    /// an indicator not in the catalogue, which the pages never show).
+    fn verdict(&self, row: &ResultRow) -> Option<Verdict> {
+        let ind = self
+            .input
+            .indicators
+            .iter()
+            .find(|i| i.id == row.indicator_id)?;
+        Some(self.site.verdict(&self.view, ind, row))
+    }
+
     fn name_of(&self, code: &str) -> &str {
         self.input
             .practices
@@ -157,8 +169,9 @@ fn read_me(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ("Disclosure control", board.describe().to_string()),
         (
             "Sheets",
-            "Summary by indicator; Heat map (latest comparison per practice and indicator); Outliers (beyond the 99.8% funnel limits); Latest results (every practice and indicator); Changes (since last period); Data quality (rows loaded and set aside per source)".into(),
+            "Summary by indicator (how many practices have each verdict); Heat map (latest verdict per practice and indicator); Outliers (beyond the 99.8% funnel limits, most outside first); Latest results (every practice and indicator, with its verdict and both comparisons); Changes (since last period); Data quality (rows loaded and set aside per source)".into(),
         ),
+        ("Verdicts", wording::verdict_lead(input.verdict).to_string()),
         (
             "Methods",
             "Proportions: Wilson intervals; rates and ratios: Byar / exact Poisson; DSRs: Dobson with the 2013 European Standard Population; funnels adjusted for overdispersion (Spiegelhalter); run charts: XmR with the Making Data Count rules. See the board page's 'How this was made'.".into(),
@@ -206,7 +219,7 @@ fn summary(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         let mut bench = None;
         for code in input.practices.keys() {
             if let Some(row) = site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                let c = view.comparison(row);
+                let c = site.verdict(view, ind, row).tag;
                 let slot = match c {
                     Comparison::Better => 0,
                     Comparison::Similar => 1,
@@ -239,7 +252,7 @@ fn summary(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
     Ok(())
 }
 
-/// 3. Heat map: the comparison word per practice and indicator.
+/// 3. Heat map: the verdict per practice and indicator.
 fn heat_map(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
     let Pack {
         site,
@@ -260,7 +273,7 @@ fn heat_map(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ws.text(r, 1, &p.name)?;
         for (k, ind) in inds.iter().enumerate() {
             let word = match site.latest.get(&(ind.id.as_str(), code.as_str())) {
-                Some(row) => wording::comparison_tag(view.comparison(row)).word,
+                Some(row) => wording::comparison_tag(site.verdict(view, ind, row).tag).word,
                 None => "No data",
             };
             ws.text(r, 2 + k as u16, word)?;
@@ -273,13 +286,16 @@ fn heat_map(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
 /// 4. Outliers beyond the 99.8% limits.
 fn outliers(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
     let Pack { view, one_dp, .. } = pack;
-    let outliers: Vec<&&ResultRow> = pack
+    let mut outliers: Vec<&&ResultRow> = pack
         .latest
         .iter()
         .filter(|r| {
             r.funnel_flag.is_some_and(|f| f.is_outlier()) && view.funnel_not_shown(r).is_none()
         })
         .collect();
+    // Most outside the limits first, as on the board page.
+    let distance = |r: &ResultRow| view.funnel_z(r).map_or(0.0, f64::abs);
+    outliers.sort_by(|a, b| distance(b).total_cmp(&distance(a)));
     let ws = wb.add_worksheet().set_name("Outliers")?;
     header(
         ws,
@@ -294,6 +310,7 @@ fn outliers(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
             ("Position", 22.0),
             ("φ (dispersion ratio)", 10.0),
             ("τ² (between-practice variance)", 12.0),
+            ("How far outside: funnel z (limits at ±3.09)", 14.0),
         ],
         outliers.len() as u32,
     )?;
@@ -310,6 +327,13 @@ fn outliers(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ws.text(r, 7, wording::funnel_position(row.funnel_flag))?;
         number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
         number(ws, r, 9, row.od_tau2, &five_dp)?;
+        number(
+            ws,
+            r,
+            10,
+            view.funnel_z(row),
+            &Format::new().set_num_format("0.00"),
+        )?;
     }
 
     Ok(())
@@ -343,6 +367,9 @@ fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
             ("Compared with peers", 14.0),
             ("Peer funnel", 22.0),
             ("Own run chart", 30.0),
+            ("Verdict", 14.0),
+            ("Verdict judged on", 12.0),
+            ("Verdict in words", 60.0),
         ],
         pack.latest.len() as u32,
     )?;
@@ -389,6 +416,22 @@ fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
                 wording::run_chart_reading(row.spc_signal, row.spc_variation),
             )?,
         };
+        if let Some(v) = pack.verdict(row) {
+            ws.text(r, 14, wording::comparison_tag(v.tag).word)?;
+            ws.text(
+                r,
+                15,
+                match v.basis {
+                    Basis::Funnel => "funnel",
+                    Basis::Interval => "interval",
+                },
+            )?;
+            let words = match &v.second {
+                Some(second) => format!("{}. {second}", v.lead),
+                None => v.lead.clone(),
+            };
+            ws.text_with_format(r, 16, words, &pack.wrap)?;
+        }
     }
 
     Ok(())
