@@ -13,8 +13,12 @@
 //     no chart at all);
 //   - has an axe-core WCAG 2.x A/AA violation of impact "serious" or "critical".
 // Every axe violation (any impact) is printed so it can be fixed, not just the
-// failing ones. Full-page screenshots and an A4 print-media PDF of the first
-// practice page go to <artefact-dir> for a person to look at.
+// failing ones. Full-page screenshots, an A4 print-media PDF of the first
+// practice page and a close-up of its "In brief" and "Where you stand"
+// (practice-verdict.png, copied to docs/img/) go to <artefact-dir> for a
+// person to look at. Practice pages must also lead with one verdict per
+// indicator: one verdict cell per row, opening with its tag, no separate
+// comparison and funnel columns, and a sentence saying which verdict leads.
 //
 // Exit status: 0 all pages pass, 1 some check failed (or the browser could not
 // run), 2 bad usage.
@@ -99,6 +103,8 @@ function choosePages() {
       practice: true,
       // One print PDF is enough to show A4 printing works.
       pdf: p === first ? `practice-${code}-print.pdf` : null,
+      // And one close-up of the verdicts a practice team reads first.
+      verdictShot: p === first ? 'practice-verdict.png' : null,
     });
   }
   return { pages, missingPractices: false };
@@ -192,6 +198,43 @@ async function checkPage(context, page_) {
 
   // Artefacts for a person to look at. Screenshot is taken with screen media.
   await page.screenshot({ path: join(artefactDir, page_.shot), fullPage: true });
+  if (page_.practice && page_.rel.startsWith('practices/')) {
+    // One verdict per indicator: every row of "Where you stand" with data has
+    // one verdict cell, opening with its tag, and no second comparison column.
+    const v = await page.evaluate(() => {
+      const cells = [...document.querySelectorAll('td.verdict')];
+      const headers = [...document.querySelectorAll('th')].map((th) => th.textContent.trim());
+      return {
+        cells: cells.length,
+        untagged: cells.filter((td) => !td.firstElementChild?.classList.contains('tag')).length,
+        twoColumns: headers.includes('Compared with peers') || headers.some((h) => h.startsWith('Peer funnel')),
+        leadSaid: document.body.textContent.includes("Each indicator's verdict leads with"),
+      };
+    });
+    if (v.cells === 0) found.problems.push('no verdict cells on a practice page');
+    if (v.untagged) found.problems.push(`${v.untagged} verdict cell(s) without their tag`);
+    if (v.twoColumns) found.problems.push('a practice page still shows the comparison and the funnel as two columns');
+    if (!v.leadSaid) found.problems.push('a practice page does not say which verdict leads');
+  }
+  if (page_.verdictShot) {
+    // From "In brief" to the end of the first domain's "Where you stand" table.
+    const clip = await page.evaluate(() => {
+      const h2 = (text) => [...document.querySelectorAll('h2')].find((h) => h.textContent.trim() === text);
+      const start = h2('In brief');
+      const where = h2('Where you stand');
+      let table = where?.nextElementSibling;
+      while (table && table.tagName !== 'TABLE' && table.tagName !== 'H2') table = table.nextElementSibling;
+      if (!start || !table || table.tagName !== 'TABLE') return null;
+      const top = start.getBoundingClientRect().top + window.scrollY - 8;
+      const bottom = table.getBoundingClientRect().bottom + window.scrollY + 8;
+      return { x: 0, y: top, width: document.documentElement.scrollWidth, height: bottom - top };
+    });
+    if (clip) {
+      await page.screenshot({ path: join(artefactDir, page_.verdictShot), clip, fullPage: true });
+    } else {
+      found.problems.push('no "In brief" and "Where you stand" table to screenshot');
+    }
+  }
   if (page_.pdf) {
     // Practice managers print these for meetings: render as print media on A4
     // to show the @media print rules and page breaks work. Backgrounds are left

@@ -2,8 +2,10 @@
 //! playwright-core, opens the board page, the catalogue, an indicator page and
 //! two practice pages; no console errors, nothing fetched from outside the
 //! report, every chart drawn, and no serious or critical axe-core (WCAG 2.2
-//! AA) violations. Screenshots and an A4 print PDF are kept as artefacts in
-//! `out/test-artefacts/browser/`.
+//! AA) violations; practice pages lead with one verdict per indicator.
+//! Screenshots (among them `practice-verdict.png`, the practice page's "In
+//! brief" and "Where you stand", copied to `docs/img/`) and an A4 print PDF
+//! are kept as artefacts in `out/test-artefacts/browser/`.
 
 use std::process::Command;
 
@@ -39,7 +41,7 @@ fn reports_render_in_chromium_and_pass_the_accessibility_check() {
     println!("{text}");
     assert!(o.status.success(), "browser check failed:\n{text}");
     // The screenshots a person can look at after CI.
-    for shot in ["index.png", "indicators.png"] {
+    for shot in ["index.png", "indicators.png", "practice-verdict.png"] {
         let meta = std::fs::metadata(artefacts.join(shot)).expect("screenshot written");
         assert!(meta.len() > 10_000, "{shot} is suspiciously small");
     }

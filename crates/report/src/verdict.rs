@@ -107,7 +107,7 @@ pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: Verdict
                     interval_words.clone()
                 } else {
                     format!(
-                        "{interval_words}: a difference from the benchmark, but within what normal variation between practices explains. Act on the funnel."
+                        "{interval_words}, but by no more than normal variation between practices explains: act on the funnel."
                     )
                 }
             });
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(
             v.second.as_deref(),
             Some(
-                "Its 95% interval is entirely above the peer benchmark: a difference from the benchmark, but within what normal variation between practices explains. Act on the funnel."
+                "Its 95% interval is entirely above the peer benchmark, but by no more than normal variation between practices explains: act on the funnel."
             )
         );
         assert_eq!(v.distance, Some(2.4));

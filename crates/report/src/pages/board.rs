@@ -40,7 +40,7 @@ impl Site<'_> {
             @for domain in Domain::ALL { (self.heat_map(domain, &inds)) }
             h2 { "Outside the 99.8% limits" } "\n"
             p {
-                "Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged. Most outside the limits first (ranked by the funnel's z-score on its adjusted scale: the 99.8% limits are at 3.09)."
+                "Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged. Most outside the limits first, by the funnel's z-score on its adjusted scale (how many standard deviations from the peer value, allowing for the normal variation between practices; the 99.8% limits are at ±3.09)."
             } "\n"
             (self.outliers(&inds))
             h2 { "Since last period" } "\n"
@@ -223,6 +223,7 @@ impl Site<'_> {
             "Value",
             "99.8% limits",
             "Position",
+            "How far out (z; the 99.8% limits are at ±3.09)",
             "Allowance for normal variation (φ / τ²)",
         ];
         html! {
@@ -242,6 +243,9 @@ impl Site<'_> {
                             td class="num" { (fmt(r.value)) }
                             td class="num" { (fmt(r.funnel_lower_998)) "–" (fmt(r.funnel_upper_998)) }
                             td { (wording::funnel_position(r.funnel_flag)) }
+                            td class="num" {
+                                (board.funnel_z(r).map_or_else(|| "–".to_string(), |z| format!("{z:+.1}").replace('-', "−")))
+                            }
                             td class="num" {
                                 (format!("{:.2} / {:.5}", r.od_phi.unwrap_or_default(), r.od_tau2.unwrap_or_default()))
                             }

@@ -21,6 +21,7 @@ th,td{border:1px solid #d8dde0;padding:4px 8px;text-align:left;vertical-align:mi
 th{background:var(--pale)}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .nowrap{white-space:nowrap}
+td.verdict{min-width:18em}
 .tag{display:inline-block;padding:1px 8px;border-radius:3px;font-weight:bold;white-space:nowrap;-webkit-print-color-adjust:exact;print-color-adjust:exact}
 .better{background:var(--blue);color:#fff}
 .worse{background:var(--warm);color:var(--dark)}

@@ -103,7 +103,9 @@ fn run_chart_cell(view: &View, r: &ResultRow) -> Markup {
 fn verdict_cell(v: &Verdict) -> Markup {
     html! {
         td class="verdict" {
-            (comparison_tag(v.tag)) " " (v.lead)
+            (comparison_tag(v.tag))
+            // "Not compared" says it all; a second "Not compared" would not.
+            @if v.lead != wording::comparison_tag(v.tag).word { " " (v.lead) }
             @if let Some(second) = &v.second {
                 br; span class="meta" { (second) }
             }
