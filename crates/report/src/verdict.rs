@@ -221,7 +221,7 @@ fn lower_first(s: &str) -> String {
 
 /// Verdicts of one kind (say, every Worse) ranked most outside the limits
 /// first; those without a distance last, then by name.
-pub(crate) fn rank<'a, T>(items: &mut [(T, &'a str, Option<f64>)]) {
+pub(crate) fn rank<T>(items: &mut [(T, &str, Option<f64>)]) {
     items.sort_by(|a, b| {
         let d = |x: Option<f64>| x.map_or(f64::NEG_INFINITY, |d| d);
         d(b.2).total_cmp(&d(a.2)).then_with(|| a.1.cmp(b.1))
