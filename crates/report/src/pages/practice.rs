@@ -128,16 +128,18 @@ impl Site<'_> {
         }
         verdict::rank(&mut better);
         verdict::rank(&mut worse);
-        let (side_better, side_worse, none) = match self.input.verdict {
+        let (side_better, side_worse, none_better, none_worse) = match self.input.verdict {
             VerdictLead::Funnel => (
                 "outside the 99.8% funnel limits on the better side, most outside first",
                 "outside the 99.8% funnel limits on the worse side, most outside first",
-                "No indicator is outside the 99.8% funnel limits on the",
+                "No indicator is outside the 99.8% funnel limits on the better side in the latest period.",
+                "No indicator is outside the 99.8% funnel limits on the worse side in the latest period.",
             ),
             VerdictLead::Interval => (
                 "95% interval entirely on the better side of the peer benchmark, furthest first",
                 "95% interval entirely on the worse side of the peer benchmark, furthest first",
-                "No indicator's 95% interval lies entirely on the",
+                "No indicator's 95% interval lies entirely on the better side of the peer benchmark in the latest period.",
+                "No indicator's 95% interval lies entirely on the worse side of the peer benchmark in the latest period.",
             ),
         };
         let list = |items: &[(Basis, &str, Option<f64>)]| -> Markup {
@@ -156,12 +158,12 @@ impl Site<'_> {
             ul {
                 "\n"
                 @if better.is_empty() {
-                    li { (none) " better side in the latest period." }
+                    li { (none_better) }
                 } @else {
                     li { strong { "Stronger than peers" } " (" (side_better) "): " (list(&better)) "." }
                 } "\n"
                 @if worse.is_empty() {
-                    li { (none) " worse side in the latest period." }
+                    li { (none_worse) }
                 } @else {
                     li { strong { "Areas to look at" } " (" (side_worse) "): " (list(&worse)) "." }
                 } "\n"
