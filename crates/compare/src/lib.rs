@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
-    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions, SpcRule,
-    TrendLabel, Variation, byar_rate, compare_with_benchmark, dsr, flag, funnel_limits,
-    overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
+    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, PhiEstimator,
+    SpcOptions, SpcRule, TrendLabel, Variation, byar_rate, compare_with_benchmark, dsr, flag,
+    funnel_limits, overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
     unadjusted_limits, wilson_proportion, xmr,
 };
 
@@ -141,6 +141,8 @@ impl PeerGroup {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CompareOptions {
     pub spc: SpcOptions,
+    /// How each funnel's φ is estimated (docs/methods.md, "Funnels").
+    pub phi: PhiEstimator,
 }
 
 impl Default for CompareOptions {
@@ -154,6 +156,7 @@ impl Default for CompareOptions {
                 baseline: Some(12),
                 ..SpcOptions::default()
             },
+            phi: PhiEstimator::default(),
         }
     }
 }
@@ -399,7 +402,7 @@ pub fn compare_indicator(
                     .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
                     .filter(|p| p.valued.is_some())
                     .collect();
-                group_stats(ind, group, kind, &peers)
+                group_stats(ind, group, kind, options.phi, &peers)
             });
             let own_series = &own[code];
             let spc = own_series.spc.get(period);
@@ -502,6 +505,7 @@ fn group_stats(
     ind: &Indicator,
     group: &PeerGroup,
     kind: Option<FunnelKind>,
+    phi: PhiEstimator,
     peers: &[&Eval],
 ) -> GroupStats {
     let m = ind.multiplier;
@@ -527,7 +531,7 @@ fn group_stats(
             "funnel: only {} practices with data in peer group {} (at least {} needed to estimate overdispersion)",
             peers.len(), group.name, group.min_practices_for_funnel
         ))),
-        Some(kind) => match overdispersion(&units, kind) {
+        Some(kind) => match overdispersion(&units, kind, phi) {
             Ok(od) => (Some(od), None),
             Err(e) => (None, Some(format!("funnel: {e}"))),
         },

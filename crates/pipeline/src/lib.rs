@@ -283,6 +283,8 @@ pub struct Pipeline {
     /// The table or view with numeric descriptors for similar-practice groups.
     pub descriptors: String,
     pub spc: peerbench_stats::SpcOptions,
+    /// How funnels estimate φ (`[statistics] phi`).
+    pub phi: peerbench_stats::PhiEstimator,
     /// What each kind of published output may show.
     pub disclosure: peerbench_report::DisclosurePolicy,
     /// Which comparison leads each indicator's verdict on the pages
@@ -1839,7 +1841,10 @@ impl Pipeline {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let compare_options = CompareOptions { spc: self.spc };
+        let compare_options = CompareOptions {
+            spc: self.spc,
+            phi: self.phi,
+        };
         let groups: Vec<_> = self
             .peer_groups
             .iter()
@@ -2077,6 +2082,7 @@ impl Pipeline {
             peer_groups: self.peer_groups.clone(),
             disclosure: self.disclosure,
             verdict: self.verdict,
+            phi: self.phi,
             keep_earlier: self.keep,
             not_computed: not_computed.clone(),
             extra_files: vec![

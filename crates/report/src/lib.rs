@@ -169,6 +169,8 @@ pub struct ReportInput<'a> {
     pub disclosure: DisclosurePolicy,
     /// Which comparison leads each indicator's verdict (`[reports] verdict`).
     pub verdict: VerdictLead,
+    /// How the funnels estimated φ, for "How this was made".
+    pub phi: peerbench_stats::PhiEstimator,
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,

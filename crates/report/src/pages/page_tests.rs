@@ -206,6 +206,7 @@ fn with_site_led_by(
             downloads: Disclosure::Standard,
         },
         verdict,
+        phi: peerbench_stats::PhiEstimator::default(),
         extra_files: vec![],
         keep_earlier: 0,
         not_computed: vec![NotComputed {
