@@ -740,6 +740,8 @@ impl Disclosure {
             out.funnel_flag_unadjusted = None;
             out.spc_signal = None;
             out.spc_variation = None;
+            // The charted value is the value over a published seasonal factor.
+            out.spc_value = None;
             out.trend = TrendLabel::CannotBeCalculated;
             out.not_compared_reason = Some(why.reason().into());
         }
@@ -933,6 +935,8 @@ mod tests {
             od_tau2: Some(0.001),
             spc_signal: Some(SpcRule::Shift),
             spc_variation: Some(Variation::Concern),
+            spc_value: Some(10.0),
+            spc_seasonally_adjusted: Some(false),
             spc_centre: Some(4.0),
             spc_lower: Some(1.0),
             spc_upper: Some(7.0),
@@ -1022,6 +1026,8 @@ mod tests {
             od_tau2,
             spc_signal,
             spc_variation,
+            spc_value,
+            spc_seasonally_adjusted,
             spc_centre,
             spc_lower,
             spc_upper,
@@ -1068,6 +1074,7 @@ mod tests {
             funnel_upper_998,
             od_phi,
             od_tau2,
+            spc_value,
             spc_centre,
             spc_lower,
             spc_upper,
@@ -1079,6 +1086,9 @@ mod tests {
         );
         assert_eq!((funnel_flag, funnel_flag_unadjusted), (None, None));
         assert_eq!((spc_signal, spc_variation, spc_trial), (None, None, None));
+        // Whether the chart is adjusted is a property of the indicator's
+        // federation-wide season, not of the row's counts.
+        assert_eq!(spc_seasonally_adjusted, Some(false));
         assert_eq!(trend, TrendLabel::CannotBeCalculated);
         assert_eq!(
             not_compared_reason.as_deref(),
