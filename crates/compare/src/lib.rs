@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
-    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, SpcOptions, SpcRule,
-    MonthlyRate, SeasonalIndex, TrendLabel, Variation, byar_rate, compare_with_benchmark, dsr,
-    flag, funnel_limits, overdispersion, percent_rank_sorted, quantile_type7, recent_trend,
+    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, MonthlyRate, Overdispersion,
+    SeasonalIndex, SpcOptions, SpcRule, TrendLabel, Variation, byar_rate, compare_with_benchmark,
+    dsr, flag, funnel_limits, overdispersion, percent_rank_sorted, quantile_type7, recent_trend,
     seasonal_index, trend_label, unadjusted_limits, wilson_proportion, xmr,
 };
 

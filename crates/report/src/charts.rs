@@ -587,7 +587,11 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
         n = points.len(),
         first = series[0].period,
         lastp = last.period,
-        scale_note = if adjusted { ", seasonally adjusted" } else { "" },
+        scale_note = if adjusted {
+            ", seasonally adjusted"
+        } else {
+            ""
+        },
         c = num(centre),
         l = num(lower),
         u = num(upper),
