@@ -124,12 +124,15 @@ fn solve<const K: usize>(mut a: [[f64; K]; K], mut b: [f64; K]) -> Option<[f64; 
         }
         a.swap(col, pivot);
         b.swap(col, pivot);
-        for r in col + 1..K {
-            let f = a[r][col] / a[col][col];
-            for c in col..K {
-                a[r][c] -= f * a[col][c];
-            }
-            b[r] -= f * b[col];
+        let (above, below) = a.split_at_mut(col + 1);
+        let pivot_row = &above[col];
+        for (r, row) in below.iter_mut().enumerate() {
+            let f = row[col] / pivot_row[col];
+            row[col..]
+                .iter_mut()
+                .zip(&pivot_row[col..])
+                .for_each(|(x, p)| *x -= f * p);
+            b[col + 1 + r] -= f * b[col];
         }
     }
     let mut x = [0.0; K];
