@@ -160,6 +160,13 @@ pub struct Suppression<'a> {
     /// centre line is the mean of the series' first points, so with one of
     /// them hidden the mean and the others give it back.
     series: HashSet<(&'a str, &'a str)>,
+    /// Indicators with a group's pooled figures withheld in some period. A
+    /// seasonally adjusted chart gives away the federation's seasonal
+    /// factors (value ÷ `spc_value`, or the centre line over the values),
+    /// and the factors are fitted to every month's pooled rate of all
+    /// practices: with the other months' benchmarks published they can
+    /// give a withheld month's back.
+    pooled_withheld: HashSet<&'a str>,
     /// What it came to, for the log and the tests.
     pub(crate) summary: SuppressionSummary,
 }
@@ -268,6 +275,7 @@ impl<'a> Suppression<'a> {
             if pool.withheld {
                 self.summary.groups_withheld += 1;
                 self.withheld.insert(key, Withheld::Pooled);
+                self.pooled_withheld.insert(ind);
             } else if pool.members.iter().any(|&u| p.units[u].hidden.is_some()) {
                 self.withheld.insert(key, Withheld::Members);
             }
@@ -310,6 +318,13 @@ impl<'a> Suppression<'a> {
     fn series_holds_hidden(&self, r: &ResultRow) -> bool {
         self.series
             .contains(&(r.indicator_id.as_str(), r.practice_code.as_str()))
+    }
+
+    /// Whether the row's seasonally adjusted chart would give away the
+    /// seasonal factors of an indicator with withheld pooled figures.
+    fn season_gives_away_withheld(&self, r: &ResultRow) -> bool {
+        r.spc_seasonally_adjusted == Some(true)
+            && self.pooled_withheld.contains(r.indicator_id.as_str())
     }
 }
 
@@ -707,6 +722,10 @@ impl Disclosure {
         {
             withhold(&mut out, w);
         }
+        if peers == Disclosure::Standard && sup.season_gives_away_withheld(r) {
+            hide_spc_lines(&mut out);
+            out.spc_value = None;
+        }
         if self == Disclosure::Exact {
             return out;
         }
@@ -717,10 +736,7 @@ impl Disclosure {
         out.numerator = round(r.numerator);
         out.denominator = round(r.denominator);
         if sup.series_holds_hidden(r) {
-            out.spc_centre = None;
-            out.spc_lower = None;
-            out.spc_upper = None;
-            out.spc_trial = None;
+            hide_spc_lines(&mut out);
         }
         if let Some(why) = sup.hidden(r) {
             out.value = None;
@@ -747,6 +763,15 @@ impl Disclosure {
         }
         out
     }
+}
+
+/// Removes a row's SPC centre line and limits (and whether they are trial
+/// limits), which average the first points of its series.
+fn hide_spc_lines(out: &mut ResultRow) {
+    out.spc_centre = None;
+    out.spc_lower = None;
+    out.spc_upper = None;
+    out.spc_trial = None;
 }
 
 /// Removes from a row what `standard` withholds of its group's figures.
@@ -843,7 +868,8 @@ impl View<'_> {
     /// Whether the centre line and limits of the practice's own SPC chart
     /// are withheld: a value hidden here is in the series they average.
     pub fn hides_spc_lines(&self, r: &ResultRow) -> bool {
-        self.own == Disclosure::Standard && self.sup.series_holds_hidden(r)
+        (self.own == Disclosure::Standard && self.sup.series_holds_hidden(r))
+            || (self.peers == Disclosure::Standard && self.sup.season_gives_away_withheld(r))
     }
 
     pub fn count(&self, x: Option<f64>) -> String {
@@ -1324,6 +1350,29 @@ mod tests {
         assert_eq!(get("E", "pcn").benchmark, Some(10.0));
         assert_eq!(sup.summary.groups_withheld, 2);
         assert_brute_force_finds_nothing(&rows, &sup);
+        // A seasonally adjusted chart of this indicator would give the
+        // federation's seasonal factors away, and with them, given the other
+        // months' benchmarks, a withheld month's pooled rate: its values,
+        // centre and limits go, for every practice; an unadjusted chart stays.
+        let adjusted: Vec<ResultRow> = rows
+            .iter()
+            .map(|r| ResultRow {
+                spc_seasonally_adjusted: Some(true),
+                ..r.clone()
+            })
+            .collect();
+        let sup = Suppression::new(&adjusted, &groups, &[], "federation");
+        let e = Disclosure::Standard.apply(&adjusted[adjusted.len() - 1], &sup);
+        assert_eq!(e.practice_code, "H");
+        assert_eq!((e.spc_value, e.spc_centre, e.spc_upper), (None, None, None));
+        let e = Disclosure::Exact.apply_with_peers(
+            Disclosure::Standard,
+            &adjusted[adjusted.len() - 1],
+            &sup,
+        );
+        assert_eq!((e.spc_value, e.spc_centre), (None, None));
+        let h = get("H", "federation");
+        assert_eq!((h.spc_value, h.spc_centre), (Some(10.0), Some(4.0)));
     }
 
     /// Three counts of 1 in a group: their total (3) pins each of them,
