@@ -18,6 +18,14 @@
 //! a little above nominal because the reference method's winsorised φ
 //! understates τ² (docs/methods.md, "How well it detects"). The tables are
 //! printed for the record (`cargo test --test it ground_truth -- --nocapture`).
+//!
+//! SPC: every planted shift and trend must signal after it starts, in its
+//! direction on the charted scale (seasonally adjusted for `seasonal = true`
+//! indicators). Unplanted series' signals after the 12-point baseline are
+//! printed per indicator, seasonal and not, as charted and as they would be
+//! on the unadjusted values, and must not exceed the rate at which in-control
+//! series signal under the same rules (simulated here, about 31%; see
+//! docs/methods.md, "Seasonal run charts", for why it is not lower).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
