@@ -16,7 +16,12 @@ not write:
   indicator (12 calendar-month means and a slope, then centred), and the
   XmR charts of those indicators are recomputed on value ÷ that index.
 
-Usage: check_results.py RESULTS_CSV SAMPLE_DIR
+The funnels' φ is checked as the pipeline's `[statistics] phi` says:
+"consistent" (the default) divides FunnelPlotR's winsorised φ by E[W²] for a
+standard normal W winsorised at its 10th and 90th percentiles, computed
+here from scipy's normal distribution; "winsorised" is FunnelPlotR's as it is.
+
+Usage: check_results.py RESULTS_CSV SAMPLE_DIR [consistent|winsorised]
 """
 import math
 import pathlib
@@ -30,6 +35,10 @@ from statsmodels.stats.proportion import proportion_confint
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 results_csv, data = sys.argv[1], pathlib.Path(sys.argv[2])
+phi_estimator = sys.argv[3] if len(sys.argv) > 3 else "consistent"
+assert phi_estimator in ("consistent", "winsorised"), phi_estimator
+_a = norm.ppf(0.9)
+WINSORISED_NORMAL_MEAN_SQUARE = 0.8 - 2 * _a * norm.pdf(_a) + 0.2 * _a * _a
 failures = []
 
 
@@ -370,6 +379,8 @@ for key, members in groups.items():
     lo, hi = np.quantile(z, [0.1, 0.9])
     k = len(z)
     phi = float((np.clip(z, lo, hi) ** 2).mean())
+    if phi_estimator == "consistent":
+        phi /= WINSORISED_NORMAL_MEAN_SQUARE
     w = 1 / s**2
     tau2 = max(0.0, (k * phi - (k - 1)) / (w.sum() - (w**2).sum() / w.sum())) if k * phi > k - 1 else 0.0
     for m, ni in zip(members, n):

@@ -15,9 +15,10 @@ use std::collections::{BTreeMap, HashMap};
 use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, MonthlyRate, Overdispersion,
-    SeasonalIndex, SpcOptions, SpcRule, TrendLabel, Variation, byar_rate, compare_with_benchmark,
-    dsr, flag, funnel_limits, overdispersion, percent_rank_sorted, quantile_type7, recent_trend,
-    seasonal_index, trend_label, unadjusted_limits, wilson_proportion, xmr,
+    PhiEstimator, SeasonalIndex, SpcOptions, SpcRule, TrendLabel, Variation, byar_rate,
+    compare_with_benchmark, dsr, flag, funnel_limits, overdispersion, percent_rank_sorted,
+    quantile_type7, recent_trend, seasonal_index, trend_label, unadjusted_limits,
+    wilson_proportion, xmr,
 };
 
 pub use changes::{Change, ChangeKind, Reading, what_changed};
@@ -134,6 +135,8 @@ impl PeerGroup {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CompareOptions {
     pub spc: SpcOptions,
+    /// How each funnel's φ is estimated (docs/methods.md, "Funnels").
+    pub phi: PhiEstimator,
 }
 
 impl Default for CompareOptions {
@@ -147,6 +150,7 @@ impl Default for CompareOptions {
                 baseline: Some(12),
                 ..SpcOptions::default()
             },
+            phi: PhiEstimator::default(),
         }
     }
 }
@@ -456,7 +460,7 @@ pub fn compare_indicator(
                     .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
                     .filter(|p| p.valued.is_some())
                     .collect();
-                group_stats(ind, group, kind, &peers)
+                group_stats(ind, group, kind, options.phi, &peers)
             });
             let own_series = &own[code];
             let spc = own_series.spc.get(period);
@@ -560,6 +564,7 @@ fn group_stats(
     ind: &Indicator,
     group: &PeerGroup,
     kind: Option<FunnelKind>,
+    phi: PhiEstimator,
     peers: &[&Eval],
 ) -> GroupStats {
     let m = ind.multiplier;
@@ -585,7 +590,7 @@ fn group_stats(
             "funnel: only {} practices with data in peer group {} (at least {} needed to estimate overdispersion)",
             peers.len(), group.name, group.min_practices_for_funnel
         ))),
-        Some(kind) => match overdispersion(&units, kind) {
+        Some(kind) => match overdispersion(&units, kind, phi) {
             Ok(od) => (Some(od), None),
             Err(e) => (None, Some(format!("funnel: {e}"))),
         },

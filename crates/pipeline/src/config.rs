@@ -8,7 +8,7 @@ use std::time::Duration;
 use peerbench_compare::{DescriptorWeight, PeerGroup, PeerGroupKind};
 use peerbench_ingest::{BUILTIN_SHAPES, ColumnSpec, Shape, Source, builtin};
 use peerbench_report::{Disclosure, DisclosurePolicy};
-use peerbench_stats::SpcOptions;
+use peerbench_stats::{PhiEstimator, SpcOptions};
 use serde::Deserialize;
 
 use crate::Pipeline;
@@ -101,6 +101,10 @@ struct StatisticsEntry {
     /// (NHSRplotthedots' `screen_outliers`, on by default there).
     #[serde(default = "yes")]
     screen_moving_ranges: bool,
+    /// How funnels estimate φ: "consistent" (the default) or "winsorised"
+    /// (FunnelPlotR's, which runs low; docs/methods.md).
+    #[serde(default)]
+    phi: Option<String>,
 }
 
 impl Default for StatisticsEntry {
@@ -110,6 +114,7 @@ impl Default for StatisticsEntry {
             spc_baseline: default_spc_baseline(),
             two_of_three_includes_beyond_limits: spc.two_of_three_includes_beyond_limits,
             screen_moving_ranges: spc.screen_moving_ranges,
+            phi: None,
         }
     }
 }
@@ -332,6 +337,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             screen_moving_ranges: file.statistics.screen_moving_ranges,
             ..SpcOptions::default()
         },
+        phi: match file.statistics.phi.as_deref() {
+            None | Some("consistent") => PhiEstimator::Consistent,
+            Some("winsorised") => PhiEstimator::Winsorised,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "[statistics] phi = {other:?}: use \"consistent\" (the winsorised φ corrected to estimate the spread between practices; the default) or \"winsorised\" (FunnelPlotR's, whose limits are narrower than their level says)"
+                )));
+            }
+        },
         primary_peer_group: primary,
         lock_stale_after: file
             .pipeline
@@ -550,6 +564,9 @@ mod tests {
         assert_eq!(p.on_indicator_error, crate::OnIndicatorError::PublishRest);
         assert_eq!(p.lock_stale_after, Duration::from_secs(600));
         assert_eq!(p.limits, peerbench_indicators::Limits::default());
+        assert_eq!(p.phi, PhiEstimator::Consistent);
+        let (_dir, p) = parsed("\n[statistics]\nphi = \"winsorised\"\n");
+        assert_eq!(p.unwrap().phi, PhiEstimator::Winsorised);
     }
 
     #[test]
@@ -601,6 +618,10 @@ mod tests {
                 "[[peer_group]]\nname = \"g\"\nkind = \"county\"\n",
                 "p.toml: peer group \"g\": unknown kind \"county\" (use all, federation, pcn, icb or similar)"
                     .to_string(),
+            ),
+            (
+                "[statistics]\nphi = \"raw\"\n",
+                "p.toml: [statistics] phi = \"raw\": use \"consistent\" (the winsorised φ corrected to estimate the spread between practices; the default) or \"winsorised\" (FunnelPlotR's, whose limits are narrower than their level says)".to_string(),
             ),
             (
                 "[disclosure]\nboard = \"loose\"\n",

@@ -283,6 +283,8 @@ pub struct Pipeline {
     /// The table or view with numeric descriptors for similar-practice groups.
     pub descriptors: String,
     pub spc: peerbench_stats::SpcOptions,
+    /// How funnels estimate φ (`[statistics] phi`).
+    pub phi: peerbench_stats::PhiEstimator,
     /// What each kind of published output may show.
     pub disclosure: peerbench_report::DisclosurePolicy,
     pub primary_peer_group: String,
@@ -1792,7 +1794,10 @@ impl Pipeline {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let compare_options = CompareOptions { spc: self.spc };
+        let compare_options = CompareOptions {
+            spc: self.spc,
+            phi: self.phi,
+        };
         let groups: Vec<_> = self
             .peer_groups
             .iter()
@@ -2029,6 +2034,7 @@ impl Pipeline {
             changes: what_changed(&results, &self.primary_peer_group),
             peer_groups: self.peer_groups.clone(),
             disclosure: self.disclosure,
+            phi: self.phi,
             keep_earlier: self.keep,
             not_computed: not_computed.clone(),
             extra_files: vec![

@@ -165,6 +165,8 @@ pub struct ReportInput<'a> {
     pub peer_groups: Vec<PeerGroup>,
     /// What each kind of output may show (methods reference §9).
     pub disclosure: DisclosurePolicy,
+    /// How the funnels estimated φ, for "How this was made".
+    pub phi: peerbench_stats::PhiEstimator,
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,

@@ -22,12 +22,53 @@ pub struct FunnelUnit {
     pub denominator: f64,
 }
 
+/// How φ is estimated from the units' winsorised z-scores.
+///
+/// Winsorising at the 10th and 90th percentiles keeps outliers from
+/// inflating φ, but it also shrinks the ordinary spread: for normally
+/// distributed z the mean of the winsorised squares is only about 0.68 of
+/// the mean square, so FunnelPlotR's φ, and with it τ², come out low and the
+/// limits too narrow. Practices with nothing unusual then sit beyond the
+/// limits more often than the limits' level says (docs/methods.md, "How well
+/// it detects").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PhiEstimator {
+    /// The mean of the squared winsorised z-scores divided by its
+    /// expectation for standard normal z ([`winsorised_normal_mean_square`], about 0.679),
+    /// a consistency correction: for units that differ only by chance and a
+    /// normal random effect, φ then estimates the dispersion itself.
+    #[default]
+    Consistent,
+    /// The mean of the squared winsorised z-scores as it is: Spiegelhalter
+    /// (2005), FunnelPlotR and PHE's tools.
+    Winsorised,
+}
+
+impl PhiEstimator {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhiEstimator::Consistent => "consistent",
+            PhiEstimator::Winsorised => "winsorised",
+        }
+    }
+}
+
+/// E[W²] for W a standard normal variable winsorised at its 10th and 90th
+/// percentiles ±a, a = Φ⁻¹(0.9): ∫₋ₐᵃ z²φ(z)dz + 2·0.1·a²
+/// = (0.8 − 2aφ(a)) + 0.2a² ≈ 0.6786.
+pub fn winsorised_normal_mean_square() -> f64 {
+    let a = crate::normal_quantile(0.9).expect("0.9 is a probability");
+    let density = (-0.5 * a * a).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    0.8 - 2.0 * a * density + 0.2 * a * a
+}
+
 /// The overdispersion estimate for a set of units, to be reported with the funnel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Overdispersion {
     /// Target as a proportion or rate per unit of denominator (p̄ = ΣO/Σn).
     pub target: f64,
-    /// The dispersion ratio φ of the winsorised z-scores.
+    /// The dispersion ratio φ of the winsorised z-scores (corrected for the
+    /// winsorising when estimated with [`PhiEstimator::Consistent`]).
     pub phi: f64,
     /// The between-unit variance τ² on the transformed scale (0 when φ is small).
     pub tau2: f64,
@@ -103,8 +144,14 @@ fn transformed(u: FunnelUnit, target: f64, kind: FunnelKind) -> Option<(f64, f64
 
 /// Spiegelhalter's overdispersion estimate (methods reference §4.2, steps 1–5):
 /// z-scores winsorised at their 10th and 90th percentiles (type 7),
-/// φ = mean of squared winsorised z, and τ² by the DerSimonian–Laird form.
-pub fn overdispersion(units: &[FunnelUnit], kind: FunnelKind) -> Result<Overdispersion> {
+/// φ = mean of squared winsorised z (divided by its expectation under
+/// normality for [`PhiEstimator::Consistent`]), and τ² by the
+/// DerSimonian–Laird form.
+pub fn overdispersion(
+    units: &[FunnelUnit],
+    kind: FunnelKind,
+    estimator: PhiEstimator,
+) -> Result<Overdispersion> {
     let target = pooled_target(units)?;
     if kind == FunnelKind::Proportion && units.iter().any(|u| u.numerator > u.denominator) {
         return Err(StatsError::NumeratorAboveDenominator {
@@ -123,7 +170,11 @@ pub fn overdispersion(units: &[FunnelUnit], kind: FunnelKind) -> Result<Overdisp
     let raw: Vec<f64> = zs.iter().map(|(z, _)| *z).collect();
     let lo = quantile_type7(&raw, 0.1)?;
     let hi = quantile_type7(&raw, 0.9)?;
-    let phi = raw.iter().map(|z| z.clamp(lo, hi).powi(2)).sum::<f64>() / k as f64;
+    let winsorised = raw.iter().map(|z| z.clamp(lo, hi).powi(2)).sum::<f64>() / k as f64;
+    let phi = match estimator {
+        PhiEstimator::Winsorised => winsorised,
+        PhiEstimator::Consistent => winsorised / winsorised_normal_mean_square(),
+    };
     let kf = k as f64;
     let tau2 = if kf * phi > kf - 1.0 {
         let w: Vec<f64> = zs.iter().map(|(_, s)| 1.0 / (s * s)).collect();
@@ -380,7 +431,12 @@ mod tests {
 
     #[test]
     fn proportion_overdispersion_matches_reference() {
-        let od = overdispersion(&units(&DATA), FunnelKind::Proportion).unwrap();
+        let od = overdispersion(
+            &units(&DATA),
+            FunnelKind::Proportion,
+            PhiEstimator::Winsorised,
+        )
+        .unwrap();
         assert!((od.target - 1920.0 / 14700.0).abs() < 1e-15);
         assert!((od.phi - PHI_P).abs() < 1e-12, "phi {}", od.phi);
         assert!((od.tau2 - TAU2_P).abs() < 1e-15, "tau2 {}", od.tau2);
@@ -393,12 +449,42 @@ mod tests {
 
     #[test]
     fn ratio_overdispersion_matches_reference() {
-        let od = overdispersion(&units(&DATA), FunnelKind::Ratio).unwrap();
+        let od =
+            overdispersion(&units(&DATA), FunnelKind::Ratio, PhiEstimator::Winsorised).unwrap();
         assert!((od.phi - PHI_R).abs() < 1e-12, "phi {}", od.phi);
         assert!((od.tau2 - TAU2_R).abs() < 1e-15, "tau2 {}", od.tau2);
         let (lo, hi) = adjusted_limits(&od, 1000.0, FunnelKind::Ratio, 0.95).unwrap();
         assert!(
             (lo - LIM_R.0).abs() < 1e-12 && (hi - LIM_R.1).abs() < 1e-12,
+            "{lo} {hi}"
+        );
+    }
+
+    // scipy: a = norm.ppf(0.9); 0.8 - 2*a*norm.pdf(a) + 0.2*a*a; and the
+    // same numpy computation as above with φ divided by it.
+    const WINSORISED_NORMAL: f64 = 0.6786545589528744;
+    const PHI_P_CONSISTENT: f64 = 12.549330759451937;
+    const TAU2_P_CONSISTENT: f64 = 0.0026446050442923523;
+    const LIM_P_CONSISTENT: (f64, f64) = (0.04084892236853331, 0.2608432891875748);
+
+    #[test]
+    fn consistent_phi_corrects_for_the_winsorising() {
+        assert!((winsorised_normal_mean_square() - WINSORISED_NORMAL).abs() < 1e-15);
+        let od = overdispersion(
+            &units(&DATA),
+            FunnelKind::Proportion,
+            PhiEstimator::Consistent,
+        )
+        .unwrap();
+        assert!((od.phi - PHI_P_CONSISTENT).abs() < 1e-12, "phi {}", od.phi);
+        assert!(
+            (od.tau2 - TAU2_P_CONSISTENT).abs() < 1e-15,
+            "tau2 {}",
+            od.tau2
+        );
+        let (lo, hi) = adjusted_limits(&od, 1000.0, FunnelKind::Proportion, 0.998).unwrap();
+        assert!(
+            (lo - LIM_P_CONSISTENT.0).abs() < 1e-12 && (hi - LIM_P_CONSISTENT.1).abs() < 1e-12,
             "{lo} {hi}"
         );
     }
@@ -409,6 +495,7 @@ mod tests {
         let od = overdispersion(
             &units(&[(10.0, 100.0), (20.0, 200.0), (30.0, 300.0)]),
             FunnelKind::Proportion,
+            PhiEstimator::default(),
         )
         .unwrap();
         assert_eq!((od.phi, od.tau2), (0.0, 0.0));
@@ -577,7 +664,7 @@ mod tests {
         assert_eq!(flag(0.07, l95, l998), FunnelFlag::Low95);
         assert_eq!(flag(0.01, l95, l998), FunnelFlag::Low998);
         assert!(matches!(
-            overdispersion(&[], FunnelKind::Ratio),
+            overdispersion(&[], FunnelKind::Ratio, PhiEstimator::default()),
             Err(StatsError::ZeroDenominator)
         ));
     }

@@ -31,6 +31,7 @@ use std::collections::HashMap;
 use maud::{Markup, html};
 use peerbench_catalogue::Indicator;
 use peerbench_compare::ResultRow;
+use peerbench_stats::PhiEstimator;
 
 use crate::ReportInput;
 use crate::disclosure::{Suppression, View};
@@ -323,7 +324,12 @@ impl<'a> Site<'a> {
                 ". Values below an indicator's minimum denominator, or from suppressed counts, are not compared."
             } "\n"
             p {
-                "Funnel limits allow for the normal variation between practices (Spiegelhalter's additive overdispersion adjustment: z-scores winsorised at the 10th and 90th percentiles give the dispersion ratio φ; τ² is the between-practice variance added to each practice's own). Outside the 99.8% limits is what boards call possible unwarranted variation. Run charts are XmR charts with limits from each practice's first 12 months and the four NHS Making Data Count rules."
+                "Funnel limits allow for the normal variation between practices (Spiegelhalter's additive overdispersion adjustment: z-scores winsorised at the 10th and 90th percentiles give the dispersion ratio φ"
+                @match self.input.phi {
+                    PhiEstimator::Consistent => ", divided by 0.679 because winsorising keeps only that share of a normal spread — without it the limits would be narrower than their level says",
+                    PhiEstimator::Winsorised => " (as FunnelPlotR computes it, without the correction for the winsorising that peerbench makes by default: these limits are somewhat narrower than their level says)",
+                }
+                "; τ² is the between-practice variance added to each practice's own). Outside the 99.8% limits is what boards call possible unwarranted variation. Run charts are XmR charts with limits from each practice's first 12 months and the four NHS Making Data Count rules."
             } "\n"
             table {
                 caption { "Funnel adjustment per indicator, latest period" }

@@ -192,6 +192,7 @@ fn with_site_under(board: Disclosure, check: impl FnOnce(&Site, &[Indicator])) {
             practice_pages: Disclosure::Exact,
             downloads: Disclosure::Standard,
         },
+        phi: peerbench_stats::PhiEstimator::default(),
         extra_files: vec![],
         keep_earlier: 0,
         not_computed: vec![NotComputed {
