@@ -26,7 +26,9 @@
 //! printed per indicator, seasonal and not, as charted and as they would be
 //! on the unadjusted values, and must not exceed the rate at which in-control
 //! series signal under the same rules (simulated here, about 31%; see
-//! docs/methods.md, "Seasonal run charts", for why it is not lower).
+//! docs/methods.md, "Seasonal run charts", for why it is not lower). What a
+//! board reads this month — special cause at the latest point — must show on
+//! at most 10% of unplanted series.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -304,7 +306,7 @@ fn funnels_and_spc_find_the_planted_effects() {
         "ground truth ({PRACTICES} practices, {} indicators): funnel sensitivity {:.0}% at 99.8% ({found}/{total}), {:.0}% at 95% ({found_95}/{total}); \
          false-positive rate {:.1}% adjusted vs {:.1}% unadjusted ({} clean pairs); \
          SPC sensitivity to shifts and trends {:.0}% ({spc_found}/{spc_total}); \
-         unplanted series with any SPC signal after the baseline {:.0}%",
+         unplanted series with any SPC signal after the baseline {:.0}%, at the latest point {:.1}%",
         indicators.len(),
         sensitivity * 100.0,
         sensitivity_95 * 100.0,
@@ -312,7 +314,8 @@ fn funnels_and_spc_find_the_planted_effects() {
         fpr_unadjusted * 100.0,
         clean.len(),
         spc_sensitivity * 100.0,
-        spc_fpr * 100.0
+        spc_fpr * 100.0,
+        100.0 * spc.latest as f64 / spc.series as f64
     );
     // Recall in each expected-z bin is what the normal theory of the adjusted
     // limits predicts, within a binomial tolerance.
@@ -359,8 +362,12 @@ struct UnplantedSpc {
     /// With a signal on the chart as published (seasonally adjusted where
     /// the indicator is seasonal).
     charted: usize,
+    /// With a signal on the latest point: what the chart's variation icon,
+    /// the "Own run chart, latest month" column and the board's "new special
+    /// cause" list show.
+    latest: usize,
     /// Indicators (and all together) above the 99.9% binomial quantile of
-    /// the in-control rate.
+    /// the in-control rate, and the latest month above 10% overall.
     failures: Vec<String>,
 }
 
@@ -384,17 +391,19 @@ fn unplanted_spc(
     use peerbench_stats::{Polarity, xmr};
     let options = peerbench_compare::CompareOptions::default().spc;
     let baseline = options.baseline.unwrap_or(0);
-    let in_control = in_control_rate(&options, 24, 20_000);
+    let (in_control, in_control_latest) = in_control_rate(&options, 24, 20_000);
     let after_baseline =
         |signals: &mut dyn Iterator<Item = bool>| signals.skip(baseline).any(|s| s);
-    // indicator → (series, signalled as charted, signalled on raw values)
-    let mut by_indicator: BTreeMap<&str, (usize, usize, usize)> = BTreeMap::new();
+    // indicator → (series, signalled as charted, signalled on raw values,
+    // signalled at the latest point as charted)
+    let mut by_indicator: BTreeMap<&str, (usize, usize, usize, usize)> = BTreeMap::new();
     for ((_, ind), s) in series.iter().filter(|(k, _)| !planted.contains(*k)) {
         let e = by_indicator.entry(ind.as_str()).or_default();
         e.0 += 1;
         e.1 += usize::from(after_baseline(
             &mut s.iter().map(|r| !r[c["spc_signal"]].is_empty()),
         ));
+        e.3 += usize::from(s.last().is_some_and(|r| !r[c["spc_signal"]].is_empty()));
         let values: Vec<f64> = s
             .iter()
             .filter_map(|r| r[c["value"]].parse::<f64>().ok())
@@ -419,64 +428,87 @@ fn unplanted_spc(
         }
     };
     eprintln!(
-        "unplanted series with any SPC signal after the {baseline}-point baseline (in-control series of 24 points: {:.1}%):",
-        100.0 * in_control
+        "unplanted series with any SPC signal after the {baseline}-point baseline (in-control series of 24 points: {:.1}%), and at the latest point (in control: {:.1}%):",
+        100.0 * in_control,
+        100.0 * in_control_latest
     );
     eprintln!(
-        "  {:<30} {:>8} {:>5} {:>10} {:>11}",
-        "indicator", "", "n", "charted", "unadjusted"
+        "  {:<30} {:>8} {:>5} {:>10} {:>11} {:>8}",
+        "indicator", "", "n", "charted", "unadjusted", "latest"
     );
-    let mut totals = [(0, 0, 0); 2];
+    let mut totals = [(0, 0, 0, 0); 2];
     for seasonal in [true, false] {
-        for (ind, (n, charted, raw)) in by_indicator
+        for (ind, (n, charted, raw, latest)) in by_indicator
             .iter()
             .filter(|(ind, _)| meta[**ind].seasonal == seasonal)
         {
             eprintln!(
-                "  {ind:<30} {:>8} {n:>5} {:>9.1}% {:>10.1}%",
+                "  {ind:<30} {:>8} {n:>5} {:>9.1}% {:>10.1}% {:>7.1}%",
                 if seasonal { "seasonal" } else { "" },
                 pct(*charted, *n),
-                pct(*raw, *n)
+                pct(*raw, *n),
+                pct(*latest, *n)
             );
             check(ind, *n, *charted);
             let t = &mut totals[usize::from(!seasonal)];
-            *t = (t.0 + n, t.1 + charted, t.2 + raw);
+            *t = (t.0 + n, t.1 + charted, t.2 + raw, t.3 + latest);
         }
     }
-    for (label, (n, charted, raw)) in ["seasonal", "not seasonal"].iter().zip(totals) {
+    for (label, (n, charted, raw, latest)) in ["seasonal", "not seasonal"].iter().zip(totals) {
         eprintln!(
-            "  {label:<39} {n:>5} {:>9.1}% {:>10.1}%",
+            "  {label:<39} {n:>5} {:>9.1}% {:>10.1}% {:>7.1}%",
             pct(charted, n),
-            pct(raw, n)
+            pct(raw, n),
+            pct(latest, n)
         );
     }
-    let (n, charted) = (totals[0].0 + totals[1].0, totals[0].1 + totals[1].1);
+    let (n, charted, latest) = (
+        totals[0].0 + totals[1].0,
+        totals[0].1 + totals[1].1,
+        totals[0].3 + totals[1].3,
+    );
     check("all unplanted series", n, charted);
+    // What a board reads this month: special cause at the latest point, on
+    // at most one unplanted series in ten (and no more than in control).
+    if pct(latest, n) > 10.0 || latest > binomial_quantile(n, in_control_latest, 0.999) {
+        failures.push(format!(
+            "latest month: {latest}/{n} unplanted series show special cause (in control {:.1}%)",
+            100.0 * in_control_latest
+        ));
+    }
     UnplantedSpc {
         series: n,
         charted,
+        latest,
         failures,
     }
 }
 
-/// The share of in-control series of `length` points — independent
-/// standard normal points — with any special cause after the baseline,
-/// under `options`, from `draws` simulated series (fixed seed).
-fn in_control_rate(options: &peerbench_stats::SpcOptions, length: usize, draws: usize) -> f64 {
+/// The shares of in-control series of `length` points — independent
+/// standard normal points — with any special cause after the baseline, and
+/// with one at the latest point, under `options`, from `draws` simulated
+/// series (fixed seed).
+fn in_control_rate(
+    options: &peerbench_stats::SpcOptions,
+    length: usize,
+    draws: usize,
+) -> (f64, f64) {
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
     let baseline = options.baseline.unwrap_or(0);
-    let signalled = (0..draws)
-        .filter(|_| {
-            let v: Vec<f64> = (0..length)
-                .map(|_| StandardNormal.sample(&mut rng))
-                .collect();
-            peerbench_stats::xmr(&v, peerbench_stats::Polarity::NoJudgement, options)
-                .is_ok_and(|chart| chart.points[baseline..].iter().any(|p| p.signal.is_some()))
-        })
-        .count();
-    signalled as f64 / draws as f64
+    let (mut any, mut latest) = (0, 0);
+    for _ in 0..draws {
+        let v: Vec<f64> = (0..length)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect();
+        if let Ok(chart) = peerbench_stats::xmr(&v, peerbench_stats::Polarity::NoJudgement, options)
+        {
+            any += usize::from(chart.points[baseline..].iter().any(|p| p.signal.is_some()));
+            latest += usize::from(chart.points.last().is_some_and(|p| p.signal.is_some()));
+        }
+    }
+    (any as f64 / draws as f64, latest as f64 / draws as f64)
 }
 
 /// What the ground-truth test needs of an indicator's definition.
