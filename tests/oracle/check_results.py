@@ -11,7 +11,10 @@ not write:
 * the age-standardised indicators are rebuilt from the raw admissions and
   registered-patient files: the DSR by Dobson's method with the ESP 2013
   weights typed in here, the ISR's expected counts from the federation's
-  rates by band, and the STAR-PU denominator from the 2013 weights.
+  rates by band, and the STAR-PU denominator from the 2013 weights;
+* numpy's least squares refits the seasonal index of each `seasonal = true`
+  indicator (12 calendar-month means and a slope, then centred), and the
+  XmR charts of those indicators are recomputed on value ÷ that index.
 
 The funnels' φ is checked as the pipeline's `[statistics] phi` says:
 "consistent" (the default) divides FunnelPlotR's winsorised φ by E[W²] for a
@@ -51,11 +54,14 @@ def close(a, b, rel=1e-9):
 
 # Indicator metadata from the SQL files' TOML headers.
 meta = {}
+seasonal = set()
 for path in (REPO / "sql" / "indicators").rglob("*.sql"):
     text = path.read_text()
     header = tomllib.loads(text[text.index("/*") + 2 : text.index("*/")])
     default = {"proportion": 100.0, "rate": 1000.0, "ratio": 1.0, "dsr": 100000.0, "isr": 100.0}[header["value_type"]]
     meta[header["id"]] = (header["value_type"], float(header.get("multiplier", default)), header["polarity"])
+    if header.get("seasonal", False):
+        seasonal.add(header["id"])
 
 con = duckdb.connect()
 con.execute(
@@ -439,10 +445,41 @@ for key, members in groups.items():
 # --- 5. SPC (XmR, Making Data Count rules) and recent trend, recomputed -------------
 series = {}
 for r in con.execute(
-    """SELECT indicator_id, practice_code, period, numerator, denominator, value, spc_signal, spc_centre, spc_upper, trend
+    """SELECT indicator_id, practice_code, period, numerator, denominator, value, spc_signal, spc_centre, spc_upper, trend,
+              spc_value, spc_seasonally_adjusted
        FROM results WHERE peer_group = 'federation' ORDER BY indicator_id, practice_code, period"""
 ).fetchall():
     series.setdefault((r[0], r[1]), []).append(r)
+
+
+def month_index(period):
+    return int(period[:4]) * 12 + int(period[5:7]) - 1
+
+
+def seasonal_factors(ind):
+    """The seasonal index by calendar month (0 = January), refitted here: least
+    squares of the log pooled rate (every practice's valued numerators over
+    denominators, month by month) on twelve calendar-month indicators and a
+    linear slope, the month coefficients then centred to mean zero. None when
+    some calendar month is seen fewer than twice."""
+    pooled = con.execute(
+        """SELECT period, sum(numerator), sum(denominator) FROM results
+           WHERE indicator_id = ? AND peer_group = 'federation' AND value IS NOT NULL
+           GROUP BY period ORDER BY period""",
+        [ind],
+    ).fetchall()
+    t = np.array([month_index(p) for p, _, _ in pooled], dtype=float)
+    m = np.array([int(ti) % 12 for ti in t])
+    if min(np.bincount(m, minlength=12)) < 2:
+        return None
+    X = np.column_stack([(m == k).astype(float) for k in range(12)] + [t - t.mean()])
+    y = np.log([o / n for _, o, n in pooled])
+    beta = np.linalg.lstsq(X, y, rcond=None)[0][:12]
+    return [float(f) for f in np.exp(beta - beta.mean())]
+
+
+season = {ind: seasonal_factors(ind) for ind in seasonal}
+seasonal_checked = 0
 
 
 def xmr_signals(x, baseline=12):
@@ -503,9 +540,14 @@ spc_checked = trend_checked = 0
 for (ind, code), rows_ in series.items():
     vtype, mult, polarity = meta[ind]
     valued = [r for r in rows_ if r[5] is not None]
+    factors = season.get(ind)
+    charted = [r[5] / factors[month_index(r[2]) % 12] if factors is not None else r[5] for r in valued]
     if len(valued) >= 6:
-        centre, ucl, sig = xmr_signals([r[5] for r in valued])
-        for r, s_ in zip(valued, sig):
+        centre, ucl, sig = xmr_signals(charted)
+        for r, v, s_ in zip(valued, charted, sig):
+            if not close(r[10], v, 1e-9) or r[11] != (factors is not None):
+                fail(f"{ind} {code} {r[2]}: spc_value {r[10]} (adjusted {r[11]}) vs {v} (adjusted {factors is not None})")
+            seasonal_checked += factors is not None
             if not close(r[7], centre, 1e-9) or not close(r[8], ucl, 1e-9):
                 fail(f"{ind} {code} {r[2]}: SPC centre/upper {r[7]}/{r[8]} vs {centre}/{ucl}")
             if (r[6] or None) != s_:
@@ -543,5 +585,5 @@ if failures:
     sys.exit(1)
 print(
     f"oracle checks passed: {checked_nd} numerator/denominator pairs from raw CSVs, {len(rows)} intervals and comparisons ({dsr_checked} DSRs), "
-    f"benchmarks/medians/ranks over {total} rows, {similar_checked} similar-practice benchmarks, {funnels_checked} funnel positions, {spc_checked} SPC points, {trend_checked} trends"
+    f"benchmarks/medians/ranks over {total} rows, {similar_checked} similar-practice benchmarks, {funnels_checked} funnel positions, {spc_checked} SPC points ({seasonal_checked} seasonally adjusted), {trend_checked} trends"
 )

@@ -179,6 +179,8 @@ struct RawMeta {
     draft: bool,
     #[serde(default)]
     min_denominator: Option<f64>,
+    #[serde(default)]
+    seasonal: bool,
     /// Short unit label for reports, e.g. "%" or "per 1,000 patients".
     #[serde(default)]
     units: Option<String>,
@@ -205,6 +207,10 @@ pub struct Indicator {
     pub tags: Vec<String>,
     pub draft: bool,
     pub min_denominator: f64,
+    /// A monthly series with a strong seasonal pattern shared by practices
+    /// (appointments, antibiotics): its run chart is drawn on the seasonally
+    /// adjusted series (docs/methods.md, "Seasonal run charts").
+    pub seasonal: bool,
     pub units: String,
     pub path: PathBuf,
     pub sql: String,
@@ -292,6 +298,15 @@ impl Indicator {
                 message: format!("multiplier must be a positive number, found {multiplier}"),
             });
         }
+        if raw.seasonal && raw.value_type == ValueType::Isr {
+            // The expected counts come from the same month's rates by age
+            // band, so an ISR's season is already allowed for.
+            return Err(CatalogueError::BadMetadata {
+                path: path.to_path_buf(),
+                line: first_line,
+                message: "seasonal = true does nothing for an isr: its expected counts use the same month's rates, which already carry the season".to_string(),
+            });
+        }
         let units = raw.units.unwrap_or_else(|| match raw.value_type {
             ValueType::Proportion => "%".to_string(),
             ValueType::Dsr => format!("per {} (age-standardised)", format_thousands(multiplier)),
@@ -321,6 +336,7 @@ impl Indicator {
             tags: raw.tags,
             draft: raw.draft,
             min_denominator: raw.min_denominator.unwrap_or(1.0),
+            seasonal: raw.seasonal,
             units,
             path: path.to_path_buf(),
             sql: text.to_string(),
@@ -423,6 +439,26 @@ mod tests {
         assert_eq!(ind.multiplier, 100.0);
         assert_eq!(ind.units, "%");
         assert_eq!(ind.polarity, Polarity::LowIsGood);
+        assert!(!ind.seasonal, "not seasonal unless it says so");
+        let seasonal = GOOD.replace("source = ", "seasonal = true\nsource = ");
+        let ind = Indicator::parse(Path::new("dna_rate.sql"), &seasonal).unwrap();
+        assert!(ind.seasonal);
+    }
+
+    #[test]
+    fn seasonal_must_be_a_boolean_and_not_on_an_isr() {
+        let bad = GOOD.replace("source = ", "seasonal = \"yes\"\nsource = ");
+        let err = Indicator::parse(Path::new("dna_rate.sql"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dna_rate.sql:"), "{err}");
+        let isr = GOOD
+            .replace("\"proportion\"", "\"isr\"")
+            .replace("source = ", "seasonal = true\nsource = ");
+        let err = Indicator::parse(Path::new("dna_rate.sql"), &isr)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("already carry the season"), "{err}");
     }
 
     #[test]

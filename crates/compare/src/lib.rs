@@ -14,10 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
-    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, Overdispersion, PhiEstimator,
-    SpcOptions, SpcRule, TrendLabel, Variation, byar_rate, compare_with_benchmark, dsr, flag,
-    funnel_limits, overdispersion, percent_rank_sorted, quantile_type7, recent_trend, trend_label,
-    unadjusted_limits, wilson_proportion, xmr,
+    Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, MonthlyRate, Overdispersion,
+    PhiEstimator, SeasonalIndex, SpcOptions, SpcRule, TrendLabel, Variation, byar_rate,
+    compare_with_benchmark, dsr, flag, funnel_limits, overdispersion, percent_rank_sorted,
+    quantile_type7, recent_trend, seasonal_index, trend_label, unadjusted_limits,
+    wilson_proportion, xmr,
 };
 
 pub use changes::{Change, ChangeKind, Reading, what_changed};
@@ -206,6 +207,14 @@ pub struct ResultRow {
     pub spc_signal: Option<SpcRule>,
     /// None when the practice's series is too short to chart.
     pub spc_variation: Option<Variation>,
+    /// The value the XmR chart was drawn on: `value` itself, or for a
+    /// seasonal indicator `value` ÷ the month's seasonal factor. The centre
+    /// and limits are on this scale.
+    pub spc_value: Option<f64>,
+    /// Whether `spc_value` is seasonally adjusted; false for a seasonal
+    /// indicator whose season could not be estimated (fewer than two of
+    /// some calendar month), so its chart is of the raw values.
+    pub spc_seasonally_adjusted: Option<bool>,
     pub spc_centre: Option<f64>,
     pub spc_lower: Option<f64>,
     pub spc_upper: Option<f64>,
@@ -286,6 +295,9 @@ struct GroupStats {
 
 /// One point of a practice's own XmR chart.
 struct SpcAtPoint {
+    /// The charted value (seasonally adjusted or not).
+    value: f64,
+    seasonally_adjusted: bool,
     signal: Option<SpcRule>,
     variation: Variation,
     centre: f64,
@@ -300,24 +312,83 @@ struct OwnSeries {
     trend: HashMap<String, TrendLabel>,
 }
 
-fn own_series(ind: &Indicator, evals: &[&Eval], options: &CompareOptions) -> OwnSeries {
+/// "YYYY-MM" as months since January of year 0; None for any other period.
+fn month_index(period: &str) -> Option<i64> {
+    let (year, month) = period.split_once('-')?;
+    if year.len() != 4 || month.len() != 2 {
+        return None;
+    }
+    let (year, month): (i64, i64) = (year.parse().ok()?, month.parse().ok()?);
+    (1..=12).contains(&month).then_some(year * 12 + month - 1)
+}
+
+/// The federation's seasonal index for a seasonal indicator: fitted to every
+/// practice's valued numerators over their denominators, pooled month by
+/// month (all practices in the run, whatever their peer group: a practice's
+/// own chart does not depend on its peers). None when the indicator is not
+/// seasonal, its periods are not months, or the season cannot be estimated
+/// (fewer than two of some calendar month): its charts are then of the raw
+/// values and say so.
+fn federation_season(ind: &Indicator, evals: &[Eval]) -> Option<SeasonalIndex> {
+    if !ind.seasonal {
+        return None;
+    }
+    let mut pooled: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
+    for e in evals.iter().filter(|e| e.valued.is_some()) {
+        let (Some(o), Some(n)) = (e.row.numerator, e.row.denominator) else {
+            continue;
+        };
+        let t = month_index(&e.row.period)?;
+        let sum = pooled.entry(t).or_default();
+        sum.0 += o;
+        sum.1 += n;
+    }
+    let series: Vec<MonthlyRate> = pooled
+        .into_iter()
+        .filter(|(_, (_, n))| *n > 0.0)
+        .map(|(month_index, (o, n))| MonthlyRate {
+            month_index,
+            rate: o / n,
+        })
+        .collect();
+    seasonal_index(&series).ok()
+}
+
+fn own_series(
+    ind: &Indicator,
+    evals: &[&Eval],
+    season: Option<&SeasonalIndex>,
+    options: &CompareOptions,
+) -> OwnSeries {
     let mut spc = HashMap::new();
     let mut trend = HashMap::new();
     // Time order; periods sort as text (YYYY-MM, YYYY-YY, YYYY).
     let mut points: Vec<&&Eval> = evals.iter().collect();
     points.sort_by(|a, b| a.row.period.cmp(&b.row.period));
+    // With a season, each month is divided by its calendar month's factor;
+    // `federation_season` only gives one when every period is a month.
+    let adjust = |period: &str, value: f64| match season.zip(month_index(period)) {
+        Some((s, t)) => value / s.factor(t),
+        None => value,
+    };
     let valued: Vec<(&str, f64)> = points
         .iter()
-        .filter_map(|e| e.valued.as_ref().map(|v| (e.row.period.as_str(), v.value)))
+        .filter_map(|e| {
+            e.valued
+                .as_ref()
+                .map(|v| (e.row.period.as_str(), adjust(&e.row.period, v.value)))
+        })
         .collect();
     // SPC needs a real series: annual indicators with a couple of points get none.
     if valued.len() >= 6 {
         let values: Vec<f64> = valued.iter().map(|(_, v)| *v).collect();
         if let Ok(chart) = xmr(&values, ind.polarity, &options.spc) {
-            for ((period, _), point) in valued.iter().zip(&chart.points) {
+            for ((period, value), point) in valued.iter().zip(&chart.points) {
                 spc.insert(
                     period.to_string(),
                     SpcAtPoint {
+                        value: *value,
+                        seasonally_adjusted: season.is_some(),
                         signal: point.signal,
                         variation: point.variation,
                         centre: chart.centre,
@@ -378,9 +449,10 @@ pub fn compare_indicator(
             .or_default()
             .push(e);
     }
+    let season = federation_season(ind, &evals);
     let own: HashMap<&str, OwnSeries> = by_practice
         .iter()
-        .map(|(code, es)| (*code, own_series(ind, es, options)))
+        .map(|(code, es)| (*code, own_series(ind, es, season.as_ref(), options)))
         .collect();
     let kind = funnel_kind(ind);
 
@@ -436,6 +508,8 @@ pub fn compare_indicator(
                 od_tau2: stats.od.map(|o| o.tau2),
                 spc_signal: spc.and_then(|s| s.signal),
                 spc_variation: spc.map(|s| s.variation),
+                spc_value: spc.map(|s| s.value),
+                spc_seasonally_adjusted: spc.map(|s| s.seasonally_adjusted),
                 spc_centre: spc.map(|s| s.centre),
                 spc_lower: spc.map(|s| s.lower),
                 spc_upper: spc.map(|s| s.upper),

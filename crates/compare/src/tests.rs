@@ -458,3 +458,137 @@ fn funnel_z_agrees_with_the_adjusted_limits() {
         assert!(z("A00003") < -3.1 && z("A00011") > 3.1);
     }
 }
+
+/// A seasonal rate: twelve practices over `months` months from January
+/// 2025, each at its own level times a ±20% winter-peaked season, with a
+/// small fixed wobble so the moving ranges are not zero. `step` multiplies
+/// practice A00001 from that month (0-based) on.
+fn seasonal_rows(months: usize, step: Option<(usize, f64)>) -> Vec<IndicatorRow> {
+    let mut rows = Vec::new();
+    for m in 0..months {
+        let season = 1.0 + 0.2 * (2.0 * std::f64::consts::PI * (m % 12) as f64 / 12.0).cos();
+        for i in 1..=12 {
+            let wobble = [0.0, 3.0, -2.0, 1.0, -3.0, 2.0, -1.0][(m * 3 + i) % 7];
+            let planted = match step {
+                Some((from, size)) if i == 1 && m >= from => size,
+                _ => 1.0,
+            };
+            let o = ((100.0 + i as f64) * season * planted + wobble).round();
+            let period = format!("{}-{:02}", 2025 + m / 12, m % 12 + 1);
+            rows.push(row(&format!("A{i:05}"), &period, Some(o), Some(1000.0)));
+        }
+    }
+    rows
+}
+
+fn seasonal_indicator() -> Indicator {
+    let plain = indicator("rate", "no_judgement");
+    let text = plain.sql.replace("source = ", "seasonal = true\nsource = ");
+    Indicator::parse(Path::new("x.sql"), &text).unwrap()
+}
+
+fn signals_after_baseline(out: &[ResultRow], code: &str) -> Vec<Option<SpcRule>> {
+    out.iter()
+        .filter(|r| r.practice_code == code)
+        .skip(12)
+        .map(|r| r.spc_signal)
+        .collect()
+}
+
+#[test]
+fn seasonal_run_charts_do_not_signal_on_the_season() {
+    let practices: HashMap<_, _> = (1..=12)
+        .map(|i| practice(&format!("A{i:05}"), "U1"))
+        .collect();
+    let groups: Vec<ResolvedPeerGroup> = [group("all", PeerGroupKind::All, 5, 10)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
+    let run = |ind: &Indicator, rows: &[IndicatorRow]| {
+        compare_indicator(ind, rows, &practices, &groups, &CompareOptions::default())
+    };
+    let rows = seasonal_rows(24, None);
+    // Charted as published, the season is special cause: the baseline year
+    // runs January to December, and the next winter is outside its limits.
+    let raw = run(&indicator("rate", "no_judgement"), &rows);
+    assert!(
+        signals_after_baseline(&raw, "A00001")
+            .iter()
+            .any(Option::is_some)
+    );
+    assert!(raw.iter().all(|r| r.spc_seasonally_adjusted == Some(false)));
+    assert!(raw.iter().all(|r| r.spc_value == r.value));
+    // Adjusted by the federation's seasonal index, nothing signals anywhere.
+    let adjusted = run(&seasonal_indicator(), &rows);
+    assert!(
+        adjusted.iter().all(|r| r.spc_signal.is_none()),
+        "{:?}",
+        adjusted
+            .iter()
+            .filter(|r| r.spc_signal.is_some())
+            .map(|r| (&r.practice_code, &r.period, r.spc_signal))
+            .collect::<Vec<_>>()
+    );
+    // Hand-worked: A00001 in January 2025 is 101 × 1.2 + 3 (its wobble) =
+    // 124.2 → 124 per 1,000; its charted value is that over January's factor, which is the
+    // season's 1.2 over the year's geometric mean of the season (the wobble
+    // and rounding move the fitted factor by well under 1%).
+    let jan = &adjusted[0];
+    assert_eq!((jan.period.as_str(), jan.value), ("2025-01", Some(124.0)));
+    let geo: f64 = (0..12)
+        .map(|m| (1.0 + 0.2 * (2.0 * std::f64::consts::PI * m as f64 / 12.0).cos()).ln())
+        .sum::<f64>()
+        / 12.0;
+    let factor = 124.0 / jan.spc_value.unwrap();
+    assert!(
+        (factor / (1.2 / geo.exp()) - 1.0).abs() < 0.01,
+        "January factor {factor}"
+    );
+    assert_eq!(jan.spc_seasonally_adjusted, Some(true));
+
+    // The same series with a step of ×1.04 in A00001 from month 17 (about
+    // +4 per 1,000, inside the limits of about ±8 the wobble gives): a
+    // shift upwards after the step, nowhere before.
+    let stepped = run(&seasonal_indicator(), &seasonal_rows(24, Some((16, 1.04))));
+    let a1: Vec<&ResultRow> = stepped
+        .iter()
+        .filter(|r| r.practice_code == "A00001")
+        .collect();
+    assert!(a1[..16].iter().all(|r| r.spc_signal.is_none()));
+    // Every point after the step is special cause: a shift of eight, two of
+    // them marked two-of-three, which ranks higher.
+    assert!(
+        a1[16..].iter().all(|r| r.spc_signal.is_some())
+            && a1[16..]
+                .iter()
+                .any(|r| r.spc_signal == Some(SpcRule::Shift)),
+        "{:?}",
+        a1.iter().map(|r| r.spc_signal).collect::<Vec<_>>()
+    );
+    assert!(
+        a1[16..]
+            .iter()
+            .all(|r| r.spc_value.unwrap() > r.spc_centre.unwrap())
+    );
+}
+
+#[test]
+fn a_season_needs_two_years_and_says_when_it_has_not() {
+    let practices: HashMap<_, _> = (1..=12)
+        .map(|i| practice(&format!("A{i:05}"), "U1"))
+        .collect();
+    let groups: Vec<ResolvedPeerGroup> = [group("all", PeerGroupKind::All, 5, 10)]
+        .iter()
+        .map(|g| g.resolve(&practices))
+        .collect();
+    let out = compare_indicator(
+        &seasonal_indicator(),
+        &seasonal_rows(23, None),
+        &practices,
+        &groups,
+        &CompareOptions::default(),
+    );
+    // Charted, as published, and marked not adjusted.
+    assert!(out.iter().all(|r| r.spc_seasonally_adjusted == Some(false)));
+    assert!(out.iter().all(|r| r.spc_value == r.value));
+}

@@ -560,15 +560,16 @@ fn funnel_limits(
         .collect()
 }
 
-/// The practice's own XmR run chart: values, centre line, process limits,
+/// The practice's own XmR run chart: the charted values (seasonally adjusted
+/// for a seasonal indicator, and labelled so), centre line, process limits,
 /// and each special-cause point marked by shape and colour.
 pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
     let points: Vec<(usize, &ResultRow, f64)> = series
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| r.value.map(|v| (i, *r, v)))
+        .filter_map(|(i, r)| r.spc_value.map(|v| (i, *r, v)))
         .collect();
-    let Some(last) = points.last().map(|p| p.1) else {
+    let Some((_, last, last_charted)) = points.last().copied() else {
         return html! {};
     };
     let (Some(centre), Some(lower), Some(upper)) =
@@ -576,15 +577,21 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
     else {
         return html! {};
     };
+    let adjusted = last.spc_seasonally_adjusted == Some(true);
     let mut ys: Vec<f64> = points.iter().map(|p| p.2).collect();
     ys.extend([centre, lower, upper]);
     let scale = Scale::over(0.0, (series.len().max(2) - 1) as f64, &ys, false);
     let signals = points.iter().filter(|p| p.1.spc_signal.is_some()).count();
     let desc = format!(
-        "{n} points from {first} to {lastp}. Mean {c}, process limits {l} to {u}{trial}. {signals} special-cause points; latest point: {latest}.",
+        "{n} points from {first} to {lastp}{scale_note}. Mean {c}, process limits {l} to {u}{trial}. {signals} special-cause points; latest point: {latest}.",
         n = points.len(),
         first = series[0].period,
         lastp = last.period,
+        scale_note = if adjusted {
+            ", seasonally adjusted"
+        } else {
+            ""
+        },
         c = num(centre),
         l = num(lower),
         u = num(upper),
@@ -610,7 +617,17 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
             (run_point(scale.x(*i as f64), scale.y(*v), r.spc_variation))
         }
     };
-    svg("rc", ind, "run chart with process limits", &desc, content)
+    let title = if adjusted {
+        "run chart with process limits, seasonally adjusted"
+    } else {
+        "run chart with process limits"
+    };
+    html! {
+        @if let Some(note) = wording::season_note(ind.seasonal, adjusted, &last.value.map_or("–".into(), num), &num(last_charted)) {
+            p class="meta" { (note) }
+        }
+        (svg("rc", ind, title, &desc, content))
+    }
 }
 
 /// A run chart's point: a square for improvement, a triangle for concern,

@@ -160,6 +160,13 @@ pub struct Suppression<'a> {
     /// centre line is the mean of the series' first points, so with one of
     /// them hidden the mean and the others give it back.
     series: HashSet<(&'a str, &'a str)>,
+    /// Indicators with a group's pooled figures withheld in some period. A
+    /// seasonally adjusted chart gives away the federation's seasonal
+    /// factors (value ÷ `spc_value`, or the centre line over the values),
+    /// and the factors are fitted to every month's pooled rate of all
+    /// practices: with the other months' benchmarks published they can
+    /// give a withheld month's back.
+    pooled_withheld: HashSet<&'a str>,
     /// What it came to, for the log and the tests.
     pub(crate) summary: SuppressionSummary,
 }
@@ -268,6 +275,7 @@ impl<'a> Suppression<'a> {
             if pool.withheld {
                 self.summary.groups_withheld += 1;
                 self.withheld.insert(key, Withheld::Pooled);
+                self.pooled_withheld.insert(ind);
             } else if pool.members.iter().any(|&u| p.units[u].hidden.is_some()) {
                 self.withheld.insert(key, Withheld::Members);
             }
@@ -318,6 +326,13 @@ impl<'a> Suppression<'a> {
     fn series_holds_hidden(&self, r: &ResultRow) -> bool {
         self.series
             .contains(&(r.indicator_id.as_str(), r.practice_code.as_str()))
+    }
+
+    /// Whether the row's seasonally adjusted chart would give away the
+    /// seasonal factors of an indicator with withheld pooled figures.
+    fn season_gives_away_withheld(&self, r: &ResultRow) -> bool {
+        r.spc_seasonally_adjusted == Some(true)
+            && self.pooled_withheld.contains(r.indicator_id.as_str())
     }
 }
 
@@ -715,6 +730,10 @@ impl Disclosure {
         {
             withhold(&mut out, w);
         }
+        if peers == Disclosure::Standard && sup.season_gives_away_withheld(r) {
+            hide_spc_lines(&mut out);
+            out.spc_value = None;
+        }
         if self == Disclosure::Exact {
             return out;
         }
@@ -725,10 +744,7 @@ impl Disclosure {
         out.numerator = round(r.numerator);
         out.denominator = round(r.denominator);
         if sup.series_holds_hidden(r) {
-            out.spc_centre = None;
-            out.spc_lower = None;
-            out.spc_upper = None;
-            out.spc_trial = None;
+            hide_spc_lines(&mut out);
         }
         if let Some(why) = sup.hidden(r) {
             out.value = None;
@@ -749,11 +765,22 @@ impl Disclosure {
             out.funnel_z = None;
             out.spc_signal = None;
             out.spc_variation = None;
+            // The charted value is the value over a published seasonal factor.
+            out.spc_value = None;
             out.trend = TrendLabel::CannotBeCalculated;
             out.not_compared_reason = Some(why.reason().into());
         }
         out
     }
+}
+
+/// Removes a row's SPC centre line and limits (and whether they are trial
+/// limits), which average the first points of its series.
+fn hide_spc_lines(out: &mut ResultRow) {
+    out.spc_centre = None;
+    out.spc_lower = None;
+    out.spc_upper = None;
+    out.spc_trial = None;
 }
 
 /// Removes from a row what `standard` withholds of its group's figures.
@@ -867,7 +894,8 @@ impl View<'_> {
     /// Whether the centre line and limits of the practice's own SPC chart
     /// are withheld: a value hidden here is in the series they average.
     pub fn hides_spc_lines(&self, r: &ResultRow) -> bool {
-        self.own == Disclosure::Standard && self.sup.series_holds_hidden(r)
+        (self.own == Disclosure::Standard && self.sup.series_holds_hidden(r))
+            || (self.peers == Disclosure::Standard && self.sup.season_gives_away_withheld(r))
     }
 
     pub fn count(&self, x: Option<f64>) -> String {
@@ -960,6 +988,8 @@ mod tests {
             od_tau2: Some(0.001),
             spc_signal: Some(SpcRule::Shift),
             spc_variation: Some(Variation::Concern),
+            spc_value: Some(10.0),
+            spc_seasonally_adjusted: Some(false),
             spc_centre: Some(4.0),
             spc_lower: Some(1.0),
             spc_upper: Some(7.0),
@@ -1050,6 +1080,8 @@ mod tests {
             od_tau2,
             spc_signal,
             spc_variation,
+            spc_value,
+            spc_seasonally_adjusted,
             spc_centre,
             spc_lower,
             spc_upper,
@@ -1096,6 +1128,7 @@ mod tests {
             funnel_upper_998,
             od_phi,
             od_tau2,
+            spc_value,
             spc_centre,
             spc_lower,
             spc_upper,
@@ -1109,6 +1142,9 @@ mod tests {
         // The position on the funnel brackets the value.
         assert_eq!(funnel_z, None);
         assert_eq!((spc_signal, spc_variation, spc_trial), (None, None, None));
+        // Whether the chart is adjusted is a property of the indicator's
+        // federation-wide season, not of the row's counts.
+        assert_eq!(spc_seasonally_adjusted, Some(false));
         assert_eq!(trend, TrendLabel::CannotBeCalculated);
         assert_eq!(
             not_compared_reason.as_deref(),
@@ -1344,6 +1380,29 @@ mod tests {
         assert_eq!(get("E", "pcn").benchmark, Some(10.0));
         assert_eq!(sup.summary.groups_withheld, 2);
         assert_brute_force_finds_nothing(&rows, &sup);
+        // A seasonally adjusted chart of this indicator would give the
+        // federation's seasonal factors away, and with them, given the other
+        // months' benchmarks, a withheld month's pooled rate: its values,
+        // centre and limits go, for every practice; an unadjusted chart stays.
+        let adjusted: Vec<ResultRow> = rows
+            .iter()
+            .map(|r| ResultRow {
+                spc_seasonally_adjusted: Some(true),
+                ..r.clone()
+            })
+            .collect();
+        let sup = Suppression::new(&adjusted, &groups, &[], "federation");
+        let e = Disclosure::Standard.apply(&adjusted[adjusted.len() - 1], &sup);
+        assert_eq!(e.practice_code, "H");
+        assert_eq!((e.spc_value, e.spc_centre, e.spc_upper), (None, None, None));
+        let e = Disclosure::Exact.apply_with_peers(
+            Disclosure::Standard,
+            &adjusted[adjusted.len() - 1],
+            &sup,
+        );
+        assert_eq!((e.spc_value, e.spc_centre), (None, None));
+        let h = get("H", "federation");
+        assert_eq!((h.spc_value, h.spc_centre), (Some(10.0), Some(4.0)));
     }
 
     /// Three counts of 1 in a group: their total (3) pins each of them,

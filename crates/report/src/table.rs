@@ -45,10 +45,12 @@ pub const RESULT_COLUMNS: &[&str] = &[
     "od_tau2",
     "spc_signal",
     "spc_variation",
+    "spc_value",
     "spc_centre",
     "spc_lower",
     "spc_upper",
     "spc_trial",
+    "spc_seasonally_adjusted",
     "trend",
     "not_compared_reason",
 ];
@@ -106,11 +108,17 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
         num(&|r| r.od_tau2),
         text(&|r| spc_signal(r).to_string()),
         opt_text(&|r| r.spc_variation.map(|v| v.as_str().to_string())),
+        num(&|r| r.spc_value),
         num(&|r| r.spc_centre),
         num(&|r| r.spc_lower),
         num(&|r| r.spc_upper),
         Arc::new(BooleanArray::from(
             rows.iter().map(|r| r.spc_trial).collect::<Vec<_>>(),
+        )),
+        Arc::new(BooleanArray::from(
+            rows.iter()
+                .map(|r| r.spc_seasonally_adjusted)
+                .collect::<Vec<_>>(),
         )),
         text(&|r| r.trend.as_str().to_string()),
         opt_text(&|r| r.not_compared_reason.clone()),
@@ -173,7 +181,9 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
     let mut w = CsvWriter::new(file, RESULT_COLUMNS).map_err(io)?;
     for r in rows {
         let r = r.borrow();
-        let spc_trial = r.spc_trial.map(|t| t.to_string()).unwrap_or_default();
+        let flag = |b: Option<bool>| b.map(|t| t.to_string()).unwrap_or_default();
+        let (spc_trial, spc_seasonally_adjusted) =
+            (flag(r.spc_trial), flag(r.spc_seasonally_adjusted));
         w.row([
             Cell::Text(&r.indicator_id),
             Cell::Text(&r.practice_code),
@@ -204,10 +214,12 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
             Cell::Number(r.od_tau2),
             Cell::Text(spc_signal(r)),
             Cell::Text(r.spc_variation.map_or("", |v| v.as_str())),
+            Cell::Number(r.spc_value),
             Cell::Number(r.spc_centre),
             Cell::Number(r.spc_lower),
             Cell::Number(r.spc_upper),
             Cell::Text(&spc_trial),
+            Cell::Text(&spc_seasonally_adjusted),
             Cell::Text(r.trend.as_str()),
             Cell::Text(r.not_compared_reason.as_deref().unwrap_or_default()),
         ])

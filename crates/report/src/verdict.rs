@@ -265,6 +265,8 @@ mod tests {
             od_tau2: Some(0.01),
             spc_signal: None,
             spc_variation: None,
+            spc_value: None,
+            spc_seasonally_adjusted: None,
             spc_centre: None,
             spc_lower: None,
             spc_upper: None,

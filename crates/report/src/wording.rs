@@ -108,6 +108,27 @@ pub(crate) fn run_chart_reading(signal: Option<SpcRule>, variation: Option<Varia
     }
 }
 
+/// What a seasonal indicator's run chart is drawn on, shown above it; None
+/// for an indicator that is not seasonal. `published` and `charted` are the
+/// latest month's value as published and as charted, formatted.
+pub(crate) fn season_note(
+    seasonal: bool,
+    adjusted: bool,
+    published: &str,
+    charted: &str,
+) -> Option<String> {
+    if !seasonal {
+        return None;
+    }
+    Some(if adjusted {
+        format!(
+            "Seasonally adjusted: each month is divided by the federation's seasonal factor for its calendar month, so the usual winter rise and summer dip are not read as special cause; the centre line and limits are on this adjusted scale (latest month: {published} as published, {charted} adjusted)."
+        )
+    } else {
+        "Not seasonally adjusted: the season needs every calendar month at least twice (two years of monthly data), so this chart is of the values as published and the usual winter rise and summer dip can show as special cause.".to_string()
+    })
+}
+
 /// A run chart's latest variation in a chart description ("common cause").
 pub(crate) fn variation_plain(variation: Option<Variation>) -> &'static str {
     match variation.unwrap_or(Variation::CommonCause) {

@@ -15,6 +15,7 @@ mod funnel;
 mod gamma;
 mod intervals;
 mod quantiles;
+mod season;
 mod spc;
 mod standardised;
 mod trend;
@@ -29,6 +30,7 @@ pub use funnel::{
 pub use gamma::{chi_square_quantile, gamma_p, ln_gamma};
 pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
 pub use quantiles::{percent_rank, percent_rank_sorted, quantile_type7};
+pub use season::{MonthlyRate, SEASON_MIN_YEARS, SeasonalIndex, seasonal_index};
 pub use spc::{SpcChart, SpcOptions, SpcPoint, SpcRule, Variation, xmr};
 pub use standardised::{DSR_MIN_EVENTS, ESP_2013, Standardised, dsr, isr};
 pub use trend::{RecentTrend, TrendLabel, recent_trend, trend_label};
@@ -52,6 +54,14 @@ pub enum StatsError {
     Empty,
     #[error("only {observed} events: at least {minimum} are needed for a stable value")]
     TooFewEvents { observed: f64, minimum: f64 },
+    #[error(
+        "{months} months cannot give a seasonal index: every calendar month is needed at least {needed} times, the rarest is there {fewest}"
+    )]
+    SeasonTooShort {
+        months: usize,
+        fewest: usize,
+        needed: usize,
+    },
 }
 
 pub type Result<T, E = StatsError> = std::result::Result<T, E>;

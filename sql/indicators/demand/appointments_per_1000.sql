@@ -14,6 +14,7 @@ source = "GP appointments data, practice level (NHS England); registered patient
 caveats = "Depends on how practices map their appointment slots; not age-standardised, so practices with older lists will tend to be higher."
 owner = "Federation analytics team"
 tags = ["access", "monthly"]
+seasonal = true
 min_denominator = 500
 */
 SELECT

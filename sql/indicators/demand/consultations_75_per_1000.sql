@@ -14,6 +14,7 @@ source = "Clinical-system search CONS75 (EMIS Web and SystmOne exports)"
 caveats = "Search definitions differ slightly between clinical systems."
 owner = "Federation analytics team"
 tags = ["older people", "monthly", "clinical search"]
+seasonal = true
 min_denominator = 100
 */
 SELECT practice_code, period, numerator, denominator

@@ -16,6 +16,7 @@ owner = "Federation analytics team"
 reviewed = "2026-10-01"
 next_review = "2027-10-01"
 tags = ["older people", "access", "monthly"]
+seasonal = true
 min_denominator = 50
 */
 SELECT

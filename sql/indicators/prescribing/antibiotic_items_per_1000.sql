@@ -14,6 +14,7 @@ source = "English Prescribing Dataset (NHSBSA); registered patients (NHS England
 caveats = "Per head rather than per STAR-PU, so practices with many young children or older patients will be higher; strongly seasonal."
 owner = "Medicines optimisation team"
 tags = ["antimicrobial stewardship", "monthly"]
+seasonal = true
 min_denominator = 500
 */
 SELECT

@@ -16,6 +16,7 @@ owner = "Medicines optimisation team"
 reviewed = "2026-11-24"
 next_review = "2027-11-24"
 tags = ["antimicrobial stewardship", "monthly", "openprescribing", "star-pu"]
+seasonal = true
 min_denominator = 500
 */
 SELECT

@@ -468,6 +468,8 @@ mod tests {
             od_tau2: None,
             spc_signal: None,
             spc_variation: Some(peerbench_stats::Variation::CommonCause),
+            spc_value: None,
+            spc_seasonally_adjusted: None,
             spc_centre: None,
             spc_lower: None,
             spc_upper: None,
