@@ -676,6 +676,7 @@ next_review = "2027-01-01"
 tags = []
 draft = true                       # drafts are checked and tested but not published
 min_denominator = 30               # below this a practice is not compared
+seasonal = false                   # true: run charts on the seasonally adjusted series (a shared winter peak)
 */
 -- One row per practice and period: practice_code, period (a DATE month or
 -- text such as '2025-26'), numerator, denominator. A dsr or isr returns one
