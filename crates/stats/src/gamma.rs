@@ -80,7 +80,12 @@ pub fn gamma_p(a: f64, x: f64) -> f64 {
 }
 
 /// The p-quantile of the chi-square distribution with `df` degrees of
-/// freedom (any positive df), by bisection on P(df/2, x/2).
+/// freedom (any positive df): Newton's method on P(df/2, x/2) from the
+/// Wilson–Hilferty approximation, kept inside a bracket that every step
+/// narrows (a step leaving it is replaced by bisection). Every comparison
+/// and funnel of a rate solves four of these, so the solver's cost is the
+/// comparison stage's: Newton takes a handful of P evaluations where
+/// bisection to the same 1e-13 takes about fifty.
 pub fn chi_square_quantile(p: f64, df: f64) -> Result<f64> {
     if !(0.0..1.0).contains(&p) {
         return Err(StatsError::BadProbability(p));
@@ -94,23 +99,41 @@ pub fn chi_square_quantile(p: f64, df: f64) -> Result<f64> {
         return Ok(0.0);
     }
     let a = df / 2.0;
-    let mut lo = 0.0_f64;
-    let mut hi = df + 10.0 * (2.0 * df).sqrt() + 100.0;
-    while gamma_p(a, hi / 2.0) < p {
-        hi *= 2.0;
-    }
-    for _ in 0..300 {
-        let mid = 0.5 * (lo + hi);
-        if gamma_p(a, mid / 2.0) < p {
-            lo = mid;
+    let ln_norm = ln_gamma(a) + std::f64::consts::LN_2;
+    // The chi-square density, the derivative of P(a, x/2) in x.
+    let density = |x: f64| ((a - 1.0) * (x / 2.0).ln() - x / 2.0 - ln_norm).exp();
+    let h = 2.0 / (9.0 * df);
+    let z = crate::normal_quantile(p)?;
+    let start = df * (1.0 - h + z * h.sqrt()).powi(3);
+    let mut x = if start > 0.0 && start.is_finite() {
+        start
+    } else {
+        // Far in the lower tail of few degrees of freedom: P ≈ (x/2)^a / Γ(a+1).
+        (2.0 * ((p.ln() + ln_gamma(a + 1.0)) / a).exp()).max(f64::MIN_POSITIVE)
+    };
+    let (mut lo, mut hi) = (0.0_f64, f64::INFINITY);
+    for _ in 0..200 {
+        let f = gamma_p(a, x / 2.0) - p;
+        if f < 0.0 {
+            lo = x;
         } else {
-            hi = mid;
+            hi = x;
         }
-        if hi - lo <= 1e-13 * hi.max(1e-300) {
-            break;
+        let step = f / density(x);
+        let mut next = x - step;
+        if !(next > lo && next < hi && next.is_finite()) {
+            next = if hi.is_finite() {
+                0.5 * (lo + hi)
+            } else {
+                2.0 * x.max(1.0)
+            };
         }
+        if (next - x).abs() <= 1e-14 * next || (hi.is_finite() && hi - lo <= 1e-14 * hi) {
+            return Ok(next);
+        }
+        x = next;
     }
-    Ok(0.5 * (lo + hi))
+    Ok(x)
 }
 
 #[cfg(test)]
@@ -127,11 +150,22 @@ mod tests {
             (0.999, 25.3, 53.050242822628846),
             (0.5, 0.7, 0.21473897172368658),
             (0.995, 1000.0, 1118.9480663231916),
+            // The tails and sizes the solver's starting point handles
+            // differently: tiny df, far lower tail, national-sized counts.
+            (0.001, 0.2, 1.2146096724815738e-30),
+            (0.999, 0.2, 6.727354023437507),
+            (1e-10, 1.0, 1.570796326794896e-20),
+            (0.5, 5000.0, 4999.33334913811),
+            (0.001, 20000.5, 19388.141046171702),
+            (0.999, 20001.5, 20625.273625228652),
+            (0.025, 1.0, 0.0009820691171752555),
+            (0.975, 3.0, 9.348403604496148),
+            (0.0005, 60000.0, 58866.675740524974),
         ];
         for (p, df, want) in cases {
             let got = chi_square_quantile(p, df).unwrap();
             assert!(
-                (got - want).abs() <= 1e-9 * want.max(1.0),
+                (got - want).abs() <= 1e-9 * want,
                 "p={p} df={df}: got {got}, want {want}"
             );
         }
