@@ -45,6 +45,17 @@ fn group(name: &str, kind: PeerGroupKind, min: usize, min_funnel: usize) -> Peer
     }
 }
 
+/// `ind`'s rows compared within one peer group, with the default options.
+fn compare_in(
+    group: PeerGroup,
+    ind: &Indicator,
+    rows: &[IndicatorRow],
+    practices: &HashMap<String, PracticeInfo>,
+) -> Vec<ResultRow> {
+    let groups = [group.resolve(practices)];
+    compare_indicator(ind, rows, practices, &groups, &CompareOptions::default())
+}
+
 #[test]
 fn pooled_benchmark_and_comparisons() {
     let practices: HashMap<_, _> = [
@@ -60,16 +71,11 @@ fn pooled_benchmark_and_comparisons() {
         row("A00003", "2026-09", Some(200.0), Some(1000.0)),
         row("A00004", "2026-09", None, Some(1000.0)),
     ];
-    let groups: Vec<ResolvedPeerGroup> = [group("federation", PeerGroupKind::Federation, 3, 3)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
-    let out = compare_indicator(
+    let out = compare_in(
+        group("federation", PeerGroupKind::Federation, 3, 3),
         &indicator("proportion", "high_is_good"),
         &rows,
         &practices,
-        &groups,
-        &CompareOptions::default(),
     );
     assert_eq!(out.len(), 4);
     // Pooled over practices with data: 600 / 3000 = 20%.
@@ -115,16 +121,11 @@ fn small_groups_and_small_denominators_are_not_compared() {
         row("A00002", "2026-09", Some(30.0), Some(100.0)),
         row("A00003", "2026-09", Some(30.0), Some(100.0)),
     ];
-    let groups: Vec<ResolvedPeerGroup> = [group("pcn", PeerGroupKind::Pcn, 2, 10)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
-    let out = compare_indicator(
+    let out = compare_in(
+        group("pcn", PeerGroupKind::Pcn, 2, 10),
         &indicator("rate", "no_judgement"),
         &rows,
         &practices,
-        &groups,
-        &CompareOptions::default(),
     );
     let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     assert!(
@@ -171,16 +172,11 @@ fn spc_trend_and_what_changed_follow_the_series() {
             rows.push(row(&format!("A{i:05}"), &period, Some(o), Some(1000.0)));
         }
     }
-    let groups: Vec<ResolvedPeerGroup> = [group("all", PeerGroupKind::All, 5, 10)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
-    let out = compare_indicator(
+    let out = compare_in(
+        group("all", PeerGroupKind::All, 5, 10),
         &indicator("proportion", "low_is_good"),
         &rows,
         &practices,
-        &groups,
-        &CompareOptions::default(),
     );
     let last = out
         .iter()
@@ -277,10 +273,10 @@ fn isr_uses_the_federation_rates_by_band() {
         banded("A00001", &[(0, 10.0, 1000.0), (1, 40.0, 500.0)]),
         banded("A00002", &[(0, 30.0, 2000.0), (1, 10.0, 100.0)]),
     ];
-    let groups = vec![group("federation", PeerGroupKind::Federation, 2, 10).resolve(&practices)];
     let mut ind = indicator("isr", "low_is_good");
     ind.min_denominator = 1.0;
-    let out = compare_indicator(&ind, &rows, &practices, &groups, &CompareOptions::default());
+    let federation = group("federation", PeerGroupKind::Federation, 2, 10);
+    let out = compare_in(federation, &ind, &rows, &practices);
     let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     let a = by_code["A00001"];
     assert!((a.denominator.unwrap() - 55.0).abs() < 1e-9, "{a:?}");
@@ -304,10 +300,10 @@ fn dsr_is_compared_by_interval_with_the_pooled_dsr() {
         banded("A00002", &[(0, 30.0, 2500.0), (15, 20.0, 800.0)]),
         banded("A00003", &[(0, 4.0, 300.0), (15, 2.0, 100.0)]),
     ];
-    let groups = vec![group("federation", PeerGroupKind::Federation, 2, 2).resolve(&practices)];
     let ind = indicator("dsr", "low_is_good");
     assert_eq!(ind.multiplier, 100_000.0);
-    let out = compare_indicator(&ind, &rows, &practices, &groups, &CompareOptions::default());
+    let federation = group("federation", PeerGroupKind::Federation, 2, 2);
+    let out = compare_in(federation, &ind, &rows, &practices);
     let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     let w = peerbench_stats::ESP_2013;
     let total: f64 = w.iter().sum();
@@ -349,16 +345,11 @@ fn a_zero_with_a_small_expected_count_is_not_flagged_low() {
             row(&format!("A{i:05}"), "2026-09", Some(*o), Some(d))
         })
         .collect();
-    let groups: Vec<ResolvedPeerGroup> = [group("federation", PeerGroupKind::Federation, 3, 10)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
-    let out = compare_indicator(
+    let out = compare_in(
+        group("federation", PeerGroupKind::Federation, 3, 10),
         &indicator("rate", "low_is_good"),
         &rows,
         &practices,
-        &groups,
-        &CompareOptions::default(),
     );
     let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     // A00008: 0 of 1,000, E = 1000 × 40/22000 = 1.82; P(X = 0) = e^−1.82 =
@@ -393,10 +384,6 @@ fn funnel_z_agrees_with_the_adjusted_limits() {
     let practices: HashMap<_, _> = (0..20)
         .map(|i| practice(&format!("A{i:05}"), "U1"))
         .collect();
-    let groups: Vec<ResolvedPeerGroup> = [group("federation", PeerGroupKind::Federation, 3, 10)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
     // Practices spread around 20%, two far out either side.
     let rows: Vec<IndicatorRow> = (0..20)
         .map(|i| {
@@ -415,12 +402,11 @@ fn funnel_z_agrees_with_the_adjusted_limits() {
         })
         .collect();
     for value_type in ["proportion", "rate"] {
-        let out = compare_indicator(
+        let out = compare_in(
+            group("federation", PeerGroupKind::Federation, 3, 10),
             &indicator(value_type, "high_is_good"),
             &rows,
             &practices,
-            &groups,
-            &CompareOptions::default(),
         );
         let mut flagged = 0;
         for r in &out {
@@ -500,12 +486,13 @@ fn seasonal_run_charts_do_not_signal_on_the_season() {
     let practices: HashMap<_, _> = (1..=12)
         .map(|i| practice(&format!("A{i:05}"), "U1"))
         .collect();
-    let groups: Vec<ResolvedPeerGroup> = [group("all", PeerGroupKind::All, 5, 10)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
     let run = |ind: &Indicator, rows: &[IndicatorRow]| {
-        compare_indicator(ind, rows, &practices, &groups, &CompareOptions::default())
+        compare_in(
+            group("all", PeerGroupKind::All, 5, 10),
+            ind,
+            rows,
+            &practices,
+        )
     };
     let rows = seasonal_rows(24, None);
     // Charted as published, the season is special cause: the baseline year
@@ -577,16 +564,11 @@ fn a_season_needs_two_years_and_says_when_it_has_not() {
     let practices: HashMap<_, _> = (1..=12)
         .map(|i| practice(&format!("A{i:05}"), "U1"))
         .collect();
-    let groups: Vec<ResolvedPeerGroup> = [group("all", PeerGroupKind::All, 5, 10)]
-        .iter()
-        .map(|g| g.resolve(&practices))
-        .collect();
-    let out = compare_indicator(
+    let out = compare_in(
+        group("all", PeerGroupKind::All, 5, 10),
         &seasonal_indicator(),
         &seasonal_rows(23, None),
         &practices,
-        &groups,
-        &CompareOptions::default(),
     );
     // Charted, as published, and marked not adjusted.
     assert!(out.iter().all(|r| r.spc_seasonally_adjusted == Some(false)));
