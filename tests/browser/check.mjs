@@ -61,7 +61,10 @@ const VIEWPORT = { width: 1280, height: 900 };
 // a page hung.
 const PAGE_TIMEOUT_MS = 120_000;
 
-/** Which pages to open: the board page, the indicator page and two practices. */
+/**
+ * Which pages to open: the board page, the indicator page, two practices'
+ * reports and one of the first practice's detail pages.
+ */
 function choosePages() {
   const pages = [
     { rel: 'index.html', shot: 'index.png', practice: false },
@@ -107,6 +110,20 @@ function choosePages() {
       verdictShot: p === first ? 'practice-verdict.png' : null,
     });
   }
+  // Each domain's indicators in detail (funnel plots, run charts) are on a
+  // page of their own beside the report: the first practice's first one.
+  const firstCode = first.replace(/\.html$/, '');
+  const detailDir = join(practiceDir, firstCode);
+  const details = existsSync(detailDir)
+    ? readdirSync(detailDir).filter((f) => f.endsWith('.html')).sort()
+    : [];
+  if (details.length === 0) return { pages, missingPractices: true };
+  pages.push({
+    rel: `practices/${firstCode}/${details[0]}`,
+    shot: `practice-${firstCode}-${details[0].replace(/\.html$/, '')}.png`,
+    practice: true,
+    detail: true,
+  });
   return { pages, missingPractices: false };
 }
 
@@ -198,7 +215,16 @@ async function checkPage(context, page_) {
 
   // Artefacts for a person to look at. Screenshot is taken with screen media.
   await page.screenshot({ path: join(artefactDir, page_.shot), fullPage: true });
-  if (page_.practice && page_.rel.startsWith('practices/')) {
+  if (page_.detail) {
+    // A detail page draws each indicator's funnel (or ranked chart) and run chart.
+    const kinds = await page.evaluate(() => {
+      const ids = [...document.querySelectorAll('svg.chart')].map((s) => s.getAttribute('aria-labelledby') || '');
+      return { funnels: ids.filter((i) => i.startsWith('fn-') || i.startsWith('cp-')).length, runs: ids.filter((i) => i.startsWith('rc-')).length };
+    });
+    if (kinds.funnels === 0) found.problems.push('no funnel plot on a practice detail page');
+    if (kinds.runs === 0) found.problems.push('no run chart on a practice detail page');
+  }
+  if (page_.practice && !page_.detail && page_.rel.startsWith('practices/')) {
     // One verdict per indicator: every row of "Where you stand" with data has
     // one verdict cell, opening with its tag, and no second comparison column.
     const v = await page.evaluate(() => {
@@ -330,7 +356,7 @@ async function main() {
     await browser.close();
   }
   if (missingPractices) {
-    summary.push({ p: null, ok: false, line: 'FAIL practices/: report has no practice pages' });
+    summary.push({ p: null, ok: false, line: 'FAIL practices/: report has no practice pages, or the first has no detail pages beside it' });
   }
 
   console.log('\nSummary:');

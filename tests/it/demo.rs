@@ -49,7 +49,7 @@ fn sample_practices() -> Vec<String> {
 }
 
 fn results() -> (HashMap<String, usize>, Vec<Vec<String>>) {
-    let (header, rows) = read_csv(&demo().out.join("data/indicator_results.csv"));
+    let (header, rows) = read_csv(&demo().out.join("data/indicator_results.csv.gz"));
     (
         header
             .iter()
@@ -76,6 +76,7 @@ fn board_page_and_a_page_per_practice() {
     for page in [
         index,
         std::fs::read_to_string(run.out.join("practices/A81003.html")).unwrap(),
+        std::fs::read_to_string(run.out.join("practices/A81003/clinical.html")).unwrap(),
     ] {
         assert!(
             !page.contains("http://") && !page.contains("https://") && !page.contains("<script"),
@@ -339,7 +340,7 @@ fn board_workbook_opens_with_the_right_numbers() {
     let o = std::process::Command::new(&python)
         .arg(repo().join("tests/oracle/check_workbook.py"))
         .arg(run.out.join("data/board-pack.xlsx"))
-        .arg(run.out.join("data/indicator_results.csv"))
+        .arg(run.out.join("data/indicator_results.csv.gz"))
         .arg("federation")
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python}: {e} (scripts/test sets up the oracles)"));
@@ -370,7 +371,7 @@ fn every_page_links_its_numbers_as_csv() {
         rows.iter()
             .all(|r| r[ind] == "dna_rate" && r[group] == "federation")
     );
-    let (all_header, all) = read_csv(&run.out.join("data/indicator_results.csv"));
+    let (all_header, all) = read_csv(&run.out.join("data/indicator_results.csv.gz"));
     let (ai, ag) = (
         all_header.iter().position(|h| h == "indicator_id").unwrap(),
         all_header.iter().position(|h| h == "peer_group").unwrap(),
@@ -395,7 +396,7 @@ fn results_match_independent_implementations() {
     let python = std::env::var("PEERBENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let o = std::process::Command::new(&python)
         .arg(repo().join("tests/oracle/check_results.py"))
-        .arg(run.out.join("data/indicator_results.csv"))
+        .arg(run.out.join("data/indicator_results.csv.gz"))
         .arg(repo().join("data-samples/federation"))
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python}: {e} (scripts/test sets up the oracles)"));
@@ -475,13 +476,18 @@ fn planted_effects_show_in_the_results() {
 #[test]
 fn practice_pages_carry_accessible_charts_and_are_deterministic() {
     let run = demo();
-    let page = std::fs::read_to_string(run.out.join("practices/A81011.html")).unwrap();
+    // The report links each indicator to its domain's detail page, which
+    // carries the charts and the numbers behind them.
+    let report = std::fs::read_to_string(run.out.join("practices/A81011.html")).unwrap();
+    assert!(report.contains("<a href=\"A81011/demand.html#dna_rate\">"));
+    let page = std::fs::read_to_string(run.out.join("practices/A81011/demand.html")).unwrap();
     for id in ["fn-dna_rate-t fn-dna_rate-d", "rc-dna_rate-t rc-dna_rate-d"] {
         assert!(
             page.contains(&format!("aria-labelledby=\"{id}\"")),
             "no chart labelled {id}"
         );
     }
+    assert!(page.contains("<section id=\"dna_rate\">"));
     assert!(page.contains("The numbers behind the charts"));
     // Same data, same bytes: a second publication from the same warehouse.
     let dir = tempfile::tempdir().unwrap();
@@ -501,8 +507,9 @@ fn practice_pages_carry_accessible_charts_and_are_deterministic() {
     for f in [
         "index.html",
         "practices/A81011.html",
+        "practices/A81011/demand.html",
         "indicators.html",
-        "data/indicator_results.csv",
+        "data/indicator_results.csv.gz",
     ] {
         assert!(
             std::fs::read(run.out.join(f)).unwrap() == std::fs::read(again.join(f)).unwrap(),
@@ -525,7 +532,7 @@ fn disclosure_control_applies_where_configured() {
 
     // The demo's own policies, with downloads under disclosure control.
     let (_dir, out) = publish_demo_with("standard", "exact", "standard");
-    let (h, rows) = read_csv(&out.join("data/indicator_results.csv"));
+    let (h, rows) = read_csv(&out.join("data/indicator_results.csv.gz"));
     let c = |n: &str| h.iter().position(|x| x == n).unwrap();
     let (mut withheld, mut secondary) = (0, 0);
     for row in &rows {
@@ -608,7 +615,7 @@ fn recover_hidden(
     let o = std::process::Command::new(&python)
         .arg(repo().join("tests/oracle/recover_hidden.py"))
         .arg(out)
-        .arg(demo().out.join("data/indicator_results.csv"))
+        .arg(demo().out.join("data/indicator_results.csv.gz"))
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python}: {e} (scripts/test sets up the oracles)"));

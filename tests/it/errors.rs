@@ -201,7 +201,12 @@ fn a_hostile_practice_name_cannot_inject_markup() {
     let o = peerbench(&["run", p.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = dir.path().join("o");
-    for page in ["index.html", "practices/A81000.html", "board/dna_rate.html"] {
+    for page in [
+        "index.html",
+        "practices/A81000.html",
+        "practices/A81000/demand.html",
+        "board/dna_rate.html",
+    ] {
         let html = std::fs::read_to_string(out.join(page)).unwrap();
         assert!(
             !html.contains("<script") && !html.contains("<img"),

@@ -85,7 +85,7 @@ fn funnels_and_spc_find_the_planted_effects() {
         plants.iter().map(|p| (p.1.clone(), p.2.clone())).collect();
     let indicators: HashSet<String> = plants.iter().map(|p| p.2.clone()).collect();
 
-    let (hr, rows) = read_csv(&out.join("data/indicator_results.csv"));
+    let (hr, rows) = read_csv(&out.join("data/indicator_results.csv.gz"));
     let c: HashMap<&str, usize> = hr
         .iter()
         .enumerate()

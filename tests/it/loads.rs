@@ -252,3 +252,110 @@ fn a_changed_definition_or_register_reloads_unchanged_files() {
     ]);
     assert!(stdout(&o).contains("| 0 |"), "{}", stdout(&o));
 }
+
+/// A publication with more practices than a person reads in one table (a
+/// national one has 6,300): the board's lists keep to what a board acts on
+/// first and say where every row is, so its pages stay small enough to open.
+/// Run at 600 practices in 40 peer groups (federations), 7 months (the national preset's
+/// annual QOF falls in them): past the 250-row limit on every list without
+/// the time of a national run.
+#[test]
+fn a_large_publication_lists_what_a_board_acts_on_and_says_where_the_rest_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = peerbench(&[
+        "synth",
+        "--preset",
+        "national",
+        "--practices",
+        "600",
+        "--months",
+        "7",
+        "--seed",
+        "5",
+        "--outliers",
+        "30",
+        "--shifts",
+        "0",
+        "--trends",
+        "0",
+        "--out",
+        data.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = crate::pipeline(&data).replace(
+        "[[peer_group]]\nname = \"all\"\nkind = \"all\"\n",
+        "[[peer_group]]\nname = \"federation\"\nkind = \"federation\"\nmin_practices = 5\n",
+    );
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, text).unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("o");
+    let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+    let rows = |page: &str, marker: &str| -> usize {
+        // Body rows of the first table from `marker` on the page.
+        let from = page.find(marker).unwrap_or_else(|| panic!("no {marker:?}"));
+        let body = &page[from..];
+        let body = &body[body.find("<tbody>").unwrap()..];
+        body[..body.find("</tbody>").unwrap()]
+            .matches("<tr>")
+            .count()
+    };
+
+    let index = read("index.html");
+    let practices = std::fs::read_dir(out.join("practices"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "html")
+        })
+        .count();
+    assert_eq!(practices, 600);
+    // Each domain's heat map lists 250 practices, and says which and where the rest are.
+    assert!(
+        index.contains("Showing 250 of 600: the practices with most indicators on the worse side of peers in the latest period, most first. Every one is in the board pack's “Heat map” sheet"),
+        "{}",
+        &index[..3000.min(index.len())]
+    );
+    assert_eq!(rows(&index, "<caption>Demand and access</caption>"), 250);
+    assert!(
+        index.len() < 1_500_000,
+        "index.html is {} bytes",
+        index.len()
+    );
+
+    // An indicator page: a row per peer group in place of a chart each, and
+    // the practices outside rather than all 600.
+    let page = read("board/dna_rate.html");
+    assert!(
+        page.contains("600 practices in 40 peer groups: too many to draw one ranked chart each"),
+        "{page}"
+    );
+    assert_eq!(rows(&page, "<th scope=\"col\">Peer group</th>"), 40);
+    assert!(
+        !page.contains("practices ranked, with 95% intervals"),
+        "no caterpillars"
+    );
+    let listed = rows(
+        &page,
+        "<th scope=\"col\">Against peers (the verdict, then the other comparison)</th>",
+    );
+    assert!(listed > 0 && listed <= 250, "{listed} practices listed");
+    assert!(
+        page.contains("practices in the latest period. Listed: the "),
+        "{page}"
+    );
+    assert!(
+        page.len() < 500_000,
+        "board/dna_rate.html is {} bytes",
+        page.len()
+    );
+    // Every practice is still in the indicator's download.
+    let (_, csv) = crate::read_csv(&out.join("board/dna_rate.csv"));
+    let codes: std::collections::BTreeSet<&str> = csv.iter().map(|r| r[1].as_str()).collect();
+    assert_eq!(codes.len(), 600);
+}

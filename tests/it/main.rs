@@ -62,14 +62,31 @@ pub fn stderr(o: &Output) -> String {
 
 /// Reads a CSV into header + rows of strings.
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut rdr =
-        csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = read_text(path);
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
     let header = rdr.headers().unwrap().iter().map(str::to_string).collect();
     let rows = rdr
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
         .collect();
     (header, rows)
+}
+
+/// A published text file, decompressed if it is gzipped (the results table
+/// is `data/indicator_results.csv.gz`).
+pub fn read_text(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(bytes.as_slice()),
+            &mut text,
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text
+    } else {
+        String::from_utf8(bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
 }
 
 /// A pipeline file loading a generated federation at `data` with every

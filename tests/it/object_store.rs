@@ -214,8 +214,7 @@ fn the_warehouse_on_s3_loads_queries_and_publishes_like_a_local_one() {
         ]),
         "run on S3",
     );
-    let results =
-        |root: &Path| std::fs::read_to_string(root.join("data/indicator_results.csv")).unwrap();
+    let results = |root: &Path| crate::read_text(&root.join("data/indicator_results.csv.gz"));
     let (s3_results, local_results) = (results(&out), results(&local.out));
     let differing: Vec<(&str, &str)> = s3_results
         .lines()

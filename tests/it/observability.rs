@@ -371,7 +371,7 @@ fn json_logs_carry_run_and_stage_and_the_metrics_file_outlives_a_failed_run() {
         .collect();
     assert_eq!(
         outliers,
-        outliers_in_results(&dir.path().join("o/data/indicator_results.csv"))
+        outliers_in_results(&dir.path().join("o/data/indicator_results.csv.gz"))
     );
     assert!(outliers.values().sum::<usize>() > 0, "{outliers:?}");
 

@@ -245,7 +245,7 @@ fn a_failing_indicator_leaves_the_rest_published_and_a_broken_draft_is_not_run()
             .exists()
     );
     assert!(dir.path().join("o/board/dna_rate.html").exists());
-    let results = std::fs::read_to_string(dir.path().join("o/data/indicator_results.csv")).unwrap();
+    let results = crate::read_text(&dir.path().join("o/data/indicator_results.csv.gz"));
     assert!(
         !results.contains("appointments_per_1000,"),
         "its earlier results must not be passed off as tonight's"
@@ -388,7 +388,7 @@ fn a_changed_source_recomputes_only_what_reads_it_and_a_past_run_can_be_made_aga
     let second_pages = publication(&dir.path().join("o"));
     assert!(
         differing(&first_pages, &second_pages)
-            .contains(&PathBuf::from("data/indicator_results.csv")),
+            .contains(&PathBuf::from("data/indicator_results.csv.gz")),
         "the correction changes the results"
     );
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Opens every CSV under a published folder, and the board's Excel workbook
+"""Opens every CSV under a published folder (compressed ones too: the
+results table is .csv.gz, and spreadsheet importers open it), and the board's Excel workbook
 with openpyxl, as a spreadsheet user would, and checks that no cell can run
 as a formula (OWASP "CSV injection"):
 
@@ -15,6 +16,7 @@ hostile values never reached the outputs cannot pass by accident.
 Usage: check_spreadsheet_safety.py PUBLISHED_FOLDER [--csv TEXT]... [--workbook TEXT]...
 """
 import csv
+import gzip
 import pathlib
 import re
 import sys
@@ -37,13 +39,14 @@ def fail(msg):
         print("FAIL:", msg)
 
 
-csvs = sorted(folder.rglob("*.csv"))
+csvs = sorted([*folder.rglob("*.csv"), *folder.rglob("*.csv.gz")])
 if not csvs:
     fail(f"no CSV under {folder}")
 seen_in_csv = set()
 cells = 0
 for path in csvs:
-    with open(path, newline="", encoding="utf-8") as f:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     if not rows:
         fail(f"{path}: empty (not even a header row)")

@@ -12,6 +12,7 @@ results, and the heat map and summary agree with the verdicts.
 Usage: check_workbook.py WORKBOOK RESULTS_CSV PRIMARY_PEER_GROUP
 """
 import csv
+import gzip
 import math
 import pathlib
 import sys
@@ -39,7 +40,7 @@ for name in expected_sheets[1:]:
         fail(f"{name}: header not frozen or no filter")
 
 # The latest period per indicator, primary peer group, from the CSV.
-rows = [r for r in csv.DictReader(open(results_csv, newline="")) if r["peer_group"] == group]
+rows = [r for r in csv.DictReader(gzip.open(results_csv, "rt", newline="")) if r["peer_group"] == group]
 latest = {}
 for r in rows:
     latest[r["indicator_id"]] = max(latest.get(r["indicator_id"], ""), r["period"])

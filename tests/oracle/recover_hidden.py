@@ -4,7 +4,7 @@ folder (every file in it), tries to work back each count of 1 to 7 that the
 exact results table holds, using only what the folder publishes.
 
 The attacker reads every CSV (board/*.csv, practices/*.csv,
-data/indicator_results.csv), the workbook (openpyxl), the HTML tables and
+data/indicator_results.csv.gz), the workbook (openpyxl), the HTML tables and
 the funnel plots' SVG (circles and axis ticks), and the catalogue page for
 each indicator's value type. For each row holding a small count it lists
 the (numerator, denominator) pairs the shown counts allow (`*` is 1-7, a
@@ -50,7 +50,7 @@ hidden counts in ways the search above does not try. Printed as "exposed
 group statistics: K" (group-periods).
 
 With --allow-own-pages, recovering a practice's count from its own page
-(practices/<CODE>.*) is not counted: that page is the practice's, and
+(practices/<CODE>.* and practices/<CODE>/*) is not counted: that page is the practice's, and
 shows its own counts under the practice_pages policy; nor does the
 differencing read other practices' own pages (each is only for its
 practice; what one practice knows of itself is group_totals_insider).
@@ -66,6 +66,7 @@ Prints one line per channel, "recovered N of M hidden counts (protected
 channels)" and "exposed group statistics: K".
 """
 import csv
+import gzip
 import math
 import pathlib
 import re
@@ -163,12 +164,15 @@ for path in sorted((folder / "board").glob("*.html")):
         if fm:
             obs[(ind, code, fm.group(1))].append((rel, html_fields(*fm.groups(), policy["board"])))
 practice_pages = {}
-for path in sorted((folder / "practices").glob("*.html")):
-    rel, code = str(path.relative_to(folder)), path.stem
+# A practice's report (practices/<CODE>.html) and its detail pages
+# (practices/<CODE>/<domain>.html).
+for path in sorted([*(folder / "practices").glob("*.html"), *(folder / "practices").glob("*/*.html")]):
+    rel = str(path.relative_to(folder))
+    code = path.stem if path.parent.name == "practices" else path.parent.name
     text = path.read_text(encoding="utf-8")
-    practice_pages[code] = text
+    practice_pages[code] = practice_pages.get(code, "") + text
     current = None
-    for tok in re.finditer(r'<section id="([^"]+)">|<th scope="row"><a href="#([^"]+)">|' + FIG.pattern, text):
+    for tok in re.finditer(r'<section id="([^"]+)">|<th scope="row"><a href="(?:[A-Z0-9]+/[a-z_]+\.html)?#([^"]+)">|' + FIG.pattern, text):
         if tok.group(1) or tok.group(2):
             current = tok.group(1) or tok.group(2)
         elif current:
@@ -193,7 +197,7 @@ for row in ws.iter_rows(min_row=2, values_only=True):
 
 # --- Ground truth -----------------------------------------------------------------
 truth = {}
-for r in csv.DictReader(open(truth_csv, newline="", encoding="utf-8")):
+for r in csv.DictReader(gzip.open(truth_csv, "rt", newline="", encoding="utf-8")):
     truth[(r["indicator_id"], r["practice_code"], r["period"])] = r
 targets = []  # (key, field, true count)
 for key, r in truth.items():
@@ -226,11 +230,11 @@ if primary_only:
 
     groups = defaultdict(list)
     obs = defaultdict(list)
-    with open(folder / "data" / "indicator_results.csv", newline="", encoding="utf-8") as f:
+    with gzip.open(folder / "data" / "indicator_results.csv.gz", "rt", newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             r = as_primary_only(r)
             r["_precise"] = True
-            obs[(r["indicator_id"], r["practice_code"], r["period"])].append(("data/indicator_results.csv", r))
+            obs[(r["indicator_id"], r["practice_code"], r["period"])].append(("data/indicator_results.csv.gz", r))
             groups[(r["indicator_id"], r["period"], r["peer_group"], r["peer_group_key"])].append(r)
 
 # Multipliers, worked out from shown rows as an attacker would (a power of ten).
@@ -679,7 +683,7 @@ wrong = defaultdict(int)
 for key, field, true in targets:
     sources = obs.get(key, [])
     if allow_own:
-        sources = [(s, f) for s, f in sources if not s.startswith(f"practices/{key[1]}.")]
+        sources = [(s, f) for s, f in sources if not s.startswith((f"practices/{key[1]}.", f"practices/{key[1]}/"))]
     cands = candidates(key, sources)
     if not cands:
         continue

@@ -1,7 +1,8 @@
 //! Publishes a run: the federation board page (`index.html`) with a page per
-//! indicator (`board/<id>.html`), one page per practice
-//! (`practices/<CODE>.html`), each page's numbers beside it as CSV, and the
-//! results table (`data/indicator_results.csv` and `.parquet`).
+//! indicator (`board/<id>.html`), one report per practice
+//! (`practices/<CODE>.html`, with each domain's indicators in detail in
+//! `practices/<CODE>/<domain>.html`), each page's numbers beside it as CSV, and the
+//! results table (`data/indicator_results.parquet` and `.csv.gz`).
 //!
 //! Pages are self-contained HTML (no scripts, fonts or images fetched), carry
 //! words as well as colours, and are deterministic: the same input gives the
@@ -38,7 +39,7 @@ pub use disclosure::{
 };
 pub use pages::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
-pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_parquet};
+pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_csv_gz, write_parquet};
 pub use verdict::VerdictLead;
 
 #[derive(Debug, thiserror::Error)]
@@ -194,7 +195,8 @@ pub struct NotComputed {
 pub struct Published {
     pub index: PathBuf,
     pub practice_pages: usize,
-    /// Every HTML page: board, catalogue, indicator pages and practice pages.
+    /// Every HTML page: board, catalogue, indicator pages, practice reports
+    /// and their detail pages.
     pub pages: usize,
     pub result_rows: usize,
     /// Wall time to render and write everything, swap included.
@@ -267,20 +269,61 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     if built.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
-    let indicator_pages = built?;
+    let (indicator_pages, detail_pages) = built?;
     publication::swap_in(&staging, out, parent, &name, input.keep_earlier)?;
     Ok(Published {
         index: out.join("index.html"),
         practice_pages: input.practices.len(),
-        pages: 2 + indicator_pages + input.practices.len(),
+        pages: 2 + indicator_pages + input.practices.len() * (1 + detail_pages),
         result_rows: input.results.len(),
         seconds: started.elapsed().as_secs_f64(),
     })
 }
 
+/// Runs `job(0..jobs)` on as many threads as the machine has cores, each
+/// taking the next job as it finishes one; stops at the first error. Pages
+/// are independent and each file's bytes do not depend on the order they
+/// are written in, so the publication is the same as one thread's.
+fn in_parallel(jobs: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.max(1));
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= jobs || failed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        if let Err(e) = job(i) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        // One worker's error is reported (the others stop at their next
+        // job); a panic is passed on.
+        let mut first = Ok(());
+        for w in workers {
+            let outcome = w.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            if first.is_ok() {
+                first = outcome;
+            }
+        }
+        first
+    })
+}
+
 /// Writes every output of the publication into `staging`; returns the
-/// number of indicator pages.
-fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
+/// number of indicator pages and of detail pages per practice.
+fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
     let stage = |what: &str, since: std::time::Instant| {
         tracing::debug!("{what} in {:.2}s", since.elapsed().as_secs_f64());
         std::time::Instant::now()
@@ -309,20 +352,30 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             .push(r);
     }
     let practices = input.practices.len();
-    for (done, code) in input.practices.keys().enumerate() {
+    let codes: Vec<&String> = input.practices.keys().collect();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let dir = staging.join("practices");
+    let domains = site.detail_domains();
+    in_parallel(codes.len(), |i| {
+        let code = codes[i];
         // For the CLI's progress bar (off unless it draws one).
         tracing::trace!(
             target: "peerbench_progress",
             bar = "writing practice pages",
-            done = done as u64,
+            done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u64,
             total = practices as u64,
             "{code}"
         );
-        let dir = staging.join("practices");
         write(
             &dir.join(format!("{code}.html")),
             site.practice_page(code).as_bytes(),
         )?;
+        for &domain in &domains {
+            write(
+                &dir.join(code).join(format!("{}.html", domain.as_str())),
+                site.practice_domain_page(code, domain).as_bytes(),
+            )?;
+        }
         let rows = practice_rows
             .get(code.as_str())
             .map_or(&[][..], Vec::as_slice);
@@ -335,8 +388,8 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
                     &site.sup,
                 )
             }),
-        )?;
-    }
+        )
+    })?;
     tracing::trace!(
         target: "peerbench_progress",
         bar = "writing practice pages",
@@ -345,9 +398,11 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
         ""
     );
     let t = stage("board, catalogue and practice pages with their CSVs", t);
-    let indicator_pages = site.published_indicators().len();
-    for ind in site.published_indicators() {
-        let dir = staging.join("board");
+    let published_indicators = site.published_indicators();
+    let indicator_pages = published_indicators.len();
+    let dir = staging.join("board");
+    in_parallel(indicator_pages, |i| {
+        let ind = published_indicators[i];
         write(
             &dir.join(format!("{}.html", ind.id)),
             site.indicator_page(ind).as_bytes(),
@@ -357,8 +412,8 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             site.indicator_rows(&ind.id)
                 .iter()
                 .map(|r| policy.board.apply(r, &site.sup)),
-        )?;
-    }
+        )
+    })?;
     let t = stage("indicator pages with their CSVs", t);
     let data = staging.join("data");
     std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
@@ -378,8 +433,13 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
             .collect();
         &disclosed
     };
-    write_csv(&data.join("indicator_results.csv"), published)?;
-    write_parquet(&data.join("indicator_results.parquet"), published)?;
+    // The compressed CSV is the slower of the two: each on its own core.
+    std::thread::scope(|scope| {
+        let csv = scope.spawn(|| write_csv_gz(&data.join("indicator_results.csv.gz"), published));
+        let parquet = write_parquet(&data.join("indicator_results.parquet"), published);
+        let csv = csv.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        csv.and(parquet)
+    })?;
     let t = stage("results table as CSV and Parquet", t);
     write(
         &data.join("board-pack.xlsx"),
@@ -395,7 +455,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<usize> {
         write(&staging.join(path), contents)?;
     }
     stage("further files", t);
-    Ok(indicator_pages)
+    Ok((indicator_pages, domains.len()))
 }
 
 #[cfg(test)]
@@ -419,5 +479,45 @@ mod jump_tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[test]
+    fn every_job_runs_once() {
+        let done = Mutex::new(Vec::new());
+        in_parallel(1000, |i| {
+            done.lock().unwrap().push(i);
+            Ok(())
+        })
+        .unwrap();
+        let mut done = done.into_inner().unwrap();
+        done.sort_unstable();
+        assert_eq!(done, (0..1000).collect::<Vec<_>>());
+        in_parallel(0, |_| unreachable!()).unwrap();
+    }
+
+    #[test]
+    fn a_failing_job_fails_the_whole_and_stops_the_rest() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let outcome = in_parallel(10_000, |i| {
+            started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i == 3 {
+                return Err(ReportError::UnsafePracticeCode(format!("job {i}")));
+            }
+            // Slow enough that the others cannot all finish first.
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            Ok(())
+        });
+        assert!(
+            matches!(&outcome, Err(ReportError::UnsafePracticeCode(c)) if c == "job 3"),
+            "{outcome:?}"
+        );
+        // The other workers stop at their next job rather than run all 10,000.
+        assert!(started.into_inner() < 10_000);
     }
 }

@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 use peerbench_catalogue::{Domain, Indicator};
-use peerbench_compare::ResultRow;
+use peerbench_compare::{PracticeInfo, ResultRow};
 use peerbench_stats::Comparison;
 
-use super::{Site, comparison_tag, fmt, head, practice_link};
+use super::{LISTED, Site, comparison_tag, fmt, head, practice_link, shortened};
 use crate::disclosure::View;
 use crate::verdict::{Basis, VerdictLead};
 use crate::{SourceQuality, wording};
 
-impl Site<'_> {
+impl<'a> Site<'a> {
     pub fn board_page(&self) -> String {
         let title = &self.input.title;
         // Grouped by domain, as on the practice pages, then by title.
@@ -37,7 +37,13 @@ impl Site<'_> {
             p class="meta" {
                 "The latest period's verdict, in words, one table per domain (the counts above add them up). “(interval)” marks a verdict judged on the 95% interval where the report leads with the funnel but the indicator or period has none: age-standardised rates, a funnel withheld to protect a small count, or a peer group too small to estimate the variation between practices. Open an indicator for its ranked practices and federation trend, or a practice for its full report."
             } "\n"
-            @for domain in Domain::ALL { (self.heat_map(domain, &inds)) }
+            @let listed = self.heat_map_practices(&inds);
+            @if listed.len() < self.input.practices.len() {
+                (shortened(listed.len(), self.input.practices.len(),
+                    "the practices with most indicators on the worse side of peers in the latest period, most first",
+                    html! { "the board pack's “Heat map” sheet (" a href="data/board-pack.xlsx" { "board-pack.xlsx" } ") and each practice's own report" }))
+            }
+            @for domain in Domain::ALL { (self.heat_map(domain, &inds, &listed)) }
             h2 { "Outside the 99.8% limits" } "\n"
             p {
                 "Practices beyond the 99.8% funnel limits in the latest period, after allowing for the normal variation between practices: candidates for unwarranted variation, to be understood before they are judged. Most outside the limits first, by the funnel's z-score on its adjusted scale (how many standard deviations from the peer value, allowing for the normal variation between practices; the 99.8% limits are at ±3.09)."
@@ -53,8 +59,8 @@ impl Site<'_> {
             p {
                 "Download the board pack as an Excel workbook (one sheet per view): "
                 a href="data/board-pack.xlsx" { "board-pack.xlsx" } ". Every number: "
-                a href="data/indicator_results.csv" { "indicator_results.csv" } " · "
-                a href="data/indicator_results.parquet" { "indicator_results.parquet" }
+                a href="data/indicator_results.csv.gz" { "indicator_results.csv.gz" } " (compressed CSV) · "
+                a href="data/indicator_results.parquet" { "indicator_results.parquet" } " (for analysts' tools)"
             } "\n"
             (self.how_made())
         };
@@ -142,8 +148,34 @@ impl Site<'_> {
         (counts, bench)
     }
 
+    /// The practices the heat map lists: all of them, in code order, up to
+    /// [`LISTED`]; beyond, those with most indicators judged worse than
+    /// peers first (then by code), where a board would look first.
+    fn heat_map_practices(&self, inds: &[&Indicator]) -> Vec<(&'a String, &'a PracticeInfo)> {
+        let all = &self.input.practices;
+        if all.len() <= LISTED {
+            return all.iter().collect();
+        }
+        let board = self.board_view();
+        let worse = |code: &str| {
+            inds.iter()
+                .filter_map(|ind| self.latest.get(&(ind.id.as_str(), code)).map(|r| (ind, r)))
+                .filter(|(ind, r)| self.verdict(&board, ind, r).tag == Comparison::Worse)
+                .count()
+        };
+        let mut ranked: Vec<(usize, (&String, &PracticeInfo))> =
+            all.iter().map(|p| (worse(p.0), p)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.0.cmp(b.1.0)));
+        ranked.into_iter().take(LISTED).map(|(_, p)| p).collect()
+    }
+
     /// One domain's practices × indicators table of comparison words.
-    fn heat_map(&self, domain: Domain, inds: &[&Indicator]) -> Markup {
+    fn heat_map(
+        &self,
+        domain: Domain,
+        inds: &[&Indicator],
+        practices: &[(&String, &PracticeInfo)],
+    ) -> Markup {
         let in_domain: Vec<&Indicator> = inds
             .iter()
             .copied()
@@ -170,7 +202,7 @@ impl Site<'_> {
                     }
                     tbody {
                         "\n"
-                        @for (code, p) in self.input.practices {
+                        @for (code, p) in practices {
                             tr {
                                 th scope="row" { (practice_link("", code, &p.name)) }
                                 @for ind in &in_domain {
@@ -216,6 +248,8 @@ impl Site<'_> {
         if outliers.is_empty() {
             return html! { p { "None." } "\n" };
         }
+        let total = outliers.len();
+        outliers.truncate(LISTED);
         let columns = [
             "Indicator",
             "Practice",
@@ -231,7 +265,7 @@ impl Site<'_> {
                 (head(&columns))
                 tbody {
                     "\n"
-                    @for r in outliers {
+                    @for r in &outliers {
                         @let code = &r.practice_code;
                         tr {
                             td { (title_of(inds, &r.indicator_id)) }
@@ -253,6 +287,10 @@ impl Site<'_> {
                     }
                 }
             } "\n"
+            @if outliers.len() < total {
+                (shortened(outliers.len(), total, "the most outside the limits",
+                    html! { "the board pack's “Outliers” sheet (" a href="data/board-pack.xlsx" { "board-pack.xlsx" } ")" }))
+            }
         }
     }
 
@@ -264,12 +302,13 @@ impl Site<'_> {
                 p { "No new or resolved outliers, and no new special-cause signals." } "\n"
             };
         }
+        let total = changes.len();
         html! {
             table {
                 (head(&["What changed", "Indicator", "Practice", "Now", "Before"]))
                 tbody {
                     "\n"
-                    @for c in changes {
+                    @for c in changes.iter().take(LISTED) {
                         tr {
                             td { (wording::change_kind(c.kind)) }
                             td { (title_of(inds, &c.indicator_id)) }
@@ -280,6 +319,9 @@ impl Site<'_> {
                     }
                 }
             } "\n"
+            @if total > LISTED {
+                (shortened(LISTED, total, "in the order of the download", html! { "changes.csv (below)" }))
+            }
         }
     }
 
@@ -430,7 +472,7 @@ impl Site<'_> {
                     (head(&columns))
                     tbody {
                         "\n"
-                        @for (code, p, missing, q) in incomplete {
+                        @for (code, p, missing, q) in incomplete.iter().take(LISTED) {
                             tr {
                                 th scope="row" { (practice_link("", code, &p.name)) }
                                 td class="num" { (total - missing) " of " (total) }
@@ -439,6 +481,10 @@ impl Site<'_> {
                         }
                     }
                 } "\n"
+                @if incomplete.len() > LISTED {
+                    (shortened(LISTED, incomplete.len(), "in practice-code order",
+                        html! { "each practice's own report (its “Data completeness” line)" }))
+                }
             }
         }
     }

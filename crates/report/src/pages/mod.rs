@@ -40,6 +40,23 @@ use crate::wording;
 
 pub use catalogue::catalogue_page;
 
+/// The most practices (or rows about practices) a page lists. A federation
+/// (20 to 100-odd practices) is always listed whole; a national publication
+/// (6,300 practices) lists first what a board acts on and says where every
+/// row is, so that a page stays small enough to open on an NHS laptop (a
+/// national board page listing every practice was 17 MB).
+pub(crate) const LISTED: usize = 250;
+
+/// The sentence under a list shortened to [`LISTED`] rows: which rows are
+/// shown and where every row is.
+fn shortened(shown: usize, total: usize, which: &str, everything: Markup) -> Markup {
+    html! {
+        p class="meta" {
+            "Showing " (shown) " of " (total) ": " (which) ". Every one is in " (everything) "."
+        } "\n"
+    }
+}
+
 /// Rounds for display: 1 decimal place for percentages and rates.
 pub(crate) fn fmt(x: Option<f64>) -> String {
     match x {

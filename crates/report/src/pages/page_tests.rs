@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use peerbench_catalogue::{Indicator, IndicatorRow};
+use peerbench_catalogue::{Domain, Indicator, IndicatorRow};
 use peerbench_compare::{
     CompareOptions, PeerGroup, PeerGroupKind, PracticeInfo, ResolvedPeerGroup, ResultRow,
     compare_indicator, what_changed,
@@ -243,6 +243,16 @@ fn practice_page() {
         // Practice 2's name needs escaping; practice 6 has the small count.
         insta::assert_snapshot!("practice_page_escaped_name", site.practice_page("A00002"));
         insta::assert_snapshot!("practice_page_small_count", site.practice_page("A00006"));
+        // The detail pages: every published domain has one, and no other.
+        assert_eq!(site.detail_domains(), [Domain::Clinical, Domain::Demand]);
+        insta::assert_snapshot!(
+            "practice_detail_clinical_escaped_name",
+            site.practice_domain_page("A00002", Domain::Clinical)
+        );
+        insta::assert_snapshot!(
+            "practice_detail_demand_small_count",
+            site.practice_domain_page("A00006", Domain::Demand)
+        );
     });
 }
 
@@ -280,6 +290,7 @@ fn text_from_the_data_is_escaped_everywhere() {
             site.board_page(),
             site.indicator_page(&inds[0]),
             site.practice_page("A00002"),
+            site.practice_domain_page("A00002", Domain::Clinical),
             catalogue_page("Fixture & Federation", inds),
         ];
         for page in pages {
