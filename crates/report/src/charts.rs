@@ -946,8 +946,15 @@ fn period_ticks<'p>(periods: impl Iterator<Item = &'p str>) -> Vec<(f64, String)
     if let Some(last) = all.len().checked_sub(1)
         && ticks.last().is_some_and(|t| t.0 as usize != last)
     {
-        // Drop a tick that would collide with the last label.
-        if last - ticks.last().map_or(0, |t| t.0 as usize) < every / 2 + 1 {
+        // Drop a tick whose label would touch the last one's. The last is
+        // anchored at its end (see `axes`), so it reaches a whole label's
+        // width to the left, and the one before half a width to the right:
+        // a 7-character label at 11px is about 43px wide, and with 24
+        // months "2026-06" ran into "2026-09".
+        const CLEAR: f64 = 70.0;
+        let step = (W - LEFT - RIGHT) / last.max(1) as f64;
+        let before = ticks.last().map_or(0, |t| t.0 as usize);
+        if (last - before) as f64 * step < CLEAR {
             ticks.pop();
         }
         ticks.push((last as f64, all[last].to_string()));
@@ -1080,6 +1087,24 @@ mod tests {
             svg.contains("points=\"7.0,7.0 2.0,11.0 7.0,15.0\""),
             "{svg}"
         );
+    }
+
+    /// The last month's label never runs into the one before it: with the
+    /// last anchored at its end, their ticks are at least 70px apart.
+    #[test]
+    fn period_labels_keep_clear_of_the_last() {
+        for n in 2..=60 {
+            let periods: Vec<String> = (0..n)
+                .map(|i| format!("{}-{:02}", 2020 + i / 12, i % 12 + 1))
+                .collect();
+            let ticks = super::period_ticks(periods.iter().map(String::as_str));
+            let step = (super::W - super::LEFT - super::RIGHT) / (n - 1) as f64;
+            assert_eq!(ticks.last().unwrap().1, periods[n - 1], "{n} periods");
+            assert_eq!(ticks[0].1, periods[0], "{n} periods");
+            if let [.., a, b] = &ticks[..] {
+                assert!((b.0 - a.0) * step >= 70.0, "{n} periods: {ticks:?}");
+            }
+        }
     }
 
     #[test]
