@@ -324,13 +324,65 @@ fn in_parallel(jobs: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<
 /// Writes every output of the publication into `staging`; returns the
 /// number of indicator pages and of detail pages per practice.
 fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
-    let stage = |what: &str, since: std::time::Instant| {
-        tracing::debug!("{what} in {:.2}s", since.elapsed().as_secs_f64());
-        std::time::Instant::now()
-    };
     let t = std::time::Instant::now();
     let site = pages::Site::new(input);
-    let t = stage("indexed the results", t);
+    stage("indexed the results", t);
+    let policy = input.disclosure;
+    let data = staging.join("data");
+    std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
+        path: data.clone(),
+        source,
+    })?;
+    // Downloads carry the downloads policy; the pages apply their own. With
+    // exact downloads the table is written as it is, without a copy.
+    let disclosed: Vec<ResultRow>;
+    let published: &[ResultRow] = if policy.downloads == Disclosure::Exact {
+        input.results
+    } else {
+        disclosed = input
+            .results
+            .iter()
+            .map(|r| policy.downloads.apply(r, &site.sup))
+            .collect();
+        &disclosed
+    };
+    // The results table is the largest file and its compressed CSV the
+    // slowest to write: it is written on a thread of its own beside the
+    // pages, so that neither waits for the other.
+    std::thread::scope(|scope| {
+        let table = scope.spawn(|| -> Result<()> {
+            let t = std::time::Instant::now();
+            write_csv_gz(&data.join("indicator_results.csv.gz"), published)?;
+            write_parquet(&data.join("indicator_results.parquet"), published)?;
+            stage("results table as CSV and Parquet (beside the pages)", t);
+            Ok(())
+        });
+        let pages = pages_and_downloads(input, &site, staging, &data);
+        let table = table
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let counts = pages?;
+        table?;
+        Ok(counts)
+    })
+}
+
+/// Logs how long a stage of publishing took; returns the time it ended.
+fn stage(what: &str, since: std::time::Instant) -> std::time::Instant {
+    tracing::debug!("{what} in {:.2}s", since.elapsed().as_secs_f64());
+    std::time::Instant::now()
+}
+
+/// Every page, with the CSV beside it, the workbook and the further files;
+/// returns the number of indicator pages and of detail pages per practice.
+fn pages_and_downloads(
+    input: &ReportInput,
+    site: &pages::Site,
+    staging: &Path,
+    data: &Path,
+) -> Result<(usize, usize)> {
+    let t = std::time::Instant::now();
+    let policy = input.disclosure;
     write(
         &staging.join("indicators.html"),
         catalogue_page(&input.title, input.indicators).as_bytes(),
@@ -338,7 +390,6 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
     // Each page's numbers beside it as CSV, under that page's policy: the
     // rows of the page's peer group, borrowed and disclosed row by row.
-    let policy = input.disclosure;
     let mut practice_rows: std::collections::HashMap<&str, Vec<&ResultRow>> =
         std::collections::HashMap::new();
     for r in input
@@ -415,35 +466,9 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
         )
     })?;
     let t = stage("indicator pages with their CSVs", t);
-    let data = staging.join("data");
-    std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
-        path: data.clone(),
-        source,
-    })?;
-    // Downloads carry the downloads policy; the pages apply their own. With
-    // exact downloads the table is written as it is, without a copy.
-    let disclosed: Vec<ResultRow>;
-    let published: &[ResultRow] = if policy.downloads == Disclosure::Exact {
-        input.results
-    } else {
-        disclosed = input
-            .results
-            .iter()
-            .map(|r| policy.downloads.apply(r, &site.sup))
-            .collect();
-        &disclosed
-    };
-    // The compressed CSV is the slower of the two: each on its own core.
-    std::thread::scope(|scope| {
-        let csv = scope.spawn(|| write_csv_gz(&data.join("indicator_results.csv.gz"), published));
-        let parquet = write_parquet(&data.join("indicator_results.parquet"), published);
-        let csv = csv.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        csv.and(parquet)
-    })?;
-    let t = stage("results table as CSV and Parquet", t);
     write(
         &data.join("board-pack.xlsx"),
-        &workbook::board_workbook(&site)?,
+        &workbook::board_workbook(site)?,
     )?;
     let t = stage("Excel workbook", t);
     write(
