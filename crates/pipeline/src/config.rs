@@ -161,6 +161,9 @@ struct Section {
     keep: usize,
     /// "publish_rest" (default) or "fail".
     on_indicator_error: Option<String>,
+    /// Where the indicator SQL runs: "local" (default) or
+    /// "ballista://host:port" (a Ballista scheduler; docs/scale.md).
+    engine: Option<String>,
 }
 
 fn default_keep() -> usize {
@@ -383,6 +386,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             }
         },
         limits: limits_of(&file.limits, resolve),
+        engine: match file.pipeline.engine.as_deref() {
+            None => peerbench_indicators::Engine::Local,
+            Some(text) => peerbench_indicators::Engine::parse(text).map_err(&invalid)?,
+        },
         sources,
         peer_groups,
         base_dir,

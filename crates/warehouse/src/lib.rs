@@ -89,6 +89,10 @@ pub enum WarehouseError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "table {table:?} uses {what}, so its Parquet files alone do not hold its rows: it cannot be read by a cluster engine (use engine = \"local\")"
+    )]
+    NotPlainFiles { table: String, what: String },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("query engine error: {0}")]
@@ -451,6 +455,91 @@ impl Warehouse {
         table: &str,
         version: Option<Version>,
     ) -> Result<Version> {
+        let delta = self.snapshot(table, version).await?;
+        delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(Self::delta_error(table))?;
+        let provider = delta.table_provider().await?;
+        ctx.register_table(table, provider)?;
+        Ok(delta.version().unwrap_or_default())
+    }
+
+    /// Registers `table` (at `version`, or the latest) in a session as the
+    /// Parquet files of that snapshot, read by DataFusion's own Parquet
+    /// reader with the schema the Delta provider gives it: what a query
+    /// engine that knows nothing of Delta (a Ballista cluster's executors)
+    /// needs to read exactly that version. The files' URLs are absolute
+    /// (`s3://…` or `file:///…`), so whoever reads them needs the store's
+    /// settings (for S3, the `AWS_*` environment variables). A table whose
+    /// snapshot needs more than its files' rows (partition values kept in
+    /// the log, column mapping, deletion vectors) is refused rather than
+    /// read wrongly; the warehouse's own writes never use those.
+    pub async fn register_files(
+        &self,
+        ctx: &SessionContext,
+        table: &str,
+        version: Option<Version>,
+    ) -> Result<Version> {
+        use datafusion::datasource::file_format::parquet::ParquetFormat;
+        use datafusion::datasource::listing::{
+            ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+        };
+        let delta = self.snapshot(table, version).await?;
+        let snapshot = delta.snapshot().map_err(Self::delta_error(table))?;
+        let unsupported = |what: &str| WarehouseError::NotPlainFiles {
+            table: table.to_string(),
+            what: what.to_string(),
+        };
+        if !snapshot.metadata().partition_columns().is_empty() {
+            return Err(unsupported("partition columns"));
+        }
+        let configuration = snapshot.metadata().configuration();
+        if configuration
+            .get("delta.columnMapping.mode")
+            .is_some_and(|m| m != "none")
+        {
+            return Err(unsupported("column mapping"));
+        }
+        if snapshot.protocol().reader_features().is_some_and(|f| {
+            f.iter()
+                .any(|f| format!("{f:?}").contains("DeletionVector"))
+        }) {
+            return Err(unsupported("deletion vectors"));
+        }
+        let root = self.table_url(table)?;
+        let mut files = Vec::new();
+        for add in snapshot.log_data() {
+            let path = add.object_store_path();
+            let url = root
+                .join(path.as_ref())
+                .map_err(|e| WarehouseError::BadLocation {
+                    location: root.to_string(),
+                    reason: e.to_string(),
+                })?;
+            files.push(ListingTableUrl::parse(url.as_str())?);
+        }
+        // The schema queries see locally (the Delta provider's), so types
+        // and column order are the same whichever engine runs the SQL; a
+        // file written before a column was added reads it as null.
+        let schema = delta.table_provider().await?.schema();
+        if files.is_empty() {
+            // A table with no rows (an empty load commits a schema only).
+            let empty = datafusion::datasource::empty::EmptyTable::new(schema);
+            ctx.register_table(table, Arc::new(empty))?;
+            return Ok(delta.version().unwrap_or_default());
+        }
+        let format =
+            ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+        let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(files)
+            .with_listing_options(options)
+            .with_schema(schema);
+        ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+        Ok(delta.version().unwrap_or_default())
+    }
+
+    /// `table` at `version` (or its latest), checked whole when pinned.
+    async fn snapshot(&self, table: &str, version: Option<Version>) -> Result<DeltaTable> {
         let url = self.table_url(table)?;
         if !self.exists(table).await? {
             return Err(WarehouseError::NoSuchTable {
@@ -483,12 +572,7 @@ impl Warehouse {
             }
             None => builder.load().await.map_err(Self::delta_error(table))?,
         };
-        delta
-            .update_datafusion_session(&ctx.state())
-            .map_err(Self::delta_error(table))?;
-        let provider = delta.table_provider().await?;
-        ctx.register_table(table, provider)?;
-        Ok(delta.version().unwrap_or_default())
+        Ok(delta)
     }
 
     /// A session with every table of the warehouse registered at its latest
