@@ -21,8 +21,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The S3 settings a deployment gives every process of the cluster.
-fn with_s3(mut c: Command, s3: &S3Server) -> Command {
+/// The S3 settings a deployment gives every process of the cluster (none
+/// for a warehouse in a folder they all see).
+fn with_s3(mut c: Command, s3: Option<&S3Server>) -> Command {
+    let Some(s3) = s3 else {
+        return c;
+    };
     c.env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "eu-west-2")
@@ -93,7 +97,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 }
 
 impl Cluster {
-    fn start(dir: &Path, s3: &S3Server, executors: usize) -> Cluster {
+    fn start(dir: &Path, s3: Option<&S3Server>, executors: usize) -> Cluster {
         let port = free_port();
         let scheduler_log = dir.join("scheduler.log");
         let mut c = with_s3(Command::new(env!("CARGO_BIN_EXE_peerbench-scheduler")), s3);
@@ -130,7 +134,7 @@ impl Cluster {
         cluster
     }
 
-    fn add_executor(&mut self, dir: &Path, s3: &S3Server, i: usize) {
+    fn add_executor(&mut self, dir: &Path, s3: Option<&S3Server>, i: usize) {
         let work_dir = dir.join(format!("executor-{i}"));
         std::fs::create_dir_all(&work_dir).unwrap();
         let log = dir.join(format!("executor-{i}.log"));
@@ -280,7 +284,7 @@ fn the_demo_on_a_ballista_cluster_gives_the_local_results_row_for_row() {
         &run(&s3, &warehouse, &local, None).output().unwrap(),
         "the local run",
     );
-    let cluster = Cluster::start(dir.path(), &s3, 2);
+    let cluster = Cluster::start(dir.path(), Some(&s3), 2);
     let on_cluster = dir.path().join("cluster");
     let o = run(&s3, &warehouse, &on_cluster, Some(&cluster.engine()))
         .env("RUST_LOG", "info")
@@ -308,7 +312,7 @@ fn the_demo_on_a_ballista_cluster_gives_the_local_results_row_for_row() {
     eprintln!("jobs per executor: {jobs:?}; indicators computed: {indicators}");
     assert!(indicators > 20, "{indicators} indicators computed");
     assert!(
-        jobs.iter().sum::<usize>() >= indicators,
+        jobs.iter().sum::<usize>() >= indicators && jobs.iter().all(|&j| j > 0),
         "executors ran {jobs:?} jobs for {indicators} indicators"
     );
     let rows = same_results(&local, &on_cluster).unwrap_or_else(|e| {
@@ -386,7 +390,7 @@ fn an_executor_killed_mid_run_is_retried_or_fails_publishing_nothing() {
         &run(&s3, &warehouse, &local, None).output().unwrap(),
         "the local run",
     );
-    let mut cluster = Cluster::start(dir.path(), &s3, 2);
+    let mut cluster = Cluster::start(dir.path(), Some(&s3), 2);
     let on_cluster = dir.path().join("cluster");
     let mut child = run(&s3, &warehouse, &on_cluster, Some(&cluster.engine()))
         .stdout(Stdio::piped())
@@ -411,7 +415,24 @@ fn an_executor_killed_mid_run_is_retried_or_fails_publishing_nothing() {
     let mut victim = victim;
     victim.child.kill().unwrap();
     victim.child.wait().unwrap();
+    let killed = Instant::now();
     let o = child.wait_with_output().unwrap();
+    // What the scheduler did about it (for docs/scale.md's account).
+    let log = std::fs::read_to_string(&cluster.scheduler_log).unwrap_or_default();
+    for line in log.lines().filter(|l| {
+        let l = l.to_ascii_lowercase();
+        [
+            "lost", "dead", "fail", "retry", "rerun", "reset", "resubmit", "expired",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    }) {
+        eprintln!("scheduler: {}", line.get(..300).unwrap_or(line));
+    }
+    eprintln!(
+        "the run ended {:.1}s after the executor was killed",
+        killed.elapsed().as_secs_f64()
+    );
     if o.status.success() {
         let rows = same_results(&local, &on_cluster)
             .unwrap_or_else(|e| panic!("after the executor was killed, the results differ: {e}"));
@@ -435,4 +456,73 @@ fn an_executor_killed_mid_run_is_retried_or_fails_publishing_nothing() {
         );
         eprintln!("the run failed as it should: {last}");
     }
+}
+
+/// A query the cluster fails (integer division by zero, found only when
+/// the rows are read) ends the run naming the engine, publishing nothing,
+/// even though the pipeline publishes the rest when one indicator fails
+/// locally. The warehouse here is a folder every process sees, read as
+/// `file://` URLs.
+#[test]
+fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let indicators = dir.path().join("indicators");
+    std::fs::create_dir_all(&indicators).unwrap();
+    std::fs::copy(
+        repo().join("sql/indicators/demand/dna_rate.sql"),
+        indicators.join("dna_rate.sql"),
+    )
+    .unwrap();
+    std::fs::write(
+        indicators.join("broken.sql"),
+        "/*\nid = \"broken\"\ntitle = \"Broken\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"x\"\n*/\n\
+         SELECT practice_code, month AS period, SUM(appointments / (appointments - appointments)) AS numerator, SUM(appointments) AS denominator\n\
+         FROM appointments GROUP BY practice_code, month\n",
+    )
+    .unwrap();
+    let pipeline = dir.path().join("p.toml");
+    let text = std::fs::read_to_string(repo().join("pipelines/demo.toml"))
+        .unwrap()
+        .replace("../", &format!("{}/", repo().display()))
+        .replace(
+            &format!("indicators = \"{}/sql/indicators\"", repo().display()),
+            &format!("indicators = {:?}", indicators.display().to_string()),
+        );
+    std::fs::write(&pipeline, text).unwrap();
+    let warehouse = dir.path().join("warehouse");
+    let run = |out: &Path, engine: &str| {
+        crate::peerbench(&[
+            "run",
+            pipeline.to_str().unwrap(),
+            "--warehouse",
+            warehouse.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--engine",
+            engine,
+        ])
+    };
+    // Locally: the broken indicator is left out, the other published (exit 3).
+    let local = dir.path().join("local");
+    let o = run(&local, "local");
+    assert_eq!(o.status.code(), Some(3), "{}\n{}", stdout(&o), stderr(&o));
+    assert!(local.join("index.html").exists());
+    let cluster = Cluster::start(dir.path(), None, 2);
+    let out = dir.path().join("cluster");
+    let o = run(&out, &cluster.engine());
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.contains(&format!("engine {}: ", cluster.engine()))
+            && last.contains("broken.sql: the cluster failed the query")
+            && last.contains("DivideByZero"),
+        "{err}\n{}",
+        cluster.logs()
+    );
+    assert!(!out.exists(), "a failed run published");
 }

@@ -17,6 +17,11 @@ use crate::{IndicatorError, Limits};
 /// The scheduler's port when a `ballista://` engine names none (Ballista's own default).
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
+/// Partitions per scan and per shuffle of a query on a cluster: Ballista's
+/// default (`SessionConfig::new_with_ballista`).
+#[cfg(feature = "ballista")]
+const CLUSTER_PARTITIONS: usize = 16;
+
 /// How long the driver waits for the scheduler to accept a connection
 /// before the run fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -151,9 +156,12 @@ impl Engine {
             unreachable!("a cluster session is for a cluster engine")
         };
         let state = local.state();
+        // Partitions per scan and shuffle: Ballista's own default, not the
+        // driver's core count (each becomes a task an executor can take).
         let config = state
             .config()
             .clone()
+            .with_target_partitions(CLUSTER_PARTITIONS)
             .with_extension(Arc::new(EngineName(self.to_string())));
         let state = SessionStateBuilder::new_from_existing(state)
             .with_config(config)

@@ -677,6 +677,30 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_is_local_unless_the_file_names_a_cluster() {
+        let (dir, p) = parsed("");
+        assert_eq!(p.unwrap().engine, peerbench_indicators::Engine::Local);
+        let with = |engine: &str| {
+            let text = MINIMAL.replace(
+                "register = \"practices\"",
+                &format!("register = \"practices\"\nengine = \"{engine}\""),
+            );
+            parse(&dir.path().join("p.toml"), &text)
+        };
+        assert_eq!(
+            with("ballista://scheduler.internal:50050").unwrap().engine,
+            peerbench_indicators::Engine::Ballista {
+                host: "scheduler.internal".into(),
+                port: 50050
+            }
+        );
+        assert_eq!(
+            message(&dir, with("spark://x:7077").unwrap_err()),
+            "p.toml: engine \"spark://x:7077\": use \"local\" (DataFusion in this process, the default) or \"ballista://host:port\" (an Apache DataFusion Ballista scheduler)"
+        );
+    }
+
+    #[test]
     fn a_missing_file_says_which() {
         let e = load(Path::new("/nonexistent/p.toml")).unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }), "{e:?}");
