@@ -112,10 +112,8 @@ impl Engine {
                 "this peerbench was built without the Ballista client: build it with `--features ballista` (cargo build --release --features ballista), or run with --engine local".into(),
             ));
         }
-        let address = format!(
-            "{}:{port}",
-            host.trim_start_matches('[').trim_end_matches(']')
-        );
+        // An IPv6 address keeps its brackets: `[::1]:50050`.
+        let address = format!("{host}:{port}");
         match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&address)).await
         {
             Ok(Ok(_)) => Ok(()),
