@@ -379,3 +379,31 @@ fn hostile_register_values_cannot_run_as_spreadsheet_formulas() {
         stderr(&o)
     );
 }
+
+/// Without `--features ballista` a cluster engine is refused before
+/// anything is loaded, saying how to build the client in.
+#[cfg(not(feature = "ballista"))]
+#[test]
+fn a_cluster_engine_without_the_feature_says_how_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, warehouse) = (dir.path().join("out"), dir.path().join("w"));
+    let o = peerbench(&[
+        "run",
+        "pipelines/demo.toml",
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--engine",
+        "ballista://127.0.0.1:50050",
+    ]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("engine ballista://127.0.0.1:50050: this peerbench was built without the Ballista client: build it with `--features ballista`"),
+        "{err}"
+    );
+    assert!(!out.exists() && !warehouse.exists());
+}

@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `peerbench` binary on real files, as a user runs it.
 //! One test binary for all of them keeps link time down (DataFusion is large).
 
+#[cfg(feature = "ballista")]
+mod ballista;
 mod browser;
 mod demo;
 mod errors;

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use crate::{repo, stderr, stdout};
 
-const BUCKET: &str = "peerbench-test";
+pub(crate) const BUCKET: &str = "peerbench-test";
 
 /// A moto S3 server on a free loopback port, stopped when dropped.
-struct S3Server {
+pub(crate) struct S3Server {
     child: Child,
-    endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 impl Drop for S3Server {
@@ -30,7 +30,7 @@ fn python() -> String {
 }
 
 impl S3Server {
-    fn start(log: &Path) -> S3Server {
+    pub(crate) fn start(log: &Path) -> S3Server {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -96,7 +96,7 @@ impl S3Server {
     }
 
     /// The real binary, with the S3 settings a deployment puts in its environment.
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_peerbench"));
         c.args(args)
             .current_dir(repo())
@@ -109,7 +109,7 @@ impl S3Server {
         c
     }
 
-    fn peerbench(&self, args: &[&str]) -> Output {
+    pub(crate) fn peerbench(&self, args: &[&str]) -> Output {
         self.command(args).output().expect("run peerbench")
     }
 }

@@ -156,6 +156,12 @@ struct RunArgs {
     /// into --out or <output>-as-of-<run>; loads nothing.
     #[arg(long, value_name = "RUN")]
     as_of: Option<String>,
+    /// Where the indicator SQL runs: local (DataFusion in this process)
+    /// or ballista://host:port (an Apache DataFusion Ballista scheduler;
+    /// needs a build with --features ballista; docs/scale.md). Default:
+    /// the pipeline's `engine`, or local.
+    #[arg(long, value_parser = peerbench_pipeline::Engine::parse)]
+    engine: Option<peerbench_pipeline::Engine>,
 }
 
 /// The memory the SQL may use; both override the pipeline's [limits].
@@ -461,6 +467,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         select,
         full,
         as_of,
+        engine,
     } = args;
     let started = Instant::now();
     let options = peerbench_pipeline::RunOptions {
@@ -475,6 +482,9 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
     let outcome = match load(&pipeline, warehouse) {
         Ok(mut p) => {
             p.lock_wait = wait_for_lock.unwrap_or_default();
+            if let Some(e) = engine {
+                p.engine = e;
+            }
             if let Some(t) = indicator_timeout {
                 p.limits.indicator_timeout = t;
             }

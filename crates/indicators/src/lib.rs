@@ -6,6 +6,7 @@
 //! output contract: `practice_code`, `period`, `numerator`, `denominator`.
 
 mod check;
+mod engine;
 mod fixture;
 mod limits;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use check::{Problem, check_indicator, check_metadata, check_output_schema};
+pub use engine::{DEFAULT_SCHEDULER_PORT, Engine, EngineName, engine_of};
 pub use fixture::{CaseOutcome, FixtureProblem, fixture_path, run_fixtures};
 pub use limits::{
     DEFAULT_INDICATOR_TIMEOUT, DEFAULT_MEMORY_LIMIT, Limits, default_memory_limit, format_duration,
@@ -92,6 +94,10 @@ pub enum IndicatorError {
         #[source]
         source: DataFusionError,
     },
+    /// The engine could not be used, or the cluster failed a query: the
+    /// run stops and publishes nothing, whatever `on_indicator_error` says.
+    #[error("engine {engine}: {message}")]
+    Engine { engine: String, message: String },
     #[error("cannot define view {name:?} from {path}: {message}")]
     View {
         name: String,
@@ -152,7 +158,7 @@ pub async fn register_view_texts(
     }
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
@@ -263,7 +269,18 @@ async fn execute(
     let plan = yielding(plan).map_err(error)?;
     let batches = datafusion::physical_plan::collect(Arc::clone(&plan), task)
         .await
-        .map_err(error)?;
+        .map_err(|e| match engine_of(ctx) {
+            // Planned here, run there: what fails now failed on the cluster.
+            Some(engine) => IndicatorError::Engine {
+                engine,
+                message: format!(
+                    "{}: the cluster failed the query: {}",
+                    indicator.path.display(),
+                    first_line(&e.strip_backtrace())
+                ),
+            },
+            None => error(e),
+        })?;
     let spilled = spilled(&plan);
     Ok((
         Computed {

@@ -161,6 +161,9 @@ struct Section {
     keep: usize,
     /// "publish_rest" (default) or "fail".
     on_indicator_error: Option<String>,
+    /// Where the indicator SQL runs: "local" (default) or
+    /// "ballista://host:port" (a Ballista scheduler; docs/scale.md).
+    engine: Option<String>,
 }
 
 fn default_keep() -> usize {
@@ -383,6 +386,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             }
         },
         limits: limits_of(&file.limits, resolve),
+        engine: match file.pipeline.engine.as_deref() {
+            None => peerbench_indicators::Engine::Local,
+            Some(text) => peerbench_indicators::Engine::parse(text).map_err(&invalid)?,
+        },
         sources,
         peer_groups,
         base_dir,
@@ -666,6 +673,30 @@ mod tests {
         assert_eq!(
             message(&dir, e),
             "p.toml: register = \"gp\" but no [[source]] loads that table"
+        );
+    }
+
+    #[test]
+    fn the_engine_is_local_unless_the_file_names_a_cluster() {
+        let (dir, p) = parsed("");
+        assert_eq!(p.unwrap().engine, peerbench_indicators::Engine::Local);
+        let with = |engine: &str| {
+            let text = MINIMAL.replace(
+                "register = \"practices\"",
+                &format!("register = \"practices\"\nengine = \"{engine}\""),
+            );
+            parse(&dir.path().join("p.toml"), &text)
+        };
+        assert_eq!(
+            with("ballista://scheduler.internal:50050").unwrap().engine,
+            peerbench_indicators::Engine::Ballista {
+                host: "scheduler.internal".into(),
+                port: 50050
+            }
+        );
+        assert_eq!(
+            message(&dir, with("spark://x:7077").unwrap_err()),
+            "p.toml: engine \"spark://x:7077\": use \"local\" (DataFusion in this process, the default) or \"ballista://host:port\" (an Apache DataFusion Ballista scheduler)"
         );
     }
 

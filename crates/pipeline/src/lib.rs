@@ -35,7 +35,8 @@ use tracing::Instrument;
 pub use config::ConfigError;
 pub use manifest::{Definitions, Manifest, Outcome, RUNS_TABLE};
 pub use peerbench_indicators::{
-    Indicator, Limits, fixture_path, format_duration, format_size, parse_duration, parse_size,
+    Engine, Indicator, Limits, fixture_path, format_duration, format_size, parse_duration,
+    parse_size,
 };
 pub use peerbench_ingest::IngestSummary as IngestReport;
 
@@ -293,6 +294,9 @@ pub struct Pipeline {
     pub primary_peer_group: String,
     /// Time and memory limits on the indicators' SQL (`[limits]`).
     pub limits: Limits,
+    /// Where the indicators' SQL runs (`engine`, `--engine`): here, or on
+    /// a Ballista cluster.
+    pub engine: peerbench_indicators::Engine,
     pub sources: Vec<Source>,
     pub peer_groups: Vec<PeerGroup>,
     /// How long an object-store run lock may go without a heartbeat before
@@ -365,6 +369,9 @@ struct DataChecks {
 struct Compared {
     results: Vec<ResultRow>,
     not_computed: Vec<NotComputed>,
+    /// The engine failed (a cluster unreachable, or failing a query):
+    /// the run stops there and publishes nothing.
+    engine_failed: Option<peerbench_indicators::IndicatorError>,
     /// The time spent comparing (the compare stage's share).
     took: std::time::Duration,
 }
@@ -390,6 +397,10 @@ fn report_id(versions: &[(String, u64)], catalogue: &[Indicator]) -> String {
 /// What the indicators stage starts from.
 struct Tonight {
     ctx: SessionContext,
+    /// Where the indicators' SQL runs: `ctx` itself with the local engine;
+    /// with a cluster engine, a session over the same table versions whose
+    /// queries the cluster runs.
+    sql: SessionContext,
     /// The tables read and their versions (not the runs table).
     versions: Vec<(String, u64)>,
     catalogue: Vec<Indicator>,
@@ -621,6 +632,35 @@ impl Pipeline {
         }
         register_view_texts(&ctx, self.view_files(definitions)).await?;
         Ok((ctx, versions))
+    }
+
+    /// Where the indicators' SQL runs: `local` itself with the local
+    /// engine; with a cluster, a session over exactly the table versions
+    /// `local` read (each registered as the Parquet files of that
+    /// snapshot, which the executors read) and the same views.
+    async fn engine_session(
+        &self,
+        warehouse: &Warehouse,
+        local: &SessionContext,
+        versions: &[(String, u64)],
+        definitions: &Definitions,
+    ) -> Result<SessionContext> {
+        if self.engine.is_local() {
+            return Ok(local.clone());
+        }
+        let ctx = self.engine.session(&self.limits).await?;
+        for (table, version) in versions {
+            warehouse
+                .register_files(&ctx, table, Some(*version))
+                .await?;
+        }
+        register_view_texts(&ctx, self.view_files(definitions)).await?;
+        tracing::info!(
+            engine = %self.engine,
+            tables = versions.len(),
+            "indicator SQL runs on the cluster"
+        );
+        Ok(ctx)
     }
 
     /// The pipeline file, every indicator and every shared view as they
@@ -1117,8 +1157,10 @@ impl Pipeline {
             let span = run_span(&run_id, "run");
             return self.reproduce(options, past, run_id).instrument(span).await;
         }
-        // An unknown selector is said before anything is loaded.
+        // An unknown selector, or an engine that cannot be used, is said
+        // before anything is loaded.
         self.indicators(&options.select)?;
+        self.engine.check().await?;
         let run_id = invocation_id();
         let span = run_span(&run_id, "run");
         self.run_in_span(options, run_id).instrument(span).await
@@ -1146,8 +1188,11 @@ impl Pipeline {
             warehouse: self.warehouse.clone(),
             ..config::parse(&self.file, &definitions.pipeline)?
         };
-        // Settings given on the command line stand.
+        // Settings given on the command line stand, and the engine is
+        // where to compute, not what: tonight's.
         then.limits = self.limits.clone();
+        then.engine = self.engine.clone();
+        then.engine.check().await?;
         let mut manifest = then.manifest_skeleton(&run_id, options)?;
         manifest.command = format!("run --as-of {as_of}");
         manifest.output = Some(self.output_for(options).display().to_string());
@@ -1205,12 +1250,17 @@ impl Pipeline {
         let ingest =
             peerbench_ingest::outcome_at(warehouse, &self.sources, &past.table_versions).await?;
         record_ingest(manifest, &ingest);
+        let sql = self
+            .engine_session(warehouse, &ctx, &versions, &definitions)
+            .instrument(indicators_span.clone())
+            .await?;
         manifest.definitions = Some(definitions);
         self.compute_and_publish(
             warehouse,
             None,
             Tonight {
                 ctx,
+                sql,
                 versions,
                 catalogue,
                 views,
@@ -1759,12 +1809,17 @@ impl Pipeline {
                 outliers: BTreeMap::new(),
             });
         }
+        let sql = self
+            .engine_session(warehouse, &ctx, &versions, &definitions)
+            .instrument(indicators_span.clone())
+            .await?;
         manifest.definitions = Some(definitions);
         self.compute_and_publish(
             warehouse,
             Some(lock),
             Tonight {
                 ctx,
+                sql,
                 versions,
                 catalogue,
                 views,
@@ -1811,6 +1866,9 @@ impl Pipeline {
             tonight.started.elapsed().saturating_sub(compared.took),
         );
         add_stage_time(manifest, "compare", compared.took);
+        if let Some(e) = compared.engine_failed {
+            return Err(e.into());
+        }
         self.refuse_failures(&tonight.catalogue, &compared.not_computed)?;
         stage_finished("indicators", manifest.stage_seconds["indicators"]);
         self.publish(lock, tonight, practices, compared, manifest)
@@ -1830,7 +1888,7 @@ impl Pipeline {
         manifest: &mut Manifest,
     ) -> Compared {
         let Tonight {
-            ctx,
+            sql: ctx,
             catalogue,
             views,
             span: indicators_span,
@@ -1853,6 +1911,7 @@ impl Pipeline {
         let mut compared = Compared {
             results: Vec::new(),
             not_computed: Vec::new(),
+            engine_failed: None,
             took: std::time::Duration::ZERO,
         };
         let compare_span = stage_span("compare");
@@ -1919,6 +1978,10 @@ impl Pipeline {
                         started.elapsed().as_secs_f64(),
                         Some(e.to_string()),
                     );
+                    if matches!(e, peerbench_indicators::IndicatorError::Engine { .. }) {
+                        compared.engine_failed = Some(e);
+                        break;
+                    }
                     compared.not_computed.push(NotComputed {
                         id: ind.id.clone(),
                         title: ind.title.clone(),

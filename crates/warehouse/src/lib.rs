@@ -89,6 +89,10 @@ pub enum WarehouseError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "table {table:?} uses {what}, so its Parquet files alone do not hold its rows: it cannot be read by a cluster engine (use engine = \"local\")"
+    )]
+    NotPlainFiles { table: String, what: String },
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error("query engine error: {0}")]
@@ -451,6 +455,91 @@ impl Warehouse {
         table: &str,
         version: Option<Version>,
     ) -> Result<Version> {
+        let delta = self.snapshot(table, version).await?;
+        delta
+            .update_datafusion_session(&ctx.state())
+            .map_err(Self::delta_error(table))?;
+        let provider = delta.table_provider().await?;
+        ctx.register_table(table, provider)?;
+        Ok(delta.version().unwrap_or_default())
+    }
+
+    /// Registers `table` (at `version`, or the latest) in a session as the
+    /// Parquet files of that snapshot, read by DataFusion's own Parquet
+    /// reader with the schema the Delta provider gives it: what a query
+    /// engine that knows nothing of Delta (a Ballista cluster's executors)
+    /// needs to read exactly that version. The files' URLs are absolute
+    /// (`s3://…` or `file:///…`), so whoever reads them needs the store's
+    /// settings (for S3, the `AWS_*` environment variables). A table whose
+    /// snapshot needs more than its files' rows (partition values kept in
+    /// the log, column mapping, deletion vectors) is refused rather than
+    /// read wrongly; the warehouse's own writes never use those.
+    pub async fn register_files(
+        &self,
+        ctx: &SessionContext,
+        table: &str,
+        version: Option<Version>,
+    ) -> Result<Version> {
+        use datafusion::datasource::file_format::parquet::ParquetFormat;
+        use datafusion::datasource::listing::{
+            ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+        };
+        let delta = self.snapshot(table, version).await?;
+        let snapshot = delta.snapshot().map_err(Self::delta_error(table))?;
+        let unsupported = |what: &str| WarehouseError::NotPlainFiles {
+            table: table.to_string(),
+            what: what.to_string(),
+        };
+        if !snapshot.metadata().partition_columns().is_empty() {
+            return Err(unsupported("partition columns"));
+        }
+        let configuration = snapshot.metadata().configuration();
+        if configuration
+            .get("delta.columnMapping.mode")
+            .is_some_and(|m| m != "none")
+        {
+            return Err(unsupported("column mapping"));
+        }
+        if snapshot.protocol().reader_features().is_some_and(|f| {
+            f.iter()
+                .any(|f| format!("{f:?}").contains("DeletionVector"))
+        }) {
+            return Err(unsupported("deletion vectors"));
+        }
+        let root = self.table_url(table)?;
+        let mut files = Vec::new();
+        for add in snapshot.log_data() {
+            let path = add.object_store_path();
+            let url = root
+                .join(path.as_ref())
+                .map_err(|e| WarehouseError::BadLocation {
+                    location: root.to_string(),
+                    reason: e.to_string(),
+                })?;
+            files.push(ListingTableUrl::parse(url.as_str())?);
+        }
+        // The schema queries see locally (the Delta provider's), so types
+        // and column order are the same whichever engine runs the SQL; a
+        // file written before a column was added reads it as null.
+        let schema = delta.table_provider().await?.schema();
+        if files.is_empty() {
+            // A table with no rows (an empty load commits a schema only).
+            let empty = datafusion::datasource::empty::EmptyTable::new(schema);
+            ctx.register_table(table, Arc::new(empty))?;
+            return Ok(delta.version().unwrap_or_default());
+        }
+        let format =
+            ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone());
+        let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(files)
+            .with_listing_options(options)
+            .with_schema(schema);
+        ctx.register_table(table, Arc::new(ListingTable::try_new(config)?))?;
+        Ok(delta.version().unwrap_or_default())
+    }
+
+    /// `table` at `version` (or its latest), checked whole when pinned.
+    async fn snapshot(&self, table: &str, version: Option<Version>) -> Result<DeltaTable> {
         let url = self.table_url(table)?;
         if !self.exists(table).await? {
             return Err(WarehouseError::NoSuchTable {
@@ -483,12 +572,7 @@ impl Warehouse {
             }
             None => builder.load().await.map_err(Self::delta_error(table))?,
         };
-        delta
-            .update_datafusion_session(&ctx.state())
-            .map_err(Self::delta_error(table))?;
-        let provider = delta.table_provider().await?;
-        ctx.register_table(table, provider)?;
-        Ok(delta.version().unwrap_or_default())
+        Ok(delta)
     }
 
     /// A session with every table of the warehouse registered at its latest
@@ -715,6 +799,85 @@ mod tests {
         assert_eq!(count(&w, None).await, 7);
         assert_eq!(count(&w, Some(0)).await, 300);
         assert_eq!(w.tables().await.unwrap(), vec!["patients".to_string()]);
+    }
+
+    /// A query over a table registered by Delta's provider and over the
+    /// same snapshot registered as its Parquet files, as text.
+    async fn both_ways(w: &Warehouse, version: Option<Version>, sql: &str) -> (String, String) {
+        let mut out = Vec::new();
+        for files in [false, true] {
+            let ctx = SessionContext::new();
+            if files {
+                w.register_files(&ctx, "patients", version).await.unwrap();
+            } else {
+                w.register(&ctx, "patients", version).await.unwrap();
+            }
+            let batches = collect(&ctx, sql).await.unwrap();
+            out.push(
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        (out.remove(0), out.remove(0))
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_as_its_parquet_files_reads_as_the_delta_table_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = Warehouse::local(dir.path()).unwrap();
+        // Version 0: empty (a schema only); 1: two rows; 2: replaced by one
+        // row (the old file stays on disk, no longer in the snapshot); 3:
+        // an append with a column the table lacked.
+        let (schema, _) = batch(&[], &[]);
+        w.overwrite("patients", schema.clone(), vec![], HashMap::new())
+            .await
+            .unwrap();
+        let (_, b) = batch(&["A81001", "A81002"], &[100, 200]);
+        w.overwrite("patients", schema.clone(), vec![b], HashMap::new())
+            .await
+            .unwrap();
+        let (_, b) = batch(&["A81003"], &[7]);
+        w.overwrite("patients", schema, vec![b], HashMap::new())
+            .await
+            .unwrap();
+        let wider = Arc::new(Schema::new(vec![
+            Field::new("practice_code", DataType::Utf8, false),
+            Field::new("patients", DataType::Int64, true),
+            Field::new("pcn", DataType::Utf8, true),
+        ]));
+        let b = RecordBatch::try_new(
+            wider.clone(),
+            vec![
+                Arc::new(StringArray::from(vec!["A81004"])),
+                Arc::new(Int64Array::from(vec![9])),
+                Arc::new(StringArray::from(vec!["U12345"])),
+            ],
+        )
+        .unwrap();
+        w.append("patients", wider, vec![b], HashMap::new())
+            .await
+            .unwrap();
+        let sql = "SELECT * FROM patients ORDER BY practice_code";
+        for version in [Some(0), Some(1), Some(2), Some(3), None] {
+            let (delta, files) = both_ways(&w, version, sql).await;
+            assert_eq!(files, delta, "version {version:?}");
+        }
+        let (_, latest) = both_ways(&w, None, sql).await;
+        assert!(
+            latest.contains("A81003") && latest.contains("U12345") && !latest.contains("A81001"),
+            "{latest}"
+        );
+        // The files registered are absolute URLs, for readers elsewhere.
+        let ctx = SessionContext::new();
+        w.register_files(&ctx, "patients", None).await.unwrap();
+        let plan = collect(&ctx, "EXPLAIN SELECT * FROM patients")
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        assert_eq!(text.matches(".parquet").count(), 2, "{text}");
     }
 
     #[test]
