@@ -224,9 +224,9 @@ fn ok(o: &Output, what: &str) -> String {
     stdout(o)
 }
 
-/// `data/indicator_results.csv` of a publication: header and rows.
+/// `data/indicator_results.csv.gz` of a publication: header and rows.
 fn results(out: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    crate::read_csv(&out.join("data/indicator_results.csv"))
+    crate::read_csv(&out.join("data/indicator_results.csv.gz"))
 }
 
 /// Whether two publications hold the same indicator results: the same rows
