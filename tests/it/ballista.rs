@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::object_store::{BUCKET, S3Server};
+use crate::object_store::{BUCKET, S3Server, ok};
 use crate::{repo, stderr, stdout};
 
 fn free_port() -> u16 {
@@ -212,16 +212,6 @@ impl Cluster {
         }
         text
     }
-}
-
-fn ok(o: &Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}\n{}",
-        stdout(o),
-        stderr(o)
-    );
-    stdout(o)
 }
 
 /// `data/indicator_results.csv.gz` of a publication: header and rows.

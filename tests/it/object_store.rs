@@ -114,7 +114,8 @@ impl S3Server {
     }
 }
 
-fn ok(o: &Output, what: &str) -> String {
+/// A run's stdout, once it has succeeded; otherwise what it said, as the failure.
+pub(crate) fn ok(o: &Output, what: &str) -> String {
     assert!(
         o.status.success(),
         "{what} failed:\n{}\n{}",
