@@ -67,7 +67,7 @@ pub struct Change {
 pub fn what_changed(results: &[ResultRow], peer_group: &str) -> Vec<Change> {
     let mut periods: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     let mut rows: BTreeMap<(&str, &str, &str), &ResultRow> = BTreeMap::new();
-    for r in results.iter().filter(|r| r.peer_group == peer_group) {
+    for r in results.iter().filter(|r| *r.peer_group == *peer_group) {
         periods
             .entry(&r.indicator_id)
             .or_default()

@@ -11,6 +11,7 @@ mod changes;
 mod neighbours;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
@@ -165,13 +166,13 @@ impl Default for CompareOptions {
 /// One row of the results table: indicator × practice × period × peer group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
-    pub indicator_id: String,
-    pub practice_code: String,
-    pub period: String,
-    pub peer_group: String,
+    pub indicator_id: Arc<str>,
+    pub practice_code: Arc<str>,
+    pub period: Arc<str>,
+    pub peer_group: Arc<str>,
     /// The group's key: the PCN code, the federation, or (for similar
     /// practices) the practice's own code.
-    pub peer_group_key: String,
+    pub peer_group_key: Arc<str>,
     pub peer_group_size: usize,
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
@@ -405,19 +406,20 @@ fn own_series(
     let Some(kind) = funnel_kind(ind) else {
         return OwnSeries { spc, trend };
     };
+    // Each period's trend is over the series up to it: one series, sliced.
+    let series: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| {
+            (
+                p.row.numerator.unwrap_or(f64::NAN),
+                p.row.denominator.unwrap_or(f64::NAN),
+            )
+        })
+        .collect();
     for (i, e) in points.iter().enumerate() {
-        let series: Vec<(f64, f64)> = points[..=i]
-            .iter()
-            .map(|p| {
-                (
-                    p.row.numerator.unwrap_or(f64::NAN),
-                    p.row.denominator.unwrap_or(f64::NAN),
-                )
-            })
-            .collect();
         trend.insert(
             e.row.period.clone(),
-            trend_label(recent_trend(&series, kind), ind.polarity),
+            trend_label(recent_trend(&series[..=i], kind), ind.polarity),
         );
     }
     OwnSeries { spc, trend }
@@ -455,10 +457,16 @@ pub fn compare_indicator(
         .map(|(code, es)| (*code, own_series(ind, es, season.as_ref(), options)))
         .collect();
     let kind = funnel_kind(ind);
+    // Each row's names are shared, not copied: a national indicator has
+    // 100,000 rows a group, and the run holds every indicator's.
+    let indicator_id: Arc<str> = Arc::from(ind.id.as_str());
+    let mut names: HashMap<&str, Arc<str>> = HashMap::new();
+    let mut name = |s| Arc::clone(names.entry(s).or_insert_with(|| Arc::from(s)));
 
     let mut out = Vec::with_capacity(evals.len() * groups.len());
     for resolved in groups {
         let (group, membership) = (&resolved.group, &resolved.membership);
+        let peer_group: Arc<str> = Arc::from(group.name.as_str());
         // Group statistics are shared by every practice with the same key
         // (borrowed: a national indicator has 400,000 rows per group).
         let mut cache: HashMap<(&str, &str), GroupStats> = HashMap::new();
@@ -480,11 +488,11 @@ pub fn compare_indicator(
             let own_series = &own[code];
             let spc = own_series.spc.get(period);
             let mut row = ResultRow {
-                indicator_id: ind.id.clone(),
-                practice_code: code.to_string(),
-                period: period.to_string(),
-                peer_group: group.name.clone(),
-                peer_group_key: key.clone(),
+                indicator_id: Arc::clone(&indicator_id),
+                practice_code: name(code),
+                period: name(period),
+                peer_group: Arc::clone(&peer_group),
+                peer_group_key: name(key.as_str()),
                 peer_group_size: stats.size,
                 numerator: e.row.numerator,
                 denominator: e.row.denominator,

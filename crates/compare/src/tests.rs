@@ -83,7 +83,7 @@ fn pooled_benchmark_and_comparisons() {
         out.iter()
             .all(|r| (r.benchmark.unwrap() - 20.0).abs() < 1e-12)
     );
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
     assert_eq!(by_code["A00001"].comparison, Comparison::Worse);
     assert_eq!(by_code["A00002"].comparison, Comparison::Better);
     assert_eq!(by_code["A00003"].comparison, Comparison::Similar);
@@ -127,7 +127,7 @@ fn small_groups_and_small_denominators_are_not_compared() {
         &rows,
         &practices,
     );
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
     assert!(
         by_code["A00001"]
             .not_compared_reason
@@ -149,7 +149,7 @@ fn small_groups_and_small_denominators_are_not_compared() {
             .unwrap()
             .contains("overdispersion")
     );
-    assert_eq!(by_code["A00003"].peer_group_key, "U2");
+    assert_eq!(&*by_code["A00003"].peer_group_key, "U2");
     assert_eq!(by_code["A00003"].comparison, Comparison::NotCompared);
     assert_eq!(by_code["A00003"].funnel_flag, None);
 }
@@ -180,7 +180,7 @@ fn spc_trend_and_what_changed_follow_the_series() {
     );
     let last = out
         .iter()
-        .find(|r| r.practice_code == "A00001" && r.period == "2026-12")
+        .find(|r| &*r.practice_code == "A00001" && &*r.period == "2026-12")
         .unwrap();
     assert_eq!(last.spc_signal, Some(SpcRule::OutsideLimits));
     assert_eq!(last.spc_variation, Some(Variation::Concern));
@@ -188,7 +188,7 @@ fn spc_trend_and_what_changed_follow_the_series() {
     assert_eq!(last.funnel_flag, Some(FunnelFlag::High998));
     let steady = out
         .iter()
-        .find(|r| r.practice_code == "A00005" && r.period == "2026-12")
+        .find(|r| &*r.practice_code == "A00005" && &*r.period == "2026-12")
         .unwrap();
     assert_eq!(steady.trend, TrendLabel::NoSignificantChange);
     assert_eq!(steady.funnel_flag, Some(FunnelFlag::Within));
@@ -277,7 +277,7 @@ fn isr_uses_the_federation_rates_by_band() {
     ind.min_denominator = 1.0;
     let federation = group("federation", PeerGroupKind::Federation, 2, 10);
     let out = compare_in(federation, &ind, &rows, &practices);
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
     let a = by_code["A00001"];
     assert!((a.denominator.unwrap() - 55.0).abs() < 1e-9, "{a:?}");
     assert!((a.value.unwrap() - 5000.0 / 55.0).abs() < 1e-9);
@@ -304,7 +304,7 @@ fn dsr_is_compared_by_interval_with_the_pooled_dsr() {
     assert_eq!(ind.multiplier, 100_000.0);
     let federation = group("federation", PeerGroupKind::Federation, 2, 2);
     let out = compare_in(federation, &ind, &rows, &practices);
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
     let w = peerbench_stats::ESP_2013;
     let total: f64 = w.iter().sum();
     let a = by_code["A00001"];
@@ -351,7 +351,7 @@ fn a_zero_with_a_small_expected_count_is_not_flagged_low() {
         &rows,
         &practices,
     );
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
     // A00008: 0 of 1,000, E = 1000 × 40/22000 = 1.82; P(X = 0) = e^−1.82 =
     // 0.16, so a zero is unremarkable: within the funnel, adjusted or not,
     // and the benchmark (1.82 per 1,000) lies inside its exact interval
@@ -436,7 +436,7 @@ fn funnel_z_agrees_with_the_adjusted_limits() {
         );
         let z = |code: &str| {
             out.iter()
-                .find(|r| r.practice_code == code)
+                .find(|r| &*r.practice_code == code)
                 .unwrap()
                 .funnel_z
                 .unwrap()
@@ -475,7 +475,7 @@ fn seasonal_indicator() -> Indicator {
 
 fn signals_after_baseline(out: &[ResultRow], code: &str) -> Vec<Option<SpcRule>> {
     out.iter()
-        .filter(|r| r.practice_code == code)
+        .filter(|r| &*r.practice_code == code)
         .skip(12)
         .map(|r| r.spc_signal)
         .collect()
@@ -521,7 +521,7 @@ fn seasonal_run_charts_do_not_signal_on_the_season() {
     // season's 1.2 over the year's geometric mean of the season (the wobble
     // and rounding move the fitted factor by well under 1%).
     let jan = &adjusted[0];
-    assert_eq!((jan.period.as_str(), jan.value), ("2025-01", Some(124.0)));
+    assert_eq!((jan.period.as_ref(), jan.value), ("2025-01", Some(124.0)));
     let geo: f64 = (0..12)
         .map(|m| (1.0 + 0.2 * (2.0 * std::f64::consts::PI * m as f64 / 12.0).cos()).ln())
         .sum::<f64>()
@@ -539,7 +539,7 @@ fn seasonal_run_charts_do_not_signal_on_the_season() {
     let stepped = run(&seasonal_indicator(), &seasonal_rows(24, Some((16, 1.04))));
     let a1: Vec<&ResultRow> = stepped
         .iter()
-        .filter(|r| r.practice_code == "A00001")
+        .filter(|r| &*r.practice_code == "A00001")
         .collect();
     assert!(a1[..16].iter().all(|r| r.spc_signal.is_none()));
     // Every point after the step is special cause: a shift of eight, two of

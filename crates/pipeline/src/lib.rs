@@ -2204,12 +2204,12 @@ fn outliers(
     let primary = || {
         results
             .iter()
-            .filter(|r| r.peer_group == primary_peer_group)
+            .filter(|r| &*r.peer_group == primary_peer_group)
     };
     let mut latest: HashMap<&str, &str> = HashMap::new();
     for r in primary() {
         let e = latest.entry(&r.indicator_id).or_insert(&r.period);
-        if r.period.as_str() > *e {
+        if r.period.as_ref() > *e {
             *e = &r.period;
         }
     }
@@ -2219,10 +2219,10 @@ fn outliers(
         .map(|i| (i.id.clone(), 0))
         .collect();
     for r in primary() {
-        if latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
+        if latest.get(r.indicator_id.as_ref()) == Some(&r.period.as_ref())
             && r.funnel_flag.is_some_and(|f| f.is_outlier())
         {
-            *out.entry(r.indicator_id.clone()).or_default() += 1;
+            *out.entry(r.indicator_id.to_string()).or_default() += 1;
         }
     }
     out

@@ -651,7 +651,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
         },
         latest = wording::variation_plain(last.spc_variation),
     );
-    let ticks = period_ticks(series.iter().map(|r| r.period.as_str()));
+    let ticks = period_ticks(series.iter().map(|r| r.period.as_ref()));
     let line: Vec<(f64, f64)> = points
         .iter()
         .map(|(i, _, v)| (scale.x(*i as f64), scale.y(*v)))
@@ -751,7 +751,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
     let shown: Vec<(usize, &Ranked)> = valued
         .iter()
         .enumerate()
-        .filter(|(i, r)| i % step == 0 || Some(r.0.practice_code.as_str()) == highlight)
+        .filter(|(i, r)| i % step == 0 || Some(r.0.practice_code.as_ref()) == highlight)
         .collect();
     let benchmark = valued[0].0.benchmark;
     let mut ys: Vec<f64> = valued.iter().flat_map(|r| [r.2, r.3]).collect();
@@ -777,7 +777,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         this = highlight
             .and_then(|h| valued
                 .iter()
-                .position(|r| r.0.practice_code == h)
+                .position(|r| *r.0.practice_code == *h)
                 .map(|i| (h, i)))
             .map_or(String::new(), |(h, i)| format!(
                 "; this practice ({h}) is ranked {} of {}",
@@ -792,7 +792,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         .collect();
     let mark = shown
         .iter()
-        .find(|(_, r)| Some(r.0.practice_code.as_str()) == highlight)
+        .find(|(_, r)| Some(r.0.practice_code.as_ref()) == highlight)
         .map(|(i, r)| (scale.x(*i as f64), scale.y(r.1), scale.y(r.3)));
     let content = html! {
         (axes(&scale, "Practices, ranked by value", &ind.units, &ticks))
@@ -801,7 +801,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         }
         @for (i, (r, v, l, u)) in &shown {
             @let x = scale.x(*i as f64);
-            @let this = Some(r.practice_code.as_str()) == highlight;
+            @let this = Some(r.practice_code.as_ref()) == highlight;
             (shape(format_args!(
                 "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"{}\"/>",
                 scale.y(*l),

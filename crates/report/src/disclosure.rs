@@ -188,10 +188,10 @@ pub struct SuppressionSummary {
 
 fn group_key(r: &ResultRow) -> (&str, &str, &str, &str) {
     (
-        r.indicator_id.as_str(),
-        r.peer_group.as_str(),
-        r.peer_group_key.as_str(),
-        r.period.as_str(),
+        r.indicator_id.as_ref(),
+        r.peer_group.as_ref(),
+        r.peer_group_key.as_ref(),
+        r.period.as_ref(),
     )
 }
 
@@ -222,14 +222,14 @@ impl<'a> Suppression<'a> {
             .filter(|r| r.value.is_some() && has_small_count(r))
         {
             out.opaque
-                .insert((r.indicator_id.as_str(), r.period.as_str()));
+                .insert((r.indicator_id.as_ref(), r.period.as_ref()));
         }
         if out.opaque.is_empty() {
             return out;
         }
         let mut rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
         for r in results.iter().filter(|r| r.value.is_some()) {
-            let k = (r.indicator_id.as_str(), r.period.as_str());
+            let k = (r.indicator_id.as_ref(), r.period.as_ref());
             if out.opaque.contains(&k) {
                 rows.entry(k).or_default().push(r);
             }
@@ -288,9 +288,9 @@ impl<'a> Suppression<'a> {
             Some(Hidden::SmallCount)
         } else if !self.secondary.is_empty()
             && self.secondary.contains(&(
-                r.indicator_id.as_str(),
-                r.period.as_str(),
-                r.practice_code.as_str(),
+                r.indicator_id.as_ref(),
+                r.period.as_ref(),
+                r.practice_code.as_ref(),
             ))
         {
             Some(Hidden::Secondary)
@@ -301,11 +301,11 @@ impl<'a> Suppression<'a> {
 
     /// What `standard` withholds of the figures of the row's peer group.
     pub fn withheld(&self, r: &ResultRow) -> Option<Withheld> {
-        if self.structural.contains(r.peer_group.as_str()) {
+        if self.structural.contains(r.peer_group.as_ref()) {
             self.withheld.get(&group_key(r)).copied()
         } else if self
             .opaque
-            .contains(&(r.indicator_id.as_str(), r.period.as_str()))
+            .contains(&(r.indicator_id.as_ref(), r.period.as_ref()))
         {
             Some(Withheld::Pooled)
         } else {
@@ -317,7 +317,7 @@ impl<'a> Suppression<'a> {
     /// what pages make of it.
     #[cfg(test)]
     pub(crate) fn withhold_for_test(&mut self, r: &'a ResultRow, w: Withheld) {
-        self.structural.insert(r.peer_group.as_str());
+        self.structural.insert(r.peer_group.as_ref());
         self.withheld.insert(group_key(r), w);
     }
 
@@ -325,14 +325,14 @@ impl<'a> Suppression<'a> {
     /// hidden value (so its SPC centre line and limits give it back).
     fn series_holds_hidden(&self, r: &ResultRow) -> bool {
         self.series
-            .contains(&(r.indicator_id.as_str(), r.practice_code.as_str()))
+            .contains(&(r.indicator_id.as_ref(), r.practice_code.as_ref()))
     }
 
     /// Whether the row's seasonally adjusted chart would give away the
     /// seasonal factors of an indicator with withheld pooled figures.
     fn season_gives_away_withheld(&self, r: &ResultRow) -> bool {
         r.spc_seasonally_adjusted == Some(true)
-            && self.pooled_withheld.contains(r.indicator_id.as_str())
+            && self.pooled_withheld.contains(r.indicator_id.as_ref())
     }
 }
 
@@ -426,19 +426,19 @@ impl<'a> Period<'a> {
     ) -> Period<'a> {
         let mut first: HashMap<&str, &ResultRow> = HashMap::new();
         for r in rows {
-            first.entry(r.practice_code.as_str()).or_insert(r);
+            first.entry(r.practice_code.as_ref()).or_insert(r);
         }
         let mut firsts: Vec<&ResultRow> = first.into_values().collect();
         firsts.sort_by(|a, b| a.practice_code.cmp(&b.practice_code));
         let index: HashMap<&str, usize> = firsts
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.practice_code.as_str(), i))
+            .map(|(i, r)| (r.practice_code.as_ref(), i))
             .collect();
         let mut units: Vec<Unit> = firsts
             .iter()
             .map(|r| Unit {
-                code: r.practice_code.as_str(),
+                code: r.practice_code.as_ref(),
                 n: r.numerator.unwrap_or(0.0),
                 d: r.denominator.unwrap_or(0.0),
                 pools: Vec::new(),
@@ -449,7 +449,7 @@ impl<'a> Period<'a> {
         let mut pools: Vec<Pool> = Vec::new();
         let mut sorted_rows: Vec<&&ResultRow> = rows
             .iter()
-            .filter(|r| structural.contains(r.peer_group.as_str()))
+            .filter(|r| structural.contains(r.peer_group.as_ref()))
             .collect();
         sorted_rows.sort_by(|a, b| {
             (&a.peer_group, &a.peer_group_key, &a.practice_code).cmp(&(
@@ -460,12 +460,12 @@ impl<'a> Period<'a> {
         });
         for r in sorted_rows {
             let g = *pool_index
-                .entry((r.peer_group.as_str(), r.peer_group_key.as_str()))
+                .entry((r.peer_group.as_ref(), r.peer_group_key.as_ref()))
                 .or_insert_with(|| {
                     pools.push(Pool {
-                        name: r.peer_group.as_str(),
-                        key: r.peer_group_key.as_str(),
-                        primary: r.peer_group == primary,
+                        name: r.peer_group.as_ref(),
+                        key: r.peer_group_key.as_ref(),
+                        primary: &*r.peer_group == primary,
                         members: Vec::new(),
                         withheld: false,
                     });
@@ -473,7 +473,7 @@ impl<'a> Period<'a> {
                 });
             // Rows come sorted, so a practice listed twice in a group is
             // listed twice in a row.
-            let u = index[r.practice_code.as_str()];
+            let u = index[r.practice_code.as_ref()];
             if pools[g].members.last() != Some(&u) {
                 pools[g].members.push(u);
                 units[u].pools.push(g);
@@ -1035,7 +1035,7 @@ mod tests {
     fn hidden_codes(rows: &[ResultRow], sup: &Suppression) -> Vec<(String, Hidden)> {
         let mut out: Vec<(String, Hidden)> = rows
             .iter()
-            .filter_map(|r| sup.hidden(r).map(|h| (r.practice_code.clone(), h)))
+            .filter_map(|r| sup.hidden(r).map(|h| (r.practice_code.to_string(), h)))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out.dedup();
@@ -1316,7 +1316,7 @@ mod tests {
         // P2 holds no hidden row and keeps everything.
         let pcn = |code: &str| {
             rows.iter()
-                .find(|r| r.practice_code == code && r.peer_group == "pcn")
+                .find(|r| &*r.practice_code == code && &*r.peer_group == "pcn")
                 .unwrap()
         };
         let b = Disclosure::Standard.apply(pcn("B"), &sup);
@@ -1328,7 +1328,7 @@ mod tests {
         );
         // Ties go by practice code.
         rows.iter_mut()
-            .filter(|r| r.practice_code == "C")
+            .filter(|r| &*r.practice_code == "C")
             .for_each(|r| r.numerator = Some(15.0));
         let sup = Suppression::new(&rows, &groups, &[], "federation");
         assert_eq!(hidden_codes(&rows, &sup).len(), 3);
@@ -1363,7 +1363,7 @@ mod tests {
         let get = |code: &str, g: &str| {
             Disclosure::Standard.apply(
                 rows.iter()
-                    .find(|r| r.practice_code == code && r.peer_group == g)
+                    .find(|r| &*r.practice_code == code && &*r.peer_group == g)
                     .unwrap(),
                 &sup,
             )
@@ -1393,7 +1393,7 @@ mod tests {
             .collect();
         let sup = Suppression::new(&adjusted, &groups, &[], "federation");
         let e = Disclosure::Standard.apply(&adjusted[adjusted.len() - 1], &sup);
-        assert_eq!(e.practice_code, "H");
+        assert_eq!(&*e.practice_code, "H");
         assert_eq!((e.spc_value, e.spc_centre, e.spc_upper), (None, None, None));
         let e = Disclosure::Exact.apply_with_peers(
             Disclosure::Standard,
@@ -1438,16 +1438,16 @@ mod tests {
             if sup.hidden(r).is_none() {
                 continue;
             }
-            let i = match hidden.iter().position(|(c, _)| *c == r.practice_code) {
+            let i = match hidden.iter().position(|(c, _)| *c == &*r.practice_code) {
                 Some(i) => i,
                 None => {
-                    hidden.push((r.practice_code.as_str(), r.numerator.unwrap()));
+                    hidden.push((r.practice_code.as_ref(), r.numerator.unwrap()));
                     hidden.len() - 1
                 }
             };
             if sup.withheld(r) != Some(Withheld::Pooled) {
                 let t = totals
-                    .entry((r.peer_group.as_str(), r.peer_group_key.as_str()))
+                    .entry((r.peer_group.as_ref(), r.peer_group_key.as_ref()))
                     .or_default();
                 t.0.push(i);
                 t.1 += r.numerator.unwrap();

@@ -395,10 +395,10 @@ fn pages_and_downloads(
     for r in input
         .results
         .iter()
-        .filter(|r| r.peer_group == input.primary_peer_group)
+        .filter(|r| *r.peer_group == *input.primary_peer_group)
     {
         practice_rows
-            .entry(r.practice_code.as_str())
+            .entry(r.practice_code.as_ref())
             .or_default()
             .push(r);
     }

@@ -78,11 +78,11 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
         Arc::new(Float64Array::from(rows.iter().map(f).collect::<Vec<_>>()))
     };
     let columns: Vec<ArrayRef> = vec![
-        text(&|r| r.indicator_id.clone()),
-        text(&|r| r.practice_code.clone()),
-        text(&|r| r.period.clone()),
-        text(&|r| r.peer_group.clone()),
-        text(&|r| r.peer_group_key.clone()),
+        text(&|r| r.indicator_id.to_string()),
+        text(&|r| r.practice_code.to_string()),
+        text(&|r| r.period.to_string()),
+        text(&|r| r.peer_group.to_string()),
+        text(&|r| r.peer_group_key.to_string()),
         Arc::new(Int64Array::from(
             rows.iter()
                 .map(|r| r.peer_group_size as i64)

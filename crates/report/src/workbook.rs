@@ -103,7 +103,7 @@ impl Pack<'_, '_> {
             .input
             .indicators
             .iter()
-            .find(|i| i.id == row.indicator_id)?;
+            .find(|i| *i.id == *row.indicator_id)?;
         Some(self.site.verdict(&self.view, ind, row))
     }
 

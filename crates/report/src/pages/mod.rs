@@ -177,12 +177,12 @@ impl<'a> Site<'a> {
             sup: &sup,
         };
         let mut latest_period: HashMap<&str, &str> = HashMap::new();
-        for r in input.results.iter().filter(|r| r.peer_group == primary) {
+        for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
             let e = latest_period
-                .entry(r.indicator_id.as_str())
-                .or_insert(r.period.as_str());
-            if r.period.as_str() > *e {
-                *e = r.period.as_str();
+                .entry(r.indicator_id.as_ref())
+                .or_insert(r.period.as_ref());
+            if r.period.as_ref() > *e {
+                *e = r.period.as_ref();
             }
         }
         let mut latest = HashMap::new();
@@ -190,24 +190,24 @@ impl<'a> Site<'a> {
         let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
         let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
         let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
-        for r in input.results.iter().filter(|r| r.peer_group == primary) {
+        for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
             by_indicator
-                .entry(r.indicator_id.as_str())
+                .entry(r.indicator_id.as_ref())
                 .or_default()
                 .push(r);
             series
-                .entry((r.indicator_id.as_str(), r.practice_code.as_str()))
+                .entry((r.indicator_id.as_ref(), r.practice_code.as_ref()))
                 .or_default()
                 .push(r);
-            if latest_period.get(r.indicator_id.as_str()) == Some(&r.period.as_str()) {
+            if latest_period.get(r.indicator_id.as_ref()) == Some(&r.period.as_ref()) {
                 peer_rows
-                    .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
+                    .entry((r.indicator_id.as_ref(), r.peer_group_key.as_ref()))
                     .or_default()
                     .push(r);
-                latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
+                latest.insert((r.indicator_id.as_ref(), r.practice_code.as_ref()), r);
                 if let Some(v) = r.value.filter(|_| !peers_view.hides_value(r)) {
                     peer_values
-                        .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
+                        .entry((r.indicator_id.as_ref(), r.peer_group_key.as_ref()))
                         .or_default()
                         .push(v);
                 }
@@ -319,7 +319,7 @@ impl<'a> Site<'a> {
             let outlier = c.kind != peerbench_compare::ChangeKind::NewSpecialCause;
             self.series
                 .get(&(c.indicator_id.as_str(), c.practice_code.as_str()))
-                .and_then(|s| s.iter().find(|r| r.period == period))
+                .and_then(|s| s.iter().find(|r| &*r.period == period))
                 .is_some_and(|r| {
                     board.hides_value(r) || (outlier && board.funnel_not_shown(r).is_some())
                 })

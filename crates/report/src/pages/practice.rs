@@ -267,7 +267,7 @@ impl Site<'_> {
         }
         let Some(values) = self
             .peer_values
-            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
+            .get(&(ind.id.as_str(), r.peer_group_key.as_ref()))
         else {
             return html! {};
         };
@@ -353,12 +353,12 @@ impl Site<'_> {
         // benchmark, funnel).
         let peers: Vec<Cow<ResultRow>> = self
             .peer_rows
-            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
+            .get(&(ind.id.as_str(), r.peer_group_key.as_ref()))
             .map_or(&[][..], Vec::as_slice)
             .iter()
             .copied()
             .filter_map(|p| {
-                if p.practice_code == code {
+                if &*p.practice_code == code {
                     own_shown.then(|| view.group_figures(p))
                 } else {
                     (!peers_view.hides_value(p)).then(|| peers_view.group_figures(p))
