@@ -463,89 +463,109 @@ pub fn compare_indicator(
     let mut names: HashMap<&str, Arc<str>> = HashMap::new();
     let mut name = |s| Arc::clone(names.entry(s).or_insert_with(|| Arc::from(s)));
 
+    // Each group's statistics per key and period, shared by every practice
+    // with that key (borrowed: a national indicator has 400,000 rows a
+    // group).
+    let stats: Vec<HashMap<(&str, &str), GroupStats>> = groups
+        .iter()
+        .map(|resolved| {
+            let (group, membership) = (&resolved.group, &resolved.membership);
+            let mut cache: HashMap<(&str, &str), GroupStats> = HashMap::new();
+            for e in &evals {
+                let period = e.row.period.as_str();
+                let Some(key) = membership.key_of.get(e.row.practice_code.as_str()) else {
+                    continue;
+                };
+                cache.entry((key.as_str(), period)).or_insert_with(|| {
+                    let peers: Vec<&Eval> = membership.members[key]
+                        .iter()
+                        .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
+                        .filter(|p| p.valued.is_some())
+                        .collect();
+                    group_stats(ind, group, kind, options.phi, &peers)
+                });
+            }
+            cache
+        })
+        .collect();
+    // Rows are made in the results table's order (practice, period, peer
+    // group name) rather than sorted after: practices come in code order,
+    // each one's periods are sorted (stably; an indicator has one row per
+    // practice and period), and the groups are taken in name order.
+    let mut in_name_order: Vec<usize> = (0..groups.len()).collect();
+    in_name_order.sort_by(|&a, &b| groups[a].group.name.cmp(&groups[b].group.name));
+    let peer_groups: Vec<Arc<str>> = groups
+        .iter()
+        .map(|g| Arc::from(g.group.name.as_str()))
+        .collect();
+
     let mut out = Vec::with_capacity(evals.len() * groups.len());
-    for resolved in groups {
-        let (group, membership) = (&resolved.group, &resolved.membership);
-        let peer_group: Arc<str> = Arc::from(group.name.as_str());
-        // Group statistics are shared by every practice with the same key
-        // (borrowed: a national indicator has 400,000 rows per group).
-        let mut cache: HashMap<(&str, &str), GroupStats> = HashMap::new();
-        for e in &evals {
-            let code = e.row.practice_code.as_str();
+    for (&code, practice_evals) in &by_practice {
+        let own_series = &own[code];
+        let mut in_time_order = practice_evals.clone();
+        in_time_order.sort_by(|a, b| a.row.period.cmp(&b.row.period));
+        for e in in_time_order {
             let period = e.row.period.as_str();
-            let Some(key) = membership.key_of.get(code) else {
-                continue;
-            };
-            let members = &membership.members[key];
-            let stats = cache.entry((key.as_str(), period)).or_insert_with(|| {
-                let peers: Vec<&Eval> = members
-                    .iter()
-                    .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
-                    .filter(|p| p.valued.is_some())
-                    .collect();
-                group_stats(ind, group, kind, options.phi, &peers)
-            });
-            let own_series = &own[code];
-            let spc = own_series.spc.get(period);
-            let mut row = ResultRow {
-                indicator_id: Arc::clone(&indicator_id),
-                practice_code: name(code),
-                period: name(period),
-                peer_group: Arc::clone(&peer_group),
-                peer_group_key: name(key.as_str()),
-                peer_group_size: stats.size,
-                numerator: e.row.numerator,
-                denominator: e.row.denominator,
-                value: None,
-                lower_95: None,
-                upper_95: None,
-                lower_998: None,
-                upper_998: None,
-                benchmark: stats.benchmark,
-                peer_median: stats.median,
-                percentile_rank: None,
-                comparison: Comparison::NotCompared,
-                comparison_998: Comparison::NotCompared,
-                funnel_lower_95: None,
-                funnel_upper_95: None,
-                funnel_lower_998: None,
-                funnel_upper_998: None,
-                funnel_flag: None,
-                funnel_flag_unadjusted: None,
-                funnel_z: None,
-                od_phi: stats.od.map(|o| o.phi),
-                od_tau2: stats.od.map(|o| o.tau2),
-                spc_signal: spc.and_then(|s| s.signal),
-                spc_variation: spc.map(|s| s.variation),
-                spc_value: spc.map(|s| s.value),
-                spc_seasonally_adjusted: spc.map(|s| s.seasonally_adjusted),
-                spc_centre: spc.map(|s| s.centre),
-                spc_lower: spc.map(|s| s.lower),
-                spc_upper: spc.map(|s| s.upper),
-                spc_trial: spc.map(|s| s.trial),
-                trend: own_series
-                    .trend
-                    .get(period)
-                    .copied()
-                    .unwrap_or(TrendLabel::CannotBeCalculated),
-                not_compared_reason: e.reason.clone(),
-            };
-            let Some(v) = &e.valued else {
+            for &g in &in_name_order {
+                let (group, membership) = (&groups[g].group, &groups[g].membership);
+                let Some(key) = membership.key_of.get(code) else {
+                    continue;
+                };
+                let stats = &stats[g][&(key.as_str(), period)];
+                let peer_group = &peer_groups[g];
+                let spc = own_series.spc.get(period);
+                let mut row = ResultRow {
+                    indicator_id: Arc::clone(&indicator_id),
+                    practice_code: name(code),
+                    period: name(period),
+                    peer_group: Arc::clone(peer_group),
+                    peer_group_key: name(key.as_str()),
+                    peer_group_size: stats.size,
+                    numerator: e.row.numerator,
+                    denominator: e.row.denominator,
+                    value: None,
+                    lower_95: None,
+                    upper_95: None,
+                    lower_998: None,
+                    upper_998: None,
+                    benchmark: stats.benchmark,
+                    peer_median: stats.median,
+                    percentile_rank: None,
+                    comparison: Comparison::NotCompared,
+                    comparison_998: Comparison::NotCompared,
+                    funnel_lower_95: None,
+                    funnel_upper_95: None,
+                    funnel_lower_998: None,
+                    funnel_upper_998: None,
+                    funnel_flag: None,
+                    funnel_flag_unadjusted: None,
+                    funnel_z: None,
+                    od_phi: stats.od.map(|o| o.phi),
+                    od_tau2: stats.od.map(|o| o.tau2),
+                    spc_signal: spc.and_then(|s| s.signal),
+                    spc_variation: spc.map(|s| s.variation),
+                    spc_value: spc.map(|s| s.value),
+                    spc_seasonally_adjusted: spc.map(|s| s.seasonally_adjusted),
+                    spc_centre: spc.map(|s| s.centre),
+                    spc_lower: spc.map(|s| s.lower),
+                    spc_upper: spc.map(|s| s.upper),
+                    spc_trial: spc.map(|s| s.trial),
+                    trend: own_series
+                        .trend
+                        .get(period)
+                        .copied()
+                        .unwrap_or(TrendLabel::CannotBeCalculated),
+                    not_compared_reason: e.reason.clone(),
+                };
+                let Some(v) = &e.valued else {
+                    out.push(row);
+                    continue;
+                };
+                compare_valued(&mut row, v, ind, group, stats);
                 out.push(row);
-                continue;
-            };
-            compare_valued(&mut row, v, ind, group, stats);
-            out.push(row);
+            }
         }
     }
-    // Every row is this indicator's: ordered by practice, period and group.
-    out.sort_by(|a, b| {
-        (&a.practice_code, &a.period, &a.peer_group).cmp(&(
-            &b.practice_code,
-            &b.period,
-            &b.peer_group,
-        ))
-    });
     out
 }
 
