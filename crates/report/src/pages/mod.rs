@@ -22,11 +22,45 @@ mod board;
 mod catalogue;
 mod indicator;
 mod layout;
+/// A funnel adjustment as "How this was made" states it: one group's φ and
+/// τ², or, over several groups, their median and range.
+struct Adjustment {
+    phi: String,
+    tau2: String,
+}
+
+impl Adjustment {
+    fn over(phi: &[f64], tau2: &[f64]) -> Adjustment {
+        let describe = |values: &[f64], digits: usize| match values {
+            [one] => format!("{one:.digits$}"),
+            _ => {
+                let mut sorted = values.to_vec();
+                sorted.sort_by(f64::total_cmp);
+                let n = sorted.len();
+                let median = if n % 2 == 1 {
+                    sorted[n / 2]
+                } else {
+                    (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
+                };
+                format!(
+                    "median {median:.digits$} over {n} groups ({:.digits$} to {:.digits$})",
+                    sorted[0],
+                    sorted[n - 1]
+                )
+            }
+        };
+        Adjustment {
+            phi: describe(phi, 2),
+            tau2: describe(tau2, 5),
+        }
+    }
+}
+
 #[cfg(test)]
 mod page_tests;
 mod practice;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use maud::{Markup, html};
 use peerbench_catalogue::Indicator;
@@ -353,15 +387,27 @@ impl<'a> Site<'a> {
         let p = &self.input.provenance;
         // On every page: what the strictest of them may show.
         let view = self.peers_view();
-        let adjustments: Vec<(&Indicator, &ResultRow)> = self
+        // Each funnel's adjustment is its peer group's: one per indicator
+        // when the primary group is one (a federation), one per group key
+        // otherwise (PCNs, federations nationally), shown then as the
+        // median and range over the groups, never as one group's chosen
+        // at random.
+        let adjustments: Vec<(&Indicator, &str, Adjustment)> = self
             .indicators()
             .filter_map(|ind| {
-                self.latest
-                    .iter()
-                    .find(|((i, _), r)| {
-                        *i == ind.id && r.od_phi.is_some() && view.withheld(r).is_none()
-                    })
-                    .map(|(_, r)| (ind, *r))
+                let mut by_key: BTreeMap<&str, (&str, f64, f64)> = BTreeMap::new();
+                for ((i, _), r) in &self.latest {
+                    if *i == ind.id
+                        && let (Some(phi), Some(tau2), None) =
+                            (r.od_phi, r.od_tau2, view.withheld(r))
+                    {
+                        by_key.insert(&r.peer_group_key, (&r.period, phi, tau2));
+                    }
+                }
+                let period = by_key.values().next()?.0;
+                let phi: Vec<f64> = by_key.values().map(|a| a.1).collect();
+                let tau2: Vec<f64> = by_key.values().map(|a| a.2).collect();
+                Some((ind, period, Adjustment::over(&phi, &tau2)))
             })
             .collect();
         let disclosure = &self.input.disclosure;
@@ -394,11 +440,11 @@ impl<'a> Site<'a> {
                 (head(&["Indicator", "Period", "φ", "τ²"]))
                 tbody {
                     "\n"
-                    @for (ind, r) in &adjustments {
+                    @for (ind, period, adjustment) in &adjustments {
                         tr {
-                            td { (ind.title) } td { (r.period) }
-                            td class="num" { (format!("{:.2}", r.od_phi.unwrap_or_default())) }
-                            td class="num" { (format!("{:.5}", r.od_tau2.unwrap_or_default())) }
+                            td { (ind.title) } td { (period) }
+                            td class="num" { (adjustment.phi) }
+                            td class="num" { (adjustment.tau2) }
                         } "\n"
                     }
                 }
@@ -517,5 +563,25 @@ mod tests {
             signal_cells(&s, &r).into_string(),
             "<td>Within the limits</td><td>Common-cause variation only</td>"
         );
+    }
+}
+
+#[cfg(test)]
+mod adjustment_tests {
+    use super::Adjustment;
+
+    #[test]
+    fn one_group_is_shown_as_it_is_and_several_as_median_and_range() {
+        let one = Adjustment::over(&[8.516660531709595], &[0.0017278055956716834]);
+        assert_eq!((one.phi.as_str(), one.tau2.as_str()), ("8.52", "0.00173"));
+        // Three PCNs' funnels: not one of them picked, but all three.
+        let three = Adjustment::over(&[56.17, 3.1, 12.3], &[0.029, 0.0001, 0.002]);
+        assert_eq!(three.phi, "median 12.30 over 3 groups (3.10 to 56.17)");
+        assert_eq!(
+            three.tau2,
+            "median 0.00200 over 3 groups (0.00010 to 0.02900)"
+        );
+        let two = Adjustment::over(&[2.0, 4.0], &[0.1, 0.3]);
+        assert_eq!(two.phi, "median 3.00 over 2 groups (2.00 to 4.00)");
     }
 }
