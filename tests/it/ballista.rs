@@ -383,6 +383,11 @@ fn an_executor_killed_mid_run_is_retried_or_fails_publishing_nothing() {
     let mut cluster = Cluster::start(dir.path(), Some(&s3), 2);
     let on_cluster = dir.path().join("cluster");
     let mut child = run(&s3, &warehouse, &on_cluster, Some(&cluster.engine()))
+        // Ballista 55 can lose track of a job whose executor died (the
+        // scheduler logs "Can't find active stage to update stage
+        // outputs" and the job never ends): the indicator's time limit is
+        // then what ends the run, and here it is a minute, not ten.
+        .args(["--indicator-timeout", "60s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -515,4 +520,37 @@ fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
         cluster.logs()
     );
     assert!(!out.exists(), "a failed run published");
+
+    // A query past its time limit on the cluster ends the run too: locally
+    // the indicator would be left out, but a cluster job cannot be
+    // cancelled, and one Ballista lost track of never ends.
+    let out = dir.path().join("timed-out");
+    let o = crate::peerbench(&[
+        "run",
+        pipeline.to_str().unwrap(),
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--engine",
+        &cluster.engine(),
+        "--indicator-timeout",
+        "1ms",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    let last = err
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.contains(&format!("engine {}: ", cluster.engine()))
+            && last.contains("the cluster did not finish the query within 1ms (indicator_timeout)"),
+        "{err}"
+    );
+    assert!(
+        !out.exists(),
+        "a run that timed out on the cluster published"
+    );
 }

@@ -349,16 +349,36 @@ pub async fn compute(
     if let Some(r) = recorder {
         r.reset_peak();
     }
-    let (computed, (spilled_bytes, spill_files)) =
-        match tokio::time::timeout(timeout, execute(ctx, indicator)).await {
-            Ok(done) => done?,
-            Err(_) => {
+    let (computed, (spilled_bytes, spill_files)) = match tokio::time::timeout(
+        timeout,
+        execute(ctx, indicator),
+    )
+    .await
+    {
+        Ok(done) => done?,
+        // On a cluster the time limit is the engine's failure, not the
+        // indicator's: Ballista 55 can lose track of a job whose
+        // executor died and never end it, and it does not cancel a job
+        // the driver gave up on, so the run stops there.
+        Err(_) => match engine_of(ctx) {
+            Some(engine) => {
+                return Err(IndicatorError::Engine {
+                    engine,
+                    message: format!(
+                        "{}: the cluster did not finish the query within {} (indicator_timeout); its job may still be running there: look for a lost executor in the scheduler's log",
+                        indicator.path.display(),
+                        format_duration(timeout)
+                    ),
+                });
+            }
+            None => {
                 return Err(IndicatorError::Timeout {
                     path: indicator.path.clone(),
                     limit: format_duration(timeout),
                 });
             }
-        };
+        },
+    };
     let took = started.elapsed();
     let mb = |bytes: usize| bytes as f64 / (1 << 20) as f64;
     tracing::info!(
