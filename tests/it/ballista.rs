@@ -264,6 +264,14 @@ fn run(s3: &S3Server, warehouse: &str, out: &Path, engine: Option<&str>) -> Comm
     s3.command(&args)
 }
 
+/// A run's last word on stderr (log lines may precede it).
+fn last_line(err: &str) -> &str {
+    err.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
+
 #[test]
 fn the_demo_on_a_ballista_cluster_gives_the_local_results_row_for_row() {
     let dir = tempfile::tempdir().unwrap();
@@ -435,11 +443,7 @@ fn an_executor_killed_mid_run_is_retried_or_fails_publishing_nothing() {
     } else {
         // The run's last word (log lines of the indicator may precede it).
         let err = stderr(&o);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
+        let last = last_line(&err);
         assert!(
             last.contains(&format!("engine {}: ", cluster.engine())),
             "{err}\n{}",
@@ -507,11 +511,7 @@ fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
     let o = run(&out, &cluster.engine());
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
-    let last = err
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let last = last_line(&err);
     assert!(
         last.contains(&format!("engine {}: ", cluster.engine()))
             && last.contains("broken.sql: the cluster failed the query")
@@ -539,11 +539,7 @@ fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
-    let last = err
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
+    let last = last_line(&err);
     assert!(
         last.contains(&format!("engine {}: ", cluster.engine()))
             && last.contains("the cluster did not finish the query within 1ms (indicator_timeout)"),
