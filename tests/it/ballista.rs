@@ -489,8 +489,8 @@ fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
         );
     std::fs::write(&pipeline, text).unwrap();
     let warehouse = dir.path().join("warehouse");
-    let run = |out: &Path, engine: &str| {
-        crate::peerbench(&[
+    let run = |out: &Path, engine: &str, more: &[&str]| {
+        let mut args = vec![
             "run",
             pipeline.to_str().unwrap(),
             "--warehouse",
@@ -499,16 +499,18 @@ fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
             out.to_str().unwrap(),
             "--engine",
             engine,
-        ])
+        ];
+        args.extend(more);
+        crate::peerbench(&args)
     };
     // Locally: the broken indicator is left out, the other published (exit 3).
     let local = dir.path().join("local");
-    let o = run(&local, "local");
+    let o = run(&local, "local", &[]);
     assert_eq!(o.status.code(), Some(3), "{}\n{}", stdout(&o), stderr(&o));
     assert!(local.join("index.html").exists());
     let cluster = Cluster::start(dir.path(), None, 2);
     let out = dir.path().join("cluster");
-    let o = run(&out, &cluster.engine());
+    let o = run(&out, &cluster.engine(), &[]);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
     let last = last_line(&err);
@@ -525,18 +527,7 @@ fn a_query_the_cluster_fails_ends_the_run_naming_the_engine() {
     // the indicator would be left out, but a cluster job cannot be
     // cancelled, and one Ballista lost track of never ends.
     let out = dir.path().join("timed-out");
-    let o = crate::peerbench(&[
-        "run",
-        pipeline.to_str().unwrap(),
-        "--warehouse",
-        warehouse.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--engine",
-        &cluster.engine(),
-        "--indicator-timeout",
-        "1ms",
-    ]);
+    let o = run(&out, &cluster.engine(), &["--indicator-timeout", "1ms"]);
     assert_eq!(o.status.code(), Some(1), "{}\n{}", stdout(&o), stderr(&o));
     let err = stderr(&o);
     let last = last_line(&err);
