@@ -37,11 +37,7 @@ impl Adjustment {
                 let mut sorted = values.to_vec();
                 sorted.sort_by(f64::total_cmp);
                 let n = sorted.len();
-                let median = if n % 2 == 1 {
-                    sorted[n / 2]
-                } else {
-                    (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-                };
+                let median = peerbench_stats::quantile_type7(&sorted, 0.5).unwrap_or(f64::NAN);
                 format!(
                     "median {median:.digits$} over {n} groups ({:.digits$} to {:.digits$})",
                     sorted[0],
