@@ -9,6 +9,7 @@
 
 mod changes;
 mod neighbours;
+mod opt64;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use peerbench_stats::{
 
 pub use changes::{Change, ChangeKind, Reading, what_changed};
 pub use neighbours::{DescriptorWeight, nearest_neighbours};
+pub use opt64::Opt64;
 
 /// What a practice is, for grouping.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -174,22 +176,22 @@ pub struct ResultRow {
     /// practices) the practice's own code.
     pub peer_group_key: Arc<str>,
     pub peer_group_size: usize,
-    pub numerator: Option<f64>,
-    pub denominator: Option<f64>,
-    pub value: Option<f64>,
-    pub lower_95: Option<f64>,
-    pub upper_95: Option<f64>,
-    pub lower_998: Option<f64>,
-    pub upper_998: Option<f64>,
-    pub benchmark: Option<f64>,
-    pub peer_median: Option<f64>,
-    pub percentile_rank: Option<f64>,
+    pub numerator: Opt64,
+    pub denominator: Opt64,
+    pub value: Opt64,
+    pub lower_95: Opt64,
+    pub upper_95: Opt64,
+    pub lower_998: Opt64,
+    pub upper_998: Opt64,
+    pub benchmark: Opt64,
+    pub peer_median: Opt64,
+    pub percentile_rank: Opt64,
     pub comparison: Comparison,
     pub comparison_998: Comparison,
-    pub funnel_lower_95: Option<f64>,
-    pub funnel_upper_95: Option<f64>,
-    pub funnel_lower_998: Option<f64>,
-    pub funnel_upper_998: Option<f64>,
+    pub funnel_lower_95: Opt64,
+    pub funnel_upper_95: Opt64,
+    pub funnel_lower_998: Opt64,
+    pub funnel_upper_998: Opt64,
     /// Against the overdispersion-adjusted limits; None is `not_compared`.
     pub funnel_flag: Option<FunnelFlag>,
     /// Against exact limits without the adjustment, for comparison.
@@ -200,9 +202,9 @@ pub struct ResultRow {
     /// (methods reference §4.2). ±1.96 is at the 95% limits and ±3.09 at
     /// the 99.8% limits wherever those are not widened for a small expected
     /// count. Ranks "how far outside the limits"; None with no funnel.
-    pub funnel_z: Option<f64>,
-    pub od_phi: Option<f64>,
-    pub od_tau2: Option<f64>,
+    pub funnel_z: Opt64,
+    pub od_phi: Opt64,
+    pub od_tau2: Opt64,
     /// The special-cause rule the point breaks; None for common cause or
     /// no chart.
     pub spc_signal: Option<SpcRule>,
@@ -211,17 +213,17 @@ pub struct ResultRow {
     /// The value the XmR chart was drawn on: `value` itself, or for a
     /// seasonal indicator `value` ÷ the month's seasonal factor. The centre
     /// and limits are on this scale.
-    pub spc_value: Option<f64>,
+    pub spc_value: Opt64,
     /// Whether `spc_value` is seasonally adjusted; false for a seasonal
     /// indicator whose season could not be estimated (fewer than two of
     /// some calendar month), so its chart is of the raw values.
     pub spc_seasonally_adjusted: Option<bool>,
-    pub spc_centre: Option<f64>,
-    pub spc_lower: Option<f64>,
-    pub spc_upper: Option<f64>,
+    pub spc_centre: Opt64,
+    pub spc_lower: Opt64,
+    pub spc_upper: Opt64,
     pub spc_trial: Option<bool>,
     pub trend: TrendLabel,
-    pub not_compared_reason: Option<String>,
+    pub not_compared_reason: Option<Arc<str>>,
 }
 
 struct Valued {
@@ -462,6 +464,7 @@ pub fn compare_indicator(
     let indicator_id: Arc<str> = Arc::from(ind.id.as_str());
     let mut names: HashMap<&str, Arc<str>> = HashMap::new();
     let mut name = |s| Arc::clone(names.entry(s).or_insert_with(|| Arc::from(s)));
+    let mut reasons = Reasons::default();
 
     // Each group's statistics per key and period, shared by every practice
     // with that key (borrowed: a national indicator has 400,000 rows a
@@ -521,52 +524,68 @@ pub fn compare_indicator(
                     peer_group: Arc::clone(peer_group),
                     peer_group_key: name(key.as_str()),
                     peer_group_size: stats.size,
-                    numerator: e.row.numerator,
-                    denominator: e.row.denominator,
-                    value: None,
-                    lower_95: None,
-                    upper_95: None,
-                    lower_998: None,
-                    upper_998: None,
-                    benchmark: stats.benchmark,
-                    peer_median: stats.median,
-                    percentile_rank: None,
+                    numerator: e.row.numerator.into(),
+                    denominator: e.row.denominator.into(),
+                    value: Opt64::NONE,
+                    lower_95: Opt64::NONE,
+                    upper_95: Opt64::NONE,
+                    lower_998: Opt64::NONE,
+                    upper_998: Opt64::NONE,
+                    benchmark: stats.benchmark.into(),
+                    peer_median: stats.median.into(),
+                    percentile_rank: Opt64::NONE,
                     comparison: Comparison::NotCompared,
                     comparison_998: Comparison::NotCompared,
-                    funnel_lower_95: None,
-                    funnel_upper_95: None,
-                    funnel_lower_998: None,
-                    funnel_upper_998: None,
+                    funnel_lower_95: Opt64::NONE,
+                    funnel_upper_95: Opt64::NONE,
+                    funnel_lower_998: Opt64::NONE,
+                    funnel_upper_998: Opt64::NONE,
                     funnel_flag: None,
                     funnel_flag_unadjusted: None,
-                    funnel_z: None,
-                    od_phi: stats.od.map(|o| o.phi),
-                    od_tau2: stats.od.map(|o| o.tau2),
+                    funnel_z: Opt64::NONE,
+                    od_phi: stats.od.map(|o| o.phi).into(),
+                    od_tau2: stats.od.map(|o| o.tau2).into(),
                     spc_signal: spc.and_then(|s| s.signal),
                     spc_variation: spc.map(|s| s.variation),
-                    spc_value: spc.map(|s| s.value),
+                    spc_value: spc.map(|s| s.value).into(),
                     spc_seasonally_adjusted: spc.map(|s| s.seasonally_adjusted),
-                    spc_centre: spc.map(|s| s.centre),
-                    spc_lower: spc.map(|s| s.lower),
-                    spc_upper: spc.map(|s| s.upper),
+                    spc_centre: spc.map(|s| s.centre).into(),
+                    spc_lower: spc.map(|s| s.lower).into(),
+                    spc_upper: spc.map(|s| s.upper).into(),
                     spc_trial: spc.map(|s| s.trial),
                     trend: own_series
                         .trend
                         .get(period)
                         .copied()
                         .unwrap_or(TrendLabel::CannotBeCalculated),
-                    not_compared_reason: e.reason.clone(),
+                    not_compared_reason: e.reason.as_deref().map(|r| reasons.shared(r)),
                 };
                 let Some(v) = &e.valued else {
                     out.push(row);
                     continue;
                 };
-                compare_valued(&mut row, v, ind, group, stats);
+                compare_valued(&mut row, v, ind, group, stats, &mut reasons);
                 out.push(row);
             }
         }
     }
     out
+}
+
+/// One shared copy of each distinct reason a row is not compared: a
+/// national indicator gives a million rows one of a hundred reasons.
+#[derive(Default)]
+struct Reasons(HashMap<String, Arc<str>>);
+
+impl Reasons {
+    fn shared(&mut self, reason: &str) -> Arc<str> {
+        if let Some(r) = self.0.get(reason) {
+            return Arc::clone(r);
+        }
+        let r: Arc<str> = Arc::from(reason);
+        self.0.insert(reason.to_string(), Arc::clone(&r));
+        r
+    }
 }
 
 /// Each practice-period's value and intervals, or why it has none.
@@ -662,26 +681,34 @@ fn compare_valued(
     ind: &Indicator,
     group: &PeerGroup,
     stats: &GroupStats,
+    reasons: &mut Reasons,
 ) {
-    row.value = Some(v.value);
-    row.lower_95 = Some(v.ci95.lower);
-    row.upper_95 = Some(v.ci95.upper);
-    row.lower_998 = Some(v.ci998.lower);
-    row.upper_998 = Some(v.ci998.upper);
-    row.percentile_rank = percent_rank_sorted(&stats.values, v.value).ok();
+    row.value = Opt64::some(v.value);
+    row.lower_95 = Opt64::some(v.ci95.lower);
+    row.upper_95 = Opt64::some(v.ci95.upper);
+    row.lower_998 = Opt64::some(v.ci998.lower);
+    row.upper_998 = Opt64::some(v.ci998.upper);
+    row.percentile_rank = percent_rank_sorted(&stats.values, v.value).ok().into();
     match stats.benchmark {
         Some(b) if stats.size >= group.min_practices => {
             row.comparison = compare_with_benchmark(v.ci95, b, ind.polarity);
             row.comparison_998 = compare_with_benchmark(v.ci998, b, ind.polarity);
         }
         _ => {
-            row.not_compared_reason = Some(format!(
+            row.not_compared_reason = Some(reasons.shared(&format!(
                 "only {} practices with data in peer group {} (at least {} needed)",
                 stats.size, group.name, group.min_practices
-            ));
+            )));
         }
     }
-    place_on_funnel(row, v.value, stats, funnel_kind(ind), ind.multiplier);
+    place_on_funnel(
+        row,
+        v.value,
+        stats,
+        funnel_kind(ind),
+        ind.multiplier,
+        reasons,
+    );
 }
 
 /// A valued row's funnel limits at its denominator and its position
@@ -695,6 +722,7 @@ fn place_on_funnel(
     stats: &GroupStats,
     kind: Option<FunnelKind>,
     m: f64,
+    reasons: &mut Reasons,
 ) {
     let n = row.denominator.unwrap_or(0.0);
     if let (Some(od), Some(kind)) = (&stats.od, kind) {
@@ -702,20 +730,20 @@ fn place_on_funnel(
         let exact =
             |level| unadjusted_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
         if let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) {
-            row.funnel_lower_95 = Some(l95.0);
-            row.funnel_upper_95 = Some(l95.1);
-            row.funnel_lower_998 = Some(l998.0);
-            row.funnel_upper_998 = Some(l998.1);
+            row.funnel_lower_95 = Opt64::some(l95.0);
+            row.funnel_upper_95 = Opt64::some(l95.1);
+            row.funnel_lower_998 = Opt64::some(l998.0);
+            row.funnel_upper_998 = Opt64::some(l998.1);
             row.funnel_flag = Some(flag(value, l95, l998));
-            row.funnel_z = funnel_z(od, row.numerator.unwrap_or(0.0), n, kind);
+            row.funnel_z = funnel_z(od, row.numerator.unwrap_or(0.0), n, kind).into();
         }
         if let (Ok(e95), Ok(e998)) = (exact(0.95), exact(0.998)) {
             row.funnel_flag_unadjusted = Some(flag(value, e95, e998));
         }
     } else if let Some(reason) = &stats.funnel_reason {
         row.not_compared_reason = Some(match row.not_compared_reason.take() {
-            Some(r) => format!("{r}; {reason}"),
-            None => reason.clone(),
+            Some(r) => reasons.shared(&format!("{r}; {reason}")),
+            None => reasons.shared(reason),
         });
     }
 }

@@ -475,7 +475,7 @@ pub fn funnel(
         .iter()
         .filter(|r| r.value.is_some() && r.denominator.is_some())
         .collect();
-    let (Some(value), Some(n)) = (practice.value, practice.denominator) else {
+    let (Some(value), Some(n)) = (practice.value.get(), practice.denominator.get()) else {
         return html! {};
     };
     if valued.len() < 3 {
@@ -489,7 +489,11 @@ pub fn funnel(
         _ => FunnelKind::Ratio,
     };
     let m = ind.multiplier;
-    let od = match (practice.benchmark, practice.od_phi, practice.od_tau2) {
+    let od = match (
+        practice.benchmark.get(),
+        practice.od_phi.get(),
+        practice.od_tau2.get(),
+    ) {
         (Some(b), Some(phi), Some(tau2)) => Some(Overdispersion {
             target: b / m,
             phi,
@@ -500,15 +504,15 @@ pub fn funnel(
     };
     let n_max = valued
         .iter()
-        .filter_map(|r| r.denominator)
+        .filter_map(|r| r.denominator.get())
         .fold(0.0, f64::max)
         * 1.05;
     let n_min = valued
         .iter()
-        .filter_map(|r| r.denominator)
+        .filter_map(|r| r.denominator.get())
         .fold(f64::INFINITY, f64::min)
         .max(1.0);
-    let mut ys: Vec<f64> = valued.iter().filter_map(|r| r.value).collect();
+    let mut ys: Vec<f64> = valued.iter().filter_map(|r| r.value.get()).collect();
     let curves = od.as_ref().map_or_else(Vec::new, |od| {
         funnel_limits(od, kind, m, (n_min * 0.8, n_max))
     });
@@ -571,7 +575,7 @@ pub fn funnel(
             (polyline(&simplified(&lower), &style))
             (polyline(&simplified(&upper), &style))
         }
-        @if let Some(b) = practice.benchmark {
+        @if let Some(b) = practice.benchmark.get() {
             (across(scale.y(b), "stroke=\"#212b32\" stroke-width=\"1.5\""))
         }
         (shape(format_args!(
@@ -621,9 +625,11 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
     let Some((_, last, last_charted)) = points.last().copied() else {
         return html! {};
     };
-    let (Some(centre), Some(lower), Some(upper)) =
-        (last.spc_centre, last.spc_lower, last.spc_upper)
-    else {
+    let (Some(centre), Some(lower), Some(upper)) = (
+        last.spc_centre.get(),
+        last.spc_lower.get(),
+        last.spc_upper.get(),
+    ) else {
         return html! {};
     };
     let adjusted = last.spc_seasonally_adjusted == Some(true);
@@ -733,10 +739,12 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
     type Ranked<'r> = (&'r ResultRow, f64, f64, f64);
     let mut valued: Vec<Ranked> = rows
         .iter()
-        .filter_map(|r| match (r.value, r.lower_95, r.upper_95) {
-            (Some(v), Some(l), Some(u)) => Some((*r, v, l, u)),
-            _ => None,
-        })
+        .filter_map(
+            |r| match (r.value.get(), r.lower_95.get(), r.upper_95.get()) {
+                (Some(v), Some(l), Some(u)) => Some((*r, v, l, u)),
+                _ => None,
+            },
+        )
         .collect();
     if valued.len() < 3 {
         return html! {};
@@ -796,7 +804,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         .map(|(i, r)| (scale.x(*i as f64), scale.y(r.1), scale.y(r.3)));
     let content = html! {
         (axes(&scale, "Practices, ranked by value", &ind.units, &ticks))
-        @if let Some(b) = benchmark {
+        @if let Some(b) = benchmark.get() {
             (across(scale.y(b), "stroke=\"#212b32\" stroke-width=\"1.5\""))
         }
         @for (i, (r, v, l, u)) in &shown {

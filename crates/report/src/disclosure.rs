@@ -34,7 +34,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use peerbench_catalogue::{Indicator, ValueType};
-use peerbench_compare::{PeerGroup, PeerGroupKind, ResultRow};
+use peerbench_compare::{Opt64, PeerGroup, PeerGroupKind, ResultRow};
 use peerbench_stats::{Comparison, FunnelFlag, TrendLabel};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,7 +78,7 @@ fn is_small(x: Option<f64>) -> bool {
 
 /// Whether the row holds a count of 1 to 7 (numerator or denominator).
 pub(crate) fn has_small_count(r: &ResultRow) -> bool {
-    is_small(r.numerator) || is_small(r.denominator)
+    is_small(r.numerator.get()) || is_small(r.denominator.get())
 }
 
 /// Why `standard` hides a row's value.
@@ -732,7 +732,7 @@ impl Disclosure {
         }
         if peers == Disclosure::Standard && sup.season_gives_away_withheld(r) {
             hide_spc_lines(&mut out);
-            out.spc_value = None;
+            out.spc_value = Opt64::NONE;
         }
         if self == Disclosure::Exact {
             return out;
@@ -741,32 +741,32 @@ impl Disclosure {
             x.filter(|v| !is_small(Some(*v)))
                 .map(|v| (v / 5.0).round() * 5.0)
         };
-        out.numerator = round(r.numerator);
-        out.denominator = round(r.denominator);
+        out.numerator = round(r.numerator.get()).into();
+        out.denominator = round(r.denominator.get()).into();
         if sup.series_holds_hidden(r) {
             hide_spc_lines(&mut out);
         }
         if let Some(why) = sup.hidden(r) {
-            out.value = None;
-            out.lower_95 = None;
-            out.upper_95 = None;
-            out.lower_998 = None;
-            out.upper_998 = None;
-            out.percentile_rank = None;
+            out.value = Opt64::NONE;
+            out.lower_95 = Opt64::NONE;
+            out.upper_95 = Opt64::NONE;
+            out.lower_998 = Opt64::NONE;
+            out.upper_998 = Opt64::NONE;
+            out.percentile_rank = Opt64::NONE;
             out.comparison = Comparison::NotCompared;
             out.comparison_998 = Comparison::NotCompared;
             // The limits at the row's denominator give the denominator back.
-            out.funnel_lower_95 = None;
-            out.funnel_upper_95 = None;
-            out.funnel_lower_998 = None;
-            out.funnel_upper_998 = None;
+            out.funnel_lower_95 = Opt64::NONE;
+            out.funnel_upper_95 = Opt64::NONE;
+            out.funnel_lower_998 = Opt64::NONE;
+            out.funnel_upper_998 = Opt64::NONE;
             out.funnel_flag = None;
             out.funnel_flag_unadjusted = None;
-            out.funnel_z = None;
+            out.funnel_z = Opt64::NONE;
             out.spc_signal = None;
             out.spc_variation = None;
             // The charted value is the value over a published seasonal factor.
-            out.spc_value = None;
+            out.spc_value = Opt64::NONE;
             out.trend = TrendLabel::CannotBeCalculated;
             out.not_compared_reason = Some(why.reason().into());
         }
@@ -777,29 +777,29 @@ impl Disclosure {
 /// Removes a row's SPC centre line and limits (and whether they are trial
 /// limits), which average the first points of its series.
 fn hide_spc_lines(out: &mut ResultRow) {
-    out.spc_centre = None;
-    out.spc_lower = None;
-    out.spc_upper = None;
+    out.spc_centre = Opt64::NONE;
+    out.spc_lower = Opt64::NONE;
+    out.spc_upper = Opt64::NONE;
     out.spc_trial = None;
 }
 
 /// Removes from a row what `standard` withholds of its group's figures.
 fn withhold(out: &mut ResultRow, w: Withheld) {
     let mut gone = out.od_phi.is_some() || out.funnel_flag.is_some();
-    out.peer_median = None;
-    out.percentile_rank = None;
-    out.od_phi = None;
-    out.od_tau2 = None;
-    out.funnel_lower_95 = None;
-    out.funnel_upper_95 = None;
-    out.funnel_lower_998 = None;
-    out.funnel_upper_998 = None;
+    out.peer_median = Opt64::NONE;
+    out.percentile_rank = Opt64::NONE;
+    out.od_phi = Opt64::NONE;
+    out.od_tau2 = Opt64::NONE;
+    out.funnel_lower_95 = Opt64::NONE;
+    out.funnel_upper_95 = Opt64::NONE;
+    out.funnel_lower_998 = Opt64::NONE;
+    out.funnel_upper_998 = Opt64::NONE;
     out.funnel_flag = None;
-    out.funnel_z = None;
+    out.funnel_z = Opt64::NONE;
     let mut reason = FUNNEL_REASON;
     if w == Withheld::Pooled {
         gone |= out.benchmark.is_some();
-        out.benchmark = None;
+        out.benchmark = Opt64::NONE;
         out.comparison = Comparison::NotCompared;
         out.comparison_998 = Comparison::NotCompared;
         out.funnel_flag_unadjusted = None;
@@ -807,8 +807,8 @@ fn withhold(out: &mut ResultRow, w: Withheld) {
     }
     if gone {
         out.not_compared_reason = Some(match out.not_compared_reason.take() {
-            Some(r) => format!("{r}; {reason}"),
-            None => reason.to_string(),
+            Some(r) => format!("{r}; {reason}").into(),
+            None => reason.into(),
         });
     }
 }
@@ -861,7 +861,7 @@ impl View<'_> {
         if self.withheld(r) == Some(Withheld::Pooled) {
             None
         } else {
-            r.benchmark
+            r.benchmark.get()
         }
     }
 
@@ -888,7 +888,7 @@ impl View<'_> {
     /// The funnel z-score, shown (and used to rank) exactly where the
     /// funnel position is.
     pub fn funnel_z(&self, r: &ResultRow) -> Option<f64> {
-        self.funnel_flag(r).and(r.funnel_z)
+        self.funnel_flag(r).and(r.funnel_z.get())
     }
 
     /// Whether the centre line and limits of the practice's own SPC chart
@@ -965,34 +965,34 @@ mod tests {
             peer_group: "federation".into(),
             peer_group_key: "F".into(),
             peer_group_size: 5,
-            numerator: Some(n),
-            denominator: Some(d),
-            value: Some(n / d * 100.0),
-            lower_95: Some(1.0),
-            upper_95: Some(2.0),
-            lower_998: Some(0.5),
-            upper_998: Some(3.0),
-            benchmark: Some(10.0),
-            peer_median: Some(9.0),
-            percentile_rank: Some(50.0),
+            numerator: Opt64::some(n),
+            denominator: Opt64::some(d),
+            value: Opt64::some(n / d * 100.0),
+            lower_95: Opt64::some(1.0),
+            upper_95: Opt64::some(2.0),
+            lower_998: Opt64::some(0.5),
+            upper_998: Opt64::some(3.0),
+            benchmark: Opt64::some(10.0),
+            peer_median: Opt64::some(9.0),
+            percentile_rank: Opt64::some(50.0),
             comparison: Comparison::Worse,
             comparison_998: Comparison::Similar,
-            funnel_lower_95: Some(5.0),
-            funnel_upper_95: Some(15.0),
-            funnel_lower_998: Some(3.0),
-            funnel_upper_998: Some(17.0),
+            funnel_lower_95: Opt64::some(5.0),
+            funnel_upper_95: Opt64::some(15.0),
+            funnel_lower_998: Opt64::some(3.0),
+            funnel_upper_998: Opt64::some(17.0),
             funnel_flag: Some(FunnelFlag::Low95),
             funnel_flag_unadjusted: Some(FunnelFlag::Low998),
-            funnel_z: Some(-4.2),
-            od_phi: Some(1.5),
-            od_tau2: Some(0.001),
+            funnel_z: Opt64::some(-4.2),
+            od_phi: Opt64::some(1.5),
+            od_tau2: Opt64::some(0.001),
             spc_signal: Some(SpcRule::Shift),
             spc_variation: Some(Variation::Concern),
-            spc_value: Some(10.0),
+            spc_value: Opt64::some(10.0),
             spc_seasonally_adjusted: Some(false),
-            spc_centre: Some(4.0),
-            spc_lower: Some(1.0),
-            spc_upper: Some(7.0),
+            spc_centre: Opt64::some(4.0),
+            spc_lower: Opt64::some(1.0),
+            spc_upper: Opt64::some(7.0),
             spc_trial: Some(false),
             trend: TrendLabel::DecreasingGettingWorse,
             not_compared_reason: None,
@@ -1110,7 +1110,7 @@ mod tests {
         assert_eq!(peer_group_size, 5);
         assert_eq!(benchmark, Some(10.0));
         // Counts: * (empty in a CSV) and rounded to 5.
-        assert_eq!((numerator, denominator), (None, Some(120.0)));
+        assert_eq!((numerator.get(), denominator.get()), (None, Some(120.0)));
         // Everything from the row's own counts, what its peers' ranks and
         // median would say about it, and the group's funnel (φ and τ² weigh
         // each member separately) are gone.
@@ -1133,7 +1133,7 @@ mod tests {
             spc_lower,
             spc_upper,
         ];
-        assert!(gone.iter().all(Option::is_none), "{gone:?}");
+        assert!(gone.iter().all(|x| x.is_none()), "{gone:?}");
         assert_eq!(
             (comparison, comparison_998),
             (Comparison::NotCompared, Comparison::NotCompared)
@@ -1171,10 +1171,10 @@ mod tests {
         let b = Disclosure::Standard.apply(&rows[1], &sup);
         assert_eq!(
             (
-                b.numerator,
-                b.denominator,
-                b.value,
-                b.lower_95,
+                b.numerator.get(),
+                b.denominator.get(),
+                b.value.get(),
+                b.lower_95.get(),
                 b.funnel_flag
             ),
             (Some(30.0), Some(300.0), None, None, None)
@@ -1189,7 +1189,13 @@ mod tests {
         // hidden values) nor the group's funnel.
         let d = Disclosure::Standard.apply(&rows[3], &sup);
         assert_eq!(
-            (d.numerator, d.value, d.lower_95, d.benchmark, d.comparison),
+            (
+                d.numerator.get(),
+                d.value.get(),
+                d.lower_95.get(),
+                d.benchmark.get(),
+                d.comparison
+            ),
             (
                 Some(50.0),
                 Some(12.5),
@@ -1200,10 +1206,10 @@ mod tests {
         );
         assert_eq!(
             (
-                d.peer_median,
-                d.percentile_rank,
-                d.od_phi,
-                d.funnel_upper_95,
+                d.peer_median.get(),
+                d.percentile_rank.get(),
+                d.od_phi.get(),
+                d.funnel_upper_95.get(),
                 d.funnel_flag
             ),
             (None, None, None, None, None)
@@ -1242,20 +1248,28 @@ mod tests {
         assert_eq!(hidden_codes(&rows, &sup).len(), 3);
         let s = Disclosure::Standard;
         let d = s.apply(&rows[3], &sup);
-        assert_eq!((d.peer_median, d.percentile_rank), (None, None));
+        assert_eq!((d.peer_median.get(), d.percentile_rank.get()), (None, None));
         // With the six shown they stay.
         let mut big = rows.clone();
-        big[0].numerator = Some(30.0);
-        big[0].value = Some(25.0);
+        big[0].numerator = Opt64::some(30.0);
+        big[0].value = Opt64::some(25.0);
         let none = Suppression::new(&big, &groups, &[], "federation");
         let d = s.apply(&big[3], &none);
-        assert_eq!((d.peer_median, d.percentile_rank), (Some(9.0), Some(50.0)));
+        assert_eq!(
+            (d.peer_median.get(), d.percentile_rank.get()),
+            (Some(9.0), Some(50.0))
+        );
         // A group whose members the rows do not show (similar practices)
         // loses all its figures in a period with a hidden value.
         let opaque = Suppression::new(&rows, &[], &[], "federation");
         let c = s.apply(&rows[2], &opaque);
         assert_eq!(
-            (c.value, c.peer_median, c.benchmark, c.od_phi),
+            (
+                c.value.get(),
+                c.peer_median.get(),
+                c.benchmark.get(),
+                c.od_phi.get()
+            ),
             (Some(20.0), None, None, None)
         );
         assert_eq!(
@@ -1278,7 +1292,11 @@ mod tests {
         for later in &all[6..] {
             let shown = s.apply(later, &sup);
             assert_eq!(
-                (shown.value, shown.spc_centre, shown.spc_upper),
+                (
+                    shown.value.get(),
+                    shown.spc_centre.get(),
+                    shown.spc_upper.get()
+                ),
                 (Some(10.0), None, None)
             );
             assert_eq!(shown.spc_variation, Some(Variation::Concern));
@@ -1320,16 +1338,16 @@ mod tests {
                 .unwrap()
         };
         let b = Disclosure::Standard.apply(pcn("B"), &sup);
-        assert_eq!((b.benchmark, b.od_phi), (Some(10.0), None));
+        assert_eq!((b.benchmark.get(), b.od_phi.get()), (Some(10.0), None));
         let f = Disclosure::Standard.apply(pcn("F"), &sup);
         assert_eq!(
-            (f.benchmark, f.od_phi, f.percentile_rank),
+            (f.benchmark.get(), f.od_phi.get(), f.percentile_rank.get()),
             (Some(10.0), Some(1.5), Some(50.0))
         );
         // Ties go by practice code.
         rows.iter_mut()
             .filter(|r| &*r.practice_code == "C")
-            .for_each(|r| r.numerator = Some(15.0));
+            .for_each(|r| r.numerator = Opt64::some(15.0));
         let sup = Suppression::new(&rows, &groups, &[], "federation");
         assert_eq!(hidden_codes(&rows, &sup).len(), 3);
     }
@@ -1370,7 +1388,10 @@ mod tests {
         };
         for code in ["A", "D"] {
             let r = get(code, "pcn");
-            assert_eq!((r.benchmark, r.comparison), (None, Comparison::NotCompared));
+            assert_eq!(
+                (r.benchmark.get(), r.comparison),
+                (None, Comparison::NotCompared)
+            );
         }
         assert_eq!(
             get("D", "pcn").not_compared_reason.as_deref(),
@@ -1394,15 +1415,21 @@ mod tests {
         let sup = Suppression::new(&adjusted, &groups, &[], "federation");
         let e = Disclosure::Standard.apply(&adjusted[adjusted.len() - 1], &sup);
         assert_eq!(&*e.practice_code, "H");
-        assert_eq!((e.spc_value, e.spc_centre, e.spc_upper), (None, None, None));
+        assert_eq!(
+            (e.spc_value.get(), e.spc_centre.get(), e.spc_upper.get()),
+            (None, None, None)
+        );
         let e = Disclosure::Exact.apply_with_peers(
             Disclosure::Standard,
             &adjusted[adjusted.len() - 1],
             &sup,
         );
-        assert_eq!((e.spc_value, e.spc_centre), (None, None));
+        assert_eq!((e.spc_value.get(), e.spc_centre.get()), (None, None));
         let h = get("H", "federation");
-        assert_eq!((h.spc_value, h.spc_centre), (Some(10.0), Some(4.0)));
+        assert_eq!(
+            (h.spc_value.get(), h.spc_centre.get()),
+            (Some(10.0), Some(4.0))
+        );
     }
 
     /// Three counts of 1 in a group: their total (3) pins each of them,
@@ -1441,7 +1468,7 @@ mod tests {
             let i = match hidden.iter().position(|(c, _)| *c == &*r.practice_code) {
                 Some(i) => i,
                 None => {
-                    hidden.push((r.practice_code.as_ref(), r.numerator.unwrap()));
+                    hidden.push((r.practice_code.as_ref(), r.numerator.get().unwrap()));
                     hidden.len() - 1
                 }
             };
@@ -1450,7 +1477,7 @@ mod tests {
                     .entry((r.peer_group.as_ref(), r.peer_group_key.as_ref()))
                     .or_default();
                 t.0.push(i);
-                t.1 += r.numerator.unwrap();
+                t.1 += r.numerator.get().unwrap();
             }
         }
         let windows: Vec<Vec<f64>> = hidden

@@ -192,7 +192,7 @@ fn funnel_words(f: FunnelFlag) -> String {
 /// The interval comparison in words: which side of the benchmark its 95%
 /// interval lies.
 fn interval_words(c: Comparison, r: &ResultRow) -> String {
-    let above = match (r.value, r.benchmark) {
+    let above = match (r.value.get(), r.benchmark.get()) {
         (Some(v), Some(b)) => v > b,
         _ => false,
     };
@@ -206,7 +206,12 @@ fn interval_distance(view: &View, r: &ResultRow) -> Option<f64> {
     if view.comparison(r) == Comparison::NotCompared {
         return None;
     }
-    let (v, b, lo, hi) = (r.value?, view.benchmark(r)?, r.lower_95?, r.upper_95?);
+    let (v, b, lo, hi) = (
+        r.value.get()?,
+        view.benchmark(r)?,
+        r.lower_95.get()?,
+        r.upper_95.get()?,
+    );
     let half = if v >= b { v - lo } else { hi - v };
     (half > 0.0).then(|| (v - b).abs() / (half / Z95))
 }
@@ -232,6 +237,7 @@ pub(crate) fn rank<T>(items: &mut [(T, &str, Option<f64>)]) {
 mod tests {
     use super::*;
     use crate::disclosure::{Disclosure, Suppression};
+    use peerbench_compare::Opt64;
     use peerbench_stats::TrendLabel;
 
     fn row(flag: Option<FunnelFlag>, z: Option<f64>, c: Comparison) -> ResultRow {
@@ -242,34 +248,34 @@ mod tests {
             peer_group: "federation".into(),
             peer_group_key: "F".into(),
             peer_group_size: 30,
-            numerator: Some(300.0),
-            denominator: Some(1000.0),
-            value: Some(30.0),
-            lower_95: Some(27.2),
-            upper_95: Some(32.9),
-            lower_998: None,
-            upper_998: None,
-            benchmark: Some(25.0),
-            peer_median: None,
-            percentile_rank: None,
+            numerator: Opt64::some(300.0),
+            denominator: Opt64::some(1000.0),
+            value: Opt64::some(30.0),
+            lower_95: Opt64::some(27.2),
+            upper_95: Opt64::some(32.9),
+            lower_998: Opt64::NONE,
+            upper_998: Opt64::NONE,
+            benchmark: Opt64::some(25.0),
+            peer_median: Opt64::NONE,
+            percentile_rank: Opt64::NONE,
             comparison: c,
             comparison_998: c,
-            funnel_lower_95: None,
-            funnel_upper_95: None,
-            funnel_lower_998: None,
-            funnel_upper_998: None,
+            funnel_lower_95: Opt64::NONE,
+            funnel_upper_95: Opt64::NONE,
+            funnel_lower_998: Opt64::NONE,
+            funnel_upper_998: Opt64::NONE,
             funnel_flag: flag,
             funnel_flag_unadjusted: None,
-            funnel_z: z,
-            od_phi: Some(4.0),
-            od_tau2: Some(0.01),
+            funnel_z: z.into(),
+            od_phi: Opt64::some(4.0),
+            od_tau2: Opt64::some(0.01),
             spc_signal: None,
             spc_variation: None,
-            spc_value: None,
+            spc_value: Opt64::NONE,
             spc_seasonally_adjusted: None,
-            spc_centre: None,
-            spc_lower: None,
-            spc_upper: None,
+            spc_centre: Opt64::NONE,
+            spc_lower: Opt64::NONE,
+            spc_upper: Opt64::NONE,
             spc_trial: None,
             trend: TrendLabel::CannotBeCalculated,
             not_compared_reason: None,

@@ -321,12 +321,18 @@ fn outliers(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ws.text(r, 1, &row.practice_code)?;
         ws.text(r, 2, pack.name_of(&row.practice_code))?;
         ws.text(r, 3, &row.period)?;
-        number(ws, r, 4, row.value, one_dp)?;
-        number(ws, r, 5, row.funnel_lower_998, one_dp)?;
-        number(ws, r, 6, row.funnel_upper_998, one_dp)?;
+        number(ws, r, 4, row.value.get(), one_dp)?;
+        number(ws, r, 5, row.funnel_lower_998.get(), one_dp)?;
+        number(ws, r, 6, row.funnel_upper_998.get(), one_dp)?;
         ws.text(r, 7, wording::funnel_position(row.funnel_flag))?;
-        number(ws, r, 8, row.od_phi, &Format::new().set_num_format("0.00"))?;
-        number(ws, r, 9, row.od_tau2, &five_dp)?;
+        number(
+            ws,
+            r,
+            8,
+            row.od_phi.get(),
+            &Format::new().set_num_format("0.00"),
+        )?;
+        number(ws, r, 9, row.od_tau2.get(), &five_dp)?;
         number(
             ws,
             r,
@@ -384,8 +390,8 @@ fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         // Counts as the board may show them: rounded, or * when small.
         let published = board.apply(row, &site.sup);
         for (c, original, shown) in [
-            (5u16, row.numerator, published.numerator),
-            (6, row.denominator, published.denominator),
+            (5u16, row.numerator.get(), published.numerator.get()),
+            (6, row.denominator.get(), published.denominator.get()),
         ] {
             match (original, shown) {
                 (_, Some(v)) => ws.write_number_with_format(r, c, v, whole).map(|_| ())?,
@@ -396,9 +402,9 @@ fn latest_results(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         if hidden.is_some() {
             ws.text(r, 7, "*")?;
         } else {
-            number(ws, r, 7, row.value, one_dp)?;
-            number(ws, r, 8, row.lower_95, one_dp)?;
-            number(ws, r, 9, row.upper_95, one_dp)?;
+            number(ws, r, 7, row.value.get(), one_dp)?;
+            number(ws, r, 8, row.lower_95.get(), one_dp)?;
+            number(ws, r, 9, row.upper_95.get(), one_dp)?;
         }
         number(ws, r, 10, view.benchmark(row), one_dp)?;
         ws.text(r, 11, wording::comparison_tag(view.comparison(row)).word)?;

@@ -274,8 +274,8 @@ impl<'a> Site<'a> {
                                 " " (code)
                             }
                             td { (r.period) }
-                            td class="num" { (fmt(r.value)) }
-                            td class="num" { (fmt(r.funnel_lower_998)) "–" (fmt(r.funnel_upper_998)) }
+                            td class="num" { (fmt(r.value.get())) }
+                            td class="num" { (fmt(r.funnel_lower_998.get())) "–" (fmt(r.funnel_upper_998.get())) }
                             td { (wording::funnel_position(r.funnel_flag)) }
                             td class="num" {
                                 (board.funnel_z(r).map_or_else(|| "–".to_string(), |z| format!("{z:+.1}").replace('-', "−")))

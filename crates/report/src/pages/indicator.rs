@@ -191,7 +191,13 @@ impl Site<'_> {
             return self.most_outside(ind, ranked, total);
         }
         ranked.sort_by(|a, b| {
-            let v = |r: &ResultRow| if board.hides_value(r) { None } else { r.value };
+            let v = |r: &ResultRow| {
+                if board.hides_value(r) {
+                    None
+                } else {
+                    r.value.get()
+                }
+            };
             match (v(a), v(b)) {
                 (Some(x), Some(y)) => x.total_cmp(&y),
                 (Some(_), None) => std::cmp::Ordering::Less,

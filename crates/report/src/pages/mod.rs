@@ -110,11 +110,16 @@ fn figure_cells(view: &View, r: &ResultRow) -> Markup {
     let value = if view.hides_value(r) {
         "*".to_string()
     } else {
-        format!("{} ({}–{})", fmt(r.value), fmt(r.lower_95), fmt(r.upper_95))
+        format!(
+            "{} ({}–{})",
+            fmt(r.value.get()),
+            fmt(r.lower_95.get()),
+            fmt(r.upper_95.get())
+        )
     };
     html! {
         td class="nowrap" { (r.period) }
-        td class="num" { (view.count(r.numerator)) " / " (view.count(r.denominator)) }
+        td class="num" { (view.count(r.numerator.get())) " / " (view.count(r.denominator.get())) }
         td class="num" { (value) }
         td class="num" { (fmt(view.benchmark(r))) }
     }
@@ -395,7 +400,7 @@ impl<'a> Site<'a> {
                 for ((i, _), r) in &self.latest {
                     if *i == ind.id
                         && let (Some(phi), Some(tau2), None) =
-                            (r.od_phi, r.od_tau2, view.withheld(r))
+                            (r.od_phi.get(), r.od_tau2.get(), view.withheld(r))
                     {
                         by_key.insert(&r.peer_group_key, (&r.period, phi, tau2));
                     }
@@ -491,6 +496,7 @@ fn peer_group_members(kind: &peerbench_compare::PeerGroupKind) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peerbench_compare::Opt64;
     use peerbench_stats::{Comparison, FunnelFlag};
 
     /// A hidden value goes without its interval, funnel position and
@@ -504,34 +510,34 @@ mod tests {
             peer_group: "federation".into(),
             peer_group_key: "F".into(),
             peer_group_size: 30,
-            numerator: Some(7.0),
-            denominator: Some(102.0),
-            value: Some(6.862745098),
-            lower_95: Some(3.3667),
-            upper_95: Some(13.4876),
-            lower_998: None,
-            upper_998: None,
-            benchmark: Some(10.512),
-            peer_median: None,
-            percentile_rank: None,
+            numerator: Opt64::some(7.0),
+            denominator: Opt64::some(102.0),
+            value: Opt64::some(6.862745098),
+            lower_95: Opt64::some(3.3667),
+            upper_95: Opt64::some(13.4876),
+            lower_998: Opt64::NONE,
+            upper_998: Opt64::NONE,
+            benchmark: Opt64::some(10.512),
+            peer_median: Opt64::NONE,
+            percentile_rank: Opt64::NONE,
             comparison: Comparison::Similar,
             comparison_998: Comparison::Similar,
-            funnel_lower_95: None,
-            funnel_upper_95: None,
-            funnel_lower_998: None,
-            funnel_upper_998: None,
+            funnel_lower_95: Opt64::NONE,
+            funnel_upper_95: Opt64::NONE,
+            funnel_lower_998: Opt64::NONE,
+            funnel_upper_998: Opt64::NONE,
             funnel_flag: Some(FunnelFlag::Within),
             funnel_flag_unadjusted: None,
-            funnel_z: None,
-            od_phi: None,
-            od_tau2: None,
+            funnel_z: Opt64::NONE,
+            od_phi: Opt64::NONE,
+            od_tau2: Opt64::NONE,
             spc_signal: None,
             spc_variation: Some(peerbench_stats::Variation::CommonCause),
-            spc_value: None,
+            spc_value: Opt64::NONE,
             spc_seasonally_adjusted: None,
-            spc_centre: None,
-            spc_lower: None,
-            spc_upper: None,
+            spc_centre: Opt64::NONE,
+            spc_lower: Opt64::NONE,
+            spc_upper: Opt64::NONE,
             spc_trial: None,
             trend: peerbench_stats::TrendLabel::NoSignificantChange,
             not_compared_reason: None,
@@ -550,7 +556,7 @@ mod tests {
             signal_cells(&s, &r).into_string(),
             "<td>Not shown (a count of 1 to 7)</td><td>Not shown (a count of 1 to 7)</td>"
         );
-        r.numerator = Some(8.0);
+        r.numerator = Opt64::some(8.0);
         assert_eq!(
             figure_cells(&s, &r).into_string(),
             "<td class=\"nowrap\">2026-09</td><td class=\"num\">10 / 100</td><td class=\"num\">6.9 (3.4–13.5)</td><td class=\"num\">10.5</td>"

@@ -272,7 +272,7 @@ impl Site<'_> {
             return html! {};
         };
         let (Some(value), Ok(min), Ok(q1), Ok(q3), Ok(max)) = (
-            r.value,
+            r.value.get(),
             quantile_type7(values, 0.0),
             quantile_type7(values, 0.25),
             quantile_type7(values, 0.75),
@@ -284,8 +284,8 @@ impl Site<'_> {
             ind,
             &charts::Spine {
                 value,
-                lower_95: r.lower_95,
-                upper_95: r.upper_95,
+                lower_95: r.lower_95.get(),
+                upper_95: r.upper_95.get(),
                 peers: [min, q1, q3, max],
                 whiskers: charts::spine_whiskers(values, q1, q3),
                 benchmark: view.benchmark(r),
