@@ -6,9 +6,11 @@
 //! alignment); here NaN stands for "none", so each takes 8. That is 168 bytes
 //! a row, half a gigabyte for the national preset's 3.25 million rows.
 //!
-//! NaN is never a value the results hold: a computation that would give one
-//! (a rate over a zero denominator, say) gives `None` with a reason instead,
-//! so `Some(NaN)` and `None` cannot be told apart here and need not be.
+//! NaN is never a value the results hold: the statistics give an error, not
+//! a NaN, so a row that would have one has none and says why; and a NaN
+//! count from an indicator's SQL (zero divided by zero) is a missing count,
+//! its row not compared ("value is not a finite number"). So `Some(NaN)` and
+//! `None` cannot be told apart here and need not be.
 //!
 //! The methods mirror `Option<f64>`'s, so reading code reads the same.
 

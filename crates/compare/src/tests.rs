@@ -56,6 +56,35 @@ fn compare_in(
     compare_indicator(ind, rows, practices, &groups, &CompareOptions::default())
 }
 
+/// An indicator's SQL can return a NaN count (zero divided by zero in
+/// floating point). The row is not compared, says why, and its count is
+/// held as missing: a result row never holds a NaN, which is what lets it
+/// keep its optional numbers in 8 bytes (`Opt64`).
+#[test]
+fn a_nan_count_is_missing_and_not_compared() {
+    let practices: HashMap<_, _> = [practice("A00001", "U1"), practice("A00002", "U1")].into();
+    let rows = vec![
+        row("A00001", "2026-09", Some(f64::NAN), Some(1000.0)),
+        row("A00002", "2026-09", Some(100.0), Some(1000.0)),
+    ];
+    let out = compare_in(
+        group("federation", PeerGroupKind::Federation, 1, 3),
+        &indicator("proportion", "high_is_good"),
+        &rows,
+        &practices,
+    );
+    let nan = &out[0];
+    assert_eq!(&*nan.practice_code, "A00001");
+    assert_eq!((nan.numerator.get(), nan.value.get()), (None, None));
+    assert_eq!(nan.comparison, Comparison::NotCompared);
+    assert_eq!(
+        nan.not_compared_reason.as_deref(),
+        Some("value is not a finite number: numerator")
+    );
+    // Its peer's benchmark is its own: the NaN does not reach the pool.
+    assert_eq!(out[1].benchmark.get(), Some(10.0));
+}
+
 #[test]
 fn pooled_benchmark_and_comparisons() {
     let practices: HashMap<_, _> = [
