@@ -32,26 +32,47 @@ pub enum Cell<'a> {
 /// (so an empty table still says what its columns are).
 pub struct CsvWriter<W: Write> {
     inner: csv::Writer<W>,
+    /// The row and a number's digits, reused from row to row: the national
+    /// results table is 70 million numbers, each of which was a new String.
+    record: csv::ByteRecord,
+    digits: Vec<u8>,
 }
 
 impl<W: Write> CsvWriter<W> {
     pub fn new(out: W, header: &[&str]) -> csv::Result<Self> {
         let mut inner = csv::Writer::from_writer(out);
         inner.write_record(header.iter().map(|h| neutralise(h).into_owned()))?;
-        Ok(CsvWriter { inner })
+        Ok(CsvWriter {
+            inner,
+            record: csv::ByteRecord::new(),
+            digits: Vec::new(),
+        })
     }
 
     pub fn row<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) -> csv::Result<()> {
-        let mut record = csv::ByteRecord::new();
+        let CsvWriter {
+            inner,
+            record,
+            digits,
+        } = self;
+        record.clear();
         for cell in cells {
+            digits.clear();
+            // Writing into a Vec cannot fail.
             match cell {
                 Cell::Text(t) => record.push_field(neutralise(t).as_bytes()),
-                Cell::Number(Some(v)) => record.push_field(format!("{v}").as_bytes()),
+                Cell::Number(Some(v)) => {
+                    let _ = write!(digits, "{v}");
+                    record.push_field(digits);
+                }
                 Cell::Number(None) => record.push_field(b""),
-                Cell::Whole(n) => record.push_field(n.to_string().as_bytes()),
+                Cell::Whole(n) => {
+                    let _ = write!(digits, "{n}");
+                    record.push_field(digits);
+                }
             }
         }
-        self.inner.write_byte_record(&record)
+        inner.write_byte_record(record)
     }
 
     /// Flushes and hands back the output.

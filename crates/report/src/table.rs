@@ -227,9 +227,7 @@ fn csv_rows<W: Write, R: std::borrow::Borrow<ResultRow>>(
     let mut w = CsvWriter::new(out, RESULT_COLUMNS).map_err(io)?;
     for r in rows {
         let r = r.borrow();
-        let flag = |b: Option<bool>| b.map(|t| t.to_string()).unwrap_or_default();
-        let (spc_trial, spc_seasonally_adjusted) =
-            (flag(r.spc_trial), flag(r.spc_seasonally_adjusted));
+        let flag = |b: Option<bool>| b.map_or("", |t| if t { "true" } else { "false" });
         w.row([
             Cell::Text(&r.indicator_id),
             Cell::Text(&r.practice_code),
@@ -264,8 +262,8 @@ fn csv_rows<W: Write, R: std::borrow::Borrow<ResultRow>>(
             Cell::Number(r.spc_centre.get()),
             Cell::Number(r.spc_lower.get()),
             Cell::Number(r.spc_upper.get()),
-            Cell::Text(&spc_trial),
-            Cell::Text(&spc_seasonally_adjusted),
+            Cell::Text(flag(r.spc_trial)),
+            Cell::Text(flag(r.spc_seasonally_adjusted)),
             Cell::Text(r.trend.as_str()),
             Cell::Text(r.not_compared_reason.as_deref().unwrap_or_default()),
         ])
