@@ -376,6 +376,22 @@ struct Compared {
     took: std::time::Duration,
 }
 
+/// Hands memory that has been freed back to the system: after each
+/// indicator (its SQL's buffers and its output rows) and before publishing.
+/// glibc keeps freed memory for reuse, spread over its heaps, so the result
+/// set grew on top of it: nationally over two years the peak was 3.87 GB at
+/// the end of the comparisons with none of these calls and 3.73 GB with
+/// them, and publishing starts 0.4 GB lower. Other allocators return memory
+/// on their own.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory; it has no
+    // preconditions and may be called at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The publication's id: a hash of the table versions read and of every
 /// indicator's SQL (drafts too), its first six bytes in hex.
 fn report_id(versions: &[(String, u64)], catalogue: &[Indicator]) -> String {
@@ -1969,6 +1985,8 @@ impl Pipeline {
                         ))
                     });
                     compared.took += compare_started.elapsed();
+                    drop(rows);
+                    release_freed_memory();
                 }
                 Err(e) => {
                     indicators_span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
@@ -2110,6 +2128,7 @@ impl Pipeline {
         outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
         add_stage_time(manifest, "compare", stage_started.elapsed());
         stage_finished("compare", manifest.stage_seconds["compare"]);
+        release_freed_memory();
         let stage_started = std::time::Instant::now();
         let publish_span = stage_span("publish");
         let _publishing = publish_span.enter();
