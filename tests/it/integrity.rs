@@ -435,8 +435,9 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 }
 
 /// A run killed (SIGKILL) at any moment, publishing included, leaves the
-/// last good publication complete at the output path, and the next run
-/// succeeds and leaves nothing of the killed one behind.
+/// last good publication complete at the output path, and the next run,
+/// whether it publishes or has nothing new, leaves nothing of the killed
+/// one behind.
 #[test]
 fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -470,6 +471,19 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
             "killed at {percent}%: the publication is not whole"
         );
     }
+    // A run with nothing new to publish clears what killed runs left
+    // beside the output (here also the copy of a run whose pid has ended),
+    // rather than leaving it for the next publication.
+    let ended = std::process::Command::new("true").spawn().unwrap();
+    let ended_pid = ended.id();
+    ended.wait_with_output().unwrap();
+    let dead = dir.path().join(format!(".o.staging-{ended_pid}"));
+    std::fs::create_dir_all(dead.join("data")).unwrap();
+    std::fs::write(dead.join("index.html"), "half-built").unwrap();
+    let o = peerbench(&["run", p, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
+    assert!(!dead.exists(), "a killed run's staging folder was left");
+    assert!(tree(&out) == good);
     let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(tree(&out) == good);

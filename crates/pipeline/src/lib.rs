@@ -1798,6 +1798,10 @@ impl Pipeline {
         let views = self.views_text_of(&definitions);
         manifest.content_id = self.content_id(manifest, &catalogue, &views);
         let loaded_anything = ingest.sources.iter().any(|s| s.committed_version.is_some());
+        // A run killed while publishing left its half-built copy beside the
+        // output: cleared now, under the lock, not at the next publication,
+        // which may be days away when nothing new arrives.
+        peerbench_report::recover_publication(&output)?;
         if !options.force
             && !loaded_anything
             && let Some(last) = self

@@ -246,18 +246,11 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     for (path, _) in &input.extra_files {
         inside(path)?;
     }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let (parent, name) = beside(out);
     std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
         path: parent.to_path_buf(),
         source,
     })?;
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
     publication::recover(out, parent, &name)?;
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     if staging.exists() {
@@ -278,6 +271,30 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
         result_rows: input.results.len(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The folder a publication `out` sits in, and its name there (staging and
+/// set-aside folders sit beside it as `.NAME.staging-PID`, `.NAME.old-PID`).
+fn beside(out: &Path) -> (&Path, String) {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    (parent, name)
+}
+
+/// Tidies what runs that have ended left beside the publication `out`:
+/// puts back a publication a killed run had set aside, and removes killed
+/// runs' staging folders (a whole publication each, gigabytes nationally).
+/// `publish` does this first; a run with nothing new to publish calls it
+/// too, so a killed run's copy does not wait for the next publication.
+pub fn recover_publication(out: &Path) -> Result<()> {
+    let (parent, name) = beside(out);
+    publication::recover(out, parent, &name)
 }
 
 /// Runs `job(0..jobs)` on as many threads as the machine has cores, each
