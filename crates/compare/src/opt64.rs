@@ -42,10 +42,6 @@ impl Opt64 {
         self.get().map(f)
     }
 
-    pub fn and_then<U>(self, f: impl FnOnce(f64) -> Option<U>) -> Option<U> {
-        self.get().and_then(f)
-    }
-
     pub fn filter(self, f: impl FnOnce(&f64) -> bool) -> Option<f64> {
         self.get().filter(f)
     }
@@ -71,32 +67,11 @@ impl Opt64 {
     pub fn unwrap_or_default(self) -> f64 {
         self.get().unwrap_or_default()
     }
-
-    pub fn zip(self, other: Opt64) -> Option<(f64, f64)> {
-        self.get().zip(other.get())
-    }
-
-    pub fn or(self, other: Opt64) -> Opt64 {
-        if self.is_some() { self } else { other }
-    }
-}
-
-/// `NONE`, as `Option::default()` is `None`.
-impl Default for Opt64 {
-    fn default() -> Opt64 {
-        Opt64::NONE
-    }
 }
 
 impl From<Option<f64>> for Opt64 {
     fn from(x: Option<f64>) -> Opt64 {
         Opt64(x.unwrap_or(f64::NAN))
-    }
-}
-
-impl From<Opt64> for Option<f64> {
-    fn from(x: Opt64) -> Option<f64> {
-        x.get()
     }
 }
 
