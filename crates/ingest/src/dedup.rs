@@ -8,9 +8,11 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::OnceLock;
 
 use arrow::record_batch::RecordBatch;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use crate::field::Value;
 use crate::shape::Shape;
@@ -26,26 +28,51 @@ struct FirstWithKey {
     conflicted: bool,
 }
 
-/// A row's key as 128 bits: a national file has millions of rows, and
-/// holding each key's text would double the memory a file takes to read.
-/// Two independent 64-bit hashes collide with odds near 2^-128.
-fn key_hash(values: &[Value], key_columns: &[usize]) -> u128 {
-    let half = |seed: u8| {
-        let mut h = DefaultHasher::new();
-        seed.hash(&mut h);
-        for &i in key_columns {
-            values[i].hash_into(&mut h);
+/// This process's secret for the key hashes, drawn once from the operating
+/// system's randomness (as `HashMap`'s own is): a file cannot be crafted so
+/// that its keys collide in the map below, which uses the hash as it is.
+fn secret() -> SipHasher13 {
+    static KEYS: OnceLock<(u64, u64)> = OnceLock::new();
+    let &(k0, k1) = KEYS.get_or_init(|| {
+        let random = RandomState::new();
+        (random.hash_one(0u8), random.hash_one(1u8))
+    });
+    SipHasher13::new_with_keys(k0, k1)
+}
+
+/// A map keyed by a keyed 128-bit hash, which is already as good a hash as
+/// the map's own: hashing it again cost a quarter of the duplicate check.
+#[derive(Default)]
+struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used; anything else is still hashed soundly.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
         }
-        h.finish()
-    };
-    (u128::from(half(0)) << 64) | u128::from(half(1))
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = (n as u64) ^ ((n >> 64) as u64);
+    }
 }
 
 /// The keys seen so far in one file.
 pub(crate) struct Duplicates<'s> {
     shape: &'s Shape,
     key_columns: Vec<usize>,
-    first_with_key: HashMap<u128, FirstWithKey>,
+    /// The columns that are not part of the key.
+    other_columns: Vec<usize>,
+    hasher: SipHasher13,
+    /// Keys as 128-bit hashes: a national file has millions of rows, and
+    /// holding each key's text would double the memory a file takes to read.
+    /// Two rows' keys collide with odds near 2^-128.
+    first_with_key: HashMap<u128, FirstWithKey, BuildHasherDefault<AlreadyHashed>>,
     /// Rows already built that a later, conflicting row with their key sets
     /// aside: (row, line, reason).
     conflicted_rows: Vec<(usize, usize, String)>,
@@ -53,10 +80,16 @@ pub(crate) struct Duplicates<'s> {
 
 impl<'s> Duplicates<'s> {
     pub(crate) fn new(shape: &'s Shape) -> Self {
+        let key_columns = shape.key_columns();
+        let other_columns = (0..shape.columns.len())
+            .filter(|i| !key_columns.contains(i))
+            .collect();
         Duplicates {
             shape,
-            key_columns: shape.key_columns(),
-            first_with_key: HashMap::new(),
+            key_columns,
+            other_columns,
+            hasher: secret(),
+            first_with_key: HashMap::default(),
             conflicted_rows: Vec::new(),
         }
     }
@@ -70,10 +103,18 @@ impl<'s> Duplicates<'s> {
         row: usize,
         line: usize,
     ) -> Result<(), String> {
-        let key = key_hash(values, &self.key_columns);
-        let mut hasher = DefaultHasher::new();
-        values.iter().for_each(|v| v.hash_into(&mut hasher));
-        let values_hash = hasher.finish();
+        // One pass: the key's hash, then, carrying on from it, the hash of
+        // the whole row (rows with the same key differ, if at all, in the
+        // other columns).
+        let mut h = self.hasher;
+        for &i in &self.key_columns {
+            values[i].hash_into(&mut h);
+        }
+        let key = h.finish128().as_u128();
+        for &i in &self.other_columns {
+            values[i].hash_into(&mut h);
+        }
+        let values_hash = h.finish128().h1;
         let mut e = match self.first_with_key.entry(key) {
             Entry::Vacant(e) => {
                 e.insert(FirstWithKey {
@@ -199,12 +240,12 @@ mod tests {
 
     /// A clinical search row's values: practice, period (days), search, name,
     /// numerator, denominator.
-    fn row(practice: &str, search: &str, numerator: i64) -> Vec<Value> {
+    fn row<'a>(practice: &'a str, search: &'a str, numerator: i64) -> Vec<Value<'a>> {
         vec![
-            Value::Text(practice.into()),
+            Value::Text(practice),
             Value::Date(Some(20726)),
-            Value::Text(search.into()),
-            Value::Text("x".into()),
+            Value::Text(search),
+            Value::Text("x"),
             Value::Int(Some(numerator), false),
             Value::Int(Some(100), false),
         ]

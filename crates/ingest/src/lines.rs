@@ -46,7 +46,7 @@ impl<R: Read> Read for LineLimited<R> {
         // Only the stretches between newlines matter: the first continues
         // the previous chunk's last line, the last carries on into the next.
         let mut start = 0;
-        for (i, _) in chunk.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+        for i in memchr::memchr_iter(b'\n', chunk) {
             if self.run + (i - start) > self.limit {
                 return Err(self.overlong());
             }

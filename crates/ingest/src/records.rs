@@ -44,6 +44,10 @@ impl<R: Read> Read for NewlinesAsLf<R> {
             if n == 0 {
                 return Ok(0);
             }
+            // Most files have no CR at all: their chunks pass as they are.
+            if !self.after_cr && memchr::memchr(b'\r', &buf[..n]).is_none() {
+                return Ok(n);
+            }
             let mut out = 0;
             for i in 0..n {
                 let b = buf[i];

@@ -11,20 +11,20 @@ use crate::shape::Shape;
 /// `positions` maps each shape column to its field in the file (None: the
 /// file lacks that optional column, read as empty); `header_len` is how many
 /// fields the header has.
-pub(crate) fn check_row(
+pub(crate) fn check_row<'r>(
     shape: &Shape,
     positions: &[Option<usize>],
     header_len: usize,
-    record: &StringRecord,
+    record: &'r StringRecord,
     context: &FieldContext,
-) -> Result<Vec<Value>, (Check, String)> {
+) -> Result<Vec<Value<'r>>, (Check, String)> {
     if record.len() != header_len {
         return Err((
             Check::FieldCount,
             format!("{} fields where the header has {header_len}", record.len()),
         ));
     }
-    let mut values: Vec<Value> = Vec::with_capacity(shape.columns.len());
+    let mut values: Vec<Value<'r>> = Vec::with_capacity(shape.columns.len());
     for (column, pos) in shape.columns.iter().zip(positions) {
         let field = pos.and_then(|p| record.get(p)).unwrap_or("");
         values.push(parse_field(column, field, context)?);
@@ -64,7 +64,7 @@ mod tests {
     use chrono::NaiveDate;
 
     /// A clinical search row, in the header's order.
-    fn check(fields: &[&str]) -> Result<Vec<Value>, (Check, String)> {
+    fn check(fields: &[&str]) -> Result<Vec<Value<'static>>, (Check, String)> {
         let shape = builtin("clinical_search").unwrap();
         let context = FieldContext {
             known_practices: None,
@@ -77,7 +77,8 @@ mod tests {
             &shape,
             &positions,
             5,
-            &StringRecord::from(fields.to_vec()),
+            // Values borrow their record; a test's may live to the end.
+            Box::leak(Box::new(StringRecord::from(fields.to_vec()))),
             &context,
         )
     }
@@ -87,10 +88,10 @@ mod tests {
         assert_eq!(
             check(&["A81001", "SMR", "30/09/2026", "*", "120"]),
             Ok(vec![
-                Value::Text("A81001".into()),
+                Value::Text("A81001"),
                 Value::Date(Some(20726)),
-                Value::Text("SMR".into()),
-                Value::Text(String::new()),
+                Value::Text("SMR"),
+                Value::Text(""),
                 Value::Int(None, true),
                 Value::Int(Some(120), false),
             ])
