@@ -57,7 +57,7 @@ pub use field::is_practice_code;
 pub use landing::Landing;
 pub use ledger::{LEDGER_TABLE, outcome_at};
 pub use lines::MAX_LINE_BYTES;
-pub use load::{ingest, load_source};
+pub use load::ingest;
 pub use outcome::{FileOutcome, IngestSummary, SourceOutcome};
 pub use plan::{SourcePlan, plan};
 pub use quarantine::{QUARANTINE_LOG_TABLE, QUARANTINE_TABLE, quarantine_batch};
