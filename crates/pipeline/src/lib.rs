@@ -10,6 +10,7 @@ mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow::array::{Array, Float64Array, StringArray};
 use arrow::compute::cast;
@@ -372,8 +373,33 @@ struct Compared {
     /// The engine failed (a cluster unreachable, or failing a query):
     /// the run stops there and publishes nothing.
     engine_failed: Option<peerbench_indicators::IndicatorError>,
-    /// The time spent comparing (the compare stage's share).
+    /// The comparisons' own time, added up (each overlaps the next
+    /// indicator's SQL).
     took: std::time::Duration,
+    /// The time the run waited for comparisons to finish: the compare
+    /// stage's share of the run, the part the SQL did not hide.
+    waited: std::time::Duration,
+}
+
+/// An indicator's comparison under way: its result rows and how long it took.
+type Comparing = tokio::task::JoinHandle<(Vec<ResultRow>, std::time::Duration)>;
+
+impl Compared {
+    /// Adds a finished comparison's rows, waiting for it if need be; a
+    /// comparison that panicked panics here, as it did on this thread.
+    async fn add(&mut self, comparing: Option<Comparing>) {
+        let Some(comparing) = comparing else {
+            return;
+        };
+        let waiting = std::time::Instant::now();
+        let (results, took) = comparing
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        self.waited += waiting.elapsed();
+        self.results.extend(results);
+        self.took += took;
+        release_freed_memory();
+    }
 }
 
 /// Hands memory that has been freed back to the system: after each
@@ -1646,6 +1672,7 @@ impl Pipeline {
             quarantine_by_check: BTreeMap::new(),
             warnings: Vec::new(),
             stage_seconds: BTreeMap::new(),
+            compare_work_seconds: None,
             peak_memory_bytes: None,
             definitions: None,
         })
@@ -1878,14 +1905,25 @@ impl Pipeline {
         let compared = self
             .compute_indicators(warehouse, &tonight, !options.full, &practices, manifest)
             .await;
-        // One record of the stages' times: comparisons interleave with the
-        // indicators' SQL, and their time goes to the compare stage.
+        // One record of the stages' times, adding up to the run's:
+        // comparisons overlap the indicators' SQL, and the time the run
+        // waited for them goes to the compare stage.
         add_stage_time(
             manifest,
             "indicators",
-            tonight.started.elapsed().saturating_sub(compared.took),
+            tonight.started.elapsed().saturating_sub(compared.waited),
         );
-        add_stage_time(manifest, "compare", compared.took);
+        add_stage_time(manifest, "compare", compared.waited);
+        manifest.compare_work_seconds = Some(compared.took.as_secs_f64());
+        tonight.span.in_scope(|| {
+            tracing::info!(
+                seconds = compared.took.as_secs_f64(),
+                waited = compared.waited.as_secs_f64(),
+                "comparisons took {:.1}s, {:.1}s of it beyond the indicators' SQL",
+                compared.took.as_secs_f64(),
+                compared.waited.as_secs_f64()
+            )
+        });
         if let Some(e) = compared.engine_failed {
             return Err(e.into());
         }
@@ -1915,26 +1953,35 @@ impl Pipeline {
             keep_outputs,
             ..
         } = tonight;
-        let practice_map: HashMap<String, PracticeInfo> = practices
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let practice_map: Arc<HashMap<String, PracticeInfo>> = Arc::new(
+            practices
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
         let compare_options = CompareOptions {
             spc: self.spc,
             phi: self.phi,
         };
-        let groups: Vec<_> = self
-            .peer_groups
-            .iter()
-            .map(|g| g.resolve(&practice_map))
-            .collect();
+        let groups: Arc<Vec<_>> = Arc::new(
+            self.peer_groups
+                .iter()
+                .map(|g| g.resolve(&practice_map))
+                .collect(),
+        );
         let mut compared = Compared {
             results: Vec::new(),
             not_computed: Vec::new(),
             engine_failed: None,
             took: std::time::Duration::ZERO,
+            waited: std::time::Duration::ZERO,
         };
         let compare_span = stage_span("compare");
+        // An indicator's comparison runs on a thread of its own while the
+        // next indicator's SQL runs, one comparison at a time, and results
+        // are added in the catalogue's order. The two had taken turns, and
+        // the comparisons (one thread each) left a core idle.
+        let mut comparing: Option<Comparing> = None;
         for (i, ind) in catalogue.iter().enumerate() {
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
@@ -1978,19 +2025,21 @@ impl Pipeline {
                     });
                     record(status, rows.len(), started.elapsed().as_secs_f64(), None);
                     manifest.counts.indicator_rows += rows.len();
-                    let compare_started = std::time::Instant::now();
-                    compare_span.in_scope(|| {
-                        compared.results.extend(compare_indicator(
-                            ind,
-                            &rows,
-                            &practice_map,
-                            &groups,
-                            &compare_options,
-                        ))
-                    });
-                    compared.took += compare_started.elapsed();
-                    drop(rows);
-                    release_freed_memory();
+                    compared.add(comparing.take()).await;
+                    let (ind, practice_map, groups, span) = (
+                        ind.clone(),
+                        Arc::clone(&practice_map),
+                        Arc::clone(&groups),
+                        compare_span.clone(),
+                    );
+                    comparing = Some(tokio::task::spawn_blocking(move || {
+                        let started = std::time::Instant::now();
+                        let results = span.in_scope(|| {
+                            compare_indicator(&ind, &rows, &practice_map, &groups, &compare_options)
+                        });
+                        drop(rows);
+                        (results, started.elapsed())
+                    }));
                 }
                 Err(e) => {
                     indicators_span.in_scope(|| tracing::error!(indicator = ind.id, "{e}"));
@@ -2012,6 +2061,7 @@ impl Pipeline {
                 }
             }
         }
+        compared.add(comparing.take()).await;
         progress("computing indicators", catalogue.len(), catalogue.len(), "");
         compared
     }

@@ -128,6 +128,10 @@ pub struct Manifest {
     pub warnings: Vec<String>,
     /// Seconds per stage: ingest, indicators (with comparisons), publish.
     pub stage_seconds: BTreeMap<String, f64>,
+    /// The comparisons' own seconds, added up: they overlap the indicators'
+    /// SQL, so the compare stage counts only the time the run waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_work_seconds: Option<f64>,
     /// The process's peak resident memory so far (Linux VmHWM).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
@@ -280,6 +284,7 @@ mod tests {
             quarantine_by_check: BTreeMap::new(),
             warnings: vec![],
             stage_seconds: BTreeMap::new(),
+            compare_work_seconds: None,
             peak_memory_bytes: Some(1),
             definitions: Some(Definitions {
                 pipeline: "[pipeline]\n".into(),
