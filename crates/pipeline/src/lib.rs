@@ -1978,10 +1978,13 @@ impl Pipeline {
         };
         let compare_span = stage_span("compare");
         // An indicator's comparison runs on a thread of its own while the
-        // next indicator's SQL runs, one comparison at a time, and results
-        // are added in the catalogue's order. The two had taken turns, and
-        // the comparisons (one thread each) left a core idle.
-        let mut comparing: Option<Comparing> = None;
+        // next indicators' SQL runs, as many comparisons at a time as there
+        // are cores, and results are added in the catalogue's order. The
+        // two had taken turns, and a comparison (one thread) left a core
+        // idle; an indicator's SQL read back from an earlier run takes no
+        // time, so comparisons are then all the stage does.
+        let mut comparing: std::collections::VecDeque<Comparing> = Default::default();
+        let side_by_side = std::thread::available_parallelism().map_or(1, |n| n.get());
         for (i, ind) in catalogue.iter().enumerate() {
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
@@ -2025,14 +2028,16 @@ impl Pipeline {
                     });
                     record(status, rows.len(), started.elapsed().as_secs_f64(), None);
                     manifest.counts.indicator_rows += rows.len();
-                    compared.add(comparing.take()).await;
+                    if comparing.len() >= side_by_side {
+                        compared.add(comparing.pop_front()).await;
+                    }
                     let (ind, practice_map, groups, span) = (
                         ind.clone(),
                         Arc::clone(&practice_map),
                         Arc::clone(&groups),
                         compare_span.clone(),
                     );
-                    comparing = Some(tokio::task::spawn_blocking(move || {
+                    comparing.push_back(tokio::task::spawn_blocking(move || {
                         let started = std::time::Instant::now();
                         let results = span.in_scope(|| {
                             compare_indicator(&ind, &rows, &practice_map, &groups, &compare_options)
@@ -2061,7 +2066,9 @@ impl Pipeline {
                 }
             }
         }
-        compared.add(comparing.take()).await;
+        while !comparing.is_empty() {
+            compared.add(comparing.pop_front()).await;
+        }
         progress("computing indicators", catalogue.len(), catalogue.len(), "");
         compared
     }
