@@ -387,10 +387,7 @@ type Comparing = tokio::task::JoinHandle<(Vec<ResultRow>, std::time::Duration)>;
 impl Compared {
     /// Adds a finished comparison's rows, waiting for it if need be; a
     /// comparison that panicked panics here, as it did on this thread.
-    async fn add(&mut self, comparing: Option<Comparing>) {
-        let Some(comparing) = comparing else {
-            return;
-        };
+    async fn add(&mut self, comparing: Comparing) {
         let waiting = std::time::Instant::now();
         let (results, took) = comparing
             .await
@@ -2028,8 +2025,10 @@ impl Pipeline {
                     });
                     record(status, rows.len(), started.elapsed().as_secs_f64(), None);
                     manifest.counts.indicator_rows += rows.len();
-                    if comparing.len() >= side_by_side {
-                        compared.add(comparing.pop_front()).await;
+                    if comparing.len() >= side_by_side
+                        && let Some(first) = comparing.pop_front()
+                    {
+                        compared.add(first).await;
                     }
                     let (ind, practice_map, groups, span) = (
                         ind.clone(),
@@ -2066,8 +2065,8 @@ impl Pipeline {
                 }
             }
         }
-        while !comparing.is_empty() {
-            compared.add(comparing.pop_front()).await;
+        while let Some(first) = comparing.pop_front() {
+            compared.add(first).await;
         }
         progress("computing indicators", catalogue.len(), catalogue.len(), "");
         compared
