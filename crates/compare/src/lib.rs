@@ -444,19 +444,44 @@ pub fn compare_indicator(
     };
     // Evaluate every practice-period once; the peer groups share it.
     let evals = evaluate_rows(ind, rows, practices);
-    let mut by_practice_period: HashMap<(&str, &str), &Eval> = HashMap::new();
-    let mut by_practice: BTreeMap<&str, Vec<&Eval>> = BTreeMap::new();
-    for e in &evals {
-        by_practice_period.insert((e.row.practice_code.as_str(), e.row.period.as_str()), e);
+    // Practices (in code order) and periods (in time order) as dense
+    // indices: a group's members are found for each period in a grid rather
+    // than by hashing two strings per member (a national similar-practices
+    // group looks up 1.6 million member-periods an indicator).
+    let mut by_practice: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut periods: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, e) in evals.iter().enumerate() {
         by_practice
             .entry(e.row.practice_code.as_str())
             .or_default()
-            .push(e);
+            .push(i);
+        periods.insert(e.row.period.as_str(), 0);
+    }
+    for (i, slot) in periods.values_mut().enumerate() {
+        *slot = i;
+    }
+    let codes: HashMap<&str, usize> = by_practice
+        .keys()
+        .enumerate()
+        .map(|(i, c)| (*c, i))
+        .collect();
+    let period_of: Vec<usize> = evals
+        .iter()
+        .map(|e| periods[e.row.period.as_str()])
+        .collect();
+    let width = periods.len();
+    // The eval of each practice and period (the last, were there two).
+    let mut grid: Vec<Option<&Eval>> = vec![None; by_practice.len() * width];
+    for (i, e) in evals.iter().enumerate() {
+        grid[codes[e.row.practice_code.as_str()] * width + period_of[i]] = Some(e);
     }
     let season = federation_season(ind, &evals);
-    let own: HashMap<&str, OwnSeries> = by_practice
-        .iter()
-        .map(|(code, es)| (*code, own_series(ind, es, season.as_ref(), options)))
+    let own: Vec<OwnSeries> = by_practice
+        .values()
+        .map(|es| {
+            let es: Vec<&Eval> = es.iter().map(|&i| &evals[i]).collect();
+            own_series(ind, &es, season.as_ref(), options)
+        })
         .collect();
     let kind = funnel_kind(ind);
     // Each row's names are shared, not copied: a national indicator has
@@ -466,26 +491,54 @@ pub fn compare_indicator(
     let mut name = |s| Arc::clone(names.entry(s).or_insert_with(|| Arc::from(s)));
     let mut reasons = Reasons::default();
 
-    // Each group's statistics per key and period, shared by every practice
-    // with that key (borrowed: a national indicator has 400,000 rows a
-    // group).
-    let stats: Vec<HashMap<(&str, &str), GroupStats>> = groups
+    // Each group's keys, the key of each practice and each key's members
+    // as practice indices (members without rows left out, as they have no
+    // eval in any period).
+    let keyed: Vec<Keyed> = groups
         .iter()
         .map(|resolved| {
-            let (group, membership) = (&resolved.group, &resolved.membership);
-            let mut cache: HashMap<(&str, &str), GroupStats> = HashMap::new();
-            for e in &evals {
-                let period = e.row.period.as_str();
-                let Some(key) = membership.key_of.get(e.row.practice_code.as_str()) else {
+            let membership = &resolved.membership;
+            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut keyed = Keyed::default();
+            for code in by_practice.keys() {
+                let key = membership.key_of.get(*code).map(|key| {
+                    *index.entry(key.as_str()).or_insert_with(|| {
+                        keyed.keys.push(name(key.as_str()));
+                        keyed.members.push(
+                            membership.members[key]
+                                .iter()
+                                .filter_map(|c| codes.get(c.as_str()).copied())
+                                .collect(),
+                        );
+                        keyed.keys.len() - 1
+                    })
+                });
+                keyed.key_of.push(key);
+            }
+            keyed
+        })
+        .collect();
+    // Each group's statistics per key and period, shared by every practice
+    // with that key (borrowed: a national indicator has 400,000 rows a
+    // group); made for the keys and periods that have a row.
+    let stats: Vec<Vec<Option<GroupStats>>> = groups
+        .iter()
+        .zip(&keyed)
+        .map(|(resolved, keyed)| {
+            let mut cache: Vec<Option<GroupStats>> = Vec::new();
+            cache.resize_with(keyed.keys.len() * width, || None);
+            for (i, e) in evals.iter().enumerate() {
+                let Some(key) = keyed.key_of[codes[e.row.practice_code.as_str()]] else {
                     continue;
                 };
-                cache.entry((key.as_str(), period)).or_insert_with(|| {
-                    let peers: Vec<&Eval> = membership.members[key]
+                let period = period_of[i];
+                cache[key * width + period].get_or_insert_with(|| {
+                    let peers: Vec<&Eval> = keyed.members[key]
                         .iter()
-                        .filter_map(|c| by_practice_period.get(&(c.as_str(), period)).copied())
+                        .filter_map(|&m| grid[m * width + period])
                         .filter(|p| p.valued.is_some())
                         .collect();
-                    group_stats(ind, group, kind, options.phi, &peers)
+                    group_stats(ind, &resolved.group, kind, options.phi, &peers)
                 });
             }
             cache
@@ -501,28 +554,37 @@ pub fn compare_indicator(
         .iter()
         .map(|g| Arc::from(g.group.name.as_str()))
         .collect();
+    let period_names: Vec<Arc<str>> = periods.keys().map(|p| name(p)).collect();
 
     let mut out = Vec::with_capacity(evals.len() * groups.len());
-    for (&code, practice_evals) in &by_practice {
-        let own_series = &own[code];
+    for (practice, (&code, practice_evals)) in by_practice.iter().enumerate() {
+        let own_series = &own[practice];
+        let practice_code = name(code);
         let mut in_time_order = practice_evals.clone();
-        in_time_order.sort_by(|a, b| a.row.period.cmp(&b.row.period));
-        for e in in_time_order {
+        in_time_order.sort_by_key(|&i| period_of[i]);
+        for i in in_time_order {
+            let (e, p) = (&evals[i], period_of[i]);
             let period = e.row.period.as_str();
+            let spc = own_series.spc.get(period);
+            let trend = own_series
+                .trend
+                .get(period)
+                .copied()
+                .unwrap_or(TrendLabel::CannotBeCalculated);
             for &g in &in_name_order {
-                let (group, membership) = (&groups[g].group, &groups[g].membership);
-                let Some(key) = membership.key_of.get(code) else {
+                let group = &groups[g].group;
+                let Some(key) = keyed[g].key_of[practice] else {
                     continue;
                 };
-                let stats = &stats[g][&(key.as_str(), period)];
-                let peer_group = &peer_groups[g];
-                let spc = own_series.spc.get(period);
+                let stats = stats[g][key * width + p]
+                    .as_ref()
+                    .expect("made for every key and period with a row");
                 let mut row = ResultRow {
                     indicator_id: Arc::clone(&indicator_id),
-                    practice_code: name(code),
-                    period: name(period),
-                    peer_group: Arc::clone(peer_group),
-                    peer_group_key: name(key.as_str()),
+                    practice_code: Arc::clone(&practice_code),
+                    period: Arc::clone(&period_names[p]),
+                    peer_group: Arc::clone(&peer_groups[g]),
+                    peer_group_key: Arc::clone(&keyed[g].keys[key]),
                     peer_group_size: stats.size,
                     numerator: e.row.numerator.into(),
                     denominator: e.row.denominator.into(),
@@ -553,11 +615,7 @@ pub fn compare_indicator(
                     spc_lower: spc.map(|s| s.lower).into(),
                     spc_upper: spc.map(|s| s.upper).into(),
                     spc_trial: spc.map(|s| s.trial),
-                    trend: own_series
-                        .trend
-                        .get(period)
-                        .copied()
-                        .unwrap_or(TrendLabel::CannotBeCalculated),
+                    trend,
                     not_compared_reason: e.reason.as_deref().map(|r| reasons.shared(r)),
                 };
                 let Some(v) = &e.valued else {
@@ -570,6 +628,15 @@ pub fn compare_indicator(
         }
     }
     out
+}
+
+/// A peer group's keys for one indicator: each practice's key (by practice
+/// index) and each key's name and members (as practice indices).
+#[derive(Default)]
+struct Keyed {
+    key_of: Vec<Option<usize>>,
+    keys: Vec<Arc<str>>,
+    members: Vec<Vec<usize>>,
 }
 
 /// One shared copy of each distinct reason a row is not compared: a

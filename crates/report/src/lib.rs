@@ -20,6 +20,7 @@
 
 mod charts;
 mod disclosure;
+mod gzip;
 mod pages;
 mod publication;
 mod safe_csv;
@@ -363,23 +364,30 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
             .collect();
         &disclosed
     };
-    // The results table is the largest file and its compressed CSV the
-    // slowest to write: it is written on a thread of its own beside the
-    // pages, so that neither waits for the other.
+    // The results table is the largest file: its compressed CSV (itself
+    // made on every core) and its Parquet are written on threads of their
+    // own beside the pages, so that none waits for another.
     std::thread::scope(|scope| {
-        let table = scope.spawn(|| -> Result<()> {
+        let csv = scope.spawn(|| -> Result<()> {
             let t = std::time::Instant::now();
             write_csv_gz(&data.join("indicator_results.csv.gz"), published)?;
+            stage("results table as CSV (beside the pages)", t);
+            Ok(())
+        });
+        let parquet = scope.spawn(|| -> Result<()> {
+            let t = std::time::Instant::now();
             write_parquet(&data.join("indicator_results.parquet"), published)?;
-            stage("results table as CSV and Parquet (beside the pages)", t);
+            stage("results table as Parquet (beside the pages)", t);
             Ok(())
         });
         let pages = pages_and_downloads(input, &site, staging, &data);
-        let table = table
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let join = |t: std::thread::ScopedJoinHandle<'_, Result<()>>| {
+            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        };
+        let (csv, parquet) = (join(csv), join(parquet));
         let counts = pages?;
-        table?;
+        csv?;
+        parquet?;
         Ok(counts)
     })
 }

@@ -129,6 +129,16 @@ impl<W: Write> CsvWriter<W> {
         })
     }
 
+    /// A writer that goes on from rows written elsewhere: no header.
+    pub fn continuing(out: W) -> Self {
+        CsvWriter {
+            inner: csv::Writer::from_writer(out),
+            record: csv::ByteRecord::new(),
+            digits: Vec::new(),
+            shortest: ryu::Buffer::new(),
+        }
+    }
+
     pub fn row<'a>(&mut self, cells: impl IntoIterator<Item = Cell<'a>>) -> csv::Result<()> {
         let CsvWriter {
             inner,
