@@ -19,8 +19,8 @@ use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, MonthlyRate, Overdispersion,
     PhiEstimator, SeasonalIndex, SpcOptions, SpcRule, TrendLabel, Variation, byar_rate,
     compare_with_benchmark, dsr, flag, funnel_limits, overdispersion, percent_rank_sorted,
-    quantile_type7, recent_trend, seasonal_index, trend_label, unadjusted_limits,
-    wilson_proportion, xmr,
+    quantile_type7, recent_trend, seasonal_index, trend_label, unadjusted_flag, wilson_proportion,
+    xmr,
 };
 
 pub use changes::{Change, ChangeKind, Reading, what_changed};
@@ -794,8 +794,6 @@ fn place_on_funnel(
     let n = row.denominator.unwrap_or(0.0);
     if let (Some(od), Some(kind)) = (&stats.od, kind) {
         let limits = |level| funnel_limits(od, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
-        let exact =
-            |level| unadjusted_limits(od.target, n, kind, level).map(|(lo, hi)| (lo * m, hi * m));
         if let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) {
             row.funnel_lower_95 = Opt64::some(l95.0);
             row.funnel_upper_95 = Opt64::some(l95.1);
@@ -804,9 +802,7 @@ fn place_on_funnel(
             row.funnel_flag = Some(flag(value, l95, l998));
             row.funnel_z = funnel_z(od, row.numerator.unwrap_or(0.0), n, kind).into();
         }
-        if let (Ok(e95), Ok(e998)) = (exact(0.95), exact(0.998)) {
-            row.funnel_flag_unadjusted = Some(flag(value, e95, e998));
-        }
+        row.funnel_flag_unadjusted = unadjusted_flag(value, od.target, n, kind, m).ok();
     } else if let Some(reason) = &stats.funnel_reason {
         row.not_compared_reason = Some(match row.not_compared_reason.take() {
             Some(r) => reasons.shared(&format!("{r}; {reason}")),

@@ -342,9 +342,6 @@ fn in_parallel(jobs: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<
 /// Writes every output of the publication into `staging`; returns the
 /// number of indicator pages and of detail pages per practice.
 fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
-    let t = std::time::Instant::now();
-    let site = pages::Site::new(input);
-    stage("indexed the results", t);
     let policy = input.disclosure;
     let data = staging.join("data");
     std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
@@ -352,44 +349,59 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
         source,
     })?;
     // Downloads carry the downloads policy; the pages apply their own. With
-    // exact downloads the table is written as it is, without a copy.
-    let disclosed: Vec<ResultRow>;
-    let published: &[ResultRow] = if policy.downloads == Disclosure::Exact {
-        input.results
-    } else {
-        disclosed = input
-            .results
-            .iter()
-            .map(|r| policy.downloads.apply(r, &site.sup))
-            .collect();
-        &disclosed
-    };
+    // exact downloads the table is written as it is, without a copy, and
+    // is started before the results are indexed for the pages; otherwise
+    // it waits for the suppression the index works out.
+    let disclosed: std::sync::OnceLock<Vec<ResultRow>> = std::sync::OnceLock::new();
+    let exact = policy.downloads == Disclosure::Exact;
     // The results table is the largest file: its compressed CSV (itself
     // made on every core) and its Parquet are written on threads of their
     // own beside the pages, so that none waits for another.
     std::thread::scope(|scope| {
-        let csv = scope.spawn(|| -> Result<()> {
-            let t = std::time::Instant::now();
-            write_csv_gz(&data.join("indicator_results.csv.gz"), published)?;
-            stage("results table as CSV (beside the pages)", t);
-            Ok(())
-        });
-        let parquet = scope.spawn(|| -> Result<()> {
-            let t = std::time::Instant::now();
-            write_parquet(&data.join("indicator_results.parquet"), published)?;
-            stage("results table as Parquet (beside the pages)", t);
-            Ok(())
+        let early = exact.then(|| write_table(scope, &data, input.results));
+        let t = std::time::Instant::now();
+        let site = pages::Site::new(input);
+        stage("indexed the results", t);
+        let threads = early.unwrap_or_else(|| {
+            let published = disclosed.get_or_init(|| {
+                input
+                    .results
+                    .iter()
+                    .map(|r| policy.downloads.apply(r, &site.sup))
+                    .collect()
+            });
+            write_table(scope, &data, published)
         });
         let pages = pages_and_downloads(input, &site, staging, &data);
-        let join = |t: std::thread::ScopedJoinHandle<'_, Result<()>>| {
-            t.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
-        };
-        let (csv, parquet) = (join(csv), join(parquet));
+        let [csv, parquet] =
+            threads.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         let counts = pages?;
         csv?;
         parquet?;
         Ok(counts)
     })
+}
+
+/// Starts writing the results table `published` into `data`: its CSV and
+/// its Parquet each on a thread of its own.
+fn write_table<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    data: &'scope Path,
+    published: &'scope [ResultRow],
+) -> [std::thread::ScopedJoinHandle<'scope, Result<()>>; 2] {
+    let csv = scope.spawn(move || -> Result<()> {
+        let t = std::time::Instant::now();
+        write_csv_gz(&data.join("indicator_results.csv.gz"), published)?;
+        stage("results table as CSV (beside the pages)", t);
+        Ok(())
+    });
+    let parquet = scope.spawn(move || -> Result<()> {
+        let t = std::time::Instant::now();
+        write_parquet(&data.join("indicator_results.parquet"), published)?;
+        stage("results table as Parquet (beside the pages)", t);
+        Ok(())
+    });
+    [csv, parquet]
 }
 
 /// Logs how long a stage of publishing took; returns the time it ended.

@@ -390,6 +390,81 @@ pub fn flag(value: f64, limits_95: (f64, f64), limits_998: (f64, f64)) -> Funnel
     }
 }
 
+/// The flag [`flag`] gives `value` against the unadjusted limits at 95%
+/// and 99.8% ([`unadjusted_limits`], each multiplied by `scale`, the
+/// indicator's multiplier), found without solving for the limits where the
+/// answer is clear. For rates with an expected count E of 10 or more those
+/// limits are chi-square quantiles, four a row and each a handful of
+/// incomplete-gamma evaluations: the comparison stage's largest cost. A
+/// value is above the upper limit exactly when P(E + 1, x) > 1 − α/2 at its
+/// count x (the chi-square identity the limit comes from), and below the
+/// lower when P(E, x) < α/2: one evaluation each. Where that probability is
+/// within `MARGIN` of the tail (far wider than the evaluations' own
+/// rounding, so the two ways cannot disagree outside it) the limit is
+/// solved for as before: the flag is always the one the limits give.
+pub fn unadjusted_flag(
+    value: f64,
+    target: f64,
+    n: f64,
+    kind: FunnelKind,
+    scale: f64,
+) -> Result<FunnelFlag> {
+    const MARGIN: f64 = 1e-7;
+    let limits =
+        |level| unadjusted_limits(target, n, kind, level).map(|(lo, hi)| (lo * scale, hi * scale));
+    let expected = expected_count(target, n, kind);
+    // The chi-square branch of `exact_limits`, with inputs whose count
+    // scale is exact enough (an expected count up to ten million).
+    let chi_square = kind == FunnelKind::Ratio
+        && (SMALL_EXPECTED_COUNT..=1e7).contains(&expected)
+        && n > 0.0
+        && n.is_finite()
+        && value.is_finite()
+        && scale > 0.0
+        && scale.is_finite();
+    if !chi_square {
+        return Ok(flag(value, limits(0.95)?, limits(0.998)?));
+    }
+    // The value as a count: the limits are chi-square quantiles / 2 / n.
+    let x = value / scale * n;
+    let above = |level: f64| -> Result<bool> {
+        let alpha = 1.0 - level;
+        let beyond = crate::gamma::gamma_p(expected + 1.0, x) - (1.0 - alpha / 2.0);
+        Ok(if beyond.abs() > MARGIN {
+            beyond > 0.0
+        } else {
+            value > limits(level)?.1
+        })
+    };
+    let below = |level: f64| -> Result<bool> {
+        let alpha = 1.0 - level;
+        let beyond = crate::gamma::gamma_p(expected, x) - alpha / 2.0;
+        Ok(if beyond.abs() > MARGIN {
+            beyond < 0.0
+        } else {
+            value < limits(level)?.0
+        })
+    };
+    // The limits nest (lower 99.8% < lower 95% < upper 95% < upper
+    // 99.8%), so this asks `flag`'s questions in an order that needs two
+    // or three of them.
+    Ok(if above(0.95)? {
+        if above(0.998)? {
+            FunnelFlag::High998
+        } else {
+            FunnelFlag::High95
+        }
+    } else if below(0.95)? {
+        if below(0.998)? {
+            FunnelFlag::Low998
+        } else {
+            FunnelFlag::Low95
+        }
+    } else {
+        FunnelFlag::Within
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,5 +742,64 @@ mod tests {
             overdispersion(&[], FunnelKind::Ratio, PhiEstimator::default()),
             Err(StatsError::ZeroDenominator)
         ));
+    }
+
+    #[test]
+    fn unadjusted_flag_is_the_flag_the_limits_give() {
+        // Values spread around each expected count, and values a few
+        // units in the last place either side of each limit (where the
+        // limits must be solved for).
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut uniform = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut checked = 0;
+        for _ in 0..4000 {
+            let n = (10f64).powf(1.0 + 5.0 * uniform()).round();
+            let target = (10f64).powf(-4.0 + 4.0 * uniform());
+            let scale = [1.0, 100.0, 1000.0, 100_000.0][(uniform() * 4.0) as usize];
+            for kind in [FunnelKind::Ratio, FunnelKind::Proportion] {
+                let target = if kind == FunnelKind::Proportion {
+                    target.min(0.9)
+                } else {
+                    target
+                };
+                let limits = |level| {
+                    unadjusted_limits(target, n, kind, level)
+                        .map(|(lo, hi)| (lo * scale, hi * scale))
+                };
+                let (Ok(l95), Ok(l998)) = (limits(0.95), limits(0.998)) else {
+                    assert!(unadjusted_flag(1.0, target, n, kind, scale).is_err());
+                    continue;
+                };
+                let e = target * n;
+                let spread = 4.0 * e.sqrt().max(1.0);
+                let mut values: Vec<f64> = (0..20)
+                    .map(|_| ((e + spread * (2.0 * uniform() - 1.0)).max(0.0)).round() / n * scale)
+                    .collect();
+                for limit in [l95.0, l95.1, l998.0, l998.1] {
+                    let mut v = limit;
+                    for _ in 0..3 {
+                        v = f64::from_bits(v.to_bits().saturating_sub(1));
+                    }
+                    for _ in 0..7 {
+                        values.push(v);
+                        v = f64::from_bits(v.to_bits() + 1);
+                    }
+                }
+                for v in values {
+                    assert_eq!(
+                        unadjusted_flag(v, target, n, kind, scale).unwrap(),
+                        flag(v, l95, l998),
+                        "value {v}, target {target}, n {n}, scale {scale}, {kind:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 300_000, "{checked}");
     }
 }

@@ -25,7 +25,8 @@ pub use distributions::{normal_quantile, poisson_cdf, z_for_level};
 pub use funnel::{
     FunnelFlag, FunnelKind, FunnelUnit, Overdispersion, PhiEstimator, SMALL_EXPECTED_COUNT,
     adjusted_limits, exact_count_limits, exact_limits, expected_count, flag, funnel_limits,
-    overdispersion, pooled_target, unadjusted_limits, winsorised_normal_mean_square,
+    overdispersion, pooled_target, unadjusted_flag, unadjusted_limits,
+    winsorised_normal_mean_square,
 };
 pub use gamma::{chi_square_quantile, gamma_p, ln_gamma};
 pub use intervals::{Interval, byar_count_limits, byar_rate, wilson_proportion};
