@@ -1767,15 +1767,23 @@ impl Pipeline {
         {
             return (peerbench_indicators::rows_of(ind, &kept.batches), true);
         }
+        let t = std::time::Instant::now();
         let computed =
             match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
                 Ok(c) => c,
                 Err(e) => return (Err(e), false),
             };
+        let sql = t.elapsed().as_secs_f64();
         let rows = peerbench_indicators::rows_of(ind, &computed.batches);
+        let read = t.elapsed().as_secs_f64() - sql;
         if let (Ok(_), Some(key), true) = (&rows, &key, keep) {
             reuse::store(warehouse, &ind.id, key, &computed).await;
         }
+        tracing::debug!(
+            indicator = ind.id,
+            "SQL {sql:.2}s, rows {read:.2}s, kept {:.2}s",
+            t.elapsed().as_secs_f64() - sql - read
+        );
         (rows, false)
     }
 
