@@ -120,7 +120,33 @@ fn shape(svg: std::fmt::Arguments<'_>) -> Markup {
 
 /// A coordinate, to one decimal place.
 fn d1(x: f64) -> String {
-    format!("{x:.1}")
+    Tenths(x).to_string()
+}
+
+/// A number to one decimal place exactly as `{:.1}` writes it, without the
+/// standard library's search for exact digits where the answer is plain:
+/// chart coordinates are tens of millions of numbers nationally, and that
+/// search (Grisu, then Dragon where Grisu cannot decide) was a tenth of
+/// publishing's CPU. Ten times the number is rounded to a whole number
+/// unless it is within 1e-5 of a half, where the product's rounding
+/// (at most 1e-6 below 2^33) could decide it and `{:.1}` does.
+pub(crate) struct Tenths(pub f64);
+
+impl std::fmt::Display for Tenths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let x = self.0;
+        let tens = (x * 10.0).abs();
+        if x.is_finite() && tens < 8_589_934_592.0 {
+            let whole = tens.floor();
+            let fraction = tens - whole;
+            if (fraction - 0.5).abs() > 1e-5 {
+                let n = if fraction > 0.5 { whole + 1.0 } else { whole } as u64;
+                let sign = if x.is_sign_negative() { "-" } else { "" };
+                return write!(f, "{sign}{}.{}", n / 10, n % 10);
+            }
+        }
+        write!(f, "{x:.1}")
+    }
 }
 
 /// The chart's `svg` element, with its accessible title and description;
@@ -174,7 +200,7 @@ fn axes(scale: &Scale, x_label: &str, y_label: &str, x_ticks: &[(f64, String)]) 
 fn polyline(points: &[(f64, f64)], style: &str) -> Markup {
     let pts: Vec<String> = points
         .iter()
-        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .map(|(x, y)| format!("{},{}", Tenths(*x), Tenths(*y)))
         .collect();
     shape(format_args!(
         "<polyline fill=\"none\" {style} points=\"{}\"/>",
@@ -560,9 +586,9 @@ pub fn funnel(
         .filter(|r| r.practice_code != practice.practice_code)
         .map(|r| {
             format!(
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>",
-                scale.x(r.denominator.unwrap_or(0.0)),
-                scale.y(r.value.unwrap_or(0.0))
+                "<circle cx=\"{}\" cy=\"{}\" r=\"3\"/>",
+                Tenths(scale.x(r.denominator.unwrap_or(0.0))),
+                Tenths(scale.y(r.value.unwrap_or(0.0)))
             )
         })
         .collect();
@@ -667,9 +693,9 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
         .filter(|p| !special(p.1.spc_variation))
         .map(|(i, _, v)| {
             format!(
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\"/>",
-                scale.x(*i as f64),
-                scale.y(*v)
+                "<circle cx=\"{}\" cy=\"{}\" r=\"3\"/>",
+                Tenths(scale.x(*i as f64)),
+                Tenths(scale.y(*v))
             )
         })
         .collect();
@@ -910,10 +936,12 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> Markup {
         .collect();
     let mut d = String::new();
     for (k, (x, _, y3)) in band.iter().enumerate() {
-        let _ = write!(d, "{}{x:.1} {y3:.1} ", if k == 0 { "M" } else { "L" });
+        let (x, y3) = (Tenths(*x), Tenths(*y3));
+        let _ = write!(d, "{}{x} {y3} ", if k == 0 { "M" } else { "L" });
     }
     for (x, y1, _) in band.iter().rev() {
-        let _ = write!(d, "L{x:.1} {y1:.1} ");
+        let (x, y1) = (Tenths(*x), Tenths(*y1));
+        let _ = write!(d, "L{x} {y1} ");
     }
     let median: Vec<(f64, f64)> = points
         .iter()
@@ -935,7 +963,7 @@ pub fn trend_chart(ind: &Indicator, points: &[TrendPoint]) -> Markup {
         (polyline(&median, "stroke=\"#425563\" stroke-width=\"1.2\" stroke-dasharray=\"5 3\""))
         (polyline(&line, "stroke=\"#005eb8\" stroke-width=\"2.5\""))
         @for (x, y) in &line {
-            (shape(format_args!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"2.5\" fill=\"#005eb8\"/>")))
+            (shape(format_args!("<circle cx=\"{}\" cy=\"{}\" r=\"2.5\" fill=\"#005eb8\"/>", Tenths(*x), Tenths(*y))))
         }
     };
     svg("tr", ind, "federation trend", &desc, content)
@@ -977,9 +1005,60 @@ mod tests {
     use peerbench_stats::quantile_type7;
 
     use super::{
-        Beyond, Comparison, Indicator, Polarity, Spine, SpineScale, nice_ticks, spine,
+        Beyond, Comparison, Indicator, Polarity, Spine, SpineScale, Tenths, nice_ticks, spine,
         spine_whiskers,
     };
+
+    #[test]
+    fn tenths_are_written_as_the_standard_library_writes_them() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.05,
+            -0.05,
+            0.25,
+            0.35,
+            -0.25,
+            0.04,
+            -0.04,
+            0.95,
+            9.95,
+            99.95,
+            1e-300,
+            -1e-300,
+            858_993_459.15,
+            1e12 + 0.05,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
+        // Every exact and near half at one decimal place, and the numbers
+        // either side of each by a few units in the last place.
+        for k in -20_000..20_000 {
+            let half = (k as f64 + 0.5) / 10.0;
+            let mut v = f64::from_bits(half.to_bits().saturating_sub(3));
+            for _ in 0..7 {
+                values.push(v);
+                v = f64::from_bits(v.to_bits() + 1);
+            }
+            values.push(k as f64 / 20.0);
+        }
+        // Pseudo-random numbers over many scales, as coordinates and values.
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..2_000_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let unit = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            let scale = 10f64.powi((seed % 24) as i32 - 8);
+            values.push((unit - 0.3) * scale);
+        }
+        for v in values {
+            assert_eq!(Tenths(v).to_string(), format!("{v:.1}"), "{v:e}");
+        }
+    }
 
     /// Ten ordinary peers 40, 42, …, 58 around a benchmark of 50, and one
     /// extreme practice at 1000 (the value given).

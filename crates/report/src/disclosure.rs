@@ -30,8 +30,8 @@
 //!   each other, so no pattern of suppression keeps their totals from being
 //!   differenced: their figures are withheld in a period with a hidden value.
 
+use crate::{Map as HashMap, Set as HashSet};
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
 
 use peerbench_catalogue::{Indicator, ValueType};
 use peerbench_compare::{Opt64, PeerGroup, PeerGroupKind, ResultRow};
@@ -227,7 +227,7 @@ impl<'a> Suppression<'a> {
         if out.opaque.is_empty() {
             return out;
         }
-        let mut rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
+        let mut rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::default();
         for r in results.iter().filter(|r| r.value.is_some()) {
             let k = (r.indicator_id.as_ref(), r.period.as_ref());
             if out.opaque.contains(&k) {
@@ -236,11 +236,26 @@ impl<'a> Suppression<'a> {
         }
         let mut keys: Vec<(&str, &str)> = rows.keys().copied().collect();
         keys.sort();
-        for k in keys {
-            let rules = Rules::of(indicators.iter().find(|i| i.id == k.0));
-            let mut p = Period::new(&rows[&k], &out.structural, primary, rules);
+        // Each indicator-period is protected on its own (seconds of work
+        // nationally, before any page can be written): on every core, then
+        // recorded in order.
+        let protected: Vec<std::sync::Mutex<Option<Period>>> =
+            keys.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        let structural = &out.structural;
+        let protecting = crate::in_parallel(keys.len(), |i| {
+            let k = keys[i];
+            let rules = Rules::of(indicators.iter().find(|ind| ind.id == k.0));
+            let mut p = Period::new(&rows[&k], structural, primary, rules);
             p.protect();
-            out.record(k, &p);
+            *protected[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+            Ok(())
+        });
+        assert!(protecting.is_ok(), "protecting a period cannot fail");
+        for (k, p) in keys.into_iter().zip(protected) {
+            // Every job ran (a panic in one is passed on), so every period
+            // is here; were one not, stopping beats publishing it unprotected.
+            let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
+            out.record(k, &p.expect("every period is protected"));
         }
         if out.summary.secondary + out.summary.groups_withheld > 0 {
             tracing::info!(
@@ -424,7 +439,7 @@ impl<'a> Period<'a> {
         primary: &str,
         rules: Rules,
     ) -> Period<'a> {
-        let mut first: HashMap<&str, &ResultRow> = HashMap::new();
+        let mut first: HashMap<&str, &ResultRow> = HashMap::default();
         for r in rows {
             first.entry(r.practice_code.as_ref()).or_insert(r);
         }
@@ -445,7 +460,7 @@ impl<'a> Period<'a> {
                 hidden: has_small_count(r).then_some(Hidden::SmallCount),
             })
             .collect();
-        let mut pool_index: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut pool_index: HashMap<(&str, &str), usize> = HashMap::default();
         let mut pools: Vec<Pool> = Vec::new();
         let mut sorted_rows: Vec<&&ResultRow> = rows
             .iter()
@@ -488,7 +503,7 @@ impl<'a> Period<'a> {
             rules,
             at_an_edge: 0,
             signatures: Vec::new(),
-            classes: HashMap::new(),
+            classes: HashMap::default(),
         };
         p.sort_into_classes();
         p
@@ -1460,7 +1475,7 @@ mod tests {
         let std = Disclosure::Standard;
         let mut hidden: Vec<(&str, f64)> = Vec::new();
         // Published structural totals: (hidden members, their true total).
-        let mut totals: HashMap<(&str, &str), (Vec<usize>, f64)> = HashMap::new();
+        let mut totals: HashMap<(&str, &str), (Vec<usize>, f64)> = HashMap::default();
         for r in rows {
             if sup.hidden(r).is_none() {
                 continue;

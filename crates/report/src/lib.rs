@@ -30,6 +30,15 @@ mod wording;
 mod workbook;
 
 use std::collections::BTreeMap;
+
+/// The hash maps of the pages' index and of disclosure control, keyed by
+/// indicator ids, practice codes and periods and looked up tens of
+/// millions of times nationally: foldhash, seeded per process (so a
+/// crafted register cannot make keys collide), where SipHash was about 4%
+/// of publishing's CPU.
+pub(crate) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// A set hashed as [`Map`] is.
+pub(crate) type Set<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use std::path::{Path, PathBuf};
 
 use peerbench_catalogue::Indicator;
@@ -418,6 +427,36 @@ fn pages_and_downloads(
     staging: &Path,
     data: &Path,
 ) -> Result<(usize, usize)> {
+    // The workbook needs only the index: it is made on a thread of its own
+    // beside the pages (seconds of one core's work nationally, which at the
+    // end of publishing left the other core idle).
+    std::thread::scope(|scope| {
+        let workbook = scope.spawn(|| -> Result<()> {
+            let t = std::time::Instant::now();
+            write(
+                &data.join("board-pack.xlsx"),
+                &workbook::board_workbook(site)?,
+            )?;
+            stage("Excel workbook (beside the pages)", t);
+            Ok(())
+        });
+        let pages = pages_and_csvs(input, site, staging, data);
+        let workbook = workbook
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let counts = pages?;
+        workbook?;
+        Ok(counts)
+    })
+}
+
+/// Every page with the CSV beside it, and the further files.
+fn pages_and_csvs(
+    input: &ReportInput,
+    site: &pages::Site,
+    staging: &Path,
+    data: &Path,
+) -> Result<(usize, usize)> {
     let t = std::time::Instant::now();
     let policy = input.disclosure;
     write(
@@ -427,8 +466,7 @@ fn pages_and_downloads(
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
     // Each page's numbers beside it as CSV, under that page's policy: the
     // rows of the page's peer group, borrowed and disclosed row by row.
-    let mut practice_rows: std::collections::HashMap<&str, Vec<&ResultRow>> =
-        std::collections::HashMap::new();
+    let mut practice_rows: Map<&str, Vec<&ResultRow>> = Map::default();
     for r in input
         .results
         .iter()
@@ -503,11 +541,6 @@ fn pages_and_downloads(
         )
     })?;
     let t = stage("indicator pages with their CSVs", t);
-    write(
-        &data.join("board-pack.xlsx"),
-        &workbook::board_workbook(site)?,
-    )?;
-    let t = stage("Excel workbook", t);
     write(
         &data.join("changes.csv"),
         &table::changes_csv(&site.changes())?,

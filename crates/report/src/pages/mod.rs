@@ -56,7 +56,9 @@ impl Adjustment {
 mod page_tests;
 mod practice;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use crate::Map as HashMap;
 
 use maud::{Markup, html};
 use peerbench_catalogue::Indicator;
@@ -204,14 +206,19 @@ pub struct Site<'a> {
 impl<'a> Site<'a> {
     pub fn new(input: &'a ReportInput<'a>) -> Site<'a> {
         let primary = input.primary_peer_group.as_str();
+        let t = std::time::Instant::now();
         let sup = Suppression::new(input.results, &input.peer_groups, input.indicators, primary);
+        tracing::debug!(
+            "disclosure control worked out in {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
         let peers_policy = input.disclosure.peers_on_practice_pages();
         let peers_view = View {
             own: peers_policy,
             peers: peers_policy,
             sup: &sup,
         };
-        let mut latest_period: HashMap<&str, &str> = HashMap::new();
+        let mut latest_period: HashMap<&str, &str> = HashMap::default();
         for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
             let e = latest_period
                 .entry(r.indicator_id.as_ref())
@@ -220,11 +227,11 @@ impl<'a> Site<'a> {
                 *e = r.period.as_ref();
             }
         }
-        let mut latest = HashMap::new();
-        let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::new();
-        let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
-        let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::new();
-        let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::new();
+        let mut latest = HashMap::default();
+        let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::default();
+        let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::default();
+        let mut series: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::default();
+        let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::default();
         for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
             by_indicator
                 .entry(r.indicator_id.as_ref())
