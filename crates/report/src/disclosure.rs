@@ -237,25 +237,30 @@ impl<'a> Suppression<'a> {
         let mut keys: Vec<(&str, &str)> = rows.keys().copied().collect();
         keys.sort();
         // Each indicator-period is protected on its own (seconds of work
-        // nationally, before any page can be written): on every core, then
-        // recorded in order.
-        let protected: Vec<std::sync::Mutex<Option<Period>>> =
-            keys.iter().map(|_| std::sync::Mutex::new(None)).collect();
-        let structural = &out.structural;
-        let protecting = crate::in_parallel(keys.len(), |i| {
-            let k = keys[i];
-            let rules = Rules::of(indicators.iter().find(|ind| ind.id == k.0));
-            let mut p = Period::new(&rows[&k], structural, primary, rules);
-            p.protect();
-            *protected[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-            Ok(())
-        });
-        assert!(protecting.is_ok(), "protecting a period cannot fail");
-        for (k, p) in keys.into_iter().zip(protected) {
-            // Every job ran (a panic in one is passed on), so every period
-            // is here; were one not, stopping beats publishing it unprotected.
-            let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
-            out.record(k, &p.expect("every period is protected"));
+        // nationally, before any page can be written): a few at a time on
+        // every core, then recorded in order, so that only those few
+        // periods' workings are held at once.
+        let at_once = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+        for keys in keys.chunks(at_once) {
+            let protected: Vec<std::sync::Mutex<Option<Period>>> =
+                keys.iter().map(|_| std::sync::Mutex::new(None)).collect();
+            let structural = &out.structural;
+            let protecting = crate::in_parallel(keys.len(), |i| {
+                let k = keys[i];
+                let rules = Rules::of(indicators.iter().find(|ind| ind.id == k.0));
+                let mut p = Period::new(&rows[&k], structural, primary, rules);
+                p.protect();
+                *protected[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+                Ok(())
+            });
+            assert!(protecting.is_ok(), "protecting a period cannot fail");
+            for (&k, p) in keys.iter().zip(protected) {
+                // Every job ran (a panic in one is passed on), so every
+                // period is here; were one not, stopping beats publishing it
+                // unprotected.
+                let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
+                out.record(k, &p.expect("every period is protected"));
+            }
         }
         if out.summary.secondary + out.summary.groups_withheld > 0 {
             tracing::info!(
