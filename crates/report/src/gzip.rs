@@ -33,7 +33,9 @@ struct Block {
 /// What the block makers and the writer share: the blocks done and not
 /// yet written, how many are written, and the first error.
 struct Shared {
-    done: BTreeMap<usize, Result<Block>>,
+    /// Each block made, failed, or the panic of the thread making it,
+    /// which the writer passes on (waiting for it instead would hang).
+    done: BTreeMap<usize, std::thread::Result<Result<Block>>>,
     written: usize,
 }
 
@@ -84,8 +86,9 @@ pub fn write_blocks(
                     if stop.load(Ordering::Relaxed) {
                         return;
                     }
-                    let block =
-                        make(i).and_then(|data| deflate(&data, level, i + 1 == blocks).map_err(io));
+                    let block = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        make(i).and_then(|data| deflate(&data, level, i + 1 == blocks).map_err(io))
+                    }));
                     lock().done.insert(i, block);
                     turn.notify_all();
                 }
@@ -104,7 +107,15 @@ pub fn write_blocks(
                         }
                         state = turn.wait(state).unwrap_or_else(|p| p.into_inner());
                     }
-                }?;
+                };
+                let block = match block {
+                    Ok(block) => block?,
+                    Err(panic) => {
+                        stop.store(true, Ordering::Relaxed);
+                        turn.notify_all();
+                        std::panic::resume_unwind(panic);
+                    }
+                };
                 out.write_all(&block.deflated).map_err(io)?;
                 crc.combine(&block.crc);
                 len += block.len;
@@ -205,6 +216,24 @@ mod tests {
             let bytes = std::fs::read(&path).unwrap();
             assert_eq!(bytes[..10], HEADER);
         }
+    }
+
+    #[test]
+    fn a_block_that_panics_passes_the_panic_on_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv.gz");
+        let outcome = std::panic::catch_unwind(|| {
+            write_blocks(&path, 50, 6, |i| {
+                assert!(i != 5, "block 5 cannot be made");
+                Ok(block(i))
+            })
+        });
+        let panic = outcome.unwrap_err();
+        let message = panic
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| panic.downcast_ref::<String>().map(String::as_str));
+        assert_eq!(message, Some("block 5 cannot be made"));
     }
 
     #[test]
