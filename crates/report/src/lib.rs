@@ -382,8 +382,7 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
             write_table(scope, &data, published)
         });
         let pages = pages_and_downloads(input, &site, staging, &data);
-        let [csv, parquet] =
-            threads.map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        let [csv, parquet] = threads.map(joined);
         let counts = pages?;
         csv?;
         parquet?;
@@ -398,21 +397,41 @@ fn write_table<'scope>(
     data: &'scope Path,
     published: &'scope [ResultRow],
 ) -> [std::thread::ScopedJoinHandle<'scope, Result<()>>; 2] {
-    let csv = scope.spawn(move || -> Result<()> {
+    [
+        alongside(
+            scope,
+            "results table as CSV (beside the pages)",
+            move || write_csv_gz(&data.join("indicator_results.csv.gz"), published),
+        ),
+        alongside(
+            scope,
+            "results table as Parquet (beside the pages)",
+            move || write_parquet(&data.join("indicator_results.parquet"), published),
+        ),
+    ]
+}
+
+/// Runs `work` on a thread of its own beside the pages; logs how long it
+/// took as `what`, then hands back the memory it freed.
+fn alongside<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    what: &'static str,
+    work: impl FnOnce() -> Result<()> + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, Result<()>> {
+    scope.spawn(move || {
         let t = std::time::Instant::now();
-        write_csv_gz(&data.join("indicator_results.csv.gz"), published)?;
-        stage("results table as CSV (beside the pages)", t);
+        work()?;
+        stage(what, t);
         release_freed_memory();
         Ok(())
-    });
-    let parquet = scope.spawn(move || -> Result<()> {
-        let t = std::time::Instant::now();
-        write_parquet(&data.join("indicator_results.parquet"), published)?;
-        stage("results table as Parquet (beside the pages)", t);
-        release_freed_memory();
-        Ok(())
-    });
-    [csv, parquet]
+    })
+}
+
+/// A thread's outcome; its panic is passed on.
+fn joined(thread: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
+    thread
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 /// Hands memory a finished writer freed back to the system. glibc keeps it
@@ -447,20 +466,14 @@ fn pages_and_downloads(
     // beside the pages (seconds of one core's work nationally, which at the
     // end of publishing left the other core idle).
     std::thread::scope(|scope| {
-        let workbook = scope.spawn(|| -> Result<()> {
-            let t = std::time::Instant::now();
+        let workbook = alongside(scope, "Excel workbook (beside the pages)", || {
             write(
                 &data.join("board-pack.xlsx"),
                 &workbook::board_workbook(site)?,
-            )?;
-            stage("Excel workbook (beside the pages)", t);
-            release_freed_memory();
-            Ok(())
+            )
         });
         let pages = pages_and_csvs(input, site, staging, data);
-        let workbook = workbook
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        let workbook = joined(workbook);
         let counts = pages?;
         workbook?;
         Ok(counts)
