@@ -229,6 +229,16 @@ fn metadata_block(text: &str) -> Option<(&str, usize)> {
 }
 
 impl Indicator {
+    /// The SQL after its metadata block: what the engine runs. Indicators
+    /// whose queries are the same text (a DSR and an ISR over the same
+    /// strata) have the same output within a run.
+    pub fn query(&self) -> &str {
+        metadata_block(&self.sql)
+            .and_then(|_| self.sql.find("*/"))
+            .map_or(self.sql.as_str(), |end| &self.sql[end + 2..])
+            .trim()
+    }
+
     pub fn parse(path: &Path, text: &str) -> Result<Indicator> {
         let (block, first_line) =
             metadata_block(text).ok_or_else(|| CatalogueError::NoMetadata {
@@ -432,6 +442,25 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "/*\nid = \"dna_rate\"\ntitle = \"DNA\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"GPAD\"\n*/\nSELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator\n";
+
+    #[test]
+    fn the_query_is_the_sql_after_the_metadata_block() {
+        let ind = Indicator::parse(Path::new("dna_rate.sql"), GOOD).unwrap();
+        assert_eq!(
+            ind.query(),
+            "SELECT 'A81001' AS practice_code, DATE '2026-09-01' AS period, 5 AS numerator, 100 AS denominator"
+        );
+        // Another indicator's header over the same query: the same query.
+        let other = GOOD
+            .replace("\"dna_rate\"", "\"dna_rate_again\"")
+            .replace("title = \"DNA\"", "title = \"Again\"");
+        let again = Indicator::parse(Path::new("dna_rate_again.sql"), &other).unwrap();
+        assert_eq!(again.query(), ind.query());
+        // A `*/` inside the query stays in it.
+        let odd = format!("{GOOD}/* a note */");
+        let odd = Indicator::parse(Path::new("dna_rate.sql"), &odd).unwrap();
+        assert!(odd.query().ends_with("/* a note */"), "{}", odd.query());
+    }
 
     #[test]
     fn parses_metadata_and_defaults() {

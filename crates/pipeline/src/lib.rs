@@ -1752,6 +1752,7 @@ impl Pipeline {
         views: &str,
         versions: &BTreeMap<String, u64>,
         (reuse_kept, keep): (bool, bool),
+        same_query: &mut SameQuery,
     ) -> (
         std::result::Result<Vec<IndicatorRow>, peerbench_indicators::IndicatorError>,
         bool,
@@ -1762,17 +1763,25 @@ impl Pipeline {
             Ok(read) => reuse::key(ind, views, versions, &read),
             Err(_) => None,
         };
+        let shared = same_query.take(ind);
         if let (Some(key), true) = (&key, reuse_kept)
             && let Some(kept) = reuse::load(warehouse, &ind.id, key).await
         {
+            let kept = Arc::new(kept);
+            same_query.hold(ind, &kept);
             return (peerbench_indicators::rows_of(ind, &kept.batches), true);
         }
         let t = std::time::Instant::now();
-        let computed =
-            match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
-                Ok(c) => c,
-                Err(e) => return (Err(e), false),
-            };
+        let computed = match shared {
+            Some(computed) => computed,
+            None => {
+                match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
+                    Ok(c) => Arc::new(c),
+                    Err(e) => return (Err(e), false),
+                }
+            }
+        };
+        same_query.hold(ind, &computed);
         let sql = t.elapsed().as_secs_f64();
         let rows = peerbench_indicators::rows_of(ind, &computed.batches);
         let read = t.elapsed().as_secs_f64() - sql;
@@ -1990,6 +1999,7 @@ impl Pipeline {
         // time, so comparisons are then all the stage does.
         let mut comparing: std::collections::VecDeque<Comparing> = Default::default();
         let side_by_side = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut same_query = SameQuery::of(catalogue.iter().filter(|ind| !ind.draft));
         for (i, ind) in catalogue.iter().enumerate() {
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
@@ -2020,6 +2030,7 @@ impl Pipeline {
                     views,
                     &manifest.table_versions,
                     (reuse_kept, *keep_outputs),
+                    &mut same_query,
                 )
                 .instrument(indicators_span.clone())
                 .await;
@@ -2482,4 +2493,54 @@ async fn source_jumps(
         }
     }
     Ok(Some(jumps))
+}
+
+/// Indicators whose queries are the same text (the standardised DSR and
+/// ISR both read the admissions strata, 5.7 million rows nationally at 24
+/// months): the query runs once, for the first of them, and its output is
+/// held until the last has read it, then let go.
+struct SameQuery {
+    /// Query text → indicators still to read it, and its output once run.
+    waiting: HashMap<String, (usize, Option<Arc<peerbench_indicators::Computed>>)>,
+}
+
+impl SameQuery {
+    fn of<'a>(indicators: impl Iterator<Item = &'a Indicator>) -> SameQuery {
+        let mut waiting: HashMap<String, (usize, Option<_>)> = HashMap::new();
+        for ind in indicators {
+            waiting.entry(ind.query().to_string()).or_default().0 += 1;
+        }
+        // A query only one indicator runs is never held.
+        waiting.retain(|_, (n, _)| *n > 1);
+        SameQuery { waiting }
+    }
+
+    /// The output of `ind`'s query if an earlier indicator ran it tonight.
+    /// Called once for each indicator as it starts: after the last of them
+    /// the output is let go.
+    fn take(&mut self, ind: &Indicator) -> Option<Arc<peerbench_indicators::Computed>> {
+        let (left, held) = self.waiting.get_mut(ind.query())?;
+        *left -= 1;
+        let computed = held.clone();
+        if *left == 0 {
+            self.waiting.remove(ind.query());
+        }
+        if computed.is_some() {
+            tracing::debug!(
+                indicator = ind.id,
+                "the same query as an earlier indicator's: run once"
+            );
+        }
+        computed
+    }
+
+    /// Holds `ind`'s query output for the indicators still to read it.
+    fn hold(&mut self, ind: &Indicator, computed: &Arc<peerbench_indicators::Computed>) {
+        // Gone when no indicator still to start runs the query.
+        if let Some((_, held)) = self.waiting.get_mut(ind.query())
+            && held.is_none()
+        {
+            *held = Some(Arc::clone(computed));
+        }
+    }
 }

@@ -288,3 +288,47 @@ fn the_report_id_hashes_versions_and_every_indicators_sql() {
     );
     assert_ne!(report_id(&versions, &[]), id);
 }
+
+#[test]
+fn a_query_two_indicators_share_is_held_until_the_last_has_read_it() {
+    let header = |id: &str| {
+        format!(
+            "/*\nid = \"{id}\"\ntitle = \"t\"\nnumerator = \"n\"\ndenominator = \"d\"\ndomain = \"demand\"\nvalue_type = \"proportion\"\npolarity = \"low_is_good\"\ndefinition = \"x\"\nsource = \"s\"\n*/\n"
+        )
+    };
+    let strata = "SELECT practice_code, month AS period FROM strata";
+    let ind = |id: &str, sql: &str| {
+        Indicator::parse(
+            Path::new(&format!("{id}.sql")),
+            &format!("{}{sql}", header(id)),
+        )
+        .unwrap()
+    };
+    let (dsr, isr, other) = (
+        ind("dsr", strata),
+        ind("isr", strata),
+        ind("other", "SELECT 1"),
+    );
+    let output = Arc::new(peerbench_indicators::Computed {
+        schema: Arc::new(arrow::datatypes::Schema::empty()),
+        batches: Vec::new(),
+    });
+    let mut same = SameQuery::of([&dsr, &other, &isr].into_iter());
+    assert!(same.take(&dsr).is_none(), "the first runs the query");
+    same.hold(&dsr, &output);
+    assert!(same.take(&other).is_none(), "a query of its own");
+    same.hold(&other, &output);
+    let shared = same
+        .take(&isr)
+        .expect("the second reads the first's output");
+    assert!(Arc::ptr_eq(&shared, &output));
+    assert!(same.waiting.is_empty(), "let go after the last reader");
+
+    // The first fails: nothing is held, and the second runs the query
+    // itself without holding its output for no one.
+    let mut same = SameQuery::of([&dsr, &isr].into_iter());
+    assert!(same.take(&dsr).is_none());
+    assert!(same.take(&isr).is_none());
+    same.hold(&isr, &output);
+    assert!(same.waiting.is_empty());
+}
