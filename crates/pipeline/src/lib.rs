@@ -1751,8 +1751,7 @@ impl Pipeline {
         ind: &Indicator,
         views: &str,
         versions: &BTreeMap<String, u64>,
-        (reuse_kept, keep): (bool, bool),
-        same_query: &mut SameQuery,
+        outputs: &mut Outputs,
     ) -> (
         std::result::Result<Vec<IndicatorRow>, peerbench_indicators::IndicatorError>,
         bool,
@@ -1763,8 +1762,13 @@ impl Pipeline {
             Ok(read) => reuse::key(ind, views, versions, &read),
             Err(_) => None,
         };
+        let Outputs {
+            reuse_kept,
+            keep,
+            same_query,
+        } = outputs;
         let shared = same_query.take(ind);
-        if let (Some(key), true) = (&key, reuse_kept)
+        if let (Some(key), true) = (&key, *reuse_kept)
             && let Some(kept) = reuse::load(warehouse, &ind.id, key).await
         {
             let kept = Arc::new(kept);
@@ -1785,7 +1789,7 @@ impl Pipeline {
         let sql = t.elapsed().as_secs_f64();
         let rows = peerbench_indicators::rows_of(ind, &computed.batches);
         let read = t.elapsed().as_secs_f64() - sql;
-        if let (Ok(_), Some(key), true) = (&rows, &key, keep) {
+        if let (Ok(_), Some(key), true) = (&rows, &key, *keep) {
             reuse::store(warehouse, &ind.id, key, &computed).await;
         }
         tracing::debug!(
@@ -1999,7 +2003,11 @@ impl Pipeline {
         // time, so comparisons are then all the stage does.
         let mut comparing: std::collections::VecDeque<Comparing> = Default::default();
         let side_by_side = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut same_query = SameQuery::of(catalogue.iter().filter(|ind| !ind.draft));
+        let mut outputs = Outputs {
+            reuse_kept,
+            keep: *keep_outputs,
+            same_query: SameQuery::of(catalogue.iter().filter(|ind| !ind.draft)),
+        };
         for (i, ind) in catalogue.iter().enumerate() {
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
@@ -2029,8 +2037,7 @@ impl Pipeline {
                     ind,
                     views,
                     &manifest.table_versions,
-                    (reuse_kept, *keep_outputs),
-                    &mut same_query,
+                    &mut outputs,
                 )
                 .instrument(indicators_span.clone())
                 .await;
@@ -2493,6 +2500,15 @@ async fn source_jumps(
         }
     }
     Ok(Some(jumps))
+}
+
+/// Where tonight's indicator outputs come from and whether they are kept.
+struct Outputs {
+    /// An output kept by an earlier run is read back when its key matches.
+    reuse_kept: bool,
+    /// Each computed output is kept for later runs.
+    keep: bool,
+    same_query: SameQuery,
 }
 
 /// Indicators whose queries are the same text (the standardised DSR and
