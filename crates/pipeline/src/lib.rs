@@ -1755,6 +1755,7 @@ impl Pipeline {
     ) -> (
         std::result::Result<Vec<IndicatorRow>, peerbench_indicators::IndicatorError>,
         bool,
+        Option<f64>,
     ) {
         // An indicator that cannot be planned has no key; computing it
         // gives the error its usual words.
@@ -1773,7 +1774,11 @@ impl Pipeline {
         {
             let kept = Arc::new(kept);
             same_query.hold(ind, &kept);
-            return (peerbench_indicators::rows_of(ind, &kept.batches), true);
+            return (
+                peerbench_indicators::rows_of(ind, &kept.batches),
+                true,
+                None,
+            );
         }
         let t = std::time::Instant::now();
         let computed = match shared {
@@ -1781,7 +1786,7 @@ impl Pipeline {
             None => {
                 match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
                     Ok(c) => Arc::new(c),
-                    Err(e) => return (Err(e), false),
+                    Err(e) => return (Err(e), false, None),
                 }
             }
         };
@@ -1797,7 +1802,7 @@ impl Pipeline {
             "SQL {sql:.2}s, rows {read:.2}s, kept {:.2}s",
             t.elapsed().as_secs_f64() - sql - read
         );
-        (rows, false)
+        (rows, false, Some(sql))
     }
 
     async fn run_locked(
@@ -2011,13 +2016,17 @@ impl Pipeline {
         for (i, ind) in catalogue.iter().enumerate() {
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
-            let mut record = |status: &str, rows: usize, seconds: f64, error: Option<String>| {
+            let mut record = |status: &str,
+                              rows: usize,
+                              (seconds, sql_seconds): (f64, Option<f64>),
+                              error: Option<String>| {
                 manifest.indicators.push(manifest::IndicatorRun {
                     id: ind.id.clone(),
                     sql_sha256: sql_sha256.clone(),
                     status: status.to_string(),
                     rows,
                     seconds,
+                    sql_seconds,
                     error,
                 });
             };
@@ -2026,11 +2035,11 @@ impl Pipeline {
             // half-written indicator cannot cost the board its pack.
             if ind.draft {
                 indicators_span.in_scope(|| tracing::info!(indicator = ind.id, "draft: not run"));
-                record("draft_not_run", 0, 0.0, None);
+                record("draft_not_run", 0, (0.0, None), None);
                 continue;
             }
             let started = std::time::Instant::now();
-            let (computed, reused) = self
+            let (computed, reused, sql) = self
                 .compute_or_reuse(
                     warehouse,
                     ctx,
@@ -2049,7 +2058,12 @@ impl Pipeline {
                     indicators_span.in_scope(|| {
                         tracing::info!(indicator = ind.id, rows = rows.len(), "{status}")
                     });
-                    record(status, rows.len(), started.elapsed().as_secs_f64(), None);
+                    record(
+                        status,
+                        rows.len(),
+                        (started.elapsed().as_secs_f64(), sql),
+                        None,
+                    );
                     manifest.counts.indicator_rows += rows.len();
                     if comparing.len() >= side_by_side
                         && let Some(first) = comparing.pop_front()
@@ -2076,7 +2090,7 @@ impl Pipeline {
                     record(
                         "failed",
                         0,
-                        started.elapsed().as_secs_f64(),
+                        (started.elapsed().as_secs_f64(), None),
                         Some(e.to_string()),
                     );
                     if matches!(e, peerbench_indicators::IndicatorError::Engine { .. }) {

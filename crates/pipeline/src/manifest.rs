@@ -78,6 +78,11 @@ pub struct IndicatorRun {
     pub status: String,
     pub rows: usize,
     pub seconds: f64,
+    /// Of `seconds`, running the SQL and collecting its output, when it was
+    /// computed (0 when an earlier indicator ran the very same query); the
+    /// rest is reading and checking the output and keeping it for reuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
