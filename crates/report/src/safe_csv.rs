@@ -112,7 +112,9 @@ pub enum Cell<'a> {
 /// `"` doubled, `\n` after each row; the tests hold it to that) straight
 /// into one buffer: numbers never need quotes, and the national results
 /// table is 70 million of them, each of which the `csv` crate copied twice
-/// and looked through for a quote.
+/// and looked through for a quote. The last rows reach `out` only through
+/// [`CsvWriter::finish`]: nothing is written on drop, where a failed write
+/// could not be reported.
 pub struct CsvWriter<W: Write> {
     out: W,
     buf: Vec<u8>,
