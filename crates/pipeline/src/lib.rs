@@ -395,23 +395,10 @@ impl Compared {
         self.waited += waiting.elapsed();
         self.results.extend(results);
         self.took += took;
-        release_freed_memory();
-    }
-}
-
-/// Hands memory that has been freed back to the system: after each
-/// indicator (its SQL's buffers and its output rows) and before publishing.
-/// glibc keeps freed memory for reuse, spread over its heaps, so the result
-/// set grew on top of it: nationally over two years the peak was 3.87 GB at
-/// the end of the comparisons with none of these calls and 3.73 GB with
-/// them, and publishing starts 0.4 GB lower. Other allocators return memory
-/// on their own.
-fn release_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases free memory; it has no
-    // preconditions and may be called at any time from any thread.
-    unsafe {
-        libc::malloc_trim(0);
+        // Freed memory handed back after each indicator and before
+        // publishing: nationally over two years the peak was 3.87 GB at
+        // the end of the comparisons without it and 3.73 GB with it.
+        peerbench_report::release_freed_memory();
     }
 }
 
@@ -2228,7 +2215,7 @@ impl Pipeline {
         outliers.retain(|id, _| !not_computed.iter().any(|n| n.id == *id));
         add_stage_time(manifest, "compare", stage_started.elapsed());
         stage_finished("compare", manifest.stage_seconds["compare"]);
-        release_freed_memory();
+        peerbench_report::release_freed_memory();
         let stage_started = std::time::Instant::now();
         let publish_span = stage_span("publish");
         let _publishing = publish_span.enter();

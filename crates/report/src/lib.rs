@@ -434,12 +434,13 @@ fn joined(thread: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// Hands memory a finished writer freed back to the system. glibc keeps it
-/// in that thread's heap, out of reach of the threads still writing pages:
-/// nationally over two years the results table's Parquet and the workbook,
-/// finished while the pages went on, kept about 0.2 GB the pages then took
-/// afresh, and the run's peak rose past 4 GB.
-fn release_freed_memory() {
+/// Hands freed memory back to the system (glibc's `malloc_trim`; other
+/// allocators return memory on their own). glibc keeps it in the heap of
+/// the thread that freed it, out of reach of the others: nationally over
+/// two years the results table's Parquet and the workbook, finished while
+/// the pages went on, kept about 0.2 GB the pages then took afresh, and the
+/// run's peak rose past 4 GB. The pipeline calls it between indicators.
+pub fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it has no
     // preconditions and may be called at any time from any thread.
