@@ -31,9 +31,15 @@ pub fn repo() -> PathBuf {
 }
 
 pub fn peerbench(args: &[&str]) -> Output {
+    peerbench_in(&repo(), args)
+}
+
+/// The binary started from `folder`, as a scheduler with another working
+/// directory would start it.
+pub fn peerbench_in(folder: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_peerbench"))
         .args(args)
-        .current_dir(repo())
+        .current_dir(folder)
         .env("RUST_LOG", "warn")
         .output()
         .expect("run peerbench")

@@ -93,6 +93,18 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         std::fs::read(dir.path().join("o/index.html")).unwrap(),
         published
     );
+    // Nor from another working directory: the ledger knows each file by
+    // its path from the pipeline's folder, not by how this run names it.
+    for folder in [dir.path(), &dir.path().join("data"), Path::new("/")] {
+        let o = crate::peerbench_in(folder, &["run", p]);
+        assert_eq!(
+            o.status.code(),
+            Some(99),
+            "from {}: {}",
+            folder.display(),
+            stderr(&o)
+        );
+    }
 
     // A dry run says so too, and changes nothing.
     let o = peerbench(&["run", p, "--dry-run"]);
@@ -168,7 +180,15 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         .collect();
     assert_eq!(
         outcomes,
-        ["success", "success", "nothing_new", "success"],
+        [
+            "success",
+            "success",
+            "nothing_new",
+            "nothing_new",
+            "nothing_new",
+            "nothing_new",
+            "success"
+        ],
         "{listing}"
     );
 }

@@ -59,6 +59,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) struct Extract {
     /// How the file is named in messages, the quarantine and the ledger.
     pub label: String,
+    /// Who the file is to the ledger: its path from the pipeline's folder,
+    /// the same whichever folder the run is started from.
+    pub key: String,
     pub path: PathBuf,
     /// Removes the download when the load is done.
     _download: Option<tempfile::TempPath>,
@@ -82,6 +85,7 @@ fn local_extracts(source: &Source, base_dir: &Path) -> Result<Vec<Extract>> {
         .filter(|path| !outside.contains(path))
         .map(|path| Extract {
             label: label(&path),
+            key: key(&path, base_dir),
             path,
             _download: None,
         })
@@ -145,6 +149,7 @@ async fn remote_extracts(source: &Source) -> Result<Vec<Extract>> {
             .await
             .map_err(remote)?;
         out.push(Extract {
+            key: label.clone(),
             label,
             path: path.to_path_buf(),
             _download: Some(path),
@@ -275,6 +280,25 @@ pub(crate) fn label_without_following(path: &Path) -> String {
 /// working directory when it lies below it, so users can open it directly.
 pub(crate) fn label(path: &Path) -> String {
     shown(path, path.canonicalize().ok())
+}
+
+/// Who a local file is to the ledger: its real path relative to the
+/// pipeline's real folder (`../data/x.csv` when it lies beside it).
+/// Labels follow the working directory, so a run started from another
+/// folder would otherwise find every file new and read them all again.
+pub(crate) fn key(path: &Path, base_dir: &Path) -> String {
+    let (Ok(file), Ok(base)) = (path.canonicalize(), base_dir.canonicalize()) else {
+        return label(path);
+    };
+    let shared = file
+        .components()
+        .zip(base.components())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let up = base.components().count() - shared;
+    let mut relative: PathBuf = std::iter::repeat_n(std::path::Component::ParentDir, up).collect();
+    relative.extend(file.components().skip(shared));
+    relative.to_string_lossy().into_owned()
 }
 
 /// `resolved` (an absolute path) relative to the working directory when it

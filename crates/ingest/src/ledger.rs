@@ -39,6 +39,11 @@ fn ledger_schema() -> SchemaRef {
         // rows_read = rows_loaded + rows_quarantined + rows_superseded, checked
         // before the load commits.
         Field::new("rows_read", DataType::Int64, true),
+        // The file from the pipeline's folder (`FileOutcome::key`); `file`
+        // is as the working directory saw it. Null in older ledgers, whose
+        // loads are read again once rather than trusted by a name that
+        // depended on where the run was started.
+        Field::new("file_key", DataType::Utf8, true),
     ]))
 }
 
@@ -72,6 +77,9 @@ pub(crate) async fn record(
             counts(|f| f.rows_superseded),
             Arc::new(StringArray::from(vec![definition.to_string(); n])),
             counts(|f| f.rows_read),
+            Arc::new(StringArray::from(
+                files.iter().map(|f| f.key.clone()).collect::<Vec<_>>(),
+            )),
         ],
     )
     .map_err(IngestError::arrow(format!(
@@ -83,14 +91,14 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// The (file, sha256) pairs of the source's latest recorded load.
+/// The (file key, sha256) pairs of the source's latest recorded load.
 pub(crate) async fn last_loaded(
     warehouse: &Warehouse,
     table: &str,
     definition: &str,
 ) -> Result<HashSet<(String, String)>> {
     let sql = format!(
-        "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' \
+        "SELECT file_key, sha256 FROM {LEDGER_TABLE} WHERE source = '{table}' \
          AND definition = '{definition}' AND table_version = \
          (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}')"
     );
@@ -101,14 +109,16 @@ pub(crate) async fn last_loaded(
     };
     let mut out = HashSet::new();
     for batch in batches.unwrap_or_default() {
-        let files = strings(LEDGER_TABLE, batch.column(0))?;
+        let keys = strings(LEDGER_TABLE, batch.column(0))?;
         let hashes = strings(LEDGER_TABLE, batch.column(1))?;
-        out.extend(
-            files
-                .into_iter()
-                .zip(hashes)
-                .filter_map(|(f, h)| Some((f?, h?))),
-        );
+        for (key, hash) in keys.into_iter().zip(hashes) {
+            // A load recorded before file keys: it cannot vouch for files
+            // found from this working directory, so read them again.
+            let (Some(key), Some(hash)) = (key, hash) else {
+                return Ok(HashSet::new());
+            };
+            out.insert((key, hash));
+        }
     }
     Ok(out)
 }
@@ -171,57 +181,82 @@ pub(crate) async fn first_loaded(
     Ok(out)
 }
 
-/// The files of the source's latest load (file → hash) and the
-/// definitions it was checked under; empty when the ledger cannot say.
-pub(crate) async fn latest_files(
-    warehouse: &Warehouse,
-    table: &str,
-) -> Result<(BTreeMap<String, String>, BTreeSet<String>)> {
+/// The source's latest load as the ledger records it, for `plan`.
+#[derive(Debug, Default)]
+pub(crate) struct LastLoad {
+    /// File key → hash and the name the load gave the file.
+    pub files: BTreeMap<String, (String, String)>,
+    /// The definitions the files were checked under.
+    pub definitions: BTreeSet<String>,
+    /// Recorded before file keys: read again, as `last_loaded` has it.
+    pub before_keys: bool,
+}
+
+/// The files of the source's latest load and what they were checked
+/// under; empty when the ledger cannot say.
+pub(crate) async fn latest_files(warehouse: &Warehouse, table: &str) -> Result<LastLoad> {
     let t = table;
     let sql = format!(
-        "SELECT file, sha256, definition FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = \
+        "SELECT coalesce(file_key, file), sha256, definition, file, file_key IS NULL \
+         FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = \
          (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{t}')"
     );
-    let mut before: BTreeMap<String, String> = BTreeMap::new();
-    let mut definitions = BTreeSet::new();
+    let mut last = LastLoad::default();
     for b in query_table(warehouse, LEDGER_TABLE, &sql)
         .await
         .ok()
         .flatten()
         .unwrap_or_default()
     {
-        let (f, h, d) = (
+        let (k, h, d, f) = (
             strings(LEDGER_TABLE, b.column(0))?,
             strings(LEDGER_TABLE, b.column(1))?,
             strings(LEDGER_TABLE, b.column(2))?,
+            strings(LEDGER_TABLE, b.column(3))?,
         );
+        let unkeyed = b
+            .column(4)
+            .as_any()
+            .downcast_ref::<arrow::array::BooleanArray>()
+            .is_none_or(|a| a.iter().any(|v| v != Some(false)));
+        last.before_keys |= unkeyed;
         for r in 0..b.num_rows() {
-            before.insert(
-                f[r].clone().unwrap_or_default(),
-                h[r].clone().unwrap_or_default(),
+            last.files.insert(
+                k[r].clone().unwrap_or_default(),
+                (
+                    h[r].clone().unwrap_or_default(),
+                    f[r].clone().unwrap_or_default(),
+                ),
             );
-            definitions.insert(d[r].clone().unwrap_or_default());
+            last.definitions.insert(d[r].clone().unwrap_or_default());
         }
     }
-    Ok((before, definitions))
+    Ok(last)
 }
 
 /// A file's rows as the ledger counts them: loaded, quarantined, superseded.
 type Counts = [i64; 3];
 
-/// The source's latest load in the ledger: each file's counts and the
-/// table version it committed. None when the ledger predates
+/// A file of a recorded load: the name that load gave it and its rows.
+struct Recorded {
+    file: String,
+    counts: Counts,
+}
+
+/// The source's latest load in the ledger: each file's counts by key and
+/// the table version it committed. None when the ledger predates
 /// `rows_superseded` or holds no load of it.
 async fn latest_load(
     warehouse: &Warehouse,
     table: &str,
     at: Option<u64>,
-) -> Result<Option<(HashMap<String, Counts>, i64)>> {
+) -> Result<Option<(HashMap<String, Recorded>, i64)>> {
     let ledger = query_table(
         warehouse,
         LEDGER_TABLE,
         &format!(
-            "SELECT file, rows_loaded, rows_quarantined, coalesce(rows_superseded, 0), table_version \
+            "SELECT coalesce(file_key, file), rows_loaded, rows_quarantined, coalesce(rows_superseded, 0), \
+             table_version, file \
              FROM {LEDGER_TABLE} WHERE source = '{table}' AND table_version = {}",
             load_at(table, at)
         ),
@@ -231,9 +266,10 @@ async fn latest_load(
     let Ok(Some(ledger)) = ledger else {
         return Ok(None);
     };
-    let mut counts: HashMap<String, Counts> = HashMap::new();
+    let mut counts: HashMap<String, Recorded> = HashMap::new();
     let mut version = None;
     for b in ledger {
+        let files = strings(LEDGER_TABLE, b.column(5))?;
         let (loaded, quarantined, superseded) = (
             int64s(LEDGER_TABLE, b.column(1))?,
             int64s(LEDGER_TABLE, b.column(2))?,
@@ -243,10 +279,13 @@ async fn latest_load(
             .first()
             .copied()
             .or(version);
-        for (r, name) in strings(LEDGER_TABLE, b.column(0))?.into_iter().enumerate() {
+        for (r, key) in strings(LEDGER_TABLE, b.column(0))?.into_iter().enumerate() {
             counts.insert(
-                name.unwrap_or_default(),
-                [loaded[r], quarantined[r], superseded[r]],
+                key.unwrap_or_default(),
+                Recorded {
+                    file: files[r].clone().unwrap_or_default(),
+                    counts: [loaded[r], quarantined[r], superseded[r]],
+                },
             );
         }
     }
@@ -280,7 +319,8 @@ pub async fn outcome_at(
         };
         let t = &source.table;
         let sql = format!(
-            "SELECT file, sha256 FROM {LEDGER_TABLE} WHERE source = '{t}' AND table_version = {} ORDER BY file",
+            "SELECT file, coalesce(file_key, file), sha256 FROM {LEDGER_TABLE} \
+             WHERE source = '{t}' AND table_version = {} ORDER BY file",
             load_at(t, Some(version))
         );
         let mut files = Vec::new();
@@ -288,10 +328,15 @@ pub async fn outcome_at(
             .await?
             .unwrap_or_default()
         {
-            let names = strings(LEDGER_TABLE, b.column(0))?;
-            for (file, sha256) in names.into_iter().zip(strings(LEDGER_TABLE, b.column(1))?) {
+            let (names, keys, hashes) = (
+                strings(LEDGER_TABLE, b.column(0))?,
+                strings(LEDGER_TABLE, b.column(1))?,
+                strings(LEDGER_TABLE, b.column(2))?,
+            );
+            for ((file, key), sha256) in names.into_iter().zip(keys).zip(hashes) {
                 files.push(FileOutcome::unread(
                     file.unwrap_or_default(),
+                    key.unwrap_or_default(),
                     sha256.unwrap_or_default(),
                 ));
             }
@@ -332,12 +377,12 @@ pub(crate) async fn unchanged_outcome(
     // The rows that load set aside, from the quarantine log: the
     // `quarantine` table may be from a later run that failed before
     // rewriting it, or from before this load.
-    let Some(rejected) = logged_rows(warehouse, t, version).await? else {
+    let Some(mut rejected) = logged_rows(warehouse, t, version).await? else {
         return Ok(None);
     };
     // A load killed between its ledger and its quarantine log, or a log
     // from before the log existed: the books do not balance, so reload.
-    let logged: i64 = counts.values().map(|c| c[1]).sum();
+    let logged: i64 = counts.values().map(|c| c.counts[1]).sum();
     if rejected.len() as i64 != logged {
         tracing::info!(
             target: crate::LOG_TARGET,
@@ -346,8 +391,29 @@ pub(crate) async fn unchanged_outcome(
         );
         return Ok(None);
     }
+    // The rows are named as the run that loaded them named their files;
+    // this run may have been started from another folder.
+    let mut renamed: HashMap<&str, &str> = HashMap::new();
+    for f in &files {
+        let Some(recorded) = counts.get(&f.key) else {
+            return Ok(None);
+        };
+        if recorded.file != f.file {
+            renamed.insert(&recorded.file, &f.file);
+        }
+    }
+    for q in &mut rejected {
+        if let Some(now) = renamed.get(q.file.as_str()) {
+            q.reason = q.reason.replace(&q.file, now);
+            q.file = now.to_string();
+        }
+    }
     for f in &mut files {
-        let Some([loaded, quarantined, superseded]) = counts.get(&f.file) else {
+        let Some(Recorded {
+            counts: [loaded, quarantined, superseded],
+            ..
+        }) = counts.get(&f.key)
+        else {
             return Ok(None);
         };
         f.rows_loaded = *loaded as usize;

@@ -358,6 +358,7 @@ fn hashed(extracts: &[Extract]) -> Result<Vec<FileOutcome>> {
         .map(|extract| {
             Ok(FileOutcome::unread(
                 extract.label.clone(),
+                extract.key.clone(),
                 hash_file(&extract.path)?,
             ))
         })
@@ -436,7 +437,7 @@ async fn load_source(
     let files = hashed(&extracts)?;
     let current: HashSet<(String, String)> = files
         .iter()
-        .map(|f| (f.file.clone(), f.sha256.clone()))
+        .map(|f| (f.key.clone(), f.sha256.clone()))
         .collect();
     let table_exists = warehouse.version(&source.table).await?.is_some();
     let definition = load_definition(source, known_practices);

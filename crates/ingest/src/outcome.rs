@@ -8,7 +8,11 @@ use crate::resubmission::Resubmission;
 /// What happened to one file.
 #[derive(Debug, Clone)]
 pub struct FileOutcome {
+    /// The file as messages and the quarantine name it.
     pub file: String,
+    /// The file as the ledger knows it, whatever the working directory
+    /// (`Extract::key`).
+    pub key: String,
     pub sha256: String,
     pub encoding: &'static str,
     pub rows_read: usize,
@@ -21,9 +25,10 @@ pub struct FileOutcome {
 
 impl FileOutcome {
     /// A file known by its name and hash, before its rows are counted.
-    pub(crate) fn unread(file: String, sha256: String) -> FileOutcome {
+    pub(crate) fn unread(file: String, key: String, sha256: String) -> FileOutcome {
         FileOutcome {
             file,
+            key,
             sha256,
             encoding: "unknown",
             rows_read: 0,

@@ -7,7 +7,7 @@ use std::path::Path;
 use peerbench_warehouse::Warehouse;
 
 use crate::extraction::{extracts, hash_file};
-use crate::ledger::{latest_files, load_definition};
+use crate::ledger::{LastLoad, latest_files, load_definition};
 use crate::tables::register_codes;
 use crate::{Result, Source};
 
@@ -39,19 +39,19 @@ pub async fn plan(
         let extracts = extracts(source, base_dir).await?;
         let mut current = BTreeMap::new();
         for e in &extracts {
-            current.insert(e.label.clone(), hash_file(&e.path)?);
+            current.insert(e.key.clone(), (hash_file(&e.path)?, e.label.clone()));
         }
         let (load, why) = if warehouse.version(&source.table).await?.is_none() {
             (true, "new table: every file is read".into())
         } else {
-            let (before, definitions) = latest_files(warehouse, &source.table).await?;
+            let last = latest_files(warehouse, &source.table).await?;
             let known = if source.check_register {
                 known.as_ref()
             } else {
                 None
             };
             let definition = load_definition(source, known);
-            decide(&current, &before, &definitions, definition)
+            decide(&current, &last, definition)
         };
         plans.push(SourcePlan {
             table: source.table.clone(),
@@ -64,22 +64,29 @@ pub async fn plan(
 }
 
 /// Whether an existing table would be loaded again, and why: its files
-/// (`current`, file → hash) against those of its last load (`before`) and
-/// the definitions that load was checked under.
+/// (`current`, file key → hash and name) against those of its last load
+/// and the definitions that load was checked under.
 fn decide(
-    current: &BTreeMap<String, String>,
-    before: &BTreeMap<String, String>,
-    definitions: &BTreeSet<String>,
+    current: &BTreeMap<String, (String, String)>,
+    last: &LastLoad,
     definition: String,
 ) -> (bool, String) {
+    if last.before_keys {
+        return (
+            true,
+            "the last load was recorded before files were known by their path from the pipeline's folder: every file is read again, once".into(),
+        );
+    }
     let changed: Vec<&String> = current
         .iter()
-        .filter(|(f, h)| before.get(*f) != Some(h))
-        .map(|(f, _)| f)
+        .filter(|(k, (h, _))| last.files.get(*k).map(|(was, _)| was) != Some(h))
+        .map(|(_, (_, name))| name)
         .collect();
-    let gone: Vec<&String> = before
-        .keys()
-        .filter(|f| !current.contains_key(*f))
+    let gone: Vec<&String> = last
+        .files
+        .iter()
+        .filter(|(k, _)| !current.contains_key(*k))
+        .map(|(_, (_, name))| name)
         .collect();
     let name = |v: &[&String]| {
         let shown: Vec<&str> = v.iter().take(3).map(|f| f.as_str()).collect();
@@ -107,7 +114,7 @@ fn decide(
             ));
         }
         (true, why.join("; "))
-    } else if *definitions != BTreeSet::from([definition]) {
+    } else if last.definitions != BTreeSet::from([definition]) {
         (
             true,
             "the files are unchanged, but the checks, the source's definition or the practice register changed: every file is read again".into(),
@@ -124,19 +131,22 @@ fn decide(
 mod tests {
     use super::*;
 
-    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, (String, String)> {
         pairs
             .iter()
-            .map(|(f, h)| (f.to_string(), h.to_string()))
+            .map(|(f, h)| (f.to_string(), (h.to_string(), format!("./{f}"))))
             .collect()
     }
 
     #[test]
     fn a_source_is_read_again_when_a_file_or_its_definition_changed() {
-        let before = files(&[("a.csv", "1"), ("b.csv", "2")]);
-        let defined = BTreeSet::from(["d1".to_string()]);
+        let last = LastLoad {
+            files: files(&[("a.csv", "1"), ("b.csv", "2")]),
+            definitions: BTreeSet::from(["d1".to_string()]),
+            before_keys: false,
+        };
         let decide_now = |current: &[(&str, &str)], definition: &str| {
-            decide(&files(current), &before, &defined, definition.to_string())
+            decide(&files(current), &last, definition.to_string())
         };
         assert_eq!(
             decide_now(&[("a.csv", "1"), ("b.csv", "2")], "d1"),
@@ -156,7 +166,7 @@ mod tests {
             decide_now(&[("a.csv", "9"), ("c.csv", "3")], "d1"),
             (
                 true,
-                "2 file(s) new or changed: a.csv, c.csv; 1 file(s) gone since the last load: b.csv"
+                "2 file(s) new or changed: ./a.csv, ./c.csv; 1 file(s) gone since the last load: ./b.csv"
                     .into()
             )
         );
@@ -173,8 +183,22 @@ mod tests {
             ),
             (
                 true,
-                "5 file(s) new or changed: a.csv, b.csv, c.csv and 2 more".into()
+                "5 file(s) new or changed: ./a.csv, ./b.csv, ./c.csv and 2 more".into()
             )
+        );
+        // A ledger from before file keys named files as the working
+        // directory saw them: it cannot say they are unchanged.
+        let legacy = LastLoad {
+            before_keys: true,
+            ..last
+        };
+        assert!(
+            decide(
+                &files(&[("a.csv", "1"), ("b.csv", "2")]),
+                &legacy,
+                "d1".into()
+            )
+            .0
         );
     }
 }
