@@ -6,7 +6,7 @@ format, the latest results agree with the CSV under the board's disclosure
 control (counts of 1-7 as *, others rounded to 5; values from small counts
 hidden, and those the board's CSVs beside it hide to protect them, or whose
 peer group figures they withhold), and the verdicts (led by the funnel
-where the board shows one, else by the interval comparison) agree with the
+where the board shows one, else by the 99.8% interval's comparison) agree with the
 results, and the heat map and summary agree with the verdicts.
 
 Usage: check_workbook.py WORKBOOK RESULTS_CSV PRIMARY_PEER_GROUP
@@ -108,15 +108,18 @@ for row in ws.iter_rows(min_row=2):
     # says (the adjusted limits are wider than the 95% interval's reach, so
     # the interval then excludes the benchmark on the same side); within
     # them, Similar. With no funnel shown (an age-standardised rate, a group
-    # too small, a funnel withheld, a hidden value) the interval leads.
+    # too small, a funnel withheld, a hidden value) the 99.8% interval
+    # leads, held to the funnel's level rather than the 95% interval's.
     funnel_shown = not (hidden or pooled) and "funnel: not shown" not in reason and e["funnel_flag"] != "not_compared"
+    word_998 = "Not compared" if hidden or pooled else {"better": "Better", "similar": "Similar", "worse": "Worse", "higher": "Higher",
+                                                "lower": "Lower", "not_compared": "Not compared"}[e["comparison_998"]]
     if funnel_shown:
         want_verdict, want_basis = (word if e["funnel_flag"] in ("high_998", "low_998") else "Similar"), "funnel"
     else:
-        want_verdict, want_basis = word, "interval"
+        want_verdict, want_basis = word_998, "interval"
     verdict = v[col["Verdict"]]
     if (verdict, v[col["Verdict judged on"]]) != (want_verdict, want_basis):
-        fail(f"{key}: verdict {verdict!r} on {v[col['Verdict judged on']]!r}, expected {want_verdict!r} on {want_basis!r} (funnel {e['funnel_flag']}, comparison {word})")
+        fail(f"{key}: verdict {verdict!r} on {v[col['Verdict judged on']]!r}, expected {want_verdict!r} on {want_basis!r} (funnel {e['funnel_flag']}, comparison {word}, at 99.8% {e['comparison_998']})")
     words[key] = verdict
 if seen != set(expected):
     fail(f"{len(set(expected) - seen)} latest results missing from the workbook")

@@ -877,6 +877,15 @@ impl View<'_> {
         }
     }
 
+    /// The 99.8% interval's comparison, as `comparison` reads the 95%'s.
+    pub fn comparison_998(&self, r: &ResultRow) -> Comparison {
+        if self.hides_value(r) || self.withheld(r) == Some(Withheld::Pooled) {
+            Comparison::NotCompared
+        } else {
+            r.comparison_998
+        }
+    }
+
     pub fn benchmark(&self, r: &ResultRow) -> Option<f64> {
         if self.withheld(r) == Some(Withheld::Pooled) {
             None

@@ -24,7 +24,7 @@ use peerbench_compare::ResultRow;
 use peerbench_stats::{Comparison, FunnelFlag, Polarity};
 
 use crate::disclosure::View;
-use crate::wording;
+use crate::wording::{self, IntervalLevel};
 
 /// Which comparison leads a report's verdicts (`[reports] verdict`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -97,17 +97,17 @@ pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: Verdict
     }
     let interval = view.comparison(r);
     let flag = view.funnel_flag(r);
-    let interval_words = interval_words(interval, r);
+    let words_95 = interval_words(interval, r, IntervalLevel::P95);
     let funnel_words = flag.map(funnel_words);
     match (lead, flag) {
         (VerdictLead::Funnel, Some(f)) => {
             let tag = funnel_category(f, ind.polarity);
             let second = (interval != Comparison::NotCompared).then(|| {
                 if agree(tag, interval) {
-                    interval_words.clone()
+                    words_95.clone()
                 } else {
                     format!(
-                        "{interval_words}, but by no more than normal variation between practices explains: act on the funnel."
+                        "{words_95}, but by no more than normal variation between practices explains: act on the funnel."
                     )
                 }
             });
@@ -127,15 +127,31 @@ pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: Verdict
             } else {
                 "no funnel for this peer group and period".to_string()
             };
+            // Judged on the 99.8% interval, the funnel's level: a 95%
+            // interval here would flag what the page says only describes
+            // (one indicator in twenty by chance alone), under a heading of
+            // what boards act on.
+            let judged = view.comparison_998(r);
+            let judged_words = interval_words(judged, r, IntervalLevel::P998);
+            // The 99.8% interval is the wider: where the two differ, the
+            // 95% lies beyond the benchmark and the 99.8% includes it.
+            let second = match (judged, interval) {
+                (_, Comparison::NotCompared) => None,
+                (j, i) if j == i => None,
+                (Comparison::NotCompared, _) => Some(words_95),
+                _ => Some(format!(
+                    "{words_95}, but not by enough to flag: its 99.8% interval includes the benchmark."
+                )),
+            };
             Verdict {
-                tag: interval,
+                tag: judged,
                 basis: Basis::Interval,
-                lead: if interval == Comparison::NotCompared {
-                    interval_words
+                lead: if judged == Comparison::NotCompared {
+                    judged_words
                 } else {
-                    format!("{interval_words} (judged on its interval: {why})")
+                    format!("{judged_words} (judged on its interval: {why})")
                 },
-                second: None,
+                second,
                 distance: interval_distance(view, r),
             }
         }
@@ -153,7 +169,7 @@ pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: Verdict
             Verdict {
                 tag: interval,
                 basis: Basis::Interval,
-                lead: interval_words,
+                lead: words_95,
                 second,
                 distance: interval_distance(view, r),
             }
@@ -191,12 +207,12 @@ fn funnel_words(f: FunnelFlag) -> String {
 
 /// The interval comparison in words: which side of the benchmark its 95%
 /// interval lies.
-fn interval_words(c: Comparison, r: &ResultRow) -> String {
+fn interval_words(c: Comparison, r: &ResultRow, level: IntervalLevel) -> String {
     let above = match (r.value.get(), r.benchmark.get()) {
         (Some(v), Some(b)) => v > b,
         _ => false,
     };
-    wording::interval_verdict(c, above).to_string()
+    wording::interval_verdict(c, above, level)
 }
 
 /// How far the value lies from the benchmark in standard errors of its 95%
@@ -357,7 +373,31 @@ mod tests {
         assert_eq!(v.basis, Basis::Interval);
         assert_eq!(
             v.lead,
-            "Its 95% interval is entirely above the peer benchmark (judged on its interval: no funnel for an age-standardised rate)"
+            "Its 99.8% interval is entirely above the peer benchmark (judged on its interval: no funnel for an age-standardised rate)"
+        );
+        assert_eq!(v.second, None);
+        // Held to the funnel's bar: beyond the benchmark at 95% but not at
+        // 99.8% is Similar, and the 95% is said as a description.
+        let r = ResultRow {
+            comparison_998: Comparison::Similar,
+            ..row(None, None, Comparison::Worse)
+        };
+        let v = verdict(&view, &dsr, &r, VerdictLead::Funnel);
+        assert_eq!(v.tag, Comparison::Similar);
+        assert_eq!(
+            v.lead,
+            "Its 99.8% interval includes the peer benchmark (judged on its interval: no funnel for an age-standardised rate)"
+        );
+        assert_eq!(
+            v.second.as_deref(),
+            Some(
+                "Its 95% interval is entirely above the peer benchmark, but not by enough to flag: its 99.8% interval includes the benchmark."
+            )
+        );
+        // With the interval leading, the 95% interval judges, as Fingertips.
+        assert_eq!(
+            verdict(&view, &dsr, &r, VerdictLead::Interval).tag,
+            Comparison::Worse
         );
     }
 
@@ -382,7 +422,8 @@ mod tests {
         assert!(v.lead.ends_with(
             "(judged on its interval: the funnel is not shown, to protect a small count elsewhere)"
         ));
-        assert!(!v.lead.contains("99.8"));
+        assert!(v.lead.starts_with("Its 99.8% interval"), "{}", v.lead);
+        assert!(!v.lead.contains("99.8% limit"));
         assert_ne!(v.distance, Some(5.0));
     }
 

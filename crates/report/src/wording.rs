@@ -61,15 +61,35 @@ pub(crate) fn funnel_verdict(flag: FunnelFlag) -> &'static str {
     }
 }
 
-/// The comparison of a practice's 95% interval with the peer benchmark, in
-/// words: which side of the benchmark the interval lies (`above`: the value
-/// is above the benchmark).
-pub(crate) fn interval_verdict(c: Comparison, above: bool) -> &'static str {
+/// The comparison of a practice's interval (95% or 99.8%) with the peer
+/// benchmark, in words: which side of the benchmark the interval lies
+/// (`above`: the value is above the benchmark).
+pub(crate) fn interval_verdict(c: Comparison, above: bool, level: IntervalLevel) -> String {
+    let level = level.as_str();
     match (c, above) {
-        (Comparison::NotCompared, _) => "Not compared",
-        (Comparison::Similar, _) => "Its 95% interval includes the peer benchmark",
-        (_, true) => "Its 95% interval is entirely above the peer benchmark",
-        (_, false) => "Its 95% interval is entirely below the peer benchmark",
+        (Comparison::NotCompared, _) => "Not compared".into(),
+        (Comparison::Similar, _) => format!("Its {level} interval includes the peer benchmark"),
+        (_, true) => format!("Its {level} interval is entirely above the peer benchmark"),
+        (_, false) => format!("Its {level} interval is entirely below the peer benchmark"),
+    }
+}
+
+/// Which of a practice's intervals a sentence is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntervalLevel {
+    /// The 95% interval: describes, and leads when the report leads with it.
+    P95,
+    /// The 99.8% interval: judges where the funnel leads but there is none,
+    /// so that such a verdict is held to the funnel's bar, not the 95%'s.
+    P998,
+}
+
+impl IntervalLevel {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            IntervalLevel::P95 => "95%",
+            IntervalLevel::P998 => "99.8%",
+        }
     }
 }
 
@@ -78,7 +98,7 @@ pub(crate) fn interval_verdict(c: Comparison, above: bool) -> &'static str {
 pub(crate) fn verdict_lead(lead: VerdictLead) -> &'static str {
     match lead {
         VerdictLead::Funnel => {
-            "Each indicator's verdict leads with the peer funnel, which allows for the normal variation between practices: Better or Worse (Higher or Lower for context indicators) means outside the funnel's 99.8% limits, and is what to act on. The second line says whether the practice's 95% interval includes the peer benchmark; with large lists it often does not, from differences that normal variation explains, so it describes and does not flag. Age-standardised rates have no funnel and are judged on their interval, and say so."
+            "Each indicator's verdict leads with the peer funnel, which allows for the normal variation between practices: Better or Worse (Higher or Lower for context indicators) means outside the funnel's 99.8% limits, and is what to act on. The second line says whether the practice's 95% interval includes the peer benchmark; with large lists it often does not, from differences that normal variation explains, so it describes and does not flag. An indicator without a funnel (an age-standardised rate, or a funnel withheld to protect a small count) is judged on its 99.8% interval instead, entirely on one side of the peer benchmark or not, and says so."
         }
         VerdictLead::Interval => {
             "Each indicator's verdict leads with the practice's 95% interval, as Fingertips does: Better or Worse (Higher or Lower for context indicators) means the interval lies entirely on one side of the peer benchmark. With large lists this marks many practices, some for differences that normal variation between practices explains; the second line gives the peer funnel position, which allows for that variation: outside its 99.8% limits is what boards act on."

@@ -182,7 +182,7 @@ impl Site<'_> {
                     @if i > 0 { "; " }
                     (title)
                     @if *basis == Basis::Interval && self.input.verdict == VerdictLead::Funnel {
-                        " (on its 95% interval: no funnel)"
+                        " (on its 99.8% interval: no funnel)"
                     }
                 }
             }
