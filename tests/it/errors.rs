@@ -116,6 +116,17 @@ fn broken_extracts_are_quarantined_with_file_line_and_check() {
         "SELECT count(*) AS n FROM quarantine",
     ]);
     assert!(stdout(&o).contains("| 17 |"), "{}", stdout(&o));
+
+    // The books balance for files refused whole too: each is one entry in
+    // the quarantine, so one row read and one set aside.
+    let unbalanced = query(
+        "SELECT count(*) AS n FROM load_ledger WHERE rows_read <> rows_loaded + rows_quarantined + rows_superseded",
+    );
+    assert!(unbalanced.contains("| 0 |"), "{unbalanced}");
+    let refused = query(
+        "SELECT count(*) AS n FROM load_ledger WHERE file LIKE '%truncated.csv.gz' AND rows_read = 1 AND rows_quarantined = 1",
+    );
+    assert!(refused.contains("| 1 |"), "{refused}");
 }
 
 #[test]

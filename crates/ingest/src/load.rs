@@ -327,6 +327,14 @@ fn settle_file(
             rejected.extend(stats.quarantined);
             Ok(())
         }
+        // Rows handed on before the file failed (its spool failing as it
+        // was handed on): they are in the write but would be counted as
+        // set aside, so the source is refused.
+        Err(_) if loaded + superseded > 0 => Err(IngestError::Unbalanced {
+            file: file.clone(),
+            read: 1,
+            accounted: loaded + superseded + 1,
+        }),
         Err(e) => {
             // A file that cannot be read at all is quarantined whole; the
             // source's other files still load.
@@ -344,6 +352,11 @@ fn settle_file(
                 e.to_string(),
                 "",
             ));
+            // One entry in the quarantine, so one row read and one set
+            // aside: the books balance (read = loaded + set aside +
+            // superseded) for the file, the source and the run record, as
+            // the ledger has them when the file is unchanged next night.
+            outcome.rows_read = 1;
             outcome.rows_quarantined = 1;
             outcome.error = Some(e.to_string());
             Ok(())
