@@ -10,7 +10,7 @@ SELECT
     COALESCE(g.broad_spectrum_items, 0) AS broad_spectrum_items,
     COALESCE(g.opioid_items, 0) AS opioid_items,
     COALESCE(g.hypnotic_items, 0) AS hypnotic_items,
-    COALESCE(g.atorvastatin_items, 0) AS atorvastatin_items,
+    COALESCE(g.statin_items, 0) AS statin_items,
     COALESCE(g.strong_opioid_items, 0) AS strong_opioid_items,
     COALESCE(g.all_items, 0) AS all_items,
     COALESCE(g.actual_cost, 0) AS actual_cost
