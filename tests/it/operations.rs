@@ -95,7 +95,18 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
     );
     // Nor from another working directory: the ledger knows each file by
     // its path from the pipeline's folder, not by how this run names it.
-    for folder in [dir.path(), &dir.path().join("data"), Path::new("/")] {
+    // Nor with the pipeline spelled another way: what is hashed is where
+    // the paths lead, not how they are written.
+    let by_name = dir.path().join("data/../p.toml");
+    let by_name = by_name.to_str().unwrap();
+    for (folder, p) in [
+        (dir.path(), p),
+        (&dir.path().join("data"), p),
+        (Path::new("/"), p),
+        (dir.path(), "p.toml"),
+        (&dir.path().join("data"), "../p.toml"),
+        (dir.path(), by_name),
+    ] {
         let o = crate::peerbench_in(folder, &["run", p]);
         assert_eq!(
             o.status.code(),
@@ -183,6 +194,9 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         [
             "success",
             "success",
+            "nothing_new",
+            "nothing_new",
+            "nothing_new",
             "nothing_new",
             "nothing_new",
             "nothing_new",

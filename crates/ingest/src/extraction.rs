@@ -59,8 +59,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 pub(crate) struct Extract {
     /// How the file is named in messages, the quarantine and the ledger.
     pub label: String,
-    /// Who the file is to the ledger: its path from the pipeline's folder,
-    /// the same whichever folder the run is started from.
+    /// Who the file is to the ledger: its real path (the object's URL on a
+    /// store), the same whichever folder the run is started from.
     pub key: String,
     pub path: PathBuf,
     /// Removes the download when the load is done.
@@ -85,7 +85,7 @@ fn local_extracts(source: &Source, base_dir: &Path) -> Result<Vec<Extract>> {
         .filter(|path| !outside.contains(path))
         .map(|path| Extract {
             label: label(&path),
-            key: key(&path, base_dir),
+            key: key(&path),
             path,
             _download: None,
         })
@@ -282,23 +282,17 @@ pub(crate) fn label(path: &Path) -> String {
     shown(path, path.canonicalize().ok())
 }
 
-/// Who a local file is to the ledger: its real path relative to the
-/// pipeline's real folder (`../data/x.csv` when it lies beside it).
-/// Labels follow the working directory, so a run started from another
-/// folder would otherwise find every file new and read them all again.
-pub(crate) fn key(path: &Path, base_dir: &Path) -> String {
-    let (Ok(file), Ok(base)) = (path.canonicalize(), base_dir.canonicalize()) else {
-        return label(path);
-    };
-    let shared = file
-        .components()
-        .zip(base.components())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let up = base.components().count() - shared;
-    let mut relative: PathBuf = std::iter::repeat_n(std::path::Component::ParentDir, up).collect();
-    relative.extend(file.components().skip(shared));
-    relative.to_string_lossy().into_owned()
+/// Who a local file is to the ledger: its real, absolute path (links
+/// resolved). Labels follow the working directory, so a run started from
+/// another folder would otherwise find every file new and read them all
+/// again; a path relative to the pipeline file would make two pipeline
+/// files in different folders, loading the same extracts into one
+/// warehouse, each reload what the other loaded.
+pub(crate) fn key(path: &Path) -> String {
+    match path.canonicalize() {
+        Ok(real) => real.to_string_lossy().into_owned(),
+        Err(_) => label(path),
+    }
 }
 
 /// `resolved` (an absolute path) relative to the working directory when it

@@ -16,7 +16,7 @@ use crate::extraction::hex;
 use crate::outcome::{FileOutcome, IngestSummary, SourceOutcome, count_by_check};
 use crate::quarantine::logged_rows;
 use crate::source::rejection_warning;
-use crate::tables::{int64s, query_table, strings};
+use crate::tables::{int64s, strings};
 use crate::{IngestError, QuarantinedRow, Result, Source};
 
 pub const LEDGER_TABLE: &str = "load_ledger";
@@ -39,12 +39,46 @@ fn ledger_schema() -> SchemaRef {
         // rows_read = rows_loaded + rows_quarantined + rows_superseded, checked
         // before the load commits.
         Field::new("rows_read", DataType::Int64, true),
-        // The file from the pipeline's folder (`FileOutcome::key`); `file`
-        // is as the working directory saw it. Null in older ledgers, whose
+        // The file's real path (`FileOutcome::key`); `file` is as the
+        // working directory saw it. Null in older ledgers, whose
         // loads are read again once rather than trusted by a name that
         // depended on where the run was started.
         Field::new("file_key", DataType::Utf8, true),
     ]))
+}
+
+/// `sql` over the ledger, None when there is none yet. A ledger written
+/// before a column was added (`file_key`, and earlier `rows_superseded`,
+/// `definition`, `rows_read`) reads that column as null until the next
+/// load appends with it, rather than failing the query: `run --as-of` must
+/// still read the ledger of a warehouse this release has not loaded into.
+async fn query_ledger(warehouse: &Warehouse, sql: &str) -> Result<Option<Vec<RecordBatch>>> {
+    use datafusion::prelude::{SessionContext, cast, lit};
+    if warehouse.version(LEDGER_TABLE).await?.is_none() {
+        return Ok(None);
+    }
+    let ctx = SessionContext::new();
+    warehouse.register(&ctx, LEDGER_TABLE, None).await?;
+    let mut ledger = ctx.table(LEDGER_TABLE).await?;
+    let mut added = false;
+    for field in ledger_schema().fields() {
+        if !ledger
+            .schema()
+            .has_column_with_unqualified_name(field.name())
+        {
+            let null = cast(
+                lit(datafusion::scalar::ScalarValue::Null),
+                field.data_type().clone(),
+            );
+            ledger = ledger.with_column(field.name(), null)?;
+            added = true;
+        }
+    }
+    if added {
+        ctx.deregister_table(LEDGER_TABLE)?;
+        ctx.register_table(LEDGER_TABLE, ledger.into_view())?;
+    }
+    Ok(Some(ctx.sql(sql).await?.collect().await?))
 }
 
 /// Records a committed load of `table`: one ledger row per file.
@@ -104,7 +138,7 @@ pub(crate) async fn last_loaded(
     );
     // A ledger from before `definition` existed cannot vouch for the last
     // load: reload.
-    let Ok(batches) = query_table(warehouse, LEDGER_TABLE, &sql).await else {
+    let Ok(batches) = query_ledger(warehouse, &sql).await else {
         return Ok(HashSet::new());
     };
     let mut out = HashSet::new();
@@ -164,10 +198,7 @@ pub(crate) async fn first_loaded(
         "SELECT sha256, min(table_version) FROM {LEDGER_TABLE} WHERE source = '{table}' GROUP BY sha256"
     );
     let mut out = HashMap::new();
-    for b in query_table(warehouse, LEDGER_TABLE, &sql)
-        .await?
-        .unwrap_or_default()
-    {
+    for b in query_ledger(warehouse, &sql).await?.unwrap_or_default() {
         let versions = int64s(LEDGER_TABLE, b.column(1))?;
         for (h, v) in strings(LEDGER_TABLE, b.column(0))?
             .into_iter()
@@ -202,7 +233,7 @@ pub(crate) async fn latest_files(warehouse: &Warehouse, table: &str) -> Result<L
          (SELECT max(table_version) FROM {LEDGER_TABLE} WHERE source = '{t}')"
     );
     let mut last = LastLoad::default();
-    for b in query_table(warehouse, LEDGER_TABLE, &sql)
+    for b in query_ledger(warehouse, &sql)
         .await
         .ok()
         .flatten()
@@ -244,16 +275,15 @@ struct Recorded {
 }
 
 /// The source's latest load in the ledger: each file's counts by key and
-/// the table version it committed. None when the ledger predates
-/// `rows_superseded` or holds no load of it.
+/// the table version it committed. None when the ledger holds no load of
+/// it. (A load from before `rows_superseded` superseded nothing: 0.)
 async fn latest_load(
     warehouse: &Warehouse,
     table: &str,
     at: Option<u64>,
 ) -> Result<Option<(HashMap<String, Recorded>, i64)>> {
-    let ledger = query_table(
+    let ledger = query_ledger(
         warehouse,
-        LEDGER_TABLE,
         &format!(
             "SELECT coalesce(file_key, file), rows_loaded, rows_quarantined, coalesce(rows_superseded, 0), \
              table_version, file \
@@ -262,7 +292,7 @@ async fn latest_load(
         ),
     )
     .await;
-    // A ledger from before `rows_superseded` existed: reload instead.
+    // No ledger, or one that cannot be read: reload instead.
     let Ok(Some(ledger)) = ledger else {
         return Ok(None);
     };
@@ -324,10 +354,7 @@ pub async fn outcome_at(
             load_at(t, Some(version))
         );
         let mut files = Vec::new();
-        for b in query_table(warehouse, LEDGER_TABLE, &sql)
-            .await?
-            .unwrap_or_default()
-        {
+        for b in query_ledger(warehouse, &sql).await?.unwrap_or_default() {
             let (names, keys, hashes) = (
                 strings(LEDGER_TABLE, b.column(0))?,
                 strings(LEDGER_TABLE, b.column(1))?,

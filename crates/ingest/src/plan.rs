@@ -74,7 +74,7 @@ fn decide(
     if last.before_keys {
         return (
             true,
-            "the last load was recorded before files were known by their path from the pipeline's folder: every file is read again, once".into(),
+            "the last load was recorded before files were known by their real path: every file is read again, once".into(),
         );
     }
     let changed: Vec<&String> = current

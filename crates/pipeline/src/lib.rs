@@ -745,9 +745,22 @@ impl Pipeline {
             .collect()
     }
 
-    /// The recorded views' SQL as one text, in path order (part of every
-    /// indicator's hash).
+    /// The recorded views' SQL as one text, in name order (part of every
+    /// indicator's hash). Named by file name, not path: the same views
+    /// reached as `pipelines/../sql/views` from one folder and
+    /// `/srv/pb/sql/views` from another are the same views, and what
+    /// depends on them (kept outputs, nothing-new) must not change.
     fn views_text_of(&self, definitions: &Definitions) -> String {
+        definitions
+            .views
+            .iter()
+            .map(|(name, text)| format!("{name}\n{text}\n"))
+            .collect()
+    }
+
+    /// The views' text as records made before 2026-11-30 hashed it, with
+    /// the path the views folder was reached by.
+    fn views_text_by_path(&self, definitions: &Definitions) -> String {
         self.view_files(definitions)
             .iter()
             .map(|(path, text)| format!("{}\n{text}\n", path.display()))
@@ -1352,6 +1365,7 @@ impl Pipeline {
     fn definitions_matching(&self, past: &Manifest) -> Result<Definitions> {
         let now = self.definitions()?;
         let views = self.views_text_of(&now);
+        let by_path = self.views_text_by_path(&now);
         let catalogue = self.catalogue_of(&now, &[])?;
         let mut changed: Vec<String> = Vec::new();
         if hex(&Sha256::digest(now.pipeline.as_bytes())) != past.pipeline.sha256 {
@@ -1360,7 +1374,9 @@ impl Pipeline {
         for was in &past.indicators {
             let same = catalogue.iter().any(|i| {
                 i.id == was.id
-                    && hex(&Sha256::digest(format!("{}{views}", i.sql))) == was.sql_sha256
+                    && [&views, &by_path]
+                        .iter()
+                        .any(|v| hex(&Sha256::digest(format!("{}{v}", i.sql))) == was.sql_sha256)
             });
             if !same {
                 changed.push(format!("indicator {} (or a shared view)", was.id));
@@ -1682,20 +1698,30 @@ impl Pipeline {
     /// What a publication is made from, as one hash: the release, the
     /// pipeline file, where it reads and publishes, the table versions, and
     /// every indicator's and shared view's SQL.
+    ///
+    /// Paths are hashed as real paths: the same pipeline named as
+    /// `pipelines/x.toml` from one folder and `/srv/pb/pipelines/x.toml`
+    /// from another is the same content, and an unchanged night exits 99
+    /// whichever way the scheduler spells it.
     fn content_id(&self, manifest: &Manifest, catalogue: &[Indicator], views: &str) -> String {
+        let real = real_path;
         let mut h = Sha256::new();
         h.update(format!(
             "peerbench {}\npipeline {}\nwarehouse {}\noutput {:?}\n",
             manifest.peerbench_version,
             manifest.pipeline.sha256,
-            manifest.warehouse,
-            manifest.output
+            real(&manifest.warehouse),
+            manifest.output.as_deref().map(real)
         ));
         for (t, v) in &manifest.table_versions {
             h.update(format!("{t}@{v};"));
         }
         for ind in catalogue {
-            h.update(format!("{}\n{}\n", ind.path.display(), ind.sql));
+            h.update(format!(
+                "{}\n{}\n",
+                real(&ind.path.display().to_string()),
+                ind.sql
+            ));
         }
         h.update(views);
         hex(&h.finalize())
@@ -2560,4 +2586,39 @@ impl SameQuery {
             *held = Some(Arc::clone(computed));
         }
     }
+}
+
+/// A local path as the file system names it (absolute, links and `..`
+/// resolved), whether or not it exists yet: the longest part of it that
+/// exists is resolved and the rest appended. A URL is left as it is.
+fn real_path(p: &str) -> String {
+    if peerbench_warehouse::is_url(p) {
+        return p.to_string();
+    }
+    let path = Path::new(p);
+    let absolute = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(dir) => dir.join(path),
+            Err(_) => return p.to_string(),
+        }
+    };
+    let parts: Vec<std::path::Component> = absolute.components().collect();
+    for exists in (1..=parts.len()).rev() {
+        let Ok(mut real) = parts[..exists].iter().collect::<PathBuf>().canonicalize() else {
+            continue;
+        };
+        for part in &parts[exists..] {
+            match part {
+                std::path::Component::ParentDir => {
+                    real.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => real.push(other),
+            }
+        }
+        return real.display().to_string();
+    }
+    p.to_string()
 }

@@ -332,3 +332,18 @@ fn a_query_two_indicators_share_is_held_until_the_last_has_read_it() {
     same.hold(&isr, &output);
     assert!(same.waiting.is_empty());
 }
+
+#[test]
+fn a_path_is_hashed_as_the_file_system_names_it_existing_or_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(real.join("pipelines")).unwrap();
+    let spelled = format!("{}/pipelines/../out/demo", dir.path().display());
+    // Not there yet, then there: the same name both times, so the run
+    // after a first publication can still find nothing new.
+    let before = real_path(&spelled);
+    std::fs::create_dir_all(real.join("out/demo")).unwrap();
+    assert_eq!(before, real_path(&spelled));
+    assert_eq!(before, real.join("out/demo").display().to_string());
+    assert_eq!(real_path("s3://bucket/warehouse"), "s3://bucket/warehouse");
+}
