@@ -96,6 +96,22 @@ pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: Verdict
         };
     }
     let interval = view.comparison(r);
+    if interval == Comparison::NotCompared
+        && view.comparison_998(r) == Comparison::NotCompared
+        && view.funnel_flag(r).is_none()
+        && let Some(why) = r
+            .not_compared_reason
+            .as_deref()
+            .and_then(wording::not_compared_why)
+    {
+        return Verdict {
+            tag: Comparison::NotCompared,
+            basis: Basis::Interval,
+            lead: upper_first(why),
+            second: None,
+            distance: None,
+        };
+    }
     let flag = view.funnel_flag(r);
     let words_95 = interval_words(interval, r, IntervalLevel::P95);
     let funnel_words = flag.map(funnel_words);
@@ -230,6 +246,14 @@ fn interval_distance(view: &View, r: &ResultRow) -> Option<f64> {
     );
     let half = if v >= b { v - lo } else { hi - v };
     (half > 0.0).then(|| (v - b).abs() / (half / Z95))
+}
+
+fn upper_first(s: &str) -> String {
+    let mut out = s.to_string();
+    if let Some(first) = out.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    out
 }
 
 fn lower_first(s: &str) -> String {
@@ -425,6 +449,50 @@ mod tests {
         assert!(v.lead.starts_with("Its 99.8% interval"), "{}", v.lead);
         assert!(!v.lead.contains("99.8% limit"));
         assert_ne!(v.distance, Some(5.0));
+    }
+
+    #[test]
+    fn not_compared_says_why_without_its_figures() {
+        let sup = Suppression::default();
+        let view = View {
+            own: Disclosure::Standard,
+            peers: Disclosure::Standard,
+            sup: &sup,
+        };
+        let ind = indicator("proportion", "low_is_good");
+        let r = ResultRow {
+            not_compared_reason: Some("denominator 13 below the minimum of 20".into()),
+            value: Opt64::NONE,
+            ..row(None, None, Comparison::NotCompared)
+        };
+        for lead in [VerdictLead::Funnel, VerdictLead::Interval] {
+            let v = verdict(&view, &ind, &r, lead);
+            assert_eq!(v.tag, Comparison::NotCompared);
+            assert_eq!(
+                v.lead,
+                "Its denominator is below the indicator's minimum for a comparison"
+            );
+        }
+        let r = ResultRow {
+            not_compared_reason: Some(
+                "only 2 practices with data in peer group pcn (at least 3 needed); funnel: only 2 practices with data in peer group pcn (at least 10 needed to estimate overdispersion)".into(),
+            ),
+            ..r
+        };
+        assert_eq!(
+            verdict(&view, &ind, &r, VerdictLead::Funnel).lead,
+            "Too few practices in its peer group have data to compare with"
+        );
+        // A reason about the funnel alone is not why the interval was not
+        // compared: the words stay as they were.
+        let r = ResultRow {
+            not_compared_reason: Some("funnel: not drawn for a directly standardised rate".into()),
+            ..r
+        };
+        assert_eq!(
+            verdict(&view, &ind, &r, VerdictLead::Interval).lead,
+            "Not compared"
+        );
     }
 
     #[test]

@@ -74,6 +74,29 @@ pub(crate) fn interval_verdict(c: Comparison, above: bool, level: IntervalLevel)
     }
 }
 
+/// Why a result was not compared, in words a page may show: from the
+/// row's `not_compared_reason` but without its figures (a denominator
+/// there is exact, where the page may round or hide counts). None where the
+/// reason is only about the funnel, or is not one of these.
+pub(crate) fn not_compared_why(reason: &str) -> Option<&'static str> {
+    reason
+        .split("; ")
+        .filter(|part| !part.starts_with("funnel:"))
+        .find_map(|part| {
+            if part.starts_with("suppressed or missing input") {
+                Some("a count was suppressed at source or is missing")
+            } else if part.starts_with("denominator ") && part.contains(" below the minimum of ") {
+                Some("its denominator is below the indicator's minimum for a comparison")
+            } else if part.starts_with("only ")
+                && part.contains(" practices with data in peer group ")
+            {
+                Some("too few practices in its peer group have data to compare with")
+            } else {
+                None
+            }
+        })
+}
+
 /// Which of a practice's intervals a sentence is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IntervalLevel {

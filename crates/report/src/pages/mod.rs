@@ -111,6 +111,9 @@ fn head(columns: &[&str]) -> Markup {
 fn figure_cells(view: &View, r: &ResultRow) -> Markup {
     let value = if view.hides_value(r) {
         "*".to_string()
+    } else if r.value.get().is_none() {
+        // No value, so no interval: one dash, not "– (–––)".
+        fmt(None)
     } else {
         format!(
             "{} ({}–{})",
