@@ -14,6 +14,11 @@ mod opt64;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// The comparison's own lookups, by practice code, key, period or reason:
+/// millions a run nationally, so foldhash rather than SipHash (the
+/// practices passed in keep the standard map of the crate's API).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use peerbench_catalogue::{Indicator, IndicatorRow, Sex, ValueType, dsr_arrays};
 use peerbench_stats::{
     Comparison, FunnelFlag, FunnelKind, FunnelUnit, Interval, MonthlyRate, Overdispersion,
@@ -92,8 +97,8 @@ pub struct PeerGroup {
 /// 6,300 copies of its member list.
 #[derive(Debug, Clone)]
 struct Membership {
-    key_of: HashMap<String, String>,
-    members: HashMap<String, Vec<String>>,
+    key_of: FastMap<String, String>,
+    members: FastMap<String, Vec<String>>,
 }
 
 /// A peer group with its members worked out, once per run: similar-practice
@@ -114,8 +119,8 @@ impl PeerGroup {
     }
 
     fn membership(&self, practices: &HashMap<String, PracticeInfo>) -> Membership {
-        let mut key_of = HashMap::new();
-        let mut members: HashMap<String, Vec<String>> = HashMap::new();
+        let mut key_of = FastMap::default();
+        let mut members: FastMap<String, Vec<String>> = FastMap::default();
         if let PeerGroupKind::Similar { k, weights } = &self.kind {
             for (code, near) in nearest_neighbours(practices, weights, *k) {
                 let mut group = vec![code.clone()];
@@ -311,8 +316,8 @@ struct SpcAtPoint {
 
 /// Per-practice SPC and trend over its own series, keyed by period.
 struct OwnSeries {
-    spc: HashMap<String, SpcAtPoint>,
-    trend: HashMap<String, TrendLabel>,
+    spc: FastMap<String, SpcAtPoint>,
+    trend: FastMap<String, TrendLabel>,
 }
 
 /// "YYYY-MM" as months since January of year 0; None for any other period.
@@ -363,8 +368,8 @@ fn own_series(
     season: Option<&SeasonalIndex>,
     options: &CompareOptions,
 ) -> OwnSeries {
-    let mut spc = HashMap::new();
-    let mut trend = HashMap::new();
+    let mut spc = FastMap::default();
+    let mut trend = FastMap::default();
     // Time order; periods sort as text (YYYY-MM, YYYY-YY, YYYY).
     let mut points: Vec<&&Eval> = evals.iter().collect();
     points.sort_by(|a, b| a.row.period.cmp(&b.row.period));
@@ -460,7 +465,7 @@ pub fn compare_indicator(
     for (i, slot) in periods.values_mut().enumerate() {
         *slot = i;
     }
-    let codes: HashMap<&str, usize> = by_practice
+    let codes: FastMap<&str, usize> = by_practice
         .keys()
         .enumerate()
         .map(|(i, c)| (*c, i))
@@ -487,7 +492,7 @@ pub fn compare_indicator(
     // Each row's names are shared, not copied: a national indicator has
     // 100,000 rows a group, and the run holds every indicator's.
     let indicator_id: Arc<str> = Arc::from(ind.id.as_str());
-    let mut names: HashMap<&str, Arc<str>> = HashMap::new();
+    let mut names: FastMap<&str, Arc<str>> = FastMap::default();
     let mut name = |s| Arc::clone(names.entry(s).or_insert_with(|| Arc::from(s)));
     let mut reasons = Reasons::default();
 
@@ -498,7 +503,7 @@ pub fn compare_indicator(
         .iter()
         .map(|resolved| {
             let membership = &resolved.membership;
-            let mut index: HashMap<&str, usize> = HashMap::new();
+            let mut index: FastMap<&str, usize> = FastMap::default();
             let mut keyed = Keyed::default();
             for code in by_practice.keys() {
                 let key = membership.key_of.get(*code).map(|key| {
@@ -642,7 +647,7 @@ struct Keyed {
 /// One shared copy of each distinct reason a row is not compared: a
 /// national indicator gives a million rows one of a hundred reasons.
 #[derive(Default)]
-struct Reasons(HashMap<String, Arc<str>>);
+struct Reasons(FastMap<String, Arc<str>>);
 
 impl Reasons {
     fn shared(&mut self, reason: &str) -> Arc<str> {
@@ -868,7 +873,7 @@ fn expected_counts(
     rows: &[IndicatorRow],
     practices: &HashMap<String, PracticeInfo>,
 ) -> Vec<IndicatorRow> {
-    let mut reference: HashMap<(&str, Sex, usize), (f64, f64)> = HashMap::new();
+    let mut reference: FastMap<(&str, Sex, usize), (f64, f64)> = FastMap::default();
     for r in rows
         .iter()
         .filter(|r| practices.contains_key(&r.practice_code) && r.numerator.is_some())
