@@ -74,6 +74,31 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
         record["counts"]["rows_read"]
     );
     assert!(record["inputs"].as_array().unwrap().len() > 100);
+    // The published record counts the pages it was published with.
+    let html = |dir: &Path| -> usize {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    0
+                } else {
+                    usize::from(e.path().extension().is_some_and(|x| x == "html"))
+                }
+            })
+            .sum()
+    };
+    let out = dir.path().join("o");
+    let practice_folders: usize = std::fs::read_dir(out.join("practices"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| html(&e.path()))
+        .sum();
+    assert_eq!(
+        record["counts"]["pages"],
+        html(&out) + html(&out.join("board")) + html(&out.join("practices")) + practice_folders
+    );
     assert!(
         record["indicators"]
             .as_array()

@@ -2266,11 +2266,17 @@ impl Pipeline {
             .filter(|i| !not_computed.iter().any(|n| n.id == i.id))
             .cloned()
             .collect();
-        // run.json is written into the publication as it is built: its end
-        // time is when publishing began (the runs table has the rest).
-        let mut published_manifest = manifest.clone();
-        published_manifest.ended = manifest::now();
-        published_manifest.peak_memory_bytes = manifest::peak_memory_bytes();
+        // run.json is written into the publication once its pages are:
+        // its end time is then, before the swap, and it has no publish
+        // stage time (the runs table has both).
+        let published_manifest = manifest.clone();
+        let run_record = move |pages: usize| {
+            let mut record = published_manifest.clone();
+            record.counts.pages = pages;
+            record.ended = manifest::now();
+            record.peak_memory_bytes = manifest::peak_memory_bytes();
+            record.to_json().into_bytes()
+        };
         let input = ReportInput {
             title: self.name.clone(),
             indicators: &published_catalogue,
@@ -2285,16 +2291,11 @@ impl Pipeline {
             phi: self.phi,
             keep_earlier: self.keep,
             not_computed: not_computed.clone(),
-            extra_files: vec![
-                (
-                    PathBuf::from("data/quarantine.csv"),
-                    quarantine_csv(&ingest)?,
-                ),
-                (
-                    PathBuf::from("run.json"),
-                    published_manifest.to_json().into_bytes(),
-                ),
-            ],
+            extra_files: vec![(
+                PathBuf::from("data/quarantine.csv"),
+                quarantine_csv(&ingest)?,
+            )],
+            run_record: Some(&run_record),
         };
         // An object-store lock whose heartbeat stalled may have been taken
         // over: then another run owns the warehouse, and this one must not

@@ -164,6 +164,9 @@ pub struct Provenance {
     pub unclaimed_files: Vec<String>,
 }
 
+/// Makes the run record's bytes given the number of pages published.
+pub type RunRecord<'a> = &'a (dyn Fn(usize) -> Vec<u8> + Sync);
+
 pub struct ReportInput<'a> {
     pub title: String,
     pub indicators: &'a [Indicator],
@@ -185,6 +188,10 @@ pub struct ReportInput<'a> {
     /// Further files to publish with the report (path relative to the output
     /// folder, contents), inside the same atomic swap.
     pub extra_files: Vec<(PathBuf, Vec<u8>)>,
+    /// The run record (`run.json`), made once every page is written, from
+    /// the number of pages, and published in the same swap: a record made
+    /// before would say it published none.
+    pub run_record: Option<RunRecord<'a>>,
     /// How many earlier publications to keep in `<output>.earlier/`.
     pub keep_earlier: usize,
     /// Indicators that failed tonight and were left out, with the reason:
@@ -268,16 +275,22 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     }
     // A publication that cannot be finished (a full disk, an unwritable
     // file) leaves nothing behind: the last good one stays as it was.
-    let built = build(input, &staging);
+    let built = build(input, &staging).and_then(|(indicator_pages, detail_pages)| {
+        let pages = 2 + indicator_pages + input.practices.len() * (1 + detail_pages);
+        if let Some(record) = input.run_record {
+            write(&staging.join("run.json"), &record(pages))?;
+        }
+        Ok(pages)
+    });
     if built.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
-    let (indicator_pages, detail_pages) = built?;
+    let pages = built?;
     publication::swap_in(&staging, out, parent, &name, input.keep_earlier)?;
     Ok(Published {
         index: out.join("index.html"),
         practice_pages: input.practices.len(),
-        pages: 2 + indicator_pages + input.practices.len() * (1 + detail_pages),
+        pages,
         result_rows: input.results.len(),
         seconds: started.elapsed().as_secs_f64(),
     })

@@ -208,6 +208,7 @@ fn with_site_led_by(
         verdict,
         phi: peerbench_stats::PhiEstimator::default(),
         extra_files: vec![],
+        run_record: None,
         keep_earlier: 0,
         not_computed: vec![NotComputed {
             id: "broken_pct".into(),
