@@ -221,8 +221,8 @@ fn funnel_words(f: FunnelFlag) -> String {
     wording::funnel_verdict(f).to_string()
 }
 
-/// The interval comparison in words: which side of the benchmark its 95%
-/// interval lies.
+/// An interval comparison in words: which side of the benchmark the
+/// practice's interval at `level` lies.
 fn interval_words(c: Comparison, r: &ResultRow, level: IntervalLevel) -> String {
     let above = match (r.value.get(), r.benchmark.get()) {
         (Some(v), Some(b)) => v > b,
