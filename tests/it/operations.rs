@@ -232,6 +232,45 @@ fn an_unchanged_rerun_has_nothing_new_and_the_runs_are_recorded() {
     );
 }
 
+/// An unchanged source's set-aside rows come from the quarantine log of
+/// the load that set them aside; a run started from another folder names
+/// their files as it sees them, in the file column and the reason alike.
+#[test]
+fn the_quarantine_names_files_as_this_run_sees_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _) = federation(dir.path(), "");
+    let p = p.to_str().unwrap();
+    let bad = dir
+        .path()
+        .join("data/appointments/gpad-practice-level-2026-09.csv");
+    let mut text = std::fs::read_to_string(&bad).unwrap();
+    text.push_str("01SEP2026,A81000,Abbey Surgery,TPP,U10007,GP,Face-to-Face,Attended,-4\n");
+    std::fs::write(&bad, text).unwrap();
+    // Loaded from the repository: the file is named by its whole path.
+    let o = crate::peerbench(&["run", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let quarantine = dir.path().join("o/data/quarantine.csv");
+    let whole = bad.canonicalize().unwrap().display().to_string();
+    let rows = std::fs::read_to_string(&quarantine).unwrap();
+    assert!(rows.contains(&format!("appointments,{whole},")), "{rows}");
+    // From the pipeline's folder: nothing is read again, and the file is
+    // named as seen from there.
+    let o = crate::peerbench_in(dir.path(), &["run", p, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = stdout(&o);
+    let appointments = summary
+        .lines()
+        .find(|l| l.starts_with("appointments "))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(appointments.ends_with("unchanged"), "{summary}");
+    let rows = std::fs::read_to_string(&quarantine).unwrap();
+    let shown = "data/appointments/gpad-practice-level-2026-09.csv";
+    assert!(
+        rows.contains(&format!("appointments,{shown},")) && !rows.contains(&whole),
+        "{rows}"
+    );
+}
+
 #[test]
 fn a_failing_indicator_leaves_the_rest_published_and_a_broken_draft_is_not_run() {
     let dir = tempfile::tempdir().unwrap();
