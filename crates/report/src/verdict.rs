@@ -23,7 +23,7 @@ use peerbench_catalogue::{Indicator, ValueType};
 use peerbench_compare::ResultRow;
 use peerbench_stats::{Comparison, FunnelFlag, Polarity};
 
-use crate::disclosure::View;
+use crate::disclosure::{View, Withheld};
 use crate::wording::{self, IntervalLevel};
 
 /// Which comparison leads a report's verdicts (`[reports] verdict`).
@@ -96,13 +96,21 @@ pub(crate) fn verdict(view: &View, ind: &Indicator, r: &ResultRow, lead: Verdict
         };
     }
     let interval = view.comparison(r);
+    // Why it was not compared: the row's own reason (no value, too small a
+    // denominator or group) first, else the page's disclosure control
+    // withholding the peer benchmark.
+    let not_compared_why = || {
+        r.not_compared_reason
+            .as_deref()
+            .and_then(wording::not_compared_why)
+            .or_else(|| {
+                (view.withheld(r) == Some(Withheld::Pooled)).then_some(wording::BENCHMARK_WITHHELD)
+            })
+    };
     if interval == Comparison::NotCompared
         && view.comparison_998(r) == Comparison::NotCompared
         && view.funnel_flag(r).is_none()
-        && let Some(why) = r
-            .not_compared_reason
-            .as_deref()
-            .and_then(wording::not_compared_why)
+        && let Some(why) = not_compared_why()
     {
         return Verdict {
             tag: Comparison::NotCompared,
@@ -493,6 +501,27 @@ mod tests {
             verdict(&view, &ind, &r, VerdictLead::Interval).lead,
             "Not compared"
         );
+    }
+
+    #[test]
+    fn a_withheld_benchmark_says_so() {
+        let r = row(Some(FunnelFlag::Within), Some(0.2), Comparison::Similar);
+        let mut sup = Suppression::default();
+        sup.withhold_for_test(&r, crate::disclosure::Withheld::Pooled);
+        let board = View {
+            own: Disclosure::Standard,
+            peers: Disclosure::Standard,
+            sup: &sup,
+        };
+        let ind = indicator("proportion", "low_is_good");
+        for lead in [VerdictLead::Funnel, VerdictLead::Interval] {
+            let v = verdict(&board, &ind, &r, lead);
+            assert_eq!(v.tag, Comparison::NotCompared);
+            assert_eq!(
+                v.lead,
+                "The peer benchmark is not shown, to protect a small count elsewhere"
+            );
+        }
     }
 
     #[test]

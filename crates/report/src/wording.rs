@@ -74,6 +74,11 @@ pub(crate) fn interval_verdict(c: Comparison, above: bool, level: IntervalLevel)
     }
 }
 
+/// Why a result is not compared on a page whose disclosure control
+/// withholds its peer group's pooled figures (the benchmark among them).
+pub(crate) const BENCHMARK_WITHHELD: &str =
+    "the peer benchmark is not shown, to protect a small count elsewhere";
+
 /// Why a result was not compared, in words a page may show: from the
 /// row's `not_compared_reason` but without its figures (a denominator
 /// there is exact, where the page may round or hide counts). None where the
