@@ -15,6 +15,9 @@ use std::collections::HashMap;
 /// The maps that take an output's every row (5.7 million strata nationally
 /// at 24 months): foldhash, as SipHash was a fifth of reading them.
 type RowMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Age band and sex labels already read, to the band and sex they name.
+type StrataLabels<'a> = RowMap<(&'a str, &'a str), (usize, Sex)>;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -433,6 +436,7 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
     let mut rows = Vec::new();
     let mut strata: RowMap<(&str, u32), Vec<Stratum>> = RowMap::default();
     let mut strata_rows = 0;
+    let mut labels = StrataLabels::default();
     for columns in &outputs {
         for i in 0..columns.codes.len() {
             if !columns.codes.is_valid(i) {
@@ -458,7 +462,7 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
                 .then(|| columns.denominators.value(i));
             if let Some(bands) = &columns.bands {
                 strata_rows += 1;
-                let (band, sex) = columns.stratum(bands, i).map_err(|e| {
+                let (band, sex) = columns.stratum(bands, i, &mut labels).map_err(|e| {
                     contract(format!(
                         "row {strata_rows} ({code} {}){e}",
                         periods.names[period as usize]
@@ -651,8 +655,37 @@ impl OutputColumns {
     }
 
     /// Row `i`'s age band and sex; an error is the rest of a sentence that
-    /// starts with where the row is.
-    fn stratum(&self, bands: &StringArray, i: usize) -> std::result::Result<(usize, Sex), String> {
+    /// starts with where the row is. Each distinct pair of labels is read
+    /// once into `labels`: a national output has millions of rows and a few
+    /// dozen pairs, and reading a label allocates (nationally over two
+    /// years, a second of each standardised indicator's time).
+    fn stratum<'a>(
+        &'a self,
+        bands: &'a StringArray,
+        i: usize,
+        labels: &mut StrataLabels<'a>,
+    ) -> std::result::Result<(usize, Sex), String> {
+        let both_given =
+            bands.is_valid(i) && self.sexes.as_ref().is_none_or(|sexes| sexes.is_valid(i));
+        let pair = both_given.then(|| {
+            let sex = self.sexes.as_ref().map_or("", |sexes| sexes.value(i));
+            (bands.value(i), sex)
+        });
+        if let Some(known) = pair.and_then(|pair| labels.get(&pair)) {
+            return Ok(*known);
+        }
+        let read = self.read_stratum(bands, i)?;
+        if let Some(pair) = pair {
+            labels.insert(pair, read);
+        }
+        Ok(read)
+    }
+
+    fn read_stratum(
+        &self,
+        bands: &StringArray,
+        i: usize,
+    ) -> std::result::Result<(usize, Sex), String> {
         if !bands.is_valid(i) {
             return Err(" has no age_band".into());
         }
@@ -914,6 +947,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("age band 0-4, sex Male"), "{err}");
+
+        // Labels are read once per distinct pair: rows repeating a pair read
+        // as the first did, and a row missing its sex after them is refused.
+        let other = select("0-4", "M").replace("A81001", "A81002");
+        ind.sql = format!("{} UNION ALL {other}", select("0-4", "M"));
+        let rows = run_indicator(&ctx, &ind, LIMIT).await.unwrap();
+        let strata: Vec<Vec<(usize, Sex)>> = rows
+            .iter()
+            .map(|r| r.strata.iter().map(|s| (s.band, s.sex)).collect())
+            .collect();
+        assert_eq!(strata, [[(0, Sex::Male)], [(0, Sex::Male)]]);
+        let no_sex = select("0-4", "M").replace("'M' AS sex", "CAST(NULL AS VARCHAR) AS sex");
+        ind.sql = format!(
+            "{} UNION ALL {other} UNION ALL {no_sex}",
+            select("0-4", "M")
+        );
+        let err = run_indicator(&ctx, &ind, LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no sex"), "{err}");
 
         let isr = GOOD.replace(
             "value_type = \"proportion\"",
