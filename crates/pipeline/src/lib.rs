@@ -1771,7 +1771,7 @@ impl Pipeline {
         versions: &BTreeMap<String, u64>,
         outputs: &mut Outputs,
     ) -> (
-        std::result::Result<Vec<IndicatorRow>, peerbench_indicators::IndicatorError>,
+        std::result::Result<Rows, peerbench_indicators::IndicatorError>,
         bool,
         Option<f64>,
     ) {
@@ -1787,33 +1787,54 @@ impl Pipeline {
             same_query,
         } = outputs;
         let shared = same_query.take(ind);
-        if let (Some(key), true) = (&key, *reuse_kept)
-            && let Some(kept) = reuse::load(warehouse, &ind.id, key).await
-        {
-            let kept = Arc::new(kept);
-            same_query.hold(ind, &kept);
-            return (
-                peerbench_indicators::rows_of(ind, &kept.batches),
-                true,
-                None,
-            );
+        let shared_rows = shared.as_ref().and_then(|s| s.rows_for(ind));
+        if let (Some(key), true) = (&key, *reuse_kept) {
+            // The rows an earlier indicator read from the same query's output
+            // are this one's too; its own kept output need only be there.
+            if let Some(rows) = &shared_rows
+                && reuse::is_kept(warehouse, &ind.id, key).await
+            {
+                return (Ok(Arc::clone(rows)), true, None);
+            }
+            if let Some(kept) = reuse::load(warehouse, &ind.id, key).await {
+                let kept = Arc::new(kept);
+                same_query.hold(ind, &kept);
+                let rows = peerbench_indicators::rows_of(ind, &kept.batches).map(Arc::new);
+                if let Ok(rows) = &rows {
+                    same_query.hold_read(ind, rows, None);
+                }
+                return (rows, true, None);
+            }
         }
         let t = std::time::Instant::now();
-        let computed = match shared {
-            Some(computed) => computed,
+        let (computed, shared_kept) = match shared {
+            Some(shared) => (shared.computed, shared.kept),
             None => {
                 match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
-                    Ok(c) => Arc::new(c),
+                    Ok(c) => (Arc::new(c), None),
                     Err(e) => return (Err(e), false, None),
                 }
             }
         };
         same_query.hold(ind, &computed);
         let sql = t.elapsed().as_secs_f64();
-        let rows = peerbench_indicators::rows_of(ind, &computed.batches);
+        let rows = match shared_rows {
+            Some(rows) => Ok(rows),
+            None => peerbench_indicators::rows_of(ind, &computed.batches).map(Arc::new),
+        };
         let read = t.elapsed().as_secs_f64() - sql;
-        if let (Ok(_), Some(key), true) = (&rows, &key, *keep) {
-            reuse::store(warehouse, &ind.id, key, &computed).await;
+        if let Ok(rows) = &rows {
+            let kept = match (&key, *keep) {
+                (Some(_), true) => {
+                    shared_kept.or_else(|| reuse::encode(&ind.id, &computed).map(Arc::new))
+                }
+                _ => None,
+            };
+            same_query.hold_read(ind, rows, kept.as_ref());
+            if let (Some(key), Some(kept)) = (&key, kept) {
+                let bytes = Arc::try_unwrap(kept).unwrap_or_else(|held| held.to_vec());
+                reuse::store(warehouse, &ind.id, key, bytes).await;
+            }
         }
         tracing::debug!(
             indicator = ind.id,
@@ -2549,9 +2570,28 @@ struct Outputs {
 /// months): the query runs once, for the first of them, and its output is
 /// held until the last has read it, then let go.
 struct SameQuery {
-    /// Query text → indicators still to read it, and its output once run.
-    waiting: HashMap<String, (usize, Option<Arc<peerbench_indicators::Computed>>)>,
+    /// Query text → indicators still to read it, and what the first made
+    /// of its output.
+    waiting: HashMap<String, (usize, Option<SharedOutput>)>,
 }
+
+/// A query's output as the first indicator to run it made it, for the
+/// others that run the same text.
+#[derive(Clone)]
+struct SharedOutput {
+    computed: Arc<peerbench_indicators::Computed>,
+    /// Its rows, read for a standardised indicator or for another (the
+    /// only thing about the indicator reading them depends on), once read:
+    /// nationally over two years reading the admissions strata again for
+    /// the ISR took a second.
+    rows: Option<(bool, Rows)>,
+    /// The output as kept for later runs, once encoded.
+    kept: Option<Arc<Vec<u8>>>,
+}
+
+/// An indicator's rows, shared by its comparison and any indicator that
+/// runs the same query.
+type Rows = Arc<Vec<IndicatorRow>>;
 
 impl SameQuery {
     fn of<'a>(indicators: impl Iterator<Item = &'a Indicator>) -> SameQuery {
@@ -2567,20 +2607,20 @@ impl SameQuery {
     /// The output of `ind`'s query if an earlier indicator ran it tonight.
     /// Called once for each indicator as it starts: after the last of them
     /// the output is let go.
-    fn take(&mut self, ind: &Indicator) -> Option<Arc<peerbench_indicators::Computed>> {
+    fn take(&mut self, ind: &Indicator) -> Option<SharedOutput> {
         let (left, held) = self.waiting.get_mut(ind.query())?;
         *left -= 1;
-        let computed = held.clone();
+        let shared = held.clone();
         if *left == 0 {
             self.waiting.remove(ind.query());
         }
-        if computed.is_some() {
+        if shared.is_some() {
             tracing::debug!(
                 indicator = ind.id,
                 "the same query as an earlier indicator's: run once"
             );
         }
-        computed
+        shared
     }
 
     /// Holds `ind`'s query output for the indicators still to read it.
@@ -2589,8 +2629,35 @@ impl SameQuery {
         if let Some((_, held)) = self.waiting.get_mut(ind.query())
             && held.is_none()
         {
-            *held = Some(Arc::clone(computed));
+            *held = Some(SharedOutput {
+                computed: Arc::clone(computed),
+                rows: None,
+                kept: None,
+            });
         }
+    }
+
+    /// Holds the rows `ind` read from its query's output, and the output as
+    /// kept, for the indicators still to read it.
+    fn hold_read(&mut self, ind: &Indicator, rows: &Rows, kept: Option<&Arc<Vec<u8>>>) {
+        if let Some((_, Some(held))) = self.waiting.get_mut(ind.query()) {
+            held.rows
+                .get_or_insert_with(|| (ind.value_type.is_standardised(), Arc::clone(rows)));
+            if let Some(kept) = kept {
+                held.kept.get_or_insert_with(|| Arc::clone(kept));
+            }
+        }
+    }
+}
+
+impl SharedOutput {
+    /// The rows an earlier indicator read from this output, if `ind` would
+    /// read the same ones.
+    fn rows_for(&self, ind: &Indicator) -> Option<Rows> {
+        self.rows
+            .as_ref()
+            .filter(|(standardised, _)| *standardised == ind.value_type.is_standardised())
+            .map(|(_, rows)| Arc::clone(rows))
     }
 }
 

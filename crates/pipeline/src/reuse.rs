@@ -81,18 +81,19 @@ pub async fn load(warehouse: &Warehouse, id: &str, key: &str) -> Option<Computed
     }
 }
 
-/// Keeps an output under `key`, and drops the indicator's earlier outputs
-/// (no later run can have their keys again except by reloading the very
-/// same table versions, which Delta never reissues).
-pub async fn store(warehouse: &Warehouse, id: &str, key: &str, computed: &Computed) {
-    let kept = match encode(computed) {
-        Ok(bytes) => warehouse.put_object(&object(id, key), bytes).await,
-        Err(e) => {
-            tracing::warn!(indicator = id, "could not keep its output: {e}");
-            return;
-        }
-    };
-    if let Err(e) = kept {
+/// An output as it is kept: a Parquet file. None (with a warning) if it
+/// cannot be encoded; the run goes on without keeping it.
+pub fn encode(id: &str, computed: &Computed) -> Option<Vec<u8>> {
+    encode_parquet(computed)
+        .inspect_err(|e| tracing::warn!(indicator = id, "could not keep its output: {e}"))
+        .ok()
+}
+
+/// Keeps an output, `encode`d, under `key`, and drops the indicator's
+/// earlier outputs (no later run can have their keys again except by
+/// reloading the very same table versions, which Delta never reissues).
+pub async fn store(warehouse: &Warehouse, id: &str, key: &str, encoded: Vec<u8>) {
+    if let Err(e) = warehouse.put_object(&object(id, key), encoded).await {
         tracing::warn!(indicator = id, "could not keep its output: {e}");
         return;
     }
@@ -107,7 +108,7 @@ pub async fn store(warehouse: &Warehouse, id: &str, key: &str, computed: &Comput
     }
 }
 
-fn encode(computed: &Computed) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+fn encode_parquet(computed: &Computed) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let mut bytes = Vec::new();
     let mut writer =
         parquet::arrow::ArrowWriter::try_new(&mut bytes, computed.schema.clone(), None)?;
@@ -155,7 +156,7 @@ mod tests {
             schema,
             batches: vec![batch],
         };
-        let back = decode(encode(&computed).unwrap()).unwrap();
+        let back = decode(encode_parquet(&computed).unwrap()).unwrap();
         assert_eq!(back.schema, computed.schema);
         assert_eq!(back.batches, computed.batches);
         // An output with no rows keeps its columns.
@@ -163,7 +164,7 @@ mod tests {
             schema: computed.schema.clone(),
             batches: Vec::new(),
         };
-        let back = decode(encode(&empty).unwrap()).unwrap();
+        let back = decode(encode_parquet(&empty).unwrap()).unwrap();
         assert_eq!(back.schema, computed.schema);
         assert_eq!(
             back.batches

@@ -313,15 +313,40 @@ fn a_query_two_indicators_share_is_held_until_the_last_has_read_it() {
         schema: Arc::new(arrow::datatypes::Schema::empty()),
         batches: Vec::new(),
     });
-    let mut same = SameQuery::of([&dsr, &other, &isr].into_iter());
+    // A third reader of the same query reads its rows as a standardised
+    // indicator would: different rows, so not the first's.
+    let standardised = Indicator::parse(
+        Path::new("dsr_too.sql"),
+        &format!("{}{strata}", header("dsr_too"))
+            .replace("value_type = \"proportion\"", "value_type = \"dsr\""),
+    )
+    .unwrap();
+    let rows: Rows = Arc::new(vec![IndicatorRow {
+        practice_code: "A81001".into(),
+        period: "2026-09".into(),
+        numerator: Some(1.0),
+        denominator: Some(2.0),
+        strata: Vec::new(),
+    }]);
+    let kept = Arc::new(vec![1u8, 2, 3]);
+    let mut same = SameQuery::of([&dsr, &other, &isr, &standardised].into_iter());
     assert!(same.take(&dsr).is_none(), "the first runs the query");
     same.hold(&dsr, &output);
+    same.hold_read(&dsr, &rows, Some(&kept));
     assert!(same.take(&other).is_none(), "a query of its own");
     same.hold(&other, &output);
     let shared = same
         .take(&isr)
         .expect("the second reads the first's output");
-    assert!(Arc::ptr_eq(&shared, &output));
+    assert!(Arc::ptr_eq(&shared.computed, &output));
+    let read = shared.rows_for(&isr).expect("and the rows it read");
+    assert!(Arc::ptr_eq(&read, &rows));
+    assert!(Arc::ptr_eq(shared.kept.as_ref().unwrap(), &kept));
+    let shared = same.take(&standardised).expect("the output is shared");
+    assert!(
+        shared.rows_for(&standardised).is_none(),
+        "a standardised indicator reads its own rows"
+    );
     assert!(same.waiting.is_empty(), "let go after the last reader");
 
     // The first fails: nothing is held, and the second runs the query
