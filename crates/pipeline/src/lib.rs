@@ -2617,7 +2617,7 @@ impl SameQuery {
         if shared.is_some() {
             tracing::debug!(
                 indicator = ind.id,
-                "the same query as an earlier indicator's: run once"
+                "the same query as an earlier indicator's: its output is shared"
             );
         }
         shared
