@@ -2192,7 +2192,7 @@ impl Pipeline {
         } = checks;
         let mut quarantined_by_practice = BTreeMap::new();
         for q in &ingest.quarantined {
-            if let Some(code) = q.raw.split(',').find(|f| practices.contains_key(*f)) {
+            if let Some(code) = practice_of(&q.raw, |code| practices.contains_key(code)) {
                 *quarantined_by_practice.entry(code.to_string()).or_insert(0) += 1;
             }
         }
@@ -2349,6 +2349,16 @@ impl Pipeline {
             outliers,
         })
     }
+}
+
+/// The practice a set-aside row is from: the first of its fields that is a
+/// practice's code, spaces and quotes trimmed. A row set aside for a stray
+/// quote keeps its line's text as it was, quote and all, and its practice's
+/// page must still count it.
+fn practice_of(raw: &str, is_practice: impl Fn(&str) -> bool) -> Option<&str> {
+    raw.split(',')
+        .map(|f| f.trim().trim_matches('"').trim())
+        .find(|f| is_practice(f))
 }
 
 /// Per indicator, the practices outside its 99.8% funnel limits (after the

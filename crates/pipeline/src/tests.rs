@@ -372,3 +372,16 @@ fn a_path_is_hashed_as_the_file_system_names_it_existing_or_not() {
     assert_eq!(before, real.join("out/demo").display().to_string());
     assert_eq!(real_path("s3://bucket/warehouse"), "s3://bucket/warehouse");
 }
+
+#[test]
+fn a_set_aside_row_is_counted_for_its_practice_however_its_line_was_quoted() {
+    let is_practice = |code: &str| code == "A81000";
+    for raw in [
+        "01SEP2026,A81000,Abbey Surgery,TPP",
+        "01SEP2026,\"A81000,Abbey Surgery,TPP",
+        "01SEP2026, \"A81000\" ,Abbey Surgery",
+    ] {
+        assert_eq!(practice_of(raw, is_practice), Some("A81000"), "{raw}");
+    }
+    assert_eq!(practice_of("01SEP2026,\"\",Y99999", is_practice), None);
+}
