@@ -112,7 +112,7 @@ fn pooled_benchmark_and_comparisons() {
         out.iter()
             .all(|r| (r.benchmark.unwrap() - 20.0).abs() < 1e-12)
     );
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     assert_eq!(by_code["A00001"].comparison, Comparison::Worse);
     assert_eq!(by_code["A00002"].comparison, Comparison::Better);
     assert_eq!(by_code["A00003"].comparison, Comparison::Similar);
@@ -156,7 +156,7 @@ fn small_groups_and_small_denominators_are_not_compared() {
         &rows,
         &practices,
     );
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     assert!(
         by_code["A00001"]
             .not_compared_reason
@@ -306,7 +306,7 @@ fn isr_uses_the_federation_rates_by_band() {
     ind.min_denominator = 1.0;
     let federation = group("federation", PeerGroupKind::Federation, 2, 10);
     let out = compare_in(federation, &ind, &rows, &practices);
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     let a = by_code["A00001"];
     assert!((a.denominator.unwrap() - 55.0).abs() < 1e-9, "{a:?}");
     assert!((a.value.unwrap() - 5000.0 / 55.0).abs() < 1e-9);
@@ -333,7 +333,7 @@ fn dsr_is_compared_by_interval_with_the_pooled_dsr() {
     assert_eq!(ind.multiplier, 100_000.0);
     let federation = group("federation", PeerGroupKind::Federation, 2, 2);
     let out = compare_in(federation, &ind, &rows, &practices);
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     let w = peerbench_stats::ESP_2013;
     let total: f64 = w.iter().sum();
     let a = by_code["A00001"];
@@ -383,7 +383,7 @@ fn a_zero_with_a_small_expected_count_is_not_flagged_low() {
         &rows,
         &practices,
     );
-    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_ref(), r)).collect();
+    let by_code: HashMap<_, _> = out.iter().map(|r| (r.practice_code.as_str(), r)).collect();
     // A00008: 0 of 1,000, E = 1000 × 40/22000 = 1.82; P(X = 0) = e^−1.82 =
     // 0.16, so a zero is unremarkable: within the funnel, adjusted or not,
     // and the benchmark (1.82 per 1,000) lies inside its exact interval
@@ -554,7 +554,7 @@ fn seasonal_run_charts_do_not_signal_on_the_season() {
     // and rounding move the fitted factor by well under 1%).
     let jan = &adjusted[0];
     assert_eq!(
-        (jan.period.as_ref(), jan.value.get()),
+        (jan.period.as_str(), jan.value.get()),
         ("2025-01", Some(124.0))
     );
     let geo: f64 = (0..12)
@@ -608,4 +608,15 @@ fn a_season_needs_two_years_and_says_when_it_has_not() {
     // Charted, as published, and marked not adjusted.
     assert!(out.iter().all(|r| r.spc_seasonally_adjusted == Some(false)));
     assert!(out.iter().all(|r| r.spc_value == r.value));
+}
+
+#[test]
+fn a_result_row_stays_small() {
+    // Every row is held until publishing, 10.7 million nationally over two
+    // years: each byte here is 10 MB of the run's peak. The names are thin
+    // pointers (a `String` or `Arc<str>` would be 16 bytes each) and an
+    // absent one costs nothing more.
+    assert_eq!(std::mem::size_of::<Name>(), 8);
+    assert_eq!(std::mem::size_of::<Option<Name>>(), 8);
+    assert_eq!(std::mem::size_of::<ResultRow>(), 232);
 }

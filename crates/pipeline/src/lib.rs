@@ -2378,7 +2378,7 @@ fn outliers(
     let mut latest: HashMap<&str, &str> = HashMap::new();
     for r in primary() {
         let e = latest.entry(&r.indicator_id).or_insert(&r.period);
-        if r.period.as_ref() > *e {
+        if r.period.as_str() > *e {
             *e = &r.period;
         }
     }
@@ -2388,7 +2388,7 @@ fn outliers(
         .map(|i| (i.id.clone(), 0))
         .collect();
     for r in primary() {
-        if latest.get(r.indicator_id.as_ref()) == Some(&r.period.as_ref())
+        if latest.get(r.indicator_id.as_str()) == Some(&r.period.as_str())
             && r.funnel_flag.is_some_and(|f| f.is_outlier())
         {
             *out.entry(r.indicator_id.to_string()).or_default() += 1;

@@ -683,7 +683,7 @@ pub fn run_chart(ind: &Indicator, series: &[&ResultRow]) -> Markup {
         },
         latest = wording::variation_plain(last.spc_variation),
     );
-    let ticks = period_ticks(series.iter().map(|r| r.period.as_ref()));
+    let ticks = period_ticks(series.iter().map(|r| r.period.as_str()));
     let line: Vec<(f64, f64)> = points
         .iter()
         .map(|(i, _, v)| (scale.x(*i as f64), scale.y(*v)))
@@ -785,7 +785,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
     let shown: Vec<(usize, &Ranked)> = valued
         .iter()
         .enumerate()
-        .filter(|(i, r)| i % step == 0 || Some(r.0.practice_code.as_ref()) == highlight)
+        .filter(|(i, r)| i % step == 0 || Some(r.0.practice_code.as_str()) == highlight)
         .collect();
     let benchmark = valued[0].0.benchmark;
     let mut ys: Vec<f64> = valued.iter().flat_map(|r| [r.2, r.3]).collect();
@@ -826,7 +826,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         .collect();
     let mark = shown
         .iter()
-        .find(|(_, r)| Some(r.0.practice_code.as_ref()) == highlight)
+        .find(|(_, r)| Some(r.0.practice_code.as_str()) == highlight)
         .map(|(i, r)| (scale.x(*i as f64), scale.y(r.1), scale.y(r.3)));
     let content = html! {
         (axes(&scale, "Practices, ranked by value", &ind.units, &ticks))
@@ -835,7 +835,7 @@ pub fn caterpillar(ind: &Indicator, rows: &[&ResultRow], highlight: Option<&str>
         }
         @for (i, (r, v, l, u)) in &shown {
             @let x = scale.x(*i as f64);
-            @let this = Some(r.practice_code.as_ref()) == highlight;
+            @let this = Some(r.practice_code.as_str()) == highlight;
             (shape(format_args!(
                 "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"{}\" stroke-width=\"{}\"/>",
                 scale.y(*l),

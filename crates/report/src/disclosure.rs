@@ -188,10 +188,10 @@ pub struct SuppressionSummary {
 
 fn group_key(r: &ResultRow) -> (&str, &str, &str, &str) {
     (
-        r.indicator_id.as_ref(),
-        r.peer_group.as_ref(),
-        r.peer_group_key.as_ref(),
-        r.period.as_ref(),
+        r.indicator_id.as_str(),
+        r.peer_group.as_str(),
+        r.peer_group_key.as_str(),
+        r.period.as_str(),
     )
 }
 
@@ -222,14 +222,14 @@ impl<'a> Suppression<'a> {
             .filter(|r| r.value.is_some() && has_small_count(r))
         {
             out.opaque
-                .insert((r.indicator_id.as_ref(), r.period.as_ref()));
+                .insert((r.indicator_id.as_str(), r.period.as_str()));
         }
         if out.opaque.is_empty() {
             return out;
         }
         let mut rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::default();
         for r in results.iter().filter(|r| r.value.is_some()) {
-            let k = (r.indicator_id.as_ref(), r.period.as_ref());
+            let k = (r.indicator_id.as_str(), r.period.as_str());
             if out.opaque.contains(&k) {
                 rows.entry(k).or_default().push(r);
             }
@@ -308,9 +308,9 @@ impl<'a> Suppression<'a> {
             Some(Hidden::SmallCount)
         } else if !self.secondary.is_empty()
             && self.secondary.contains(&(
-                r.indicator_id.as_ref(),
-                r.period.as_ref(),
-                r.practice_code.as_ref(),
+                r.indicator_id.as_str(),
+                r.period.as_str(),
+                r.practice_code.as_str(),
             ))
         {
             Some(Hidden::Secondary)
@@ -321,11 +321,11 @@ impl<'a> Suppression<'a> {
 
     /// What `standard` withholds of the figures of the row's peer group.
     pub fn withheld(&self, r: &ResultRow) -> Option<Withheld> {
-        if self.structural.contains(r.peer_group.as_ref()) {
+        if self.structural.contains(r.peer_group.as_str()) {
             self.withheld.get(&group_key(r)).copied()
         } else if self
             .opaque
-            .contains(&(r.indicator_id.as_ref(), r.period.as_ref()))
+            .contains(&(r.indicator_id.as_str(), r.period.as_str()))
         {
             Some(Withheld::Pooled)
         } else {
@@ -337,7 +337,7 @@ impl<'a> Suppression<'a> {
     /// what pages make of it.
     #[cfg(test)]
     pub(crate) fn withhold_for_test(&mut self, r: &'a ResultRow, w: Withheld) {
-        self.structural.insert(r.peer_group.as_ref());
+        self.structural.insert(r.peer_group.as_str());
         self.withheld.insert(group_key(r), w);
     }
 
@@ -345,14 +345,14 @@ impl<'a> Suppression<'a> {
     /// hidden value (so its SPC centre line and limits give it back).
     fn series_holds_hidden(&self, r: &ResultRow) -> bool {
         self.series
-            .contains(&(r.indicator_id.as_ref(), r.practice_code.as_ref()))
+            .contains(&(r.indicator_id.as_str(), r.practice_code.as_str()))
     }
 
     /// Whether the row's seasonally adjusted chart would give away the
     /// seasonal factors of an indicator with withheld pooled figures.
     fn season_gives_away_withheld(&self, r: &ResultRow) -> bool {
         r.spc_seasonally_adjusted == Some(true)
-            && self.pooled_withheld.contains(r.indicator_id.as_ref())
+            && self.pooled_withheld.contains(r.indicator_id.as_str())
     }
 }
 
@@ -446,19 +446,19 @@ impl<'a> Period<'a> {
     ) -> Period<'a> {
         let mut first: HashMap<&str, &ResultRow> = HashMap::default();
         for r in rows {
-            first.entry(r.practice_code.as_ref()).or_insert(r);
+            first.entry(r.practice_code.as_str()).or_insert(r);
         }
         let mut firsts: Vec<&ResultRow> = first.into_values().collect();
         firsts.sort_by(|a, b| a.practice_code.cmp(&b.practice_code));
         let index: HashMap<&str, usize> = firsts
             .iter()
             .enumerate()
-            .map(|(i, r)| (r.practice_code.as_ref(), i))
+            .map(|(i, r)| (r.practice_code.as_str(), i))
             .collect();
         let mut units: Vec<Unit> = firsts
             .iter()
             .map(|r| Unit {
-                code: r.practice_code.as_ref(),
+                code: r.practice_code.as_str(),
                 n: r.numerator.unwrap_or(0.0),
                 d: r.denominator.unwrap_or(0.0),
                 pools: Vec::new(),
@@ -469,7 +469,7 @@ impl<'a> Period<'a> {
         let mut pools: Vec<Pool> = Vec::new();
         let mut sorted_rows: Vec<&&ResultRow> = rows
             .iter()
-            .filter(|r| structural.contains(r.peer_group.as_ref()))
+            .filter(|r| structural.contains(r.peer_group.as_str()))
             .collect();
         sorted_rows.sort_by(|a, b| {
             (&a.peer_group, &a.peer_group_key, &a.practice_code).cmp(&(
@@ -480,11 +480,11 @@ impl<'a> Period<'a> {
         });
         for r in sorted_rows {
             let g = *pool_index
-                .entry((r.peer_group.as_ref(), r.peer_group_key.as_ref()))
+                .entry((r.peer_group.as_str(), r.peer_group_key.as_str()))
                 .or_insert_with(|| {
                     pools.push(Pool {
-                        name: r.peer_group.as_ref(),
-                        key: r.peer_group_key.as_ref(),
+                        name: r.peer_group.as_str(),
+                        key: r.peer_group_key.as_str(),
                         primary: &*r.peer_group == primary,
                         members: Vec::new(),
                         withheld: false,
@@ -493,7 +493,7 @@ impl<'a> Period<'a> {
                 });
             // Rows come sorted, so a practice listed twice in a group is
             // listed twice in a row.
-            let u = index[r.practice_code.as_ref()];
+            let u = index[r.practice_code.as_str()];
             if pools[g].members.last() != Some(&u) {
                 pools[g].members.push(u);
                 units[u].pools.push(g);
@@ -1497,13 +1497,13 @@ mod tests {
             let i = match hidden.iter().position(|(c, _)| *c == &*r.practice_code) {
                 Some(i) => i,
                 None => {
-                    hidden.push((r.practice_code.as_ref(), r.numerator.get().unwrap()));
+                    hidden.push((r.practice_code.as_str(), r.numerator.get().unwrap()));
                     hidden.len() - 1
                 }
             };
             if sup.withheld(r) != Some(Withheld::Pooled) {
                 let t = totals
-                    .entry((r.peer_group.as_ref(), r.peer_group_key.as_ref()))
+                    .entry((r.peer_group.as_str(), r.peer_group_key.as_str()))
                     .or_default();
                 t.0.push(i);
                 t.1 += r.numerator.get().unwrap();

@@ -535,7 +535,7 @@ fn pages_and_csvs(
         .filter(|r| *r.peer_group == *input.primary_peer_group)
     {
         practice_rows
-            .entry(r.practice_code.as_ref())
+            .entry(r.practice_code.as_str())
             .or_default()
             .push(r);
     }

@@ -22,7 +22,7 @@ impl Site<'_> {
         // Latest period, by group key (one key for a federation-wide group).
         let mut keys: BTreeMap<&str, Vec<&ResultRow>> = BTreeMap::new();
         for r in rows.iter().filter(|r| &*r.period == latest) {
-            keys.entry(r.peer_group_key.as_ref()).or_default().push(r);
+            keys.entry(r.peer_group_key.as_str()).or_default().push(r);
         }
         let body = html! {
             h1 { (ind.title) } "\n"
@@ -79,7 +79,7 @@ impl Site<'_> {
         let board = self.board_view();
         let mut by_period: BTreeMap<&str, (Option<f64>, Vec<f64>)> = BTreeMap::new();
         for r in rows.iter().filter(|r| !board.hides_value(r)) {
-            let e = by_period.entry(r.period.as_ref()).or_default();
+            let e = by_period.entry(r.period.as_str()).or_default();
             e.0 = e.0.or(board.benchmark(r));
             e.1.extend(r.value);
         }
@@ -255,7 +255,7 @@ impl Site<'_> {
                 let v = self.verdict(&board, ind, r);
                 matches!(v.tag, Comparison::Better | Comparison::Worse).then_some((
                     r,
-                    r.practice_code.as_ref(),
+                    r.practice_code.as_str(),
                     v.distance,
                 ))
             })

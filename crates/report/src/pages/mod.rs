@@ -224,10 +224,10 @@ impl<'a> Site<'a> {
         let mut latest_period: HashMap<&str, &str> = HashMap::default();
         for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
             let e = latest_period
-                .entry(r.indicator_id.as_ref())
-                .or_insert(r.period.as_ref());
-            if r.period.as_ref() > *e {
-                *e = r.period.as_ref();
+                .entry(r.indicator_id.as_str())
+                .or_insert(r.period.as_str());
+            if r.period.as_str() > *e {
+                *e = r.period.as_str();
             }
         }
         let mut latest = HashMap::default();
@@ -237,22 +237,22 @@ impl<'a> Site<'a> {
         let mut by_indicator: HashMap<&str, Vec<&ResultRow>> = HashMap::default();
         for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
             by_indicator
-                .entry(r.indicator_id.as_ref())
+                .entry(r.indicator_id.as_str())
                 .or_default()
                 .push(r);
             series
-                .entry((r.indicator_id.as_ref(), r.practice_code.as_ref()))
+                .entry((r.indicator_id.as_str(), r.practice_code.as_str()))
                 .or_default()
                 .push(r);
-            if latest_period.get(r.indicator_id.as_ref()) == Some(&r.period.as_ref()) {
+            if latest_period.get(r.indicator_id.as_str()) == Some(&r.period.as_str()) {
                 peer_rows
-                    .entry((r.indicator_id.as_ref(), r.peer_group_key.as_ref()))
+                    .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
                     .or_default()
                     .push(r);
-                latest.insert((r.indicator_id.as_ref(), r.practice_code.as_ref()), r);
+                latest.insert((r.indicator_id.as_str(), r.practice_code.as_str()), r);
                 if let Some(v) = r.value.filter(|_| !peers_view.hides_value(r)) {
                     peer_values
-                        .entry((r.indicator_id.as_ref(), r.peer_group_key.as_ref()))
+                        .entry((r.indicator_id.as_str(), r.peer_group_key.as_str()))
                         .or_default()
                         .push(v);
                 }

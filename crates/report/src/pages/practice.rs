@@ -267,7 +267,7 @@ impl Site<'_> {
         }
         let Some(values) = self
             .peer_values
-            .get(&(ind.id.as_str(), r.peer_group_key.as_ref()))
+            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
         else {
             return html! {};
         };
@@ -353,7 +353,7 @@ impl Site<'_> {
         // benchmark, funnel).
         let peers: Vec<Cow<ResultRow>> = self
             .peer_rows
-            .get(&(ind.id.as_str(), r.peer_group_key.as_ref()))
+            .get(&(ind.id.as_str(), r.peer_group_key.as_str()))
             .map_or(&[][..], Vec::as_slice)
             .iter()
             .copied()
