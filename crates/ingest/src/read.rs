@@ -129,7 +129,9 @@ pub fn read_stream(
         rows.take(line, row, &context)?;
     }
     while let Some((line, row)) = lines.next_row(header.fields.len())? {
-        rows.take(line, row, &context)?;
+        if let Some(done) = rows.take(line, row, &context)? {
+            lines.recycle(done);
+        }
     }
     let (quarantined, rows_read) = rows.hand_on(emit)?;
     Ok(FileStats {
@@ -179,18 +181,24 @@ impl<'a> FileRows<'a> {
     }
 
     /// Checks one record read at `line`: builds it, or sets it aside.
-    fn take(&mut self, line: usize, row: Row, context: &FieldContext) -> Result<()> {
+    /// Returns the record, done with, for its buffers to be used again.
+    fn take(
+        &mut self,
+        line: usize,
+        row: Row,
+        context: &FieldContext,
+    ) -> Result<Option<StringRecord>> {
         let record = match row {
             Row::Fields(r) => r,
             Row::UnbalancedQuote { text, past_end } => {
                 self.rows_read += 1;
                 let reason = self.unbalanced_quote_reason(past_end);
                 self.set_aside(line, Check::UnbalancedQuote, reason, &text);
-                return Ok(());
+                return Ok(None);
             }
         };
         if record.iter().all(|f| f.trim().is_empty()) {
-            return Ok(()); // blank lines (often trailing) are not rows
+            return Ok(Some(record)); // blank lines (often trailing) are not rows
         }
         self.rows_read += 1;
         let checked = check_row(
@@ -219,7 +227,7 @@ impl<'a> FileRows<'a> {
                 self.set_aside(line, check, reason, &raw);
             }
         }
-        Ok(())
+        Ok(Some(record))
     }
 
     fn unbalanced_quote_reason(&self, past_end: bool) -> String {
