@@ -65,6 +65,16 @@ pub fn write_blocks(
     });
     let turn = Condvar::new();
     let lock = || shared.lock().unwrap_or_else(|p| p.into_inner());
+    // Stopping is set under the lock, as a worker's wait checks it under the
+    // lock: set outside it, a worker that had just found it unset and was
+    // about to wait missed the wake-up and waited for ever, and the run
+    // with it (a test of a block that panics hung in CI once).
+    let halt = || {
+        let state = lock();
+        stop.store(true, Ordering::Relaxed);
+        drop(state);
+        turn.notify_all();
+    };
     let mut out = BufWriter::new(File::create(path).map_err(io)?);
     let mut crc = crc32fast::Hasher::new();
     let mut len: usize = 0;
@@ -111,8 +121,7 @@ pub fn write_blocks(
                 let block = match block {
                     Ok(block) => block?,
                     Err(panic) => {
-                        stop.store(true, Ordering::Relaxed);
-                        turn.notify_all();
+                        halt();
                         std::panic::resume_unwind(panic);
                     }
                 };
@@ -125,8 +134,7 @@ pub fn write_blocks(
             Ok(())
         })();
         if outcome.is_err() {
-            stop.store(true, Ordering::Relaxed);
-            turn.notify_all();
+            halt();
         }
         outcome
     });
@@ -234,6 +242,42 @@ mod tests {
             .copied()
             .or_else(|| panic.downcast_ref::<String>().map(String::as_str));
         assert_eq!(message, Some("block 5 cannot be made"));
+    }
+
+    #[test]
+    fn a_panic_while_workers_wait_their_turn_never_hangs() {
+        // The writer stops the workers while some are about to wait for it
+        // to catch up. The moment that hung is a few instructions wide (a
+        // worker between finding `stop` unset and starting to wait): the
+        // test above hung once in CI, on a loaded machine, and is not
+        // made to on demand; this repeats the race with the panic at
+        // varying moments. Run beside a deadline, so that a hang fails the
+        // test rather than the whole run.
+        const REPEATS: usize = 2000;
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.csv.gz");
+            for repeat in 0..REPEATS {
+                let outcome = std::panic::catch_unwind(|| {
+                    write_blocks(&path, 64, 1, |i| {
+                        if i == 0 {
+                            // Fails after a moment that varies, for the
+                            // others to be at every step of their turn.
+                            let t = std::time::Instant::now();
+                            while t.elapsed().as_nanos() < (repeat % 97) as u128 * 200 {}
+                            panic!("block 0 cannot be made");
+                        }
+                        Ok(vec![b'x'; 64])
+                    })
+                });
+                assert!(outcome.is_err());
+            }
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("writing blocks hung after a block panicked");
     }
 
     #[test]
