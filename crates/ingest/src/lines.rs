@@ -161,14 +161,14 @@ impl<'f, R: Read> Lines<'f, R> {
         }))
     }
 
-    /// A row's fields as text: all at once when the line is UTF-8, field
-    /// by field otherwise.
     /// Hands back a row's record once its fields have been used: the next
     /// row is read into its buffers.
     pub(crate) fn recycle(&mut self, record: StringRecord) {
         self.records.recycle(record.into_byte_record());
     }
 
+    /// A row's fields as text: all at once when the line is UTF-8, field
+    /// by field otherwise.
     fn decode_row(&mut self, fields: ByteRecord) -> StringRecord {
         match StringRecord::from_byte_record(fields) {
             Ok(r) => {

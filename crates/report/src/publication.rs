@@ -181,8 +181,8 @@ pub fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str, keep: usiz
 }
 
 /// How many files [`remove_publication`] removes at once: more than the
-/// cores, as removing a file is mostly waiting on the file system (on ext4,
-/// its journal). A national two-year publication (44,000 files, 7.5 GiB)
+/// cores, as removing a file is mostly waiting on the file system, not
+/// work for the CPU. A national two-year publication (44,000 files, 7.5 GiB)
 /// took 5.8 s on one thread with a third of a core busy, 4.3 s on two, 2.9
 /// to 3.4 s on eight and 2.8 to 2.9 s on sixteen (2 cores).
 const REMOVING_THREADS: usize = 8;
