@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use csv::{ByteRecord, StringRecord};
 
-use crate::records::{NewlinesAsLf, Record, Records};
+use crate::records::{NewlinesAsLf, Record, Records, Unclosed};
 use crate::sniff::{Encodings, UTF8_BOM, sniff};
 use crate::{IngestError, Result};
 
@@ -22,7 +22,7 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// A record as the row checks see it.
 pub(crate) enum Row {
     Fields(StringRecord),
-    UnbalancedQuote { text: String, past_end: bool },
+    UnbalancedQuote { text: String, why: Unclosed },
 }
 
 /// The line at which a [`LineLimited`] reader stopped, shared with the
@@ -142,20 +142,19 @@ impl<'f, R: Read> Lines<'f, R> {
             // unbalanced quote, and the lines after it are rows.
             Some(Record::Fields {
                 lines, ref fields, ..
-            }) if lines > 1 && fields.len() != fields_expected => self.records.take_back(),
+            }) if lines > 1 && fields.len() != fields_expected => {
+                let found = fields.len();
+                self.records.take_back(found)
+            }
             Some(r) => r,
         };
         Ok(Some(match record {
             Record::Fields { line, fields, .. } => (line, Row::Fields(self.decode_row(fields))),
-            Record::UnbalancedQuote {
-                line,
-                text,
-                past_end,
-            } => (
+            Record::UnbalancedQuote { line, text, why } => (
                 line,
                 Row::UnbalancedQuote {
                     text: self.encodings.decode(&text).into_owned(),
-                    past_end,
+                    why,
                 },
             ),
         }))

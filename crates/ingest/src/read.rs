@@ -16,7 +16,7 @@ use crate::field::FieldContext;
 use crate::header::{Header, find_header};
 use crate::identifiers::{PATIENT_SAMPLE_ROWS, refuse_patient_identifiers};
 use crate::lines::{Lines, Row};
-use crate::records::MAX_QUOTED_LINES;
+use crate::records::{MAX_QUOTED_LINES, Unclosed};
 use crate::row::check_row;
 use crate::shape::Shape;
 use crate::spool::Spool;
@@ -190,9 +190,9 @@ impl<'a> FileRows<'a> {
     ) -> Result<Option<StringRecord>> {
         let record = match row {
             Row::Fields(r) => r,
-            Row::UnbalancedQuote { text, past_end } => {
+            Row::UnbalancedQuote { text, why } => {
                 self.rows_read += 1;
-                let reason = self.unbalanced_quote_reason(past_end);
+                let reason = self.unbalanced_quote_reason(why);
                 self.set_aside(line, Check::UnbalancedQuote, reason, &text);
                 return Ok(None);
             }
@@ -230,14 +230,19 @@ impl<'a> FileRows<'a> {
         Ok(Some(record))
     }
 
-    fn unbalanced_quote_reason(&self, past_end: bool) -> String {
-        if past_end {
-            "a quoted field opens on this line and is not closed before the end of the file; the lines after it were read as rows".to_string()
-        } else {
-            format!(
+    fn unbalanced_quote_reason(&self, why: Unclosed) -> String {
+        match why {
+            Unclosed::PastEnd => "a quoted field opens on this line and is not closed before the end of the file; the lines after it were read as rows".to_string(),
+            Unclosed::TooManyLines => format!(
                 "a quoted field opens on this line and is not closed within {} lines (max_quoted_lines); the lines after it were read as rows",
                 self.max_quoted_lines
-            )
+            ),
+            // The quote that closed it was another row's: said so, rather
+            // than that it never closed.
+            Unclosed::ClosedByAnotherRow { at, fields } => format!(
+                "a quoted field opens on this line and the next quote is on line {at}, which would make one row of {fields} fields where the header has {}: the quote is stray; the lines after this one were read as rows",
+                self.header.fields.len()
+            ),
         }
     }
 
@@ -358,6 +363,31 @@ mod tests {
             ]
         );
         assert_eq!(read.rows_read, 7);
+    }
+
+    #[test]
+    fn a_stray_quote_closed_by_another_rows_quote_is_said_to_be_so() {
+        // Line 3's quote is closed by the quote line 4 opens: the record
+        // the two make has the wrong field count, so line 3 is set aside
+        // and line 4 read again as the row it is. The reason names the
+        // line of the closing quote; it does not say the quote never closed.
+        let text = "Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator\nA81001,30/09/2026,SMR,x,10,100\nA81001,30/09/2026,SMU,\"stray,10,100\nA81001,30/09/2026,SMV,\"Reviews, structured\",10,100\n";
+        let read = read_file("searches", "f.csv", text.as_bytes(), &search(), None).unwrap();
+        assert_eq!(read.batch.num_rows(), 2);
+        assert_eq!(read.rows_read, 3);
+        let got: Vec<(usize, Check, &str)> = read
+            .quarantined
+            .iter()
+            .map(|q| (q.line, q.check, q.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(
+                3,
+                Check::UnbalancedQuote,
+                "a quoted field opens on this line and the next quote is on line 4, which would make one row of 7 fields where the header has 6: the quote is stray; the lines after this one were read as rows"
+            )]
+        );
     }
 
     #[test]

@@ -82,14 +82,26 @@ pub enum Record {
         lines: usize,
         fields: ByteRecord,
     },
-    /// A line whose quoted field never closed: the line itself (without its
-    /// newline); the lines after it are read again.
+    /// A line whose quoted field did not close as part of a row: the line
+    /// itself (without its newline); the lines after it are read again.
     UnbalancedQuote {
         line: usize,
         text: Vec<u8>,
-        /// Why: the field ran past the end of the file, or on for too many lines.
-        past_end: bool,
+        why: Unclosed,
     },
+}
+
+/// Why a quote that opens on a line was taken as stray.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unclosed {
+    /// The file ended inside the quoted field.
+    PastEnd,
+    /// The field ran on for more lines than allowed (`max_quoted_lines`).
+    TooManyLines,
+    /// The next quote, on line `at`, closed it, but the record that made
+    /// had `fields` fields where the header has another number: that quote
+    /// belongs to another row.
+    ClosedByAnotherRow { at: usize, fields: usize },
 }
 
 /// Records of a CSV stream whose line endings are already LF.
@@ -219,10 +231,10 @@ impl<R: BufRead> Records<R> {
             // A quoted field runs on past the line: read on, within limits.
             loop {
                 if self.lines.len() > self.max_quoted_lines {
-                    return Ok(Some(self.unbalanced(false)));
+                    return Ok(Some(self.unbalanced(Unclosed::TooManyLines)));
                 }
                 let Some((m, more)) = self.next_raw_line()? else {
-                    return Ok(Some(self.unbalanced(true)));
+                    return Ok(Some(self.unbalanced(Unclosed::PastEnd)));
                 };
                 let done = self.feed(&more);
                 self.lines.push((m, more));
@@ -264,11 +276,13 @@ impl<R: BufRead> Records<R> {
     /// not to be a row (its field count is wrong: a stray quote closed by a
     /// quote further down). Returns its first line, set aside as an
     /// unbalanced quote; the lines after it are read again.
-    pub fn take_back(&mut self) -> Record {
-        self.unbalanced(false)
+    /// `fields` is how many fields the record had.
+    pub fn take_back(&mut self, fields: usize) -> Record {
+        let at = self.lines.last().map_or(0, |(n, _)| *n);
+        self.unbalanced(Unclosed::ClosedByAnotherRow { at, fields })
     }
 
-    fn unbalanced(&mut self, past_end: bool) -> Record {
+    fn unbalanced(&mut self, why: Unclosed) -> Record {
         self.restart();
         let mut lines = std::mem::take(&mut self.lines).into_iter();
         let (line, mut text) = lines.next().expect("a record has a first line");
@@ -276,11 +290,7 @@ impl<R: BufRead> Records<R> {
             self.replay.push_front(l);
         }
         text.pop(); // its newline
-        Record::UnbalancedQuote {
-            line,
-            text,
-            past_end,
-        }
+        Record::UnbalancedQuote { line, text, why }
     }
 }
 
@@ -379,12 +389,18 @@ mod tests {
         let Some(Record::Fields { lines: 2, .. }) = r.next_record().unwrap() else {
             panic!("expected a two-line record");
         };
-        let Record::UnbalancedQuote { line: 1, text, .. } = r.take_back() else {
+        let Record::UnbalancedQuote { line: 1, text, why } = r.take_back(2) else {
             panic!()
         };
         assert_eq!(text, b"a,\"b");
+        assert_eq!(why, Unclosed::ClosedByAnotherRow { at: 2, fields: 2 });
         // Line 2 opens a quote of its own that never closes; line 3 is a row.
-        let Some(Record::UnbalancedQuote { line: 2, .. }) = r.next_record().unwrap() else {
+        let Some(Record::UnbalancedQuote {
+            line: 2,
+            why: Unclosed::PastEnd,
+            ..
+        }) = r.next_record().unwrap()
+        else {
             panic!()
         };
         let Some(Record::Fields { line: 3, .. }) = r.next_record().unwrap() else {
