@@ -36,17 +36,21 @@ fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// The folders beside `out` that runs use on their way: `(path, pid, is_old)`.
+/// The folders beside `out` that runs use on their way (staging, set aside,
+/// being removed): `(path, pid, is_old)`.
 fn leftovers(parent: &Path, name: &str) -> Vec<(PathBuf, u32, bool)> {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Vec::new();
     };
     let (staging, old) = (format!(".{name}.staging-"), format!(".{name}.old-"));
+    let removing = format!(".{name}.removing-");
     let mut found: Vec<(PathBuf, u32, bool)> = entries
         .flatten()
         .filter_map(|e| {
             let file = e.file_name().to_string_lossy().into_owned();
             let (pid, is_old) = if let Some(pid) = file.strip_prefix(&staging) {
+                (pid.parse().ok()?, false)
+            } else if let Some(pid) = file.strip_prefix(&removing) {
                 (pid.parse().ok()?, false)
             } else {
                 (file.strip_prefix(&old)?.parse().ok()?, true)
@@ -170,7 +174,16 @@ pub fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str, keep: usiz
     all.sort();
     for gone in &all[..all.len().saturating_sub(keep)] {
         let t = std::time::Instant::now();
-        remove_publication(gone)?;
+        // Out of `NAME.earlier/` first, in one step: a run killed while
+        // removing it leaves a hidden folder the next run removes, never
+        // half a publication among the kept ones.
+        let removing = parent.join(format!(".{name}.removing-{}", std::process::id()));
+        if removing.exists() {
+            // Left by an ended run that had this process's id.
+            remove_publication(&removing)?;
+        }
+        std::fs::rename(gone, &removing).map_err(write_error(gone))?;
+        remove_publication(&removing)?;
         tracing::debug!(
             "removed the earlier publication {} in {:.2}s",
             gone.display(),
@@ -275,6 +288,14 @@ mod tests {
         let mut kept = kept;
         kept.sort();
         assert_eq!(kept, ["second", "third"]);
+        // Nothing left beside them: the removed ones are gone whole.
+        let mut beside: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        beside.sort();
+        assert_eq!(beside, ["demo", "demo.earlier"]);
     }
 
     #[test]
@@ -290,6 +311,8 @@ mod tests {
             .path()
             .join(format!(".demo.staging-{}", std::process::id()));
         publication(&live, "in progress");
+        // Killed while removing the publication before last.
+        publication(&root.path().join(format!(".demo.removing-{dead}")), "gone");
         let other_live = root.path().join(".demo.staging-1");
         publication(&other_live, "pid 1 is alive");
         recover(&out, root.path(), "demo").unwrap();
@@ -298,6 +321,7 @@ mod tests {
             "last good"
         );
         assert!(!root.path().join(format!(".demo.staging-{dead}")).exists());
+        assert!(!root.path().join(format!(".demo.removing-{dead}")).exists());
         assert!(live.exists() && other_live.exists());
     }
 }
