@@ -582,3 +582,53 @@ fn a_changed_source_recomputes_only_what_reads_it_and_a_past_run_can_be_made_aga
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn a_run_past_its_time_limit_is_stopped_and_the_last_publication_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let (p, _) = federation(dir.path(), "");
+    let p = p.to_str().unwrap();
+    let first = peerbench(&["run", p]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = dir.path().join("o");
+    let before = publication(&out);
+    // Every indicator computed again with 300 ms to do it in: the limit
+    // passes mid-run, wherever the run then is.
+    let metrics = dir.path().join("run.prom");
+    let stopped = peerbench(&[
+        "run",
+        p,
+        "--force",
+        "--full",
+        "--run-timeout",
+        "300ms",
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    assert_eq!(stopped.status.code(), Some(1), "{}", stderr(&stopped));
+    assert_eq!(
+        stderr(&stopped).lines().last(),
+        Some(
+            "Error: the run did not finish within 300ms (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in"
+        )
+    );
+    assert!(
+        std::fs::read_to_string(&metrics)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("peerbench_last_run_exit_code{") && l.ends_with(" 1")),
+        "the metrics file records exit 1"
+    );
+    assert!(differing(&before, &publication(&out)).is_empty());
+    // The lock went with the process: the next run is not kept waiting.
+    let next = peerbench(&["run", p, "--force"]);
+    assert!(next.status.success(), "{}", stderr(&next));
+    // Nor is anything of the stopped run's left beside the publication.
+    let beside: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".o."))
+        .collect();
+    assert_eq!(beside, Vec::<String>::new());
+}

@@ -122,6 +122,10 @@ struct RunArgs {
     /// (default: the pipeline's [limits] indicator_timeout, or 10m).
     #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
     indicator_timeout: Option<Duration>,
+    /// Stop the whole run, exit 1, if it has not finished after this long,
+    /// e.g. 2h (default: the pipeline's [limits] run_timeout, or 6h).
+    #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+    run_timeout: Option<Duration>,
     #[command(flatten)]
     memory: MemoryArgs,
     /// Write the run's metrics to this file (Prometheus text format, for
@@ -459,6 +463,7 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         out,
         warehouse,
         indicator_timeout,
+        run_timeout,
         memory,
         metrics,
         force,
@@ -495,6 +500,22 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
                 }
                 return Ok(());
             }
+            let limit = run_timeout.unwrap_or(p.run_timeout);
+            let _deadline = Deadline::arm(limit, {
+                let (metrics, pipeline) = (metrics.clone(), pipeline.clone());
+                move || {
+                    let message = format!(
+                        "the run did not finish within {} (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in",
+                        peerbench_pipeline::format_duration(limit)
+                    );
+                    if let Some(path) = &metrics {
+                        let stopped = Err(Failure::from(message.clone()));
+                        write_run_metrics(path, &pipeline, &stopped, started.elapsed());
+                    }
+                    observe::error_line(&message, EXIT_RUN_FAILED);
+                    std::process::exit(i32::from(EXIT_RUN_FAILED));
+                }
+            });
             p.run_with(&options).await.map_err(Failure::from)
         }
         Err(f) => Err(f),
@@ -504,6 +525,31 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         write_run_metrics(path, &pipeline, &outcome, started.elapsed());
     }
     print_run(&outcome?, options.as_of.as_deref(), started)
+}
+
+/// A run's time limit: when it passes, `expired` runs on a thread of its
+/// own and ends the process. A hang anywhere (a query, a thread waiting on
+/// another, a stalled store) must end a nightly run with an error and its
+/// metrics, not hold the warehouse until someone looks; the async runtime
+/// cannot stop a thread that never yields, so this does not rely on it.
+/// Ending at any moment is safe: a publication is swapped in whole, loads
+/// commit atomically, and the lock goes with the process (docs/operations.md).
+/// Dropping it disarms it.
+struct Deadline {
+    _armed: std::sync::mpsc::Sender<()>,
+}
+
+impl Deadline {
+    fn arm(limit: Duration, expired: impl FnOnce() + Send + 'static) -> Deadline {
+        let (armed, finished) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            // The sender is dropped when the run finishes: Disconnected.
+            if finished.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                expired();
+            }
+        });
+        Deadline { _armed: armed }
+    }
 }
 
 /// The metrics file of a run, whatever its outcome.

@@ -71,6 +71,9 @@ struct LimitsEntry {
     memory_limit: Option<u64>,
     /// Where sorts and aggregates spill beyond their share of the memory.
     spill_dir: Option<String>,
+    /// The whole run, e.g. "6h".
+    #[serde(default, deserialize_with = "duration")]
+    run_timeout: Option<Duration>,
 }
 
 fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
@@ -386,6 +389,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Pipeline, ConfigError> {
             }
         },
         limits: limits_of(&file.limits, resolve),
+        run_timeout: file
+            .limits
+            .run_timeout
+            .unwrap_or(crate::DEFAULT_RUN_TIMEOUT),
         engine: match file.pipeline.engine.as_deref() {
             None => peerbench_indicators::Engine::Local,
             Some(text) => peerbench_indicators::Engine::parse(text).map_err(&invalid)?,
@@ -591,6 +598,14 @@ mod tests {
         assert_eq!(p.on_indicator_error, crate::OnIndicatorError::PublishRest);
         assert_eq!(p.lock_stale_after, Duration::from_secs(600));
         assert_eq!(p.limits, peerbench_indicators::Limits::default());
+        assert_eq!(p.run_timeout, crate::DEFAULT_RUN_TIMEOUT);
+        let (_dir, p) = parsed("\n[limits]\nrun_timeout = \"1h30m\"\n");
+        assert_eq!(p.unwrap().run_timeout, Duration::from_secs(90 * 60));
+        let (dir, p) = parsed("\n[limits]\nrun_timeout = \"soon\"\n");
+        let e = message(&dir, p.err().unwrap());
+        assert!(e.contains("\"soon\" is not a duration"), "{e}");
+        let (_dir, p) = parsed("");
+        let p = p.unwrap();
         assert_eq!(p.verdict, VerdictLead::Funnel);
         assert_eq!(p.phi, PhiEstimator::Consistent);
         let (_dir, p) = parsed("[reports]\nverdict = \"interval\"\n");

@@ -295,6 +295,10 @@ pub struct Pipeline {
     pub primary_peer_group: String,
     /// Time and memory limits on the indicators' SQL (`[limits]`).
     pub limits: Limits,
+    /// How long the whole run may take before it is stopped (`[limits]
+    /// run_timeout`, `run --run-timeout`): a nightly run that hangs must
+    /// fail, loudly, rather than hold the warehouse until someone looks.
+    pub run_timeout: std::time::Duration,
     /// Where the indicators' SQL runs (`engine`, `--engine`): here, or on
     /// a Ballista cluster.
     pub engine: peerbench_indicators::Engine,
@@ -479,6 +483,10 @@ pub fn invocation_id() -> String {
 fn run_span(run_id: &str, command: &'static str) -> tracing::Span {
     tracing::info_span!("run", run_id, command)
 }
+
+/// A run's time limit unless the pipeline sets one: far beyond a national
+/// run's minutes (or a Ballista cluster's hours), short of the next night.
+pub const DEFAULT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// The span of one stage: `ingest`, `indicators`, `compare` or `publish`.
 fn stage_span(stage: &str) -> tracing::Span {
