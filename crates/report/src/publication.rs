@@ -48,9 +48,10 @@ fn leftovers(parent: &Path, name: &str) -> Vec<(PathBuf, u32, bool)> {
         .flatten()
         .filter_map(|e| {
             let file = e.file_name().to_string_lossy().into_owned();
-            let (pid, is_old) = if let Some(pid) = file.strip_prefix(&staging) {
-                (pid.parse().ok()?, false)
-            } else if let Some(pid) = file.strip_prefix(&removing) {
+            let (pid, is_old) = if let Some(pid) = file
+                .strip_prefix(&staging)
+                .or_else(|| file.strip_prefix(&removing))
+            {
                 (pid.parse().ok()?, false)
             } else {
                 (file.strip_prefix(&old)?.parse().ok()?, true)
@@ -82,7 +83,7 @@ pub fn recover(out: &Path, parent: &Path, name: &str) -> Result<()> {
             "removing {} left by run {pid}, which has ended",
             path.display()
         );
-        std::fs::remove_dir_all(&path).map_err(write_error(&path))?;
+        remove_publication(&path)?;
     }
     Ok(())
 }
@@ -152,7 +153,7 @@ pub fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str, keep: usiz
         return Ok(());
     };
     if keep == 0 {
-        return std::fs::remove_dir_all(&replaced).map_err(write_error(&replaced));
+        return remove_publication(&replaced);
     }
     let earlier = parent.join(format!("{name}.earlier"));
     std::fs::create_dir_all(&earlier).map_err(write_error(&earlier))?;
@@ -200,8 +201,9 @@ pub fn swap_in(staging: &Path, out: &Path, parent: &Path, name: &str, keep: usiz
 /// to 3.4 s on eight and 2.8 to 2.9 s on sixteen (2 cores).
 const REMOVING_THREADS: usize = 8;
 
-/// Removes a whole publication, its files and folders two levels down on
-/// several threads. It is the last thing a nightly run does.
+/// Removes a whole publication (or a killed run's staging folder), its
+/// files and folders two levels down on several threads. It is the last
+/// thing a nightly run does.
 fn remove_publication(folder: &Path) -> Result<()> {
     let children = |dir: &Path| -> Vec<(PathBuf, bool)> {
         std::fs::read_dir(dir)
