@@ -336,6 +336,31 @@ fn a_large_publication_lists_what_a_board_acts_on_and_says_where_the_rest_is() {
         "{page}"
     );
     assert_eq!(rows(&page, "<th scope=\"col\">Peer group</th>"), 40);
+    // On every indicator's page, each group's verdict counts add up to its
+    // practices, whether its verdicts have a direction or not.
+    let mut indicator_pages = 0;
+    for entry in std::fs::read_dir(out.join("board")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "html") {
+            continue;
+        }
+        let page = std::fs::read_to_string(&path).unwrap();
+        let from = page.find("<th scope=\"col\">Peer group</th>").unwrap();
+        let body = &page[from..];
+        let body = &body[..body.find("</tbody>").unwrap()];
+        for row in body.split("<tr><th scope=\"row\">").skip(1) {
+            let cells: Vec<usize> = row
+                .split("<td class=\"num\">")
+                .skip(1)
+                .map(|c| c[..c.find('<').unwrap()].parse().unwrap_or(0))
+                .collect();
+            // Practices, benchmark (not a count), then the verdicts.
+            let verdicts: usize = cells[2..].iter().sum();
+            assert_eq!(cells[0], verdicts, "{}: {row}", path.display());
+        }
+        indicator_pages += 1;
+    }
+    assert!(indicator_pages > 30, "{indicator_pages} indicator pages");
     assert!(
         !page.contains("practices ranked, with 95% intervals"),
         "no caterpillars"

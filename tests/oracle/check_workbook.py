@@ -127,6 +127,7 @@ if seen != set(expected):
 # The heat map says the same verdicts; the summary counts them.
 ws = wb["Heat map"]
 titles = [c.value for c in ws[1]][2:]
+practices = ws.max_row - 1
 title_to_id = {r[1].value: r[0].value for r in wb["Summary"].iter_rows(min_row=2)}
 for row in ws.iter_rows(min_row=2, values_only=True):
     code = row[0]
@@ -137,8 +138,10 @@ for row in ws.iter_rows(min_row=2, values_only=True):
 for row in wb["Summary"].iter_rows(min_row=2, values_only=True):
     ind = row[0]
     c = Counter(w for (i, _), w in words.items() if i == ind)
-    got = row[6:11]
-    want = (c["Better"], c["Similar"], c["Worse"], c["Higher"] + c["Lower"], c["Not compared"])
+    got = row[6:12]
+    # Each row adds up to every practice: those without a result are "No data".
+    want = (c["Better"], c["Similar"], c["Worse"], c["Higher"] + c["Lower"], c["Not compared"],
+            practices - sum(c.values()))
     if tuple(got) != want:
         fail(f"summary {ind}: {got} vs {want}")
 

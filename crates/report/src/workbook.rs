@@ -169,7 +169,7 @@ fn read_me(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ("Disclosure control", board.describe().to_string()),
         (
             "Sheets",
-            "Summary by indicator (how many practices have each verdict); Heat map (latest verdict per practice and indicator); Outliers (beyond the 99.8% funnel limits, most outside first); Latest results (every practice and indicator, with its verdict and both comparisons); Changes (since last period); Data quality (rows loaded and set aside per source)".into(),
+            "Summary by indicator (how many practices have each verdict, or no result, in the latest period); Heat map (latest verdict per practice and indicator); Outliers (beyond the 99.8% funnel limits, most outside first); Latest results (every practice and indicator, with its verdict and both comparisons); Changes (since last period); Data quality (rows loaded and set aside per source)".into(),
         ),
         ("Verdicts", wording::verdict_lead(input.verdict).to_string()),
         (
@@ -210,12 +210,15 @@ fn summary(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
             ("Worse", 9.0),
             ("Higher or lower", 10.0),
             ("Not compared", 10.0),
+            ("No data", 9.0),
         ],
         inds.len() as u32,
     )?;
     for (i, ind) in inds.iter().enumerate() {
         let r = i as u32 + 1;
-        let mut counts = [0u32; 5];
+        // The last slot is the practices with no result in the latest
+        // period, so that a row adds up to every practice.
+        let mut counts = [0u32; 6];
         let mut bench = None;
         for code in input.practices.keys() {
             if let Some(row) = site.latest.get(&(ind.id.as_str(), code.as_str())) {
@@ -229,6 +232,8 @@ fn summary(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
                 };
                 counts[slot] += 1;
                 bench = bench.or(view.benchmark(row));
+            } else {
+                counts[5] += 1;
             }
         }
         ws.text(r, 0, &ind.id)?;

@@ -31,7 +31,11 @@ impl<'a> Site<'a> {
             } "\n"
             p class="meta" { (wording::verdict_lead(self.input.verdict)) } "\n"
             h2 { "Summary by indicator" } "\n"
-            p class="meta" { "How many practices have each verdict in the latest period." } "\n"
+            p class="meta" {
+                "How many practices have each verdict in the latest period. Each row adds up to the "
+                (self.input.practices.len())
+                " practices: “No data” counts those with no result for that period (see completeness by practice below)."
+            } "\n"
             (self.summary(&inds))
             h2 { "Practices × indicators" } "\n"
             p class="meta" {
@@ -102,7 +106,9 @@ impl<'a> Site<'a> {
             "Worse",
             "Higher / lower",
             "Not compared",
+            "No data",
         ];
+        let practices = self.input.practices.len();
         html! {
             table {
                 (head(&columns))
@@ -111,6 +117,7 @@ impl<'a> Site<'a> {
                     @for ind in inds {
                         @let (counts, bench) = self.comparisons(&board, ind);
                         @let c = |k| counts.get(&k).copied().unwrap_or(0);
+                        @let with_data: usize = counts.values().sum();
                         tr {
                             th scope="row" {
                                 a href={ "board/" (ind.id) ".html" } { (ind.title) } " "
@@ -123,6 +130,7 @@ impl<'a> Site<'a> {
                             td class="num" { (c(Comparison::Worse)) }
                             td class="num" { (c(Comparison::Higher) + c(Comparison::Lower)) }
                             td class="num" { (c(Comparison::NotCompared)) }
+                            td class="num" { (practices.saturating_sub(with_data)) }
                         } "\n"
                     }
                 }

@@ -148,6 +148,7 @@ impl Site<'_> {
             "Better",
             "Similar",
             "Worse",
+            "Higher / lower",
             "Not compared",
         ];
         html! {
@@ -168,6 +169,7 @@ impl Site<'_> {
                             td class="num" { (count(Comparison::Better)) }
                             td class="num" { (count(Comparison::Similar)) }
                             td class="num" { (count(Comparison::Worse)) }
+                            td class="num" { (count(Comparison::Higher) + count(Comparison::Lower)) }
                             td class="num" { (count(Comparison::NotCompared)) }
                         } "\n"
                     }

@@ -182,9 +182,20 @@ fn with_site_led_by(
     verdict: VerdictLead,
     check: impl FnOnce(&Site, &[Indicator]),
 ) {
+    with_results_kept(board, verdict, |_| true, check)
+}
+
+/// The fixture with only the result rows `keep` keeps.
+fn with_results_kept(
+    board: Disclosure,
+    verdict: VerdictLead,
+    keep: impl Fn(&ResultRow) -> bool,
+    check: impl FnOnce(&Site, &[Indicator]),
+) {
     let inds = indicators();
     let practices = practices();
-    let results = results(&inds, &practices);
+    let mut results = results(&inds, &practices);
+    results.retain(|r| keep(r));
     let changes = what_changed(&results, "federation");
     let input = ReportInput {
         title: "Fixture & Federation".into(),
@@ -231,6 +242,27 @@ fn board_page_exact() {
     with_site_under(Disclosure::Exact, |site, _| {
         insta::assert_snapshot!(site.board_page())
     });
+}
+
+/// A practice with no result in an indicator's latest period is counted as
+/// "No data", so that each row of the board's summary adds up to every
+/// practice rather than leaving a board to wonder where one went.
+#[test]
+fn the_board_summary_adds_up_to_every_practice() {
+    let missing = |r: &ResultRow| {
+        (&*r.indicator_id, &*r.practice_code, &*r.period) == ("dna_rate", "A00003", "2026-02")
+    };
+    with_results_kept(
+        Disclosure::Exact,
+        VerdictLead::Funnel,
+        |r| !missing(r),
+        |site, _| {
+            let page = site.board_page();
+            let start = page.find("<h2>Summary by indicator</h2>").expect("summary");
+            let end = start + page[start..].find("</table>").expect("its table");
+            insta::assert_snapshot!(&page[start..end]);
+        },
+    );
 }
 
 #[test]
