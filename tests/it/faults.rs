@@ -68,3 +68,47 @@ fn a_killed_load_converges_on_one_clean_load() {
         assert_eq!(stdout(&o).matches("unchanged").count(), 8, "{}", stdout(&o));
     }
 }
+
+/// `peerbench ingest` on its own is held to the run's time limit: stopped
+/// mid-load it says so, exits 1 with its metrics, and the next load
+/// converges on the rows of one clean load.
+#[test]
+fn a_load_past_its_time_limit_is_stopped_and_the_next_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, p) = crate::generated_federation(dir.path(), &["--seed", "4", "--practices", "150"]);
+    let p = p.to_str().unwrap();
+    let clean = dir.path().join("clean");
+    let o = peerbench(&["ingest", p, "--warehouse", clean.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let w = dir.path().join("stopped");
+    let w = w.to_str().unwrap();
+    let metrics = dir.path().join("ingest.prom");
+    let stopped = peerbench(&[
+        "ingest",
+        p,
+        "--warehouse",
+        w,
+        "--run-timeout",
+        "200ms",
+        "--metrics",
+        metrics.to_str().unwrap(),
+    ]);
+    assert_eq!(stopped.status.code(), Some(1), "{}", stderr(&stopped));
+    assert_eq!(
+        stderr(&stopped).lines().last(),
+        Some(
+            "Error: the load did not finish within 200ms (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in"
+        )
+    );
+    assert!(
+        std::fs::read_to_string(&metrics)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("peerbench_last_run_exit_code{") && l.ends_with(" 1")),
+        "the metrics file records exit 1"
+    );
+    let o = peerbench(&["ingest", p, "--warehouse", w]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(counts(p, w), counts(p, clean.to_str().unwrap()));
+}

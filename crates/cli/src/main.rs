@@ -61,6 +61,10 @@ enum Command {
         /// (e.g. 10m) instead of exiting 75 at once.
         #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
         wait_for_lock: Option<Duration>,
+        /// Stop the load, exit 1, if it has not finished after this long,
+        /// e.g. 2h (default: the pipeline's [limits] run_timeout, or 6h).
+        #[arg(long, value_parser = peerbench_pipeline::parse_duration)]
+        run_timeout: Option<Duration>,
     },
     /// Run read-only SQL against the pipeline's warehouse and print a table.
     Query {
@@ -351,14 +355,36 @@ async fn execute(command: Command) -> Result<(), Failure> {
             warehouse,
             metrics,
             wait_for_lock,
+            run_timeout,
         } => {
             let started = Instant::now();
+            let mut deadline = None;
             let outcome = async {
                 let mut p = load(&pipeline, warehouse)?;
                 p.lock_wait = wait_for_lock.unwrap_or_default();
+                // A scheduled load on its own is held to the run's limit,
+                // for the same reason (a hang must not hold the lock).
+                let limit = run_timeout.unwrap_or(p.run_timeout);
+                deadline = Some(Deadline::arm(limit, {
+                    let (metrics, pipeline) = (metrics.clone(), pipeline.clone());
+                    move || {
+                        let message = past_the_limit("load", limit);
+                        if let Some(path) = &metrics {
+                            let m = metrics::Metrics::new(
+                                "ingest",
+                                &pipeline,
+                                EXIT_RUN_FAILED,
+                                started.elapsed(),
+                            );
+                            write_metrics(&m, path);
+                        }
+                        stop(&message)
+                    }
+                }));
                 Ok::<_, Failure>(p.ingest().await?)
             }
             .await;
+            drop(deadline);
             observe::finish_progress();
             if let Some(path) = &metrics {
                 let code = outcome.as_ref().err().map_or(0, |f| f.code);
@@ -504,16 +530,12 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
             let _deadline = Deadline::arm(limit, {
                 let (metrics, pipeline) = (metrics.clone(), pipeline.clone());
                 move || {
-                    let message = format!(
-                        "the run did not finish within {} (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in",
-                        peerbench_pipeline::format_duration(limit)
-                    );
+                    let message = past_the_limit("run", limit);
                     if let Some(path) = &metrics {
                         let stopped = Err(Failure::from(message.clone()));
                         write_run_metrics(path, &pipeline, &stopped, started.elapsed());
                     }
-                    observe::error_line(&message, EXIT_RUN_FAILED);
-                    std::process::exit(i32::from(EXIT_RUN_FAILED));
+                    stop(&message)
                 }
             });
             p.run_with(&options).await.map_err(Failure::from)
@@ -525,6 +547,20 @@ async fn run(args: RunArgs) -> Result<(), Failure> {
         write_run_metrics(path, &pipeline, &outcome, started.elapsed());
     }
     print_run(&outcome?, options.as_of.as_deref(), started)
+}
+
+/// What a run (or load) stopped at its time limit says.
+fn past_the_limit(what: &str, limit: Duration) -> String {
+    format!(
+        "the {what} did not finish within {} (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in",
+        peerbench_pipeline::format_duration(limit)
+    )
+}
+
+/// Ends the process as a failed run, from the deadline's thread.
+fn stop(message: &str) -> ! {
+    observe::error_line(message, EXIT_RUN_FAILED);
+    std::process::exit(i32::from(EXIT_RUN_FAILED));
 }
 
 /// A run's time limit: when it passes, `expired` runs on a thread of its
