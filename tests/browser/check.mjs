@@ -2,7 +2,7 @@
 //
 // Usage: node tests/browser/check.mjs <report-dir> <artefact-dir>
 //
-// Opens index.html, indicators.html and two practice pages from <report-dir> in
+// Opens index.html, indicators.html, how.html and two practice pages from <report-dir> in
 // Debian's Chromium (driven by playwright-core, which ships no browser of its own,
 // so nothing is downloaded at run time) and fails if any page:
 //   - logs a console error or warning, throws an uncaught exception, or has a
@@ -69,6 +69,7 @@ function choosePages() {
   const pages = [
     { rel: 'index.html', shot: 'index.png', practice: false },
     { rel: 'indicators.html', shot: 'indicators.png', practice: false },
+    { rel: 'how.html', shot: 'how.png', practice: false },
   ];
   // One of the board's indicator pages (caterpillar plot and trend).
   const boardDir = join(reportDir, 'board');

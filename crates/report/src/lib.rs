@@ -212,7 +212,7 @@ pub struct NotComputed {
 pub struct Published {
     pub index: PathBuf,
     pub practice_pages: usize,
-    /// Every HTML page: board, catalogue, indicator pages, practice reports
+    /// Every HTML page: board, catalogue, how it was made, indicator pages, practice reports
     /// and their detail pages.
     pub pages: usize,
     pub result_rows: usize,
@@ -276,7 +276,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     // A publication that cannot be finished (a full disk, an unwritable
     // file) leaves nothing behind: the last good one stays as it was.
     let built = build(input, &staging).and_then(|(indicator_pages, detail_pages)| {
-        let pages = 2 + indicator_pages + input.practices.len() * (1 + detail_pages);
+        let pages = 3 + indicator_pages + input.practices.len() * (1 + detail_pages);
         if let Some(record) = input.run_record {
             write(&staging.join("run.json"), &record(pages))?;
         }
@@ -526,6 +526,7 @@ fn pages_and_csvs(
         catalogue_page(&input.title, input.indicators).as_bytes(),
     )?;
     write(&staging.join("index.html"), site.board_page().as_bytes())?;
+    write(&staging.join("how.html"), site.how_page().as_bytes())?;
     // Each page's numbers beside it as CSV, under that page's policy: the
     // rows of the page's peer group, borrowed and disclosed row by row.
     let mut practice_rows: Map<&str, Vec<&ResultRow>> = Map::default();

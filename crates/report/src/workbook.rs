@@ -174,7 +174,7 @@ fn read_me(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         ("Verdicts", wording::verdict_lead(input.verdict).to_string()),
         (
             "Methods",
-            "Proportions: Wilson intervals; rates and ratios: Byar / exact Poisson; DSRs: Dobson with the 2013 European Standard Population; funnels adjusted for overdispersion (Spiegelhalter); run charts: XmR with the Making Data Count rules. See the board page's 'How this was made'.".into(),
+            "Proportions: Wilson intervals; rates and ratios: Byar / exact Poisson; DSRs: Dobson with the 2013 European Standard Population; funnels adjusted for overdispersion (Spiegelhalter); run charts: XmR with the Making Data Count rules. See how.html ('How this was made'), linked from every page.".into(),
         ),
     ];
     for (i, (k, v)) in lines.iter().enumerate() {

@@ -66,7 +66,7 @@ impl<'a> Site<'a> {
                 a href="data/indicator_results.csv.gz" { "indicator_results.csv.gz" } " (compressed CSV) · "
                 a href="data/indicator_results.parquet" { "indicator_results.parquet" } " (for analysts' tools)"
             } "\n"
-            (self.how_made())
+            (self.how_made(""))
         };
         self.page(&format!("{title} — board report"), "", body)
     }

@@ -64,7 +64,7 @@ impl Site<'_> {
                 "Download these numbers, every period: "
                 a href={ (ind.id) ".csv" } { (ind.id) ".csv" }
             } "\n"
-            (self.how_made())
+            (self.how_made("../"))
         };
         self.page(
             &format!("{} — {}", ind.title, self.input.title),

@@ -201,9 +201,6 @@ pub struct Site<'a> {
     by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
     /// What `standard` hides, for the disclosure policies.
     pub(crate) sup: Suppression<'a>,
-    /// "How this was made" is the same on every page: built once (it scans
-    /// every latest result, which at national scale is 200,000 rows).
-    how_made: std::sync::OnceLock<Markup>,
 }
 
 impl<'a> Site<'a> {
@@ -270,7 +267,6 @@ impl<'a> Site<'a> {
             series,
             by_indicator,
             sup,
-            how_made: std::sync::OnceLock::new(),
         }
     }
 
@@ -389,12 +385,39 @@ impl<'a> Site<'a> {
         layout::page(title, root, &self.input.title, body, Some(footer)).into_string()
     }
 
-    /// "How this was made", the same on every page.
-    fn how_made(&self) -> &Markup {
-        self.how_made.get_or_init(|| self.build_how_made())
+    /// The end of every page: what the page may show, and a link to "How
+    /// this was made" (`how.html`). The methods, the funnel adjustments,
+    /// the peer groups and the tables read are the same on every page and
+    /// were 11 KB of each of a national publication's 38,000 pages; they are
+    /// said once, on their own page.
+    fn how_made(&self, root: &str) -> Markup {
+        let disclosure = &self.input.disclosure;
+        html! {
+            h2 id="how" { "How this was made" } "\n"
+            p class="meta" {
+                "Board page: " (disclosure.board.describe()) ". Practice pages: "
+                (disclosure.practice_pages.describe()) ". Downloads: "
+                (disclosure.downloads.describe()) ". The methods, each funnel's allowance for the normal variation between practices (φ, τ²), the peer groups and the warehouse tables read: "
+                a href={ (root) "how.html" } { "how this was made" } "."
+            } "\n"
+        }
     }
 
-    fn build_how_made(&self) -> Markup {
+    /// `how.html`: how the publication was made, in full.
+    pub fn how_page(&self) -> String {
+        let body = html! {
+            h1 { (self.input.title) ": how this was made" } "\n"
+            p { a href="index.html" { "Back to the board report" } "." } "\n"
+            (self.how_made_in_full())
+        };
+        self.page(
+            &format!("{} — how this was made", self.input.title),
+            "",
+            body,
+        )
+    }
+
+    fn how_made_in_full(&self) -> Markup {
         let p = &self.input.provenance;
         // On every page: what the strictest of them may show.
         let view = self.peers_view();
@@ -423,7 +446,7 @@ impl<'a> Site<'a> {
             .collect();
         let disclosure = &self.input.disclosure;
         html! {
-            h2 id="how" { "How this was made" } "\n"
+            h2 id="methods" { "Methods" } "\n"
             p {
                 "Each indicator is a SQL query over the federation's warehouse (Delta Lake tables). "
                 "Practices are compared with their peer group " strong { (self.input.primary_peer_group) }

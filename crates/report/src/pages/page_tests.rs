@@ -300,7 +300,10 @@ fn pages_led_by_the_interval() {
         );
         assert!(page.contains("On the peer funnel: "));
         assert!(!page.contains("verdict leads with the peer funnel"));
-        assert!(page.contains("<code>[reports] verdict = &quot;interval&quot;</code>"));
+        // Where it is set, for whoever would change it: on "How this was made".
+        let how = site.how_page();
+        assert!(how.contains("<code>[reports] verdict = &quot;interval&quot;</code>"));
+        assert!(how.contains("verdict leads with the practice's 95% interval"));
         let board = site.board_page();
         assert!(board.contains("verdict leads with the practice's 95% interval"));
         assert!(
@@ -308,6 +311,12 @@ fn pages_led_by_the_interval() {
             "nothing is marked as an exception"
         );
     });
+}
+
+/// How the publication was made, said once rather than on every page.
+#[test]
+fn how_page() {
+    with_site(|site, _| insta::assert_snapshot!(site.how_page()));
 }
 
 #[test]
@@ -321,6 +330,7 @@ fn text_from_the_data_is_escaped_everywhere() {
     with_site(|site, inds| {
         let pages = [
             site.board_page(),
+            site.how_page(),
             site.indicator_page(&inds[0]),
             site.practice_page("A00002"),
             site.practice_domain_page("A00002", Domain::Clinical),

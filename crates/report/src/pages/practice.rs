@@ -36,7 +36,7 @@ impl Site<'_> {
                 "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, coloured by its verdict, with its 95% interval). Worse is always to the left. The benchmark is always in the middle, and the scale runs equally far either side of it, to the ends of the peers' usual spread (box-plot whiskers); a value beyond is drawn at the edge with an arrowhead pointing out."
             } "\n"
             @for domain in Domain::ALL { (self.where_you_stand(domain, code)) }
-            (self.how_made())
+            (self.how_made("../"))
         };
         self.page(&format!("{} — practice report", p.name), "../", body)
     }
@@ -65,7 +65,7 @@ impl Site<'_> {
                 "Funnel plots: every practice in the peer group by its denominator; solid line the peer value, dashed the 95% limits, dotted the 99.8% limits, allowing for the normal variation between practices. Run charts: this practice month by month; solid line its average, dashed its process limits; a blue square marks special-cause improvement, a yellow triangle special-cause concern, a purple dot a special cause on a context indicator."
             } "\n"
             @for ind in self.indicators().filter(|i| i.domain == domain) { (self.in_detail(ind, code)) "\n" }
-            (self.how_made())
+            (self.how_made("../../"))
         };
         self.page(
             &format!("{} — {} — practice report", p.name, domain.title()),
