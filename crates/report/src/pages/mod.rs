@@ -419,7 +419,7 @@ impl<'a> Site<'a> {
 
     fn how_made_in_full(&self) -> Markup {
         let p = &self.input.provenance;
-        // On every page: what the strictest of them may show.
+        // Linked from every page: what the strictest of them may show.
         let view = self.peers_view();
         // Each funnel's adjustment is its peer group's: one per indicator
         // when the primary group is one (a federation), one per group key
