@@ -384,3 +384,61 @@ fn a_large_publication_lists_what_a_board_acts_on_and_says_where_the_rest_is() {
     let codes: std::collections::BTreeSet<&str> = csv.iter().map(|r| r[1].as_str()).collect();
     assert_eq!(codes.len(), 600);
 }
+
+/// Extracts arrive practice by practice: one practice's October appointments
+/// arriving before the others' leaves the publication leading with
+/// September (where every practice stands), says October is not yet shown
+/// and how many have sent it, and keeps the early rows in the download.
+/// (It used to make October "the latest period": 33 practices' pages said
+/// "no data" for appointments they had sent, and the board compared one
+/// practice with nobody.)
+#[test]
+fn a_month_one_practice_sends_early_waits_until_half_have_sent_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    let september =
+        std::fs::read_to_string(data.join("appointments/gpad-practice-level-2026-09.csv")).unwrap();
+    let mut lines = september.lines();
+    let mut october = format!("{}\n", lines.next().unwrap());
+    for line in lines.filter(|l| l.contains(",A81005,")) {
+        october.push_str(&line.replace("01SEP2026", "01OCT2026"));
+        october.push('\n');
+    }
+    std::fs::write(
+        data.join("appointments/gpad-practice-level-2026-10.csv"),
+        october,
+    )
+    .unwrap();
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let o = peerbench(&["run", p.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("o");
+
+    let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        index.contains("<tr><th scope=\"row\"><a href=\"board/face_to_face_pct.html\">Appointments held face to face</a> <span class=\"meta\">%</span></th><td class=\"nowrap\">2026-09</td>"),
+        "the summary leads with September"
+    );
+    assert!(
+        index.contains("<li>Appointments held face to face: 2026-10 (1 of 34 practices)</li>"),
+        "{index}"
+    );
+    let other = std::fs::read_to_string(out.join("practices/A81000.html")).unwrap();
+    assert!(!other.contains("No data for this practice in the latest period (2026-10)"));
+    // Nothing is lost: the early practice's October is in the download, and
+    // "since last period" is September against August.
+    let results = std::process::Command::new("gzip")
+        .args([
+            "-dc",
+            out.join("data/indicator_results.csv.gz").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&results.stdout).contains("face_to_face_pct,A81005,2026-10,"));
+    let (_, changes) = crate::read_csv(&out.join("data/changes.csv"));
+    assert!(
+        changes.iter().all(|c| !c.contains(&"2026-10".to_string())),
+        "{changes:?}"
+    );
+}

@@ -2,11 +2,9 @@
 //! indicator pairs that became outliers, stopped being outliers, or started
 //! a special-cause signal — the board pack's "since last time" list.
 
-use std::collections::BTreeSet;
-
 use peerbench_stats::{FunnelFlag, SpcRule};
 
-use crate::{FastMap, ResultRow};
+use crate::{FastMap, ResultRow, reporting_periods};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ChangeKind {
@@ -63,7 +61,8 @@ pub struct Change {
     pub before: Reading,
 }
 
-/// Changes between each indicator's latest two periods, in `peer_group`.
+/// Changes between each indicator's latest two periods as the reports show
+/// them ([`reporting_periods`]), in `peer_group`.
 ///
 /// Two passes over the rows: each indicator's periods, then each practice's
 /// rows in its indicator's latest two. (Finding each indicator's practices
@@ -71,20 +70,11 @@ pub struct Change {
 /// nationally over two years, before a page could be written.)
 pub fn what_changed(results: &[ResultRow], peer_group: &str) -> Vec<Change> {
     let in_group = || results.iter().filter(|r| *r.peer_group == *peer_group);
-    let mut periods: FastMap<&str, BTreeSet<&str>> = FastMap::default();
-    for r in in_group() {
-        periods
-            .entry(&r.indicator_id)
-            .or_default()
-            .insert(&r.period);
-    }
-    // Each indicator's latest period and the one before it.
-    let latest_two: FastMap<&str, (&str, &str)> = periods
-        .iter()
-        .filter_map(|(&ind, ps)| {
-            let mut it = ps.iter().rev();
-            Some((ind, (*it.next()?, *it.next()?)))
-        })
+    // Each indicator's latest period as the reports show it, and the one
+    // before it.
+    let latest_two: FastMap<&str, (&str, &str)> = reporting_periods(results, peer_group)
+        .into_iter()
+        .filter_map(|(ind, p)| Some((ind, (p.latest, p.previous?))))
         .collect();
     // (indicator, practice) → its row now and its row before. A repeated
     // row replaces the one before it, as a map keyed by all three would.

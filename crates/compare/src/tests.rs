@@ -620,3 +620,73 @@ fn a_result_row_stays_small() {
     assert_eq!(std::mem::size_of::<Option<Name>>(), 8);
     assert_eq!(std::mem::size_of::<ResultRow>(), 232);
 }
+
+/// Extracts arrive practice by practice: a month that fewer than half of an
+/// indicator's practices have sent is not yet the latest the reports lead
+/// with (nor the "now" of what changed); once half have, it is.
+#[test]
+fn the_latest_period_is_one_at_least_half_the_practices_have_sent() {
+    let practices: HashMap<_, _> = (1..=12)
+        .map(|i| practice(&format!("A{i:05}"), "U1"))
+        .collect();
+    let rows_with = |early: usize| {
+        let mut rows = Vec::new();
+        for (m, period) in ["2026-07", "2026-08", "2026-09", "2026-10"]
+            .into_iter()
+            .enumerate()
+        {
+            for i in 1..=12 {
+                // Practice 1 is an outlier in September; October has come
+                // from the first `early` practices only.
+                if m == 3 && i > early {
+                    continue;
+                }
+                let n = if i == 1 && m == 2 {
+                    400.0
+                } else {
+                    100.0 + i as f64
+                };
+                rows.push(row(&format!("A{i:05}"), period, Some(n), Some(1000.0)));
+            }
+        }
+        compare_in(
+            group("federation", PeerGroupKind::Federation, 3, 5),
+            &indicator("proportion", "low_is_good"),
+            &rows,
+            &practices,
+        )
+    };
+
+    let out = rows_with(5);
+    let periods = reporting_periods(&out, "federation");
+    assert_eq!(
+        periods["x"],
+        ReportingPeriods {
+            latest: "2026-09",
+            previous: Some("2026-08"),
+            not_yet_shown: vec![("2026-10", 5)],
+            practices: 12,
+        }
+    );
+    // Since last period: September against August, where practice 1 became
+    // an outlier, not October's five practices against September.
+    let changes = what_changed(&out, "federation");
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.practice_code == "A00001" && c.period == "2026-09"),
+        "{changes:?}"
+    );
+    assert!(changes.iter().all(|c| c.period == "2026-09"), "{changes:?}");
+
+    // Half of them: October leads.
+    let out = rows_with(6);
+    let periods = reporting_periods(&out, "federation");
+    assert_eq!(
+        (periods["x"].latest, periods["x"].previous),
+        ("2026-10", Some("2026-09"))
+    );
+    assert!(periods["x"].not_yet_shown.is_empty());
+    // Another peer group's rows are not counted.
+    assert!(reporting_periods(&out, "pcn").is_empty());
+}

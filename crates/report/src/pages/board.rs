@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 use peerbench_catalogue::{Domain, Indicator};
-use peerbench_compare::{PracticeInfo, ResultRow};
+use peerbench_compare::{PracticeInfo, ReportingPeriods, ResultRow};
 use peerbench_stats::Comparison;
 
 use super::{LISTED, Site, comparison_tag, fmt, head, practice_link, shortened};
@@ -37,6 +37,7 @@ impl<'a> Site<'a> {
                 " practices: “No data” counts those with no result for that period (see completeness by practice below)."
             } "\n"
             (self.summary(&inds))
+            (self.not_yet_shown(&inds))
             h2 { "Practices × indicators" } "\n"
             p class="meta" {
                 "The latest period's verdict, in words, one table per domain (the counts above add them up). “(interval)” marks a verdict judged on the 95% interval where the report leads with the funnel but the indicator or period has none: age-standardised rates, a funnel withheld to protect a small count, or a peer group too small to estimate the variation between practices. Open an indicator for its ranked practices and federation trend, or a practice for its full report."
@@ -135,6 +136,36 @@ impl<'a> Site<'a> {
                     }
                 }
             } "\n"
+        }
+    }
+
+    /// Later periods that fewer than half of an indicator's practices have
+    /// sent so far: said, so that nobody wonders why the pack is a month
+    /// behind the first practices' extracts.
+    fn not_yet_shown(&self, inds: &[&Indicator]) -> Markup {
+        let waiting: Vec<(&Indicator, &ReportingPeriods)> = inds
+            .iter()
+            .filter_map(|ind| Some((*ind, self.reporting.get(ind.id.as_str())?)))
+            .filter(|(_, p)| !p.not_yet_shown.is_empty())
+            .collect();
+        html! {
+            @if !waiting.is_empty() {
+                p class="meta" {
+                    "Not yet shown: a later period that fewer than half of an indicator's practices have sent so far (the rest usually arrive over the next nights). Until then this pack leads with the latest period at least half have sent; the later results are in the downloads and on each practice's run chart."
+                } "\n"
+                ul {
+                    "\n"
+                    @for (ind, p) in &waiting {
+                        li {
+                            (ind.title) ": "
+                            @for (i, (period, n)) in p.not_yet_shown.iter().enumerate() {
+                                @if i > 0 { "; " }
+                                (period) " (" (n) " of " (p.practices) " practices)"
+                            }
+                        } "\n"
+                    }
+                } "\n"
+            }
         }
     }
 

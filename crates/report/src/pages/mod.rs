@@ -62,7 +62,7 @@ use crate::Map as HashMap;
 
 use maud::{Markup, html};
 use peerbench_catalogue::Indicator;
-use peerbench_compare::ResultRow;
+use peerbench_compare::{ReportingPeriods, ResultRow, reporting_periods};
 use peerbench_stats::PhiEstimator;
 
 use crate::ReportInput;
@@ -201,6 +201,9 @@ pub struct Site<'a> {
     by_indicator: HashMap<&'a str, Vec<&'a ResultRow>>,
     /// What `standard` hides, for the disclosure policies.
     pub(crate) sup: Suppression<'a>,
+    /// Each indicator's reporting periods (the board says which later ones
+    /// are not yet shown).
+    reporting: BTreeMap<&'a str, ReportingPeriods<'a>>,
 }
 
 impl<'a> Site<'a> {
@@ -218,15 +221,11 @@ impl<'a> Site<'a> {
             peers: peers_policy,
             sup: &sup,
         };
-        let mut latest_period: HashMap<&str, &str> = HashMap::default();
-        for r in input.results.iter().filter(|r| &*r.peer_group == primary) {
-            let e = latest_period
-                .entry(r.indicator_id.as_str())
-                .or_insert(r.period.as_str());
-            if r.period.as_str() > *e {
-                *e = r.period.as_str();
-            }
-        }
+        // The period each indicator leads with: the newest that at least
+        // half of its practices have sent, not the first practice's new month.
+        let reporting = reporting_periods(input.results, primary);
+        let latest_period: HashMap<&str, &str> =
+            reporting.iter().map(|(ind, p)| (*ind, p.latest)).collect();
         let mut latest = HashMap::default();
         let mut peer_values: HashMap<(&str, &str), Vec<f64>> = HashMap::default();
         let mut peer_rows: HashMap<(&str, &str), Vec<&ResultRow>> = HashMap::default();
@@ -267,6 +266,7 @@ impl<'a> Site<'a> {
             series,
             by_indicator,
             sup,
+            reporting,
         }
     }
 

@@ -182,20 +182,20 @@ fn with_site_led_by(
     verdict: VerdictLead,
     check: impl FnOnce(&Site, &[Indicator]),
 ) {
-    with_results_kept(board, verdict, |_| true, check)
+    with_results_edited(board, verdict, |_| {}, check)
 }
 
-/// The fixture with only the result rows `keep` keeps.
-fn with_results_kept(
+/// The fixture with its result rows edited by `edit`.
+fn with_results_edited(
     board: Disclosure,
     verdict: VerdictLead,
-    keep: impl Fn(&ResultRow) -> bool,
+    edit: impl FnOnce(&mut Vec<ResultRow>),
     check: impl FnOnce(&Site, &[Indicator]),
 ) {
     let inds = indicators();
     let practices = practices();
     let mut results = results(&inds, &practices);
-    results.retain(|r| keep(r));
+    edit(&mut results);
     let changes = what_changed(&results, "federation");
     let input = ReportInput {
         title: "Fixture & Federation".into(),
@@ -252,15 +252,51 @@ fn the_board_summary_adds_up_to_every_practice() {
     let missing = |r: &ResultRow| {
         (&*r.indicator_id, &*r.practice_code, &*r.period) == ("dna_rate", "A00003", "2026-02")
     };
-    with_results_kept(
+    with_results_edited(
         Disclosure::Exact,
         VerdictLead::Funnel,
-        |r| !missing(r),
+        |results| results.retain(|r| !missing(r)),
         |site, _| {
             let page = site.board_page();
             let start = page.find("<h2>Summary by indicator</h2>").expect("summary");
             let end = start + page[start..].find("</table>").expect("its table");
             insta::assert_snapshot!(&page[start..end]);
+        },
+    );
+}
+
+/// One practice's next month, arrived before the others': the board still
+/// leads with the month every practice has sent, and says what is not yet
+/// shown; the other practices' pages do not turn to "no data".
+#[test]
+fn a_month_one_practice_sent_early_is_not_yet_shown() {
+    with_results_edited(
+        Disclosure::Exact,
+        VerdictLead::Funnel,
+        |results| {
+            let early: Vec<ResultRow> = results
+                .iter()
+                .filter(|r| {
+                    (&*r.indicator_id, &*r.practice_code, &*r.period)
+                        == ("dna_rate", "A00002", "2026-02")
+                })
+                .map(|r| ResultRow {
+                    period: "2026-03".into(),
+                    ..r.clone()
+                })
+                .collect();
+            assert!(!early.is_empty());
+            results.extend(early);
+        },
+        |site, _| {
+            let page = site.board_page();
+            let start = page.find("<h2>Summary by indicator</h2>").expect("summary");
+            let end = page
+                .find("<h2>Practices × indicators</h2>")
+                .expect("heat map");
+            insta::assert_snapshot!(&page[start..end]);
+            let other = site.practice_page("A00003");
+            assert!(!other.contains("No data for this practice"), "{other}");
         },
     );
 }
