@@ -424,6 +424,13 @@ fn a_month_one_practice_sends_early_waits_until_half_have_sent_it() {
         index.contains("<li>Appointments held face to face: 2026-10 (1 of 34 practices)</li>"),
         "{index}"
     );
+    // The data quality table: appointments' latest month is September, with
+    // October's one practice noted, and no other source is "behind".
+    assert!(
+        index.contains("<td class=\"nowrap\">2026-09<br><span class=\"meta\">2026-10: 1 practice so far, not yet shown</span></td><td>none</td>"),
+        "{index}"
+    );
+    assert!(!index.contains("(behind: other sources reach"), "{index}");
     let other = std::fs::read_to_string(out.join("practices/A81000.html")).unwrap();
     assert!(!other.contains("No data for this practice in the latest period (2026-10)"));
     // Nothing is lost: the early practice's October is in the download, and

@@ -360,11 +360,20 @@ pub struct RunOptions {
     pub as_of: Option<String>,
 }
 
+/// A source's latest month as the pages report it.
+struct SourceCompleteness {
+    /// YYYY-MM: the newest month at least half of its practices have sent.
+    month: String,
+    /// The register's practices, open then, with no rows in it.
+    missing: Vec<String>,
+    /// Later months, with how many practices have sent each so far.
+    not_yet_shown: Vec<(String, usize)>,
+}
+
 /// What the pages show about the data beside the numbers.
 struct DataChecks {
-    /// Per source: its latest month (YYYY-MM) and the practices missing
-    /// from it.
-    completeness: HashMap<String, (String, Vec<String>)>,
+    /// Per source: its latest month and the practices missing from it.
+    completeness: HashMap<String, SourceCompleteness>,
     /// Per source: the practices whose latest period jumped.
     jumps: HashMap<String, Vec<Jump>>,
 }
@@ -1085,13 +1094,17 @@ impl Pipeline {
 
     /// Per source: its latest month and the register's practices, open then,
     /// with no rows in it — so a practice whose extract did not arrive is
-    /// flagged rather than silently compared on less. Sources without a date
-    /// column (annual QOF, survey years) or without a practice column have
-    /// none. Table → (latest month as YYYY-MM, missing practice codes).
+    /// flagged rather than silently compared on less. The latest month is
+    /// the newest that at least half of the source's practices have sent,
+    /// as for the indicators (`reporting_periods`): one practice's early
+    /// extract does not make every other practice "missing" and every other
+    /// source "behind"; later months are listed with how many have sent
+    /// them. Sources without a date column (annual QOF, survey years) or
+    /// without a practice column have none.
     async fn latest_completeness(
         &self,
         ctx: &SessionContext,
-    ) -> HashMap<String, (String, Vec<String>)> {
+    ) -> HashMap<String, SourceCompleteness> {
         let mut out = HashMap::new();
         for source in self.sources.iter().filter(|s| s.table != self.register) {
             let shape = &source.shape;
@@ -1105,37 +1118,78 @@ impl Pipeline {
                 continue;
             };
             let t = &source.table;
-            let latest = format!("(SELECT max({date}) FROM {t})");
+            // Each month (YYYY-MM) with how many practices sent it, oldest first.
+            let Ok(months) = self
+                .strings(
+                    ctx,
+                    &format!(
+                        "SELECT concat(substr(CAST(date_trunc('month', {date}) AS VARCHAR), 1, 7), ' ', CAST(count(DISTINCT {practice}) AS VARCHAR)) FROM {t} WHERE {date} IS NOT NULL GROUP BY date_trunc('month', {date}) ORDER BY date_trunc('month', {date})"
+                    ),
+                )
+                .await
+            else {
+                continue;
+            };
+            let Ok(all) = self
+                .strings(
+                    ctx,
+                    &format!(
+                        "SELECT CAST(count(DISTINCT {practice}) AS VARCHAR) FROM {t} WHERE {date} IS NOT NULL"
+                    ),
+                )
+                .await
+            else {
+                continue;
+            };
+            let all: usize = all.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let months: Vec<(String, usize)> = months
+                .iter()
+                .filter_map(|m| {
+                    let (month, n) = m.split_once(' ')?;
+                    Some((month.to_string(), n.parse().ok()?))
+                })
+                .collect();
+            // The newest month at least half have sent; failing any, the newest.
+            let Some(at) = months
+                .iter()
+                .rposition(|(_, n)| 2 * n >= all)
+                .or(months.len().checked_sub(1))
+            else {
+                continue;
+            };
+            let month = months[at].0.clone();
+            // The source's last day up to the end of that month.
+            let latest = format!(
+                "(SELECT max({date}) FROM {t} WHERE {date} < DATE '{month}-01' + INTERVAL '1 month')"
+            );
+            let sent = format!(
+                "SELECT DISTINCT {practice} FROM {t} WHERE {date} >= date_trunc('month', {latest}) AND {date} <= {latest}"
+            );
             // A practice is expected if the register has it open that month.
             let open = format!(
                 "(open_date IS NULL OR open_date <= {latest}) AND (close_date IS NULL OR close_date >= date_trunc('month', {latest}))"
             );
             let queries = [
                 format!(
-                    "SELECT practice_code FROM {r} WHERE {open} EXCEPT SELECT DISTINCT {practice} FROM {t} WHERE {date} >= date_trunc('month', {latest}) ORDER BY 1",
+                    "SELECT practice_code FROM {r} WHERE {open} EXCEPT {sent} ORDER BY 1",
                     r = self.register
                 ),
                 // A register without open and close dates: every practice.
                 format!(
-                    "SELECT practice_code FROM {r} EXCEPT SELECT DISTINCT {practice} FROM {t} WHERE {date} >= date_trunc('month', {latest}) ORDER BY 1",
+                    "SELECT practice_code FROM {r} EXCEPT {sent} ORDER BY 1",
                     r = self.register
                 ),
             ];
-            let Ok(month) = self
-                .strings(
-                    ctx,
-                    &format!("SELECT CAST(max({date}) AS VARCHAR) FROM {t}"),
-                )
-                .await
-            else {
-                continue;
-            };
-            let Some(month) = month.into_iter().next() else {
-                continue;
-            };
             for q in &queries {
                 if let Ok(missing) = self.strings(ctx, q).await {
-                    out.insert(t.clone(), (month.chars().take(7).collect(), missing));
+                    out.insert(
+                        t.clone(),
+                        SourceCompleteness {
+                            month: month.clone(),
+                            missing,
+                            not_yet_shown: months[at + 1..].to_vec(),
+                        },
+                    );
                     break;
                 }
             }
@@ -2226,10 +2280,14 @@ impl Pipeline {
                         .iter()
                         .map(|(k, v)| (k.to_string(), *v))
                         .collect(),
-                    latest_month: completeness.get(&s.table).map(|c| c.0.clone()),
+                    latest_month: completeness.get(&s.table).map(|c| c.month.clone()),
                     missing_latest: completeness
                         .get(&s.table)
-                        .map(|c| c.1.clone())
+                        .map(|c| c.missing.clone())
+                        .unwrap_or_default(),
+                    later_months: completeness
+                        .get(&s.table)
+                        .map(|c| c.not_yet_shown.clone())
                         .unwrap_or_default(),
                     rows_replaced: s.rows_superseded(),
                     warning: s.warning.clone(),

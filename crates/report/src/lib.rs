@@ -92,10 +92,14 @@ pub struct SourceQuality {
     pub rows_loaded: usize,
     pub rows_quarantined: usize,
     pub by_check: Vec<(String, usize)>,
-    /// The source's latest month (YYYY-MM), when it has a date column.
+    /// The source's latest month (YYYY-MM), when it has a date column: the
+    /// newest at least half of its practices have sent.
     pub latest_month: Option<String>,
     /// Register practices open that month with no rows in it.
     pub missing_latest: Vec<String>,
+    /// Months after the latest that fewer than half of the source's
+    /// practices have sent so far, each with how many have.
+    pub later_months: Vec<(String, usize)>,
     /// Rows not loaded because a later file resubmitted their practice's period.
     pub rows_replaced: usize,
     /// More rows set aside than the source's warning level, in words.

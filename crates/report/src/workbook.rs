@@ -526,7 +526,12 @@ fn data_quality(pack: &Pack, wb: &mut Workbook) -> Result<(), XlsxError> {
         }
         ws.text(r, 4, why)?;
         if let Some(m) = &s.latest_month {
-            ws.text(r, 5, m)?;
+            let later: String = s
+                .later_months
+                .iter()
+                .map(|(month, n)| format!(" ({month}: {n} so far, not yet shown)"))
+                .collect();
+            ws.text(r, 5, format!("{m}{later}"))?;
             ws.text(r, 6, s.missing_latest.join(", "))?;
         }
         ws.write_number_with_format(r, 7, s.rows_replaced as f64, whole)?;

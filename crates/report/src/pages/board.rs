@@ -564,5 +564,11 @@ fn latest_month(s: &SourceQuality, newest: Option<&str>) -> Markup {
             (Some(m), _) => (m),
             (None, _) => "–",
         }
+        @for (month, n) in &s.later_months {
+            br;
+            span class="meta" {
+                (month) ": " (n) " practice" @if *n != 1 { "s" } " so far, not yet shown"
+            }
+        }
     }
 }

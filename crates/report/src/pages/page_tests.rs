@@ -137,6 +137,8 @@ fn provenance() -> Provenance {
                 by_check: vec![("date_format".into(), 2), ("negative_count".into(), 1)],
                 latest_month: Some("2026-02".into()),
                 missing_latest: vec![],
+                // Two practices' March came early.
+                later_months: vec![("2026-03".into(), 2)],
                 rows_replaced: 12,
                 warning: Some("more than 0.1% of rows set aside".into()),
                 jumps: vec![Jump {
@@ -156,6 +158,7 @@ fn provenance() -> Provenance {
                 by_check: vec![],
                 latest_month: Some("2026-01".into()),
                 missing_latest: vec!["A00003".into()],
+                later_months: vec![],
                 rows_replaced: 0,
                 warning: None,
                 jumps: vec![],
