@@ -94,20 +94,7 @@ fn a_load_past_its_time_limit_is_stopped_and_the_next_converges() {
         "--metrics",
         metrics.to_str().unwrap(),
     ]);
-    assert_eq!(stopped.status.code(), Some(1), "{}", stderr(&stopped));
-    assert_eq!(
-        stderr(&stopped).lines().last(),
-        Some(
-            "Error: the load did not finish within 200ms (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in"
-        )
-    );
-    assert!(
-        std::fs::read_to_string(&metrics)
-            .unwrap()
-            .lines()
-            .any(|l| l.starts_with("peerbench_last_run_exit_code{") && l.ends_with(" 1")),
-        "the metrics file records exit 1"
-    );
+    crate::assert_stopped_at_the_limit(&stopped, "load", "200ms", &metrics);
     let o = peerbench(&["ingest", p, "--warehouse", w]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(counts(p, w), counts(p, clean.to_str().unwrap()));

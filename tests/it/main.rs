@@ -60,6 +60,29 @@ pub fn kill_after(args: &[&str], after: std::time::Duration) {
     let _ = child.wait();
 }
 
+/// A run or load stopped at its time limit (`what` is "run" or "load",
+/// `limit` as given): exit 1, the error line last, and exit 1 in the
+/// metrics file.
+pub fn assert_stopped_at_the_limit(stopped: &Output, what: &str, limit: &str, metrics: &Path) {
+    assert_eq!(stopped.status.code(), Some(1), "{}", stderr(stopped));
+    assert_eq!(
+        stderr(stopped).lines().last(),
+        Some(
+            format!(
+                "Error: the {what} did not finish within {limit} (run_timeout under [limits], or --run-timeout) and was stopped; the last publication stands, and the next run takes over its lock. Run with -v to see the stage it was in"
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        std::fs::read_to_string(metrics)
+            .unwrap()
+            .lines()
+            .any(|l| l.starts_with("peerbench_last_run_exit_code{") && l.ends_with(" 1")),
+        "the metrics file records exit 1"
+    );
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
