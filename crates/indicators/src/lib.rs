@@ -512,24 +512,39 @@ pub fn rows_of(indicator: &Indicator, batches: &[RecordBatch]) -> Result<Vec<Ind
 #[derive(Default)]
 struct Periods {
     names: Vec<String>,
+    /// Each period's id, by its name as the reports write it.
     ids: RowMap<String, u32>,
+    /// Each period's id, by the text the query returned.
+    written: RowMap<String, u32>,
     /// Months already named, by their DATE value.
     months: RowMap<i32, u32>,
 }
 
 impl Periods {
-    fn id(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
-            return id;
+    fn id(&mut self, written: &str) -> std::result::Result<u32, String> {
+        if let Some(&id) = self.written.get(written) {
+            return Ok(id);
         }
-        let id = self.names.len() as u32;
-        self.names.push(name.to_string());
-        self.ids.insert(name.to_string(), id);
-        id
+        let name = period_name(written).ok_or_else(|| {
+            format!(
+                "period {written:?} is not one peerbench can put in order: return a DATE for a month, or text such as 2026-09 (a month), 2026-Q3 (a quarter), 2025-26 (a financial year) or 2026 (a year)"
+            )
+        })?;
+        let id = match self.ids.get(&name) {
+            Some(&id) => id,
+            None => {
+                let id = self.names.len() as u32;
+                self.ids.insert(name.clone(), id);
+                self.names.push(name);
+                id
+            }
+        };
+        self.written.insert(written.to_string(), id);
+        Ok(id)
     }
 
     /// An output's period column: a DATE as its month (YYYY-MM), text and
-    /// whole numbers as they are.
+    /// whole numbers as [`period_name`] writes them.
     fn of(&mut self, column: &ArrayRef) -> std::result::Result<Vec<Option<u32>>, String> {
         match column.data_type() {
             DataType::Date32 => {
@@ -547,7 +562,8 @@ impl Periods {
                             return Some(id);
                         }
                         let month = a.value_as_date(i)?.format("%Y-%m").to_string();
-                        let id = self.id(&month);
+                        // A month as YYYY-MM is always a period name.
+                        let id = self.id(&month).ok()?;
                         self.months.insert(day, id);
                         Some(id)
                     })
@@ -563,15 +579,103 @@ impl Periods {
                     .as_any()
                     .downcast_ref::<StringArray>()
                     .ok_or_else(|| "period".to_string())?;
-                Ok((0..a.len())
-                    .map(|i| a.is_valid(i).then(|| self.id(a.value(i))))
-                    .collect())
+                (0..a.len())
+                    .map(|i| a.is_valid(i).then(|| self.id(a.value(i))).transpose())
+                    .collect()
             }
             other => Err(format!(
                 "period must be a DATE (a month) or text (e.g. '2025-26'); found {other}"
             )),
         }
     }
+}
+
+/// A period as the reports name and order it: a month `YYYY-MM`, a
+/// quarter `YYYY-Qn`, a financial year `YYYY-YY` or a calendar year `YYYY`.
+/// Periods are ordered as text everywhere (the latest period, run charts,
+/// what changed), and extracts write them many ways: as written, "Q3 2026"
+/// would come before "Q4 2025" and "2026-9" after "2026-10", and a run
+/// chart would run out of order without a word. Accepted as well: a
+/// financial year as 2025/26 or 2025-2026, a quarter as 2026Q3 or Q3 2026,
+/// a month as 202609 or a date (2026-09-01, 01/09/2026, 01SEP2026), which
+/// is named by its month as a DATE is. `None` for anything else.
+fn period_name(written: &str) -> Option<String> {
+    let s = written.trim();
+    if !s.is_ascii() {
+        return None;
+    }
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let month = |year: &str, month: &str| -> Option<String> {
+        let m: u32 = month.parse().ok()?;
+        (digits(year)
+            && year.len() == 4
+            && digits(month)
+            && month.len() <= 2
+            && (1..=12).contains(&m))
+        .then(|| format!("{year}-{m:02}"))
+    };
+    // A calendar year.
+    if s.len() == 4 && digits(s) {
+        return Some(s.to_string());
+    }
+    // A month: 202609.
+    if s.len() == 6 && digits(s) {
+        return month(&s[..4], &s[4..]);
+    }
+    // A financial year (2025-26, 2025/26, 2025-2026), or a month (2026-09).
+    if let Some((first, second)) = s.split_once(['-', '/'])
+        && first.len() == 4
+        && digits(first)
+        && digits(second)
+    {
+        let year: u32 = first.parse().ok()?;
+        let follows = match second.len() {
+            2 => second.parse::<u32>().ok()? == (year + 1) % 100,
+            4 => second.parse::<u32>().ok()? == year + 1,
+            _ => false,
+        };
+        if follows {
+            return Some(format!("{first}-{:02}", (year + 1) % 100));
+        }
+        return month(first, second);
+    }
+    // A date: 2026-09-01.
+    if let [y, m, d] = s.split('-').collect::<Vec<_>>()[..]
+        && y.len() == 4
+        && digits(d)
+        && d.len() == 2
+    {
+        return month(y, m);
+    }
+    // A date: 01/09/2026.
+    if let [d, m, y] = s.split('/').collect::<Vec<_>>()[..]
+        && digits(d)
+        && d.len() <= 2
+    {
+        return month(y, m);
+    }
+    // A date: 01SEP2026.
+    if s.len() == 9 && digits(&s[..2]) && digits(&s[5..]) {
+        const MONTHS: [&str; 12] = [
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ];
+        let m = MONTHS
+            .iter()
+            .position(|m| s[2..5].eq_ignore_ascii_case(m))?;
+        return Some(format!("{}-{:02}", &s[5..], m + 1));
+    }
+    // A quarter: 2026Q3, 2026-Q3, Q3 2026.
+    let compact: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let (year, quarter) = match compact.split_once('Q')? {
+        ("", rest) if rest.len() == 5 => (rest[1..].to_string(), rest[..1].to_string()),
+        (year, quarter) => (year.to_string(), quarter.to_string()),
+    };
+    (year.len() == 4 && digits(&year) && matches!(quarter.as_str(), "1" | "2" | "3" | "4"))
+        .then(|| format!("{year}-Q{quarter}"))
 }
 
 /// One batch of an indicator's output, its contract's columns read as the
@@ -838,6 +942,95 @@ mod tests {
         let ind = Indicator::parse(Path::new("dna_rate.sql"), &sql).unwrap();
         let read: Vec<String> = tables_read(&ctx, &ind).await.unwrap().into_iter().collect();
         assert_eq!(read, ["appointments", "practices", "qof"]);
+    }
+
+    /// Periods are ordered as text everywhere, so each is named in a form
+    /// that orders as time does, whichever way the extract wrote it.
+    #[test]
+    fn periods_are_named_in_an_order_that_is_time() {
+        for (written, name) in [
+            ("2026", "2026"),
+            ("2025-26", "2025-26"),
+            ("2025/26", "2025-26"),
+            ("2025-2026", "2025-26"),
+            ("1999/2000", "1999-00"),
+            ("2026-09", "2026-09"),
+            ("2026-9", "2026-09"),
+            ("202609", "2026-09"),
+            ("2026-09-01", "2026-09"),
+            ("01/09/2026", "2026-09"),
+            ("1/9/2026", "2026-09"),
+            ("01SEP2026", "2026-09"),
+            ("01sep2026", "2026-09"),
+            ("2026Q3", "2026-Q3"),
+            ("2026-Q3", "2026-Q3"),
+            ("Q3 2026", "2026-Q3"),
+            (" q3-2026 ", "2026-Q3"),
+        ] {
+            assert_eq!(period_name(written).as_deref(), Some(name), "{written}");
+        }
+        for written in [
+            "",
+            "Sep 2026",
+            "2026-13",
+            "2026-00",
+            "202613",
+            "26",
+            "2025-27",
+            "2026Q5",
+            "Q3",
+            "2026-09-01T00:00",
+            "3/2026",
+            "é2026",
+            "01SEPT2026",
+            "20260",
+        ] {
+            assert_eq!(period_name(written), None, "{written:?}");
+        }
+        // What "latest" and run charts rely on.
+        let mut quarters: Vec<String> = ["Q1 2027", "Q4 2026", "2026Q3"]
+            .iter()
+            .map(|q| period_name(q).unwrap())
+            .collect();
+        quarters.sort();
+        assert_eq!(quarters, ["2026-Q3", "2026-Q4", "2027-Q1"]);
+    }
+
+    /// An output's periods written as an extract writes them are named as
+    /// the reports order them; one that cannot be ordered fails the
+    /// indicator, naming the value and what would do.
+    #[tokio::test]
+    async fn an_output_period_is_named_or_refused() {
+        let ctx = SessionContext::new();
+        let sql = |periods: &str| {
+            let mut ind = Indicator::parse(Path::new("dna_rate.sql"), GOOD).unwrap();
+            ind.sql = format!(
+                "SELECT 'A81001' AS practice_code, p AS period, 5 AS numerator, 100 AS denominator FROM (VALUES {periods}) AS t(p)"
+            );
+            ind
+        };
+        let rows = run_indicator(&ctx, &sql("('Q4 2026'), ('2027Q1'), ('Q3 2026')"), LIMIT)
+            .await
+            .unwrap();
+        let periods: Vec<&str> = rows.iter().map(|r| r.period.as_str()).collect();
+        assert_eq!(periods, ["2026-Q3", "2026-Q4", "2027-Q1"]);
+        // Two ways of writing one period are one period: two rows for it.
+        let err = run_indicator(&ctx, &sql("('2025/26'), ('2025-26')"), LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("more than one row for practice A81001 in period 2025-26"),
+            "{err}"
+        );
+        let err = run_indicator(&ctx, &sql("('Sep 2026')"), LIMIT)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("period \"Sep 2026\" is not one peerbench can put in order: return a DATE for a month, or text such as 2026-09 (a month)"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
