@@ -598,7 +598,10 @@ impl Periods {
 /// chart would run out of order without a word. Accepted as well: a
 /// financial year as 2025/26 or 2025-2026, a quarter as 2026Q3 or Q3 2026,
 /// a month as 202609 or a date (2026-09-01, 01/09/2026, 01SEP2026), which
-/// is named by its month as a DATE is. `None` for anything else.
+/// is named by its month as a DATE is: every form the loader accepts in a
+/// text period column (`peerbench_ingest`'s `period_from_text`, which reads
+/// them as dates and is kept beside the extract formats), and YYYY-MM.
+/// `None` for anything else.
 fn period_name(written: &str) -> Option<String> {
     let s = written.trim();
     if !s.is_ascii() {
