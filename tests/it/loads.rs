@@ -388,7 +388,8 @@ fn a_large_publication_lists_what_a_board_acts_on_and_says_where_the_rest_is() {
 /// Extracts arrive practice by practice: one practice's October appointments
 /// arriving before the others' leaves the publication leading with
 /// September (where every practice stands), says October is not yet shown
-/// and how many have sent it, and keeps the early rows in the download.
+/// and how many have sent it, keeps the early rows in the download, and
+/// still checks September against August for a partial extract.
 /// (It used to make October "the latest period": 33 practices' pages said
 /// "no data" for appointments they had sent, and the board compared one
 /// practice with nobody.)
@@ -407,6 +408,24 @@ fn a_month_one_practice_sends_early_waits_until_half_have_sent_it() {
     std::fs::write(
         data.join("appointments/gpad-practice-level-2026-10.csv"),
         october,
+    )
+    .unwrap();
+    // And A81010's September is a partial extract: a third of its rows.
+    let mut kept = 0;
+    let partial: String = september
+        .lines()
+        .filter(|l| {
+            if !l.contains(",A81010,") {
+                return true;
+            }
+            kept += 1;
+            kept % 3 == 0
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(
+        data.join("appointments/gpad-practice-level-2026-09.csv"),
+        partial,
     )
     .unwrap();
     let p = dir.path().join("p.toml");
@@ -431,6 +450,12 @@ fn a_month_one_practice_sends_early_waits_until_half_have_sent_it() {
         "{index}"
     );
     assert!(!index.contains("(behind: other sources reach"), "{index}");
+    // September's partial extract is still flagged against August, though
+    // one practice has sent October.
+    assert!(
+        index.contains("<td>appointments</td><td>rows 18 → 6 (−66.7%), 2026-08 to 2026-09</td>"),
+        "{index}"
+    );
     let other = std::fs::read_to_string(out.join("practices/A81000.html")).unwrap();
     assert!(!other.contains("No data for this practice in the latest period (2026-10)"));
     // Nothing is lost: the early practice's October is in the download, and

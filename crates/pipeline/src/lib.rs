@@ -2557,7 +2557,10 @@ async fn latest_lists(
 }
 
 /// One source's sudden changes since the previous period (see
-/// `Pipeline::period_jumps`); None when the source has no period.
+/// `Pipeline::period_jumps`); None when the source has no period. The
+/// latest period is the newest at least half of the source's practices
+/// have sent, as everywhere else: with one practice's next month in early,
+/// the newest would have left every other practice unchecked.
 async fn source_jumps(
     ctx: &SessionContext,
     source: &Source,
@@ -2577,9 +2580,12 @@ async fn source_jumps(
     };
     let sql = format!(
         "WITH per AS (SELECT {practice} AS practice_code, {period} AS period, count(*) AS n, {list} AS patients FROM {t} GROUP BY 1, 2), \
-         periods AS (SELECT period, row_number() OVER (ORDER BY period DESC) AS k FROM (SELECT DISTINCT period FROM per)), \
-         latest AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 1), \
-         previous AS (SELECT per.* FROM per JOIN periods ON per.period = periods.period WHERE k = 2) \
+         periods AS (SELECT period, count(*) AS practices FROM per GROUP BY period), \
+         everyone AS (SELECT count(DISTINCT practice_code) AS n FROM per), \
+         reported AS (SELECT coalesce(max(CASE WHEN 2 * practices >= (SELECT n FROM everyone) THEN period END), max(period)) AS period FROM periods), \
+         before AS (SELECT max(period) AS period FROM periods WHERE period < (SELECT period FROM reported)), \
+         latest AS (SELECT * FROM per WHERE period = (SELECT period FROM reported)), \
+         previous AS (SELECT * FROM per WHERE period = (SELECT period FROM before)) \
          SELECT l.practice_code, CAST(p.period AS VARCHAR), CAST(l.period AS VARCHAR), p.n, l.n, p.patients, l.patients \
          FROM latest l JOIN previous p ON l.practice_code = p.practice_code ORDER BY 1"
     );
