@@ -458,6 +458,13 @@ fn a_month_one_practice_sends_early_waits_until_half_have_sent_it() {
     );
     let other = std::fs::read_to_string(out.join("practices/A81000.html")).unwrap();
     assert!(!other.contains("No data for this practice in the latest period (2026-10)"));
+    assert!(!other.contains("Sent early"));
+    let early = std::fs::read_to_string(out.join("practices/A81005.html")).unwrap();
+    assert!(
+        early.contains("Sent early: this practice's 2026-10 for ")
+            && early.contains("Appointments held face to face"),
+        "{early}"
+    );
     // Nothing is lost: the early practice's October is in the download, and
     // "since last period" is September against August.
     let results = std::process::Command::new("gzip")

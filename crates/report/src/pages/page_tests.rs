@@ -300,6 +300,12 @@ fn a_month_one_practice_sent_early_is_not_yet_shown() {
             insta::assert_snapshot!(&page[start..end]);
             let other = site.practice_page("A00003");
             assert!(!other.contains("No data for this practice"), "{other}");
+            assert!(!other.contains("Sent early"), "{other}");
+            // The practice that sent it is told where it is.
+            let early = site.practice_page("A00002");
+            let start = early.find("<p class=\"meta\">Sent early").expect("said");
+            let end = start + early[start..].find("</p>").expect("its end");
+            insta::assert_snapshot!("sent_early", &early[start..end]);
         },
     );
 }

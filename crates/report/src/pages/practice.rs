@@ -31,6 +31,7 @@ impl Site<'_> {
                 a href={ (code) ".csv" } { (code) ".csv" }
             } "\n"
             (self.in_brief(code))
+            (self.sent_early(code))
             h2 { "Where you stand" } "\n"
             p class="meta" {
                 "Latest period for each indicator. The chart shows the peer range (light), the middle half of peers (dark), the peer benchmark (vertical line) and this practice (circle, coloured by its verdict, with its 95% interval). Worse is always to the left. The benchmark is always in the middle, and the scale runs equally far either side of it, to the ends of the peers' usual spread (box-plot whiskers); a value beyond is drawn at the edge with an arrowhead pointing out."
@@ -145,6 +146,36 @@ impl Site<'_> {
 
     /// The plain-language summary: stronger than peers, areas to look at,
     /// from the leading verdict, each ranked most outside the limits first.
+    /// Results of this practice in a period most practices have not sent
+    /// yet: said, so that a team that sent its month early does not wonder
+    /// where it went (the report leads with the period at least half have
+    /// sent; see `reporting_periods`).
+    fn sent_early(&self, code: &str) -> Markup {
+        let mut early: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for ind in self.indicators() {
+            let latest = self.latest_period_of(&ind.id);
+            for r in self
+                .series
+                .get(&(ind.id.as_str(), code))
+                .into_iter()
+                .flatten()
+                .filter(|r| &*r.period > latest)
+            {
+                early.entry(&r.period).or_default().push(ind.title.as_str());
+            }
+        }
+        html! {
+            @for (period, titles) in &early {
+                p class="meta" {
+                    "Sent early: this practice's " (period) " for " (titles.join("; "))
+                    ". Fewer than half of practices have sent " (period)
+                    " so far, so this report compares the period before it; "
+                    (period) " is compared once at least half have sent it, and is on the run charts and in the download now."
+                } "\n"
+            }
+        }
+    }
+
     fn in_brief(&self, code: &str) -> Markup {
         let view = self.page_view();
         let mut better = Vec::new();
