@@ -31,7 +31,7 @@ use peerbench_stats::{
 pub use changes::{Change, ChangeKind, Reading, what_changed};
 pub use neighbours::{DescriptorWeight, nearest_neighbours};
 pub use opt64::Opt64;
-pub use reporting::{ReportingPeriods, reporting_periods};
+pub use reporting::{ReportingPeriods, enough_sent, reporting_periods};
 
 /// What a practice is, for grouping.
 #[derive(Debug, Clone, PartialEq, Default)]

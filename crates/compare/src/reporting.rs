@@ -24,6 +24,13 @@ pub struct ReportingPeriods<'a> {
     pub practices: usize,
 }
 
+/// Whether a period `sent` of `all` practices have sent is one the reports
+/// lead with: at least half of them. The one place the rule is written (the
+/// data-quality checks' SQL in the pipeline says the same, `2 * n >= all`).
+pub fn enough_sent(sent: usize, all: usize) -> bool {
+    2 * sent >= all
+}
+
 /// Each indicator's reporting periods in `peer_group` (each practice has
 /// one row per period in a peer group).
 pub fn reporting_periods<'a>(
@@ -49,13 +56,12 @@ pub fn reporting_periods<'a>(
         .into_iter()
         .filter_map(|(ind, periods)| {
             let all = practices.get(ind).map_or(0, HashSet::len);
-            let enough = |n: usize| 2 * n >= all;
             // The newest period with enough practices; failing any (every
             // period thin), the newest, as before this rule.
             let latest = periods
                 .iter()
                 .rev()
-                .find(|(_, n)| enough(**n))
+                .find(|(_, n)| enough_sent(**n, all))
                 .or_else(|| periods.iter().next_back())
                 .map(|(p, _)| *p)?;
             let previous = periods.range(..latest).next_back().map(|(p, _)| *p);

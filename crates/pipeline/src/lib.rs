@@ -1149,10 +1149,10 @@ impl Pipeline {
                     Some((month.to_string(), n.parse().ok()?))
                 })
                 .collect();
-            // The newest month at least half have sent; failing any, the newest.
+            // The newest month enough practices have sent; failing any, the newest.
             let Some(at) = months
                 .iter()
-                .rposition(|(_, n)| 2 * n >= all)
+                .rposition(|(_, n)| peerbench_compare::enough_sent(*n, all))
                 .or(months.len().checked_sub(1))
             else {
                 continue;
@@ -2559,7 +2559,7 @@ async fn latest_lists(
 /// One source's sudden changes since the previous period (see
 /// `Pipeline::period_jumps`); None when the source has no period. The
 /// latest period is the newest at least half of the source's practices
-/// have sent, as everywhere else: with one practice's next month in early,
+/// have sent, as everywhere else (`peerbench_compare::enough_sent`): with one practice's next month in early,
 /// the newest would have left every other practice unchecked.
 async fn source_jumps(
     ctx: &SessionContext,
