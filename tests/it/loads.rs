@@ -481,3 +481,106 @@ fn a_month_one_practice_sends_early_waits_until_half_have_sent_it() {
         "{changes:?}"
     );
 }
+
+/// Every file of a publication, by its name inside it, with its bytes.
+fn publication_files(out: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        into: &mut std::collections::BTreeMap<String, Vec<u8>>,
+    ) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, into);
+            } else {
+                let name = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                into.insert(name, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = std::collections::BTreeMap::new();
+    walk(out, out, &mut files);
+    files
+}
+
+/// After one practice resubmits, the rerun links the pages whose inputs did
+/// not change from the publication before and makes the rest: what it
+/// publishes is, byte for byte, what a whole publication of the same
+/// warehouse is, and the publication before it is left as it was.
+#[test]
+fn a_rerun_after_a_resubmission_publishes_what_a_whole_publication_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = crate::copy_sample(dir.path());
+    let p = dir.path().join("p.toml");
+    std::fs::write(&p, crate::pipeline(&data)).unwrap();
+    let p = p.to_str().unwrap();
+    let o = peerbench(&["run", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = dir.path().join("o");
+    let first = publication_files(&out);
+    // The list of files checks with GNU sha256sum.
+    let check = std::process::Command::new("sha256sum")
+        .args(["--check", "--strict", "--quiet", "data/SHA256SUMS"])
+        .current_dir(&out)
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{check:?}");
+
+    // A81003 sends its September appointments again, one count changed.
+    let original =
+        std::fs::read_to_string(data.join("appointments/gpad-practice-level-2026-09.csv")).unwrap();
+    let mut lines = original.lines();
+    let mut resubmitted = vec![lines.next().unwrap().to_string()];
+    for (i, row) in lines.filter(|l| l.contains(",A81003,")).enumerate() {
+        let (head, count) = row.rsplit_once(',').unwrap();
+        let count = count.parse::<i64>().unwrap() + if i == 0 { 40 } else { 0 };
+        resubmitted.push(format!("{head},{count}"));
+    }
+    std::fs::write(
+        data.join("appointments/gpad-practice-level-2026-09-A81003-resubmitted.csv"),
+        resubmitted.join("\n") + "\n",
+    )
+    .unwrap();
+    let o = peerbench(&["run", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = stdout(&o);
+    let not_made: usize = said
+        .split(" of them pages not made again")
+        .next()
+        .and_then(|s| s.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pages reused: {said}"));
+    // The sample's other four domains and the indicators that do not read
+    // appointments, for each of its 34 practices.
+    assert!(not_made > 100, "{said}");
+    let rerun = publication_files(&out);
+    assert_ne!(rerun, first);
+    // The publication before it, kept, shares the files that did not
+    // change and still has its own bytes.
+    let earlier: Vec<_> = std::fs::read_dir(dir.path().join("o.earlier"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(earlier.len(), 1);
+    assert!(publication_files(&earlier[0].path()) == first);
+
+    // The same warehouse published whole, with no publication to link from.
+    std::fs::rename(&out, dir.path().join("rerun")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("o.earlier")).unwrap();
+    let o = peerbench(&["run", p, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("linked"), "{}", stdout(&o));
+    let whole = publication_files(&out);
+    let differs: Vec<&String> = whole
+        .keys()
+        .chain(rerun.keys())
+        .filter(|name| whole.get(*name) != rerun.get(*name))
+        .filter(|name| name.as_str() != "run.json")
+        .collect();
+    assert!(differs.is_empty(), "the rerun's files differ: {differs:?}");
+}

@@ -663,10 +663,20 @@ fn print_run(
         started.elapsed().as_secs_f64()
     );
     println!(
-        "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s).",
+        "Published {} pages, their CSVs and the Excel workbook in {:.1}s ({:.0} pages/s){}.",
         published.pages,
         published.seconds,
-        published.pages as f64 / published.seconds.max(1e-9)
+        published.pages as f64 / published.seconds.max(1e-9),
+        match published.reused {
+            r if r.linked == 0 => String::new(),
+            r => format!(
+                "; {} of {} files were the same as last time, linked rather than written again \
+                 ({} of them pages not made again, as nothing they show had changed)",
+                r.linked,
+                r.linked + r.written,
+                r.not_made
+            ),
+        }
     );
     println!("Board report: {}", published.index.display());
     println!("Quarantined rows: {}", summary.quarantine_csv.display());

@@ -948,7 +948,7 @@ impl View<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use peerbench_stats::{FunnelFlag, SpcRule, Variation};
 
@@ -986,7 +986,7 @@ mod tests {
     }
 
     /// A row of the federation group with every statistic present.
-    fn row(code: &str, period: &str, n: f64, d: f64) -> ResultRow {
+    pub(crate) fn row(code: &str, period: &str, n: f64, d: f64) -> ResultRow {
         ResultRow {
             indicator_id: "x_pct".into(),
             practice_code: code.into(),

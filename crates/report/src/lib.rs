@@ -20,7 +20,9 @@
 
 mod charts;
 mod disclosure;
+mod files;
 mod gzip;
+mod inputs;
 mod pages;
 mod publication;
 mod safe_csv;
@@ -47,9 +49,10 @@ use peerbench_compare::{Change, PeerGroup, PracticeInfo, ResultRow};
 pub use disclosure::{
     Disclosure, DisclosurePolicy, Hidden, Suppression, SuppressionSummary, Withheld,
 };
+pub use files::{Reused, SUMS};
 pub use pages::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
-pub use table::{RESULT_COLUMNS, results_batch, write_csv, write_csv_gz, write_parquet};
+pub use table::{RESULT_COLUMNS, csv_vec, results_batch, write_csv, write_csv_gz, write_parquet};
 pub use verdict::VerdictLead;
 
 #[derive(Debug, thiserror::Error)]
@@ -220,6 +223,8 @@ pub struct Published {
     /// and their detail pages.
     pub pages: usize,
     pub result_rows: usize,
+    /// Files the same as the live publication's, linked rather than written.
+    pub reused: Reused,
     /// Wall time to render and write everything, swap included.
     pub seconds: f64,
 }
@@ -230,19 +235,6 @@ fn safe_code(code: &str) -> bool {
         && code
             .bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-fn write(path: &Path, contents: &[u8]) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|source| ReportError::Write {
-            path: parent.to_path_buf(),
-            source,
-        })?;
-    }
-    std::fs::write(path, contents).map_err(|source| ReportError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// A path that stays inside the report folder: relative, with no `..`.
@@ -279,23 +271,38 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
     }
     // A publication that cannot be finished (a full disk, an unwritable
     // file) leaves nothing behind: the last good one stays as it was.
-    let built = build(input, &staging).and_then(|(indicator_pages, detail_pages)| {
-        let pages = 3 + indicator_pages + input.practices.len() * (1 + detail_pages);
-        if let Some(record) = input.run_record {
-            write(&staging.join("run.json"), &record(pages))?;
-        }
-        Ok(pages)
-    });
+    let files = files::Files::new(&staging, out);
+    let built = build(input, &files)
+        .and_then(|counts| Ok((counts, files.finish()?)))
+        .and_then(|((indicator_pages, detail_pages), reused)| {
+            let pages = 3 + indicator_pages + input.practices.len() * (1 + detail_pages);
+            // The run record is the one file that differs from run to run
+            // (its id, times, memory): not in the list of files, so that
+            // two publications of the same results list the same bytes.
+            if let Some(record) = input.run_record {
+                let path = staging.join("run.json");
+                std::fs::write(&path, record(pages))
+                    .map_err(|source| ReportError::Write { path, source })?;
+            }
+            Ok((pages, reused))
+        });
     if built.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
-    let pages = built?;
+    let (pages, reused) = built?;
+    tracing::debug!(
+        linked = reused.linked,
+        linked_bytes = reused.linked_bytes,
+        written = reused.written,
+        "files the same as the live publication's were linked"
+    );
     publication::swap_in(&staging, out, parent, &name, input.keep_earlier)?;
     Ok(Published {
         index: out.join("index.html"),
         practice_pages: input.practices.len(),
         pages,
         result_rows: input.results.len(),
+        reused,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -367,9 +374,9 @@ fn in_parallel(jobs: usize, job: impl Fn(usize) -> Result<()> + Sync) -> Result<
 
 /// Writes every output of the publication into `staging`; returns the
 /// number of indicator pages and of detail pages per practice.
-fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
+fn build(input: &ReportInput, files: &files::Files) -> Result<(usize, usize)> {
     let policy = input.disclosure;
-    let data = staging.join("data");
+    let data = files.root().join("data");
     std::fs::create_dir_all(&data).map_err(|source| ReportError::Write {
         path: data.clone(),
         source,
@@ -384,10 +391,17 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
     // made on every core) and its Parquet are written on threads of their
     // own beside the pages, so that none waits for another.
     std::thread::scope(|scope| {
-        let early = exact.then(|| write_table(scope, &data, input.results));
+        let early = exact.then(|| write_table(scope, files, input.results));
+        let made_from = scope.spawn(|| {
+            let t = std::time::Instant::now();
+            let made_from = inputs::Inputs::of(input);
+            stage("hashed what the pages are made from (beside the index)", t);
+            made_from
+        });
         let t = std::time::Instant::now();
         let site = pages::Site::new(input);
         stage("indexed the results", t);
+        let made_from = joined_with(made_from);
         let threads = early.unwrap_or_else(|| {
             let published = disclosed.get_or_init(|| {
                 input
@@ -396,9 +410,9 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
                     .map(|r| policy.downloads.apply(r, &site.sup))
                     .collect()
             });
-            write_table(scope, &data, published)
+            write_table(scope, files, published)
         });
-        let pages = pages_and_downloads(input, &site, staging, &data);
+        let pages = pages_and_downloads(input, &site, &made_from, files);
         let [csv, parquet] = threads.map(joined);
         let counts = pages?;
         csv?;
@@ -411,19 +425,27 @@ fn build(input: &ReportInput, staging: &Path) -> Result<(usize, usize)> {
 /// its Parquet each on a thread of its own.
 fn write_table<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
-    data: &'scope Path,
+    files: &'scope files::Files,
     published: &'scope [ResultRow],
 ) -> [std::thread::ScopedJoinHandle<'scope, Result<()>>; 2] {
+    const CSV: &str = "data/indicator_results.csv.gz";
+    const PARQUET: &str = "data/indicator_results.parquet";
     [
         alongside(
             scope,
             "results table as CSV (beside the pages)",
-            move || write_csv_gz(&data.join("indicator_results.csv.gz"), published),
+            move || {
+                write_csv_gz(&files.root().join(CSV), published)?;
+                files.written_by_hand(CSV)
+            },
         ),
         alongside(
             scope,
             "results table as Parquet (beside the pages)",
-            move || write_parquet(&data.join("indicator_results.parquet"), published),
+            move || {
+                write_parquet(&files.root().join(PARQUET), published)?;
+                files.written_by_hand(PARQUET)
+            },
         ),
     ]
 }
@@ -446,6 +468,11 @@ fn alongside<'scope>(
 
 /// A thread's outcome; its panic is passed on.
 fn joined(thread: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
+    joined_with(thread)
+}
+
+/// A thread's result; its panic is passed on.
+fn joined_with<T>(thread: std::thread::ScopedJoinHandle<'_, T>) -> T {
     thread
         .join()
         .unwrap_or_else(|p| std::panic::resume_unwind(p))
@@ -495,20 +522,17 @@ fn stage(what: &str, since: std::time::Instant) -> std::time::Instant {
 fn pages_and_downloads(
     input: &ReportInput,
     site: &pages::Site,
-    staging: &Path,
-    data: &Path,
+    made_from: &inputs::Inputs,
+    files: &files::Files,
 ) -> Result<(usize, usize)> {
     // The workbook needs only the index: it is made on a thread of its own
     // beside the pages (seconds of one core's work nationally, which at the
     // end of publishing left the other core idle).
     std::thread::scope(|scope| {
         let workbook = alongside(scope, "Excel workbook (beside the pages)", || {
-            write(
-                &data.join("board-pack.xlsx"),
-                &workbook::board_workbook(site)?,
-            )
+            files.put("data/board-pack.xlsx", &workbook::board_workbook(site)?)
         });
-        let pages = pages_and_csvs(input, site, staging, data);
+        let pages = pages_and_csvs(input, site, made_from, files);
         let workbook = joined(workbook);
         let counts = pages?;
         workbook?;
@@ -520,17 +544,17 @@ fn pages_and_downloads(
 fn pages_and_csvs(
     input: &ReportInput,
     site: &pages::Site,
-    staging: &Path,
-    data: &Path,
+    made_from: &inputs::Inputs,
+    files: &files::Files,
 ) -> Result<(usize, usize)> {
     let t = std::time::Instant::now();
     let policy = input.disclosure;
-    write(
-        &staging.join("indicators.html"),
+    files.put(
+        "indicators.html",
         catalogue_page(&input.title, input.indicators).as_bytes(),
     )?;
-    write(&staging.join("index.html"), site.board_page().as_bytes())?;
-    write(&staging.join("how.html"), site.how_page().as_bytes())?;
+    files.put("index.html", site.board_page().as_bytes())?;
+    files.put("how.html", site.how_page().as_bytes())?;
     // Each page's numbers beside it as CSV, under that page's policy: the
     // rows of the page's peer group, borrowed and disclosed row by row.
     let mut practice_rows: Map<&str, Vec<&ResultRow>> = Map::default();
@@ -547,8 +571,11 @@ fn pages_and_csvs(
     let practices = input.practices.len();
     let codes: Vec<&String> = input.practices.keys().collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
-    let dir = staging.join("practices");
-    let domains = site.detail_domains();
+    let domains: Vec<_> = site
+        .detail_domains()
+        .into_iter()
+        .map(|d| (d, site.indicators_in(d)))
+        .collect();
     in_parallel(codes.len(), |i| {
         let code = codes[i];
         // For the CLI's progress bar (off unless it draws one).
@@ -559,21 +586,26 @@ fn pages_and_csvs(
             total = practices as u64,
             "{code}"
         );
-        write(
-            &dir.join(format!("{code}.html")),
+        files.put(
+            &format!("practices/{code}.html"),
             site.practice_page(code).as_bytes(),
         )?;
-        for &domain in &domains {
-            write(
-                &dir.join(code).join(format!("{}.html", domain.as_str())),
-                site.practice_domain_page(code, domain).as_bytes(),
-            )?;
+        // A detail page made from the same rows as the live one is that
+        // page (see `inputs`): linked, not made again.
+        for (domain, indicators) in &domains {
+            let name = format!("practices/{code}/{}.html", domain.as_str());
+            let inputs = made_from.page("detail page", &name, indicators.iter().copied());
+            if !files.reuse(&name, &inputs)? {
+                let page = site.practice_domain_page(code, *domain);
+                files.put_made_from(&name, page.as_bytes(), &inputs)?;
+            }
         }
         let rows = practice_rows
             .get(code.as_str())
             .map_or(&[][..], Vec::as_slice);
-        write_csv(
-            &dir.join(format!("{code}.csv")),
+        let name = format!("practices/{code}.csv");
+        let csv = csv_vec(
+            &name,
             rows.iter().map(|r| {
                 policy.practice_pages.apply_with_peers(
                     policy.peers_on_practice_pages(),
@@ -581,7 +613,8 @@ fn pages_and_csvs(
                     &site.sup,
                 )
             }),
-        )
+        )?;
+        files.put(&name, &csv)
     })?;
     tracing::trace!(
         target: "peerbench_progress",
@@ -593,28 +626,36 @@ fn pages_and_csvs(
     let t = stage("board, catalogue and practice pages with their CSVs", t);
     let published_indicators = site.published_indicators();
     let indicator_pages = published_indicators.len();
-    let dir = staging.join("board");
     in_parallel(indicator_pages, |i| {
         let ind = published_indicators[i];
-        write(
-            &dir.join(format!("{}.html", ind.id)),
-            site.indicator_page(ind).as_bytes(),
-        )?;
-        write_csv(
-            &dir.join(format!("{}.csv", ind.id)),
-            site.indicator_rows(&ind.id)
-                .iter()
-                .map(|r| policy.board.apply(r, &site.sup)),
-        )
+        let name = format!("board/{}.html", ind.id);
+        let inputs = made_from.page("indicator page", &name, [ind.id.as_str()]);
+        if !files.reuse(&name, &inputs)? {
+            files.put_made_from(&name, site.indicator_page(ind).as_bytes(), &inputs)?;
+        }
+        let name = format!("board/{}.csv", ind.id);
+        let inputs = made_from.page("indicator download", &name, [ind.id.as_str()]);
+        if !files.reuse(&name, &inputs)? {
+            let csv = csv_vec(
+                &name,
+                site.indicator_rows(&ind.id)
+                    .iter()
+                    .map(|r| policy.board.apply(r, &site.sup)),
+            )?;
+            files.put_made_from(&name, &csv, &inputs)?;
+        }
+        Ok(())
     })?;
     let t = stage("indicator pages with their CSVs", t);
-    write(
-        &data.join("changes.csv"),
-        &table::changes_csv(&site.changes())?,
-    )?;
+    files.put("data/changes.csv", &table::changes_csv(&site.changes())?)?;
     let t = stage("changes", t);
     for (path, contents) in &input.extra_files {
-        write(&staging.join(path), contents)?;
+        // Checked by `inside`: plain names, no `..`.
+        let name: Vec<_> = path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect();
+        files.put(&name.join("/"), contents)?;
     }
     stage("further files", t);
     Ok((indicator_pages, domains.len()))

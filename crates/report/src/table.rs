@@ -189,6 +189,15 @@ pub fn write_csv<R: std::borrow::Borrow<ResultRow>>(
         })
 }
 
+/// Result rows as CSV bytes, as [`write_csv`] writes them; `what` names
+/// them in an error.
+pub fn csv_vec<R: std::borrow::Borrow<ResultRow>>(
+    what: &str,
+    rows: impl IntoIterator<Item = R>,
+) -> Result<Vec<u8>> {
+    csv_rows(Vec::new(), Path::new(what), Some(RESULT_COLUMNS), rows)
+}
+
 /// Writes result rows as gzip-compressed CSV (`.csv.gz`), which pandas, R,
 /// DuckDB and spreadsheet tools' importers read as it is: the full results
 /// table at national scale is about 1.5 GB as plain CSV and a sixth of that

@@ -69,7 +69,7 @@ impl<'a> Site<'a> {
             } "\n"
             (self.how_made(""))
         };
-        self.page(&format!("{title} — board report"), "", body)
+        self.page_naming_run(&format!("{title} — board report"), "", body)
     }
 
     /// Indicators that failed tonight, said first rather than shown with

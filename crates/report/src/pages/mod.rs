@@ -372,13 +372,27 @@ impl<'a> Site<'a> {
             .collect()
     }
 
-    /// A page in the site's layout, with the footer naming the run.
+    /// A page in the site's layout. Its footer does not name the run: a
+    /// page whose numbers did not change is then the same bytes as the
+    /// night before, and is linked from the last publication rather than
+    /// written again (see `files`). The board page and `how.html`, which
+    /// change with every run, name it.
     fn page(&self, title: &str, root: &str, body: Markup) -> String {
+        self.page_with_footer(title, root, body, false)
+    }
+
+    /// A page in the site's layout whose footer names the run.
+    fn page_naming_run(&self, title: &str, root: &str, body: Markup) -> String {
+        self.page_with_footer(title, root, body, true)
+    }
+
+    fn page_with_footer(&self, title: &str, root: &str, body: Markup, run: bool) -> String {
         let p = &self.input.provenance;
         let footer = html! {
             footer {
-                "Made by peerbench " (p.peerbench_version) " · run " (p.run_id) " · pipeline "
-                (p.pipeline_name)
+                "Made by peerbench " (p.peerbench_version)
+                @if run { " · run " (p.run_id) }
+                " · pipeline " (p.pipeline_name)
                 ". Synthetic or real, every number here traces back to the results table."
             }
         };
@@ -410,7 +424,7 @@ impl<'a> Site<'a> {
             p { a href="index.html" { "Back to the board report" } "." } "\n"
             (self.how_made_in_full())
         };
-        self.page(
+        self.page_naming_run(
             &format!("{} — how this was made", self.input.title),
             "",
             body,
@@ -505,6 +519,10 @@ impl<'a> Site<'a> {
                 "peerbench " (p.peerbench_version) " · run id " (p.run_id) ". Board page: "
                 (disclosure.board.describe()) ". Practice pages: " (disclosure.practice_pages.describe())
                 ". Downloads: " (disclosure.downloads.describe()) "."
+            } "\n"
+            p class="meta" {
+                "Every file of this publication but the run record (run.json), with its SHA-256, to check a copy against (sha256sum --check): "
+                a href={ (crate::SUMS) } { "SHA256SUMS" } "."
             } "\n"
         }
     }

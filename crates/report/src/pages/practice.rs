@@ -51,6 +51,14 @@ impl Site<'_> {
             .collect()
     }
 
+    /// The ids of a domain's published indicators, in page order.
+    pub fn indicators_in(&self, domain: Domain) -> Vec<&str> {
+        self.indicators()
+            .filter(|i| i.domain == domain)
+            .map(|i| i.id.as_str())
+            .collect()
+    }
+
     /// One domain's indicators in detail for a practice
     /// (`practices/<CODE>/<domain>.html`).
     pub fn practice_domain_page(&self, code: &str, domain: Domain) -> String {

@@ -1,0 +1,277 @@
+//! What a page is made from, as one SHA-256: a page whose inputs are the
+//! same as when the live publication made it is linked from there without
+//! being made again (see `files`).
+//!
+//! The inputs are taken wide rather than exact, so that a page is never
+//! reused when something it shows has changed: a practice's detail page
+//! for a domain is taken to depend on every row of every indicator in that
+//! domain (every practice, period and peer group, which also fixes the
+//! indicator's reporting periods and its disclosure control), and on
+//! everything else the pages are made from but the rows and the run's own
+//! record (its id, the tables' versions, what was loaded): the register,
+//! the peer groups, every indicator's definition, the disclosure and
+//! verdict settings, the title and pipeline, and the build of peerbench
+//! making it. After one practice resubmits one source, only the detail
+//! pages of the domains whose indicators read it are made again.
+//!
+//! What is hashed for the rest is its `Debug` text, which names every
+//! field; a row is hashed field by field, with the struct taken apart
+//! whole so that a field added to it cannot be left out unnoticed.
+
+use std::hash::{Hash, Hasher};
+
+use peerbench_compare::ResultRow;
+use sha2::{Digest, Sha256};
+
+use crate::{Map, ReportInput};
+
+pub type Sha = [u8; 32];
+
+/// The inputs of the pages made per indicator and per practice and domain.
+pub struct Inputs {
+    /// Everything but the rows.
+    common: Sha,
+    /// Each indicator's rows.
+    rows: Map<String, Sha>,
+}
+
+impl Inputs {
+    pub fn of(input: &ReportInput) -> Inputs {
+        let mut common = Sha256::new();
+        let mut part = |what: &str, debug: String| {
+            common.update((what.len() as u64).to_le_bytes());
+            common.update(what.as_bytes());
+            common.update((debug.len() as u64).to_le_bytes());
+            common.update(debug.as_bytes());
+        };
+        part("build", build());
+        part("title", format!("{:?}", input.title));
+        let p = &input.provenance;
+        part(
+            "made by",
+            format!("{:?} {:?}", p.peerbench_version, p.pipeline_name),
+        );
+        part("primary", format!("{:?}", input.primary_peer_group));
+        part("disclosure", format!("{:?}", input.disclosure));
+        part("verdict", format!("{:?}", input.verdict));
+        part("phi", format!("{:?}", input.phi));
+        part("register", format!("{:?}", input.practices));
+        part("peer groups", format!("{:?}", input.peer_groups));
+        part("indicators", format!("{:?}", input.indicators));
+        Inputs {
+            common: common.finalize().into(),
+            rows: rows_by_indicator(input.results),
+        }
+    }
+
+    /// A page about `subject` (`what` says which kind) made from the rows
+    /// of `indicators`.
+    pub fn page<'i>(
+        &self,
+        what: &str,
+        subject: &str,
+        indicators: impl IntoIterator<Item = &'i str>,
+    ) -> Sha {
+        let mut h = Sha256::new();
+        h.update(self.common);
+        for text in [what, subject] {
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        for id in indicators {
+            h.update((id.len() as u64).to_le_bytes());
+            h.update(id.as_bytes());
+            // An indicator with no rows hashes as zeros.
+            h.update(self.rows.get(id).copied().unwrap_or_default());
+        }
+        h.finalize().into()
+    }
+}
+
+/// The build of peerbench making the pages: its version and its executable
+/// (where it is, its length and when it was made), so that pages made by
+/// another build, which may draw them differently, are made again.
+fn build() -> String {
+    let exe = std::env::current_exe().ok();
+    let meta = exe.as_ref().and_then(|e| std::fs::metadata(e).ok());
+    format!(
+        "{} {:?} {:?} {:?}",
+        env!("CARGO_PKG_VERSION"),
+        exe,
+        meta.as_ref().map(|m| m.len()),
+        meta.and_then(|m| m.modified().ok()),
+    )
+}
+
+/// Appends what is hashed into a buffer (`Hash` for the rows' categories).
+struct Bytes<'b>(&'b mut Vec<u8>);
+
+impl Hasher for Bytes<'_> {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+/// Each indicator's rows, in the order they are published, as one SHA-256.
+fn rows_by_indicator(results: &[ResultRow]) -> Map<String, Sha> {
+    let mut hashers: Map<&str, Sha256> = Map::default();
+    let mut buffer = Vec::with_capacity(512);
+    let mut current: Option<(&str, Sha256)> = None;
+    for r in results {
+        // Rows come grouped by indicator: one hasher at hand, not a lookup a row.
+        if current
+            .as_ref()
+            .is_none_or(|(id, _)| *id != r.indicator_id.as_str())
+        {
+            if let Some((id, h)) = current.take() {
+                hashers.insert(id, h);
+            }
+            let id = r.indicator_id.as_str();
+            current = Some((id, hashers.remove(id).unwrap_or_default()));
+        }
+        buffer.clear();
+        row_bytes(&mut buffer, r);
+        if let Some((_, h)) = current.as_mut() {
+            h.update(&buffer);
+        }
+    }
+    if let Some((id, h)) = current {
+        hashers.insert(id, h);
+    }
+    hashers
+        .into_iter()
+        .map(|(id, h)| (id.to_string(), h.finalize().into()))
+        .collect()
+}
+
+fn row_bytes(out: &mut Vec<u8>, r: &ResultRow) {
+    let ResultRow {
+        indicator_id,
+        practice_code,
+        period,
+        peer_group,
+        peer_group_key,
+        peer_group_size,
+        numerator,
+        denominator,
+        value,
+        lower_95,
+        upper_95,
+        lower_998,
+        upper_998,
+        benchmark,
+        peer_median,
+        percentile_rank,
+        comparison,
+        comparison_998,
+        funnel_lower_95,
+        funnel_upper_95,
+        funnel_lower_998,
+        funnel_upper_998,
+        funnel_flag,
+        funnel_flag_unadjusted,
+        funnel_z,
+        od_phi,
+        od_tau2,
+        spc_signal,
+        spc_variation,
+        spc_value,
+        spc_seasonally_adjusted,
+        spc_centre,
+        spc_lower,
+        spc_upper,
+        spc_trial,
+        trend,
+        not_compared_reason,
+    } = r;
+    let mut h = Bytes(out);
+    for text in [
+        indicator_id,
+        practice_code,
+        period,
+        peer_group,
+        peer_group_key,
+    ] {
+        text.as_str().hash(&mut h);
+    }
+    peer_group_size.hash(&mut h);
+    for x in [
+        numerator,
+        denominator,
+        value,
+        lower_95,
+        upper_95,
+        lower_998,
+        upper_998,
+        benchmark,
+        peer_median,
+        percentile_rank,
+        funnel_lower_95,
+        funnel_upper_95,
+        funnel_lower_998,
+        funnel_upper_998,
+        funnel_z,
+        od_phi,
+        od_tau2,
+        spc_value,
+        spc_centre,
+        spc_lower,
+        spc_upper,
+    ] {
+        x.get().map(f64::to_bits).hash(&mut h);
+    }
+    (comparison, comparison_998).hash(&mut h);
+    (funnel_flag, funnel_flag_unadjusted).hash(&mut h);
+    (
+        spc_signal,
+        spc_variation,
+        spc_seasonally_adjusted,
+        spc_trial,
+    )
+        .hash(&mut h);
+    trend.hash(&mut h);
+    not_compared_reason
+        .as_ref()
+        .map(|r| r.as_str())
+        .hash(&mut h);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(indicator: &str, code: &str, value: f64) -> ResultRow {
+        let mut r = crate::disclosure::tests::row(code, "2026-09", value, 100.0);
+        r.indicator_id = indicator.into();
+        r
+    }
+
+    #[test]
+    fn a_changed_row_changes_its_indicator_and_no_other() {
+        let before = [
+            row("a", "P1", 1.0),
+            row("a", "P2", 2.0),
+            row("b", "P1", 3.0),
+        ];
+        let mut after = before.clone();
+        after[1].value = peerbench_compare::Opt64::some(2.5);
+        assert_eq!(
+            rows_by_indicator(&before),
+            rows_by_indicator(&before.clone())
+        );
+        let (b, a) = (rows_by_indicator(&before), rows_by_indicator(&after));
+        assert_ne!(b["a"], a["a"]);
+        assert_eq!(b["b"], a["b"]);
+        // A category or a reason counts as much as a number.
+        let mut reason = before.clone();
+        reason[2].not_compared_reason = Some("too few".into());
+        assert_ne!(rows_by_indicator(&reason)["b"], b["b"]);
+        // Rows of one indicator apart from each other hash as if together.
+        let apart = [before[0].clone(), before[2].clone(), before[1].clone()];
+        assert_eq!(rows_by_indicator(&apart)["a"], b["a"]);
+        assert_eq!(rows_by_indicator(&apart)["b"], b["b"]);
+    }
+}
