@@ -232,6 +232,26 @@ impl Files {
             .push((name.to_string(), inputs));
     }
 
+    /// The blocks of the live publication's gzip file `name` (as
+    /// [`Files::blocks_placed`] kept them), when it is untouched.
+    pub fn earlier_blocks(&self, name: &str) -> Option<crate::gzip::Earlier> {
+        let live = self.live.as_ref()?;
+        live.sums.get(name)?;
+        let path = live.untouched(name, None)?;
+        let prefix = format!("{name}#");
+        let placed = live.inputs.iter().filter_map(|(entry, sha)| {
+            crate::gzip::Placed::parse(*sha, entry.strip_prefix(&prefix)?)
+        });
+        crate::gzip::Earlier::new(std::fs::File::open(path).ok()?, placed)
+    }
+
+    /// Keeps where the gzip file `name`'s blocks are, for the next run.
+    pub fn blocks_placed(&self, name: &str, placed: &[crate::gzip::Placed]) {
+        for p in placed {
+            self.made_from(&format!("{name}#{}", p.describe()), p.sha);
+        }
+    }
+
     /// Lists `name`, which something else wrote into the staging folder
     /// (the results table, written as it is made), hashing it from there.
     pub fn written_by_hand(&self, name: &str) -> Result<()> {
@@ -335,12 +355,14 @@ mod tests {
         }
     }
 
+    #[cfg(unix)]
     fn inode(path: &Path) -> u64 {
         use std::os::unix::fs::MetadataExt;
         std::fs::metadata(path).unwrap().ino()
     }
 
     #[test]
+    #[cfg(unix)]
     fn the_same_bytes_are_linked_and_changed_or_edited_ones_written() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("out");

@@ -28,6 +28,109 @@ struct Block {
     deflated: Vec<u8>,
     crc: crc32fast::Hasher,
     len: usize,
+    /// The SHA-256 of the block's data, by which the next file finds it.
+    sha: Sha,
+}
+
+/// Where a block's compressed bytes are in a file written by
+/// [`write_blocks`], and what they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placed {
+    /// The SHA-256 of the block's data (and the level it was compressed at).
+    pub sha: Sha,
+    pub last: bool,
+    pub offset: u64,
+    pub deflated: u64,
+    pub crc: u32,
+    pub len: u64,
+}
+
+impl Placed {
+    /// As [`Placed::parse`] reads it back.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.offset, self.deflated, self.crc, self.len, self.last as u8
+        )
+    }
+
+    pub fn parse(sha: Sha, text: &str) -> Option<Placed> {
+        let mut f = text.split(' ');
+        let mut next = || f.next()?.parse::<u64>().ok();
+        Some(Placed {
+            sha,
+            offset: next()?,
+            deflated: next()?,
+            crc: u32::try_from(next()?).ok()?,
+            len: next()?,
+            last: next()? == 1,
+        })
+    }
+}
+
+/// The blocks of the file written before, whose compressed bytes are copied
+/// where a new block's data are the same: deflating is most of the cost of
+/// writing the file, and after one practice resubmits most blocks are.
+pub struct Earlier {
+    file: File,
+    blocks: std::collections::HashMap<(Sha, bool), Placed>,
+}
+
+impl Earlier {
+    /// `file`'s blocks as `placed` says, if they fit in it.
+    pub fn new(file: File, placed: impl IntoIterator<Item = Placed>) -> Option<Earlier> {
+        let size = file.metadata().ok()?.len();
+        let blocks: std::collections::HashMap<_, _> =
+            placed.into_iter().map(|p| ((p.sha, p.last), p)).collect();
+        let fits = blocks.values().all(|p| {
+            p.offset
+                .checked_add(p.deflated)
+                .is_some_and(|end| end <= size)
+        });
+        (fits && !blocks.is_empty()).then_some(Earlier { file, blocks })
+    }
+
+    /// The block with data `sha`, read from the earlier file.
+    fn block(&self, sha: &Sha, last: bool) -> Option<Block> {
+        let p = self.blocks.get(&(*sha, last))?;
+        let mut deflated = vec![0u8; usize::try_from(p.deflated).ok()?];
+        // Read at its place, on whichever thread asks (no shared position).
+        #[cfg(unix)]
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut deflated, p.offset).ok()?;
+        #[cfg(windows)]
+        {
+            let mut at = 0;
+            while at < deflated.len() {
+                let n = std::os::windows::fs::FileExt::seek_read(
+                    &self.file,
+                    &mut deflated[at..],
+                    p.offset + at as u64,
+                )
+                .ok()?;
+                if n == 0 {
+                    return None;
+                }
+                at += n;
+            }
+        }
+        Some(Block {
+            deflated,
+            crc: crc32fast::Hasher::new_with_initial_len(p.crc, p.len),
+            len: usize::try_from(p.len).ok()?,
+            sha: *sha,
+        })
+    }
+}
+
+type Sha = [u8; 32];
+
+/// A block's key: the SHA-256 of its level and data.
+fn key(level: u32, data: &[u8]) -> Sha {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(level.to_le_bytes());
+    h.update(data);
+    h.finalize().into()
 }
 
 /// What the block makers and the writer share: the blocks done and not
@@ -42,13 +145,16 @@ struct Shared {
 /// Writes the blocks `make(0)`, `make(1)`, … `make(blocks - 1)`, in that
 /// order, gzip-compressed at `level` into `path`. `make` runs on as many
 /// threads as the machine has cores, a few blocks ahead of the writer at
-/// most, so memory stays at a few blocks whatever the file's size.
+/// most, so memory stays at a few blocks whatever the file's size. A block
+/// whose data `earlier` has is copied from it, not compressed again; the
+/// blocks' places are returned for the next file.
 pub fn write_blocks(
     path: &Path,
     blocks: usize,
     level: u32,
+    earlier: Option<&Earlier>,
     make: impl Fn(usize) -> Result<Vec<u8>> + Sync,
-) -> Result<()> {
+) -> Result<Vec<Placed>> {
     let io = |source| ReportError::Write {
         path: path.to_path_buf(),
         source,
@@ -78,6 +184,8 @@ pub fn write_blocks(
     let mut out = BufWriter::new(File::create(path).map_err(io)?);
     let mut crc = crc32fast::Hasher::new();
     let mut len: usize = 0;
+    let mut placed = Vec::with_capacity(blocks);
+    let mut offset = HEADER.len() as u64;
     let written = std::thread::scope(|scope| -> Result<()> {
         for _ in 0..threads {
             scope.spawn(|| {
@@ -97,7 +205,14 @@ pub fn write_blocks(
                         return;
                     }
                     let block = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        make(i).and_then(|data| deflate(&data, level, i + 1 == blocks).map_err(io))
+                        make(i).and_then(|data| {
+                            let last = i + 1 == blocks;
+                            let sha = key(level, &data);
+                            match earlier.and_then(|e| e.block(&sha, last)) {
+                                Some(kept) => Ok(kept),
+                                None => deflate(&data, level, last, sha).map_err(io),
+                            }
+                        })
                     }));
                     lock().done.insert(i, block);
                     turn.notify_all();
@@ -126,6 +241,15 @@ pub fn write_blocks(
                     }
                 };
                 out.write_all(&block.deflated).map_err(io)?;
+                placed.push(Placed {
+                    sha: block.sha,
+                    last: i + 1 == blocks,
+                    offset,
+                    deflated: block.deflated.len() as u64,
+                    crc: block.crc.clone().finalize(),
+                    len: block.len as u64,
+                });
+                offset += block.deflated.len() as u64;
                 crc.combine(&block.crc);
                 len += block.len;
                 lock().written = i + 1;
@@ -141,18 +265,19 @@ pub fn write_blocks(
     written?;
     if blocks == 0 {
         // No data: an empty deflate stream (one final empty block).
-        out.write_all(&deflate(&[], level, true).map_err(io)?.deflated)
+        out.write_all(&deflate(&[], level, true, [0; 32]).map_err(io)?.deflated)
             .map_err(io)?;
     }
     // The trailer: CRC-32 and length (modulo 2^32) of the whole, little-endian.
     out.write_all(&crc.finalize().to_le_bytes()).map_err(io)?;
     out.write_all(&(len as u32).to_le_bytes()).map_err(io)?;
-    out.flush().map_err(io)
+    out.flush().map_err(io)?;
+    Ok(placed)
 }
 
 /// Compresses one block as raw deflate, ended with a sync flush or, for
 /// the last block, finished.
-fn deflate(data: &[u8], level: u32, last: bool) -> std::io::Result<Block> {
+fn deflate(data: &[u8], level: u32, last: bool, sha: Sha) -> std::io::Result<Block> {
     let mut c = Compress::new(Compression::new(level), false);
     let flush = if last {
         FlushCompress::Finish
@@ -185,6 +310,7 @@ fn deflate(data: &[u8], level: u32, last: bool) -> std::io::Result<Block> {
         deflated,
         crc,
         len: data.len(),
+        sha,
     })
 }
 
@@ -217,7 +343,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for blocks in [0, 1, 2, 7, 40] {
             let path = dir.path().join(format!("t{blocks}.csv.gz"));
-            write_blocks(&path, blocks, 6, |i| Ok(block(i))).unwrap();
+            write_blocks(&path, blocks, 6, None, |i| Ok(block(i))).unwrap();
             let expected: Vec<u8> = (0..blocks).flat_map(block).collect();
             assert_eq!(one_member(&path), expected, "{blocks} blocks");
             // The same header as a one-thread writer's.
@@ -227,11 +353,50 @@ mod tests {
     }
 
     #[test]
+    fn blocks_with_the_same_data_are_copied_from_the_earlier_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.csv.gz");
+        let placed = write_blocks(&first, 7, 6, None, |i| Ok(block(i))).unwrap();
+        assert_eq!(placed.len(), 7);
+        // What is kept for the next file reads back.
+        for p in &placed {
+            assert_eq!(Placed::parse(p.sha, &p.describe()), Some(*p));
+        }
+        let earlier = Earlier::new(File::open(&first).unwrap(), placed).unwrap();
+        // Block 3 changes, and one more block makes the old last one not last.
+        let changed = |i: usize| if i == 3 { block(100) } else { block(i) };
+        assert!(earlier.block(&key(6, &block(0)), false).is_some());
+        assert!(
+            earlier.block(&key(6, &block(6)), false).is_none(),
+            "was the last"
+        );
+        assert!(earlier.block(&key(6, &block(100)), false).is_none());
+        let second = dir.path().join("second.csv.gz");
+        let again = write_blocks(&second, 8, 6, Some(&earlier), |i| Ok(changed(i))).unwrap();
+        let expected: Vec<u8> = (0..8).flat_map(changed).collect();
+        assert_eq!(one_member(&second), expected);
+        // Byte for byte what compressing every block afresh writes.
+        let fresh = dir.path().join("fresh.csv.gz");
+        let placed_fresh = write_blocks(&fresh, 8, 6, None, |i| Ok(changed(i))).unwrap();
+        assert_eq!(
+            std::fs::read(&second).unwrap(),
+            std::fs::read(&fresh).unwrap()
+        );
+        assert_eq!(again, placed_fresh);
+        // Places that do not fit the file are not trusted.
+        let too_far = Placed {
+            offset: u64::MAX - 1,
+            ..again[0]
+        };
+        assert!(Earlier::new(File::open(&second).unwrap(), [too_far]).is_none());
+    }
+
+    #[test]
     fn a_block_that_panics_passes_the_panic_on_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv.gz");
         let outcome = std::panic::catch_unwind(|| {
-            write_blocks(&path, 50, 6, |i| {
+            write_blocks(&path, 50, 6, None, |i| {
                 assert!(i != 5, "block 5 cannot be made");
                 Ok(block(i))
             })
@@ -260,7 +425,7 @@ mod tests {
             let path = dir.path().join("t.csv.gz");
             for repeat in 0..REPEATS {
                 let outcome = std::panic::catch_unwind(|| {
-                    write_blocks(&path, 64, 1, |i| {
+                    write_blocks(&path, 64, 1, None, |i| {
                         if i == 0 {
                             // Fails after a moment that varies, for the
                             // others to be at every step of their turn.
@@ -284,7 +449,7 @@ mod tests {
     fn a_block_that_fails_fails_the_file_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv.gz");
-        let err = write_blocks(&path, 50, 6, |i| {
+        let err = write_blocks(&path, 50, 6, None, |i| {
             if i == 3 {
                 Err(ReportError::Write {
                     path: "block 3".into(),

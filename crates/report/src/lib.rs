@@ -435,7 +435,11 @@ fn write_table<'scope>(
             scope,
             "results table as CSV (beside the pages)",
             move || {
-                write_csv_gz(&files.root().join(CSV), published)?;
+                // Blocks of rows the same as last time are copied from the
+                // live file, not compressed again.
+                let earlier = files.earlier_blocks(CSV);
+                let placed = write_csv_gz(&files.root().join(CSV), published, earlier.as_ref())?;
+                files.blocks_placed(CSV, &placed);
                 files.written_by_hand(CSV)
             },
         ),

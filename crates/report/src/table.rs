@@ -205,10 +205,17 @@ pub fn csv_vec<R: std::borrow::Borrow<ResultRow>>(
 /// table and twice as fast. Blocks of rows are written and compressed on
 /// every core (see `gzip`): on one thread this file was the publication's
 /// last minute at national scale, with the other core idle.
-pub fn write_csv_gz(path: &Path, rows: &[ResultRow]) -> Result<()> {
+///
+/// A block of rows the same as one of the `earlier` file's is copied from
+/// it rather than compressed again; the blocks' places are returned.
+pub fn write_csv_gz(
+    path: &Path,
+    rows: &[ResultRow],
+    earlier: Option<&crate::gzip::Earlier>,
+) -> Result<Vec<crate::gzip::Placed>> {
     const BLOCK_ROWS: usize = 32_768;
     let blocks: Vec<&[ResultRow]> = rows.chunks(BLOCK_ROWS).collect();
-    crate::gzip::write_blocks(path, blocks.len(), 6, |i| {
+    crate::gzip::write_blocks(path, blocks.len(), 6, earlier, |i| {
         let out = Vec::with_capacity(blocks[i].len() * 256);
         let header = if i == 0 { Some(RESULT_COLUMNS) } else { None };
         csv_rows(out, path, header, blocks[i])
