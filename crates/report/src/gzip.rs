@@ -124,8 +124,8 @@ impl Earlier {
 
 type Sha = [u8; 32];
 
-/// A block's key: the SHA-256 of its level and data.
-fn key(level: u32, data: &[u8]) -> Sha {
+/// A block's key, unless given: the SHA-256 of its level and data.
+fn data_key(level: u32, data: &[u8]) -> Sha {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(level.to_le_bytes());
@@ -147,12 +147,16 @@ struct Shared {
 /// threads as the machine has cores, a few blocks ahead of the writer at
 /// most, so memory stays at a few blocks whatever the file's size. A block
 /// whose data `earlier` has is copied from it, not compressed again; the
-/// blocks' places are returned for the next file.
+/// blocks' places are returned for the next file. A block is known by the
+/// SHA-256 of its level and data, or by `key(i)` when given, which must
+/// then stand for everything `make(i)` makes it from (a block found by its
+/// key is not made at all).
 pub fn write_blocks(
     path: &Path,
     blocks: usize,
     level: u32,
     earlier: Option<&Earlier>,
+    key: Option<&(dyn Fn(usize) -> Sha + Sync)>,
     make: impl Fn(usize) -> Result<Vec<u8>> + Sync,
 ) -> Result<Vec<Placed>> {
     let io = |source| ReportError::Write {
@@ -205,14 +209,19 @@ pub fn write_blocks(
                         return;
                     }
                     let block = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        make(i).and_then(|data| {
-                            let last = i + 1 == blocks;
-                            let sha = key(level, &data);
-                            match earlier.and_then(|e| e.block(&sha, last)) {
-                                Some(kept) => Ok(kept),
-                                None => deflate(&data, level, last, sha).map_err(io),
-                            }
-                        })
+                        let last = i + 1 == blocks;
+                        let known = key.map(|key| key(i));
+                        let kept = known.and_then(|sha| earlier?.block(&sha, last));
+                        match kept {
+                            Some(kept) => Ok(kept),
+                            None => make(i).and_then(|data| {
+                                let sha = known.unwrap_or_else(|| data_key(level, &data));
+                                match earlier.filter(|_| known.is_none()) {
+                                    Some(e) if let Some(kept) = e.block(&sha, last) => Ok(kept),
+                                    _ => deflate(&data, level, last, sha).map_err(io),
+                                }
+                            }),
+                        }
                     }));
                     lock().done.insert(i, block);
                     turn.notify_all();
@@ -343,7 +352,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for blocks in [0, 1, 2, 7, 40] {
             let path = dir.path().join(format!("t{blocks}.csv.gz"));
-            write_blocks(&path, blocks, 6, None, |i| Ok(block(i))).unwrap();
+            write_blocks(&path, blocks, 6, None, None, |i| Ok(block(i))).unwrap();
             let expected: Vec<u8> = (0..blocks).flat_map(block).collect();
             assert_eq!(one_member(&path), expected, "{blocks} blocks");
             // The same header as a one-thread writer's.
@@ -356,7 +365,7 @@ mod tests {
     fn blocks_with_the_same_data_are_copied_from_the_earlier_file() {
         let dir = tempfile::tempdir().unwrap();
         let first = dir.path().join("first.csv.gz");
-        let placed = write_blocks(&first, 7, 6, None, |i| Ok(block(i))).unwrap();
+        let placed = write_blocks(&first, 7, 6, None, None, |i| Ok(block(i))).unwrap();
         assert_eq!(placed.len(), 7);
         // What is kept for the next file reads back.
         for p in &placed {
@@ -365,19 +374,19 @@ mod tests {
         let earlier = Earlier::new(File::open(&first).unwrap(), placed).unwrap();
         // Block 3 changes, and one more block makes the old last one not last.
         let changed = |i: usize| if i == 3 { block(100) } else { block(i) };
-        assert!(earlier.block(&key(6, &block(0)), false).is_some());
+        assert!(earlier.block(&data_key(6, &block(0)), false).is_some());
         assert!(
-            earlier.block(&key(6, &block(6)), false).is_none(),
+            earlier.block(&data_key(6, &block(6)), false).is_none(),
             "was the last"
         );
-        assert!(earlier.block(&key(6, &block(100)), false).is_none());
+        assert!(earlier.block(&data_key(6, &block(100)), false).is_none());
         let second = dir.path().join("second.csv.gz");
-        let again = write_blocks(&second, 8, 6, Some(&earlier), |i| Ok(changed(i))).unwrap();
+        let again = write_blocks(&second, 8, 6, Some(&earlier), None, |i| Ok(changed(i))).unwrap();
         let expected: Vec<u8> = (0..8).flat_map(changed).collect();
         assert_eq!(one_member(&second), expected);
         // Byte for byte what compressing every block afresh writes.
         let fresh = dir.path().join("fresh.csv.gz");
-        let placed_fresh = write_blocks(&fresh, 8, 6, None, |i| Ok(changed(i))).unwrap();
+        let placed_fresh = write_blocks(&fresh, 8, 6, None, None, |i| Ok(changed(i))).unwrap();
         assert_eq!(
             std::fs::read(&second).unwrap(),
             std::fs::read(&fresh).unwrap()
@@ -392,11 +401,35 @@ mod tests {
     }
 
     #[test]
+    fn a_block_known_by_its_key_is_copied_without_being_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.csv.gz");
+        // Keyed by the block's number here, as the results table keys
+        // blocks by their rows.
+        let key = |i: usize| [i as u8; 32];
+        let placed = write_blocks(&first, 5, 6, None, Some(&key), |i| Ok(block(i))).unwrap();
+        let earlier = Earlier::new(File::open(&first).unwrap(), placed).unwrap();
+        let made = AtomicUsize::new(0);
+        // Block 2 has a new key (its data changed); the rest are known.
+        let key2 = |i: usize| if i == 2 { [99; 32] } else { [i as u8; 32] };
+        let changed = |i: usize| if i == 2 { block(50) } else { block(i) };
+        let second = dir.path().join("second.csv.gz");
+        write_blocks(&second, 5, 6, Some(&earlier), Some(&key2), |i| {
+            made.fetch_add(1, Ordering::Relaxed);
+            Ok(changed(i))
+        })
+        .unwrap();
+        assert_eq!(made.into_inner(), 1, "only the changed block is made");
+        let expected: Vec<u8> = (0..5).flat_map(changed).collect();
+        assert_eq!(one_member(&second), expected);
+    }
+
+    #[test]
     fn a_block_that_panics_passes_the_panic_on_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv.gz");
         let outcome = std::panic::catch_unwind(|| {
-            write_blocks(&path, 50, 6, None, |i| {
+            write_blocks(&path, 50, 6, None, None, |i| {
                 assert!(i != 5, "block 5 cannot be made");
                 Ok(block(i))
             })
@@ -425,7 +458,7 @@ mod tests {
             let path = dir.path().join("t.csv.gz");
             for repeat in 0..REPEATS {
                 let outcome = std::panic::catch_unwind(|| {
-                    write_blocks(&path, 64, 1, None, |i| {
+                    write_blocks(&path, 64, 1, None, None, |i| {
                         if i == 0 {
                             // Fails after a moment that varies, for the
                             // others to be at every step of their turn.
@@ -449,7 +482,7 @@ mod tests {
     fn a_block_that_fails_fails_the_file_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.csv.gz");
-        let err = write_blocks(&path, 50, 6, None, |i| {
+        let err = write_blocks(&path, 50, 6, None, None, |i| {
             if i == 3 {
                 Err(ReportError::Write {
                     path: "block 3".into(),

@@ -64,6 +64,24 @@ impl Inputs {
         }
     }
 
+    /// A file about `subject` (`what` says which kind) made from exactly
+    /// `rows` (a practice's download, made from its rows as disclosed).
+    pub fn rows<'r>(
+        &self,
+        what: &str,
+        subject: &str,
+        rows: impl IntoIterator<Item = &'r ResultRow>,
+    ) -> Sha {
+        let mut h = Sha256::new();
+        h.update(self.common);
+        for text in [what, subject] {
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        hash_rows(&mut h, rows);
+        h.finalize().into()
+    }
+
     /// A page about `subject` (`what` says which kind) made from the rows
     /// of `indicators`.
     pub fn page<'i>(
@@ -85,6 +103,28 @@ impl Inputs {
             h.update(self.rows.get(id).copied().unwrap_or_default());
         }
         h.finalize().into()
+    }
+}
+
+/// A file made from exactly `rows` by this build of peerbench, whatever
+/// else the run holds (a block of the results table's CSV).
+pub fn rows_key<'r>(what: &str, rows: impl IntoIterator<Item = &'r ResultRow>) -> Sha {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let mut h = Sha256::new();
+    for text in [BUILD.get_or_init(build).as_str(), what] {
+        h.update((text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+    }
+    hash_rows(&mut h, rows);
+    h.finalize().into()
+}
+
+fn hash_rows<'r>(h: &mut Sha256, rows: impl IntoIterator<Item = &'r ResultRow>) {
+    let mut buffer = Vec::with_capacity(512);
+    for r in rows {
+        buffer.clear();
+        row_bytes(&mut buffer, r);
+        h.update(&buffer);
     }
 }
 
@@ -221,7 +261,9 @@ fn row_bytes(out: &mut Vec<u8>, r: &ResultRow) {
         spc_lower,
         spc_upper,
     ] {
-        x.get().map(f64::to_bits).hash(&mut h);
+        // A number's bits, or for none a NaN's, which no number held is
+        // (see `Opt64`): 8 bytes, where `Option`'s hash takes 16.
+        h.write_u64(x.get().map_or(u64::MAX, f64::to_bits));
     }
     (comparison, comparison_998).hash(&mut h);
     (funnel_flag, funnel_flag_unadjusted).hash(&mut h);

@@ -608,17 +608,24 @@ fn pages_and_csvs(
             .get(code.as_str())
             .map_or(&[][..], Vec::as_slice);
         let name = format!("practices/{code}.csv");
-        let csv = csv_vec(
-            &name,
-            rows.iter().map(|r| {
+        // The download is its rows as disclosed, written out: the same
+        // disclosed rows make the same file, linked rather than made.
+        let disclosed: Vec<_> = rows
+            .iter()
+            .map(|r| {
                 policy.practice_pages.apply_with_peers(
                     policy.peers_on_practice_pages(),
                     r,
                     &site.sup,
                 )
-            }),
-        )?;
-        files.put(&name, &csv)
+            })
+            .collect();
+        let inputs = made_from.rows("practice download", &name, &disclosed);
+        if !files.reuse(&name, &inputs)? {
+            let csv = csv_vec(&name, &disclosed)?;
+            files.put_made_from(&name, &csv, &inputs)?;
+        }
+        Ok(())
     })?;
     tracing::trace!(
         target: "peerbench_progress",

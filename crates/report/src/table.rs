@@ -208,14 +208,22 @@ pub fn csv_vec<R: std::borrow::Borrow<ResultRow>>(
 ///
 /// A block of rows the same as one of the `earlier` file's is copied from
 /// it rather than compressed again; the blocks' places are returned.
+/// A block is known by its rows (and the build of peerbench writing them)
+/// rather than by the CSV they make, so a block of rows the same as last
+/// time is neither written out nor compressed.
 pub fn write_csv_gz(
     path: &Path,
     rows: &[ResultRow],
     earlier: Option<&crate::gzip::Earlier>,
 ) -> Result<Vec<crate::gzip::Placed>> {
     const BLOCK_ROWS: usize = 32_768;
+    const LEVEL: u32 = 6;
     let blocks: Vec<&[ResultRow]> = rows.chunks(BLOCK_ROWS).collect();
-    crate::gzip::write_blocks(path, blocks.len(), 6, earlier, |i| {
+    let key = |i: usize| {
+        let what = format!("results table block, gzip level {LEVEL}, header {}", i == 0);
+        crate::inputs::rows_key(&what, blocks[i])
+    };
+    crate::gzip::write_blocks(path, blocks.len(), LEVEL, earlier, Some(&key), |i| {
         let out = Vec::with_capacity(blocks[i].len() * 256);
         let header = if i == 0 { Some(RESULT_COLUMNS) } else { None };
         csv_rows(out, path, header, blocks[i])
