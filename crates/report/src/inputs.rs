@@ -44,7 +44,7 @@ impl Inputs {
             common.update((debug.len() as u64).to_le_bytes());
             common.update(debug.as_bytes());
         };
-        part("build", build());
+        part("build", built().to_string());
         part("title", format!("{:?}", input.title));
         let p = &input.provenance;
         part(
@@ -109,9 +109,8 @@ impl Inputs {
 /// A file made from exactly `rows` by this build of peerbench, whatever
 /// else the run holds (a block of the results table's CSV).
 pub fn rows_key<'r>(what: &str, rows: impl IntoIterator<Item = &'r ResultRow>) -> Sha {
-    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let mut h = Sha256::new();
-    for text in [BUILD.get_or_init(build).as_str(), what] {
+    for text in [built(), what] {
         h.update((text.len() as u64).to_le_bytes());
         h.update(text.as_bytes());
     }
@@ -128,19 +127,41 @@ fn hash_rows<'r>(h: &mut Sha256, rows: impl IntoIterator<Item = &'r ResultRow>) 
     }
 }
 
-/// The build of peerbench making the pages: its version and its executable
-/// (where it is, its length and when it was made), so that pages made by
-/// another build, which may draw them differently, are made again.
+/// [`build`], worked out once a run.
+fn built() -> &'static str {
+    static BUILD: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BUILD.get_or_init(build)
+}
+
+/// The build of peerbench making the pages: its version and the SHA-256 of
+/// its executable, so that pages made by another build, which may draw them
+/// differently, are made again. The executable's length and time would not
+/// do: a package that fixes one word keeps the length, and reproducible
+/// builds keep the time. (About a tenth of a second for a release binary
+/// with its debug information, once a run.)
 fn build() -> String {
-    let exe = std::env::current_exe().ok();
-    let meta = exe.as_ref().and_then(|e| std::fs::metadata(e).ok());
-    format!(
-        "{} {:?} {:?} {:?}",
-        env!("CARGO_PKG_VERSION"),
-        exe,
-        meta.as_ref().map(|m| m.len()),
-        meta.and_then(|m| m.modified().ok()),
-    )
+    use std::io::Read;
+    let exe = std::env::current_exe().and_then(std::fs::File::open);
+    let sha = exe.and_then(|mut file| {
+        let mut h = Sha256::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buffer)?;
+            if n == 0 {
+                break Ok(h.finalize());
+            }
+            h.update(&buffer[..n]);
+        }
+    });
+    match sha {
+        Ok(sha) => format!("{} {:?}", env!("CARGO_PKG_VERSION"), sha.as_slice()),
+        // Unreadable: a build no other run can match, so nothing is reused.
+        Err(e) => format!(
+            "{} unreadable ({e}) at {:?}",
+            env!("CARGO_PKG_VERSION"),
+            std::time::SystemTime::now()
+        ),
+    }
 }
 
 /// Appends what is hashed into a buffer (`Hash` for the rows' categories).
