@@ -550,7 +550,7 @@ fn a_rerun_after_a_resubmission_publishes_what_a_whole_publication_would() {
     assert!(o.status.success(), "{}", stderr(&o));
     let said = stdout(&o);
     let not_made: usize = said
-        .split(" of them pages not made again")
+        .split(" of them not even made again")
         .next()
         .and_then(|s| s.rsplit('(').next())
         .and_then(|n| n.trim().parse().ok())
@@ -558,6 +558,11 @@ fn a_rerun_after_a_resubmission_publishes_what_a_whole_publication_would() {
     // The sample's other four domains and the indicators that do not read
     // appointments, for each of its 34 practices.
     assert!(not_made > 100, "{said}");
+    // The run record counts them too.
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(record["counts"]["files_not_made"], not_made);
+    assert!(record["counts"]["files_linked"].as_u64().unwrap() >= not_made as u64);
     let rerun = publication_files(&out);
     assert_ne!(rerun, first);
     // The publication before it, kept, shares the files that did not

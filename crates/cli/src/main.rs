@@ -671,7 +671,7 @@ fn print_run(
             r if r.linked == 0 => String::new(),
             r => format!(
                 "; {} of {} files were the same as last time, linked rather than written again \
-                 ({} of them pages not made again, as nothing they show had changed)",
+                 ({} of them not even made again, as nothing in them had changed)",
                 r.linked,
                 r.linked + r.written,
                 r.not_made

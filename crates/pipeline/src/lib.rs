@@ -2357,9 +2357,11 @@ impl Pipeline {
         // its end time is then, before the swap, and it has no publish
         // stage time (the runs table has both).
         let published_manifest = manifest.clone();
-        let run_record = move |pages: usize| {
+        let run_record = move |pages: usize, reused: peerbench_report::Reused| {
             let mut record = published_manifest.clone();
             record.counts.pages = pages;
+            record.counts.files_linked = reused.linked;
+            record.counts.files_not_made = reused.not_made;
             record.ended = manifest::now();
             record.peak_memory_bytes = manifest::peak_memory_bytes();
             record.to_json().into_bytes()
@@ -2394,6 +2396,8 @@ impl Pipeline {
         add_stage_time(manifest, "publish", stage_started.elapsed());
         let published = published?;
         manifest.counts.pages = published.pages;
+        manifest.counts.files_linked = published.reused.linked;
+        manifest.counts.files_not_made = published.reused.not_made;
         stage_finished("publish", manifest.stage_seconds["publish"]);
         tracing::info!(
             report = %published.index.display(),

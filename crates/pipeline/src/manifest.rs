@@ -96,6 +96,13 @@ pub struct Counts {
     pub indicator_rows: usize,
     pub result_rows: usize,
     pub pages: usize,
+    /// Published files linked from the publication before (the same bytes),
+    /// and of those, how many were not even made (nothing in them had
+    /// changed); 0 in records written before they were counted.
+    #[serde(default)]
+    pub files_linked: usize,
+    #[serde(default)]
+    pub files_not_made: usize,
     /// Practice-indicator results in their latest period beyond the 99.8%
     /// funnel limits, in the primary peer group.
     pub outliers: usize,

@@ -171,8 +171,9 @@ pub struct Provenance {
     pub unclaimed_files: Vec<String>,
 }
 
-/// Makes the run record's bytes given the number of pages published.
-pub type RunRecord<'a> = &'a (dyn Fn(usize) -> Vec<u8> + Sync);
+/// Makes the run record's bytes given the number of pages published and
+/// what was linked from the publication before.
+pub type RunRecord<'a> = &'a (dyn Fn(usize, Reused) -> Vec<u8> + Sync);
 
 pub struct ReportInput<'a> {
     pub title: String,
@@ -281,7 +282,7 @@ pub fn publish(input: &ReportInput, out: &Path) -> Result<Published> {
             // two publications of the same results list the same bytes.
             if let Some(record) = input.run_record {
                 let path = staging.join("run.json");
-                std::fs::write(&path, record(pages))
+                std::fs::write(&path, record(pages, reused))
                     .map_err(|source| ReportError::Write { path, source })?;
             }
             Ok((pages, reused))
