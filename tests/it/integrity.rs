@@ -413,27 +413,6 @@ fn links_leading_out_of_the_landing_folder_are_not_followed() {
     assert!(!q.contains("alias.txt"), "{q}");
 }
 
-/// Every file under `dir`, relative, with its bytes.
-fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                // The run record differs by run (its id, times, memory).
-                if rel != "run.json" {
-                    out.insert(rel, std::fs::read(&p).unwrap());
-                }
-            }
-        }
-    }
-    out
-}
-
 /// A run killed (SIGKILL) at any moment, publishing included, leaves the
 /// last good publication complete at the output path, and the next run,
 /// whether it publishes or has nothing new, leaves nothing of the killed
@@ -456,7 +435,7 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
     let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
     let took = started.elapsed();
-    let good = tree(&out);
+    let good = crate::publication_files(&out);
     assert!(good.contains_key("index.html") && good.contains_key("data/quarantine.csv"));
 
     for percent in [35u32, 60, 75, 85, 92, 97] {
@@ -467,7 +446,7 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
         // Whatever moment it died, the output path holds one whole
         // publication: byte for byte the last good one (the data did not change).
         assert!(
-            tree(&out) == good,
+            crate::publication_files(&out) == good,
             "killed at {percent}%: the publication is not whole"
         );
     }
@@ -483,10 +462,10 @@ fn a_run_killed_while_publishing_leaves_the_last_publication_whole() {
     let o = peerbench(&["run", p, "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(99), "{}", stderr(&o));
     assert!(!dead.exists(), "a killed run's staging folder was left");
-    assert!(tree(&out) == good);
+    assert!(crate::publication_files(&out) == good);
     let o = run();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(tree(&out) == good);
+    assert!(crate::publication_files(&out) == good);
     let leftovers: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .flatten()

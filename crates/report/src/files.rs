@@ -226,10 +226,7 @@ impl Files {
     }
 
     fn made_from(&self, name: &str, inputs: Sha) {
-        self.inputs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((name.to_string(), inputs));
+        push(&self.inputs, name, inputs);
     }
 
     /// The blocks of the live publication's gzip file `name` (as
@@ -255,32 +252,18 @@ impl Files {
     /// Lists `name`, which something else wrote into the staging folder
     /// (the results table, written as it is made), hashing it from there.
     pub fn written_by_hand(&self, name: &str) -> Result<()> {
-        use std::io::Read;
         let path = self.staging.join(name);
-        let io = |source| ReportError::Write {
+        let sha = crate::inputs::file_sha(&path).map_err(|source| ReportError::Write {
             path: path.clone(),
             source,
-        };
-        let mut file = std::fs::File::open(&path).map_err(io)?;
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buffer).map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buffer[..n]);
-        }
-        self.list(name, hasher.finalize().into());
+        })?;
+        self.list(name, sha);
         self.written.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     fn list(&self, name: &str, sha: Sha) {
-        self.listed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((name.to_string(), sha));
+        push(&self.listed, name, sha);
     }
 
     /// Writes what each page was made from, then the list of every file
@@ -312,6 +295,13 @@ pub struct Reused {
     pub not_made: usize,
     /// Files written.
     pub written: usize,
+}
+
+/// Adds `name` and its hash to a list the page-making threads share.
+fn push(list: &Mutex<Vec<(String, Sha)>>, name: &str, sha: Sha) {
+    list.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((name.to_string(), sha));
 }
 
 fn make_parent(path: &Path) -> Result<()> {

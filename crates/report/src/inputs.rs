@@ -72,14 +72,20 @@ impl Inputs {
         subject: &str,
         rows: impl IntoIterator<Item = &'r ResultRow>,
     ) -> Sha {
+        let mut h = self.about(what, subject);
+        hash_rows(&mut h, rows);
+        h.finalize().into()
+    }
+
+    /// A hash begun with everything but the rows, and which file it is for.
+    fn about(&self, what: &str, subject: &str) -> Sha256 {
         let mut h = Sha256::new();
         h.update(self.common);
         for text in [what, subject] {
             h.update((text.len() as u64).to_le_bytes());
             h.update(text.as_bytes());
         }
-        hash_rows(&mut h, rows);
-        h.finalize().into()
+        h
     }
 
     /// A page about `subject` (`what` says which kind) made from the rows
@@ -90,12 +96,7 @@ impl Inputs {
         subject: &str,
         indicators: impl IntoIterator<Item = &'i str>,
     ) -> Sha {
-        let mut h = Sha256::new();
-        h.update(self.common);
-        for text in [what, subject] {
-            h.update((text.len() as u64).to_le_bytes());
-            h.update(text.as_bytes());
-        }
+        let mut h = self.about(what, subject);
         for id in indicators {
             h.update((id.len() as u64).to_le_bytes());
             h.update(id.as_bytes());
@@ -140,27 +141,30 @@ fn built() -> &'static str {
 /// builds keep the time. (About a tenth of a second for a release binary
 /// with its debug information, once a run.)
 fn build() -> String {
-    use std::io::Read;
-    let exe = std::env::current_exe().and_then(std::fs::File::open);
-    let sha = exe.and_then(|mut file| {
-        let mut h = Sha256::new();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            let n = file.read(&mut buffer)?;
-            if n == 0 {
-                break Ok(h.finalize());
-            }
-            h.update(&buffer[..n]);
-        }
-    });
+    let sha = std::env::current_exe().and_then(|exe| file_sha(&exe));
     match sha {
-        Ok(sha) => format!("{} {:?}", env!("CARGO_PKG_VERSION"), sha.as_slice()),
+        Ok(sha) => format!("{} {sha:?}", env!("CARGO_PKG_VERSION")),
         // Unreadable: a build no other run can match, so nothing is reused.
         Err(e) => format!(
             "{} unreadable ({e}) at {:?}",
             env!("CARGO_PKG_VERSION"),
             std::time::SystemTime::now()
         ),
+    }
+}
+
+/// The SHA-256 of the file at `path`, read a megabyte at a time.
+pub fn file_sha(path: &std::path::Path) -> std::io::Result<Sha> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buffer[..n]);
     }
 }
 
