@@ -107,17 +107,24 @@ fn read_list(path: &Path) -> Option<HashMap<String, Sha>> {
 }
 
 /// Writes `list` in `sha256sum`'s form, sorted by name.
-fn write_list(path: &Path, mut list: Vec<(String, Sha)>) -> Result<()> {
-    list.sort_unstable();
+fn write_list(path: &Path, list: Vec<(String, Sha)>) -> Result<()> {
+    // A name listed twice (published twice) keeps its last hash.
+    let list: std::collections::BTreeMap<String, Sha> = list.into_iter().collect();
     let mut text = String::with_capacity(list.len() * 100);
     for (name, sha) in &list {
-        // GNU coreutils' escaping: a name with a backslash or a newline is
-        // written with them escaped and the line marked with a backslash.
-        if name.contains(['\\', '\n']) {
+        // GNU coreutils' escaping: a name with a backslash, a newline or a
+        // carriage return is written with them escaped and the line marked
+        // with a backslash.
+        if name.contains(['\\', '\n', '\r']) {
             text.push('\\');
             text.push_str(&hex(sha));
             text.push_str("  ");
-            text.push_str(&name.replace('\\', "\\\\").replace('\n', "\\n"));
+            text.push_str(
+                &name
+                    .replace('\\', "\\\\")
+                    .replace('\n', "\\n")
+                    .replace('\r', "\\r"),
+            );
         } else {
             text.push_str(&hex(sha));
             text.push_str("  ");
@@ -182,6 +189,15 @@ impl Files {
             self.linked_bytes
                 .fetch_add(contents.len() as u64, Ordering::Relaxed);
         } else {
+            // A name published twice (a further file named as a page) is
+            // replaced, never written through: the first may be a link to
+            // the live publication's file.
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(ReportError::Write { path, source: e });
+                }
+                _ => {}
+            }
             std::fs::write(&path, contents).map_err(|source| ReportError::Write {
                 path: path.clone(),
                 source,
@@ -397,8 +413,12 @@ mod tests {
                 ("practices/D4.html", "d4"),
             ],
         );
+        // A name published twice replaces the first, which was a link to
+        // the live file: the live file keeps its bytes.
+        second.put("index.html", b"board 2, again").unwrap();
+        second.put("practices/D4.html", b"d4").unwrap();
         let done = second.finish().unwrap();
-        assert_eq!((done.linked, done.linked_bytes, done.written), (1, 2, 4));
+        assert_eq!((done.linked, done.linked_bytes, done.written), (1, 2, 6));
         assert_eq!(
             inode(&staging.join("practices/A1.html")),
             inode(&live.join("practices/A1.html"))
@@ -407,8 +427,19 @@ mod tests {
             inode(&staging.join("practices/C3.html")),
             inode(&live.join("practices/C3.html"))
         );
+        let relinked = Files::new(&dir.path().join("third"), &live);
+        relinked.put("practices/A1.html", b"a1").unwrap();
+        relinked.put("practices/A1.html", b"a1, corrected").unwrap();
+        relinked.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(live.join("practices/A1.html")).unwrap(),
+            "a1",
+            "the live publication was written through a link"
+        );
+        let third = std::fs::read_to_string(dir.path().join("third").join(SUMS)).unwrap();
+        assert_eq!(third.lines().count(), 1, "{third}");
         for (name, text) in [
-            ("index.html", "board 2"),
+            ("index.html", "board 2, again"),
             ("practices/A1.html", "a1"),
             ("practices/B2.html", "b2 changed"),
             ("practices/C3.html", "c3"),

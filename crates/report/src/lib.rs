@@ -238,11 +238,12 @@ fn safe_code(code: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
-/// A path that stays inside the report folder: relative, with no `..`.
+/// A path that stays inside the report folder: relative, with no `..`, and
+/// text (it is listed by name in `data/SHA256SUMS`).
 fn inside(path: &Path) -> Result<()> {
     use std::path::Component;
     let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
-    if plain && path.components().next().is_some() {
+    if plain && path.components().next().is_some() && path.to_str().is_some() {
         Ok(())
     } else {
         Err(ReportError::UnsafeFilePath(path.to_path_buf()))
@@ -662,11 +663,9 @@ fn pages_and_csvs(
     files.put("data/changes.csv", &table::changes_csv(&site.changes())?)?;
     let t = stage("changes", t);
     for (path, contents) in &input.extra_files {
-        // Checked by `inside`: plain names, no `..`.
-        let name: Vec<_> = path
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect();
+        // Checked by `inside`: plain names, no `..`, and text.
+        let name: Option<Vec<&str>> = path.components().map(|c| c.as_os_str().to_str()).collect();
+        let name = name.ok_or_else(|| ReportError::UnsafeFilePath(path.clone()))?;
         files.put(&name.join("/"), contents)?;
     }
     stage("further files", t);

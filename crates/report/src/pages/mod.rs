@@ -521,7 +521,7 @@ impl<'a> Site<'a> {
                 ". Downloads: " (disclosure.downloads.describe()) "."
             } "\n"
             p class="meta" {
-                "Every file of this publication but the run record (run.json), with its SHA-256, to check a copy against (sha256sum --check): "
+                "This publication's files with their SHA-256 (all but the run record, run.json, and the list itself), to check a copy against (sha256sum --check): "
                 a href={ (crate::SUMS) } { "SHA256SUMS" } "."
             } "\n"
         }
