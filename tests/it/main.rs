@@ -198,9 +198,8 @@ pub fn generated_federation(dir: &Path, synth_args: &[&str]) -> (PathBuf, PathBu
     (data, p)
 }
 
-/// Every file of a publication but its run record (which differs by run:
-/// its id, times, memory), by its name inside it, with its bytes.
-pub fn publication_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+/// Every file under `dir`, by its name there, with its bytes.
+pub fn files_under(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
     let mut out = std::collections::BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -210,12 +209,17 @@ pub fn publication_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u
                 stack.push(p);
             } else {
                 let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                // The run record differs by run (its id, times, memory).
-                if rel != "run.json" {
-                    out.insert(rel, std::fs::read(&p).unwrap());
-                }
+                out.insert(rel, std::fs::read(&p).unwrap());
             }
         }
     }
     out
+}
+
+/// Every file of a publication but its run record (which differs by run:
+/// its id, times, memory), by its name inside it, with its bytes.
+pub fn publication_files(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = files_under(dir);
+    files.remove("run.json");
+    files
 }

@@ -373,20 +373,10 @@ fn a_failing_indicator_leaves_the_rest_published_and_a_broken_draft_is_not_run()
 /// Every file under `dir` (but the run record, whose ids and times are the
 /// run's own), by path relative to it.
 fn publication(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let path = e.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if e.file_name() != "run.json" {
-                let bytes = std::fs::read(&path).unwrap();
-                out.insert(path.strip_prefix(dir).unwrap().to_path_buf(), bytes);
-            }
-        }
-    }
-    out
+    crate::publication_files(dir)
+        .into_iter()
+        .map(|(name, bytes)| (PathBuf::from(name), bytes))
+        .collect()
 }
 
 /// The names of the files that differ between two publications.

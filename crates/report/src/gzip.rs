@@ -210,16 +210,19 @@ pub fn write_blocks(
                     }
                     let block = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         let last = i + 1 == blocks;
-                        let known = key.map(|key| key(i));
-                        let kept = known.and_then(|sha| earlier?.block(&sha, last));
-                        match kept {
-                            Some(kept) => Ok(kept),
+                        let copied = |sha: &Sha| earlier.and_then(|e| e.block(sha, last));
+                        let compressed =
+                            |data: &[u8], sha| deflate(data, level, last, sha).map_err(io);
+                        match key.map(|key| key(i)) {
+                            // Known by its key: copied without being made.
+                            Some(sha) => copied(&sha).map_or_else(
+                                || make(i).and_then(|data| compressed(&data, sha)),
+                                Ok,
+                            ),
+                            // Known by its data: made, then copied or compressed.
                             None => make(i).and_then(|data| {
-                                let sha = known.unwrap_or_else(|| data_key(level, &data));
-                                match earlier.filter(|_| known.is_none()) {
-                                    Some(e) if let Some(kept) = e.block(&sha, last) => Ok(kept),
-                                    _ => deflate(&data, level, last, sha).map_err(io),
-                                }
+                                let sha = data_key(level, &data);
+                                copied(&sha).map_or_else(|| compressed(&data, sha), Ok)
                             }),
                         }
                     }));
