@@ -8,6 +8,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use peerbench_warehouse::SOURCE_LINE;
 
 use crate::field::Value;
 use crate::shape::{ColumnKind, Shape};
@@ -37,7 +38,7 @@ pub fn schema_for(shape: &Shape) -> SchemaRef {
         }
     }
     fields.push(Field::new("source_file", DataType::Utf8, false));
-    fields.push(Field::new("source_line", DataType::Int64, false));
+    fields.push(Field::new(SOURCE_LINE, DataType::Int64, false));
     Arc::new(Schema::new(fields))
 }
 

@@ -19,12 +19,63 @@ pub(crate) fn parse_date(s: &str, format: DateFormat) -> Option<NaiveDate> {
             }
             NaiveDate::from_ymd_opt(s[..4].parse().ok()?, s[4..].parse().ok()?, 1)
         }
-        DateFormat::DayMonYear => NaiveDate::parse_from_str(&s.to_ascii_uppercase(), "%d%b%Y").ok(),
-        DateFormat::DayMonthYearSlashed => NaiveDate::parse_from_str(s, "%d/%m/%Y").ok(),
-        DateFormat::Iso => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+        DateFormat::DayMonYear => day_mon_year(s)
+            .unwrap_or_else(|| NaiveDate::parse_from_str(&s.to_ascii_uppercase(), "%d%b%Y").ok()),
+        DateFormat::DayMonthYearSlashed => fixed_width(s, b'/', [6..10, 3..5, 0..2])
+            .unwrap_or_else(|| NaiveDate::parse_from_str(s, "%d/%m/%Y").ok()),
+        DateFormat::Iso => fixed_width(s, b'-', [0..4, 5..7, 8..10])
+            .unwrap_or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()),
         DateFormat::Quarter => parse_quarter(s),
         DateFormat::FinancialYear => parse_financial_year(s),
     }
+}
+
+// Dates as nearly every row writes them (`2026-09-30`, `30/09/2026`,
+// `01SEP2026`) are read directly; chrono's parser, which reads its format
+// string again for every field, reads the rest. Some(answer) when the field
+// has the common form, None to ask chrono. A test holds the two to the
+// same answers.
+
+/// A date of ten characters with `separator` at 2 and 5 or at 4 and 7, and
+/// digits for year, month and day at these places.
+fn fixed_width(
+    s: &str,
+    separator: u8,
+    [year, month, day]: [std::ops::Range<usize>; 3],
+) -> Option<Option<NaiveDate>> {
+    let b = s.as_bytes();
+    if b.len() != 10 {
+        return None;
+    }
+    let separators = if year.start == 0 { [4, 7] } else { [2, 5] };
+    if (0..10).any(|i| (b[i] == separator) != separators.contains(&i)) {
+        return None;
+    }
+    let (y, m, d) = (digits(&b[year])?, digits(&b[month])?, digits(&b[day])?);
+    Some(NaiveDate::from_ymd_opt(y as i32, m, d))
+}
+
+/// `DDMONYYYY`, the month's abbreviation in any case.
+fn day_mon_year(s: &str) -> Option<Option<NaiveDate>> {
+    const MONTHS: [&[u8; 3]; 12] = [
+        b"JAN", b"FEB", b"MAR", b"APR", b"MAY", b"JUN", b"JUL", b"AUG", b"SEP", b"OCT", b"NOV",
+        b"DEC",
+    ];
+    let b = s.as_bytes();
+    if b.len() != 9 {
+        return None;
+    }
+    let mon = [b[2], b[3], b[4]].map(|c| c.to_ascii_uppercase());
+    let month = MONTHS.iter().position(|m| **m == mon)? as u32 + 1;
+    let (d, y) = (digits(&b[0..2])?, digits(&b[5..9])?);
+    Some(NaiveDate::from_ymd_opt(y as i32, month, d))
+}
+
+/// ASCII digits as a number; None if any byte is not a digit.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
 }
 
 /// A calendar quarter as its first day: "2026Q3" or, written the other way
@@ -113,4 +164,72 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
 /// The date `days_since_epoch` days after 1970-01-01.
 pub(crate) fn from_days_since_epoch(days: i32) -> NaiveDate {
     NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::Duration::days(i64::from(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// What chrono alone makes of a field, as `parse_date` did before its
+    /// direct reading of the common forms.
+    fn by_chrono(s: &str, format: DateFormat) -> Option<NaiveDate> {
+        let s = s.trim();
+        match format {
+            DateFormat::DayMonYear => {
+                NaiveDate::parse_from_str(&s.to_ascii_uppercase(), "%d%b%Y").ok()
+            }
+            DateFormat::DayMonthYearSlashed => NaiveDate::parse_from_str(s, "%d/%m/%Y").ok(),
+            DateFormat::Iso => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
+            _ => unreachable!(),
+        }
+    }
+
+    const FORMATS: [DateFormat; 3] = [
+        DateFormat::Iso,
+        DateFormat::DayMonthYearSlashed,
+        DateFormat::DayMonYear,
+    ];
+
+    #[test]
+    fn every_day_of_the_common_forms_reads_as_chrono_reads_it() {
+        let months = [
+            "JAN", "feb", "Mar", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+            "XYZ",
+        ];
+        for year in [0, 1, 1899, 1990, 2024, 2026, 2100, 9999] {
+            for month in 0..=13u32 {
+                for day in 0..=32u32 {
+                    let mon = months[(month as usize).clamp(1, 13) - 1];
+                    for field in [
+                        format!("{year:04}-{month:02}-{day:02}"),
+                        format!("{day:02}/{month:02}/{year:04}"),
+                        format!("{day:02}{mon}{year:04}"),
+                        format!("{day}/{month}/{year}"),
+                        format!("{year}-{month}-{day}"),
+                    ] {
+                        for format in FORMATS {
+                            assert_eq!(
+                                parse_date(&field, format),
+                                by_chrono(&field, format),
+                                "{field:?} as {format:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, failure_persistence: None, ..ProptestConfig::default() })]
+        /// Near misses of the common forms: signs, spaces, other
+        /// separators, letters and digits in every place.
+        #[test]
+        fn any_field_reads_as_chrono_reads_it(field in "[0-9/+ -]{0,11}|[0-9 ]{1,3}[A-Za-z]{3,9}[0-9+ ]{1,5}") {
+            for format in FORMATS {
+                prop_assert_eq!(parse_date(&field, format), by_chrono(&field, format), "{:?} as {:?}", field, format);
+            }
+        }
+    }
 }

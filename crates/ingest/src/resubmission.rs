@@ -11,10 +11,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use arrow::array::{BooleanArray, BooleanBufferBuilder, UInt32Array};
 use arrow::record_batch::RecordBatch;
 
 use crate::outcome::FileOutcome;
-use crate::tables::text_column;
+use crate::tables::{equal_runs, text_column_at};
 use crate::{IngestError, Result};
 
 /// Practices' periods that a later file of the same source replaced.
@@ -108,43 +109,40 @@ impl<'s> Supersession<'s> {
         let Some((practice, period)) = self.columns else {
             return Ok(batch);
         };
+        // Rows come grouped by practice and period, so the decision is made
+        // once per run of equal pairs, and only a run's first row is written
+        // as text: casting every row's period to text was 4% of a load.
+        let runs = equal_runs(label, &batch, &[practice, period])?;
+        let firsts = UInt32Array::from_iter_values(runs.iter().map(|r| r.start as u32));
         let (codes, periods) = (
-            text_column(label, &batch, practice)?,
-            text_column(label, &batch, period)?,
+            text_column_at(label, &batch, practice, &firsts)?,
+            text_column_at(label, &batch, period, &firsts)?,
         );
-        // Rows come grouped by practice and period, so the decision is
-        // looked up once per run of equal pairs.
-        let mut last: Option<((&str, &str), Option<usize>)> = None;
-        let mut keep = Vec::with_capacity(batch.num_rows());
-        for r in 0..batch.num_rows() {
-            let pair = (codes.value(r), periods.value(r));
-            let owner = match last {
-                Some((p, owner)) if p == pair => owner,
-                _ => {
-                    let owned = (pair.0.to_string(), pair.1.to_string());
-                    let owner = self.taken.get(&owned).copied();
-                    if owner.is_none() {
-                        claim.mine.insert(owned);
-                    }
-                    last = Some((pair, owner));
-                    owner
+        let mut keep = BooleanBufferBuilder::new(batch.num_rows());
+        for (i, run) in runs.iter().enumerate() {
+            let pair = (codes.value(i), periods.value(i));
+            let owned = (pair.0.to_string(), pair.1.to_string());
+            let owner = self.taken.get(&owned).copied();
+            keep.append_n(run.len(), owner.is_none());
+            match owner {
+                None => {
+                    claim.mine.insert(owned);
                 }
-            };
-            keep.push(owner.is_none());
-            if let Some(later) = owner {
-                claim.superseded += 1;
-                let entry = self.replaced.entry((claim.file, later)).or_default();
-                entry.0.insert(format!("{} {}", pair.0, pair.1));
-                entry.1 += 1;
+                Some(later) => {
+                    claim.superseded += run.len();
+                    let entry = self.replaced.entry((claim.file, later)).or_default();
+                    entry.0.insert(format!("{} {}", pair.0, pair.1));
+                    entry.1 += run.len();
+                }
             }
         }
-        if keep.iter().all(|k| *k) {
+        let keep = BooleanArray::new(keep.finish(), None);
+        if keep.true_count() == batch.num_rows() {
             return Ok(batch);
         }
-        arrow::compute::filter_record_batch(&batch, &arrow::array::BooleanArray::from(keep))
-            .map_err(IngestError::arrow(format!(
-                "{label}: leaving out rows a later file resubmitted"
-            )))
+        arrow::compute::filter_record_batch(&batch, &keep).map_err(IngestError::arrow(format!(
+            "{label}: leaving out rows a later file resubmitted"
+        )))
     }
 
     /// Once the file has been read: its practice-periods are taken, so

@@ -3,8 +3,9 @@
 //! they were stored as.
 
 use std::collections::HashSet;
+use std::ops::Range;
 
-use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef, Int64Array, StringArray, UInt32Array};
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -48,16 +49,46 @@ pub(crate) fn int64s(table: &str, array: &ArrayRef) -> Result<Vec<i64>> {
         .collect())
 }
 
-/// A column of a file's batch as text: practice codes and periods (dates,
-/// years) alike. `file` names the file should the column be missing.
-pub(crate) fn text_column(file: &str, batch: &RecordBatch, name: &str) -> Result<StringArray> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
-        .and_then(as_text)
+/// The runs of consecutive rows of a file's batch that are equal in these
+/// columns. `file` names the file should a column be missing.
+pub(crate) fn equal_runs(
+    file: &str,
+    batch: &RecordBatch,
+    names: &[&str],
+) -> Result<Vec<Range<usize>>> {
+    names
+        .iter()
+        .map(|name| column(batch, name))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .and_then(|columns| arrow::compute::partition(&columns))
+        .map(|runs| runs.ranges())
+        .map_err(IngestError::arrow(format!(
+            "{file}: finding the runs of equal {}",
+            names.join(" and ")
+        )))
+}
+
+/// Some rows of a column of a file's batch as text: practice codes and
+/// periods (dates, years) alike, as a cast to text writes them.
+pub(crate) fn text_column_at(
+    file: &str,
+    batch: &RecordBatch,
+    name: &str,
+    rows: &UInt32Array,
+) -> Result<StringArray> {
+    column(batch, name)
+        .and_then(|c| arrow::compute::take(&c, rows, None))
+        .and_then(|c| as_text(&c))
         .map_err(IngestError::arrow(format!(
             "{file}: reading column {name} as text"
         )))
+}
+
+fn column(batch: &RecordBatch, name: &str) -> std::result::Result<ArrayRef, ArrowError> {
+    batch
+        .column_by_name(name)
+        .cloned()
+        .ok_or_else(|| ArrowError::SchemaError(format!("no column {name}")))
 }
 
 /// Any column cast to text.
