@@ -2,7 +2,7 @@
 //! column's definition. Pure: no I/O, no Arrow, no state between fields, so
 //! every check can be tested on a single value.
 
-use std::collections::HashSet;
+use crate::PracticeCodes;
 use std::hash::{Hash, Hasher};
 
 use chrono::NaiveDate;
@@ -67,7 +67,7 @@ impl Value<'_> {
 /// in the future).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FieldContext<'a> {
-    pub known_practices: Option<&'a HashSet<String>>,
+    pub known_practices: Option<&'a PracticeCodes>,
     pub today: NaiveDate,
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn parse_field<'a>(
 fn practice_code<'a>(
     column: &ColumnSpec,
     field: &'a str,
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
 ) -> Result<Value<'a>, (Check, String)> {
     if !is_practice_code(field) {
         let reason = if is_practice_code(&field.to_ascii_uppercase()) {
@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn a_practice_must_be_in_the_register_when_one_is_given() {
         let c = column("practice_code", ColumnKind::PracticeCode);
-        let known: HashSet<String> = ["A81001".to_string()].into();
+        let known: PracticeCodes = ["A81001".to_string()].into_iter().collect();
         let context = FieldContext {
             known_practices: Some(&known),
             today: today(),

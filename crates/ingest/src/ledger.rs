@@ -3,6 +3,7 @@
 //! definition it was checked under. Loading the same files under the same
 //! definition again changes nothing; a change to either reloads.
 
+use crate::PracticeCodes;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -161,10 +162,7 @@ pub(crate) async fn last_loaded(
 /// source's definition (columns, aliases, formats, thresholds) and, when rows
 /// are checked against it, the practice register. A change to any of them
 /// reloads files that are themselves unchanged.
-pub(crate) fn load_definition(
-    source: &Source,
-    known_practices: Option<&HashSet<String>>,
-) -> String {
+pub(crate) fn load_definition(source: &Source, known_practices: Option<&PracticeCodes>) -> String {
     let mut h = Sha256::new();
     h.update(format!(
         "peerbench {} checks {CHECKS_REVISION}\n{:?}\n{} {} {} {}\n",

@@ -2,6 +2,7 @@
 //! into one Delta write, unless the ledger says nothing changed; then the
 //! quarantine log and the ledger record what the load did.
 
+use crate::PracticeCodes;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -96,7 +97,7 @@ fn read_source(
     paths: &[PathBuf],
     files: Vec<FileOutcome>,
     order: &[usize],
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
     tx: &Rows,
 ) -> SourceRead {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -267,7 +268,7 @@ fn read_extract(
     source: &Source,
     path: &Path,
     file: &str,
-    known: Option<&HashSet<String>>,
+    known: Option<&PracticeCodes>,
     emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<FileStats> {
     let (input, gzip) = open_extract(path)?;
@@ -401,7 +402,7 @@ async fn read_and_write(
     paths: Vec<PathBuf>,
     files: Vec<FileOutcome>,
     order: Vec<usize>,
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
 ) -> Result<(SourceRead, peerbench_warehouse::Result<Commit>)> {
     let (tx, mut rx) = tokio::sync::mpsc::channel(4);
     let reading = {
@@ -449,7 +450,7 @@ async fn load_source(
     warehouse: &Warehouse,
     source: &Source,
     base_dir: &Path,
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
     quarantine: &mut Vec<QuarantinedRow>,
     bookkeeping: &tokio::sync::Mutex<()>,
 ) -> Result<SourceOutcome> {
@@ -550,7 +551,7 @@ async fn load_logged(
     warehouse: &Warehouse,
     source: &Source,
     base_dir: &Path,
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
     bookkeeping: &tokio::sync::Mutex<()>,
 ) -> Result<(SourceOutcome, Vec<QuarantinedRow>)> {
     let span = tracing::info_span!(target: LOG_TARGET, "source", table = source.table);
@@ -593,7 +594,7 @@ pub async fn ingest(
         .iter()
         .partition(|s| Some(s.table.as_str()) == register_table);
     let bookkeeping = tokio::sync::Mutex::new(());
-    let mut known: Option<HashSet<String>> = None;
+    let mut known: Option<PracticeCodes> = None;
     for source in register {
         let (outcome, quarantined) =
             load_logged(warehouse, source, base_dir, None, &bookkeeping).await?;

@@ -158,7 +158,9 @@ pub(crate) fn period_from_text(s: &str) -> Option<NaiveDate> {
 }
 
 pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
-    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid epoch")).num_days() as i32
+    // 1970-01-01 is day 719,163 of the common era (a test checks it), which
+    // spares building the epoch and a duration for every date loaded.
+    d.num_days_from_ce() - 719_163
 }
 
 /// The date `days_since_epoch` days after 1970-01-01.
@@ -182,6 +184,19 @@ mod tests {
             DateFormat::DayMonthYearSlashed => NaiveDate::parse_from_str(s, "%d/%m/%Y").ok(),
             DateFormat::Iso => NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
             _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn days_since_epoch_counts_from_1970() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for d in [
+            epoch,
+            NaiveDate::from_ymd_opt(1969, 12, 31).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 9, 30).unwrap(),
+        ] {
+            assert_eq!(days_since_epoch(d) as i64, (d - epoch).num_days());
+            assert_eq!(from_days_since_epoch(days_since_epoch(d)), d);
         }
     }
 

@@ -4,7 +4,7 @@
 //! [`crate::dedup`]), and the rows that pass built into Arrow batches and
 //! spooled until the file has been read to its end.
 
-use std::collections::HashSet;
+use crate::PracticeCodes;
 use std::io::Read;
 
 use arrow::record_batch::RecordBatch;
@@ -48,7 +48,7 @@ pub fn read_file(
     file_label: &str,
     bytes: &[u8],
     shape: &Shape,
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
 ) -> Result<FileRead> {
     let mut batches = Vec::new();
     let stats = read_stream(
@@ -89,7 +89,7 @@ pub fn read_stream(
     file_label: &str,
     input: impl Read,
     shape: &Shape,
-    known_practices: Option<&HashSet<String>>,
+    known_practices: Option<&PracticeCodes>,
     max_quoted_lines: usize,
     emit: &mut dyn FnMut(RecordBatch) -> Result<()>,
 ) -> Result<FileStats> {
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn bad_rows_are_quarantined_with_line_and_reason() {
         let text = "\u{FEFF}Organisation Code,Period End,Search Code,Search Name,Numerator,Denominator\nA81001,30/09/2026,SMR,x,10,100\nA8100,30/09/2026,SMR,x,10,100\nA81001,31/09/2026,SMR,x,10,100\nA81001,30/09/2026,SMR,x,-3,100\nA81001,30/09/2026,SMR,x,101,100\nA81001,30/09/2026,SMR\nB81001,30/09/2026,SMR,x,1,2\n";
-        let known: HashSet<String> = ["A81001".to_string()].into();
+        let known: PracticeCodes = ["A81001".to_string()].into_iter().collect();
         let read = read_file(
             "searches",
             "f.csv",
@@ -614,7 +614,7 @@ mod tests {
             "{header},Address\n{}",
             "A81001,30/09/2026,SMR,x,1,1,BS1 4DJ\n".repeat(3)
         );
-        let known: HashSet<String> = ["A81001".to_string()].into();
+        let known: PracticeCodes = ["A81001".to_string()].into_iter().collect();
         let err = read_file(
             "searches",
             "f.csv",

@@ -2,7 +2,7 @@
 //! exist yet), and columns as text or whole numbers whatever Arrow type
 //! they were stored as.
 
-use std::collections::HashSet;
+use crate::PracticeCodes;
 use std::ops::Range;
 
 use arrow::array::{Array, ArrayRef, Int64Array, StringArray, UInt32Array};
@@ -112,12 +112,12 @@ fn cast_to<A: Array + Clone + 'static>(
 pub async fn register_codes(
     warehouse: &Warehouse,
     register_table: &str,
-) -> Result<Option<HashSet<String>>> {
+) -> Result<Option<PracticeCodes>> {
     let sql = format!("SELECT DISTINCT practice_code FROM {register_table}");
     let Some(batches) = query_table(warehouse, register_table, &sql).await? else {
         return Ok(None);
     };
-    let mut codes = HashSet::new();
+    let mut codes = PracticeCodes::default();
     for b in batches {
         codes.extend(strings(register_table, b.column(0))?.into_iter().flatten());
     }
