@@ -7,8 +7,9 @@ pub mod manifest;
 mod reuse;
 #[cfg(test)]
 mod tests;
+mod views_once;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -32,6 +33,7 @@ use peerbench_report::{Jump, NotComputed, Provenance, Published, ReportInput, So
 use peerbench_warehouse::{Holder, LockError, RunLock, Warehouse, WarehouseError};
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
+use views_once::ViewsOnce;
 
 pub use config::ConfigError;
 pub use manifest::{Definitions, Manifest, Outcome, RUNS_TABLE};
@@ -1824,14 +1826,17 @@ impl Pipeline {
     /// table its SQL reads is at the same version (and its SQL, the views
     /// and this release are the same), else computed now and kept. True
     /// when reused.
+    #[allow(clippy::too_many_arguments)]
     async fn compute_or_reuse(
         &self,
         warehouse: &Warehouse,
         ctx: &SessionContext,
-        ind: &Indicator,
+        (i, ind): (usize, &Indicator),
+        read: Option<&BTreeSet<String>>,
         views: &str,
         versions: &BTreeMap<String, u64>,
         outputs: &mut Outputs,
+        views_once: &mut ViewsOnce,
     ) -> (
         std::result::Result<Rows, peerbench_indicators::IndicatorError>,
         bool,
@@ -1839,10 +1844,7 @@ impl Pipeline {
     ) {
         // An indicator that cannot be planned has no key; computing it
         // gives the error its usual words.
-        let key = match peerbench_indicators::tables_read(ctx, ind).await {
-            Ok(read) => reuse::key(ind, views, versions, &read),
-            Err(_) => None,
-        };
+        let key = read.and_then(|read| reuse::key(ind, views, versions, read));
         let Outputs {
             reuse_kept,
             keep,
@@ -1872,6 +1874,9 @@ impl Pipeline {
         let (computed, shared_kept) = match shared {
             Some(shared) => (shared.computed, shared.kept),
             None => {
+                views_once
+                    .before(ctx, i, self.limits.indicator_timeout)
+                    .await;
                 match peerbench_indicators::compute(ctx, ind, self.limits.indicator_timeout).await {
                     Ok(c) => (Arc::new(c), None),
                     Err(e) => return (Err(e), false, None),
@@ -2114,6 +2119,20 @@ impl Pipeline {
             keep: *keep_outputs,
             same_query: SameQuery::of(catalogue.iter().filter(|ind| !ind.draft)),
         };
+        // What each query reads (the tables that key its kept output), found
+        // through the views as defined, before any view's rows stand in for
+        // it. None for a query that cannot be planned.
+        let mut read = HashMap::new();
+        for (i, ind) in catalogue.iter().enumerate().filter(|(_, ind)| !ind.draft) {
+            if let Ok(tables) = peerbench_indicators::tables_read(ctx, ind).await {
+                read.insert(i, tables);
+            }
+        }
+        let mut views_once = if self.engine.is_local() {
+            ViewsOnce::of(ctx, catalogue).await
+        } else {
+            ViewsOnce::none()
+        };
         for (i, ind) in catalogue.iter().enumerate() {
             progress("computing indicators", i, catalogue.len(), &ind.id);
             let sql_sha256 = hex(&Sha256::digest(format!("{}{views}", ind.sql)));
@@ -2144,13 +2163,16 @@ impl Pipeline {
                 .compute_or_reuse(
                     warehouse,
                     ctx,
-                    ind,
+                    (i, ind),
+                    read.get(&i),
                     views,
                     &manifest.table_versions,
                     &mut outputs,
+                    &mut views_once,
                 )
                 .instrument(indicators_span.clone())
                 .await;
+            views_once.after(ctx, i);
             match computed {
                 Ok(rows) => {
                     let status = if reused { "reused" } else { "computed" };
@@ -2206,6 +2228,7 @@ impl Pipeline {
                 }
             }
         }
+        views_once.put_all_back(ctx);
         while let Some(first) = comparing.pop_front() {
             compared.add(first).await;
         }
