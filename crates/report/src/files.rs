@@ -265,6 +265,27 @@ impl Files {
         }
     }
 
+    /// The row groups of the live publication's Parquet file `name` (as
+    /// [`Files::row_groups_placed`] kept them), when it is untouched.
+    pub fn earlier_row_groups(&self, name: &str) -> Option<crate::table::EarlierRowGroups> {
+        let live = self.live.as_ref()?;
+        live.sums.get(name)?;
+        let path = live.untouched(name, None)?;
+        let prefix = format!("{name}#");
+        let keys = live.inputs.iter().filter_map(|(entry, sha)| {
+            Some((entry.strip_prefix(&prefix)?.parse::<usize>().ok()?, *sha))
+        });
+        crate::table::EarlierRowGroups::new(std::fs::File::open(path).ok()?, keys)
+    }
+
+    /// Keeps the key of each row group of the Parquet file `name`, in
+    /// order, for the next run.
+    pub fn row_groups_placed(&self, name: &str, keys: &[Sha]) {
+        for (i, key) in keys.iter().enumerate() {
+            self.made_from(&format!("{name}#{i}"), *key);
+        }
+    }
+
     /// Lists `name`, which something else wrote into the staging folder
     /// (the results table, written as it is made), hashing it from there.
     pub fn written_by_hand(&self, name: &str) -> Result<()> {

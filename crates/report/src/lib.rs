@@ -52,7 +52,10 @@ pub use disclosure::{
 pub use files::{Reused, SUMS};
 pub use pages::catalogue_page;
 pub use safe_csv::{Cell, CsvWriter, csv_bytes, neutralise};
-pub use table::{RESULT_COLUMNS, csv_vec, results_batch, write_csv, write_csv_gz, write_parquet};
+pub use table::{
+    EarlierRowGroups, RESULT_COLUMNS, csv_vec, results_batch, write_csv, write_csv_gz,
+    write_parquet,
+};
 pub use verdict::VerdictLead;
 
 #[derive(Debug, thiserror::Error)]
@@ -449,7 +452,16 @@ fn write_table<'scope>(
             scope,
             "results table as Parquet (beside the pages)",
             move || {
-                write_parquet(&files.root().join(PARQUET), published)?;
+                // Row groups (one an indicator) the same as last time are
+                // copied from the live file, not encoded again.
+                let earlier = files.earlier_row_groups(PARQUET);
+                let (keys, copied) =
+                    write_parquet(&files.root().join(PARQUET), published, earlier.as_ref())?;
+                tracing::debug!(
+                    "results table as Parquet: {copied} of {} row groups copied from the live file",
+                    keys.len()
+                );
+                files.row_groups_placed(PARQUET, &keys);
                 files.written_by_hand(PARQUET)
             },
         ),

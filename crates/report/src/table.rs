@@ -10,10 +10,19 @@ use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::compute_leaves;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::{
+    ColumnChunkMetaData, PageIndexPolicy, ParquetMetaData, ParquetMetaDataOptions,
+    ParquetMetaDataReader,
+};
 use parquet::file::properties::WriterProperties;
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::SerializedFileWriter;
 use peerbench_compare::ResultRow;
 
+use crate::inputs::Sha;
 use crate::safe_csv::{Cell, CsvWriter, csv_bytes};
 use crate::{ReportError, Result};
 
@@ -145,9 +154,20 @@ pub fn results_batch(rows: &[ResultRow]) -> Result<RecordBatch> {
     )?)
 }
 
-/// Writes the rows as Parquet, a batch of `BATCH_ROWS` at a time, so a
-/// national table (millions of rows) is never held as Arrow arrays at once.
-pub fn write_parquet(path: &Path, rows: &[ResultRow]) -> Result<()> {
+/// Writes the rows as Parquet: a row group per indicator (more than one
+/// for an indicator of over [`MOST_GROUP_ROWS`] rows), so a reader
+/// filtering by indicator skips the rest, and so a row group whose rows
+/// are the same as one of the live file's is copied from it, not encoded
+/// and compressed again (`earlier`). Rows are made into Arrow arrays a
+/// batch of `BATCH_ROWS` at a time, so a national table (millions of rows)
+/// is never held as Arrow arrays at once. Returns each row group's key (the
+/// SHA-256 of its rows, see [`crate::inputs::rows_key`]), in order, and how
+/// many were copied.
+pub fn write_parquet(
+    path: &Path,
+    rows: &[ResultRow],
+    earlier: Option<&EarlierRowGroups>,
+) -> Result<(Vec<Sha>, usize)> {
     const BATCH_ROWS: usize = 65_536;
     let file = File::create(path).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
@@ -157,19 +177,182 @@ pub fn write_parquet(path: &Path, rows: &[ResultRow]) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let first = results_batch(&rows[..rows.len().min(BATCH_ROWS)])?;
+    let schema = results_batch(&[])?.schema();
     // zstd: the table's floats barely repeat, and uncompressed it was 312 MB
     // at national scale against 172 MB compressed, for a second of CPU.
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .build();
-    let mut writer = ArrowWriter::try_new(file, first.schema(), Some(props)).map_err(parquet)?;
-    writer.write(&first).map_err(parquet)?;
-    for chunk in rows.chunks(BATCH_ROWS).skip(1) {
-        writer.write(&results_batch(chunk)?).map_err(parquet)?;
+    // The Arrow writer names the Arrow schema in the file's metadata; its
+    // lower half then writes row groups as they come, made or copied.
+    let (mut writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+        .and_then(ArrowWriter::into_serialized_writer)
+        .map_err(parquet)?;
+    let (mut keys, mut copied) = (Vec::new(), 0);
+    for group in row_groups(rows) {
+        let key = crate::inputs::rows_key(ROW_GROUP, group);
+        keys.push(key);
+        if let Some(earlier) = earlier
+            && earlier
+                .copy(&key, group.len(), &mut writer)
+                .map_err(parquet)?
+        {
+            copied += 1;
+            continue;
+        }
+        let mut columns = factory
+            .create_column_writers(writer.flushed_row_groups().len())
+            .map_err(parquet)?;
+        for chunk in group.chunks(BATCH_ROWS) {
+            let batch = results_batch(chunk)?;
+            let mut column = columns.iter_mut();
+            for (array, field) in batch.columns().iter().zip(schema.fields()) {
+                for leaf in compute_leaves(field, array).map_err(parquet)? {
+                    column
+                        .next()
+                        .expect("a writer for every leaf")
+                        .write(&leaf)
+                        .map_err(parquet)?;
+                }
+            }
+        }
+        let mut row_group = writer.next_row_group().map_err(parquet)?;
+        for column in columns {
+            column
+                .close()
+                .and_then(|chunk| chunk.append_to_row_group(&mut row_group))
+                .map_err(parquet)?;
+        }
+        row_group.close().map_err(parquet)?;
     }
     writer.close().map_err(parquet)?;
-    Ok(())
+    Ok((keys, copied))
+}
+
+/// What a row group's key is the hash of, beside its rows.
+const ROW_GROUP: &str = "results table row group";
+
+/// The most rows a row group holds: Parquet writers' usual limit.
+const MOST_GROUP_ROWS: usize = 1 << 20;
+
+/// The rows in row groups: each indicator's run of rows, split where it
+/// is longer than [`MOST_GROUP_ROWS`].
+fn row_groups(rows: &[ResultRow]) -> Vec<&[ResultRow]> {
+    rows.chunk_by(|a, b| a.indicator_id == b.indicator_id)
+        .flat_map(|indicator| indicator.chunks(MOST_GROUP_ROWS))
+        .collect()
+}
+
+/// A column chunk's description as the writer made it. Read back, its
+/// statistics no longer say that the writer also wrote them in the fields
+/// older readers use (for columns that sort as signed numbers), and copied
+/// as they are read they would lose those fields.
+fn as_written(chunk: &ColumnChunkMetaData) -> parquet::errors::Result<ColumnChunkMetaData> {
+    let Some(statistics) = chunk.statistics() else {
+        return Ok(chunk.clone());
+    };
+    let signed = chunk.column_descr().sort_order().is_signed();
+    let statistics = match statistics.clone() {
+        Statistics::Boolean(s) => Statistics::Boolean(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Int32(s) => Statistics::Int32(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Int64(s) => Statistics::Int64(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Int96(s) => Statistics::Int96(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Float(s) => Statistics::Float(s.with_backwards_compatible_min_max(signed)),
+        Statistics::Double(s) => Statistics::Double(s.with_backwards_compatible_min_max(signed)),
+        Statistics::ByteArray(s) => {
+            Statistics::ByteArray(s.with_backwards_compatible_min_max(signed))
+        }
+        Statistics::FixedLenByteArray(s) => {
+            Statistics::FixedLenByteArray(s.with_backwards_compatible_min_max(signed))
+        }
+    };
+    chunk
+        .clone()
+        .into_builder()
+        .set_statistics(statistics)
+        .build()
+}
+
+/// The live results table's row groups, by the SHA-256 of their rows (as
+/// [`write_parquet`] returned them and the publication kept them), to be
+/// copied where a new row group's rows are the same.
+pub struct EarlierRowGroups {
+    file: File,
+    metadata: ParquetMetaData,
+    by_key: std::collections::HashMap<Sha, usize>,
+}
+
+impl EarlierRowGroups {
+    /// `file`'s row groups, keyed as `keys` says (row group index, key).
+    /// None when the file cannot be read as Parquet with its page index.
+    pub fn new(file: File, keys: impl IntoIterator<Item = (usize, Sha)>) -> Option<Self> {
+        // As written: the page encoding statistics in full, not as a mask,
+        // so a copied chunk's description is the one a fresh write makes.
+        let options = ParquetMetaDataOptions::default().with_encoding_stats_as_mask(false);
+        let metadata = ParquetMetaDataReader::new()
+            .with_metadata_options(Some(options))
+            .with_page_index_policy(PageIndexPolicy::Required)
+            .parse_and_finish(&file)
+            .ok()?;
+        let size = file.metadata().ok()?.len();
+        let groups = metadata.row_groups();
+        // Only row groups whose every column chunk lies within the file.
+        let fits = |i: usize| {
+            groups[i].columns().iter().all(|c| {
+                let (start, len) = c.byte_range();
+                start.checked_add(len).is_some_and(|end| end <= size)
+            })
+        };
+        let by_key = keys
+            .into_iter()
+            .filter(|&(i, _)| i < groups.len() && fits(i))
+            .map(|(i, key)| (key, i))
+            .collect();
+        Some(EarlierRowGroups {
+            file,
+            metadata,
+            by_key,
+        })
+    }
+
+    /// Copies the row group keyed `key` into `writer` as its next row group,
+    /// if there is one of `rows` rows with the writer's columns; false when
+    /// there is not, and nothing was written.
+    fn copy<W: Write + Send>(
+        &self,
+        key: &Sha,
+        rows: usize,
+        writer: &mut SerializedFileWriter<W>,
+    ) -> parquet::errors::Result<bool> {
+        let Some(&i) = self.by_key.get(key) else {
+            return Ok(false);
+        };
+        let group = self.metadata.row_group(i);
+        let same_columns =
+            group.schema_descr().root_schema() == writer.schema_descr().root_schema();
+        let (Some(column_index), Some(offset_index)) =
+            (self.metadata.column_index(), self.metadata.offset_index())
+        else {
+            return Ok(false);
+        };
+        if !same_columns || usize::try_from(group.num_rows()).ok() != Some(rows) {
+            return Ok(false);
+        }
+        let mut row_group = writer.next_row_group()?;
+        for (c, chunk) in group.columns().iter().enumerate() {
+            let close = ColumnCloseResult {
+                bytes_written: chunk.compressed_size() as u64,
+                rows_written: group.num_rows() as u64,
+                metadata: as_written(chunk)?,
+                bloom_filter: None,
+                column_index: Some(column_index[i][c].clone()),
+                offset_index: Some(offset_index[i][c].clone()),
+            };
+            row_group.append_column(&self.file, close)?;
+        }
+        row_group.close()?;
+        Ok(true)
+    }
 }
 
 /// Writes result rows as CSV; rows may be borrowed or made on the fly (a
@@ -332,4 +515,82 @@ pub fn changes_csv(changes: &[&peerbench_compare::Change]) -> Result<Vec<u8>> {
         what: "changes.csv".into(),
         source,
     })
+}
+
+#[cfg(test)]
+mod parquet_tests {
+    use super::*;
+
+    fn row(indicator: &str, code: &str, value: f64) -> ResultRow {
+        let mut r = crate::disclosure::tests::row(code, "2026-09", value, 100.0);
+        r.indicator_id = indicator.into();
+        r
+    }
+
+    fn rows(changed: f64) -> Vec<ResultRow> {
+        let mut rows = Vec::new();
+        for (indicator, n) in [("a", 3000), ("b", 70_000), ("c", 5)] {
+            for i in 0..n {
+                let v = if indicator == "b" && i == 7 {
+                    changed
+                } else {
+                    (i % 97) as f64
+                };
+                rows.push(row(indicator, &format!("P{i:05}"), v));
+            }
+        }
+        rows
+    }
+
+    /// The two files the same, or where they first differ.
+    fn same_bytes(a: &Path, b: &Path) {
+        let (a_bytes, b_bytes) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+        let first = a_bytes.iter().zip(&b_bytes).position(|(x, y)| x != y);
+        assert!(
+            first.is_none() && a_bytes.len() == b_bytes.len(),
+            "{} ({} bytes) and {} ({} bytes) differ at byte {first:?}",
+            a.display(),
+            a_bytes.len(),
+            b.display(),
+            b_bytes.len()
+        );
+    }
+
+    fn earlier(path: &Path, keys: &[Sha]) -> EarlierRowGroups {
+        EarlierRowGroups::new(File::open(path).unwrap(), keys.iter().copied().enumerate()).unwrap()
+    }
+
+    #[test]
+    fn row_groups_the_same_as_the_earlier_files_are_copied_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let path = |name: &str| {
+            std::env::var_os("KEEP_PARQUET")
+                .map_or_else(|| path(name), |d| Path::new(&d).join(name))
+        };
+        let (first, copied) = write_parquet(&path("first.parquet"), &rows(1.0), None).unwrap();
+        assert_eq!((first.len(), copied), (3, 0), "a row group an indicator");
+        // The same rows, with the first file to copy from: every byte the same.
+        let again = write_parquet(
+            &path("again.parquet"),
+            &rows(1.0),
+            Some(&earlier(&path("first.parquet"), &first)),
+        )
+        .unwrap();
+        assert_eq!(again, (first.clone(), 3));
+        same_bytes(&path("again.parquet"), &path("first.parquet"));
+        // One value changed: its row group is made again, the others copied,
+        // and the file is what a fresh write of the new rows is.
+        let (fresh, _) = write_parquet(&path("fresh.parquet"), &rows(2.0), None).unwrap();
+        let copied = write_parquet(
+            &path("copied.parquet"),
+            &rows(2.0),
+            Some(&earlier(&path("first.parquet"), &first)),
+        )
+        .unwrap();
+        assert_eq!(copied, (fresh.clone(), 2));
+        assert_eq!((fresh[0], fresh[2]), (first[0], first[2]));
+        assert_ne!(fresh[1], first[1]);
+        same_bytes(&path("copied.parquet"), &path("fresh.parquet"));
+    }
 }
