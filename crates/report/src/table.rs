@@ -20,6 +20,7 @@ use parquet::file::metadata::{
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use peerbench_compare::ResultRow;
 
 use crate::inputs::Sha;
@@ -180,9 +181,19 @@ pub fn write_parquet(
     let schema = results_batch(&[])?.schema();
     // zstd: the table's floats barely repeat, and uncompressed it was 312 MB
     // at national scale against 172 MB compressed, for a second of CPU.
-    let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
+    let mut props =
+        WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default()));
+    // Numbers plain, not through a dictionary: nearly every value differs,
+    // and in an indicator's row group (100,000 rows nationally) the whole
+    // column fits the dictionary, which then only adds its indices (18% more
+    // in all); in larger row groups the writer gave up on it part way.
+    for field in schema.fields() {
+        if field.data_type() == &DataType::Float64 {
+            props =
+                props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    let props = props.build();
     // The Arrow writer names the Arrow schema in the file's metadata; its
     // lower half then writes row groups as they come, made or copied.
     let (mut writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
