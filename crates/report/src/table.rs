@@ -341,12 +341,19 @@ impl EarlierRowGroups {
         let group = self.metadata.row_group(i);
         let same_columns =
             group.schema_descr().root_schema() == writer.schema_descr().root_schema();
-        let (Some(column_index), Some(offset_index)) =
-            (self.metadata.column_index(), self.metadata.offset_index())
-        else {
+        // Each column's page index, checked before anything is written.
+        let columns = group.num_columns();
+        let (Some(column_index), Some(offset_index)) = (
+            self.metadata.column_index().and_then(|c| c.get(i)),
+            self.metadata.offset_index().and_then(|o| o.get(i)),
+        ) else {
             return Ok(false);
         };
-        if !same_columns || usize::try_from(group.num_rows()).ok() != Some(rows) {
+        if !same_columns
+            || usize::try_from(group.num_rows()).ok() != Some(rows)
+            || column_index.len() != columns
+            || offset_index.len() != columns
+        {
             return Ok(false);
         }
         let mut row_group = writer.next_row_group()?;
@@ -356,8 +363,8 @@ impl EarlierRowGroups {
                 rows_written: group.num_rows() as u64,
                 metadata: as_written(chunk)?,
                 bloom_filter: None,
-                column_index: Some(column_index[i][c].clone()),
-                offset_index: Some(offset_index[i][c].clone()),
+                column_index: Some(column_index[c].clone()),
+                offset_index: Some(offset_index[c].clone()),
             };
             row_group.append_column(&self.file, close)?;
         }
@@ -603,5 +610,28 @@ mod parquet_tests {
         assert_eq!((fresh[0], fresh[2]), (first[0], first[2]));
         assert_ne!(fresh[1], first[1]);
         same_bytes(&path("copied.parquet"), &path("fresh.parquet"));
+    }
+
+    #[test]
+    fn a_live_file_that_does_not_fit_its_keys_is_written_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name);
+        let (first, _) = write_parquet(&path("first.parquet"), &rows(1.0), None).unwrap();
+        // Not Parquet at all: nothing to copy from.
+        std::fs::write(path("garbage.parquet"), b"PAR1 not really").unwrap();
+        let keys = first.iter().copied().enumerate();
+        assert!(
+            EarlierRowGroups::new(File::open(path("garbage.parquet")).unwrap(), keys).is_none()
+        );
+        // Keys that name the wrong row groups (the second's key said to be the
+        // first's, which has other rows): nothing copied, and the file is
+        // what a fresh write is.
+        let wrong = [(0, first[1]), (7, first[0])];
+        let earlier =
+            EarlierRowGroups::new(File::open(path("first.parquet")).unwrap(), wrong).unwrap();
+        let (_, copied) =
+            write_parquet(&path("again.parquet"), &rows(1.0), Some(&earlier)).unwrap();
+        assert_eq!(copied, 0);
+        same_bytes(&path("again.parquet"), &path("first.parquet"));
     }
 }
