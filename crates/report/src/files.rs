@@ -245,45 +245,62 @@ impl Files {
         push(&self.inputs, name, inputs);
     }
 
+    /// The live publication's file `name`, opened, when it is untouched,
+    /// and the parts of it kept in `data/page-inputs.sha256` (entries
+    /// `name#<part>`): each part's description and SHA-256.
+    fn live_parts(&self, name: &str) -> Option<(std::fs::File, Vec<(&str, Sha)>)> {
+        let live = self.live.as_ref()?;
+        live.sums.get(name)?;
+        let file = std::fs::File::open(live.untouched(name, None)?).ok()?;
+        let prefix = format!("{name}#");
+        let parts = live
+            .inputs
+            .iter()
+            .filter_map(|(entry, sha)| Some((entry.strip_prefix(&prefix)?, *sha)))
+            .collect();
+        Some((file, parts))
+    }
+
+    /// Keeps the parts of the file `name` (description, SHA-256), for the
+    /// next run.
+    fn parts_placed<'a>(&self, name: &str, parts: impl IntoIterator<Item = (String, &'a Sha)>) {
+        for (part, sha) in parts {
+            self.made_from(&format!("{name}#{part}"), *sha);
+        }
+    }
+
     /// The blocks of the live publication's gzip file `name` (as
     /// [`Files::blocks_placed`] kept them), when it is untouched.
     pub fn earlier_blocks(&self, name: &str) -> Option<crate::gzip::Earlier> {
-        let live = self.live.as_ref()?;
-        live.sums.get(name)?;
-        let path = live.untouched(name, None)?;
-        let prefix = format!("{name}#");
-        let placed = live.inputs.iter().filter_map(|(entry, sha)| {
-            crate::gzip::Placed::parse(*sha, entry.strip_prefix(&prefix)?)
-        });
-        crate::gzip::Earlier::new(std::fs::File::open(path).ok()?, placed)
+        let (file, parts) = self.live_parts(name)?;
+        let placed = parts
+            .into_iter()
+            .filter_map(|(part, sha)| crate::gzip::Placed::parse(sha, part));
+        crate::gzip::Earlier::new(file, placed)
     }
 
     /// Keeps where the gzip file `name`'s blocks are, for the next run.
     pub fn blocks_placed(&self, name: &str, placed: &[crate::gzip::Placed]) {
-        for p in placed {
-            self.made_from(&format!("{name}#{}", p.describe()), p.sha);
-        }
+        self.parts_placed(name, placed.iter().map(|p| (p.describe(), &p.sha)));
     }
 
     /// The row groups of the live publication's Parquet file `name` (as
     /// [`Files::row_groups_placed`] kept them), when it is untouched.
     pub fn earlier_row_groups(&self, name: &str) -> Option<crate::table::EarlierRowGroups> {
-        let live = self.live.as_ref()?;
-        live.sums.get(name)?;
-        let path = live.untouched(name, None)?;
-        let prefix = format!("{name}#");
-        let keys = live.inputs.iter().filter_map(|(entry, sha)| {
-            Some((entry.strip_prefix(&prefix)?.parse::<usize>().ok()?, *sha))
-        });
-        crate::table::EarlierRowGroups::new(std::fs::File::open(path).ok()?, keys)
+        let (file, parts) = self.live_parts(name)?;
+        let keys = parts
+            .into_iter()
+            .filter_map(|(part, sha)| Some((part.parse::<usize>().ok()?, sha)));
+        crate::table::EarlierRowGroups::new(file, keys)
     }
 
     /// Keeps the key of each row group of the Parquet file `name`, in
     /// order, for the next run.
     pub fn row_groups_placed(&self, name: &str, keys: &[Sha]) {
-        for (i, key) in keys.iter().enumerate() {
-            self.made_from(&format!("{name}#{i}"), *key);
-        }
+        self.parts_placed(
+            name,
+            keys.iter().enumerate().map(|(i, k)| (i.to_string(), k)),
+        );
     }
 
     /// Lists `name`, which something else wrote into the staging folder
